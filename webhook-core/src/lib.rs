@@ -1,0 +1,29 @@
+//! # webhook-core
+//!
+//! The I/O-free heart of the webhook SDK: everything a webhook sender or receiver *decides*,
+//! with none of what it *does*. This crate never opens a socket, never spawns a task and never
+//! reads the clock: every function that depends on time takes `now` as an argument (the
+//! quinn-proto discipline), so the whole delivery and verification logic is testable to the
+//! millisecond without sleeping.
+//!
+//! The async drivers live in `webhook-sender` (outbound) and `webhook-receiver` (inbound).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// ---------------------------------------------------------------------------------------------
+// Security: secrets, keys, signing, verification, auth, header rules.
+// ---------------------------------------------------------------------------------------------
+
+// (security modules)
+
+// ---------------------------------------------------------------------------------------------
+// Delivery: events, encoding, batching, retry, health, routing, templates, response actions.
+// ---------------------------------------------------------------------------------------------
+
+// (delivery modules)
+
+// ---------------------------------------------------------------------------------------------
+// Requests and configuration (built on both of the above).
+// ---------------------------------------------------------------------------------------------
+
+// (request and config modules)
