@@ -649,15 +649,22 @@ impl Batcher {
         let expired = group.deadline.is_some_and(|d| d <= now);
         let overflow = !group.open.is_empty()
             && enc.encoded_len(group.open.len() + 1, group.open_bytes + len) > self.config.max_bytes;
-        if expired {
-            self.seal(slot, FlushReason::Linger, now);
-        } else if overflow {
-            self.seal(slot, FlushReason::MaxBytes, now);
+        let mut slot = slot;
+        if expired || overflow {
+            let reason = if expired { FlushReason::Linger } else { FlushReason::MaxBytes };
+            self.seal(slot, reason, now);
+            // Sealing may have forgotten an idle keyed group: look it up (or re-create it) again.
+            slot = self.slot_for(event.partition_key());
         }
         let linger = self.config.linger;
         let interval = self.config.group_interval;
         let Some(group) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
-            return Ok(());
+            // Unreachable: `slot_for` always returns an occupied slot. Refuse rather than lose.
+            return Err(PushError::Full {
+                event,
+                buffered_events: self.buffered_events,
+                buffered_bytes: self.buffered_bytes,
+            });
         };
         let was_empty = group.open.is_empty();
         group.open.push(event);
