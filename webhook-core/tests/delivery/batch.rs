@@ -311,12 +311,15 @@ fn size_seal_of_a_keyed_group_keeps_the_next_event() {
         .build()
         .unwrap();
     let mut b = Batcher::new(cfg);
-    let mut clock = Clock::new();
+    let clock = Clock::new();
     b.push(event("0", Some("k"), 14), clock.now()).unwrap();
+    // 63 + newline = 64 bytes: does not fit with "0", and fills its own batch exactly.
     b.push(event("1", Some("k"), 63), clock.now()).unwrap();
-    let first = drain(&mut b, &clock);
-    assert_eq!(first.iter().flat_map(ids).collect::<Vec<_>>(), ["0"]);
-    let second = step(&mut b, &mut clock).unwrap();
-    assert_eq!(second.iter().flat_map(ids).collect::<Vec<_>>(), ["1"]);
-    assert_eq!(second[0].encode().len(), 64);
+    let out = drain(&mut b, &clock);
+    let got: Vec<_> = out.iter().map(|x| (ids(x), x.reason(), x.encode().len())).collect();
+    assert_eq!(
+        got,
+        [(vec!["0"], FlushReason::MaxBytes, 15), (vec!["1"], FlushReason::MaxBytes, 64)]
+    );
+    assert!(b.is_empty());
 }
