@@ -2,6 +2,8 @@
 //! the same bytes: the goal is that encoding costs no more than hashing, so that encoding plus
 //! signing runs at no less than half the throughput of raw HMAC.
 
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented pub fn")]
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -47,7 +49,10 @@ fn bench_encode(c: &mut Criterion) {
     let events = fixture_events();
     assert_eq!(events.len(), 8);
     let key = b"whsec_benchmark_key_0123456789abcdef";
-    let sizes = [("100_events", 100), ("1MiB", count_for_bytes(&events, 1 << 20))];
+    let sizes = [
+        ("100_events", 100),
+        ("1MiB", count_for_bytes(&events, 1 << 20)),
+    ];
 
     for (label, count) in sizes {
         let batch = batch_of(&events, count);
@@ -69,30 +74,37 @@ fn bench_encode(c: &mut Criterion) {
         });
         group.throughput(Throughput::Bytes(array.len() as u64));
         group.bench_function(BenchmarkId::new("json_array", count), |b| {
-            b.iter(|| Encoding::JsonArray.encode(black_box(&batch)).expect("encode"))
+            b.iter(|| {
+                Encoding::JsonArray
+                    .encode(black_box(&batch))
+                    .expect("encode")
+            })
         });
         group.bench_function(BenchmarkId::new("hmac_sha256_raw_json_array", count), |b| {
             b.iter(|| hmac(key, black_box(&array)))
         });
         // The whole batching path: push every event, seal, encode.
-        group.bench_function(BenchmarkId::new("batcher_push_poll_encode_array", count), |b| {
-            let config = BatcherConfig::builder()
-                .max_events(count)
-                .max_bytes(array.len())
-                .buffer_limits(count, array.len())
-                .build()
-                .expect("config");
-            b.iter(|| {
-                let now = Instant::now();
-                let mut batcher = Batcher::new(config.clone());
-                for e in &batch {
-                    batcher.push(e.clone(), now).expect("fits");
-                }
-                let out = batcher.poll_batch(now).expect("full batch");
-                assert_eq!(out.len(), count);
-                out.encode()
-            })
-        });
+        group.bench_function(
+            BenchmarkId::new("batcher_push_poll_encode_array", count),
+            |b| {
+                let config = BatcherConfig::builder()
+                    .max_events(count)
+                    .max_bytes(array.len())
+                    .buffer_limits(count, array.len())
+                    .build()
+                    .expect("config");
+                b.iter(|| {
+                    let now = Instant::now();
+                    let mut batcher = Batcher::new(config.clone());
+                    for e in &batch {
+                        batcher.push(e.clone(), now).expect("fits");
+                    }
+                    let out = batcher.poll_batch(now).expect("full batch");
+                    assert_eq!(out.len(), count);
+                    out.encode()
+                })
+            },
+        );
         group.finish();
     }
 }

@@ -102,7 +102,8 @@ impl Batch {
 
     /// Exact length of the encoded body; never above the configured `max_bytes`.
     pub fn encoded_len(&self) -> usize {
-        self.encoding.encoded_len(self.events.len(), self.body_bytes)
+        self.encoding
+            .encoded_len(self.events.len(), self.body_bytes)
     }
 
     /// The encoding of the body.
@@ -165,7 +166,9 @@ pub enum BatcherConfigError {
         minimum: usize,
     },
     /// The buffer bounds are smaller than one batch.
-    #[error("buffer bounds ({max_buffered_events} events, {max_buffered_bytes} bytes) must hold at least one full batch")]
+    #[error(
+        "buffer bounds ({max_buffered_events} events, {max_buffered_bytes} bytes) must hold at least one full batch"
+    )]
     BufferSmallerThanBatch {
         /// Configured event bound.
         max_buffered_events: usize,
@@ -350,7 +353,9 @@ impl BatcherConfigBuilder {
                 minimum,
             });
         }
-        if c.max_buffered_events < c.max_events.min(c.encoding.max_events()) || c.max_buffered_bytes < c.max_bytes {
+        if c.max_buffered_events < c.max_events.min(c.encoding.max_events())
+            || c.max_buffered_bytes < c.max_bytes
+        {
             return Err(BatcherConfigError::BufferSmallerThanBatch {
                 max_buffered_events: c.max_buffered_events,
                 max_buffered_bytes: c.max_buffered_bytes,
@@ -648,10 +653,15 @@ impl Batcher {
         // A deadline that already passed seals the old batch first (late handle_timeout).
         let expired = group.deadline.is_some_and(|d| d <= now);
         let overflow = !group.open.is_empty()
-            && enc.encoded_len(group.open.len() + 1, group.open_bytes + len) > self.config.max_bytes;
+            && enc.encoded_len(group.open.len() + 1, group.open_bytes + len)
+                > self.config.max_bytes;
         let mut slot = slot;
         if expired || overflow {
-            let reason = if expired { FlushReason::Linger } else { FlushReason::MaxBytes };
+            let reason = if expired {
+                FlushReason::Linger
+            } else {
+                FlushReason::MaxBytes
+            };
             self.seal(slot, reason, now);
             // Sealing may have forgotten an idle keyed group: look it up (or re-create it) again.
             slot = self.slot_for(event.partition_key());
@@ -919,7 +929,10 @@ mod tests {
             BatcherConfig::builder().linger(MAX_DELAY * 2).build(),
             Err(BatcherConfigError::DelayTooLong)
         );
-        let single = BatcherConfig::builder().encoding(Encoding::Single).build().unwrap();
+        let single = BatcherConfig::builder()
+            .encoding(Encoding::Single)
+            .build()
+            .unwrap();
         assert_eq!(single.max_events(), 1);
     }
 
@@ -940,14 +953,16 @@ mod tests {
         assert_eq!(b.index.len(), 0);
         assert_eq!(b.free, vec![1]);
         // The slot is reused.
-        b.push(ev("2", Some("b")), t1 + Duration::from_secs(11)).unwrap();
+        b.push(ev("2", Some("b")), t1 + Duration::from_secs(11))
+            .unwrap();
         assert_eq!(b.index.get("b"), Some(&1));
     }
 
     #[test]
     fn unordered_complete_counts() {
         let mut b = Batcher::new(BatcherConfig::default());
-        b.complete(&BatchId::new("x"), BatchOutcome::Delivered).unwrap();
+        b.complete(&BatchId::new("x"), BatchOutcome::Delivered)
+            .unwrap();
         assert_eq!(b.stats().delivered_batches, 1);
         let mut o = Batcher::new(BatcherConfig::builder().ordered(true).build().unwrap());
         assert_eq!(

@@ -70,7 +70,10 @@ impl BreakerConfig {
         if failure_percent == 0 || failure_percent > 100 {
             return Err(BreakerConfigError::BadPercent);
         }
-        if window < Duration::from_nanos(u64::from(BUCKETS)) || min_requests == 0 || half_open_probes == 0 {
+        if window < Duration::from_nanos(u64::from(BUCKETS))
+            || min_requests == 0
+            || half_open_probes == 0
+        {
             return Err(BreakerConfigError::Zero);
         }
         Ok(Self {
@@ -172,11 +175,11 @@ impl CircuitBreaker {
 
     /// Moves open → half-open once the cool-down has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let BreakerState::Open { until } = self.state {
-            if until <= now {
-                self.state = BreakerState::HalfOpen;
-                self.probes_out = 0;
-            }
+        if let BreakerState::Open { until } = self.state
+            && until <= now
+        {
+            self.state = BreakerState::HalfOpen;
+            self.probes_out = 0;
         }
     }
 
@@ -207,10 +210,9 @@ impl CircuitBreaker {
             BreakerState::HalfOpen => self.open(now),
             BreakerState::Closed => {
                 self.bucket(now).failed += 1;
-                let (ok, failed) = self
-                    .buckets
-                    .iter()
-                    .fold((0u64, 0u64), |(o, f), b| (o + u64::from(b.ok), f + u64::from(b.failed)));
+                let (ok, failed) = self.buckets.iter().fold((0u64, 0u64), |(o, f), b| {
+                    (o + u64::from(b.ok), f + u64::from(b.failed))
+                });
                 let total = ok + failed;
                 if total >= u64::from(self.config.min_requests)
                     && failed * 100 >= total * u64::from(self.config.failure_percent)
@@ -229,13 +231,12 @@ impl CircuitBreaker {
             .buckets
             .iter()
             .filter(|b| horizon.is_none_or(|h| b.start > h))
-            .fold((0u64, 0u64), |(o, f), b| (o + u64::from(b.ok), f + u64::from(b.failed)));
-        let total = ok + failed;
-        if total == 0 {
-            0
-        } else {
-            u8::try_from(failed * 100 / total).unwrap_or(100)
-        }
+            .fold((0u64, 0u64), |(o, f), b| {
+                (o + u64::from(b.ok), f + u64::from(b.failed))
+            });
+        (failed * 100)
+            .checked_div(ok + failed)
+            .map_or(0, |p| u8::try_from(p).unwrap_or(100))
     }
 
     fn open(&mut self, now: Instant) {
@@ -294,9 +295,21 @@ mod tests {
     #[test]
     fn config_errors() {
         let d = Duration::from_secs(1);
-        assert_eq!(BreakerConfig::new(d, 1, 0, d, 1), Err(BreakerConfigError::BadPercent));
-        assert_eq!(BreakerConfig::new(d, 1, 101, d, 1), Err(BreakerConfigError::BadPercent));
-        assert_eq!(BreakerConfig::new(d, 0, 50, d, 1), Err(BreakerConfigError::Zero));
-        assert_eq!(BreakerConfig::new(Duration::ZERO, 1, 50, d, 1), Err(BreakerConfigError::Zero));
+        assert_eq!(
+            BreakerConfig::new(d, 1, 0, d, 1),
+            Err(BreakerConfigError::BadPercent)
+        );
+        assert_eq!(
+            BreakerConfig::new(d, 1, 101, d, 1),
+            Err(BreakerConfigError::BadPercent)
+        );
+        assert_eq!(
+            BreakerConfig::new(d, 0, 50, d, 1),
+            Err(BreakerConfigError::Zero)
+        );
+        assert_eq!(
+            BreakerConfig::new(Duration::ZERO, 1, 50, d, 1),
+            Err(BreakerConfigError::Zero)
+        );
     }
 }

@@ -97,7 +97,11 @@ impl Encoding {
         self.encode_with_len(events, body_bytes)
     }
 
-    pub(crate) fn encode_with_len(self, events: &[Event], body_bytes: usize) -> Result<Bytes, EncodeError> {
+    pub(crate) fn encode_with_len(
+        self,
+        events: &[Event],
+        body_bytes: usize,
+    ) -> Result<Bytes, EncodeError> {
         match self {
             Self::Single => match events {
                 [one] => Ok(one.body().clone()),
@@ -239,7 +243,9 @@ mod tests {
         let plain = body.bytes.clone();
         let gz = body.gzip(6).unwrap();
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz.bytes[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&gz.bytes[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, plain);
         // Idempotent.
         assert_eq!(gz.clone().gzip(6).unwrap(), gz);

@@ -122,7 +122,11 @@ impl TimestampFormat {
     /// assert_eq!(out, b"5");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn serialize_nanos<S: Serializer>(self, nanos: u64, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize_nanos<S: Serializer>(
+        self,
+        nanos: u64,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(self.from_nanos(nanos))
     }
 
@@ -353,8 +357,14 @@ mod tests {
     fn timestamp_scaling_is_integer() {
         let ns = 1_720_031_001_639_981_110_u64;
         assert_eq!(TimestampFormat::Seconds.from_nanos(ns), 1_720_031_001);
-        assert_eq!(TimestampFormat::Milliseconds.from_nanos(ns), 1_720_031_001_639);
-        assert_eq!(TimestampFormat::Microseconds.from_nanos(ns), 1_720_031_001_639_981);
+        assert_eq!(
+            TimestampFormat::Milliseconds.from_nanos(ns),
+            1_720_031_001_639
+        );
+        assert_eq!(
+            TimestampFormat::Microseconds.from_nanos(ns),
+            1_720_031_001_639_981
+        );
         assert_eq!(TimestampFormat::Nanoseconds.from_nanos(ns), ns);
         // Above 2^53 the value survives exactly (no f64).
         let json = serde_json::to_string(&TimestampFormat::Nanoseconds.scaled(u64::MAX)).unwrap();
@@ -381,20 +391,36 @@ mod tests {
     #[test]
     fn json_bytes_validation() {
         let b = || Event::builder("id", "s");
-        assert!(matches!(b().json_bytes(Bytes::new()), Err(EventError::Empty)));
+        assert!(matches!(
+            b().json_bytes(Bytes::new()),
+            Err(EventError::Empty)
+        ));
         assert!(matches!(
             b().json_bytes(&b"{\n}"[..]),
             Err(EventError::LineBreak { offset: 1 })
         ));
-        assert!(matches!(b().json_bytes(&b"{} {}"[..]), Err(EventError::InvalidJson(_))));
-        let e = b().partition_key("k").timestamp_nanos(7).json_bytes(&b"\"x\""[..]).unwrap();
-        assert_eq!((e.id(), e.subject(), e.partition_key(), e.timestamp_nanos()), ("id", "s", Some("k"), 7));
+        assert!(matches!(
+            b().json_bytes(&b"{} {}"[..]),
+            Err(EventError::InvalidJson(_))
+        ));
+        let e = b()
+            .partition_key("k")
+            .timestamp_nanos(7)
+            .json_bytes(&b"\"x\""[..])
+            .unwrap();
+        assert_eq!(
+            (e.id(), e.subject(), e.partition_key(), e.timestamp_nanos()),
+            ("id", "s", Some("k"), 7)
+        );
     }
 
     #[test]
     fn serialize_error_is_typed() {
         let mut m = std::collections::HashMap::new();
         m.insert(vec![1u8], 1);
-        assert!(matches!(Event::builder("i", "s").serialize(&m), Err(EventError::Serialize(_))));
+        assert!(matches!(
+            Event::builder("i", "s").serialize(&m),
+            Err(EventError::Serialize(_))
+        ));
     }
 }

@@ -216,21 +216,19 @@ impl Health {
 
     /// Applies the time-based transitions due at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let HealthState::Failing { since } = self.state {
-            if let Some(at) = since.checked_add(self.config.failed_after) {
-                if at <= now {
-                    self.state = HealthState::Failed { since };
-                    self.emit(HealthEvent::Exhausted { since, at });
-                }
-            }
+        if let HealthState::Failing { since } = self.state
+            && let Some(at) = since.checked_add(self.config.failed_after)
+            && at <= now
+        {
+            self.state = HealthState::Failed { since };
+            self.emit(HealthEvent::Exhausted { since, at });
         }
-        if let HealthState::Failed { since } = self.state {
-            if let Some(at) = self.disable_deadline(since) {
-                if at <= now {
-                    self.state = HealthState::Disabled { at };
-                    self.emit(HealthEvent::Disabled { at });
-                }
-            }
+        if let HealthState::Failed { since } = self.state
+            && let Some(at) = self.disable_deadline(since)
+            && at <= now
+        {
+            self.state = HealthState::Disabled { at };
+            self.emit(HealthEvent::Disabled { at });
         }
     }
 
@@ -276,7 +274,9 @@ mod tests {
         assert!(matches!(h.state(), HealthState::Disabled { .. }));
         let events: Vec<_> = std::iter::from_fn(|| h.poll_event()).collect();
         assert_eq!(events.len(), 3);
-        assert!(matches!(events[2], HealthEvent::Disabled { at } if at == t0 + Duration::from_secs(5 * 24 * 3600)));
+        assert!(
+            matches!(events[2], HealthEvent::Disabled { at } if at == t0 + Duration::from_secs(5 * 24 * 3600))
+        );
         // Success does not re-enable.
         h.on_success(t0 + Duration::from_secs(7 * 24 * 3600));
         assert!(!h.is_enabled());

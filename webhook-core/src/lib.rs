@@ -49,8 +49,8 @@ pub use retry::{
 };
 pub use route::{MatchMode, Matches, RouteError, Router, RouterBuilder};
 pub use template::{
-    ParamSet, TemplateContext, Template, TemplateBuilder, TemplateError, TemplateParams,
-    RenderError, OnMissing, WithHeaders,
+    OnMissing, ParamSet, RenderError, Template, TemplateBuilder, TemplateContext, TemplateError,
+    TemplateParams, WithHeaders,
 };
 
 // ---------------------------------------------------------------------------------------------

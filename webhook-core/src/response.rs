@@ -113,7 +113,12 @@ pub struct ResponseActionsBuilder {
 
 impl ResponseActionsBuilder {
     /// Adds a rule: if `condition` holds for the value at `key`, decide `decision`.
-    pub fn rule(mut self, decision: Decision, key: impl Into<String>, condition: Condition) -> Self {
+    pub fn rule(
+        mut self,
+        decision: Decision,
+        key: impl Into<String>,
+        condition: Condition,
+    ) -> Self {
         self.rules.push((decision, key.into(), condition));
         self
     }

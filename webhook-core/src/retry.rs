@@ -159,7 +159,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Saturate absurd values; the policy clamps them anyway.
-        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -223,7 +225,8 @@ impl Schedule {
         let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
         match self {
             Self::Fixed { jitter_percent, .. } => {
-                let span = u64::try_from(u128::from(nanos) * u128::from(*jitter_percent) / 100).unwrap_or(u64::MAX);
+                let span = u64::try_from(u128::from(nanos) * u128::from(*jitter_percent) / 100)
+                    .unwrap_or(u64::MAX);
                 if span == 0 {
                     return delay;
                 }
@@ -411,7 +414,9 @@ impl RetryPolicy {
             Verdict::Success => return RetryDecision::Delivered,
             Verdict::Permanent => return RetryDecision::GiveUp(GiveUpReason::Permanent),
             Verdict::AbortMessage => return RetryDecision::GiveUp(GiveUpReason::Aborted),
-            Verdict::DisableEndpoint => return RetryDecision::GiveUp(GiveUpReason::EndpointDisabled),
+            Verdict::DisableEndpoint => {
+                return RetryDecision::GiveUp(GiveUpReason::EndpointDisabled);
+            }
             Verdict::Retryable => {}
         }
         if state.attempts >= self.max_attempts {
@@ -429,24 +434,24 @@ impl RetryPolicy {
         if throttled {
             delay = delay.max(self.min_wait_after_throttle);
         }
-        if self.honour_retry_after {
-            if let AttemptOutcome::Response { headers, .. } = outcome {
-                let after = headers
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, wall_now));
-                if let Some(after) = after {
-                    delay = delay.max(after.min(self.max_retry_after));
-                }
+        if self.honour_retry_after
+            && let AttemptOutcome::Response { headers, .. } = outcome
+        {
+            let after = headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, wall_now));
+            if let Some(after) = after {
+                delay = delay.max(after.min(self.max_retry_after));
             }
         }
         let Some(at) = now.checked_add(delay) else {
             return RetryDecision::GiveUp(GiveUpReason::ElapsedExhausted);
         };
-        if let Some(max) = self.max_elapsed {
-            if at.saturating_duration_since(state.first_attempt_at) > max {
-                return RetryDecision::GiveUp(GiveUpReason::ElapsedExhausted);
-            }
+        if let Some(max) = self.max_elapsed
+            && at.saturating_duration_since(state.first_attempt_at) > max
+        {
+            return RetryDecision::GiveUp(GiveUpReason::ElapsedExhausted);
         }
         RetryDecision::RetryAt { at, delay }
     }
@@ -490,7 +495,13 @@ impl RetryPolicyBuilder {
 
     /// An exponential schedule (see [`Schedule::Exponential`]); set `max_attempts` and/or
     /// `max_elapsed`, otherwise retries are unbounded.
-    pub fn exponential(mut self, base: Duration, factor: f64, cap: Duration, full_jitter: bool) -> Self {
+    pub fn exponential(
+        mut self,
+        base: Duration,
+        factor: f64,
+        cap: Duration,
+        full_jitter: bool,
+    ) -> Self {
         self.policy.schedule = Schedule::Exponential {
             base,
             factor,
@@ -590,7 +601,10 @@ mod tests {
             };
             assert_eq!(Verdict::classify(&o), v, "{s}");
         }
-        assert_eq!(Verdict::classify(&AttemptOutcome::ConnectError), Verdict::Retryable);
+        assert_eq!(
+            Verdict::classify(&AttemptOutcome::ConnectError),
+            Verdict::Retryable
+        );
         h.insert(WEBHOOK_DELIVERY_HEADER, "Disable".parse().unwrap());
         let o = AttemptOutcome::Response {
             status: StatusCode::BAD_REQUEST,
@@ -617,7 +631,9 @@ mod tests {
             Err(RetryPolicyError::EmptySchedule)
         );
         assert_eq!(
-            RetryPolicy::builder().fixed(vec![Duration::ZERO], 101).build(),
+            RetryPolicy::builder()
+                .fixed(vec![Duration::ZERO], 101)
+                .build(),
             Err(RetryPolicyError::JitterTooLarge)
         );
         for f in [0.5, f64::NAN, f64::INFINITY] {
@@ -655,7 +671,10 @@ mod tests {
             parse_retry_after("99999999999999999999999", now),
             Some(Duration::from_secs(u64::MAX))
         );
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("", now), None);
     }

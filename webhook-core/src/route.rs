@@ -47,7 +47,11 @@ enum Pattern {
 }
 
 fn eq_bytes(a: &[u8], b: &[u8], ci: bool) -> bool {
-    if ci { a.eq_ignore_ascii_case(b) } else { a == b }
+    if ci {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8], ci: bool) -> Option<usize> {
@@ -57,7 +61,8 @@ fn find(hay: &[u8], needle: &[u8], ci: bool) -> Option<usize> {
     if needle.len() > hay.len() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| eq_bytes(w, needle, ci))
+    hay.windows(needle.len())
+        .position(|w| eq_bytes(w, needle, ci))
 }
 
 impl Pattern {
@@ -65,7 +70,11 @@ impl Pattern {
         if !src.contains('*') {
             return Self::Exact(src.into());
         }
-        let pieces: Vec<Box<str>> = src.split('*').filter(|p| !p.is_empty()).map(Into::into).collect();
+        let pieces: Vec<Box<str>> = src
+            .split('*')
+            .filter(|p| !p.is_empty())
+            .map(Into::into)
+            .collect();
         if pieces.is_empty() {
             return Self::Any;
         }
@@ -123,7 +132,9 @@ impl Pattern {
                     }
                 }
                 match last {
-                    Some(l) => rest.len() >= l.len() && eq_bytes(&rest[rest.len() - l.len()..], l, ci),
+                    Some(l) => {
+                        rest.len() >= l.len() && eq_bytes(&rest[rest.len() - l.len()..], l, ci)
+                    }
                     None => true,
                 }
             }
@@ -270,7 +281,9 @@ impl<T> Router<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_match(&self, subject: &str) -> bool {
-        self.patterns.iter().any(|p| p.matches(subject, self.case_insensitive))
+        self.patterns
+            .iter()
+            .any(|p| p.matches(subject, self.case_insensitive))
     }
 
     /// The targets for `subject` per the [`MatchMode`]; the fallback alone if none matches.
@@ -316,7 +329,11 @@ impl<'r, T> Iterator for Matches<'r, '_, T> {
             }
         }
         self.done = true;
-        if self.matched { None } else { r.fallback.as_ref() }
+        if self.matched {
+            None
+        } else {
+            r.fallback.as_ref()
+        }
     }
 }
 
@@ -345,14 +362,22 @@ mod tests {
             ("é*", "éa", false, true),
         ];
         for &(pat, subject, ci, want) in cases {
-            assert_eq!(Pattern::compile(pat).matches(subject, ci), want, "{pat} ~ {subject} ci={ci}");
+            assert_eq!(
+                Pattern::compile(pat).matches(subject, ci),
+                want,
+                "{pat} ~ {subject} ci={ci}"
+            );
         }
     }
 
     #[test]
     fn empty_pattern_error() {
         assert_eq!(
-            Router::builder().route("a", 1).route("", 2).build().map(|r| r.len()),
+            Router::builder()
+                .route("a", 1)
+                .route("", 2)
+                .build()
+                .map(|r| r.len()),
             Err(RouteError::EmptyPattern { index: 1 })
         );
     }

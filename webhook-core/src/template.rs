@@ -19,7 +19,11 @@ use std::hash::BuildHasher;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters percent-encoded in URL values: everything but RFC 3986 unreserved characters.
-const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The parameters Safous documents (seed 004), besides `headers.*`.
 pub const SAFOUS_PARAMS: &[&str] = &[
@@ -108,7 +112,10 @@ pub trait TemplateParams {
     fn header(&self, name: &str) -> Option<Cow<'_, str>>;
 }
 
-fn map_header<'a>(mut entries: impl Iterator<Item = (&'a String, &'a String)>, name: &str) -> Option<Cow<'a, str>> {
+fn map_header<'a>(
+    mut entries: impl Iterator<Item = (&'a String, &'a String)>,
+    name: &str,
+) -> Option<Cow<'a, str>> {
     entries
         .find(|(k, _)| {
             k.strip_prefix("headers.")
@@ -336,8 +343,13 @@ impl TemplateBuilder {
         while i < bytes.len() {
             let b = bytes.get(i).copied().unwrap_or(0);
             if b != b'%' {
-                if self.context != TemplateContext::JsonBody && (b < 0x20 && b != b'\t' || b == 0x7f) {
-                    return Err(TemplateError::ControlByte { byte: b, position: i });
+                if self.context != TemplateContext::JsonBody
+                    && (b < 0x20 && b != b'\t' || b == 0x7f)
+                {
+                    return Err(TemplateError::ControlByte {
+                        byte: b,
+                        position: i,
+                    });
                 }
                 i += 1;
                 continue;
@@ -462,7 +474,11 @@ impl Template {
     ///
     /// # Errors
     /// See [`RenderError`].
-    pub fn render_into<P: TemplateParams + ?Sized>(&self, params: &P, out: &mut String) -> Result<(), RenderError> {
+    pub fn render_into<P: TemplateParams + ?Sized>(
+        &self,
+        params: &P,
+        out: &mut String,
+    ) -> Result<(), RenderError> {
         for part in &self.parts {
             let (value, name) = match part {
                 Part::Literal(l) => {
@@ -475,12 +491,19 @@ impl Template {
             let value = match (value, self.on_missing) {
                 (Some(v), _) => v,
                 (None, OnMissing::Empty) => Cow::Borrowed(""),
-                (None, OnMissing::Error) => return Err(RenderError::Missing { name: name.into_owned() }),
+                (None, OnMissing::Error) => {
+                    return Err(RenderError::Missing {
+                        name: name.into_owned(),
+                    });
+                }
             };
             match self.context {
                 TemplateContext::Url => out.extend(utf8_percent_encode(&value, URL_VALUE)),
                 TemplateContext::Header => {
-                    if let Some(byte) = value.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                    if let Some(byte) = value
+                        .bytes()
+                        .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+                    {
                         return Err(RenderError::ForbiddenHeaderByte {
                             name: name.into_owned(),
                             byte,
@@ -532,7 +555,8 @@ impl Template {
                 }
             }
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(&skeleton).map_err(TemplateError::InvalidJson)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&skeleton)
+            .map_err(TemplateError::InvalidJson)?;
         Ok(())
     }
 }
@@ -599,7 +623,10 @@ mod tests {
         ));
         assert!(matches!(
             Template::build(TemplateContext::Header, "a\r\nb"),
-            Err(TemplateError::ControlByte { byte: b'\r', position: 1 })
+            Err(TemplateError::ControlByte {
+                byte: b'\r',
+                position: 1
+            })
         ));
     }
 }

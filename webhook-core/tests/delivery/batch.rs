@@ -27,7 +27,10 @@ fn ids(batch: &webhook_core::Batch) -> Vec<&str> {
 
 #[test]
 fn flushes_exactly_at_linger() {
-    let cfg = BatcherConfig::builder().linger(Duration::from_secs(1)).build().unwrap();
+    let cfg = BatcherConfig::builder()
+        .linger(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let mut b = Batcher::new(cfg);
     let mut clock = Clock::new();
     b.push(event("a", None, 10), clock.now()).unwrap();
@@ -36,7 +39,10 @@ fn flushes_exactly_at_linger() {
     // The linger counts from the first event, not the last.
     assert_eq!(b.poll_timeout(), Some(clock.ms(1000)));
     clock.set(clock.ms(999));
-    assert!(drain(&mut b, &clock).is_empty(), "nothing before the linger");
+    assert!(
+        drain(&mut b, &clock).is_empty(),
+        "nothing before the linger"
+    );
     let batches = step(&mut b, &mut clock).unwrap();
     assert_eq!(clock.elapsed(), Duration::from_secs(1));
     assert_eq!(batches.len(), 1);
@@ -49,7 +55,12 @@ fn flushes_exactly_at_linger() {
 
 #[test]
 fn late_push_after_deadline_does_not_join_the_expired_batch() {
-    let mut b = Batcher::new(BatcherConfig::builder().linger(Duration::from_secs(1)).build().unwrap());
+    let mut b = Batcher::new(
+        BatcherConfig::builder()
+            .linger(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    );
     let clock = Clock::new();
     b.push(event("a", None, 4), clock.now()).unwrap();
     // The driver was late: it pushes at 1.5 s before calling handle_timeout.
@@ -104,7 +115,11 @@ fn flushes_at_max_bytes_after_encoding() {
     assert!(out[0].encode().len() <= 40);
 
     // NDJSON framing: n 10-byte events are 11n bytes.
-    let cfg = BatcherConfig::builder().encoding(Encoding::Ndjson).max_bytes(33).build().unwrap();
+    let cfg = BatcherConfig::builder()
+        .encoding(Encoding::Ndjson)
+        .max_bytes(33)
+        .build()
+        .unwrap();
     let mut b = Batcher::new(cfg);
     for id in ["1", "2", "3"] {
         b.push(event(id, None, 10), clock.now()).unwrap();
@@ -124,7 +139,11 @@ fn oversize_event_is_a_clear_error_and_is_returned() {
     assert!(!err.is_full());
     assert!(err.to_string().contains("21 bytes"), "{err}");
     match err {
-        PushError::Oversize { event, encoded_len, max_bytes } => {
+        PushError::Oversize {
+            event,
+            encoded_len,
+            max_bytes,
+        } => {
             assert_eq!((event.id(), encoded_len, max_bytes), ("big", 21, 20));
             assert_eq!(event.len(), 19, "returned intact, not truncated");
         }
@@ -165,7 +184,11 @@ fn backpressure_refuses_and_returns_the_event() {
         .unwrap();
     let mut b = Batcher::new(cfg);
     b.push(event("a", None, 60), clock.now()).unwrap();
-    assert!(b.push(event("b", None, 41), clock.now()).unwrap_err().is_full());
+    assert!(
+        b.push(event("b", None, 41), clock.now())
+            .unwrap_err()
+            .is_full()
+    );
     b.push(event("c", None, 40), clock.now()).unwrap();
 }
 
@@ -186,7 +209,10 @@ fn grouping_like_alertmanager() {
     let first = step(&mut b, &mut clock).unwrap();
     assert_eq!(clock.elapsed(), Duration::from_secs(30), "group_wait of A");
     assert_eq!(first.len(), 1);
-    assert_eq!((first[0].key(), ids(&first[0])), (Some("A"), vec!["a1", "a2"]));
+    assert_eq!(
+        (first[0].key(), ids(&first[0])),
+        (Some("A"), vec!["a1", "a2"])
+    );
     let second = step(&mut b, &mut clock).unwrap();
     assert_eq!(clock.elapsed(), Duration::from_secs(40), "group_wait of B");
     assert_eq!((second[0].key(), ids(&second[0])), (Some("B"), vec!["b1"]));
@@ -202,7 +228,10 @@ fn grouping_like_alertmanager() {
 
 #[test]
 fn events_without_key_share_one_group() {
-    let cfg = BatcherConfig::builder().partition_by_key(true).build().unwrap();
+    let cfg = BatcherConfig::builder()
+        .partition_by_key(true)
+        .build()
+        .unwrap();
     let mut b = Batcher::new(cfg);
     let mut clock = Clock::new();
     b.push(event("1", None, 4), clock.now()).unwrap();
@@ -230,7 +259,11 @@ fn per_key_ordering_holds_the_next_batch_until_complete() {
     let out = drain(&mut b, &clock);
     assert_eq!(out.iter().flat_map(ids).collect::<Vec<_>>(), ["a1", "b1"]);
     assert_eq!(b.in_flight(), 2);
-    assert_eq!(b.buffered_events(), 2, "held batches still count against the bounds");
+    assert_eq!(
+        b.buffered_events(),
+        2,
+        "held batches still count against the bounds"
+    );
 
     b.complete(out[0].id(), BatchOutcome::Delivered).unwrap();
     let next = drain(&mut b, &clock);
@@ -273,12 +306,19 @@ fn shutdown_flushes_everything() {
 #[test]
 fn batch_ids_are_deterministic() {
     let clock = Clock::new();
-    let cfg = BatcherConfig::builder().max_events(1).batch_ids("msg_run7_", 100).build().unwrap();
+    let cfg = BatcherConfig::builder()
+        .max_events(1)
+        .batch_ids("msg_run7_", 100)
+        .build()
+        .unwrap();
     let mut b = Batcher::new(cfg.clone());
     for i in 0..3 {
         b.push(event(&i.to_string(), None, 4), clock.now()).unwrap();
     }
-    let got: Vec<String> = drain(&mut b, &clock).iter().map(|x| x.id().to_string()).collect();
+    let got: Vec<String> = drain(&mut b, &clock)
+        .iter()
+        .map(|x| x.id().to_string())
+        .collect();
     assert_eq!(got, ["msg_run7_100", "msg_run7_101", "msg_run7_102"]);
 
     let mut b = Batcher::with_id_generator(cfg, |n| format!("msg_{n:04}"));
@@ -288,7 +328,10 @@ fn batch_ids_are_deterministic() {
 
 #[test]
 fn single_encoding_sends_one_object_per_request() {
-    let cfg = BatcherConfig::builder().encoding(Encoding::Single).build().unwrap();
+    let cfg = BatcherConfig::builder()
+        .encoding(Encoding::Single)
+        .build()
+        .unwrap();
     let mut b = Batcher::new(cfg);
     let clock = Clock::new();
     b.push(event("1", None, 5), clock.now()).unwrap();
@@ -316,10 +359,16 @@ fn size_seal_of_a_keyed_group_keeps_the_next_event() {
     // 63 + newline = 64 bytes: does not fit with "0", and fills its own batch exactly.
     b.push(event("1", Some("k"), 63), clock.now()).unwrap();
     let out = drain(&mut b, &clock);
-    let got: Vec<_> = out.iter().map(|x| (ids(x), x.reason(), x.encode().len())).collect();
+    let got: Vec<_> = out
+        .iter()
+        .map(|x| (ids(x), x.reason(), x.encode().len()))
+        .collect();
     assert_eq!(
         got,
-        [(vec!["0"], FlushReason::MaxBytes, 15), (vec!["1"], FlushReason::MaxBytes, 64)]
+        [
+            (vec!["0"], FlushReason::MaxBytes, 15),
+            (vec!["1"], FlushReason::MaxBytes, 64)
+        ]
     );
     assert!(b.is_empty());
 }

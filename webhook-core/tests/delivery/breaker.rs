@@ -26,7 +26,12 @@ fn opens_at_seventy_percent_over_ten() {
     record(&mut b, t0, 0, 9); // 100 % but only 9 requests
     assert_eq!(b.state(), BreakerState::Closed);
     b.record_failure(t0);
-    assert_eq!(b.state(), BreakerState::Open { until: t0 + Duration::from_secs(30) });
+    assert_eq!(
+        b.state(),
+        BreakerState::Open {
+            until: t0 + Duration::from_secs(30)
+        }
+    );
 
     let mut b = CircuitBreaker::new(BreakerConfig::default());
     record(&mut b, t0, 3, 7); // exactly 70 %
@@ -35,7 +40,8 @@ fn opens_at_seventy_percent_over_ten() {
 
 #[test]
 fn half_open_probe_then_close_or_reopen() {
-    let cfg = BreakerConfig::new(Duration::from_secs(60), 10, 70, Duration::from_secs(30), 1).unwrap();
+    let cfg =
+        BreakerConfig::new(Duration::from_secs(60), 10, 70, Duration::from_secs(30), 1).unwrap();
     let mut b = CircuitBreaker::new(cfg);
     let t0 = Instant::now();
     record(&mut b, t0, 0, 10);
@@ -46,7 +52,12 @@ fn half_open_probe_then_close_or_reopen() {
     assert_eq!(b.state(), BreakerState::HalfOpen);
     assert!(!b.try_acquire(t1), "only one probe at a time");
     b.record_failure(t1);
-    assert_eq!(b.state(), BreakerState::Open { until: t1 + Duration::from_secs(30) });
+    assert_eq!(
+        b.state(),
+        BreakerState::Open {
+            until: t1 + Duration::from_secs(30)
+        }
+    );
 
     let t2 = t1 + Duration::from_secs(30);
     b.handle_timeout(t2);

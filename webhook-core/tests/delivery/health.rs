@@ -26,13 +26,24 @@ fn turns_failed_at_exactly_fifteen_minutes_and_recovers() {
     assert_eq!(h.poll_timeout(), Some(fifteen));
     h.handle_timeout(fifteen);
     assert_eq!(h.state(), HealthState::Failed { since: t0 });
-    assert_eq!(events(&mut h), [HealthEvent::Exhausted { since: t0, at: fifteen }]);
+    assert_eq!(
+        events(&mut h),
+        [HealthEvent::Exhausted {
+            since: t0,
+            at: fifteen
+        }]
+    );
     assert_eq!(h.poll_timeout(), None, "no automatic disable by default");
 
     let t1 = t0 + Duration::from_secs(20 * 60);
     h.on_success(t1);
     assert_eq!(h.state(), HealthState::Healthy);
-    assert_eq!(events(&mut h), [HealthEvent::Recovered { after: Duration::from_secs(20 * 60) }]);
+    assert_eq!(
+        events(&mut h),
+        [HealthEvent::Recovered {
+            after: Duration::from_secs(20 * 60)
+        }]
+    );
 }
 
 #[test]
@@ -43,7 +54,12 @@ fn recovers_before_the_window_without_failing() {
     h.on_success(t0 + Duration::from_secs(59));
     assert_eq!(
         events(&mut h),
-        [HealthEvent::Failing { since: t0 }, HealthEvent::Recovered { after: Duration::from_secs(59) }]
+        [
+            HealthEvent::Failing { since: t0 },
+            HealthEvent::Recovered {
+                after: Duration::from_secs(59)
+            }
+        ]
     );
     h.handle_timeout(t0 + Duration::from_secs(3600));
     assert_eq!(h.state(), HealthState::Healthy);

@@ -16,7 +16,11 @@ use crate::vtime::Clock;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Push { len: usize, key: Option<u8>, dt_ms: u64 },
+    Push {
+        len: usize,
+        key: Option<u8>,
+        dt_ms: u64,
+    },
     Timeout,
     Poll,
     CompleteOldest,
@@ -142,7 +146,11 @@ fn glob(p: &[u8], s: &[u8], ci: bool) -> bool {
         None => s.is_empty(),
         Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..], ci)),
         Some((c, rest)) => s.split_first().is_some_and(|(d, srest)| {
-            (if ci { c.eq_ignore_ascii_case(d) } else { c == d }) && glob(rest, srest, ci)
+            (if ci {
+                c.eq_ignore_ascii_case(d)
+            } else {
+                c == d
+            }) && glob(rest, srest, ci)
         }),
     }
 }

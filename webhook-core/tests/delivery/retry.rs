@@ -42,7 +42,10 @@ fn svix_jitter_stays_within_twenty_percent() {
             let decision = policy.decide(&state, &response(500, &empty), now, wall(), &mut rng);
             let d = delay_of(decision);
             let nominal = Duration::from_secs(*nominal);
-            assert!(d >= nominal.mul_f64(0.8) && d <= nominal.mul_f64(1.2), "seed {seed}: {d:?} vs {nominal:?}");
+            assert!(
+                d >= nominal.mul_f64(0.8) && d <= nominal.mul_f64(1.2),
+                "seed {seed}: {d:?} vs {nominal:?}"
+            );
             now += d;
             state.record_attempt();
         }
@@ -60,12 +63,23 @@ fn jitter_is_deterministic_per_seed_and_spreads() {
     let empty = HeaderMap::new();
     let t0 = Instant::now();
     let state = RetryState::new(t0);
-    let draw = |seed| delay_of(policy.decide(&state, &response(502, &empty), t0, wall(), &mut SplitMix64::new(seed)));
+    let draw = |seed| {
+        delay_of(policy.decide(
+            &state,
+            &response(502, &empty),
+            t0,
+            wall(),
+            &mut SplitMix64::new(seed),
+        ))
+    };
     assert_eq!(draw(9), draw(9));
     let all: Vec<Duration> = (0..1000).map(draw).collect();
     let min = all.iter().min().unwrap();
     let max = all.iter().max().unwrap();
-    assert!(*min < Duration::from_millis(4200) && *max > Duration::from_millis(5800), "{min:?}..{max:?}");
+    assert!(
+        *min < Duration::from_millis(4200) && *max > Duration::from_millis(5800),
+        "{min:?}..{max:?}"
+    );
 }
 
 #[test]
@@ -82,7 +96,13 @@ fn exponential_full_jitter_within_bounds() {
     for retry in 1..20u32 {
         let cap = Duration::from_secs((1u64 << (retry - 1).min(10)).min(30));
         for _ in 0..50 {
-            let d = delay_of(policy.decide(&state, &AttemptOutcome::ConnectError, t0, wall(), &mut rng));
+            let d = delay_of(policy.decide(
+                &state,
+                &AttemptOutcome::ConnectError,
+                t0,
+                wall(),
+                &mut rng,
+            ));
             assert!(d <= cap, "retry {retry}: {d:?} > {cap:?}");
         }
         state.record_attempt();
@@ -108,7 +128,10 @@ fn retry_after_seconds_and_http_date_are_honoured_and_clamped() {
     let d = delay_of(policy.decide(&state, &response(503, &h), t0, wall(), &mut rng));
     assert_eq!(d, Duration::from_secs(120));
 
-    h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:38:00 GMT"));
+    h.insert(
+        "retry-after",
+        HeaderValue::from_static("Wed, 21 Oct 2015 07:38:00 GMT"),
+    );
     let d = delay_of(policy.decide(&state, &response(503, &h), t0, wall(), &mut rng));
     assert_eq!(d, Duration::from_secs(600));
 
@@ -126,7 +149,10 @@ fn retry_after_seconds_and_http_date_are_honoured_and_clamped() {
     let d = delay_of(policy.decide(&state, &response(503, &h), t0, wall(), &mut rng));
     assert!(d <= Duration::from_secs(6));
 
-    let ignore = RetryPolicy::builder().retry_after(false, Duration::from_secs(3600)).build().unwrap();
+    let ignore = RetryPolicy::builder()
+        .retry_after(false, Duration::from_secs(3600))
+        .build()
+        .unwrap();
     h.insert("retry-after", HeaderValue::from_static("120"));
     let d = delay_of(ignore.decide(&state, &response(503, &h), t0, wall(), &mut rng));
     assert!(d <= Duration::from_secs(6));
@@ -162,9 +188,16 @@ fn terminal_verdicts() {
         (501, RetryDecision::GiveUp(GiveUpReason::Permanent)),
     ];
     for (status, want) in table {
-        assert_eq!(policy.decide(&state, &response(status, &h), t0, wall(), &mut rng), want, "{status}");
+        assert_eq!(
+            policy.decide(&state, &response(status, &h), t0, wall(), &mut rng),
+            want,
+            "{status}"
+        );
     }
-    h.insert("webhook-delivery", HeaderValue::from_static("abort-message"));
+    h.insert(
+        "webhook-delivery",
+        HeaderValue::from_static("abort-message"),
+    );
     assert_eq!(
         policy.decide(&state, &response(500, &h), t0, wall(), &mut rng),
         RetryDecision::GiveUp(GiveUpReason::Aborted)
@@ -179,7 +212,14 @@ fn terminal_verdicts() {
 #[test]
 fn elapsed_limit_gives_up() {
     let policy = RetryPolicy::builder()
-        .fixed(vec![Duration::ZERO, Duration::from_secs(10), Duration::from_secs(100)], 0)
+        .fixed(
+            vec![
+                Duration::ZERO,
+                Duration::from_secs(10),
+                Duration::from_secs(100),
+            ],
+            0,
+        )
         .max_elapsed(Duration::from_secs(60))
         .build()
         .unwrap();
@@ -188,7 +228,13 @@ fn elapsed_limit_gives_up() {
     let mut state = RetryState::new(t0);
     let mut rng = SplitMix64::new(0);
     let d = policy.decide(&state, &response(500, &empty), t0, wall(), &mut rng);
-    assert_eq!(d, RetryDecision::RetryAt { at: t0 + Duration::from_secs(10), delay: Duration::from_secs(10) });
+    assert_eq!(
+        d,
+        RetryDecision::RetryAt {
+            at: t0 + Duration::from_secs(10),
+            delay: Duration::from_secs(10)
+        }
+    );
     state.record_attempt();
     let t1 = t0 + Duration::from_secs(10);
     assert_eq!(
@@ -201,7 +247,10 @@ fn elapsed_limit_gives_up() {
 fn virtual_time_retry_loop_follows_the_schedule() {
     // A receiver that fails twice then succeeds; no jitter so the times are exact.
     let policy = RetryPolicy::builder()
-        .fixed(SVIX_SECS.iter().map(|s| Duration::from_secs(*s)).collect(), 0)
+        .fixed(
+            SVIX_SECS.iter().map(|s| Duration::from_secs(*s)).collect(),
+            0,
+        )
         .build()
         .unwrap();
     let empty = HeaderMap::new();
@@ -213,7 +262,13 @@ fn virtual_time_retry_loop_follows_the_schedule() {
     let statuses = [500, 503, 200];
     let mut i = 0;
     loop {
-        match policy.decide(&state, &response(statuses[i], &empty), now, wall(), &mut rng) {
+        match policy.decide(
+            &state,
+            &response(statuses[i], &empty),
+            now,
+            wall(),
+            &mut rng,
+        ) {
             RetryDecision::RetryAt { at, .. } => {
                 now = at; // jump, no sleeping
                 state.record_attempt();
@@ -224,5 +279,12 @@ fn virtual_time_retry_loop_follows_the_schedule() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(attempts_at, [Duration::ZERO, Duration::from_secs(5), Duration::from_secs(305)]);
+    assert_eq!(
+        attempts_at,
+        [
+            Duration::ZERO,
+            Duration::from_secs(5),
+            Duration::from_secs(305)
+        ]
+    );
 }

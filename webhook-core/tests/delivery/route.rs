@@ -25,7 +25,11 @@ fn routing_table() {
     ];
     for (subject, want) in table {
         assert_eq!(router.first(subject), Some(&want), "{subject:?}");
-        assert_eq!(router.matches(subject).copied().collect::<Vec<_>>(), [want], "{subject:?}");
+        assert_eq!(
+            router.matches(subject).copied().collect::<Vec<_>>(),
+            [want],
+            "{subject:?}"
+        );
     }
 }
 
@@ -52,15 +56,35 @@ fn no_match_without_fallback() {
     assert_eq!(router.matches("b").count(), 0);
     assert!(!router.is_match("b"));
     assert!(router.is_match("a.b"));
-    let all: Router<u8> = Router::builder().route("a", 1).mode(MatchMode::All).fallback(9).build().unwrap();
-    assert_eq!(all.matches("a").copied().collect::<Vec<_>>(), [1], "fallback only when nothing matched");
+    let all: Router<u8> = Router::builder()
+        .route("a", 1)
+        .mode(MatchMode::All)
+        .fallback(9)
+        .build()
+        .unwrap();
+    assert_eq!(
+        all.matches("a").copied().collect::<Vec<_>>(),
+        [1],
+        "fallback only when nothing matched"
+    );
     assert_eq!(all.matches("b").copied().collect::<Vec<_>>(), [9]);
 }
 
 #[test]
 fn outbound_filter_for_sysdig_data_to_send() {
-    let send = Router::builder().route("policy", ()).route("audittrail", ()).build().unwrap();
-    let types = ["policy", "command", "connection", "fileaccess", "kubernetes", "audittrail"];
+    let send = Router::builder()
+        .route("policy", ())
+        .route("audittrail", ())
+        .build()
+        .unwrap();
+    let types = [
+        "policy",
+        "command",
+        "connection",
+        "fileaccess",
+        "kubernetes",
+        "audittrail",
+    ];
     let kept: Vec<_> = types.into_iter().filter(|t| send.is_match(t)).collect();
     assert_eq!(kept, ["policy", "audittrail"]);
 }
@@ -68,7 +92,10 @@ fn outbound_filter_for_sysdig_data_to_send() {
 #[test]
 fn empty_pattern_is_rejected() {
     assert_eq!(
-        Router::<()>::builder().route("", ()).build().map(|r| r.len()),
+        Router::<()>::builder()
+            .route("", ())
+            .build()
+            .map(|r| r.len()),
         Err(RouteError::EmptyPattern { index: 0 })
     );
 }
