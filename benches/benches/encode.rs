@@ -2,7 +2,10 @@
 //! the same bytes: the goal is that encoding costs no more than hashing, so that encoding plus
 //! signing runs at no less than half the throughput of raw HMAC.
 
-#![allow(missing_docs, reason = "criterion_group! generates an undocumented pub fn")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented pub fn"
+)]
 
 use std::hint::black_box;
 use std::time::Instant;
