@@ -69,6 +69,7 @@ proptest! {
         let mut seen: Vec<String> = Vec::new();
         let mut outstanding = std::collections::VecDeque::new();
         let mut next_id = 0u32;
+        let mut keys: HashMap<String, Option<String>> = HashMap::new();
 
         let check = |batch: webhook_core::Batch, seen: &mut Vec<String>| {
             assert!(!batch.is_empty());
@@ -93,6 +94,7 @@ proptest! {
                     let id = next_id.to_string();
                     next_id += 1;
                     let key = key.map(|k| format!("k{k}"));
+                    keys.insert(id.clone(), key.clone());
                     match b.push(event(&id, key.as_deref(), len), clock.now()) {
                         Ok(()) => { accepted.insert(id); }
                         Err(PushError::Oversize { event, encoded_len, .. }) => {
@@ -134,6 +136,15 @@ proptest! {
         }
         prop_assert!(b.is_empty());
         prop_assert_eq!(b.poll_timeout(), None);
+        // Per key (or overall without partitioning), events come out in push order.
+        let mut last: HashMap<Option<String>, u32> = HashMap::new();
+        for id in &seen {
+            let n: u32 = id.parse().unwrap();
+            let group = if partition { keys.get(id).cloned().flatten() } else { None };
+            if let Some(prev) = last.insert(group, n) {
+                prop_assert!(prev < n, "order broken: {} after {}", n, prev);
+            }
+        }
         let unique: HashSet<String> = seen.iter().cloned().collect();
         prop_assert_eq!(unique.len(), seen.len(), "an event came out twice");
         prop_assert_eq!(unique, accepted, "an event was lost");
@@ -209,7 +220,10 @@ proptest! {
 
         let header = Template::build(TemplateContext::Header, "x %username%").unwrap();
         match header.render(&values) {
-            Ok(h) => prop_assert!(!h.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)),
+            Ok(h) => {
+                prop_assert!(!h.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0));
+                prop_assert!(http::HeaderValue::from_bytes(h.as_bytes()).is_ok());
+            }
             Err(_) => prop_assert!(value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)),
         }
     }
