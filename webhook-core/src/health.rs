@@ -123,7 +123,7 @@ pub enum HealthEvent {
 ///
 /// # Driving contract
 /// - Inputs: [`on_success(now)`](Health::on_success), [`on_failure(now)`](Health::on_failure),
-///   [`disable(now)`](Health::disable) (on a disable verdict), [`enable(now)`](Health::enable),
+///   [`disable(now)`](Health::disable) (on a disable verdict), [`enable()`](Health::enable),
 ///   [`handle_timeout(now)`](Health::handle_timeout) when [`poll_timeout`](Health::poll_timeout)
 ///   is reached.
 /// - Outputs: [`poll_event()`](Health::poll_event) until `None` after every input;
@@ -208,7 +208,7 @@ impl Health {
     }
 
     /// Re-enables a disabled endpoint as healthy.
-    pub fn enable(&mut self, _now: Instant) {
+    pub fn enable(&mut self) {
         if !self.is_enabled() {
             self.state = HealthState::Healthy;
         }
@@ -280,7 +280,7 @@ mod tests {
         // Success does not re-enable.
         h.on_success(t0 + Duration::from_secs(7 * 24 * 3600));
         assert!(!h.is_enabled());
-        h.enable(t0);
+        h.enable();
         assert_eq!(h.state(), HealthState::Healthy);
     }
 

@@ -88,7 +88,7 @@ fn disable_verdict_and_reenable() {
     h.disable(t0);
     h.disable(t0 + Duration::from_secs(1));
     assert_eq!(events(&mut h), [HealthEvent::Disabled { at: t0 }]);
-    h.enable(t0 + Duration::from_secs(2));
+    h.enable();
     assert!(h.is_enabled());
     assert_eq!(h.state(), HealthState::Healthy);
 }
