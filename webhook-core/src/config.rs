@@ -23,6 +23,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::TimestampFormat;
+
 /// How a Sysdig `WEBHOOK` integration authenticates (the `auth` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -45,21 +47,6 @@ pub enum SysdigOutput {
     Json,
     /// Newline-delimited JSON, one event per line (`application/x-ndjson`).
     Ndjson,
-}
-
-/// Resolution of the payload's `timestamp` field (the `timestampFormat` attribute).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SysdigTimestampFormat {
-    /// Unix seconds.
-    Seconds,
-    /// Unix milliseconds.
-    Milliseconds,
-    /// Unix microseconds.
-    Microseconds,
-    /// Unix nanoseconds (Sysdig's default).
-    #[default]
-    Nanoseconds,
 }
 
 /// One custom header of a Sysdig `WEBHOOK` integration: `{key: ..., value: ...}`.
@@ -118,7 +105,7 @@ pub struct SysdigWebhookConfig {
     pub output: SysdigOutput,
     /// Resolution of the `timestamp` field.
     #[serde(default)]
-    pub timestamp_format: SysdigTimestampFormat,
+    pub timestamp_format: TimestampFormat,
 }
 
 impl std::fmt::Debug for SysdigWebhookConfig {
@@ -233,7 +220,8 @@ impl SysdigWebhookConfig {
     /// integration entry or a `local_forwarding` document; then validates it.
     ///
     /// ```
-    /// use webhook_core::config::{SysdigAuth, SysdigTimestampFormat, SysdigWebhookConfig};
+    /// use webhook_core::TimestampFormat;
+    /// use webhook_core::config::{SysdigAuth, SysdigWebhookConfig};
     ///
     /// let yaml = "
     /// local_forwarding:
@@ -252,7 +240,7 @@ impl SysdigWebhookConfig {
     /// ";
     /// let cfg = SysdigWebhookConfig::from_yaml_str(yaml)?;
     /// assert_eq!(cfg.auth, Some(SysdigAuth::Signature));
-    /// assert_eq!(cfg.timestamp_format, SysdigTimestampFormat::Milliseconds);
+    /// assert_eq!(cfg.timestamp_format, TimestampFormat::Milliseconds);
     /// assert_eq!(cfg.headers[0].key, "X-Tenant");
     /// # Ok::<(), webhook_core::config::ConfigError>(())
     /// ```
@@ -351,7 +339,7 @@ mod tests {
         assert_eq!(cfg.auth, None);
         assert!(cfg.headers.is_empty());
         assert_eq!(cfg.output, SysdigOutput::Json);
-        assert_eq!(cfg.timestamp_format, SysdigTimestampFormat::Nanoseconds);
+        assert_eq!(cfg.timestamp_format, TimestampFormat::Nanoseconds);
     }
 
     #[test]
@@ -380,10 +368,10 @@ mod tests {
             assert_eq!(cfg.output, expect);
         }
         for (ts, expect) in [
-            ("seconds", SysdigTimestampFormat::Seconds),
-            ("milliseconds", SysdigTimestampFormat::Milliseconds),
-            ("microseconds", SysdigTimestampFormat::Microseconds),
-            ("nanoseconds", SysdigTimestampFormat::Nanoseconds),
+            ("seconds", TimestampFormat::Seconds),
+            ("milliseconds", TimestampFormat::Milliseconds),
+            ("microseconds", TimestampFormat::Microseconds),
+            ("nanoseconds", TimestampFormat::Nanoseconds),
         ] {
             let cfg = parse(&format!(
                 r#"{{"endpoint":"https://h/x","timestampFormat":"{ts}"}}"#

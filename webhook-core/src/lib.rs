@@ -21,6 +21,37 @@
 // ---------------------------------------------------------------------------------------------
 
 // (delivery modules)
+pub mod batch;
+pub mod breaker;
+pub mod encode;
+pub mod event;
+pub mod health;
+pub mod response;
+pub mod retry;
+pub mod route;
+pub mod template;
+
+pub use batch::{
+    Batch, BatchId, BatchOutcome, Batcher, BatcherConfig, BatcherConfigBuilder, BatcherConfigError,
+    BatcherStats, CompleteError, FlushReason, PushError,
+};
+pub use breaker::{BreakerConfig, BreakerConfigError, BreakerState, CircuitBreaker};
+pub use encode::{Body, EncodeError, Encoding};
+pub use event::{Event, EventBuilder, EventError, ScaledTimestamp, TimestampFormat};
+pub use health::{Health, HealthConfig, HealthEvent, HealthState};
+pub use response::{
+    Condition, Decision, Evaluation, ResponseActions, ResponseActionsBuilder, ResponseError,
+    ResponseFormat,
+};
+pub use retry::{
+    AttemptOutcome, GiveUpReason, JitterRng, RetryDecision, RetryPolicy, RetryPolicyBuilder,
+    RetryPolicyError, RetryState, Schedule, SplitMix64, Verdict, parse_retry_after,
+};
+pub use route::{MatchMode, Matches, RouteError, Router, RouterBuilder};
+pub use template::{
+    OnMissing, ParamSet, RenderError, Template, TemplateBuilder, TemplateContext, TemplateError,
+    TemplateParams, WithHeaders,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Requests and configuration (built on both of the above).

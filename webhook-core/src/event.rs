@@ -1,0 +1,426 @@
+//! Outgoing events: already-encoded JSON bytes plus the metadata the delivery engine needs.
+//!
+//! An [`Event`] is encoded **once**, when it is created (typed payloads go through serde straight
+//! to bytes, never through a `serde_json::Value`). Batching and request building then only
+//! concatenate those bytes (see [`crate::encode`]), so the per-batch cost is one `memcpy` per
+//! event.
+//!
+//! Timestamps are integers of nanoseconds since the Unix epoch. [`TimestampFormat`] (Sysdig's
+//! `timestampFormat`: seconds, milliseconds, microseconds, nanoseconds; default nanoseconds)
+//! scales them for a payload, and [`ScaledTimestamp`] serializes the scaled value as an integer,
+//! never a float.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Errors creating an [`Event`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The payload could not be serialized to JSON (e.g. a map with non-string keys).
+    #[error("payload could not be serialized to JSON: {0}")]
+    Serialize(#[source] serde_json::Error),
+    /// The supplied bytes are not one complete JSON value.
+    #[error("event body is not a single JSON value: {0}")]
+    InvalidJson(#[source] serde_json::Error),
+    /// The body contains a raw line break, which would split an NDJSON line; re-encode it
+    /// compactly (serde_json's default output never contains one).
+    #[error("event body contains a raw line break at byte {offset}; encode it compactly")]
+    LineBreak {
+        /// Byte offset of the first CR or LF.
+        offset: usize,
+    },
+    /// The body is empty.
+    #[error("event body is empty")]
+    Empty,
+}
+
+/// The resolution of an integer timestamp in a payload (Sysdig `timestampFormat`).
+///
+/// The default is [`TimestampFormat::Nanoseconds`], as Sysdig. Parsing and serde use the Sysdig
+/// spellings `seconds`, `milliseconds`, `microseconds`, `nanoseconds`.
+///
+/// ```
+/// use webhook_core::TimestampFormat;
+/// let ns = 1_720_031_001_639_981_110_u64;
+/// assert_eq!(TimestampFormat::Milliseconds.from_nanos(ns), 1_720_031_001_639);
+/// assert_eq!("seconds".parse::<TimestampFormat>()?, TimestampFormat::Seconds);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampFormat {
+    /// Whole seconds.
+    Seconds,
+    /// Milliseconds.
+    Milliseconds,
+    /// Microseconds.
+    Microseconds,
+    /// Nanoseconds (the default).
+    #[default]
+    Nanoseconds,
+}
+
+impl TimestampFormat {
+    /// Nanoseconds per unit of this resolution.
+    pub const fn nanos_per_unit(self) -> u64 {
+        match self {
+            Self::Seconds => 1_000_000_000,
+            Self::Milliseconds => 1_000_000,
+            Self::Microseconds => 1_000,
+            Self::Nanoseconds => 1,
+        }
+    }
+
+    /// Converts nanoseconds since the epoch to this resolution (truncating, integer only).
+    ///
+    /// ```
+    /// use webhook_core::TimestampFormat;
+    /// assert_eq!(TimestampFormat::Microseconds.from_nanos(1_999), 1);
+    /// ```
+    pub const fn from_nanos(self, nanos: u64) -> u64 {
+        nanos / self.nanos_per_unit()
+    }
+
+    /// Converts a value in this resolution back to nanoseconds, `None` on overflow.
+    ///
+    /// ```
+    /// use webhook_core::TimestampFormat;
+    /// assert_eq!(TimestampFormat::Seconds.to_nanos(2), Some(2_000_000_000));
+    /// assert_eq!(TimestampFormat::Seconds.to_nanos(u64::MAX), None);
+    /// ```
+    pub const fn to_nanos(self, value: u64) -> Option<u64> {
+        value.checked_mul(self.nanos_per_unit())
+    }
+
+    /// A serializable view of `nanos` at this resolution.
+    ///
+    /// ```
+    /// use webhook_core::TimestampFormat;
+    /// let json = serde_json::to_string(&TimestampFormat::Seconds.scaled(3_500_000_000))?;
+    /// assert_eq!(json, "3");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn scaled(self, nanos: u64) -> ScaledTimestamp {
+        ScaledTimestamp {
+            nanos,
+            format: self,
+        }
+    }
+
+    /// Serializes `nanos` at this resolution as an integer; usable from a payload's own
+    /// `Serialize` impl (`format.serialize_nanos(self.timestamp_ns, serializer)`).
+    ///
+    /// ```
+    /// use webhook_core::TimestampFormat;
+    /// let mut out = Vec::new();
+    /// TimestampFormat::Milliseconds
+    ///     .serialize_nanos(5_000_000, &mut serde_json::Serializer::new(&mut out))?;
+    /// assert_eq!(out, b"5");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn serialize_nanos<S: Serializer>(
+        self,
+        nanos: u64,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.from_nanos(nanos))
+    }
+
+    /// The Sysdig spelling of this resolution.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Seconds => "seconds",
+            Self::Milliseconds => "milliseconds",
+            Self::Microseconds => "microseconds",
+            Self::Nanoseconds => "nanoseconds",
+        }
+    }
+}
+
+impl fmt::Display for TimestampFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error parsing a [`TimestampFormat`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown timestamp format (expected seconds, milliseconds, microseconds or nanoseconds)")]
+pub struct ParseTimestampFormatError;
+
+impl FromStr for TimestampFormat {
+    type Err = ParseTimestampFormatError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "seconds" => Ok(Self::Seconds),
+            "milliseconds" => Ok(Self::Milliseconds),
+            "microseconds" => Ok(Self::Microseconds),
+            "nanoseconds" => Ok(Self::Nanoseconds),
+            _ => Err(ParseTimestampFormatError),
+        }
+    }
+}
+
+/// A nanosecond timestamp that serializes as an integer at a chosen [`TimestampFormat`].
+///
+/// Put it in a payload struct in place of the raw `u64` to honour `timestampFormat` without a
+/// `serde_json::Value` round trip.
+///
+/// ```
+/// use webhook_core::{ScaledTimestamp, TimestampFormat};
+/// #[derive(serde::Serialize)]
+/// struct Out { timestamp: ScaledTimestamp }
+/// let out = Out { timestamp: TimestampFormat::Microseconds.scaled(1_720_031_001_639_981_110) };
+/// assert_eq!(serde_json::to_string(&out)?, r#"{"timestamp":1720031001639981}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScaledTimestamp {
+    /// Nanoseconds since the Unix epoch.
+    pub nanos: u64,
+    /// The resolution to serialize at.
+    pub format: TimestampFormat,
+}
+
+impl ScaledTimestamp {
+    /// The integer value at the chosen resolution.
+    pub const fn value(self) -> u64 {
+        self.format.from_nanos(self.nanos)
+    }
+}
+
+impl Serialize for ScaledTimestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.value())
+    }
+}
+
+/// One outgoing event: its JSON encoding plus delivery metadata.
+///
+/// The body is one compact JSON value (no raw line breaks), so it can be framed as a JSON array
+/// element, an NDJSON line or a whole request body without re-encoding. Cloning is cheap
+/// (reference-counted bytes).
+///
+/// ```
+/// use webhook_core::Event;
+/// #[derive(serde::Serialize)]
+/// struct Alert<'a> { rule: &'a str, severity: u8 }
+/// let event = Event::builder("evt_1", "policy.runtime")
+///     .timestamp_nanos(1_720_031_001_639_981_110)
+///     .partition_key("host-a")
+///     .serialize(&Alert { rule: "shell in container", severity: 3 })?;
+/// assert_eq!(&event.body()[..], br#"{"rule":"shell in container","severity":3}"#);
+/// assert_eq!(event.subject(), "policy.runtime");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    id: Box<str>,
+    subject: Box<str>,
+    timestamp_nanos: u64,
+    partition_key: Option<Box<str>>,
+    body: Bytes,
+}
+
+impl Event {
+    /// Starts an event with its id (stable across retries) and subject/type.
+    pub fn builder(id: impl Into<Box<str>>, subject: impl Into<Box<str>>) -> EventBuilder {
+        EventBuilder {
+            id: id.into(),
+            subject: subject.into(),
+            timestamp_nanos: 0,
+            partition_key: None,
+        }
+    }
+
+    /// The event id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The subject or type used for routing and filtering.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Nanoseconds since the Unix epoch (0 when not set).
+    pub fn timestamp_nanos(&self) -> u64 {
+        self.timestamp_nanos
+    }
+
+    /// The partition key (grouping and per-key ordering in the batcher).
+    pub fn partition_key(&self) -> Option<&str> {
+        self.partition_key.as_deref()
+    }
+
+    /// The encoded JSON body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Consumes the event, returning its body.
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// Length of the encoded body in bytes.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Always `false`: an event body is never empty. Present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+}
+
+/// Builder for [`Event`]; finish with [`EventBuilder::serialize`] or
+/// [`EventBuilder::json_bytes`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EventBuilder {
+    id: Box<str>,
+    subject: Box<str>,
+    timestamp_nanos: u64,
+    partition_key: Option<Box<str>>,
+}
+
+impl EventBuilder {
+    /// Sets the event time in nanoseconds since the Unix epoch.
+    pub fn timestamp_nanos(mut self, nanos: u64) -> Self {
+        self.timestamp_nanos = nanos;
+        self
+    }
+
+    /// Sets the partition key.
+    pub fn partition_key(mut self, key: impl Into<Box<str>>) -> Self {
+        self.partition_key = Some(key.into());
+        self
+    }
+
+    /// Encodes a typed payload with serde (compact JSON) and finishes the event.
+    ///
+    /// ```
+    /// let e = webhook_core::Event::builder("1", "t").serialize(&[1, 2])?;
+    /// assert_eq!(&e.body()[..], b"[1,2]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn serialize<T: Serialize + ?Sized>(self, payload: &T) -> Result<Event, EventError> {
+        let mut buf = Vec::with_capacity(128);
+        serde_json::to_writer(&mut buf, payload).map_err(EventError::Serialize)?;
+        Ok(self.finish(Bytes::from(buf)))
+    }
+
+    /// Finishes the event from bytes that must hold exactly one compact JSON value.
+    ///
+    /// The bytes are validated (one JSON value, no raw CR/LF) so that batch framing stays valid.
+    ///
+    /// ```
+    /// let e = webhook_core::Event::builder("1", "t").json_bytes(&b"{\"a\":1}"[..])?;
+    /// assert_eq!(e.len(), 7);
+    /// assert!(webhook_core::Event::builder("1", "t").json_bytes(&b"{\"a\":"[..]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn json_bytes(self, body: impl Into<Bytes>) -> Result<Event, EventError> {
+        let body = body.into();
+        if body.is_empty() {
+            return Err(EventError::Empty);
+        }
+        if let Some(offset) = body.iter().position(|&b| b == b'\n' || b == b'\r') {
+            return Err(EventError::LineBreak { offset });
+        }
+        serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(EventError::InvalidJson)?;
+        Ok(self.finish(body))
+    }
+
+    fn finish(self, body: Bytes) -> Event {
+        Event {
+            id: self.id,
+            subject: self.subject,
+            timestamp_nanos: self.timestamp_nanos,
+            partition_key: self.partition_key,
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_scaling_is_integer() {
+        let ns = 1_720_031_001_639_981_110_u64;
+        assert_eq!(TimestampFormat::Seconds.from_nanos(ns), 1_720_031_001);
+        assert_eq!(
+            TimestampFormat::Milliseconds.from_nanos(ns),
+            1_720_031_001_639
+        );
+        assert_eq!(
+            TimestampFormat::Microseconds.from_nanos(ns),
+            1_720_031_001_639_981
+        );
+        assert_eq!(TimestampFormat::Nanoseconds.from_nanos(ns), ns);
+        // Above 2^53 the value survives exactly (no f64).
+        let json = serde_json::to_string(&TimestampFormat::Nanoseconds.scaled(u64::MAX)).unwrap();
+        assert_eq!(json, u64::MAX.to_string());
+        assert_eq!(TimestampFormat::default(), TimestampFormat::Nanoseconds);
+    }
+
+    #[test]
+    fn timestamp_format_serde_spellings() {
+        for f in [
+            TimestampFormat::Seconds,
+            TimestampFormat::Milliseconds,
+            TimestampFormat::Microseconds,
+            TimestampFormat::Nanoseconds,
+        ] {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("\"{}\"", f.as_str()));
+            assert_eq!(serde_json::from_str::<TimestampFormat>(&json).unwrap(), f);
+            assert_eq!(f.as_str().parse::<TimestampFormat>().unwrap(), f);
+        }
+        assert!("Seconds".parse::<TimestampFormat>().is_err());
+    }
+
+    #[test]
+    fn json_bytes_validation() {
+        let b = || Event::builder("id", "s");
+        assert!(matches!(
+            b().json_bytes(Bytes::new()),
+            Err(EventError::Empty)
+        ));
+        assert!(matches!(
+            b().json_bytes(&b"{\n}"[..]),
+            Err(EventError::LineBreak { offset: 1 })
+        ));
+        assert!(matches!(
+            b().json_bytes(&b"{} {}"[..]),
+            Err(EventError::InvalidJson(_))
+        ));
+        let e = b()
+            .partition_key("k")
+            .timestamp_nanos(7)
+            .json_bytes(&b"\"x\""[..])
+            .unwrap();
+        assert_eq!(
+            (e.id(), e.subject(), e.partition_key(), e.timestamp_nanos()),
+            ("id", "s", Some("k"), 7)
+        );
+    }
+
+    #[test]
+    fn serialize_error_is_typed() {
+        let mut m = std::collections::HashMap::new();
+        m.insert(vec![1u8], 1);
+        assert!(matches!(
+            Event::builder("i", "s").serialize(&m),
+            Err(EventError::Serialize(_))
+        ));
+    }
+}
