@@ -111,6 +111,9 @@ impl TransportError {
                 tls = true;
             }
             if let Some(io) = link.downcast_ref::<io::Error>() {
+                if io.kind() == io::ErrorKind::InvalidData && is_stringified_tls_error(io) {
+                    tls = true;
+                }
                 if matches!(
                     io.kind(),
                     io::ErrorKind::ConnectionRefused
@@ -132,6 +135,23 @@ impl TransportError {
             Self::Http(err)
         }
     }
+}
+
+/// HTTP/2 (the `h2` crate) re-creates I/O errors from their message, so a rustls error that
+/// arrives after the handshake (a TLS 1.3 server rejecting the client certificate sends its
+/// alert then) reaches us as text. Recognise rustls' messages for peer-caused failures.
+fn is_stringified_tls_error(io: &io::Error) -> bool {
+    const RUSTLS_MESSAGES: [&str; 5] = [
+        "received fatal alert: ",
+        "invalid peer certificate: ",
+        "peer is incompatible: ",
+        "peer misbehaved: ",
+        "peer sent no certificates",
+    ];
+    io.get_ref()
+        .filter(|inner| inner.downcast_ref::<rustls::Error>().is_none())
+        .map(ToString::to_string)
+        .is_some_and(|msg| RUSTLS_MESSAGES.iter().any(|m| msg.starts_with(m)))
 }
 
 /// The source chain of an error, stepping into the payload of `io::Error`s.
@@ -188,6 +208,12 @@ mod tests {
         assert!(err.is_refused_by_ssrf_guard());
         assert_eq!(err.ssrf_violation(), Some(&violation));
         assert!(!err.is_transient());
+
+        let alert: BoxError = Box::new(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        ));
+        assert!(TransportError::classify(alert, false).is_tls());
 
         let other: BoxError = "reset".into();
         let err = TransportError::classify(other, false);

@@ -47,7 +47,9 @@ impl TransportBuilder {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(self.connect_timeout);
-        let tls: rustls::ClientConfig = (*prepared.tls.client_config()).clone();
+        let mut tls: rustls::ClientConfig = (*prepared.tls.client_config()).clone();
+        // hyper-rustls sets ALPN itself (h2, http/1.1) from the enabled versions.
+        tls.alpn_protocols.clear();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
