@@ -48,7 +48,10 @@ impl CalloutAuth {
     /// ```
     #[must_use]
     pub fn basic(username: impl Into<String>, password: impl Into<Secret>) -> Self {
-        Self::Basic { username: username.into(), password: password.into() }
+        Self::Basic {
+            username: username.into(),
+            password: password.into(),
+        }
     }
 }
 
@@ -131,25 +134,38 @@ async fn run(
 ) -> Result<Response, CalloutError> {
     request.extensions_mut().insert(RequestTimeout(timeout));
     match auth {
-        CalloutAuth::None => {
-            transport.send(request).await.map_err(CalloutError::Transport)
-        }
+        CalloutAuth::None => transport
+            .send(request)
+            .await
+            .map_err(CalloutError::Transport),
         CalloutAuth::Basic { username, password } => {
             let value = basic_header(username, password)?;
             request.headers_mut().insert(AUTHORIZATION, value);
-            transport.send(request).await.map_err(CalloutError::Transport)
+            transport
+                .send(request)
+                .await
+                .map_err(CalloutError::Transport)
         }
         CalloutAuth::OAuth2(tokens) => {
             let retry = copy_request(&request);
-            let sent_with = tokens.authorize(&mut request).await.map_err(CalloutError::Token)?;
-            let response = transport.send(request).await.map_err(CalloutError::Transport)?;
+            let sent_with = tokens
+                .authorize(&mut request)
+                .await
+                .map_err(CalloutError::Token)?;
+            let response = transport
+                .send(request)
+                .await
+                .map_err(CalloutError::Transport)?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
             tracing::debug!("call-out answered 401: refreshing the token once");
             tokens.invalidate_if_current(&sent_with);
             let mut retry = retry;
-            tokens.authorize(&mut retry).await.map_err(CalloutError::Token)?;
+            tokens
+                .authorize(&mut retry)
+                .await
+                .map_err(CalloutError::Token)?;
             transport.send(retry).await.map_err(CalloutError::Transport)
         }
     }
@@ -175,7 +191,8 @@ fn basic_header(username: &str, password: &Secret) -> Result<HeaderValue, Callou
         return Err(CalloutError::InvalidCredentials);
     }
     let plain = Zeroizing::new(format!("{username}:{}", password.expose()));
-    let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(plain.as_bytes()));
+    let encoded =
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(plain.as_bytes()));
     let mut value = HeaderValue::try_from(format!("Basic {}", encoded.as_str()))
         .map_err(|_| CalloutError::InvalidCredentials)?;
     value.set_sensitive(true);
@@ -191,21 +208,33 @@ mod tests {
         let v = basic_header("Aladdin", &Secret::new("open sesame"))?;
         assert_eq!(v, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert!(v.is_sensitive());
-        assert!(matches!(basic_header("a:b", &Secret::new("p")), Err(CalloutError::InvalidCredentials)));
-        assert!(matches!(basic_header("a", &Secret::new("p\r\n")), Err(CalloutError::InvalidCredentials)));
+        assert!(matches!(
+            basic_header("a:b", &Secret::new("p")),
+            Err(CalloutError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            basic_header("a", &Secret::new("p\r\n")),
+            Err(CalloutError::InvalidCredentials)
+        ));
         Ok(())
     }
 
     #[test]
     fn copy_keeps_everything_needed_for_a_retry() -> Result<(), http::Error> {
-        let mut req = http::Request::post("https://x.test/a?b=c").header("x-k", "v").body(Bytes::from_static(b"{}"))?;
-        req.extensions_mut().insert(RequestTimeout(Duration::from_secs(2)));
+        let mut req = http::Request::post("https://x.test/a?b=c")
+            .header("x-k", "v")
+            .body(Bytes::from_static(b"{}"))?;
+        req.extensions_mut()
+            .insert(RequestTimeout(Duration::from_secs(2)));
         let copy = copy_request(&req);
         assert_eq!(copy.method(), Method::POST);
         assert_eq!(copy.uri(), req.uri());
         assert_eq!(copy.headers(), req.headers());
         assert_eq!(copy.body(), req.body());
-        assert_eq!(copy.extensions().get::<RequestTimeout>(), Some(&RequestTimeout(Duration::from_secs(2))));
+        assert_eq!(
+            copy.extensions().get::<RequestTimeout>(),
+            Some(&RequestTimeout(Duration::from_secs(2)))
+        );
         Ok(())
     }
 }

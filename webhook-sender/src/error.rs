@@ -155,7 +155,9 @@ fn is_stringified_tls_error(io: &io::Error) -> bool {
 }
 
 /// The source chain of an error, stepping into the payload of `io::Error`s.
-fn chain<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     let mut next: Option<&'a (dyn StdError + 'static)> = Some(err);
     std::iter::from_fn(move || {
         let cur = next?;

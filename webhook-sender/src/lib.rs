@@ -23,6 +23,10 @@
 //!
 //! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.
 
+// Without a transport feature the shared transport plumbing has no user; the rest of the crate
+// (TLS, SSRF, tokens, call-outs over a user-supplied `Transport`) still works.
+#![cfg_attr(not(any(feature = "reqwest", feature = "hyper")), allow(dead_code))]
+
 pub mod callout;
 pub mod error;
 pub mod ssrf;
@@ -31,4 +35,5 @@ pub mod token;
 pub mod transport;
 
 pub use error::{BuildError, TransportError};
+pub use token::{Secret, TokenProvider};
 pub use transport::{Response, SharedTransport, Transport, TransportBuilder};

@@ -73,11 +73,17 @@ impl Cidr {
     }
 
     const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Self {
-        Self { addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix }
+        Self {
+            addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+            prefix,
+        }
     }
 
     const fn v6(bits: u128, prefix: u8) -> Self {
-        Self { addr: IpAddr::V6(Ipv6Addr::from_bits(bits)), prefix }
+        Self {
+            addr: IpAddr::V6(Ipv6Addr::from_bits(bits)),
+            prefix,
+        }
     }
 
     /// The network address (host bits cleared).
@@ -164,19 +170,34 @@ pub const SPECIAL_RANGES: &[SpecialRange] = &[
     // IPv4
     range(Cidr::v4(0, 0, 0, 0, 8), "\"this network\" 0.0.0.0/8"),
     range(Cidr::v4(10, 0, 0, 0, 8), "private 10.0.0.0/8"),
-    range(Cidr::v4(100, 64, 0, 0, 10), "carrier-grade NAT 100.64.0.0/10"),
+    range(
+        Cidr::v4(100, 64, 0, 0, 10),
+        "carrier-grade NAT 100.64.0.0/10",
+    ),
     range(Cidr::v4(127, 0, 0, 0, 8), "loopback 127.0.0.0/8"),
     range(Cidr::v4(169, 254, 0, 0, 16), "link-local 169.254.0.0/16"),
     range(Cidr::v4(172, 16, 0, 0, 12), "private 172.16.0.0/12"),
-    range(Cidr::v4(192, 0, 0, 0, 24), "IETF protocol assignments 192.0.0.0/24"),
+    range(
+        Cidr::v4(192, 0, 0, 0, 24),
+        "IETF protocol assignments 192.0.0.0/24",
+    ),
     range(Cidr::v4(192, 0, 2, 0, 24), "documentation 192.0.2.0/24"),
-    range(Cidr::v4(192, 88, 99, 0, 24), "6to4 relay anycast 192.88.99.0/24"),
+    range(
+        Cidr::v4(192, 88, 99, 0, 24),
+        "6to4 relay anycast 192.88.99.0/24",
+    ),
     range(Cidr::v4(192, 168, 0, 0, 16), "private 192.168.0.0/16"),
     range(Cidr::v4(198, 18, 0, 0, 15), "benchmarking 198.18.0.0/15"),
-    range(Cidr::v4(198, 51, 100, 0, 24), "documentation 198.51.100.0/24"),
+    range(
+        Cidr::v4(198, 51, 100, 0, 24),
+        "documentation 198.51.100.0/24",
+    ),
     range(Cidr::v4(203, 0, 113, 0, 24), "documentation 203.0.113.0/24"),
     range(Cidr::v4(224, 0, 0, 0, 4), "multicast 224.0.0.0/4"),
-    range(Cidr::v4(255, 255, 255, 255, 32), "broadcast 255.255.255.255/32"),
+    range(
+        Cidr::v4(255, 255, 255, 255, 32),
+        "broadcast 255.255.255.255/32",
+    ),
     range(Cidr::v4(240, 0, 0, 0, 4), "reserved 240.0.0.0/4"),
     // IPv6
     range(Cidr::v6(0, 128), "unspecified ::/128"),
@@ -184,12 +205,18 @@ pub const SPECIAL_RANGES: &[SpecialRange] = &[
     range(Cidr::v6(0xff00 << 112, 8), "multicast ff00::/8"),
     range(Cidr::v6(0xfe80 << 112, 10), "link-local fe80::/10"),
     range(Cidr::v6(0xfc00 << 112, 7), "unique local fc00::/7"),
-    range(Cidr::v6(0x2001_0db8 << 96, 32), "documentation 2001:db8::/32"),
+    range(
+        Cidr::v6(0x2001_0db8 << 96, 32),
+        "documentation 2001:db8::/32",
+    ),
     range(Cidr::v6(0x3fff << 112, 20), "documentation 3fff::/20"),
     range(Cidr::v6(0x0100 << 112, 64), "discard-only 100::/64"),
     range(Cidr::v6(0x2002 << 112, 16), "6to4 2002::/16"),
     range(Cidr::v6(0x0064_ff9b << 96, 96), "NAT64 64:ff9b::/96"),
-    range(Cidr::v6(0x0064_ff9b_0001 << 80, 48), "local-use NAT64 64:ff9b:1::/48"),
+    range(
+        Cidr::v6(0x0064_ff9b_0001 << 80, 48),
+        "local-use NAT64 64:ff9b:1::/48",
+    ),
     range(Cidr::v6(0x5f00 << 112, 16), "SRv6 SIDs 5f00::/16"),
 ];
 
@@ -255,7 +282,10 @@ pub struct SsrfPolicy {
 
 impl Default for SsrfPolicy {
     fn default() -> Self {
-        Self { enabled: true, allow: Vec::new() }
+        Self {
+            enabled: true,
+            allow: Vec::new(),
+        }
     }
 }
 
@@ -263,7 +293,10 @@ impl SsrfPolicy {
     /// The guard switched off: every address is allowed. Only for local use and tests.
     #[must_use]
     pub fn disabled() -> Self {
-        Self { enabled: false, allow: Vec::new() }
+        Self {
+            enabled: false,
+            allow: Vec::new(),
+        }
     }
 
     /// Re-opens `subnet` (for example `127.0.0.0/8` for tests, or a deployment's internal
@@ -299,10 +332,18 @@ impl SsrfPolicy {
         let Some(range) = SPECIAL_RANGES.iter().find(|r| r.cidr.contains(canon)) else {
             return Ok(());
         };
-        if self.allow.iter().any(|net| net.contains(canon) || net.contains(addr)) {
+        if self
+            .allow
+            .iter()
+            .any(|net| net.contains(canon) || net.contains(addr))
+        {
             return Ok(());
         }
-        Err(SsrfViolation { host: host.to_owned(), addr, range: range.name })
+        Err(SsrfViolation {
+            host: host.to_owned(),
+            addr,
+            range: range.name,
+        })
     }
 
     /// Keeps the permitted addresses of a DNS answer for `host`.
@@ -346,7 +387,10 @@ impl SsrfPolicy {
         }
         let found = tokio::net::lookup_host((bare, port))
             .await
-            .map_err(|source| ResolveError::Lookup { host: host.to_owned(), source })?;
+            .map_err(|source| ResolveError::Lookup {
+                host: host.to_owned(),
+                source,
+            })?;
         let kept = self.filter(host, found)?;
         if kept.is_empty() {
             return Err(ResolveError::Lookup {
@@ -470,7 +514,11 @@ mod tests {
             let err = policy
                 .check("h", ip(addr))
                 .expect_err(&format!("{addr} must be refused"));
-            assert!(err.range.ends_with(range), "{addr}: got {}, want {range}", err.range);
+            assert!(
+                err.range.ends_with(range),
+                "{addr}: got {}, want {range}",
+                err.range
+            );
             assert_eq!(err.addr, ip(addr));
             assert!(special_range(ip(addr)).is_some());
         }
@@ -480,7 +528,11 @@ mod tests {
     fn every_listed_range_has_a_refused_sample() {
         for r in SPECIAL_RANGES {
             let tail = r.cidr.to_string();
-            let wanted = if tail == "::/128" { "::/128".to_owned() } else { tail.clone() };
+            let wanted = if tail == "::/128" {
+                "::/128".to_owned()
+            } else {
+                tail.clone()
+            };
             assert!(
                 REFUSED.iter().any(|(_, name)| *name == wanted),
                 "no test sample for {tail}"
@@ -493,7 +545,11 @@ mod tests {
     fn public_addresses_are_permitted() {
         let policy = SsrfPolicy::default();
         for addr in PERMITTED {
-            assert_eq!(policy.check("h", ip(addr)), Ok(()), "{addr} must be permitted");
+            assert_eq!(
+                policy.check("h", ip(addr)),
+                Ok(()),
+                "{addr} must be permitted"
+            );
             assert!(special_range(ip(addr)).is_none(), "{addr}");
         }
     }
@@ -528,8 +584,14 @@ mod tests {
             SocketAddr::new(ip("10.0.0.1"), 443),
             SocketAddr::new(ip("1.1.1.1"), 443),
         ];
-        assert_eq!(policy.filter("h", mixed), Ok(vec![SocketAddr::new(ip("1.1.1.1"), 443)]));
-        let private = [SocketAddr::new(ip("10.0.0.1"), 443), SocketAddr::new(ip("::1"), 443)];
+        assert_eq!(
+            policy.filter("h", mixed),
+            Ok(vec![SocketAddr::new(ip("1.1.1.1"), 443)])
+        );
+        let private = [
+            SocketAddr::new(ip("10.0.0.1"), 443),
+            SocketAddr::new(ip("::1"), 443),
+        ];
         let err = policy.filter("h", private).expect_err("all private");
         assert_eq!(err.addr, ip("10.0.0.1"));
         assert_eq!(policy.filter("h", []), Ok(vec![]));
@@ -538,22 +600,55 @@ mod tests {
     #[test]
     fn cidr_parsing() {
         assert_eq!("10.0.0.0/8".parse::<Cidr>().map(|c| c.prefix()), Ok(8));
-        assert_eq!("10.1.2.3/8".parse::<Cidr>().map(|c| c.to_string()), Ok("10.0.0.0/8".into()));
+        assert_eq!(
+            "10.1.2.3/8".parse::<Cidr>().map(|c| c.to_string()),
+            Ok("10.0.0.0/8".into())
+        );
         assert_eq!("::1".parse::<Cidr>().map(|c| c.prefix()), Ok(128));
-        assert_eq!("0.0.0.0/0".parse::<Cidr>().map(|c| c.contains(ip("8.8.8.8"))), Ok(true));
-        assert_eq!("::/0".parse::<Cidr>().map(|c| c.contains(ip("::1"))), Ok(true));
-        assert!(matches!("10.0.0.0/33".parse::<Cidr>(), Err(CidrParseError::InvalidPrefix(_))));
-        assert!(matches!("::/129".parse::<Cidr>(), Err(CidrParseError::InvalidPrefix(_))));
-        assert!(matches!("10.0.0.0/x".parse::<Cidr>(), Err(CidrParseError::InvalidPrefix(_))));
-        assert!(matches!("nope/8".parse::<Cidr>(), Err(CidrParseError::InvalidAddress(_))));
-        assert!(!"10.0.0.0/8".parse::<Cidr>().is_ok_and(|c| c.contains(ip("::ffff:10.0.0.1"))));
+        assert_eq!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .map(|c| c.contains(ip("8.8.8.8"))),
+            Ok(true)
+        );
+        assert_eq!(
+            "::/0".parse::<Cidr>().map(|c| c.contains(ip("::1"))),
+            Ok(true)
+        );
+        assert!(matches!(
+            "10.0.0.0/33".parse::<Cidr>(),
+            Err(CidrParseError::InvalidPrefix(_))
+        ));
+        assert!(matches!(
+            "::/129".parse::<Cidr>(),
+            Err(CidrParseError::InvalidPrefix(_))
+        ));
+        assert!(matches!(
+            "10.0.0.0/x".parse::<Cidr>(),
+            Err(CidrParseError::InvalidPrefix(_))
+        ));
+        assert!(matches!(
+            "nope/8".parse::<Cidr>(),
+            Err(CidrParseError::InvalidAddress(_))
+        ));
+        assert!(
+            !"10.0.0.0/8"
+                .parse::<Cidr>()
+                .is_ok_and(|c| c.contains(ip("::ffff:10.0.0.1")))
+        );
     }
 
     #[tokio::test]
     async fn resolve_checks_literals_without_lookup() {
         let policy = SsrfPolicy::default();
-        assert!(matches!(policy.resolve("10.0.0.1", 80).await, Err(ResolveError::Ssrf(_))));
-        assert!(matches!(policy.resolve("[::1]", 80).await, Err(ResolveError::Ssrf(_))));
+        assert!(matches!(
+            policy.resolve("10.0.0.1", 80).await,
+            Err(ResolveError::Ssrf(_))
+        ));
+        assert!(matches!(
+            policy.resolve("[::1]", 80).await,
+            Err(ResolveError::Ssrf(_))
+        ));
         let open = SsrfPolicy::default().allow(Cidr::v4(127, 0, 0, 0, 8));
         assert_eq!(
             open.resolve("127.0.0.1", 80).await.ok(),
@@ -568,6 +663,9 @@ mod tests {
         let open = SsrfPolicy::default().allow(Cidr::v4(127, 0, 0, 0, 8));
         let addrs = open.resolve("localhost", 80).await.unwrap_or_default();
         assert!(!addrs.is_empty());
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()), "{addrs:?}");
+        assert!(
+            addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()),
+            "{addrs:?}"
+        );
     }
 }

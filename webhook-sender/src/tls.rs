@@ -79,9 +79,15 @@ impl PemSource {
     fn load(&self, what: &'static str) -> Result<Arc<[u8]>, TlsError> {
         match self {
             Self::Bytes(b) => Ok(Arc::clone(b)),
-            Self::File(path) => std::fs::read(path).map(Arc::from).map_err(|source| {
-                TlsError::ReadFile { what, path: path.clone(), source }
-            }),
+            Self::File(path) => {
+                std::fs::read(path)
+                    .map(Arc::from)
+                    .map_err(|source| TlsError::ReadFile {
+                        what,
+                        path: path.clone(),
+                        source,
+                    })
+            }
         }
     }
 }
@@ -142,7 +148,12 @@ impl TlsConfig {
     /// Starts a builder: verification on, webpki roots, no client certificate.
     #[must_use]
     pub fn builder() -> TlsConfigBuilder {
-        TlsConfigBuilder { builtin_roots: true, ca: Vec::new(), client_identity: None, insecure: false }
+        TlsConfigBuilder {
+            builtin_roots: true,
+            ca: Vec::new(),
+            client_identity: None,
+            insecure: false,
+        }
     }
 
     /// The shared rustls client configuration.
@@ -190,7 +201,11 @@ impl TlsConfigBuilder {
     /// Presents a client certificate (mTLS): a PEM certificate chain (leaf first) and a PEM
     /// private key (PKCS#8, PKCS#1 or SEC1).
     #[must_use]
-    pub fn client_identity_pem(mut self, cert_chain: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+    pub fn client_identity_pem(
+        mut self,
+        cert_chain: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
         self.client_identity = Some((
             PemSource::Bytes(Arc::from(cert_chain.into())),
             PemSource::Bytes(Arc::from(key.into())),
@@ -200,7 +215,11 @@ impl TlsConfigBuilder {
 
     /// Like [`client_identity_pem`](Self::client_identity_pem), reading both files at `build`.
     #[must_use]
-    pub fn client_identity_pem_files(mut self, cert_chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+    pub fn client_identity_pem_files(
+        mut self,
+        cert_chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Self {
         self.client_identity = Some((
             PemSource::File(cert_chain.as_ref().to_owned()),
             PemSource::File(key.as_ref().to_owned()),
@@ -260,7 +279,11 @@ impl TlsConfigBuilder {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = alpn();
-        Ok(TlsConfig { config: Arc::new(config), insecure: self.insecure, has_client_identity })
+        Ok(TlsConfig {
+            config: Arc::new(config),
+            insecure: self.insecure,
+            has_client_identity,
+        })
     }
 }
 
@@ -272,9 +295,15 @@ fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
 fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::InvalidPem { what, reason: pem_reason(&e) })?;
+        .map_err(|e| TlsError::InvalidPem {
+            what,
+            reason: pem_reason(&e),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Empty { what, expected: "CERTIFICATE" });
+        return Err(TlsError::Empty {
+            what,
+            expected: "CERTIFICATE",
+        });
     }
     Ok(certs)
 }
@@ -282,8 +311,14 @@ fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'sta
 fn parse_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     use rustls::pki_types::pem::Error as PemError;
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        PemError::NoItemsFound => TlsError::Empty { what: "client key", expected: "PRIVATE KEY" },
-        other => TlsError::InvalidPem { what: "client key", reason: pem_reason(&other) },
+        PemError::NoItemsFound => TlsError::Empty {
+            what: "client key",
+            expected: "PRIVATE KEY",
+        },
+        other => TlsError::InvalidPem {
+            what: "client key",
+            reason: pem_reason(&other),
+        },
     })
 }
 
@@ -335,7 +370,9 @@ impl ServerCertVerifier for AcceptAnyServerCert {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -355,7 +392,16 @@ mod tests {
     #[test]
     fn garbage_ca_is_a_typed_error() {
         let err = TlsConfig::builder().add_ca_pem("not pem at all").build();
-        assert!(matches!(err, Err(TlsError::Empty { what: "CA bundle", .. })), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Err(TlsError::Empty {
+                    what: "CA bundle",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
         let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         let err = TlsConfig::builder().add_ca_pem(broken).build();
         assert!(matches!(err, Err(TlsError::InvalidPem { .. })), "{err:?}");
@@ -363,8 +409,19 @@ mod tests {
 
     #[test]
     fn missing_file_is_a_typed_error() {
-        let err = TlsConfig::builder().add_ca_pem_file("/nonexistent/ca.pem").build();
-        assert!(matches!(err, Err(TlsError::ReadFile { what: "CA bundle", .. })), "{err:?}");
+        let err = TlsConfig::builder()
+            .add_ca_pem_file("/nonexistent/ca.pem")
+            .build();
+        assert!(
+            matches!(
+                err,
+                Err(TlsError::ReadFile {
+                    what: "CA bundle",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
         let err = TlsConfig::builder()
             .client_identity_pem_files("/nonexistent/c.pem", "/nonexistent/k.pem")
             .build();
@@ -381,13 +438,31 @@ mod tests {
     fn client_identity_errors_are_typed() -> Result<(), Box<dyn std::error::Error>> {
         let key = rcgen::KeyPair::generate()?;
         let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])?.self_signed(&key)?;
-        let ok = TlsConfig::builder().client_identity_pem(cert.pem(), key.serialize_pem()).build()?;
+        let ok = TlsConfig::builder()
+            .client_identity_pem(cert.pem(), key.serialize_pem())
+            .build()?;
         assert!(ok.has_client_identity());
-        let err = TlsConfig::builder().client_identity_pem(cert.pem(), "no key here").build();
-        assert!(matches!(err, Err(TlsError::Empty { what: "client key", .. })), "{err:?}");
+        let err = TlsConfig::builder()
+            .client_identity_pem(cert.pem(), "no key here")
+            .build();
+        assert!(
+            matches!(
+                err,
+                Err(TlsError::Empty {
+                    what: "client key",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
         let other = rcgen::KeyPair::generate()?;
-        let err = TlsConfig::builder().client_identity_pem(cert.pem(), other.serialize_pem()).build();
-        assert!(matches!(err, Err(TlsError::BadClientIdentity(_))), "{err:?}");
+        let err = TlsConfig::builder()
+            .client_identity_pem(cert.pem(), other.serialize_pem())
+            .build();
+        assert!(
+            matches!(err, Err(TlsError::BadClientIdentity(_))),
+            "{err:?}"
+        );
         // Errors never echo the key.
         let msg = format!("{err:?}");
         assert!(!msg.contains("PRIVATE KEY"));
@@ -396,9 +471,14 @@ mod tests {
 
     #[test]
     fn insecure_is_explicit() -> Result<(), TlsError> {
-        let tls = TlsConfig::builder().danger_accept_invalid_certs(true).build()?;
+        let tls = TlsConfig::builder()
+            .danger_accept_invalid_certs(true)
+            .build()?;
         assert!(tls.is_insecure());
-        assert_eq!(format!("{tls:?}"), "TlsConfig { insecure: true, client_identity: false, .. }");
+        assert_eq!(
+            format!("{tls:?}"),
+            "TlsConfig { insecure: true, client_identity: false, .. }"
+        );
         Ok(())
     }
 }

@@ -142,7 +142,11 @@ impl AuthUrlSource {
     /// A source posting `{"username", "password"}` as JSON to `url`; tokens without
     /// `expires_in` live 300 s; sent as `Authorization: Bearer <token>`.
     #[must_use]
-    pub fn new(url: impl Into<String>, username: impl Into<String>, password: impl Into<Secret>) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
         Self {
             url: url.into(),
             username: username.into(),
@@ -227,7 +231,11 @@ impl ClientCredentialsSource {
     /// A client-credentials source with HTTP Basic client authentication, no scope, and a
     /// 300 s lifetime for tokens whose answer has no `expires_in`.
     #[must_use]
-    pub fn new(token_url: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
+    pub fn new(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+    ) -> Self {
         Self {
             token_url: token_url.into(),
             client_id: client_id.into(),
@@ -489,7 +497,11 @@ impl TokenProvider {
     /// Starts a builder for `source` (refresh skew 30 s).
     #[must_use]
     pub fn builder(source: impl Into<TokenSource>) -> TokenProviderBuilder {
-        TokenProviderBuilder { source: source.into(), skew: Duration::from_secs(30), fetch_timeout: None }
+        TokenProviderBuilder {
+            source: source.into(),
+            skew: Duration::from_secs(30),
+            fetch_timeout: None,
+        }
     }
 
     /// A valid token: the cached one, or a freshly fetched one (one fetch for all concurrent
@@ -511,10 +523,10 @@ impl TokenProvider {
             if let Some(token) = state.fresh(Instant::now()) {
                 return Ok(token);
             }
-            if state.generation != seen {
-                if let Some(err) = &state.last_error {
-                    return Err(err.clone());
-                }
+            if state.generation != seen
+                && let Some(err) = &state.last_error
+            {
+                return Err(err.clone());
             }
         }
         let result = self.fetch().await;
@@ -522,7 +534,10 @@ impl TokenProvider {
         state.generation += 1;
         match &result {
             Ok(cached) => {
-                state.cached = Some(Cached { token: cached.0.clone(), refresh_at: cached.1 });
+                state.cached = Some(Cached {
+                    token: cached.0.clone(),
+                    refresh_at: cached.1,
+                });
                 state.last_error = None;
             }
             Err(err) => {
@@ -538,9 +553,14 @@ impl TokenProvider {
     ///
     /// # Errors
     /// [`TokenError`] when the fetch fails.
-    pub async fn authorize<B>(&self, request: &mut http::Request<B>) -> Result<AccessToken, TokenError> {
+    pub async fn authorize<B>(
+        &self,
+        request: &mut http::Request<B>,
+    ) -> Result<AccessToken, TokenError> {
         let token = self.token().await?;
-        request.headers_mut().insert(AUTHORIZATION, token.header.clone());
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, token.header.clone());
         Ok(token)
     }
 
@@ -553,7 +573,11 @@ impl TokenProvider {
     /// requests fail with the same token, only the first invalidation refetches.
     pub fn invalidate_if_current(&self, rejected: &AccessToken) {
         let mut state = self.lock_state();
-        if state.cached.as_ref().is_some_and(|c| c.token.id == rejected.id) {
+        if state
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.token.id == rejected.id)
+        {
             state.cached = None;
         }
     }
@@ -566,7 +590,10 @@ impl TokenProvider {
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is a plain cache: a panic elsewhere cannot leave it inconsistent.
-        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn fetch(&self) -> Result<(AccessToken, Instant), TokenError> {
@@ -612,7 +639,10 @@ impl TokenProvider {
 
 impl State {
     fn fresh(&self, now: Instant) -> Option<AccessToken> {
-        self.cached.as_ref().filter(|c| now < c.refresh_at).map(|c| c.token.clone())
+        self.cached
+            .as_ref()
+            .filter(|c| now < c.refresh_at)
+            .map(|c| c.token.clone())
     }
 }
 
@@ -626,8 +656,14 @@ struct RequestTemplate {
 }
 
 enum ParseRule {
-    AuthUrl { field: TokenField, scheme: String, default_ttl: Duration },
-    OAuth2 { default_ttl: Duration },
+    AuthUrl {
+        field: TokenField,
+        scheme: String,
+        default_ttl: Duration,
+    },
+    OAuth2 {
+        default_ttl: Duration,
+    },
 }
 
 struct Parsed {
@@ -636,7 +672,11 @@ struct Parsed {
     lifetime: Duration,
 }
 
-const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
 
 fn form_pair(body: &mut Vec<u8>, key: &str, value: &str) {
     if !body.is_empty() {
@@ -647,12 +687,38 @@ fn form_pair(body: &mut Vec<u8>, key: &str, value: &str) {
     body.extend(utf8_percent_encode(value, FORM).flat_map(str::bytes));
 }
 
+/// Appends `s` as a JSON string literal (RFC 8259 §7 escaping).
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x00..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
 fn basic(user: &str, password: &str, what: &'static str) -> Result<HeaderValue, TokenConfigError> {
-    if user.contains(':') || user.chars().any(char::is_control) || password.chars().any(char::is_control) {
+    if user.contains(':')
+        || user.chars().any(char::is_control)
+        || password.chars().any(char::is_control)
+    {
         return Err(TokenConfigError::InvalidCredential(what));
     }
     let plain = Zeroizing::new(format!("{user}:{password}"));
-    let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(plain.as_bytes()));
+    let encoded =
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(plain.as_bytes()));
     let mut value = HeaderValue::try_from(format!("Basic {}", encoded.as_str()))
         .map_err(|_| TokenConfigError::InvalidCredential(what))?;
     value.set_sensitive(true);
@@ -672,7 +738,10 @@ impl RequestTemplate {
         match source {
             TokenSource::AuthUrl(s) => {
                 let uri = parse_url(&s.url)?;
-                if s.scheme.is_empty() || HeaderValue::try_from(s.scheme.as_str()).is_err() || s.scheme.contains(' ') {
+                if s.scheme.is_empty()
+                    || HeaderValue::try_from(s.scheme.as_str()).is_err()
+                    || s.scheme.contains(' ')
+                {
                     return Err(TokenConfigError::InvalidScheme);
                 }
                 if s.username.chars().any(char::is_control) {
@@ -681,27 +750,36 @@ impl RequestTemplate {
                 let mut body = Zeroizing::new(Vec::new());
                 let (content_type, authorization) = match s.encoding {
                     CredentialsEncoding::Json => {
-                        let mut map = serde_json::Map::new();
-                        map.insert(s.username_field.clone(), Value::String(s.username.clone()));
-                        map.insert(s.password_field.clone(), Value::String(s.password.expose().to_owned()));
-                        let object = Value::Object(map);
-                        // Writing a JSON value to a Vec cannot fail.
-                        let _ = serde_json::to_writer(&mut *body, &object);
-                        if let Value::Object(mut map) = object {
-                            if let Some(Value::String(p)) = map.get_mut(&s.password_field) {
-                                zeroize::Zeroize::zeroize(p);
-                            }
-                        }
+                        // Written straight into the zeroized buffer: no other copy of the password.
+                        body.push(b'{');
+                        json_string(&mut body, &s.username_field);
+                        body.push(b':');
+                        json_string(&mut body, &s.username);
+                        body.push(b',');
+                        json_string(&mut body, &s.password_field);
+                        body.push(b':');
+                        json_string(&mut body, s.password.expose());
+                        body.push(b'}');
                         (Some(HeaderValue::from_static("application/json")), None)
                     }
                     CredentialsEncoding::Form => {
                         form_pair(&mut body, &s.username_field, &s.username);
                         form_pair(&mut body, &s.password_field, s.password.expose());
-                        (Some(HeaderValue::from_static("application/x-www-form-urlencoded")), None)
+                        (
+                            Some(HeaderValue::from_static(
+                                "application/x-www-form-urlencoded",
+                            )),
+                            None,
+                        )
                     }
-                    CredentialsEncoding::Basic => {
-                        (None, Some(basic(&s.username, s.password.expose(), "username or password")?))
-                    }
+                    CredentialsEncoding::Basic => (
+                        None,
+                        Some(basic(
+                            &s.username,
+                            s.password.expose(),
+                            "username or password",
+                        )?),
+                    ),
                 };
                 Ok(Self {
                     uri,
@@ -726,7 +804,9 @@ impl RequestTemplate {
                     ClientAuth::Basic => {
                         // RFC 6749 §2.3.1: form-encode id and secret before Basic encoding.
                         let id = utf8_percent_encode(&s.client_id, FORM).to_string();
-                        let secret = Zeroizing::new(utf8_percent_encode(s.client_secret.expose(), FORM).to_string());
+                        let secret = Zeroizing::new(
+                            utf8_percent_encode(s.client_secret.expose(), FORM).to_string(),
+                        );
                         Some(basic(&id, &secret, "client id")?)
                     }
                     ClientAuth::RequestBody => {
@@ -737,10 +817,14 @@ impl RequestTemplate {
                 };
                 Ok(Self {
                     uri,
-                    content_type: Some(HeaderValue::from_static("application/x-www-form-urlencoded")),
+                    content_type: Some(HeaderValue::from_static(
+                        "application/x-www-form-urlencoded",
+                    )),
                     authorization,
                     body,
-                    parse: ParseRule::OAuth2 { default_ttl: s.default_ttl },
+                    parse: ParseRule::OAuth2 {
+                        default_ttl: s.default_ttl,
+                    },
                 })
             }
         }
@@ -763,16 +847,24 @@ impl RequestTemplate {
 
     fn parse(&self, json: &Value) -> Result<Parsed, TokenError> {
         match &self.parse {
-            ParseRule::AuthUrl { field, scheme, default_ttl } => {
+            ParseRule::AuthUrl {
+                field,
+                scheme,
+                default_ttl,
+            } => {
                 let token = match field {
                     TokenField::Auto => match json {
                         Value::String(s) => Some(s.as_str()),
-                        _ => TokenField::AUTO.iter().find_map(|k| json.get(k).and_then(Value::as_str)),
+                        _ => TokenField::AUTO
+                            .iter()
+                            .find_map(|k| json.get(k).and_then(Value::as_str)),
                     },
                     TokenField::Name(name) => json.get(name).and_then(Value::as_str),
                     TokenField::Pointer(ptr) => json.pointer(ptr).and_then(Value::as_str),
                 };
-                let token = token.filter(|t| !t.is_empty()).ok_or(TokenError::MissingToken)?;
+                let token = token
+                    .filter(|t| !t.is_empty())
+                    .ok_or(TokenError::MissingToken)?;
                 Ok(Parsed {
                     token: Secret::new(token),
                     scheme: scheme.clone(),
@@ -789,7 +881,13 @@ impl RequestTemplate {
                 let scheme = match json.get("token_type").and_then(Value::as_str) {
                     None => "Bearer".to_owned(),
                     Some(t) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
-                    Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => t.to_owned(),
+                    Some(t)
+                        if !t.is_empty()
+                            && t.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+                    {
+                        t.to_owned()
+                    }
                     Some(_) => return Err(TokenError::InvalidToken),
                 };
                 Ok(Parsed {
@@ -836,7 +934,10 @@ mod tests {
 
     impl Canned {
         fn new(answers: &[(u16, &'static str)]) -> Arc<Self> {
-            Arc::new(Self { answers: Mutex::new(answers.iter().copied().collect()), seen: Mutex::default() })
+            Arc::new(Self {
+                answers: Mutex::new(answers.iter().copied().collect()),
+                seen: Mutex::default(),
+            })
         }
         fn requests(&self) -> Vec<http::Request<Bytes>> {
             std::mem::take(&mut *self.seen.lock().unwrap_or_else(PoisonError::into_inner))
@@ -845,25 +946,42 @@ mod tests {
 
     impl Transport for Canned {
         fn send(&self, request: http::Request<Bytes>) -> ResponseFuture {
-            self.seen.lock().unwrap_or_else(PoisonError::into_inner).push(request);
-            let answer = self.answers.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+            self.seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(request);
+            let answer = self
+                .answers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
             Box::pin(async move {
                 let (status, body) = answer.unwrap_or((500, "{}"));
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                Ok(Response::new(status, http::HeaderMap::new(), Bytes::from_static(body.as_bytes())))
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Ok(Response::new(
+                    status,
+                    http::HeaderMap::new(),
+                    Bytes::from_static(body.as_bytes()),
+                ))
             })
         }
     }
 
     fn provider(source: impl Into<TokenSource>, t: &Arc<Canned>) -> TokenProvider {
         let transport: SharedTransport = t.clone();
-        TokenProvider::builder(source).build(transport).unwrap_or_else(|e| panic!("{e}"))
+        TokenProvider::builder(source)
+            .build(transport)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[tokio::test]
     async fn auth_url_posts_json_and_finds_token() -> Result<(), TokenError> {
         let t = Canned::new(&[(200, r#"{"token":"abc","expires_in":"120"}"#)]);
-        let p = provider(AuthUrlSource::new("https://auth.test/login", "u\"ser", "p@ss"), &t);
+        let p = provider(
+            AuthUrlSource::new("https://auth.test/login", "u\"ser", "p@ss"),
+            &t,
+        );
         let token = p.token().await?;
         assert_eq!(token.authorization(), "Bearer abc");
         assert!(token.authorization().is_sensitive());
@@ -871,7 +989,10 @@ mod tests {
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.headers()[CONTENT_TYPE], "application/json");
         let body: Value = serde_json::from_slice(req.body()).map_err(|_| TokenError::NotJson)?;
-        assert_eq!(body, serde_json::json!({"username": "u\"ser", "password": "p@ss"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"username": "u\"ser", "password": "p@ss"})
+        );
         Ok(())
     }
 
@@ -888,7 +1009,8 @@ mod tests {
         let req = t.requests().pop().ok_or(TokenError::MissingToken)?;
         assert_eq!(req.body().as_ref(), b"user=me&pass=a%20b%26c");
 
-        let source = AuthUrlSource::new("https://auth.test/login", "me", "pw").encoding(CredentialsEncoding::Basic);
+        let source = AuthUrlSource::new("https://auth.test/login", "me", "pw")
+            .encoding(CredentialsEncoding::Basic);
         let token = provider(source, &t).token().await?;
         assert_eq!(token.expose(), "plain");
         let req = t.requests().pop().ok_or(TokenError::MissingToken)?;
@@ -900,26 +1022,40 @@ mod tests {
     #[tokio::test]
     async fn client_credentials_basic_and_body() -> Result<(), TokenError> {
         let t = Canned::new(&[
-            (200, r#"{"access_token":"t1","token_type":"bearer","expires_in":3600}"#),
+            (
+                200,
+                r#"{"access_token":"t1","token_type":"bearer","expires_in":3600}"#,
+            ),
             (200, r#"{"access_token":"t2","token_type":"Bearer"}"#),
         ]);
-        let source = ClientCredentialsSource::new("https://idp.test/token", "id:x", "s/cret").scope("a b");
+        let source =
+            ClientCredentialsSource::new("https://idp.test/token", "id:x", "s/cret").scope("a b");
         let token = provider(source, &t).token().await?;
         assert_eq!(token.authorization(), "Bearer t1");
         let req = t.requests().pop().ok_or(TokenError::MissingToken)?;
-        assert_eq!(req.body().as_ref(), b"grant_type=client_credentials&scope=a%20b");
+        assert_eq!(
+            req.body().as_ref(),
+            b"grant_type=client_credentials&scope=a%20b"
+        );
         // base64("id%3Ax:s%2Fcret")
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("id%3Ax:s%2Fcret")
         );
         assert_eq!(req.headers()[AUTHORIZATION], expected.as_str());
-        assert_eq!(req.headers()[CONTENT_TYPE], "application/x-www-form-urlencoded");
+        assert_eq!(
+            req.headers()[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
 
-        let source = ClientCredentialsSource::new("https://idp.test/token", "id", "sec").client_auth(ClientAuth::RequestBody);
+        let source = ClientCredentialsSource::new("https://idp.test/token", "id", "sec")
+            .client_auth(ClientAuth::RequestBody);
         provider(source, &t).token().await?;
         let req = t.requests().pop().ok_or(TokenError::MissingToken)?;
-        assert_eq!(req.body().as_ref(), b"grant_type=client_credentials&client_id=id&client_secret=sec");
+        assert_eq!(
+            req.body().as_ref(),
+            b"grant_type=client_credentials&client_id=id&client_secret=sec"
+        );
         assert!(req.headers().get(AUTHORIZATION).is_none());
         Ok(())
     }
@@ -927,14 +1063,22 @@ mod tests {
     #[tokio::test]
     async fn errors_are_typed_and_carry_no_body() {
         let t = Canned::new(&[
-            (401, r#"{"error":"invalid_client","error_description":"secret s3cret wrong"}"#),
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"secret s3cret wrong"}"#,
+            ),
             (200, "not json"),
             (200, r#"{"nothing":"here"}"#),
             (200, r#"{"access_token":"bad\ntoken"}"#),
         ]);
-        let p = provider(ClientCredentialsSource::new("https://idp.test/token", "id", "s3cret"), &t);
+        let p = provider(
+            ClientCredentialsSource::new("https://idp.test/token", "id", "s3cret"),
+            &t,
+        );
         let err = p.token().await.expect_err("401");
-        assert!(matches!(&err, TokenError::Rejected { status, error: Some(e) } if *status == 401 && e == "invalid_client"));
+        assert!(
+            matches!(&err, TokenError::Rejected { status, error: Some(e) } if *status == 401 && e == "invalid_client")
+        );
         assert!(!err.to_string().contains("s3cret"));
         assert!(!err.is_transient());
         assert!(matches!(p.token().await, Err(TokenError::NotJson)));
@@ -946,20 +1090,39 @@ mod tests {
     fn config_errors() {
         let t: SharedTransport = Canned::new(&[]);
         let bad = |s: TokenSource| TokenProvider::builder(s).build(t.clone()).err();
-        assert_eq!(bad(AuthUrlSource::new("/relative", "u", "p").into()), Some(TokenConfigError::InvalidUrl));
-        assert_eq!(bad(AuthUrlSource::new("ftp://x/", "u", "p").into()), Some(TokenConfigError::InvalidUrl));
         assert_eq!(
-            bad(AuthUrlSource::new("https://x/", "a:b", "p").encoding(CredentialsEncoding::Basic).into()),
+            bad(AuthUrlSource::new("/relative", "u", "p").into()),
+            Some(TokenConfigError::InvalidUrl)
+        );
+        assert_eq!(
+            bad(AuthUrlSource::new("ftp://x/", "u", "p").into()),
+            Some(TokenConfigError::InvalidUrl)
+        );
+        assert_eq!(
+            bad(AuthUrlSource::new("https://x/", "a:b", "p")
+                .encoding(CredentialsEncoding::Basic)
+                .into()),
             Some(TokenConfigError::InvalidCredential("username or password"))
         );
         assert_eq!(
-            bad(AuthUrlSource::new("https://x/", "u", "p\n").encoding(CredentialsEncoding::Basic).into()),
+            bad(AuthUrlSource::new("https://x/", "u", "p\n")
+                .encoding(CredentialsEncoding::Basic)
+                .into()),
             Some(TokenConfigError::InvalidCredential("username or password"))
         );
-        assert_eq!(bad(AuthUrlSource::new("https://x/", "u\r", "p").into()), Some(TokenConfigError::InvalidCredential("username")));
-        assert_eq!(bad(AuthUrlSource::new("https://x/", "u", "p").scheme("").into()), Some(TokenConfigError::InvalidScheme));
+        assert_eq!(
+            bad(AuthUrlSource::new("https://x/", "u\r", "p").into()),
+            Some(TokenConfigError::InvalidCredential("username"))
+        );
+        assert_eq!(
+            bad(AuthUrlSource::new("https://x/", "u", "p").scheme("").into()),
+            Some(TokenConfigError::InvalidScheme)
+        );
         // Form-encoding makes any client id or secret sendable.
-        assert_eq!(bad(ClientCredentialsSource::new("https://x/", "i:d\n", "p\n").into()), None);
+        assert_eq!(
+            bad(ClientCredentialsSource::new("https://x/", "i:d\n", "p\n").into()),
+            None
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -969,7 +1132,10 @@ mod tests {
             (200, r#"{"access_token":"t2","expires_in":100}"#),
             (200, r#"{"access_token":"t3","expires_in":10}"#),
         ]);
-        let p = provider(ClientCredentialsSource::new("https://idp.test/token", "id", "s"), &t);
+        let p = provider(
+            ClientCredentialsSource::new("https://idp.test/token", "id", "s"),
+            &t,
+        );
         assert_eq!(p.token().await?.expose(), "t1");
         tokio::time::advance(Duration::from_secs(69)).await;
         assert_eq!(p.token().await?.expose(), "t1");
@@ -978,7 +1144,10 @@ mod tests {
         assert_eq!(t2.expose(), "t2");
         assert_eq!(p.fetch_count(), 2);
         // A stale 401 for t1 does not throw away t2; a 401 for t2 does.
-        p.invalidate_if_current(&AccessToken { id: 1, ..t2.clone() });
+        p.invalidate_if_current(&AccessToken {
+            id: 1,
+            ..t2.clone()
+        });
         assert_eq!(p.token().await?.expose(), "t2");
         p.invalidate_if_current(&t2);
         let t3 = p.token().await?;
@@ -995,16 +1164,47 @@ mod tests {
         let a = AuthUrlSource::new("https://x/", "user", "pw-secret");
         let c = ClientCredentialsSource::new("https://x/", "id", "cs-secret");
         let dbg = format!("{a:?}{c:?}");
-        assert!(!dbg.contains("pw-secret") && !dbg.contains("cs-secret"), "{dbg}");
+        assert!(
+            !dbg.contains("pw-secret") && !dbg.contains("cs-secret"),
+            "{dbg}"
+        );
         assert!(dbg.contains("Secret(***)"));
     }
 
     #[test]
+    fn json_string_escapes_round_trip() {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\n\r\t",
+            "\u{1}\u{1f}",
+            "ünï©ødé 😀",
+            "",
+        ] {
+            let mut out = Vec::new();
+            json_string(&mut out, s);
+            let back: String =
+                serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
     fn expires_in_forms() {
-        assert_eq!(expires_in(&serde_json::json!({"expires_in": 60})), Some(Duration::from_secs(60)));
-        assert_eq!(expires_in(&serde_json::json!({"expires_in": "60"})), Some(Duration::from_secs(60)));
+        assert_eq!(
+            expires_in(&serde_json::json!({"expires_in": 60})),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            expires_in(&serde_json::json!({"expires_in": "60"})),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(expires_in(&serde_json::json!({"expires_in": -1})), None);
         assert_eq!(expires_in(&serde_json::json!({"expires_in": "x"})), None);
-        assert_eq!(expires_in(&serde_json::json!({"expires_in": 1e300})), Some(Duration::from_secs(365 * 86_400)));
+        assert_eq!(
+            expires_in(&serde_json::json!({"expires_in": 1e300})),
+            Some(Duration::from_secs(365 * 86_400))
+        );
     }
 }

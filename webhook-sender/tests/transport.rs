@@ -30,6 +30,10 @@ fn local() -> TransportBuilder {
 }
 
 /// The same settings built into every available transport.
+#[allow(
+    clippy::vec_init_then_push,
+    reason = "the pushes depend on the enabled features"
+)]
 fn each(builder: TransportBuilder) -> Result<Vec<(&'static str, SharedTransport)>, BoxError> {
     let mut all: Vec<(&'static str, SharedTransport)> = Vec::new();
     #[cfg(feature = "reqwest")]
@@ -55,7 +59,11 @@ async fn plain_http_reuses_one_connection() -> TestResult {
             assert_eq!(response.version(), Version::HTTP_11, "{name}");
             assert!(!response.is_body_truncated());
         }
-        assert_eq!(server.state.connections.load(Ordering::SeqCst), 1, "{name}: pooled connection");
+        assert_eq!(
+            server.state.connections.load(Ordering::SeqCst),
+            1,
+            "{name}: pooled connection"
+        );
     }
     Ok(())
 }
@@ -101,9 +109,14 @@ async fn silent_server_times_out() -> TestResult {
         assert!(started.elapsed() < Duration::from_secs(3));
         // A per-request override.
         let mut request = get(&url)?;
-        request.extensions_mut().insert(RequestTimeout(Duration::from_millis(50)));
+        request
+            .extensions_mut()
+            .insert(RequestTimeout(Duration::from_millis(50)));
         let err = transport.send(request).await.expect_err("no answer");
-        assert!(matches!(err, webhook_sender::TransportError::Timeout(d) if d == Duration::from_millis(50)), "{name}");
+        assert!(
+            matches!(err, webhook_sender::TransportError::Timeout(d) if d == Duration::from_millis(50)),
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -112,7 +125,10 @@ async fn silent_server_times_out() -> TestResult {
 async fn connection_refused_is_a_connect_error() -> TestResult {
     let addr = support::closed_port().await?;
     for (name, transport) in each(local())? {
-        let err = transport.send(get(&format!("http://{addr}/"))?).await.expect_err("closed");
+        let err = transport
+            .send(get(&format!("http://{addr}/"))?)
+            .await
+            .expect_err("closed");
         assert!(err.is_connect(), "{name}: {err:?}");
         assert!(!err.is_timeout() && !err.is_tls() && !err.is_refused_by_ssrf_guard());
     }
@@ -136,17 +152,28 @@ async fn ssrf_guard_refuses_private_literals_before_connecting() -> TestResult {
         for url in &urls {
             let err = transport.send(get(url)?).await.expect_err("refused");
             assert!(err.is_refused_by_ssrf_guard(), "{name} {url}: {err:?}");
-            assert!(!err.to_string().contains("/ok"), "error must not carry the URL");
+            assert!(
+                !err.to_string().contains("/ok"),
+                "error must not carry the URL"
+            );
         }
     }
     assert_eq!(server.state.connections.load(Ordering::SeqCst), 0);
     // The allow-list re-opens loopback IPv4 (and its IPv4-mapped form), nothing else.
     for (name, transport) in each(local())? {
-        let ok = transport.send(get(&format!("http://127.0.0.1:{port}/ok"))?).await?;
+        let ok = transport
+            .send(get(&format!("http://127.0.0.1:{port}/ok"))?)
+            .await?;
         assert_eq!(ok.status(), StatusCode::OK, "{name}");
-        let err = transport.send(get("http://10.0.0.1:9/")?).await.expect_err("refused");
+        let err = transport
+            .send(get("http://10.0.0.1:9/")?)
+            .await
+            .expect_err("refused");
         assert!(err.is_refused_by_ssrf_guard(), "{name}");
-        let err = transport.send(get(&format!("http://[::1]:{port}/"))?).await.expect_err("refused");
+        let err = transport
+            .send(get(&format!("http://[::1]:{port}/"))?)
+            .await
+            .expect_err("refused");
         assert!(err.is_refused_by_ssrf_guard(), "{name}");
     }
     Ok(())
@@ -157,20 +184,31 @@ async fn ssrf_guard_applies_after_dns_resolution() -> TestResult {
     let server = TestServer::start(None).await?;
     let url = format!("http://localhost:{}/ok", server.addr.port());
     for (name, transport) in each(TransportBuilder::new())? {
-        let err = transport.send(get(&url)?).await.expect_err("localhost is loopback");
+        let err = transport
+            .send(get(&url)?)
+            .await
+            .expect_err("localhost is loopback");
         assert!(err.is_refused_by_ssrf_guard(), "{name}: {err:?}");
         let violation = err.ssrf_violation().expect("details");
         assert_eq!(violation.host, "localhost");
         assert!(violation.addr.is_loopback());
     }
-    assert_eq!(server.state.connections.load(Ordering::SeqCst), 0, "refused before connecting");
+    assert_eq!(
+        server.state.connections.load(Ordering::SeqCst),
+        0,
+        "refused before connecting"
+    );
     for (name, transport) in each(local())? {
         let response = transport.send(get(&url)?).await?;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
     }
     // The explicit switch for local use.
     for (name, transport) in each(TransportBuilder::new().ssrf(SsrfPolicy::disabled()))? {
-        assert_eq!(transport.send(get(&url)?).await?.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            transport.send(get(&url)?).await?.status(),
+            StatusCode::OK,
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -180,7 +218,10 @@ async fn untrusted_certificate_is_refused_by_default() -> TestResult {
     let pki = Pki::new()?;
     let server = TestServer::start(Some(pki.server_config(false)?)).await?;
     for (name, transport) in each(local())? {
-        let err = transport.send(get(&server.url("/ok"))?).await.expect_err("unknown CA");
+        let err = transport
+            .send(get(&server.url("/ok"))?)
+            .await
+            .expect_err("unknown CA");
         assert!(err.is_tls(), "{name}: {err:?}");
     }
     assert_eq!(server.state.hits("/ok"), 0);
@@ -196,8 +237,13 @@ async fn custom_ca_is_trusted_from_bytes_and_file() -> TestResult {
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem)?;
     let configs = [
-        TlsConfig::builder().add_ca_pem(pki.ca_pem.clone()).build()?,
-        TlsConfig::builder().builtin_roots(false).add_ca_pem_file(&ca_file).build()?,
+        TlsConfig::builder()
+            .add_ca_pem(pki.ca_pem.clone())
+            .build()?,
+        TlsConfig::builder()
+            .builtin_roots(false)
+            .add_ca_pem_file(&ca_file)
+            .build()?,
     ];
     for tls in configs {
         for (name, transport) in each(local().tls(tls))? {
@@ -213,9 +259,14 @@ async fn custom_ca_is_trusted_from_bytes_and_file() -> TestResult {
 async fn certificate_for_another_name_is_refused_even_with_its_ca() -> TestResult {
     let pki = Pki::for_names(&["other.test"])?;
     let server = TestServer::start(Some(pki.server_config(false)?)).await?;
-    let tls = TlsConfig::builder().add_ca_pem(pki.ca_pem.clone()).build()?;
+    let tls = TlsConfig::builder()
+        .add_ca_pem(pki.ca_pem.clone())
+        .build()?;
     for (name, transport) in each(local().tls(tls))? {
-        let err = transport.send(get(&server.url("/ok"))?).await.expect_err("name mismatch");
+        let err = transport
+            .send(get(&server.url("/ok"))?)
+            .await
+            .expect_err("name mismatch");
         assert!(err.is_tls(), "{name}: {err:?}");
     }
     assert_eq!(server.state.hits("/ok"), 0);
@@ -226,10 +277,17 @@ async fn certificate_for_another_name_is_refused_even_with_its_ca() -> TestResul
 async fn insecure_accepts_any_certificate_and_warns_once_per_client() -> TestResult {
     let pki = Pki::new()?;
     let server = TestServer::start(Some(pki.server_config(false)?)).await?;
-    let tls = TlsConfig::builder().danger_accept_invalid_certs(true).build()?;
+    let tls = TlsConfig::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
     let counter = Arc::new(WarnCounter::default());
-    let transports = tracing::subscriber::with_default(Arc::clone(&counter), || each(local().tls(tls)))?;
-    assert_eq!(counter.warnings.load(Ordering::SeqCst), transports.len(), "one warning per client");
+    let transports =
+        tracing::subscriber::with_default(Arc::clone(&counter), || each(local().tls(tls)))?;
+    assert_eq!(
+        counter.warnings.load(Ordering::SeqCst),
+        transports.len(),
+        "one warning per client"
+    );
     for (name, transport) in &transports {
         for _ in 0..3 {
             let response = transport.send(get(&server.url("/ok"))?).await?;
@@ -246,7 +304,9 @@ async fn insecure_accepts_any_certificate_and_warns_once_per_client() -> TestRes
 async fn http2_is_negotiated_over_tls() -> TestResult {
     let pki = Pki::new()?;
     let server = TestServer::start(Some(pki.server_config(false)?)).await?;
-    let tls = TlsConfig::builder().add_ca_pem(pki.ca_pem.clone()).build()?;
+    let tls = TlsConfig::builder()
+        .add_ca_pem(pki.ca_pem.clone())
+        .build()?;
     for (name, transport) in each(local().tls(tls))? {
         for _ in 0..3 {
             let response = transport.send(get(&server.url("/ok"))?).await?;
@@ -254,7 +314,10 @@ async fn http2_is_negotiated_over_tls() -> TestResult {
             assert_eq!(response.headers()["x-seen-version"], "HTTP/2.0", "{name}");
         }
     }
-    assert_eq!(server.state.connections.load(Ordering::SeqCst), each(local())?.len());
+    assert_eq!(
+        server.state.connections.load(Ordering::SeqCst),
+        each(local())?.len()
+    );
     Ok(())
 }
 
@@ -262,9 +325,14 @@ async fn http2_is_negotiated_over_tls() -> TestResult {
 async fn mtls_requires_the_client_certificate() -> TestResult {
     let pki = Pki::new()?;
     let server = TestServer::start(Some(pki.server_config(true)?)).await?;
-    let without = TlsConfig::builder().add_ca_pem(pki.ca_pem.clone()).build()?;
+    let without = TlsConfig::builder()
+        .add_ca_pem(pki.ca_pem.clone())
+        .build()?;
     for (name, transport) in each(local().tls(without))? {
-        let err = transport.send(get(&server.url("/ok"))?).await.expect_err("no client cert");
+        let err = transport
+            .send(get(&server.url("/ok"))?)
+            .await
+            .expect_err("no client cert");
         assert!(err.is_tls(), "{name}: {err:?}");
     }
     assert_eq!(server.state.hits("/ok"), 0);
@@ -281,8 +349,12 @@ async fn mtls_requires_the_client_certificate() -> TestResult {
 }
 
 fn oauth(server: &TestServer, transport: &SharedTransport) -> Result<TokenProvider, BoxError> {
-    let source = ClientCredentialsSource::new(server.url("/oauth/token"), support::CLIENT_ID, support::CLIENT_SECRET)
-        .scope("hooks");
+    let source = ClientCredentialsSource::new(
+        server.url("/oauth/token"),
+        support::CLIENT_ID,
+        support::CLIENT_SECRET,
+    )
+    .scope("hooks");
     Ok(TokenProvider::builder(source).build(transport.clone())?)
 }
 
@@ -297,7 +369,11 @@ async fn oauth2_token_is_fetched_once_reused_and_refreshed() -> TestResult {
             let response = transport.send(request).await?;
             assert_eq!(response.status(), StatusCode::OK, "{name}");
         }
-        assert_eq!(server.state.token_fetches.load(Ordering::SeqCst), 1, "{name}");
+        assert_eq!(
+            server.state.token_fetches.load(Ordering::SeqCst),
+            1,
+            "{name}"
+        );
         assert_eq!(tokens.fetch_count(), 1);
 
         tokens.invalidate();
@@ -308,13 +384,24 @@ async fn oauth2_token_is_fetched_once_reused_and_refreshed() -> TestResult {
         server.state.revoked.store(true, Ordering::SeqCst);
         let mut request = get(&server.url("/protected"))?;
         let sent_with = tokens.authorize(&mut request).await?;
-        assert_eq!(transport.send(request).await?.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            transport.send(request).await?.status(),
+            StatusCode::UNAUTHORIZED
+        );
         tokens.invalidate_if_current(&sent_with);
         tokens.invalidate_if_current(&sent_with); // a second 401 with the same token: no extra fetch
         let mut retry = get(&server.url("/protected"))?;
         tokens.authorize(&mut retry).await?;
-        assert_eq!(transport.send(retry).await?.status(), StatusCode::OK, "{name}");
-        assert_eq!(server.state.token_fetches.load(Ordering::SeqCst), 3, "{name}");
+        assert_eq!(
+            transport.send(retry).await?.status(),
+            StatusCode::OK,
+            "{name}"
+        );
+        assert_eq!(
+            server.state.token_fetches.load(Ordering::SeqCst),
+            3,
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -334,7 +421,11 @@ async fn concurrent_token_requests_are_coalesced() -> TestResult {
         for task in tasks {
             assert_eq!(task.await??, "tok-1", "{name}");
         }
-        assert_eq!(server.state.token_fetches.load(Ordering::SeqCst), 1, "{name}: one fetch for 32 callers");
+        assert_eq!(
+            server.state.token_fetches.load(Ordering::SeqCst),
+            1,
+            "{name}: one fetch for 32 callers"
+        );
     }
     Ok(())
 }
@@ -343,7 +434,9 @@ async fn concurrent_token_requests_are_coalesced() -> TestResult {
 async fn oauth2_wrong_secret_is_rejected() -> TestResult {
     for (name, transport) in each(local())? {
         let server = TestServer::start(None).await?;
-        let source = ClientCredentialsSource::new(server.url("/oauth/token"), support::CLIENT_ID, "wrong").scope("hooks");
+        let source =
+            ClientCredentialsSource::new(server.url("/oauth/token"), support::CLIENT_ID, "wrong")
+                .scope("hooks");
         let tokens = TokenProvider::builder(source).build(transport.clone())?;
         let err = tokens.token().await.expect_err("wrong secret");
         assert!(
@@ -363,12 +456,27 @@ async fn auth_url_with_username_and_password() -> TestResult {
         for _ in 0..5 {
             let mut request = get(&server.url("/protected"))?;
             tokens.authorize(&mut request).await?;
-            assert_eq!(transport.send(request).await?.status(), StatusCode::OK, "{name}");
+            assert_eq!(
+                transport.send(request).await?.status(),
+                StatusCode::OK,
+                "{name}"
+            );
         }
-        assert_eq!(server.state.token_fetches.load(Ordering::SeqCst), 1, "{name}");
+        assert_eq!(
+            server.state.token_fetches.load(Ordering::SeqCst),
+            1,
+            "{name}"
+        );
         let bad = AuthUrlSource::new(server.url("/login"), support::USERNAME, "nope");
-        let err = TokenProvider::builder(bad).build(transport.clone())?.token().await.expect_err("bad password");
-        assert!(matches!(err, TokenError::Rejected { status, .. } if status == StatusCode::UNAUTHORIZED), "{name}");
+        let err = TokenProvider::builder(bad)
+            .build(transport.clone())?
+            .token()
+            .await
+            .expect_err("bad password");
+        assert!(
+            matches!(err, TokenError::Rejected { status, .. } if status == StatusCode::UNAUTHORIZED),
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -379,7 +487,10 @@ async fn token_fetch_goes_through_the_ssrf_guard() -> TestResult {
     for (name, transport) in each(TransportBuilder::new())? {
         let tokens = oauth(&server, &transport)?;
         let err = tokens.token().await.expect_err("loopback refused");
-        assert!(matches!(&err, TokenError::Transport(e) if e.is_refused_by_ssrf_guard()), "{name}: {err:?}");
+        assert!(
+            matches!(&err, TokenError::Transport(e) if e.is_refused_by_ssrf_guard()),
+            "{name}: {err:?}"
+        );
     }
     assert_eq!(server.state.connections.load(Ordering::SeqCst), 0);
     Ok(())
@@ -392,22 +503,41 @@ async fn callouts_with_basic_and_oauth2() -> TestResult {
         let timeout = Duration::from_secs(5);
 
         let basic = CalloutAuth::basic("Aladdin", "open sesame");
-        let request = http::Request::post(server.url("/echo-auth")).body(Bytes::from_static(b"{\"u\":1}"))?;
+        let request =
+            http::Request::post(server.url("/echo-auth")).body(Bytes::from_static(b"{\"u\":1}"))?;
         let response = send_callout(&*transport, request, &basic, timeout).await?;
-        assert_eq!(response.body().as_ref(), b"Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "{name}");
+        assert_eq!(
+            response.body().as_ref(),
+            b"Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+            "{name}"
+        );
 
         let tokens = oauth(&server, &transport)?;
         let oauth2 = CalloutAuth::OAuth2(tokens.clone());
-        let response = send_callout(&*transport, get(&server.url("/protected"))?, &oauth2, timeout).await?;
+        let response = send_callout(
+            &*transport,
+            get(&server.url("/protected"))?,
+            &oauth2,
+            timeout,
+        )
+        .await?;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         // Token revoked by the endpoint: one refresh and a retry inside the call-out.
         server.state.revoked.store(true, Ordering::SeqCst);
-        let response = send_callout(&*transport, get(&server.url("/protected"))?, &oauth2, timeout).await?;
+        let response = send_callout(
+            &*transport,
+            get(&server.url("/protected"))?,
+            &oauth2,
+            timeout,
+        )
+        .await?;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         assert_eq!(server.state.token_fetches.load(Ordering::SeqCst), 2);
 
         let put = http::Request::put(server.url("/ok")).body(Bytes::new())?;
-        let err = send_callout(&*transport, put, &CalloutAuth::None, timeout).await.expect_err("PUT");
+        let err = send_callout(&*transport, put, &CalloutAuth::None, timeout)
+            .await
+            .expect_err("PUT");
         assert!(matches!(err, CalloutError::UnsupportedMethod(_)), "{name}");
     }
     Ok(())
@@ -419,9 +549,14 @@ async fn callout_timeout() -> TestResult {
     for (name, transport) in each(local())? {
         let request = get(&format!("http://{}/check", silent.addr))?;
         let started = tokio::time::Instant::now();
-        let err = send_callout(&*transport, request, &CalloutAuth::None, Duration::from_millis(200))
-            .await
-            .expect_err("silent");
+        let err = send_callout(
+            &*transport,
+            request,
+            &CalloutAuth::None,
+            Duration::from_millis(200),
+        )
+        .await
+        .expect_err("silent");
         assert!(err.is_timeout(), "{name}: {err:?}");
         assert!(started.elapsed() < Duration::from_secs(3));
     }

@@ -61,7 +61,10 @@ impl TransportBuilder {
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(HyperTransport { client, common: prepared.common })
+        Ok(HyperTransport {
+            client,
+            common: prepared.common,
+        })
     }
 }
 
@@ -98,11 +101,11 @@ async fn exchange(
     let mut body = CappedBody::new(cap);
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|e| TransportError::Body(Box::new(e)))?;
-        if let Ok(chunk) = frame.into_data() {
-            if !body.push(chunk) {
-                // Stop reading: the rest is discarded unread and the connection is not reused.
-                break;
-            }
+        if let Ok(chunk) = frame.into_data()
+            && !body.push(chunk)
+        {
+            // Stop reading: the rest is discarded unread and the connection is not reused.
+            break;
         }
     }
     Ok(body.into_response(parts.status, parts.version, parts.headers))

@@ -55,7 +55,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// The future returned by [`Transport::send`]: owned (`'static`), so it can be spawned.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, TransportError>> + Send + 'static>>;
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response, TransportError>> + Send + 'static>>;
 
 /// Sends one HTTP request and returns its response.
 ///
@@ -124,7 +125,13 @@ impl Response {
     /// ```
     #[must_use]
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
-        Self { status, version: Version::HTTP_11, headers, body, truncated: false }
+        Self {
+            status,
+            version: Version::HTTP_11,
+            headers,
+            body,
+            truncated: false,
+        }
     }
 
     /// The status code.
@@ -277,7 +284,9 @@ impl TransportBuilder {
             return Err(BuildError::InvalidSetting("timeout must be non-zero"));
         }
         if self.connect_timeout.is_some_and(|t| t.is_zero()) {
-            return Err(BuildError::InvalidSetting("connect timeout must be non-zero"));
+            return Err(BuildError::InvalidSetting(
+                "connect timeout must be non-zero",
+            ));
         }
         let tls = match &self.tls {
             Some(tls) => tls.clone(),
@@ -336,17 +345,28 @@ pub(crate) struct Common {
 impl Common {
     /// Checks the URI before anything is sent: absolute http(s), a host, and an IP-literal host
     /// permitted by the SSRF guard. Returns the timeout that applies.
-    pub(crate) fn precheck(&self, request: &http::Request<Bytes>) -> Result<Duration, TransportError> {
+    pub(crate) fn precheck(
+        &self,
+        request: &http::Request<Bytes>,
+    ) -> Result<Duration, TransportError> {
         let uri = request.uri();
         match uri.scheme_str() {
             Some("http" | "https") => {}
-            Some(_) => return Err(TransportError::InvalidRequest("scheme must be http or https")),
+            Some(_) => {
+                return Err(TransportError::InvalidRequest(
+                    "scheme must be http or https",
+                ));
+            }
             None => return Err(TransportError::InvalidRequest("URI must be absolute")),
         }
-        let host = uri.host().ok_or(TransportError::InvalidRequest("URI has no host"))?;
+        let host = uri
+            .host()
+            .ok_or(TransportError::InvalidRequest("URI has no host"))?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
-            self.ssrf.check(host, ip).map_err(TransportError::SsrfRefused)?;
+            self.ssrf
+                .check(host, ip)
+                .map_err(TransportError::SsrfRefused)?;
         }
         let timeout = request
             .extensions()
@@ -379,7 +399,13 @@ pub(crate) struct CappedBody {
 
 impl CappedBody {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { cap, first: None, rest: None, len: 0, truncated: false }
+        Self {
+            cap,
+            first: None,
+            rest: None,
+            len: 0,
+            truncated: false,
+        }
     }
 
     /// Adds a chunk; returns `false` once the cap is reached and reading should stop.
@@ -415,9 +441,20 @@ impl CappedBody {
         (body, self.truncated)
     }
 
-    pub(crate) fn into_response(self, status: StatusCode, version: Version, headers: HeaderMap) -> Response {
+    pub(crate) fn into_response(
+        self,
+        status: StatusCode,
+        version: Version,
+        headers: HeaderMap,
+    ) -> Response {
         let (body, truncated) = self.finish();
-        Response { status, version, headers, body, truncated }
+        Response {
+            status,
+            version,
+            headers,
+            body,
+            truncated,
+        }
     }
 }
 
@@ -469,13 +506,31 @@ mod tests {
             max_response_body: 1,
         };
         let req = |uri: &str| http::Request::get(uri).body(Bytes::new());
-        assert!(matches!(common.precheck(&req("/relative")?), Err(TransportError::InvalidRequest(_))));
-        assert!(matches!(common.precheck(&req("ftp://x/")?), Err(TransportError::InvalidRequest(_))));
-        assert!(common.precheck(&req("http://10.0.0.1/")?).is_err_and(|e| e.is_refused_by_ssrf_guard()));
-        assert!(common.precheck(&req("http://[::1]:8080/")?).is_err_and(|e| e.is_refused_by_ssrf_guard()));
-        assert_eq!(common.precheck(&req("https://example.com/")?)?, DEFAULT_TIMEOUT);
+        assert!(matches!(
+            common.precheck(&req("/relative")?),
+            Err(TransportError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            common.precheck(&req("ftp://x/")?),
+            Err(TransportError::InvalidRequest(_))
+        ));
+        assert!(
+            common
+                .precheck(&req("http://10.0.0.1/")?)
+                .is_err_and(|e| e.is_refused_by_ssrf_guard())
+        );
+        assert!(
+            common
+                .precheck(&req("http://[::1]:8080/")?)
+                .is_err_and(|e| e.is_refused_by_ssrf_guard())
+        );
+        assert_eq!(
+            common.precheck(&req("https://example.com/")?)?,
+            DEFAULT_TIMEOUT
+        );
         let mut r = req("https://example.com/")?;
-        r.extensions_mut().insert(RequestTimeout(Duration::from_secs(1)));
+        r.extensions_mut()
+            .insert(RequestTimeout(Duration::from_secs(1)));
         assert_eq!(common.precheck(&r)?, Duration::from_secs(1));
         Ok(())
     }

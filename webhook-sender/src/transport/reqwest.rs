@@ -37,7 +37,9 @@ impl TransportBuilder {
             .tls_backend_preconfigured(tls)
             .redirect(::reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(SsrfResolver { policy: Arc::clone(&prepared.common.ssrf) })
+            .dns_resolver(SsrfResolver {
+                policy: Arc::clone(&prepared.common.ssrf),
+            })
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .tcp_nodelay(true);
@@ -47,7 +49,10 @@ impl TransportBuilder {
         let client = builder
             .build()
             .map_err(|e| BuildError::Client(Box::new(e.without_url())))?;
-        Ok(ReqwestTransport { client, common: prepared.common })
+        Ok(ReqwestTransport {
+            client,
+            common: prepared.common,
+        })
     }
 }
 

@@ -43,7 +43,9 @@ pub(crate) struct Pki {
 fn ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>, BoxError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
     Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
 }
 
@@ -75,14 +77,18 @@ impl Pki {
 
     /// A server TLS config (ALPN h2, http/1.1), optionally requiring a client certificate
     /// issued by the client CA.
-    pub(crate) fn server_config(&self, require_client_cert: bool) -> Result<Arc<rustls::ServerConfig>, BoxError> {
+    pub(crate) fn server_config(
+        &self,
+        require_client_cert: bool,
+    ) -> Result<Arc<rustls::ServerConfig>, BoxError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()?;
         let builder = if require_client_cert {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(self.client_ca.clone())?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
             builder.with_client_cert_verifier(verifier)
         } else {
             builder.with_no_client_auth()
@@ -108,7 +114,10 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn hits(&self, path: &str) -> usize {
-        self.hits.lock().map(|h| h.get(path).copied().unwrap_or(0)).unwrap_or(0)
+        self.hits
+            .lock()
+            .map(|h| h.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 }
 
@@ -147,7 +156,8 @@ impl TestServer {
                 tokio::spawn(async move {
                     let for_service = Arc::clone(&st);
                     let service = service_fn(move |req| handle(Arc::clone(&for_service), req));
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     match acceptor {
                         Some(acceptor) => match acceptor.accept(stream).await {
                             Ok(tls) => {
@@ -158,13 +168,20 @@ impl TestServer {
                             }
                         },
                         None => {
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         }
                     }
                 });
             }
         });
-        Ok(Self { addr, state, https, task })
+        Ok(Self {
+            addr,
+            state,
+            https,
+            task,
+        })
     }
 }
 
@@ -176,11 +193,17 @@ fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> 
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
     let mut r = respond(status, value.to_string());
-    r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    st: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     if let Ok(mut hits) = st.hits.lock() {
         *hits.entry(path.clone()).or_default() += 1;
@@ -197,7 +220,12 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let response = match path.as_str() {
         "/ok" => {
             let mut r = respond(StatusCode::OK, "ok");
@@ -208,7 +236,8 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
         }
         "/redirect" => {
             let mut r = respond(StatusCode::FOUND, "moved");
-            r.headers_mut().insert("location", http::HeaderValue::from_static("/ok"));
+            r.headers_mut()
+                .insert("location", http::HeaderValue::from_static("/ok"));
             r
         }
         "/big" => respond(StatusCode::OK, vec![b'x'; 1024 * 1024]),
@@ -225,7 +254,10 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
             let form_ok = content_type == "application/x-www-form-urlencoded"
                 && body.as_ref() == b"grant_type=client_credentials&scope=hooks";
             if auth.as_deref() != Some(expected.as_str()) || !form_ok {
-                json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "invalid_client"}))
+                json(
+                    StatusCode::UNAUTHORIZED,
+                    serde_json::json!({"error": "invalid_client"}),
+                )
             } else {
                 let delay = st.token_delay_ms.load(Ordering::SeqCst) as u64;
                 tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -244,7 +276,10 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
                 let token = issue(&st, "login");
                 json(StatusCode::OK, serde_json::json!({"token": token}))
             } else {
-                json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "bad credentials"}))
+                json(
+                    StatusCode::UNAUTHORIZED,
+                    serde_json::json!({"error": "bad credentials"}),
+                )
             }
         }
         "/protected" => {
