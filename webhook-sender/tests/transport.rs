@@ -147,6 +147,10 @@ async fn ssrf_guard_refuses_private_literals_before_connecting() -> TestResult {
         format!("http://[::1]:{port}/ok"),
         format!("http://[::ffff:127.0.0.1]:{port}/ok"),
         "https://192.168.0.1/".to_owned(),
+        // Numeric host spellings that URL parsers or the system resolver read as 127.0.0.1.
+        format!("http://2130706433:{port}/ok"),
+        format!("http://0x7f.0.0.1:{port}/ok"),
+        format!("http://127.1:{port}/ok"),
     ];
     for (name, transport) in each(TransportBuilder::new())? {
         for url in &urls {

@@ -375,6 +375,16 @@ impl Common {
         Ok(timeout)
     }
 
+    /// Applies the SSRF policy to a host that is an IP literal (host names are checked by the
+    /// resolver, after resolution).
+    pub(crate) fn check_literal(&self, host: &str) -> Result<(), TransportError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<IpAddr>() {
+            Ok(ip) => self.ssrf.check(host, ip).map_err(TransportError::SsrfRefused),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Runs `exchange` under `timeout`.
     pub(crate) async fn with_timeout(
         timeout: Duration,

@@ -72,6 +72,9 @@ impl Transport for ReqwestTransport {
             let timeout = common.precheck(&request)?;
             let request = ::reqwest::Request::try_from(request)
                 .map_err(|_| TransportError::InvalidRequest("request not accepted by reqwest"))?;
+            // reqwest re-parses the URL (WHATWG rules), which turns hosts such as `2130706433`
+            // or `0x7f.1` into IP literals that never reach the resolver: check the result.
+            common.check_literal(request.url().host_str().unwrap_or_default())?;
             Common::with_timeout(timeout, exchange(client, request, common.max_response_body)).await
         })
     }
