@@ -98,6 +98,7 @@ impl CalloutError {
 /// fetch or a transport failure.
 ///
 /// ```no_run
+/// # #[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
 /// use webhook_sender::callout::{send_callout, CalloutAuth};

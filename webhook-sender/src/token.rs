@@ -440,6 +440,7 @@ impl TokenProviderBuilder {
 /// retry once: concurrent 401s for the same token cause a single refetch.
 ///
 /// ```no_run
+/// # #[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use webhook_sender::token::{ClientCredentialsSource, TokenProvider};
 /// use webhook_sender::transport::TransportBuilder;

@@ -1,6 +1,7 @@
 //! Integration tests of the I/O layer against real servers on 127.0.0.1: both transports,
 //! TLS and mTLS with rcgen certificates, the SSRF guard, redirects, timeouts, the body cap,
 //! token-fetching auth and call-outs.
+#![cfg(any(feature = "reqwest", feature = "hyper"))]
 
 mod support;
 

@@ -65,6 +65,7 @@ pub type ResponseFuture =
 /// transport, so it can be moved into a spawned task.
 ///
 /// ```no_run
+/// # #[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use bytes::Bytes;
 /// use webhook_sender::transport::{Transport, TransportBuilder};
@@ -191,8 +192,10 @@ impl Response {
 ///     .max_response_body(16 * 1024)
 ///     .tls(TlsConfig::builder().build()?)
 ///     .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?));
+/// # #[cfg(any(feature = "reqwest", feature = "hyper"))] {
 /// let transport = builder.build()?;
 /// # drop(transport);
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -380,7 +383,10 @@ impl Common {
     pub(crate) fn check_literal(&self, host: &str) -> Result<(), TransportError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
-            Ok(ip) => self.ssrf.check(host, ip).map_err(TransportError::SsrfRefused),
+            Ok(ip) => self
+                .ssrf
+                .check(host, ip)
+                .map_err(TransportError::SsrfRefused),
             Err(_) => Ok(()),
         }
     }
