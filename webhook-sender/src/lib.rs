@@ -7,7 +7,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`transport`] | the [`Transport`](transport::Transport) trait, its reqwest and hyper implementations, timeouts, body cap, no redirects |
+//! | [`transport`] | the [`Transport`] trait, its reqwest and hyper implementations, timeouts, body cap, no redirects |
 //! | [`tls`] | rustls client configuration: webpki roots, custom CA, mTLS, explicit insecure mode |
 //! | [`ssrf`] | the SSRF guard applied to the addresses actually connected to |
 //! | [`token`] | token-fetching auth: authentication URL with username/password, OAuth2 client credentials |

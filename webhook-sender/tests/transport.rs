@@ -326,6 +326,39 @@ async fn http2_is_negotiated_over_tls() -> TestResult {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_from_tasks_multiplex_one_http2_connection() -> TestResult {
+    let pki = Pki::new()?;
+    let tls = TlsConfig::builder()
+        .add_ca_pem(pki.ca_pem.clone())
+        .build()?;
+    for (name, transport) in each(local().tls(tls))? {
+        let server = TestServer::start(Some(pki.server_config(false)?)).await?;
+        let url = server.url("/ok");
+        // Warm the pool, then 50 concurrent requests from spawned tasks.
+        transport.send(get(&url)?).await?;
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let transport = Arc::clone(&transport);
+                let request = get(&url);
+                tokio::spawn(async move { transport.send(request?).await.map_err(BoxError::from) })
+            })
+            .collect();
+        for task in tasks {
+            let response = task.await??;
+            assert_eq!(response.status(), StatusCode::OK, "{name}");
+            assert_eq!(response.version(), Version::HTTP_2, "{name}");
+        }
+        assert_eq!(server.state.hits("/ok"), 51, "{name}");
+        assert_eq!(
+            server.state.connections.load(Ordering::SeqCst),
+            1,
+            "{name}: one multiplexed connection"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn mtls_requires_the_client_certificate() -> TestResult {
     let pki = Pki::new()?;

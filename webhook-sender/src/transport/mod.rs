@@ -19,7 +19,7 @@
 //!   [`Response::is_body_truncated`] is set.
 //! - **Connection reuse** through a pool per transport; clones share it. HTTP/1.1, and HTTP/2
 //!   where the server offers it by ALPN over TLS.
-//! - **TLS** from one [`TlsConfig`](crate::tls::TlsConfig) (rustls, ring provider).
+//! - **TLS** from one [`TlsConfig`] (rustls, ring provider).
 //! - **SSRF guard** from one [`SsrfPolicy`]: IP-literal hosts are checked before connecting and
 //!   host names resolve through a resolver that drops refused addresses, so the check applies
 //!   to the addresses actually connected to.
