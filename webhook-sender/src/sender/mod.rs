@@ -415,12 +415,12 @@ impl<'a> Fanout<'a> {
             let ep = self.endpoints.get(i)?;
             self.index += 1;
             let slot = Slot::new(tracker.clone(), i);
-            let event = self.event.as_ref()?;
-            if !ep.cfg.selects(event.subject()) {
+            // After the last selecting endpoint took the event, no later endpoint selects it.
+            let Some(event) = self.event.as_ref().filter(|e| ep.cfg.selects(e.subject())) else {
                 ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
                 slot.resolve(Outcome::Filtered);
                 continue;
-            }
+            };
             let event = if Some(i) == self.last {
                 self.event.take()?
             } else {
