@@ -26,8 +26,8 @@ use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::token::{ClientCredentialsSource, TokenProvider};
 use webhook_sender::transport::{SharedTransport, TransportBuilder};
 use webhook_sender::{
-    AttemptError, Concurrency, DeadLetter, EndpointConfig, FailureReason, LifecycleEvent,
-    Outcome, OverflowPolicy, Receipt, SendError, Sender, UndeliveredStage,
+    AttemptError, Concurrency, DeadLetter, EndpointConfig, FailureReason, LifecycleEvent, Outcome,
+    OverflowPolicy, Receipt, SendError, Sender, UndeliveredStage,
 };
 
 use server::{BoxError, Reply, Server};
@@ -66,7 +66,11 @@ fn retry(attempts: usize, delay: Duration) -> Result<RetryPolicy, BoxError> {
         .build()?)
 }
 
-fn batching(encoding: Encoding, linger: Duration, max_events: usize) -> Result<BatcherConfig, BoxError> {
+fn batching(
+    encoding: Encoding,
+    linger: Duration,
+    max_events: usize,
+) -> Result<BatcherConfig, BoxError> {
     Ok(BatcherConfig::builder()
         .encoding(encoding)
         .linger(linger)
@@ -77,12 +81,19 @@ fn batching(encoding: Encoding, linger: Duration, max_events: usize) -> Result<B
 async fn all(receipts: Vec<Receipt>) -> Vec<webhook_sender::DeliveryReport> {
     let mut out = Vec::with_capacity(receipts.len());
     for r in receipts {
-        out.push(tokio::time::timeout(Duration::from_secs(10), r).await.expect("receipt resolves"));
+        out.push(
+            tokio::time::timeout(Duration::from_secs(10), r)
+                .await
+                .expect("receipt resolves"),
+        );
     }
     out
 }
 
-fn collect_dead_letters() -> (Arc<Mutex<Vec<DeadLetter>>>, impl Fn(DeadLetter) + Send + Sync + 'static) {
+fn collect_dead_letters() -> (
+    Arc<Mutex<Vec<DeadLetter>>>,
+    impl Fn(DeadLetter) + Send + Sync + 'static,
+) {
     let store = Arc::new(Mutex::new(Vec::new()));
     let s = store.clone();
     (store, move |d| s.lock().unwrap().push(d))
@@ -94,12 +105,9 @@ async fn batches_by_time_proximity_as_json_array_and_ndjson() -> Result<(), BoxE
     let sender = Sender::builder()
         .transport(transport(Duration::from_secs(5))?)
         .endpoint(
-            EndpointConfig::builder(
-                "array",
-                Endpoint::builder(server.url("/array")).build()?,
-            )
-            .batching(batching(Encoding::JsonArray, ms(100), 1000)?)
-            .build()?,
+            EndpointConfig::builder("array", Endpoint::builder(server.url("/array")).build()?)
+                .batching(batching(Encoding::JsonArray, ms(100), 1000)?)
+                .build()?,
         )
         .endpoint(
             EndpointConfig::builder(
@@ -119,19 +127,31 @@ async fn batches_by_time_proximity_as_json_array_and_ndjson() -> Result<(), BoxE
     for report in all(receipts).await {
         assert!(report.is_delivered(), "{report:?}");
         for o in report.outcomes() {
-            assert!(matches!(o.outcome, Outcome::Delivered { attempts: 1, status } if status == StatusCode::OK));
+            assert!(
+                matches!(o.outcome, Outcome::Delivered { attempts: 1, status } if status == StatusCode::OK)
+            );
         }
     }
     let seen = server.seen();
-    for (path, ctype) in [("/array", "application/json"), ("/ndjson", "application/x-ndjson")] {
+    for (path, ctype) in [
+        ("/array", "application/json"),
+        ("/ndjson", "application/x-ndjson"),
+    ] {
         let reqs: Vec<_> = seen.iter().filter(|s| s.path == path).collect();
-        assert!(!reqs.is_empty() && reqs.len() <= 2, "{path}: {} requests for 50 events", reqs.len());
+        assert!(
+            !reqs.is_empty() && reqs.len() <= 2,
+            "{path}: {} requests for 50 events",
+            reqs.len()
+        );
         let ids: Vec<String> = reqs.iter().flat_map(|s| s.event_ids()).collect();
         assert_eq!(ids.len(), 50, "{path}");
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 50);
         for r in &reqs {
             assert_eq!(r.header("content-type"), Some(ctype));
-            assert!(r.header("user-agent").is_some_and(|u| u.starts_with("webhook-sdk/")));
+            assert!(
+                r.header("user-agent")
+                    .is_some_and(|u| u.starts_with("webhook-sdk/"))
+            );
         }
         if path == "/array" {
             assert!(serde_json::from_slice::<Vec<serde_json::Value>>(&reqs[0].body).is_ok());
@@ -158,19 +178,31 @@ async fn auth_headers_signature_and_filters() -> Result<(), BoxError> {
     let sender = Sender::builder()
         .transport(transport(Duration::from_secs(5))?)
         .endpoint(
-            EndpointConfig::builder("basic", ep("/basic", SenderAuth::Basic(BasicCredentials::new("user", "p:ss")?))?)
-                .batching(batching(Encoding::JsonArray, ms(20), 100)?)
-                .build()?,
+            EndpointConfig::builder(
+                "basic",
+                ep(
+                    "/basic",
+                    SenderAuth::Basic(BasicCredentials::new("user", "p:ss")?),
+                )?,
+            )
+            .batching(batching(Encoding::JsonArray, ms(20), 100)?)
+            .build()?,
         )
         .endpoint(
-            EndpointConfig::builder("bearer", ep("/bearer", SenderAuth::Bearer(BearerToken::new("t0ken")?))?)
-                .batching(batching(Encoding::JsonArray, ms(20), 100)?)
-                .build()?,
+            EndpointConfig::builder(
+                "bearer",
+                ep("/bearer", SenderAuth::Bearer(BearerToken::new("t0ken")?))?,
+            )
+            .batching(batching(Encoding::JsonArray, ms(20), 100)?)
+            .build()?,
         )
         .endpoint(
             EndpointConfig::builder(
                 "signed",
-                ep("/signed", SenderAuth::signature(CoreSecret::from_whsec(WHSEC)?)?)?,
+                ep(
+                    "/signed",
+                    SenderAuth::signature(CoreSecret::from_whsec(WHSEC)?)?,
+                )?,
             )
             .batching(batching(Encoding::JsonArray, ms(20), 100)?)
             .filter(["policy.*"])
@@ -182,15 +214,34 @@ async fn auth_headers_signature_and_filters() -> Result<(), BoxError> {
     let (a, b) = (a.await, b.await);
     assert!(a.is_delivered());
     assert_eq!(b.outcome("signed"), Some(&Outcome::Filtered));
-    assert!(b.is_delivered(), "filtered endpoints do not count against delivery");
-    assert_eq!(sender.endpoint_health("signed").ok_or("missing")?.counters.filtered, 1);
+    assert!(
+        b.is_delivered(),
+        "filtered endpoints do not count against delivery"
+    );
+    assert_eq!(
+        sender
+            .endpoint_health("signed")
+            .ok_or("missing")?
+            .counters
+            .filtered,
+        1
+    );
 
     let seen = server.seen();
-    let basic = seen.iter().find(|s| s.path == "/basic").ok_or("no basic request")?;
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("user:p:ss"));
+    let basic = seen
+        .iter()
+        .find(|s| s.path == "/basic")
+        .ok_or("no basic request")?;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("user:p:ss")
+    );
     assert_eq!(basic.header("authorization"), Some(expected.as_str()));
     assert_eq!(basic.header("x-tenant"), Some("acme"));
-    let bearer = seen.iter().find(|s| s.path == "/bearer").ok_or("no bearer request")?;
+    let bearer = seen
+        .iter()
+        .find(|s| s.path == "/bearer")
+        .ok_or("no bearer request")?;
     assert_eq!(bearer.header("authorization"), Some("Bearer t0ken"));
 
     let signed: Vec<_> = seen.iter().filter(|s| s.path == "/signed").collect();
@@ -199,13 +250,22 @@ async fn auth_headers_signature_and_filters() -> Result<(), BoxError> {
     assert_eq!(s.event_ids(), ["evt_1"]);
     let id = s.header("webhook-id").ok_or("no webhook-id")?;
     let ts = s.header("webhook-timestamp").ok_or("no timestamp")?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    assert!(now.abs_diff(ts.parse()?) <= 5, "signing timestamp is the attempt time");
-    let key = base64::engine::general_purpose::STANDARD.decode(WHSEC.trim_start_matches("whsec_"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    assert!(
+        now.abs_diff(ts.parse()?) <= 5,
+        "signing timestamp is the attempt time"
+    );
+    let key =
+        base64::engine::general_purpose::STANDARD.decode(WHSEC.trim_start_matches("whsec_"))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key)?;
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(&s.body);
-    let expected = format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
     let sig = s.header("webhook-signature").ok_or("no signature")?;
     assert!(sig.split(' ').any(|v| v == expected), "signature verifies");
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
@@ -220,7 +280,11 @@ async fn fault_injection_delivers_every_event_at_least_once() -> Result<(), BoxE
         0 | 3 | 6 => Reply::status(503),
         1 => Reply::Reset,
         4 => Reply::Slow(ms(400), StatusCode::OK),
-        8 => Reply::Status(StatusCode::TOO_MANY_REQUESTS, vec![("retry-after", "0".into())], String::new()),
+        8 => Reply::Status(
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![("retry-after", "0".into())],
+            String::new(),
+        ),
         _ => Reply::ok(),
     })
     .await?;
@@ -258,7 +322,10 @@ async fn fault_injection_delivers_every_event_at_least_once() -> Result<(), BoxE
         .flat_map(|s| s.event_ids())
         .collect();
     for i in 0..n {
-        assert!(delivered.contains(&format!("evt_{i}")), "evt_{i} reached the server");
+        assert!(
+            delivered.contains(&format!("evt_{i}")),
+            "evt_{i} reached the server"
+        );
     }
     assert!(dead.lock().unwrap().is_empty());
     let h = sender.endpoint_health("flaky").ok_or("missing")?;
@@ -272,7 +339,11 @@ async fn fault_injection_delivers_every_event_at_least_once() -> Result<(), BoxE
 async fn retry_after_is_honoured_and_the_batch_id_is_stable() -> Result<(), BoxError> {
     let server = Server::start(|n, _| {
         if n == 0 {
-            Reply::Status(StatusCode::TOO_MANY_REQUESTS, vec![("retry-after", "1".into())], String::new())
+            Reply::Status(
+                StatusCode::TOO_MANY_REQUESTS,
+                vec![("retry-after", "1".into())],
+                String::new(),
+            )
         } else {
             Reply::ok()
         }
@@ -293,12 +364,23 @@ async fn retry_after_is_honoured_and_the_batch_id_is_stable() -> Result<(), BoxE
         )
         .build()?;
     let report = sender.send(event(1)?).await?.await;
-    assert!(matches!(report.outcome("throttled"), Some(Outcome::Delivered { attempts: 2, .. })));
+    assert!(matches!(
+        report.outcome("throttled"),
+        Some(Outcome::Delivered { attempts: 2, .. })
+    ));
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
-    assert!(seen[1].at - seen[0].at >= ms(950), "waited for Retry-After: {:?}", seen[1].at - seen[0].at);
+    assert!(
+        seen[1].at - seen[0].at >= ms(950),
+        "waited for Retry-After: {:?}",
+        seen[1].at - seen[0].at
+    );
     assert_eq!(seen[0].header("webhook-id"), seen[1].header("webhook-id"));
-    assert!(seen[0].header("webhook-id").is_some_and(|id| id.starts_with("msg_")));
+    assert!(
+        seen[0]
+            .header("webhook-id")
+            .is_some_and(|id| id.starts_with("msg_"))
+    );
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
@@ -336,18 +418,34 @@ async fn gone_disables_the_endpoint_and_abort_fails_one_batch() -> Result<(), Bo
     let first = sender.send(event(1)?).await?.await;
     assert_eq!(
         first.outcome("gone"),
-        Some(&Outcome::Failed { reason: FailureReason::EndpointDisabled })
+        Some(&Outcome::Failed {
+            reason: FailureReason::EndpointDisabled
+        })
     );
-    assert!(matches!(first.outcome("picky"), Some(Outcome::Failed { reason: FailureReason::Aborted { .. } })));
+    assert!(matches!(
+        first.outcome("picky"),
+        Some(Outcome::Failed {
+            reason: FailureReason::Aborted { .. }
+        })
+    ));
     let second = sender.send(event(2)?).await?.await;
     assert_eq!(
         second.outcome("gone"),
-        Some(&Outcome::Failed { reason: FailureReason::EndpointDisabled })
+        Some(&Outcome::Failed {
+            reason: FailureReason::EndpointDisabled
+        })
     );
-    assert!(second.outcome("picky").is_some_and(Outcome::is_delivered), "abort keeps the endpoint");
+    assert!(
+        second.outcome("picky").is_some_and(Outcome::is_delivered),
+        "abort keeps the endpoint"
+    );
     let gone = sender.endpoint_health("gone").ok_or("missing")?;
     assert!(matches!(gone.state, HealthState::Disabled { .. }));
-    assert_eq!(server.seen().iter().filter(|s| s.path == "/gone").count(), 1, "no retry after 410");
+    assert_eq!(
+        server.seen().iter().filter(|s| s.path == "/gone").count(),
+        1,
+        "no retry after 410"
+    );
     let mut disabled = false;
     loop {
         match lifecycle.try_recv() {
@@ -359,8 +457,14 @@ async fn gone_disables_the_endpoint_and_abort_fails_one_batch() -> Result<(), Bo
     }
     assert!(disabled, "a Disabled lifecycle event was broadcast");
     let dead = dead.lock().unwrap().clone();
-    assert!(dead.iter().any(|d| &*d.endpoint == "gone" && d.reason == FailureReason::EndpointDisabled));
-    assert!(dead.iter().any(|d| &*d.endpoint == "picky" && matches!(d.reason, FailureReason::Aborted { .. })));
+    assert!(
+        dead.iter()
+            .any(|d| &*d.endpoint == "gone" && d.reason == FailureReason::EndpointDisabled)
+    );
+    assert!(
+        dead.iter()
+            .any(|d| &*d.endpoint == "picky" && matches!(d.reason, FailureReason::Aborted { .. }))
+    );
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
@@ -406,7 +510,14 @@ async fn exhausted_retries_go_to_the_dead_letter_hook() -> Result<(), BoxError> 
         }
     }
     assert_eq!(saw, (true, true));
-    assert_eq!(sender.endpoint_health("down").ok_or("missing")?.counters.failed, 2);
+    assert_eq!(
+        sender
+            .endpoint_health("down")
+            .ok_or("missing")?
+            .counters
+            .failed,
+        2
+    );
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
@@ -432,7 +543,8 @@ async fn stuck_sender(policy: OverflowPolicy, server: &Server) -> Result<Sender,
 }
 
 #[tokio::test]
-async fn drop_policies_count_and_report_drops_and_shutdown_returns_the_rest() -> Result<(), BoxError> {
+async fn drop_policies_count_and_report_drops_and_shutdown_returns_the_rest() -> Result<(), BoxError>
+{
     let server = Server::start(|_, _| Reply::Slow(Duration::from_secs(3), StatusCode::OK)).await?;
     for policy in [OverflowPolicy::DropNewest, OverflowPolicy::DropOldest] {
         let sender = stuck_sender(policy, &server).await?;
@@ -441,7 +553,10 @@ async fn drop_policies_count_and_report_drops_and_shutdown_returns_the_rest() ->
         // One in flight, one in the batcher, three queued: wait until the first is out.
         receipts.push(sender.send(event(0)?).await?);
         tokio::time::timeout(Duration::from_secs(2), async {
-            while sender.endpoint_health("stuck").is_some_and(|h| h.in_flight == 0) {
+            while sender
+                .endpoint_health("stuck")
+                .is_some_and(|h| h.in_flight == 0)
+            {
                 tokio::time::sleep(ms(5)).await;
             }
         })
@@ -476,15 +591,32 @@ async fn drop_policies_count_and_report_drops_and_shutdown_returns_the_rest() ->
             .iter()
             .flat_map(|u| u.events.iter().map(|e| e.id().to_owned()))
             .collect();
-        assert_eq!(returned.len() + dropped.len(), 20, "{policy:?}: {returned:?}");
-        assert!(report.undelivered.iter().any(|u| u.stage == UndeliveredStage::InFlight));
+        assert_eq!(
+            returned.len() + dropped.len(),
+            20,
+            "{policy:?}: {returned:?}"
+        );
+        assert!(
+            report
+                .undelivered
+                .iter()
+                .any(|u| u.stage == UndeliveredStage::InFlight)
+        );
         for (i, r) in reports.iter().enumerate() {
             if !dropped.contains(&i) {
                 assert!(returned.contains(&format!("evt_{i}")));
-                assert_eq!(r.outcome("stuck"), Some(&Outcome::Failed { reason: FailureReason::Shutdown }));
+                assert_eq!(
+                    r.outcome("stuck"),
+                    Some(&Outcome::Failed {
+                        reason: FailureReason::Shutdown
+                    })
+                );
             }
         }
-        assert!(matches!(sender.send(event(99)?).await, Err(SendError::Closed(_))));
+        assert!(matches!(
+            sender.send(event(99)?).await,
+            Err(SendError::Closed(_))
+        ));
     }
     Ok(())
 }
@@ -504,7 +636,10 @@ async fn block_policy_waits_and_try_send_reports_full() -> Result<(), BoxError> 
     let sender = stuck_sender(OverflowPolicy::Block, &server).await?;
     let mut receipts = vec![sender.send(event(0)?).await?];
     tokio::time::timeout(Duration::from_secs(2), async {
-        while sender.endpoint_health("stuck").is_some_and(|h| h.in_flight == 0) {
+        while sender
+            .endpoint_health("stuck")
+            .is_some_and(|h| h.in_flight == 0)
+        {
             tokio::time::sleep(ms(5)).await;
         }
     })
@@ -527,7 +662,14 @@ async fn block_policy_waits_and_try_send_reports_full() -> Result<(), BoxError> 
     for r in all(receipts).await {
         assert!(r.is_delivered(), "{r:?}");
     }
-    assert_eq!(sender.endpoint_health("stuck").ok_or("missing")?.counters.dropped, 0);
+    assert_eq!(
+        sender
+            .endpoint_health("stuck")
+            .ok_or("missing")?
+            .counters
+            .dropped,
+        0
+    );
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
@@ -546,22 +688,32 @@ async fn shutdown_returns_events_waiting_for_a_retry() -> Result<(), BoxError> {
         .build()?;
     let receipt = sender.send(event(1)?).await?;
     tokio::time::timeout(Duration::from_secs(2), async {
-        while sender.endpoint_health("down").is_some_and(|h| h.retrying == 0) {
+        while sender
+            .endpoint_health("down")
+            .is_some_and(|h| h.retrying == 0)
+        {
             tokio::time::sleep(ms(5)).await;
         }
     })
     .await?;
     let started = tokio::time::Instant::now();
     let report = sender.shutdown(ms(100)).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "the deadline bounds shutdown");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the deadline bounds shutdown"
+    );
     assert_eq!(report.undelivered_events(), 1);
     assert_eq!(
         report.undelivered[0].stage,
-        UndeliveredStage::RetryPending { last: AttemptError::Status(StatusCode::SERVICE_UNAVAILABLE) }
+        UndeliveredStage::RetryPending {
+            last: AttemptError::Status(StatusCode::SERVICE_UNAVAILABLE)
+        }
     );
     assert_eq!(
         receipt.await.outcome("down"),
-        Some(&Outcome::Failed { reason: FailureReason::Shutdown })
+        Some(&Outcome::Failed {
+            reason: FailureReason::Shutdown
+        })
     );
     Ok(())
 }
@@ -587,8 +739,12 @@ async fn oauth2_token_is_fetched_once_reused_and_refreshed_once_on_401() -> Resu
     })
     .await?;
     let t = transport(Duration::from_secs(5))?;
-    let tokens = TokenProvider::builder(ClientCredentialsSource::new(server.url("/token"), "client", "secret"))
-        .build(t.clone())?;
+    let tokens = TokenProvider::builder(ClientCredentialsSource::new(
+        server.url("/token"),
+        "client",
+        "secret",
+    ))
+    .build(t.clone())?;
     let sender = Sender::builder()
         .transport(t)
         .endpoint(
@@ -603,7 +759,10 @@ async fn oauth2_token_is_fetched_once_reused_and_refreshed_once_on_401() -> Resu
     for i in 0..6 {
         let report = sender.send(event(i)?).await?.await;
         assert!(
-            matches!(report.outcome("oauth"), Some(Outcome::Delivered { attempts: 1, .. })),
+            matches!(
+                report.outcome("oauth"),
+                Some(Outcome::Delivered { attempts: 1, .. })
+            ),
             "event {i}: the 401 is retried at once with a fresh token, not counted: {report:?}"
         );
     }
@@ -620,7 +779,11 @@ async fn oauth2_token_is_fetched_once_reused_and_refreshed_once_on_401() -> Resu
 #[tokio::test]
 async fn test_integration_reports_status_latency_and_response() -> Result<(), BoxError> {
     let server = Server::start(|_, seen| match seen.path.as_str() {
-        "/ok" => Reply::Status(StatusCode::OK, vec![("x-reply", "yes".into())], "x".repeat(10_000)),
+        "/ok" => Reply::Status(
+            StatusCode::OK,
+            vec![("x-reply", "yes".into())],
+            "x".repeat(10_000),
+        ),
         _ => Reply::status(503),
     })
     .await?;
@@ -635,11 +798,17 @@ async fn test_integration_reports_status_latency_and_response() -> Result<(), Bo
             )
             .build()?,
         )
-        .endpoint(EndpointConfig::builder("down", Endpoint::builder(server.url("/down")).build()?).build()?)
+        .endpoint(
+            EndpointConfig::builder("down", Endpoint::builder(server.url("/down")).build()?)
+                .build()?,
+        )
         .build()?;
     let ok = sender.test_integration("ok").await?;
     assert!(ok.is_success());
-    assert_eq!(ok.headers.get("x-reply").map(|v| v.as_bytes()), Some(&b"yes"[..]));
+    assert_eq!(
+        ok.headers.get("x-reply").map(|v| v.as_bytes()),
+        Some(&b"yes"[..])
+    );
     assert_eq!(ok.body.len(), webhook_sender::sender::TEST_BODY_LIMIT);
     assert!(ok.body_truncated);
     assert!(ok.latency < Duration::from_secs(5));
@@ -651,12 +820,21 @@ async fn test_integration_reports_status_latency_and_response() -> Result<(), Bo
         Err(webhook_sender::TestIntegrationError::UnknownEndpoint(_))
     ));
     let seen = server.seen();
-    let test = seen.iter().find(|s| s.path == "/ok").ok_or("no test request")?;
-    assert!(test.header("webhook-signature").is_some(), "signed like real deliveries");
+    let test = seen
+        .iter()
+        .find(|s| s.path == "/ok")
+        .ok_or("no test request")?;
+    assert!(
+        test.header("webhook-signature").is_some(),
+        "signed like real deliveries"
+    );
     let body: Vec<serde_json::Value> = serde_json::from_slice(&test.body)?;
     assert_eq!(body[0]["type"], "webhook.test");
     // A test does not touch health.
-    assert_eq!(sender.endpoint_health("down").ok_or("missing")?.state, HealthState::Healthy);
+    assert_eq!(
+        sender.endpoint_health("down").ok_or("missing")?.state,
+        HealthState::Healthy
+    );
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
@@ -666,7 +844,11 @@ async fn health_turns_failed_then_recovers() -> Result<(), BoxError> {
     let up = Arc::new(AtomicUsize::new(0));
     let u = up.clone();
     let server = Server::start(move |_, _| {
-        if u.load(Ordering::SeqCst) == 1 { Reply::ok() } else { Reply::status(503) }
+        if u.load(Ordering::SeqCst) == 1 {
+            Reply::ok()
+        } else {
+            Reply::status(503)
+        }
     })
     .await?;
     let sender = Sender::builder()
@@ -707,7 +889,10 @@ async fn health_turns_failed_then_recovers() -> Result<(), BoxError> {
     })
     .await?;
     assert!(recovered);
-    assert_eq!(sender.endpoint_health("flappy").ok_or("missing")?.state, HealthState::Healthy);
+    assert_eq!(
+        sender.endpoint_health("flappy").ok_or("missing")?.state,
+        HealthState::Healthy
+    );
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
@@ -720,16 +905,31 @@ async fn builder_errors_are_typed() -> Result<(), BoxError> {
     ));
     let ep = Endpoint::builder("http://127.0.0.1:9/in").build()?;
     let mismatch = EndpointConfig::builder("e", ep.clone())
-        .batching(BatcherConfig::builder().encoding(Encoding::Ndjson).build()?)
+        .batching(
+            BatcherConfig::builder()
+                .encoding(Encoding::Ndjson)
+                .build()?,
+        )
         .build();
-    assert!(matches!(mismatch, Err(webhook_sender::EndpointConfigError::EncodingMismatch { .. })));
-    assert!(EndpointConfig::builder("e", ep.clone()).concurrency(Concurrency::Fixed(0)).build().is_err());
+    assert!(matches!(
+        mismatch,
+        Err(webhook_sender::EndpointConfigError::EncodingMismatch { .. })
+    ));
+    assert!(
+        EndpointConfig::builder("e", ep.clone())
+            .concurrency(Concurrency::Fixed(0))
+            .build()
+            .is_err()
+    );
     assert!(EndpointConfig::builder("", ep.clone()).build().is_err());
     let dup = Sender::builder()
         .transport(transport(Duration::from_secs(1))?)
         .endpoint(EndpointConfig::builder("e", ep.clone()).build()?)
         .endpoint(EndpointConfig::builder("e", ep).build()?)
         .build();
-    assert!(matches!(dup, Err(webhook_sender::SenderBuildError::DuplicateEndpoint(_))));
+    assert!(matches!(
+        dup,
+        Err(webhook_sender::SenderBuildError::DuplicateEndpoint(_))
+    ));
     Ok(())
 }

@@ -305,7 +305,8 @@ impl Driver {
     /// Moves queued events into the batcher while it has room.
     fn intake(&self, st: &mut State, now: Instant) {
         loop {
-            if st.intake.is_empty() && self.shared.queue.drain_into(&mut st.intake, DRAIN_CHUNK) == 0
+            if st.intake.is_empty()
+                && self.shared.queue.drain_into(&mut st.intake, DRAIN_CHUNK) == 0
             {
                 return;
             }
@@ -357,7 +358,13 @@ impl Driver {
     }
 
     /// Sends due retries and new batches while the limits allow.
-    fn pump(&self, st: &mut State, metrics: &EndpointMetrics, now: Instant, wall: SystemTime) -> Stop {
+    fn pump(
+        &self,
+        st: &mut State,
+        metrics: &EndpointMetrics,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Stop {
         if st.disabled {
             self.fail_all_held(st, now);
             return Stop::Idle;
@@ -366,23 +373,14 @@ impl Driver {
             if st.in_flight.len() >= st.limiter.limit() {
                 return Stop::Busy;
             }
-            let due = st
-                .retries
-                .keys()
-                .next()
-                .is_some_and(|&(at, _)| at <= now);
+            let due = st.retries.keys().next().is_some_and(|&(at, _)| at <= now);
             if !due && st.staged.is_none() {
                 st.staged = self.take_batch(st, now);
                 if st.staged.is_none() {
                     return Stop::Idle;
                 }
             }
-            let resend = due
-                && st
-                    .retries
-                    .values()
-                    .next()
-                    .is_some_and(|o| o.token_resend);
+            let resend = due && st.retries.values().next().is_some_and(|o| o.token_resend);
             if !resend {
                 if let Some(bucket) = st.bucket.as_mut()
                     && let Err(at) = bucket.try_take(now)
@@ -516,15 +514,30 @@ impl Driver {
                     }
                     Err(Failure::Transport(e)) => {
                         tracing::debug!(batch_id = %o.id, attempt, error = %e, "attempt failed");
-                        (AttemptOutcome::ConnectError, AttemptError::Connect, None, None)
+                        (
+                            AttemptOutcome::ConnectError,
+                            AttemptError::Connect,
+                            None,
+                            None,
+                        )
                     }
                     Err(Failure::Token(e)) => {
                         tracing::warn!(batch_id = %o.id, attempt, error = %e, "token fetch failed");
-                        (AttemptOutcome::ConnectError, AttemptError::Token, None, None)
+                        (
+                            AttemptOutcome::ConnectError,
+                            AttemptError::Token,
+                            None,
+                            None,
+                        )
                     }
                 }
             }
-            None => (AttemptOutcome::ConnectError, AttemptError::Connect, None, None),
+            None => (
+                AttemptOutcome::ConnectError,
+                AttemptError::Connect,
+                None,
+                None,
+            ),
         };
         tracing::debug!(
             batch_id = %o.id,
@@ -632,7 +645,9 @@ impl Driver {
             slot.resolve(Outcome::Delivered { attempts, status });
         }
         self.shared.delivered.fetch_add(n, Ordering::Relaxed);
-        self.shared.batches_delivered.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .batches_delivered
+            .fetch_add(1, Ordering::Relaxed);
         metrics.sent.increment(n);
         // Unknown ids are only possible outside ordered mode, where `complete` only counts.
         let _ = st.batcher.complete(&o.id, BatchOutcome::Delivered);

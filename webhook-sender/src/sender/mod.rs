@@ -293,7 +293,10 @@ impl Sender {
     ///
     /// # Errors
     /// See [`TestIntegrationError`].
-    pub async fn test_integration(&self, endpoint: &str) -> Result<TestReport, TestIntegrationError> {
+    pub async fn test_integration(
+        &self,
+        endpoint: &str,
+    ) -> Result<TestReport, TestIntegrationError> {
         let ep = self
             .find(endpoint)
             .ok_or_else(|| TestIntegrationError::UnknownEndpoint(endpoint.to_owned()))?;
@@ -374,7 +377,10 @@ impl Sender {
                 Err(e) => tracing::error!(error = %e, "endpoint driver task failed"),
             }
         }
-        tracing::info!(undelivered = report.undelivered_events(), "sender shut down");
+        tracing::info!(
+            undelivered = report.undelivered_events(),
+            "sender shut down"
+        );
         report
     }
 }
@@ -509,12 +515,12 @@ impl SenderBuilder {
             let transport = match (&cfg.transport, cfg.endpoint.auth().client_certificate()) {
                 (Some(t), _) => t.clone(),
                 (None, Some(cert)) => {
-                    let pem = cert
-                        .load(|path| std::fs::read(path))
-                        .map_err(|e| SenderBuildError::ClientCertificate {
+                    let pem = cert.load(|path| std::fs::read(path)).map_err(|e| {
+                        SenderBuildError::ClientCertificate {
                             endpoint: cfg.name.to_string(),
                             source: e,
-                        })?;
+                        }
+                    })?;
                     let tls = self
                         .tls
                         .clone()
