@@ -3,8 +3,17 @@
 //! refresh, test integration and health.
 #![cfg(any(feature = "reqwest", feature = "hyper"))]
 
+#[path = "engine/metrics.rs"]
+mod metrics;
+#[path = "engine/mtls.rs"]
+mod mtls;
 #[path = "engine/server.rs"]
 mod server;
+#[path = "engine/virtual_time.rs"]
+mod virtual_time;
+// The transport tests' TLS servers and rcgen PKI (only part of it is used here).
+#[allow(dead_code, unreachable_pub)]
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
