@@ -2,3 +2,38 @@
 //!
 //! The async delivery engine: a thin tokio driver of `webhook-core`'s batcher, retry policy and
 //! endpoint health, with reqwest and hyper transports.
+//!
+//! This crate currently provides the I/O layer the engine drives:
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`transport`] | the [`Transport`] trait, its reqwest and hyper implementations, timeouts, body cap, no redirects |
+//! | [`tls`] | rustls client configuration: webpki roots, custom CA, mTLS, explicit insecure mode |
+//! | [`ssrf`] | the SSRF guard applied to the addresses actually connected to |
+//! | [`token`] | token-fetching auth: authentication URL with username/password, OAuth2 client credentials |
+//! | [`callout`] | sending a prepared call-out request with Basic or OAuth2 auth |
+//! | [`error`] | transport errors with `is_timeout()`-style predicates |
+//!
+//! ## Features
+//!
+//! | feature | default | enables |
+//! | --- | --- | --- |
+//! | `reqwest` | yes | [`transport::ReqwestTransport`] |
+//! | `hyper` | no | [`transport::HyperTransport`] (hyper 1, hyper-util legacy client) |
+//!
+//! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.
+
+// Without a transport feature the shared transport plumbing has no user; the rest of the crate
+// (TLS, SSRF, tokens, call-outs over a user-supplied `Transport`) still works.
+#![cfg_attr(not(any(feature = "reqwest", feature = "hyper")), allow(dead_code))]
+
+pub mod callout;
+pub mod error;
+pub mod ssrf;
+pub mod tls;
+pub mod token;
+pub mod transport;
+
+pub use error::{BuildError, TransportError};
+pub use token::{Secret, TokenProvider};
+pub use transport::{Response, SharedTransport, Transport, TransportBuilder};
