@@ -152,7 +152,9 @@ mod tests {
 
     #[test]
     fn read_limited_single_frame_and_limit() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let b = http_body_util::Full::new(Bytes::from_static(b"abc"));
             assert_eq!(&read_limited(b, 3).await.unwrap()[..], b"abc");

@@ -14,9 +14,7 @@ use http::{Method, Request, header};
 use http_body::Body;
 
 use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
-use crate::{
-    Authenticate, Authenticated, Context, MediaType, RemoteAddr, Rejection, ReplayCache,
-};
+use crate::{Authenticate, Authenticated, Context, MediaType, Rejection, RemoteAddr, ReplayCache};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -343,7 +341,11 @@ impl ReceiverConfig {
 
     /// Runs the checks before the handlers at time `now`: method, media type, encoding, bounded
     /// body, decompression, authentication and the replay reservation.
-    pub(crate) async fn intake<B>(&self, req: Request<B>, now: SystemTime) -> Result<Intake, Rejection>
+    pub(crate) async fn intake<B>(
+        &self,
+        req: Request<B>,
+        now: SystemTime,
+    ) -> Result<Intake, Rejection>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -368,10 +370,7 @@ impl ReceiverConfig {
             None => return Err(Rejection::UnsupportedEncoding),
         };
         if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-            let declared = len
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok());
+            let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
             match declared {
                 Some(n) if n > inner.body_limit as u64 => {
                     return Err(Rejection::PayloadTooLarge {
@@ -503,7 +502,11 @@ mod tests {
             BuildError::NoAuthenticator
         );
         assert_eq!(
-            ReceiverConfig::builder().auth(NoAuth).body_limit(0).build().unwrap_err(),
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .body_limit(0)
+                .build()
+                .unwrap_err(),
             BuildError::ZeroBodyLimit
         );
         assert!(matches!(
@@ -514,11 +517,19 @@ mod tests {
             Err(BuildError::LimitTooLarge { .. })
         ));
         assert_eq!(
-            ReceiverConfig::builder().auth(NoAuth).methods([]).build().unwrap_err(),
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .methods([])
+                .build()
+                .unwrap_err(),
             BuildError::NoMethods
         );
         assert_eq!(
-            ReceiverConfig::builder().auth(NoAuth).media_types([]).build().unwrap_err(),
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .media_types([])
+                .build()
+                .unwrap_err(),
             BuildError::NoMediaTypes
         );
         assert_eq!(

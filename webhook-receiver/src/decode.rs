@@ -209,9 +209,17 @@ mod tests {
     #[test]
     fn object_array_and_ndjson() {
         let one: Vec<Alert> = dec(Some(MediaType::Json), br#"{"subject":"a"}"#).unwrap();
-        assert_eq!(one, vec![Alert { subject: "a".into() }]);
-        let arr: Vec<Alert> =
-            dec(Some(MediaType::Json), br#" [{"subject":"a"},{"subject":"b"}]"#).unwrap();
+        assert_eq!(
+            one,
+            vec![Alert {
+                subject: "a".into()
+            }]
+        );
+        let arr: Vec<Alert> = dec(
+            Some(MediaType::Json),
+            br#" [{"subject":"a"},{"subject":"b"}]"#,
+        )
+        .unwrap();
         assert_eq!(arr.len(), 2);
         let nd: Vec<Alert> = dec(
             Some(MediaType::NdJson),
@@ -240,7 +248,10 @@ mod tests {
     fn wrong_shape_is_422_with_position() {
         let err = dec::<Alert>(Some(MediaType::Json), b"{\n\"title\": 1}").unwrap_err();
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(matches!(err.location(), Some(Location::Json { line: 2, .. })));
+        assert!(matches!(
+            err.location(),
+            Some(Location::Json { line: 2, .. })
+        ));
     }
 
     #[test]

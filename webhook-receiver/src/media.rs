@@ -81,7 +81,10 @@ mod tests {
 
     #[test]
     fn parses_known_types_case_insensitively_with_params() {
-        assert_eq!(parse("Application/JSON;charset=UTF-8"), Some(MediaType::Json));
+        assert_eq!(
+            parse("Application/JSON;charset=UTF-8"),
+            Some(MediaType::Json)
+        );
         assert_eq!(parse("application/ndjson"), Some(MediaType::NdJson));
         assert_eq!(parse("application/jsonl"), Some(MediaType::NdJson));
         assert_eq!(

@@ -267,7 +267,12 @@ impl<T: Send + 'static> Receiver<T> {
 }
 
 fn handler_failed(cx: &Context, index: usize, reason: &str) -> Response<Full<Bytes>> {
-    tracing::warn!(message_id = cx.message_id(), index, reason, "webhook handler failed");
+    tracing::warn!(
+        message_id = cx.message_id(),
+        index,
+        reason,
+        "webhook handler failed"
+    );
     error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         "handler_failed",
@@ -277,4 +282,3 @@ fn handler_failed(cx: &Context, index: usize, reason: &str) -> Response<Full<Byt
 
 /// The response type of the receiver's integrations.
 pub type ReceiverResponse = Response<Full<Bytes>>;
-

@@ -176,11 +176,10 @@ mod tests {
     use http_body_util::BodyExt;
 
     fn body(res: Response<Full<Bytes>>) -> serde_json::Value {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let bytes = rt
-            .block_on(res.into_body().collect())
-            .unwrap()
-            .to_bytes();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt.block_on(res.into_body().collect()).unwrap().to_bytes();
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -188,10 +187,18 @@ mod tests {
     fn statuses_and_kinds() {
         let cases = [
             (Rejection::UnsupportedEncoding, 415, "unsupported_encoding"),
-            (Rejection::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (
+                Rejection::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
             (Rejection::Replayed, 409, "replayed"),
             (Rejection::ShuttingDown, 503, "shutting_down"),
-            (Rejection::Unauthorized(AuthError::Invalid), 401, "unauthorized"),
+            (
+                Rejection::Unauthorized(AuthError::Invalid),
+                401,
+                "unauthorized",
+            ),
         ];
         for (r, status, kind) in cases {
             assert_eq!(r.status().as_u16(), status);

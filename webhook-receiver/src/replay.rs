@@ -79,12 +79,12 @@ impl ReplayCache {
     /// Reserves `id` at `now`, or refuses it if it is seen or in flight within the window.
     pub fn begin(&mut self, id: &str, now: SystemTime) -> Result<(), Replayed> {
         self.expire(now);
-        if let Some(e) = self.entries.get(id) {
-            if e.expires > now {
-                return Err(Replayed {
-                    in_flight: e.state == State::InFlight,
-                });
-            }
+        if let Some(e) = self.entries.get(id)
+            && e.expires > now
+        {
+            return Err(Replayed {
+                in_flight: e.state == State::InFlight,
+            });
         }
         while self.entries.len() >= self.max_entries {
             if !self.evict_oldest() {
@@ -116,10 +116,12 @@ impl ReplayCache {
 
     /// Drops the reservation of `id` (its handler failed), so a retry is accepted.
     pub fn abort(&mut self, id: &str) {
-        if let Some(e) = self.entries.get(id) {
-            if e.state == State::InFlight {
-                self.entries.remove(id);
-            }
+        if self
+            .entries
+            .get(id)
+            .is_some_and(|e| e.state == State::InFlight)
+        {
+            self.entries.remove(id);
         }
     }
 

@@ -48,7 +48,7 @@ pub enum ServeError {
 
 /// Serves a [`Receiver`] over HTTP/1.1 on a [`TcpListener`].
 ///
-/// ```no_run
+/// ```
 /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -57,10 +57,13 @@ pub enum ServeError {
 /// let receiver = Receiver::builder(config)
 ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
 ///     .build()?;
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// Server::new(receiver)
-///     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
-///     .await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(Server::new(receiver).serve(listener, async {
+///     let _ = stopped.await; // e.g. tokio::signal::ctrl_c()
+/// }));
+/// stop.send(()).ok();
+/// server.await??;
 /// # Ok(())
 /// # }
 /// ```

@@ -10,21 +10,21 @@ use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
 
+type ReceiverOutput = Result<Response<Full<Bytes>>, Infallible>;
+
 /// The response future of the [`Receiver`](crate::Receiver) service.
 pub struct ReceiverFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>,
+    inner: Pin<Box<dyn Future<Output = ReceiverOutput> + Send>>,
 }
 
 impl ReceiverFuture {
-    pub(crate) fn new(
-        f: impl Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
-    ) -> Self {
+    pub(crate) fn new(f: impl Future<Output = ReceiverOutput> + Send + 'static) -> Self {
         ReceiverFuture { inner: Box::pin(f) }
     }
 }
 
 impl Future for ReceiverFuture {
-    type Output = Result<Response<Full<Bytes>>, Infallible>;
+    type Output = ReceiverOutput;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
