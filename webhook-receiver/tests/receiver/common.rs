@@ -76,10 +76,20 @@ pub(crate) fn unix(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// A signed POST request builder for `body` with message id `id`.
+/// A signed POST request for `body` with message id `id`, signed now.
 pub(crate) fn signed(id: &str, content_type: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+    signed_at(id, content_type, body, unix(now()))
+}
+
+/// A POST request for `body` with message id `id`, signed with timestamp `ts` (unix seconds).
+pub(crate) fn signed_at(
+    id: &str,
+    content_type: &str,
+    body: impl Into<Bytes>,
+    ts: u64,
+) -> Request<Full<Bytes>> {
     let body = body.into();
-    let ts = unix(now()).to_string();
+    let ts = ts.to_string();
     let sig = STANDARD.encode(mac(id, &ts, &body).finalize().into_bytes());
     Request::post("/hook")
         .header("content-type", content_type)
