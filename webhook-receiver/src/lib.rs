@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Build a [`ReceiverConfig`] (authentication is required: [`NoAuth`] is the explicit "none"),
-//! then a [`Receiver`] with handlers; serve it with [`Server`] (feature `server`), as a tower
-//! service or [`tower::VerifyLayer`] (feature `tower`), or use the [`axum::Webhook`] extractor
+//! then a [`Receiver`] with handlers; serve it with `Server` (feature `server`), as a tower
+//! service or `tower::VerifyLayer` (feature `tower`), or use the `axum::Webhook` extractor
 //! (feature `axum`).
 //!
 //! | status | meaning | the sender should |
@@ -35,9 +35,9 @@
 //!
 //! | feature | default | provides |
 //! | --- | --- | --- |
-//! | `server` | yes | [`Server`]: hyper 1.x HTTP/1.1 on a tokio `TcpListener`, graceful shutdown |
-//! | `tower` | no | `Service` for [`Receiver`], [`tower::VerifyLayer`] middleware |
-//! | `axum` | no | [`axum::Webhook`] extractor (on `axum-core`) |
+//! | `server` | yes | `Server`: hyper 1.x HTTP/1.1 on a tokio `TcpListener`, graceful shutdown |
+//! | `tower` | no | `Service` for [`Receiver`], `tower::VerifyLayer` middleware |
+//! | `axum` | no | `axum::Webhook` extractor (on `axum-core`) |
 
 mod auth;
 mod body;

@@ -611,3 +611,32 @@ async fn verify_layer_passes_decoded_request_and_records_only_on_success() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn signed_body_decoded_verifies_the_decompressed_bytes() {
+    let log = Log::default();
+    let fail = Arc::new(AtomicBool::new(false));
+    let cfg = ReceiverConfig::builder()
+        .auth(TestHmac)
+        .signed_body(webhook_receiver::SignedBody::Decoded)
+        .build()
+        .expect("config");
+    let rx = alert_receiver(cfg, &log, &fail);
+    let plain = alert_json("Login Failure", "signed-plain");
+    // Signed over the plain bytes, sent compressed.
+    let req = signed("md", "application/json", plain.clone());
+    let (parts, _) = req.into_parts();
+    let mut req = Request::from_parts(parts, Full::new(Bytes::from(gzip(plain.as_bytes()))));
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().expect("header"));
+    let res = rx.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(log.take(), vec!["login:signed-plain:Some(\"md\")"]);
+
+    // Signed over the compressed bytes: refused in this mode.
+    let mut req = signed("md2", "application/json", gzip(plain.as_bytes()));
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().expect("header"));
+    let res = rx.oneshot(req).await.expect("infallible");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
