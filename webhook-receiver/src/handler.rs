@@ -1,13 +1,16 @@
 //! Handlers: async functions of a typed payload and its [`Context`].
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use crate::{Context, Outcome};
 
 /// Handles one decoded payload of type `T`.
 ///
-/// Implement it on your type, or wrap an async closure with [`handler_fn`].
+/// Implement it on your type, or wrap an async closure with [`handler_fn`]. A handler that
+/// panics is treated as [`Outcome::Failed`] (`500`, nothing acknowledged).
 ///
 /// ```
 /// use webhook_receiver::{Context, Handler, Outcome};
@@ -71,6 +74,31 @@ pub(crate) trait ErasedHandler<T>: Send + Sync + 'static {
 
 impl<T: Send + 'static, H: Handler<T>> ErasedHandler<T> for H {
     fn call(&self, item: T, cx: Context) -> BoxFuture<'_, Outcome> {
-        Box::pin(self.handle(item, cx))
+        // `handle` itself runs at the first poll, inside `CatchPanic`.
+        Box::pin(async move { self.handle(item, cx).await })
+    }
+}
+
+/// Runs a handler future, turning a panic into [`Outcome::Failed`] (answered `500`, so the
+/// sender retries and the message id is released) instead of tearing down the connection.
+pub(crate) struct CatchPanic<'a> {
+    inner: BoxFuture<'a, Outcome>,
+}
+
+impl<'a> CatchPanic<'a> {
+    pub(crate) fn new(inner: BoxFuture<'a, Outcome>) -> Self {
+        CatchPanic { inner }
+    }
+}
+
+impl Future for CatchPanic<'_> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
+        let inner = &mut self.inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => Poll::Ready(Outcome::failed("handler panicked")),
+        }
     }
 }

@@ -25,7 +25,7 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::de::DeserializeOwned;
 
-use crate::handler::ErasedHandler;
+use crate::handler::{CatchPanic, ErasedHandler};
 use crate::rejection::{error_response, json_response};
 use crate::route::RouteTable;
 use crate::{BuildError, Context, Decode, Handler, JsonDecoder, Outcome, ReceiverConfig};
@@ -227,7 +227,7 @@ impl<T: Send + 'static> Receiver<T> {
             let Some(handler) = self.inner.handlers.get(target) else {
                 return handler_failed(&cx, index, "no handler");
             };
-            match handler.call(item, cx.clone()).await {
+            match CatchPanic::new(handler.call(item, cx.clone())).await {
                 Outcome::Accepted => {}
                 Outcome::Respond { status, body } => {
                     if !status.is_success() {

@@ -82,3 +82,34 @@ async fn handle_uses_the_current_time() {
     let req = crate::common::signed("now", "application/json", alert_json("a", "b"));
     assert_eq!(rx.handle(req).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn panicking_handler_is_500_and_the_retry_is_accepted() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&calls);
+    let rx: Receiver<Alert> = Receiver::builder(
+        ReceiverConfig::builder()
+            .auth(TestHmac)
+            .build()
+            .expect("config"),
+    )
+    .fallback(handler_fn(move |_a: Alert, _cx: Context| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            assert!(n > 0, "first delivery panics");
+            Outcome::Accepted
+        }
+    }))
+    .build()
+    .expect("receiver");
+    let now = UNIX_EPOCH + Duration::from_secs(TS);
+    let send = || signed_at("panic", "application/json", alert_json("a", "b"), TS);
+    let (status, json) = body_json(rx.handle_at(send(), now).await).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(json["error"], "handler_failed");
+    assert_eq!(rx.handle_at(send(), now).await.status(), StatusCode::OK);
+    assert_eq!(
+        rx.handle_at(send(), now).await.status(),
+        StatusCode::CONFLICT
+    );
+}
