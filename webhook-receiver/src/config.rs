@@ -212,7 +212,9 @@ impl ReceiverConfigBuilder {
     }
 
     /// Turns replay protection on: ids are remembered for `window`, at most `max_entries`
-    /// (default: on, 300 s, 100 000 ids).
+    /// (default: on, 300 s, 100 000 ids). Keep `window` at least as long as the
+    /// authenticator's timestamp tolerance. Requests whose authentication yields no message id
+    /// are not checked.
     #[must_use]
     pub fn replay_protection(mut self, window: Duration, max_entries: usize) -> Self {
         self.replay = Some((window, max_entries));
@@ -417,7 +419,9 @@ impl ReceiverConfig {
         let id = match (&self.inner.replay, authenticated.message_id()) {
             (Some(cache), Some(id)) => {
                 let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-                cache.begin(id, now).map_err(|_| Rejection::Replayed)?;
+                cache
+                    .begin_signed(id, authenticated.timestamp(), now)
+                    .map_err(|_| Rejection::Replayed)?;
                 Some(id.to_owned())
             }
             _ => None,

@@ -10,7 +10,10 @@
 //!    remembered for the window) or [`ReplayCache::abort`] (a handler failed: the reservation is
 //!    dropped, so the sender's retry is accepted).
 //!
-//! Entries expire `window` after they were reserved. At most `max_entries` ids are held; when
+//! Entries expire `window` after they were reserved, or `window` after the message's signed
+//! timestamp when that is later (a sender clock running ahead, see [`ReplayCache::begin_signed`]);
+//! choose a window at least as long as the authenticator's timestamp tolerance, so an id is
+//! remembered for as long as its signature would be accepted. At most `max_entries` ids are held; when
 //! full, the oldest entry is evicted (the cache stays bounded under a flood of distinct ids, at
 //! the cost of forgetting the oldest ids early).
 
@@ -78,6 +81,17 @@ impl ReplayCache {
 
     /// Reserves `id` at `now`, or refuses it if it is seen or in flight within the window.
     pub fn begin(&mut self, id: &str, now: SystemTime) -> Result<(), Replayed> {
+        self.begin_signed(id, None, now)
+    }
+
+    /// Like [`begin`](Self::begin) for a message with a signed `timestamp`: the id is kept until
+    /// `window` after the later of `now` and `timestamp`.
+    pub fn begin_signed(
+        &mut self,
+        id: &str,
+        timestamp: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<(), Replayed> {
         self.expire(now);
         if let Some(e) = self.entries.get(id)
             && e.expires > now
@@ -97,7 +111,10 @@ impl ReplayCache {
         self.entries.insert(
             Arc::clone(&key),
             Entry {
-                expires: now.checked_add(self.window).unwrap_or(now),
+                expires: {
+                    let from = timestamp.map_or(now, |t| t.max(now));
+                    from.checked_add(self.window).unwrap_or(from)
+                },
                 seq,
                 state: State::InFlight,
             },
@@ -189,6 +206,18 @@ mod tests {
         c.commit("a", t(0));
         assert_eq!(c.begin("a", t(9)), Err(Replayed { in_flight: false }));
         assert!(c.begin("a", t(10)).is_ok());
+    }
+
+    #[test]
+    fn signed_timestamp_ahead_of_now_extends_the_window() {
+        let mut c = ReplayCache::new(Duration::from_secs(10), 100);
+        c.begin_signed("a", Some(t(8)), t(0)).unwrap();
+        c.commit("a", t(0));
+        assert!(c.begin("a", t(17)).is_err(), "kept until t(8) + 10");
+        assert!(c.begin("a", t(18)).is_ok());
+        // A timestamp in the past does not shorten it.
+        c.begin_signed("b", Some(t(0)), t(5)).unwrap();
+        assert!(c.contains("b", t(14)));
     }
 
     #[test]
