@@ -380,7 +380,7 @@ impl ReceiverConfig {
                     });
                 }
                 Some(_) => {}
-                None => return Err(Rejection::BodyRead),
+                None => return Err(Rejection::InvalidContentLength),
             }
         }
         let wire = read_limited(body, inner.body_limit).await?;

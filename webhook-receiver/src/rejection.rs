@@ -41,6 +41,9 @@ pub enum Rejection {
         /// The configured decompressed-size limit in bytes.
         limit: usize,
     },
+    /// The `Content-Length` header is not a number (`400`).
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
     /// Reading the body failed (the connection broke or the framing was invalid) (`400`).
     #[error("reading the request body failed")]
     BodyRead,
@@ -66,7 +69,9 @@ impl Rejection {
             Rejection::UnsupportedMediaType | Rejection::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            Rejection::BadEncoding | Rejection::BodyRead => StatusCode::BAD_REQUEST,
+            Rejection::BadEncoding | Rejection::BodyRead | Rejection::InvalidContentLength => {
+                StatusCode::BAD_REQUEST
+            }
             Rejection::PayloadTooLarge { .. } | Rejection::DecompressedTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -88,6 +93,7 @@ impl Rejection {
                 "payload_too_large"
             }
             Rejection::BodyRead => "body_read_failed",
+            Rejection::InvalidContentLength => "invalid_content_length",
             Rejection::Unauthorized(_) => "unauthorized",
             Rejection::Replayed => "replayed",
             Rejection::Decode(DecodeError::WrongShape { .. }) => "unprocessable",
@@ -128,7 +134,9 @@ impl Rejection {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
-            Rejection::PayloadTooLarge { .. } | Rejection::BodyRead => {
+            Rejection::PayloadTooLarge { .. }
+            | Rejection::BodyRead
+            | Rejection::InvalidContentLength => {
                 // The rest of the body is not read: the connection cannot be reused.
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));

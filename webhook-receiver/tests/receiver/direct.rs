@@ -113,3 +113,20 @@ async fn panicking_handler_is_500_and_the_retry_is_accepted() {
         StatusCode::CONFLICT
     );
 }
+
+#[tokio::test]
+async fn invalid_content_length_is_400() {
+    let log = Log::default();
+    let rx = receiver(&log);
+    let mut req = signed_at("cl", "application/json", alert_json("a", "b"), TS);
+    req.headers_mut()
+        .insert("content-length", "12abc".parse().expect("header"));
+    let (status, json) = body_json(
+        rx.handle_at(req, UNIX_EPOCH + Duration::from_secs(TS))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json["error"], "invalid_content_length");
+    assert!(log.take().is_empty());
+}
