@@ -69,9 +69,7 @@ fn bench(c: &mut Criterion) {
             .as_secs();
         let ts_text = ts.to_string();
         let mut headers = HeaderMap::new();
-        signer
-            .sign(MSG_ID, ts, &body, &mut headers)
-            .expect("sign");
+        signer.sign(MSG_ID, ts, &body, &mut headers).expect("sign");
 
         // Correctness first: all four agree, and each accepts the others' signature.
         let raw = raw_hmac(&key, MSG_ID.as_bytes(), ts_text.as_bytes(), &body);
@@ -82,18 +80,30 @@ fn bench(c: &mut Criterion) {
         assert_eq!(headers["webhook-signature"], expected.as_str());
         let ts_i64 = i64::try_from(ts).expect("timestamp fits i64");
         #[cfg(webhook_peer_svix)]
-        assert_eq!(svix.sign(MSG_ID, ts_i64, &body).expect("svix sign"), expected);
-        assert_eq!(stdwh.sign(MSG_ID, ts_i64, &body).expect("stdwh sign"), expected);
+        assert_eq!(
+            svix.sign(MSG_ID, ts_i64, &body).expect("svix sign"),
+            expected
+        );
+        assert_eq!(
+            stdwh.sign(MSG_ID, ts_i64, &body).expect("stdwh sign"),
+            expected
+        );
         #[cfg(webhook_peer_svix)]
         svix.verify(&body, &headers).expect("svix verifies ours");
-        stdwh.verify(&body, &headers).expect("standardwebhooks verifies ours");
+        stdwh
+            .verify(&body, &headers)
+            .expect("standardwebhooks verifies ours");
         let ok = verifier
             .verify(&headers, &body, SystemTime::now())
             .expect("we verify");
         assert_eq!(ok.id(), Some(MSG_ID));
         let mut tampered = body.clone();
         tampered[size / 2] ^= 1;
-        assert!(verifier.verify(&headers, &tampered, SystemTime::now()).is_err());
+        assert!(
+            verifier
+                .verify(&headers, &tampered, SystemTime::now())
+                .is_err()
+        );
 
         let label = if size == 1024 { "1KiB" } else { "64KiB" };
         let mut g = c.benchmark_group(format!("verify/{label}"));

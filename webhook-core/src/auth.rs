@@ -201,7 +201,10 @@ impl BasicCredentials {
     ///
     /// # Errors
     /// [`AuthConfigError`] naming the field.
-    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Result<Self, AuthConfigError> {
+    pub fn new(
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Result<Self, AuthConfigError> {
         let user = user.into();
         let password = Zeroizing::new(password.into());
         if user.is_empty() {
@@ -243,7 +246,9 @@ impl BasicCredentials {
     /// # Errors
     /// [`AuthConfigError`].
     pub fn parse(secret: &str) -> Result<Self, AuthConfigError> {
-        let (user, password) = secret.split_once(':').ok_or(AuthConfigError::MissingColon)?;
+        let (user, password) = secret
+            .split_once(':')
+            .ok_or(AuthConfigError::MissingColon)?;
         if user.chars().any(char::is_whitespace) {
             return Err(AuthConfigError::Whitespace { field: "user name" });
         }
@@ -286,7 +291,11 @@ impl BasicCredentials {
     }
 }
 
-fn check_token_text(token: &str, field: &'static str, spaces_ok: bool) -> Result<(), AuthConfigError> {
+fn check_token_text(
+    token: &str,
+    field: &'static str,
+    spaces_ok: bool,
+) -> Result<(), AuthConfigError> {
     if token.is_empty() {
         return Err(AuthConfigError::Empty { field });
     }
@@ -297,7 +306,10 @@ fn check_token_text(token: &str, field: &'static str, spaces_ok: bool) -> Result
     if edge(token.chars().next()) || edge(token.chars().last()) {
         return Err(AuthConfigError::Whitespace { field });
     }
-    if token.bytes().any(|b| !(b == b'\t' || (0x20..0x7f).contains(&b))) {
+    if token
+        .bytes()
+        .any(|b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
+    {
         return Err(AuthConfigError::InvalidCharacter { field });
     }
     Ok(())
@@ -606,7 +618,11 @@ fn pem_blocks(input: &[u8], what: &'static str) -> Result<usize, AuthConfigError
         if !ended {
             return Err(err("missing END line"));
         }
-        let decoded = Zeroizing::new(STANDARD.decode(body.as_bytes()).map_err(|_| err("body is not base64"))?);
+        let decoded = Zeroizing::new(
+            STANDARD
+                .decode(body.as_bytes())
+                .map_err(|_| err("body is not base64"))?,
+        );
         if decoded.is_empty() {
             return Err(err("empty block"));
         }
@@ -751,6 +767,8 @@ impl SenderAuth {
 /// TLS layer, not here.)
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+// Built once per receiver; boxing the verifier would only add an indirection per request.
+#[allow(clippy::large_enum_variant)]
 pub enum ReceiverAuth {
     /// Accept every request.
     None,
@@ -889,8 +907,14 @@ mod tests {
             with("Bearer x"),
             Err(AuthError::WrongScheme { expected: "Basic" })
         );
-        assert_eq!(with("Basic"), Err(AuthError::WrongScheme { expected: "Basic" }));
-        assert!(matches!(with("Basic ***"), Err(AuthError::Malformed { .. })));
+        assert_eq!(
+            with("Basic"),
+            Err(AuthError::WrongScheme { expected: "Basic" })
+        );
+        assert!(matches!(
+            with("Basic ***"),
+            Err(AuthError::Malformed { .. })
+        ));
         assert_eq!(
             auth.check(&HeaderMap::new(), b"", now),
             Err(AuthError::MissingHeader {
@@ -928,20 +952,43 @@ mod tests {
         );
     }
 
-    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+    const CERT: &str =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    const KEY: &str =
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
 
     #[test]
     fn pem_validation() {
         let ok = ClientCertificate::from_pem(format!("{CERT}{CERT}").into(), KEY.into());
         assert!(ok.is_ok());
         let err = |c: &str, k: &str| ClientCertificate::from_pem(c.into(), k.into()).unwrap_err();
-        assert!(matches!(err("", KEY), AuthConfigError::Pem { what: "certificate", .. }));
-        assert!(matches!(err(KEY, KEY), AuthConfigError::Pem { what: "certificate", .. }));
-        assert!(matches!(err(CERT, CERT), AuthConfigError::Pem { what: "private key", .. }));
+        assert!(matches!(
+            err("", KEY),
+            AuthConfigError::Pem {
+                what: "certificate",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(KEY, KEY),
+            AuthConfigError::Pem {
+                what: "certificate",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(CERT, CERT),
+            AuthConfigError::Pem {
+                what: "private key",
+                ..
+            }
+        ));
         assert!(matches!(
             err(CERT, &format!("{KEY}{KEY}")),
-            AuthConfigError::Pem { what: "private key", .. }
+            AuthConfigError::Pem {
+                what: "private key",
+                ..
+            }
         ));
         assert_eq!(
             err(
@@ -958,12 +1005,21 @@ mod tests {
             AuthConfigError::EncryptedKey
         );
         assert!(matches!(
-            err("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", KEY),
-            AuthConfigError::Pem { reason: "body is not base64", .. }
+            err(
+                "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                KEY
+            ),
+            AuthConfigError::Pem {
+                reason: "body is not base64",
+                ..
+            }
         ));
         assert!(matches!(
             err("-----BEGIN CERTIFICATE-----\nAAAA\n", KEY),
-            AuthConfigError::Pem { reason: "missing END line", .. }
+            AuthConfigError::Pem {
+                reason: "missing END line",
+                ..
+            }
         ));
     }
 

@@ -75,12 +75,16 @@ impl Ed25519SigningKey {
     /// # Errors
     /// [`Ed25519KeyError`] naming what is wrong.
     pub fn from_whsk(text: &str) -> Result<Self, Ed25519KeyError> {
-        let b64 = text.strip_prefix(WHSK_PREFIX).ok_or(Ed25519KeyError::MissingPrefix {
-            expected: WHSK_PREFIX,
-        })?;
-        let bytes = Zeroizing::new(STANDARD.decode(b64.as_bytes()).map_err(|_| {
-            Ed25519KeyError::InvalidEncoding { encoding: "base64" }
-        })?);
+        let b64 = text
+            .strip_prefix(WHSK_PREFIX)
+            .ok_or(Ed25519KeyError::MissingPrefix {
+                expected: WHSK_PREFIX,
+            })?;
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| Ed25519KeyError::InvalidEncoding { encoding: "base64" })?,
+        );
         match bytes.len() {
             32 => {
                 let mut seed = Zeroizing::new([0u8; 32]);
@@ -150,19 +154,22 @@ impl Ed25519VerifyingKey {
     /// # Errors
     /// [`Ed25519KeyError`] naming what is wrong.
     pub fn from_whpk(text: &str) -> Result<Self, Ed25519KeyError> {
-        let b64 = text.strip_prefix(WHPK_PREFIX).ok_or(Ed25519KeyError::MissingPrefix {
-            expected: WHPK_PREFIX,
-        })?;
+        let b64 = text
+            .strip_prefix(WHPK_PREFIX)
+            .ok_or(Ed25519KeyError::MissingPrefix {
+                expected: WHPK_PREFIX,
+            })?;
         let bytes = STANDARD
             .decode(b64.as_bytes())
             .map_err(|_| Ed25519KeyError::InvalidEncoding { encoding: "base64" })?;
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| Ed25519KeyError::InvalidLength {
-                len: bytes.len(),
-                expected: "32",
-            })?;
+        let arr: [u8; 32] =
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Ed25519KeyError::InvalidLength {
+                    len: bytes.len(),
+                    expected: "32",
+                })?;
         Self::from_bytes(&arr)
     }
 

@@ -92,9 +92,11 @@ impl Secret {
     /// [`SecretError::MissingPrefix`], [`SecretError::InvalidBase64`] or
     /// [`SecretError::InvalidLength`].
     pub fn from_whsec(text: &str) -> Result<Self, SecretError> {
-        let b64 = text.strip_prefix(WHSEC_PREFIX).ok_or(SecretError::MissingPrefix {
-            expected: WHSEC_PREFIX,
-        })?;
+        let b64 = text
+            .strip_prefix(WHSEC_PREFIX)
+            .ok_or(SecretError::MissingPrefix {
+                expected: WHSEC_PREFIX,
+            })?;
         Self::from_base64(b64)
     }
 
@@ -185,8 +187,14 @@ mod tests {
                 max: 64
             }
         );
-        assert_eq!(Secret::from_whsec(&format!("whsec_{b24}")).unwrap().len(), 24);
-        assert_eq!(Secret::from_whsec(&format!("whsec_{b64}")).unwrap().len(), 64);
+        assert_eq!(
+            Secret::from_whsec(&format!("whsec_{b24}")).unwrap().len(),
+            24
+        );
+        assert_eq!(
+            Secret::from_whsec(&format!("whsec_{b64}")).unwrap().len(),
+            64
+        );
         assert!(matches!(
             Secret::from_whsec(&format!("whsec_{b65}")),
             Err(SecretError::InvalidLength { len: 65, .. })
@@ -195,7 +203,10 @@ mod tests {
 
     #[test]
     fn bad_text_is_a_typed_error() {
-        assert_eq!(Secret::from_whsec("whsec_").unwrap_err(), SecretError::Empty);
+        assert_eq!(
+            Secret::from_whsec("whsec_").unwrap_err(),
+            SecretError::Empty
+        );
         assert_eq!(
             Secret::from_whsec("whsec_!!!!").unwrap_err(),
             SecretError::InvalidBase64
@@ -206,7 +217,10 @@ mod tests {
             Secret::from_base64(&unpadded).unwrap_err(),
             SecretError::InvalidBase64
         );
-        assert_eq!(Secret::from_bytes(Vec::new()).unwrap_err(), SecretError::Empty);
+        assert_eq!(
+            Secret::from_bytes(Vec::new()).unwrap_err(),
+            SecretError::Empty
+        );
     }
 
     #[test]

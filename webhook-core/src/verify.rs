@@ -67,7 +67,9 @@ pub enum VerifyError {
         tolerance_secs: u64,
     },
     /// The timestamp is further in the future than the tolerance allows.
-    #[error("the message is {ahead_secs} s in the future, more than the {tolerance_secs} s allowed")]
+    #[error(
+        "the message is {ahead_secs} s in the future, more than the {tolerance_secs} s allowed"
+    )]
     InFuture {
         /// How far ahead the timestamp is, in seconds.
         ahead_secs: u64,
@@ -83,7 +85,10 @@ impl VerifyError {
     /// Whether the refusal is about the replay window ([`TooOld`](Self::TooOld) or
     /// [`InFuture`](Self::InFuture)): a clock problem rather than a forgery.
     pub fn is_timestamp(&self) -> bool {
-        matches!(self, VerifyError::TooOld { .. } | VerifyError::InFuture { .. })
+        matches!(
+            self,
+            VerifyError::TooOld { .. } | VerifyError::InFuture { .. }
+        )
     }
 }
 
@@ -359,27 +364,41 @@ impl Verifier {
             let matched = match &key.state {
                 KeyState::HmacSha256(m) => {
                     let tag = hmac_tag(m, scheme, id_bytes, ts_bytes, body);
-                    any_candidate(&candidates, encoding, expected_len, &mut any_decoded, |sig| {
-                        tag.as_slice().ct_eq(sig).into()
-                    })
+                    any_candidate(
+                        &candidates,
+                        encoding,
+                        expected_len,
+                        &mut any_decoded,
+                        |sig| tag.as_slice().ct_eq(sig).into(),
+                    )
                 }
                 KeyState::HmacSha1(m) => {
                     let tag = hmac_tag(m, scheme, id_bytes, ts_bytes, body);
-                    any_candidate(&candidates, encoding, expected_len, &mut any_decoded, |sig| {
-                        tag.as_slice().ct_eq(sig).into()
-                    })
+                    any_candidate(
+                        &candidates,
+                        encoding,
+                        expected_len,
+                        &mut any_decoded,
+                        |sig| tag.as_slice().ct_eq(sig).into(),
+                    )
                 }
                 #[cfg(feature = "ed25519")]
                 KeyState::Ed25519Verifying(vk) => {
                     let msg = content.get_or_insert_with(|| {
                         crate::sign::content_bytes(scheme, id_bytes, ts_bytes, body)
                     });
-                    any_candidate(&candidates, encoding, expected_len, &mut any_decoded, |sig| {
-                        <[u8; 64]>::try_from(sig).is_ok_and(|bytes| {
-                            vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&bytes))
-                                .is_ok()
-                        })
-                    })
+                    any_candidate(
+                        &candidates,
+                        encoding,
+                        expected_len,
+                        &mut any_decoded,
+                        |sig| {
+                            <[u8; 64]>::try_from(sig).is_ok_and(|bytes| {
+                                vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&bytes))
+                                    .is_ok()
+                            })
+                        },
+                    )
                 }
                 // `keys::load` never yields signing keys for a verifier.
                 #[cfg(feature = "ed25519")]

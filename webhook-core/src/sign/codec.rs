@@ -37,7 +37,7 @@ fn hex_val(c: u8) -> Option<u8> {
 /// character, or an input longer than `out` can hold. Strict lowercase keeps the encoding
 /// canonical, so every single-bit change of the text changes the decoded bytes or fails.
 pub(crate) fn hex_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
-    if input.len() % 2 != 0 || input.len() / 2 > out.len() {
+    if !input.len().is_multiple_of(2) || input.len() / 2 > out.len() {
         return None;
     }
     for (pair, slot) in input.chunks_exact(2).zip(out.iter_mut()) {
@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(format_u64(1614265330, &mut buf), b"1614265330");
         assert_eq!(format_u64(u64::MAX, &mut buf), b"18446744073709551615");
         assert_eq!(parse_unix_secs(b"1614265330"), Some(1614265330));
-        assert_eq!(parse_unix_secs(b"9999999999999999999"), Some(9999999999999999999));
+        assert_eq!(
+            parse_unix_secs(b"9999999999999999999"),
+            Some(9999999999999999999)
+        );
         assert_eq!(parse_unix_secs(b"18446744073709551615"), None);
         assert_eq!(parse_unix_secs(b""), None);
         assert_eq!(parse_unix_secs(b"+1"), None);
@@ -134,7 +137,11 @@ mod tests {
         let mut out = [0u8; MAX_SIG_LEN + 32];
         assert_eq!(base64_decode(b"AAEC", &mut out), Some(3));
         assert_eq!(base64_decode(b"AAE", &mut out), None);
-        assert_eq!(base64_decode(b"AAF=", &mut out), None, "non-canonical trailing bits");
+        assert_eq!(
+            base64_decode(b"AAF=", &mut out),
+            None,
+            "non-canonical trailing bits"
+        );
         assert_eq!(base64_decode(&[b'A'; 200], &mut out), None);
         let mut enc = [0u8; MAX_ENCODED_LEN];
         assert_eq!(base64_encode(&[0, 1, 2], &mut enc), 4);

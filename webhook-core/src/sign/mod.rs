@@ -215,12 +215,14 @@ impl Signer {
         for key in live {
             let mut raw = [0u8; MAX_SIG_LEN];
             let raw_len = match &key.state {
-                KeyState::HmacSha256(m) => {
-                    copy(&mut raw, &hmac_tag(m, &self.scheme, id.as_bytes(), ts, body))
-                }
-                KeyState::HmacSha1(m) => {
-                    copy(&mut raw, &hmac_tag(m, &self.scheme, id.as_bytes(), ts, body))
-                }
+                KeyState::HmacSha256(m) => copy(
+                    &mut raw,
+                    &hmac_tag(m, &self.scheme, id.as_bytes(), ts, body),
+                ),
+                KeyState::HmacSha1(m) => copy(
+                    &mut raw,
+                    &hmac_tag(m, &self.scheme, id.as_bytes(), ts, body),
+                ),
                 #[cfg(feature = "ed25519")]
                 KeyState::Ed25519Signing(k) => {
                     use ed25519_dalek::Signer as _;
@@ -233,11 +235,14 @@ impl Signer {
                 #[cfg(feature = "ed25519")]
                 KeyState::Ed25519Verifying(_) => continue,
             };
-            let encoded = encode(self.scheme.encoding(), raw.get(..raw_len).unwrap_or_default());
-            if !out.is_empty() {
-                if let Some(sep) = separator {
-                    out.push(sep);
-                }
+            let encoded = encode(
+                self.scheme.encoding(),
+                raw.get(..raw_len).unwrap_or_default(),
+            );
+            if !out.is_empty()
+                && let Some(sep) = separator
+            {
+                out.push(sep);
             }
             out.extend_from_slice(prefix);
             out.extend_from_slice(encoded.as_bytes());

@@ -21,7 +21,9 @@ use std::borrow::Cow;
 
 use http::HeaderName;
 
-use super::scheme::{Algorithm, Encoding, Scheme, SignatureFormat, SignedContent, TimestampSource, Tolerance};
+use super::scheme::{
+    Algorithm, Encoding, Scheme, SignatureFormat, SignedContent, TimestampSource, Tolerance,
+};
 
 /// Every header name the presets write; custom headers may not use them.
 pub(crate) const PRESET_HEADERS: &[&str] = &[

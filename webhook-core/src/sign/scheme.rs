@@ -627,20 +627,24 @@ impl SchemeBuilder {
         }
         let prefix_ok = match self.format {
             SignatureFormat::Single => true,
-            SignatureFormat::SpaceSeparated => !self.prefix.is_empty() && !self.prefix.contains(' '),
-            SignatureFormat::CommaSeparated => !self.prefix.is_empty() && !self.prefix.contains(','),
+            SignatureFormat::SpaceSeparated => {
+                !self.prefix.is_empty() && !self.prefix.contains(' ')
+            }
+            SignatureFormat::CommaSeparated => {
+                !self.prefix.is_empty() && !self.prefix.contains(',')
+            }
         };
         if !prefix_ok {
             return Err(SchemeError::InvalidPrefix {
                 reason: "a list format needs a non-empty prefix without the list separator",
             });
         }
-        if let TimestampSource::SignatureEntry(k) = &timestamp {
-            if self.prefix.starts_with(k.as_ref()) || k.starts_with(self.prefix.as_ref()) {
-                return Err(SchemeError::InvalidPrefix {
-                    reason: "the timestamp key and the signature prefix overlap",
-                });
-            }
+        if let TimestampSource::SignatureEntry(k) = &timestamp
+            && (self.prefix.starts_with(k.as_ref()) || k.starts_with(self.prefix.as_ref()))
+        {
+            return Err(SchemeError::InvalidPrefix {
+                reason: "the timestamp key and the signature prefix overlap",
+            });
         }
         if self.prefix.bytes().any(|b| b < 0x20 || b == 0x7f) {
             return Err(SchemeError::InvalidPrefix {
@@ -697,7 +701,15 @@ mod tests {
 
     #[test]
     fn bad_templates() {
-        for bad in ["", "{ts}", "{body}{body}", "{bod}", "{body", "body}", "{x}{body}"] {
+        for bad in [
+            "",
+            "{ts}",
+            "{body}{body}",
+            "{bod}",
+            "{body",
+            "body}",
+            "{x}{body}",
+        ] {
             assert!(
                 matches!(SignedContent::parse(bad), Err(SchemeError::Template { .. })),
                 "{bad}"

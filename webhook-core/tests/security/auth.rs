@@ -15,7 +15,11 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(TS)
 }
 
-fn round_trip(sender: &SenderAuth, receiver: &ReceiverAuth, body: &[u8]) -> Result<Identity, AuthError> {
+fn round_trip(
+    sender: &SenderAuth,
+    receiver: &ReceiverAuth,
+    body: &[u8],
+) -> Result<Identity, AuthError> {
     let mut h = HeaderMap::new();
     sender.apply("evt_1", TS, body, &mut h)?;
     receiver.check(&h, body, now())
@@ -25,8 +29,14 @@ fn round_trip(sender: &SenderAuth, receiver: &ReceiverAuth, body: &[u8]) -> Resu
 fn sysdig_basic_bearer_signature() {
     let basic = BasicCredentials::parse("sysdig:pa55word").unwrap();
     assert_eq!(
-        round_trip(&SenderAuth::Basic(basic.clone()), &ReceiverAuth::Basic(basic), b"[]"),
-        Ok(Identity::Basic { user: "sysdig".into() })
+        round_trip(
+            &SenderAuth::Basic(basic.clone()),
+            &ReceiverAuth::Basic(basic),
+            b"[]"
+        ),
+        Ok(Identity::Basic {
+            user: "sysdig".into()
+        })
     );
     let other = BasicCredentials::parse("sysdig:other").unwrap();
     assert_eq!(
@@ -40,7 +50,11 @@ fn sysdig_basic_bearer_signature() {
 
     let bearer = BearerToken::new("eyJhbGciOi.J9").unwrap();
     assert_eq!(
-        round_trip(&SenderAuth::Bearer(bearer.clone()), &ReceiverAuth::Bearer(bearer), b""),
+        round_trip(
+            &SenderAuth::Bearer(bearer.clone()),
+            &ReceiverAuth::Bearer(bearer),
+            b""
+        ),
         Ok(Identity::Bearer)
     );
 
@@ -66,7 +80,9 @@ fn sysdig_basic_bearer_signature() {
         .apply("evt_1", TS, b"a", &mut h)
         .unwrap();
     assert_eq!(
-        ReceiverAuth::signature(secret).unwrap().check(&h, b"b", now()),
+        ReceiverAuth::signature(secret)
+            .unwrap()
+            .check(&h, b"b", now()),
         Err(AuthError::Signature(VerifyError::NoMatchingSignature))
     );
 }
@@ -75,16 +91,19 @@ fn sysdig_basic_bearer_signature() {
 fn signature_auth_takes_any_scheme() {
     let ring = KeyRing::single(Secret::from_bytes("shpss_123").unwrap());
     let sender = SenderAuth::signature_with(Scheme::shopify(), &ring).unwrap();
-    let receiver = ReceiverAuth::Signature(
-        webhook_core::Verifier::new(Scheme::shopify(), &ring).unwrap(),
-    );
+    let receiver =
+        ReceiverAuth::Signature(webhook_core::Verifier::new(Scheme::shopify(), &ring).unwrap());
     assert_eq!(
         sender.header_names(),
         vec![http::HeaderName::from_static("x-shopify-hmac-sha256")]
     );
     assert!(matches!(
         round_trip(&sender, &receiver, b"{}"),
-        Ok(Identity::Signature { id: None, timestamp: None, .. })
+        Ok(Identity::Signature {
+            id: None,
+            timestamp: None,
+            ..
+        })
     ));
 }
 
@@ -92,8 +111,14 @@ fn signature_auth_takes_any_scheme() {
 fn connectsecure_and_gitlab_tokens() {
     let cs = HeaderToken::new("X-Auth-Key", "cs-value-123").unwrap();
     assert_eq!(
-        round_trip(&SenderAuth::HeaderToken(cs.clone()), &ReceiverAuth::HeaderToken(cs.clone()), b""),
-        Ok(Identity::HeaderToken { header: "x-auth-key".parse().unwrap() })
+        round_trip(
+            &SenderAuth::HeaderToken(cs.clone()),
+            &ReceiverAuth::HeaderToken(cs.clone()),
+            b""
+        ),
+        Ok(Identity::HeaderToken {
+            header: "x-auth-key".parse().unwrap()
+        })
     );
     let mut h = HeaderMap::new();
     assert!(matches!(

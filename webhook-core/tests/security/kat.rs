@@ -119,7 +119,10 @@ fn stripe_against_raw_hmac() {
     let mac = hex(&hmac256(key, &[b"1700000123", b".", body]));
     let ring = KeyRing::single(Secret::from_bytes(&key[..]).unwrap());
     let h = sign(Scheme::stripe(), &ring, "evt_1", ts, body);
-    assert_eq!(h["stripe-signature"], format!("t=1700000123,v1={mac}").as_str());
+    assert_eq!(
+        h["stripe-signature"],
+        format!("t=1700000123,v1={mac}").as_str()
+    );
     // Stripe's own format also lists v0 entries and several v1 entries: the matching one wins.
     let given = headers(&[(
         "stripe-signature",
@@ -144,7 +147,10 @@ fn zoom_soveren_shopify_against_raw_hmac() {
 
     let soveren = hex(&hmac256(key, &[body]));
     let h = sign(Scheme::soveren(), &ring, "", 0, body);
-    assert_eq!(h["x-soveren-signature"], format!("sha256={soveren}").as_str());
+    assert_eq!(
+        h["x-soveren-signature"],
+        format!("sha256={soveren}").as_str()
+    );
 
     let shopify = STANDARD.encode(hmac256(key, &[body]));
     let h = sign(Scheme::shopify(), &ring, "", 0, body);
@@ -159,7 +165,11 @@ fn soveren_seed_example_shape() {
     let v = h["x-soveren-signature"].to_str().unwrap();
     let hexpart = v.strip_prefix("sha256=").unwrap();
     assert_eq!(hexpart.len(), 64);
-    assert!(hexpart.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert!(
+        hexpart
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
 }
 
 #[test]
@@ -208,7 +218,13 @@ fn discord_signs_ts_then_body() {
     use ed25519_dalek::{Signature, Verifier as _};
     let key = Ed25519SigningKey::from_seed([42u8; 32]);
     let body = br#"{"type":1}"#;
-    let h = sign(Scheme::discord(), &KeyRing::single(key.clone()), "", 1_700_000_000, body);
+    let h = sign(
+        Scheme::discord(),
+        &KeyRing::single(key.clone()),
+        "",
+        1_700_000_000,
+        body,
+    );
     let sig_hex = h["x-signature-ed25519"].to_str().unwrap();
     let sig: [u8; 64] = hex_to(sig_hex);
     let mut msg = b"1700000000".to_vec();

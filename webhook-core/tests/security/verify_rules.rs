@@ -4,8 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use webhook_core::{
-    KeyRing, KeyRingError, Scheme, Secret, Signer, TimestampCheck, Tolerance, Verifier,
-    VerifyError,
+    KeyRing, KeyRingError, Scheme, Secret, Signer, TimestampCheck, Tolerance, Verifier, VerifyError,
 };
 
 const TS: u64 = 1_700_000_000;
@@ -39,9 +38,7 @@ fn rotation_old_key_verifies_until_expiry_not_after() {
     // The sender still signs with the old key only.
     let h_old = signed(&KeyRing::single(old.clone()), TS + 999, b"e");
     let h_new = signed(&KeyRing::single(new.clone()), TS + 1000, b"e");
-    let receiver = KeyRing::new()
-        .with_key_until(old, expiry)
-        .with_key(new);
+    let receiver = KeyRing::new().with_key_until(old, expiry).with_key(new);
     let v = verifier(&receiver);
     let ok = v.verify(&h_old, b"e", at(TS + 999)).unwrap();
     assert_eq!(ok.key_index(), 0);
@@ -50,7 +47,10 @@ fn rotation_old_key_verifies_until_expiry_not_after() {
         v.verify(&h_old, b"e", at(TS + 1000)),
         Err(VerifyError::NoMatchingSignature)
     );
-    assert_eq!(v.verify(&h_new, b"e", at(TS + 1000)).unwrap().key_index(), 1);
+    assert_eq!(
+        v.verify(&h_new, b"e", at(TS + 1000)).unwrap().key_index(),
+        1
+    );
     // a ring whose every key expired says so
     let dead = KeyRing::new().with_key_until(secret(1), expiry);
     assert_eq!(
@@ -76,7 +76,10 @@ fn tolerance_edges_are_inclusive_at_300_seconds() {
     let ring = KeyRing::single(secret(3));
     let h = signed(&ring, TS, b"x");
     let v = verifier(&ring);
-    assert_eq!(v.timestamp_check(), TimestampCheck::Enforce(Tolerance::DEFAULT));
+    assert_eq!(
+        v.timestamp_check(),
+        TimestampCheck::Enforce(Tolerance::DEFAULT)
+    );
     assert!(v.verify(&h, b"x", at(TS + 300)).is_ok());
     assert_eq!(
         v.verify(&h, b"x", at(TS + 301)),
@@ -96,11 +99,7 @@ fn tolerance_edges_are_inclusive_at_300_seconds() {
     // `now` is truncated to whole seconds: 300.999 s is still 300 s.
     let almost = at(TS + 300) + Duration::from_millis(999);
     assert!(v.verify(&h, b"x", almost).is_ok());
-    assert!(
-        v.verify(&h, b"x", at(TS + 301))
-            .unwrap_err()
-            .is_timestamp()
-    );
+    assert!(v.verify(&h, b"x", at(TS + 301)).unwrap_err().is_timestamp());
 }
 
 #[test]
@@ -147,9 +146,19 @@ fn every_reason_has_its_variant() {
         v.verify(&h, b"b", at(TS)).map(|_| ())
     };
     for n in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-        assert_eq!(without(n), Err(VerifyError::MissingHeader { header: name(n) }));
+        assert_eq!(
+            without(n),
+            Err(VerifyError::MissingHeader { header: name(n) })
+        );
     }
-    for bad in ["", "-1", "1.5", "17e8", " 1700000000", "99999999999999999999"] {
+    for bad in [
+        "",
+        "-1",
+        "1.5",
+        "17e8",
+        " 1700000000",
+        "99999999999999999999",
+    ] {
         assert!(
             matches!(
                 with("webhook-timestamp", bad),
@@ -218,10 +227,7 @@ fn hex_signatures_must_be_lowercase() {
         v.verify(&h, b"b", UNIX_EPOCH),
         Err(VerifyError::MalformedHeader { .. })
     ));
-    h.insert(
-        "x-hub-signature-256",
-        HeaderValue::from_static("sha1=abcd"),
-    );
+    h.insert("x-hub-signature-256", HeaderValue::from_static("sha1=abcd"));
     assert!(matches!(
         v.verify(&h, b"b", UNIX_EPOCH),
         Err(VerifyError::UnsupportedVersion { .. })
@@ -245,9 +251,18 @@ fn stripe_timestamp_entry_rules() {
         h.insert("stripe-signature", HeaderValue::from_str(value).unwrap());
         v.verify(&h, b"b", at(TS)).map(|_| ())
     };
-    assert!(check(&format!("{v1},t={TS}")).is_ok(), "order does not matter");
-    assert!(check(&format!("t={TS}, {v1}")).is_ok(), "spaces after commas");
-    assert!(matches!(check(&v1), Err(VerifyError::MalformedHeader { .. })));
+    assert!(
+        check(&format!("{v1},t={TS}")).is_ok(),
+        "order does not matter"
+    );
+    assert!(
+        check(&format!("t={TS}, {v1}")).is_ok(),
+        "spaces after commas"
+    );
+    assert!(matches!(
+        check(&v1),
+        Err(VerifyError::MalformedHeader { .. })
+    ));
     assert!(matches!(
         check(&format!("t={TS},t={TS},{v1}")),
         Err(VerifyError::MalformedHeader { .. })
@@ -281,7 +296,10 @@ fn ring_and_scheme_mismatches_are_typed() {
             Err(KeyRingError::WrongKeyKind { index: 0, .. })
         ));
         assert!(matches!(
-            Verifier::new(Scheme::github(), &KeyRing::new().with_key(secret(1)).with_key(public)),
+            Verifier::new(
+                Scheme::github(),
+                &KeyRing::new().with_key(secret(1)).with_key(public)
+            ),
             Err(KeyRingError::WrongKeyKind { index: 1, .. })
         ));
     }
