@@ -369,7 +369,7 @@ impl Verifier {
                         encoding,
                         expected_len,
                         &mut any_decoded,
-                        |sig| tag.as_slice().ct_eq(sig).into(),
+                        |sig| ct_bytes_eq(tag.as_slice(), sig),
                     )
                 }
                 KeyState::HmacSha1(m) => {
@@ -379,7 +379,7 @@ impl Verifier {
                         encoding,
                         expected_len,
                         &mut any_decoded,
-                        |sig| tag.as_slice().ct_eq(sig).into(),
+                        |sig| ct_bytes_eq(tag.as_slice(), sig),
                     )
                 }
                 #[cfg(feature = "ed25519")]
@@ -428,6 +428,17 @@ impl Verifier {
     }
 }
 
+/// Length-checked constant-time equality: the lengths are public (fixed by the algorithm), the
+/// contents are folded with OR of XORs (no data-dependent branch) and the final test goes through
+/// `subtle`. Cheaper than `subtle`'s per-byte slice comparison, with the same guarantee.
+fn ct_bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    diff.ct_eq(&0u8).into()
+}
+
 fn candidates_is_empty(c: &Candidates<'_>) -> bool {
     let mut copy = *c;
     copy.next().is_none()
@@ -466,6 +477,14 @@ fn any_candidate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(ct_bytes_eq(b"abc", b"abc"));
+        assert!(!ct_bytes_eq(b"abc", b"abd"));
+        assert!(!ct_bytes_eq(b"abc", b"ab"));
+        assert!(ct_bytes_eq(b"", b""));
+    }
 
     #[test]
     fn candidates_split_and_filter() {

@@ -173,6 +173,14 @@ impl Signer {
     /// The value of the signature header alone (what [`sign`](Self::sign) writes under
     /// [`Scheme::signature_header`]).
     ///
+    /// ```
+    /// use webhook_core::{KeyRing, Scheme, Secret, Signer};
+    /// let signer = Signer::new(Scheme::github(), &KeyRing::single(Secret::from_bytes("It's a Secret to Everybody")?))?;
+    /// assert_eq!(signer.signature("", 0, b"Hello, World!")?,
+    ///            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`sign`](Self::sign).
     pub fn signature(

@@ -96,6 +96,17 @@ pub enum TimestampSource {
 ///
 /// Bounds are inclusive and counted in whole seconds, with `now` truncated to whole seconds: with
 /// the default of 300 s, a message exactly 300 s old or 300 s ahead is accepted, 301 s is not.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_core::{KeyRing, Scheme, Secret, Tolerance, Verifier};
+///
+/// // Accept messages up to 10 minutes old, but only 30 s ahead of our clock.
+/// let verifier = Verifier::new(Scheme::standard_webhooks(), &KeyRing::single(Secret::from_bytes("k")?))?
+///     .with_tolerance(Tolerance { past: Duration::from_secs(600), future: Duration::from_secs(30) });
+/// assert_eq!(Tolerance::default(), Tolerance::symmetric(Duration::from_secs(300)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tolerance {
     /// How far in the past a timestamp may be.
