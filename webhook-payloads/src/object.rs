@@ -1,0 +1,354 @@
+//! The building blocks of every payload type: a macro that declares a JSON object with typed
+//! known fields and a map of unknown fields (so that parse → serialize → parse loses nothing),
+//! borrowed map keys, and lenient scalars for vendors that send numbers as strings.
+//!
+//! `#[serde(flatten)]` would give the same round trip but buffers every object through serde's
+//! private `Content` tree, which is slower than parsing into `serde_json::Value`; the visitor the
+//! macro writes matches keys directly and parses each value once, straight into its type.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+/// A map key that borrows from the input when it has no escapes.
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// How a field behaves when its key is missing, and whether it is written back.
+pub(crate) trait Field: Sized {
+    /// The value of a field whose key is absent, or the "missing field" error.
+    fn missing<E: de::Error>(name: &'static str) -> Result<Self, E>;
+    /// Whether serialization skips this field.
+    fn is_absent(&self) -> bool;
+}
+
+impl<T> Field for Option<T> {
+    fn missing<E: de::Error>(_: &'static str) -> Result<Self, E> {
+        Ok(None)
+    }
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+macro_rules! required_field {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn missing<E: de::Error>(name: &'static str) -> Result<Self, E> {
+                Err(E::missing_field(name))
+            }
+            fn is_absent(&self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+required_field!(String, u64, serde_json::Value);
+
+/// A value parsed leniently: integers also accepted as decimal strings or integral floats, string
+/// maps also accepting numbers and booleans (written as their JSON text) and dropping `null`s.
+pub(crate) struct Lenient<T>(pub(crate) T);
+
+struct U64Visitor;
+impl Visitor<'_> for U64Visitor {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a non-negative integer (or one written as a string)")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        // Integral floats up to 2^53 are exact; anything else cannot be trusted.
+        if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_992.0 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(v as u64)
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        v.trim()
+            .parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+struct I64Visitor;
+impl Visitor<'_> for I64Visitor {
+    type Value = i64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer (or one written as a string)")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        if v.is_finite() && v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_992.0 {
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(v as i64)
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        v.trim()
+            .parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+impl<'de> Deserialize<'de> for Lenient<u64> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(U64Visitor).map(Lenient)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lenient<i64> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(I64Visitor).map(Lenient)
+    }
+}
+
+macro_rules! lenient_small {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for Lenient<$t> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let v = d.deserialize_any(U64Visitor)?;
+                <$t>::try_from(v).map(Lenient).map_err(|_| {
+                    de::Error::invalid_value(de::Unexpected::Unsigned(v), &stringify!($t))
+                })
+            }
+        }
+    )*};
+}
+lenient_small!(u8, u16, u32);
+
+impl<'de, T> Deserialize<'de> for Lenient<Option<T>>
+where
+    Lenient<T>: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Lenient(
+            Option::<Lenient<T>>::deserialize(d)?.map(|Lenient(v)| v),
+        ))
+    }
+}
+
+/// A string, or a number or boolean written as its JSON text, or `null` (→ `None`).
+struct LenientString(Option<String>);
+
+impl<'de> Deserialize<'de> for LenientString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LenientString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lenient<BTreeMap<String, String>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V(PhantomData<()>);
+        impl<'de> Visitor<'de> for V {
+            type Value = BTreeMap<String, String>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                    if let LenientString(Some(v)) = map.next_value()? {
+                        out.insert(k.into_owned(), v);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V(PhantomData)).map(Lenient)
+    }
+}
+
+/// Declares a JSON object type: typed known fields, `extra` for the unknown ones, a fast
+/// key-matching `Deserialize`, and a `Serialize` that writes present fields then `extra`.
+///
+/// Field syntax: `rust_name "jsonName": Type [lenient] [ser path]`. `lenient` parses through
+/// [`Lenient`]; `ser path` maps the value with `path(&value, TimestampFormat)` when written.
+macro_rules! json_object {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $f:ident $key:literal : $t:ty $([$lenient:ident])? $(=> $ser:path)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $f: $t, )*
+            /// Fields this crate does not know, kept verbatim and written back on serialization.
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    #[allow(unused_mut)]
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$name, A::Error> {
+                        $( let mut $f: Option<$t> = None; )*
+                        let mut extra = serde_json::Map::new();
+                        while let Some($crate::object::Key(k)) =
+                            map.next_key::<$crate::object::Key<'de>>()?
+                        {
+                            match &*k {
+                                $( $key => {
+                                    $f = Some($crate::object::json_object!(@de map, $t $(, $lenient)?));
+                                } )*
+                                _ => {
+                                    let v: serde_json::Value = map.next_value()?;
+                                    extra.insert(k.into_owned(), v);
+                                }
+                            }
+                        }
+                        Ok($name {
+                            $( $f: match $f {
+                                Some(v) => v,
+                                None => <$t as $crate::object::Field>::missing($key)?,
+                            }, )*
+                            extra,
+                        })
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+
+        impl $name {
+            #[allow(unused_variables)]
+            pub(crate) fn write_fields<M: serde::ser::SerializeMap>(
+                &self,
+                map: &mut M,
+                format: $crate::TimestampFormat,
+            ) -> Result<(), M::Error> {
+                $(
+                    if !$crate::object::Field::is_absent(&self.$f) {
+                        $crate::object::json_object!(@ser map, $key, &self.$f, format $(, $ser)?);
+                    }
+                )*
+                for (k, v) in &self.extra {
+                    map.serialize_entry(k, v)?;
+                }
+                Ok(())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap as _;
+                let mut map = s.serialize_map(None)?;
+                self.write_fields(&mut map, $crate::TimestampFormat::Nanoseconds)?;
+                map.end()
+            }
+        }
+    };
+    (@de $map:ident, $t:ty) => { $map.next_value::<$t>()? };
+    (@de $map:ident, $t:ty, lenient) => { $map.next_value::<$crate::object::Lenient<$t>>()?.0 };
+    (@ser $map:ident, $key:expr, $v:expr, $fmt:ident) => { $map.serialize_entry($key, $v)? };
+    (@ser $map:ident, $key:expr, $v:expr, $fmt:ident, $ser:path) => {
+        $map.serialize_entry($key, &$ser($v, $fmt))?
+    };
+}
+pub(crate) use json_object;
+
+/// Implements [`Field`] for a type that must be present.
+macro_rules! required {
+    ($($t:ty),*) => {$(
+        impl $crate::object::Field for $t {
+            fn missing<E: serde::de::Error>(name: &'static str) -> Result<Self, E> {
+                Err(E::missing_field(name))
+            }
+            fn is_absent(&self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+pub(crate) use required;
+
+impl<'de> Deserialize<'de> for Lenient<String> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match LenientString::deserialize(d)? {
+            LenientString(Some(s)) => Ok(Lenient(s)),
+            LenientString(None) => Err(de::Error::invalid_type(de::Unexpected::Unit, &"a string")),
+        }
+    }
+}
