@@ -48,9 +48,9 @@ pub enum Family {
 /// One parsed record.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Payload {
+pub enum Payload<'a> {
     /// A Sysdig event.
-    Sysdig(SysdigEvent),
+    Sysdig(SysdigEvent<'a>),
     /// A ConnectSecure alert.
     ConnectSecure(Box<ConnectSecureAlert>),
     /// A Soveren event.
@@ -67,7 +67,7 @@ pub enum Payload {
     Json(Value),
 }
 
-impl Payload {
+impl<'a> Payload<'a> {
     /// The family of this payload.
     pub fn family(&self) -> Family {
         match self {
@@ -81,19 +81,33 @@ impl Payload {
             Self::Json(_) => Family::Json,
         }
     }
+
+    /// Detaches the payload from the body it borrows.
+    pub fn into_owned(self) -> Payload<'static> {
+        match self {
+            Self::Sysdig(e) => Payload::Sysdig(e.into_owned()),
+            Self::ConnectSecure(e) => Payload::ConnectSecure(e),
+            Self::Soveren(e) => Payload::Soveren(e),
+            Self::Falco(e) => Payload::Falco(e),
+            Self::Alertmanager(e) => Payload::Alertmanager(e),
+            Self::CloudEvent(e) => Payload::CloudEvent(e),
+            Self::StandardWebhook(e) => Payload::StandardWebhook(e),
+            Self::Json(v) => Payload::Json(v),
+        }
+    }
 }
 
 /// What [`detect()`] found.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Detected {
+pub struct Detected<'a> {
     /// How the body was framed (a binary-mode CloudEvent is [`Framing::Object`]).
     pub framing: Framing,
     /// The records, in body order.
-    pub payloads: Vec<Payload>,
+    pub payloads: Vec<Payload<'a>>,
 }
 
-impl Detected {
+impl Detected<'_> {
     /// The family shared by every record; `None` when empty or mixed.
     pub fn family(&self) -> Option<Family> {
         let first = self.payloads.first()?.family();
@@ -104,7 +118,8 @@ impl Detected {
     }
 }
 
-/// Recognizes the family of a request body and parses it once.
+/// Recognizes the family of a request body and parses it once. Sysdig events borrow from
+/// `body`; [`Payload::into_owned`] detaches them.
 ///
 /// # Errors
 ///
@@ -129,11 +144,11 @@ impl Detected {
 ///     Some(Family::ConnectSecure));
 /// # Ok(()) }
 /// ```
-pub fn detect(
+pub fn detect<'a>(
     content_type: Option<&str>,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Detected, DecodeError> {
+    body: &'a [u8],
+) -> Result<Detected<'a>, DecodeError> {
     if cloudevents::is_binary_mode(headers) {
         let ev = CloudEvent::from_binary(headers, body)?;
         return Ok(Detected {
@@ -214,7 +229,11 @@ fn hint_of(headers: &HeaderMap) -> Option<Family> {
     }
 }
 
-fn parse_one(body: &[u8], rec: Record<'_>, hint: Option<Family>) -> Result<Payload, DecodeError> {
+fn parse_one<'a>(
+    body: &[u8],
+    rec: Record<'a>,
+    hint: Option<Family>,
+) -> Result<Payload<'a>, DecodeError> {
     let Some(p) = probe(rec.bytes).map_err(|e| record_error(body, rec, &e))? else {
         let v: Value =
             serde_json::from_slice(rec.bytes).map_err(|e| record_error(body, rec, &e))?;

@@ -230,48 +230,91 @@ impl<'de> Deserialize<'de> for Lenient<BTreeMap<String, String>> {
 /// Declares a JSON object type: typed known fields, `extra` for the unknown ones, a fast
 /// key-matching `Deserialize`, and a `Serialize` that writes present fields then `extra`.
 ///
-/// Field syntax: `rust_name "jsonName": Type [lenient] [ser path]`. `lenient` parses through
-/// [`Lenient`]; `ser path` maps the value with `path(&value, TimestampFormat)` when written.
+/// `pub struct Name<'a> { ... }` declares a type that borrows from the input; its `[borrow]`
+/// fields are parsed through [`Borrowed`] (no allocation for strings without escapes) and
+/// `into_owned()` detaches it from the input.
+///
+/// Field syntax: `rust_name "jsonName": Type [lenient|borrow] [=> path]`. `lenient` parses
+/// through [`Lenient`]; `=> path` maps the value with `path(&value, TimestampFormat)` when written.
 macro_rules! json_object {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident {
-            $(
-                $(#[$fmeta:meta])*
-                $f:ident $key:literal : $t:ty $([$lenient:ident])? $(=> $ser:path)?
-            ),* $(,)?
-        }
+        pub struct $name:ident<$lt:lifetime> { $($body:tt)* }
     ) => {
+        $crate::object::json_object!(@emit [$(#[$meta])*] $name [<$lt>] $lt { $($body)* });
+        $crate::object::json_object!(@owned $name $lt { $($body)* });
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    ) => {
+        $crate::object::json_object!(@emit [$(#[$meta])*] $name [] 'de { $($body)* });
+        impl $crate::object::IntoStatic for $name {
+            type Static = $name;
+            fn into_static(self) -> $name {
+                self
+            }
+        }
+    };
+    (@owned $name:ident $lt:lifetime {
+        $(
+            $(#[$fmeta:meta])*
+            $f:ident $key:literal : $t:ty $([$mode:ident])? $(=> $ser:path)?
+        ),* $(,)?
+    }) => {
+        impl<$lt> $crate::object::IntoStatic for $name<$lt> {
+            type Static = $name<'static>;
+            fn into_static(self) -> $name<'static> {
+                $name {
+                    $( $f: $crate::object::IntoStatic::into_static(self.$f), )*
+                    extra: self.extra,
+                }
+            }
+        }
+
+        impl<$lt> $name<$lt> {
+            /// Detaches the value from the input it borrows (copies borrowed strings).
+            pub fn into_owned(self) -> $name<'static> {
+                $crate::object::IntoStatic::into_static(self)
+            }
+        }
+    };
+    (@emit [$(#[$meta:meta])*] $name:ident [$($gen:tt)*] $de:lifetime {
+        $(
+            $(#[$fmeta:meta])*
+            $f:ident $key:literal : $t:ty $([$mode:ident])? $(=> $ser:path)?
+        ),* $(,)?
+    }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
-        pub struct $name {
+        pub struct $name $($gen)* {
             $( $(#[$fmeta])* pub $f: $t, )*
             /// Fields this crate does not know, kept verbatim and written back on serialization.
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = $name;
+        impl<$de> serde::Deserialize<$de> for $name $($gen)* {
+            fn deserialize<D: serde::Deserializer<$de>>(d: D) -> Result<Self, D::Error> {
+                struct V<$de>(std::marker::PhantomData<&$de ()>);
+                impl<$de> serde::de::Visitor<$de> for V<$de> {
+                    type Value = $name $($gen)*;
                     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                         f.write_str(concat!("a ", stringify!($name), " object"))
                     }
                     #[allow(unused_mut)]
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                    fn visit_map<A: serde::de::MapAccess<$de>>(
                         self,
                         mut map: A,
-                    ) -> Result<$name, A::Error> {
+                    ) -> Result<Self::Value, A::Error> {
                         $( let mut $f: Option<$t> = None; )*
                         let mut extra = serde_json::Map::new();
                         while let Some($crate::object::Key(k)) =
-                            map.next_key::<$crate::object::Key<'de>>()?
+                            map.next_key::<$crate::object::Key<$de>>()?
                         {
                             match &*k {
                                 $( $key => {
-                                    $f = Some($crate::object::json_object!(@de map, $t $(, $lenient)?));
+                                    $f = Some($crate::object::json_object!(@de map, $t $(, $mode)?));
                                 } )*
                                 _ => {
                                     let v: serde_json::Value = map.next_value()?;
@@ -288,11 +331,11 @@ macro_rules! json_object {
                         })
                     }
                 }
-                d.deserialize_map(V)
+                d.deserialize_map(V(std::marker::PhantomData))
             }
         }
 
-        impl $name {
+        impl $($gen)* $name $($gen)* {
             #[allow(unused_variables)]
             pub(crate) fn write_fields<M: serde::ser::SerializeMap>(
                 &self,
@@ -311,7 +354,7 @@ macro_rules! json_object {
             }
         }
 
-        impl serde::Serialize for $name {
+        impl $($gen)* serde::Serialize for $name $($gen)* {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap as _;
                 let mut map = s.serialize_map(None)?;
@@ -322,6 +365,7 @@ macro_rules! json_object {
     };
     (@de $map:ident, $t:ty) => { $map.next_value::<$t>()? };
     (@de $map:ident, $t:ty, lenient) => { $map.next_value::<$crate::object::Lenient<$t>>()?.0 };
+    (@de $map:ident, $t:ty, borrow) => { $map.next_value::<$crate::object::Borrowed<$t>>()?.0 };
     (@ser $map:ident, $key:expr, $v:expr, $fmt:ident) => { $map.serialize_entry($key, $v)? };
     (@ser $map:ident, $key:expr, $v:expr, $fmt:ident, $ser:path) => {
         $map.serialize_entry($key, &$ser($v, $fmt))?
@@ -352,3 +396,189 @@ impl<'de> Deserialize<'de> for Lenient<String> {
         }
     }
 }
+
+impl Field for Cow<'_, str> {
+    fn missing<E: de::Error>(name: &'static str) -> Result<Self, E> {
+        Err(E::missing_field(name))
+    }
+    fn is_absent(&self) -> bool {
+        false
+    }
+}
+
+/// A value parsed borrowing from the input where it can: strings without escapes are
+/// `Cow::Borrowed`; string maps also accept numbers and booleans (as their JSON text).
+pub(crate) struct Borrowed<T>(pub(crate) T);
+
+/// A string, borrowed when possible; numbers and booleans as their text; `null` → `None`.
+struct CowStr<'de>(Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Owned(v))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(CowStr(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(CowStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string that must be a JSON string (no number coercion), borrowed when possible.
+struct StrictCowStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for StrictCowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Key::deserialize(d).map(|Key(k)| StrictCowStr(k))
+    }
+}
+
+impl<'de> Deserialize<'de> for Borrowed<Cow<'de, str>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        StrictCowStr::deserialize(d).map(|s| Borrowed(s.0))
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Borrowed<Option<T>>
+where
+    Borrowed<T>: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Borrowed(
+            Option::<Borrowed<T>>::deserialize(d)?.map(|Borrowed(v)| v),
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for Borrowed<Vec<Cow<'de, str>>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<Cow<'de, str>>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8).min(64));
+                while let Some(StrictCowStr(s)) = seq.next_element()? {
+                    out.push(s);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V).map(Borrowed)
+    }
+}
+
+type StrMap<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
+
+impl<'de> Deserialize<'de> for Borrowed<StrMap<'de>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                    if let CowStr(Some(v)) = map.next_value()? {
+                        out.insert(k, v);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V).map(Borrowed)
+    }
+}
+
+/// Converts a possibly borrowing value into one that owns its data.
+pub(crate) trait IntoStatic {
+    /// The owning type.
+    type Static: 'static;
+    /// Copies whatever is borrowed.
+    fn into_static(self) -> Self::Static;
+}
+
+impl IntoStatic for Cow<'_, str> {
+    type Static = Cow<'static, str>;
+    fn into_static(self) -> Cow<'static, str> {
+        Cow::Owned(self.into_owned())
+    }
+}
+
+impl<T: IntoStatic> IntoStatic for Option<T> {
+    type Static = Option<T::Static>;
+    fn into_static(self) -> Self::Static {
+        self.map(T::into_static)
+    }
+}
+
+impl<T: IntoStatic> IntoStatic for Vec<T> {
+    type Static = Vec<T::Static>;
+    fn into_static(self) -> Self::Static {
+        self.into_iter().map(T::into_static).collect()
+    }
+}
+
+impl<T: IntoStatic> IntoStatic for Box<T> {
+    type Static = Box<T::Static>;
+    fn into_static(self) -> Self::Static {
+        Box::new((*self).into_static())
+    }
+}
+
+impl<K: IntoStatic, V: IntoStatic> IntoStatic for BTreeMap<K, V>
+where
+    K::Static: Ord,
+{
+    type Static = BTreeMap<K::Static, V::Static>;
+    fn into_static(self) -> Self::Static {
+        self.into_iter()
+            .map(|(k, v)| (k.into_static(), v.into_static()))
+            .collect()
+    }
+}
+
+macro_rules! static_identity {
+    ($($t:ty),*) => {$(
+        impl IntoStatic for $t {
+            type Static = $t;
+            fn into_static(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+static_identity!(u64, i64, u16, u8, bool, String, serde_json::Value, serde_json::Map<String, serde_json::Value>);

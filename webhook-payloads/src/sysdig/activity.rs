@@ -3,6 +3,7 @@
 //! Real forwarded events often carry only the envelope (`id`, `agentId`, `containerId`, `type`,
 //! `timestamp`, `labels`), so every type-specific field is optional.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use super::base::sysdig_event;
@@ -12,13 +13,13 @@ sysdig_event! {
     /// An activity audit `command` event: a command run in a container or on a host.
     pub struct CommandEvent {
         /// `cmdline`.
-        cmdline "cmdline": Option<String>,
+        cmdline "cmdline": Option<Cow<'a, str>> [borrow],
         /// `comm`: the process name.
-        comm "comm": Option<String>,
+        comm "comm": Option<Cow<'a, str>> [borrow],
         /// `pcomm`: the parent process name.
-        pcomm "pcomm": Option<String>,
+        pcomm "pcomm": Option<Cow<'a, str>> [borrow],
         /// `cwd`.
-        cwd "cwd": Option<String>,
+        cwd "cwd": Option<Cow<'a, str>> [borrow],
         /// `pid`.
         pid "pid": Option<u64> [lenient],
         /// `ppid`.
@@ -26,7 +27,7 @@ sysdig_event! {
         /// `uid`.
         uid "uid": Option<i64> [lenient],
         /// `username`.
-        username "username": Option<String>,
+        username "username": Option<Cow<'a, str>> [borrow],
         /// `tty`.
         tty "tty": Option<i64> [lenient],
         /// `loginShellId`.
@@ -36,7 +37,7 @@ sysdig_event! {
         /// `userLoginUid`.
         user_login_uid "userLoginUid": Option<i64> [lenient],
         /// `userLoginName`.
-        user_login_name "userLoginName": Option<String>,
+        user_login_name "userLoginName": Option<Cow<'a, str>> [borrow],
     }
 }
 
@@ -44,29 +45,29 @@ sysdig_event! {
     /// An activity audit `connection` event: a network connection.
     pub struct ConnectionEvent {
         /// `clientIpv4Dot`.
-        client_ipv4_dot "clientIpv4Dot": Option<String>,
+        client_ipv4_dot "clientIpv4Dot": Option<Cow<'a, str>> [borrow],
         /// `clientPort`.
         client_port "clientPort": Option<u16> [lenient],
         /// `serverIpv4Dot`.
-        server_ipv4_dot "serverIpv4Dot": Option<String>,
+        server_ipv4_dot "serverIpv4Dot": Option<Cow<'a, str>> [borrow],
         /// `serverPort`.
         server_port "serverPort": Option<u16> [lenient],
         /// `l4protocol`, e.g. `tcp`.
-        l4_protocol "l4protocol": Option<String>,
+        l4_protocol "l4protocol": Option<Cow<'a, str>> [borrow],
         /// `direction`: `in` or `out`.
-        direction "direction": Option<String>,
+        direction "direction": Option<Cow<'a, str>> [borrow],
         /// `dnsDomains[]`.
-        dns_domains "dnsDomains": Option<Vec<String>>,
+        dns_domains "dnsDomains": Option<Vec<Cow<'a, str>>> [borrow],
         /// `processName`.
-        process_name "processName": Option<String>,
+        process_name "processName": Option<Cow<'a, str>> [borrow],
         /// `cmdline`.
-        cmdline "cmdline": Option<String>,
+        cmdline "cmdline": Option<Cow<'a, str>> [borrow],
         /// `pid`.
         pid "pid": Option<u64> [lenient],
     }
 }
 
-impl ConnectionEvent {
+impl ConnectionEvent<'_> {
     /// `clientIpv4Dot` parsed, if it is a valid address.
     pub fn client_ip(&self) -> Option<Ipv4Addr> {
         self.client_ipv4_dot.as_deref()?.parse().ok()
@@ -82,17 +83,17 @@ sysdig_event! {
     /// An activity audit `fileaccess` event.
     pub struct FileAccessEvent {
         /// `directory`.
-        directory "directory": Option<String>,
+        directory "directory": Option<Cow<'a, str>> [borrow],
         /// `filename`.
-        filename "filename": Option<String>,
+        filename "filename": Option<Cow<'a, str>> [borrow],
         /// `permissions`, e.g. `w`.
-        permissions "permissions": Option<String>,
+        permissions "permissions": Option<Cow<'a, str>> [borrow],
         /// `pid`.
         pid "pid": Option<u64> [lenient],
         /// `comm`.
-        comm "comm": Option<String>,
+        comm "comm": Option<Cow<'a, str>> [borrow],
         /// `cmdline`.
-        cmdline "cmdline": Option<String>,
+        cmdline "cmdline": Option<Cow<'a, str>> [borrow],
     }
 }
 
@@ -100,19 +101,19 @@ sysdig_event! {
     /// An activity audit `kubernetes` event: a request to the Kubernetes API (e.g. `kubectl exec`).
     pub struct KubernetesEvent {
         /// `resource`, e.g. `pods`.
-        resource "resource": Option<String>,
+        resource "resource": Option<Cow<'a, str>> [borrow],
         /// `subResource`, e.g. `exec`.
-        sub_resource "subResource": Option<String>,
+        sub_resource "subResource": Option<Cow<'a, str>> [borrow],
         /// `namespace`.
-        namespace "namespace": Option<String>,
+        namespace "namespace": Option<Cow<'a, str>> [borrow],
         /// `user`.
         user "user": Option<KubernetesUser>,
         /// `userAgent`.
-        user_agent "userAgent": Option<String>,
+        user_agent "userAgent": Option<Cow<'a, str>> [borrow],
         /// `args`.
         args "args": Option<KubernetesArgs>,
         /// `hostname`.
-        hostname "hostname": Option<String>,
+        hostname "hostname": Option<Cow<'a, str>> [borrow],
     }
 }
 

@@ -13,7 +13,7 @@ sysdig_event! {
     }
 }
 
-impl BenchmarkEvent {
+impl BenchmarkEvent<'_> {
     /// An integer member of `content` (`passCount`, `failCount`, `warnCount`, ...), also when
     /// written as a string.
     pub fn content_u64(&self, key: &str) -> Option<u64> {

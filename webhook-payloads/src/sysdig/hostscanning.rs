@@ -12,7 +12,7 @@ sysdig_event! {
     }
 }
 
-impl HostScanningEvent {
+impl HostScanningEvent<'_> {
     /// A string member of `content` (`hostname`, `mac`, ...).
     pub fn content_str(&self, key: &str) -> Option<&str> {
         self.content.as_ref()?.get(key)?.as_str()

@@ -1,6 +1,8 @@
 //! The deprecated (legacy) runtime policy event: flat `policyId`, `actionResults`, `fields` and
 //! `eventLabels` as `[{key, value}]` lists, `timestamp` in microseconds plus `timestampNs`.
 
+use std::borrow::Cow;
+
 use crate::TimestampFormat;
 use crate::object::json_object;
 
@@ -20,45 +22,45 @@ json_object! {
     /// assert_eq!(p.field("proc.name"), Some("bash"));
     /// # Ok(()) }
     /// ```
-    pub struct LegacyPolicyEvent {
+    pub struct LegacyPolicyEvent<'a> {
         /// `id`.
-        id "id": String,
+        id "id": Cow<'a, str> [borrow],
         /// `type` (`policy` when present).
-        kind "type": Option<String>,
+        kind "type": Option<Cow<'a, str>> [borrow],
         /// `timestamp`: microseconds since the Unix epoch.
         timestamp_us "timestamp": Option<u64> [lenient] => write_us,
         /// `timestampNs`: nanoseconds since the Unix epoch.
         timestamp_nanos "timestampNs": Option<u64> [lenient],
         /// `originator`.
-        originator "originator": Option<String>,
+        originator "originator": Option<Cow<'a, str>> [borrow],
         /// `category`.
-        category "category": Option<String>,
+        category "category": Option<Cow<'a, str>> [borrow],
         /// `source`.
-        source "source": Option<String>,
+        source "source": Option<Cow<'a, str>> [borrow],
         /// `name`: the policy name.
-        name "name": Option<String>,
+        name "name": Option<Cow<'a, str>> [borrow],
         /// `description`.
-        description "description": Option<String>,
+        description "description": Option<Cow<'a, str>> [borrow],
         /// `severity` 0–7.
         severity "severity": Option<u64> [lenient],
         /// `agentId`.
         agent_id "agentId": Option<u64> [lenient],
         /// `containerId`.
-        container_id "containerId": Option<String>,
+        container_id "containerId": Option<Cow<'a, str>> [borrow],
         /// `machineId`.
-        machine_id "machineId": Option<String>,
+        machine_id "machineId": Option<Cow<'a, str>> [borrow],
         /// `hostMac`.
-        host_mac "hostMac": Option<String>,
+        host_mac "hostMac": Option<Cow<'a, str>> [borrow],
         /// `policyId`.
         policy_id "policyId": Option<u64> [lenient],
         /// `actionResults[]`.
-        action_results "actionResults": Option<Vec<Action>>,
+        action_results "actionResults": Option<Vec<Action<'a>>>,
         /// `output`.
-        output "output": Option<String>,
+        output "output": Option<Cow<'a, str>> [borrow],
         /// `ruleType`.
-        rule_type "ruleType": Option<String>,
+        rule_type "ruleType": Option<Cow<'a, str>> [borrow],
         /// `ruleSubtype`.
-        rule_subtype "ruleSubtype": Option<String>,
+        rule_subtype "ruleSubtype": Option<Cow<'a, str>> [borrow],
         /// `matchedOnDefault`.
         matched_on_default "matchedOnDefault": Option<bool>,
         /// `fields`: `[{key, value}]`.
@@ -68,7 +70,7 @@ json_object! {
         /// `falsePositive`.
         false_positive "falsePositive": Option<bool>,
         /// `baselineId`.
-        baseline_id "baselineId": Option<String>,
+        baseline_id "baselineId": Option<Cow<'a, str>> [borrow],
         /// `isAggregated`.
         is_aggregated "isAggregated": Option<bool>,
     }
@@ -89,7 +91,7 @@ json_object! {
     }
 }
 
-impl LegacyPolicyEvent {
+impl LegacyPolicyEvent<'_> {
     /// The instant in nanoseconds: `timestampNs`, else `timestamp` (µs) × 1000.
     pub fn timestamp_ns(&self) -> Option<u64> {
         self.timestamp_nanos

@@ -1,7 +1,9 @@
 //! The runtime policy event (`type: policy`, current format): envelope, `actions[]` and
 //! `content` with the rule, its output and its `fields`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+
+use super::StringMap;
 
 use super::base::sysdig_event;
 use crate::object::json_object;
@@ -23,13 +25,13 @@ sysdig_event! {
     /// ```
     pub struct PolicyEvent {
         /// `actions[]`: what the policy's actions did (captures, kills, ...).
-        actions "actions": Option<Vec<Action>>,
+        actions "actions": Option<Vec<Action<'a>>>,
         /// `content`: the rule that matched.
-        content "content": Option<PolicyContent>,
+        content "content": Option<PolicyContent<'a>>,
     }
 }
 
-impl PolicyEvent {
+impl PolicyEvent<'_> {
     /// The value of `content.fields[key]` (`proc.name`, `container.name`, ...).
     pub fn field(&self, key: &str) -> Option<&str> {
         self.content
@@ -37,7 +39,7 @@ impl PolicyEvent {
             .fields
             .as_ref()?
             .get(key)
-            .map(String::as_str)
+            .map(|v| &**v)
     }
 
     /// `content.ruleName`.
@@ -48,45 +50,45 @@ impl PolicyEvent {
 
 json_object! {
     /// The `content` of a policy event.
-    pub struct PolicyContent {
+    pub struct PolicyContent<'a> {
         /// `policyId` (often absent).
         policy_id "policyId": Option<u64> [lenient],
         /// `ruleName`.
-        rule_name "ruleName": Option<String>,
+        rule_name "ruleName": Option<Cow<'a, str>> [borrow],
         /// `ruleType`, e.g. `RULE_TYPE_FALCO`.
-        rule_type "ruleType": Option<String>,
+        rule_type "ruleType": Option<Cow<'a, str>> [borrow],
         /// `ruleSubtype`.
-        rule_subtype "ruleSubtype": Option<String>,
+        rule_subtype "ruleSubtype": Option<Cow<'a, str>> [borrow],
         /// `ruleTags[]`: MITRE, NIST, ... tags.
-        rule_tags "ruleTags": Option<Vec<String>>,
+        rule_tags "ruleTags": Option<Vec<Cow<'a, str>>> [borrow],
         /// `output`: the rule's formatted message.
-        output "output": Option<String>,
+        output "output": Option<Cow<'a, str>> [borrow],
         /// `fields`: the rule's output fields; numbers arrive as strings (and are kept so).
-        fields "fields": Option<BTreeMap<String, String>> [lenient],
+        fields "fields": Option<StringMap<'a>> [borrow],
         /// `policyVersion`.
         policy_version "policyVersion": Option<u64> [lenient],
         /// `policyOrigin`, e.g. `Sysdig`.
-        policy_origin "policyOrigin": Option<String>,
+        policy_origin "policyOrigin": Option<Cow<'a, str>> [borrow],
         /// `falsePositive`.
         false_positive "falsePositive": Option<bool>,
         /// `matchedOnDefault`.
         matched_on_default "matchedOnDefault": Option<bool>,
         /// `baselineId`.
-        baseline_id "baselineId": Option<String>,
+        baseline_id "baselineId": Option<Cow<'a, str>> [borrow],
     }
 }
 
 json_object! {
     /// One element of `actions[]` (and of the legacy `actionResults[]`).
-    pub struct Action {
+    pub struct Action<'a> {
         /// `type`, e.g. `POLICY_ACTION_CAPTURE`; may be empty.
-        kind "type": Option<String>,
+        kind "type": Option<Cow<'a, str>> [borrow],
         /// `successful`.
         successful "successful": Option<bool>,
         /// `errMsg`.
-        err_msg "errMsg": Option<String>,
+        err_msg "errMsg": Option<Cow<'a, str>> [borrow],
         /// `token` (capture id).
-        token "token": Option<String>,
+        token "token": Option<Cow<'a, str>> [borrow],
         /// `afterEventNs`: capture length after the event.
         after_event_ns "afterEventNs": Option<u64> [lenient],
         /// `beforeEventNs`: capture length before the event.
