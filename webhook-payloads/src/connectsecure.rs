@@ -626,7 +626,15 @@ impl BodyFacts {
             phrase(s, "product").map(str::to_owned)
         });
         f.severity = first_after(body, &lower, &["severity"], |s| {
-            token(s).map(BodySeverity::parse)
+            token(s)
+                .map(BodySeverity::parse)
+                .filter(|s| !matches!(s, BodySeverity::Other(_)))
+        })
+        .or_else(|| {
+            // An unknown word only right after `severity:` ("Severity: Severe").
+            first_after(body, &lower, &["severity:"], |s| {
+                token(s).map(BodySeverity::parse)
+            })
         })
         .or_else(|| {
             let first = token(body)?;

@@ -399,6 +399,7 @@ fn classify(k: &Keys, hint: Option<Family>) -> Family {
     } else if k.has("timestampRFC3339Nano")
         || k.has("timestampNs")
         || (k.has("id") && k.has("type") && k.bits & TS_NUM != 0)
+        || (k.has("id") && k.has("type") && k.bits & TS_STR != 0 && !k.has("data"))
     {
         Family::Sysdig
     } else if k.has("type") && k.has("data") && k.bits & TS_STR != 0 {

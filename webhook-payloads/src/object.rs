@@ -235,7 +235,8 @@ impl<'de> Deserialize<'de> for Lenient<BTreeMap<String, String>> {
 /// `into_owned()` detaches it from the input.
 ///
 /// Field syntax: `rust_name "jsonName": Type [lenient|borrow] [=> path]`. `lenient` parses
-/// through [`Lenient`]; `=> path` maps the value with `path(&value, TimestampFormat)` when written.
+/// through [`Lenient`]; `=> path` maps the value with `path(&value, Option<TimestampFormat>)`
+/// when written (`None`: as received).
 macro_rules! json_object {
     (
         $(#[$meta:meta])*
@@ -340,7 +341,7 @@ macro_rules! json_object {
             pub(crate) fn write_fields<M: serde::ser::SerializeMap>(
                 &self,
                 map: &mut M,
-                format: $crate::TimestampFormat,
+                format: Option<$crate::TimestampFormat>,
             ) -> Result<(), M::Error> {
                 $(
                     if !$crate::object::Field::is_absent(&self.$f) {
@@ -358,7 +359,7 @@ macro_rules! json_object {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap as _;
                 let mut map = s.serialize_map(None)?;
-                self.write_fields(&mut map, $crate::TimestampFormat::Nanoseconds)?;
+                self.write_fields(&mut map, None)?;
                 map.end()
             }
         }

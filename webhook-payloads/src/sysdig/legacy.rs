@@ -76,9 +76,14 @@ json_object! {
     }
 }
 
-fn write_us(us: &Option<u64>, format: TimestampFormat) -> Option<u64> {
-    let ns = us.and_then(|us| TimestampFormat::Microseconds.to_nanos(us))?;
-    Some(format.from_nanos(ns))
+/// Writes the microsecond `timestamp` as received, or converted to `format`.
+fn write_us(us: &Option<u64>, format: Option<TimestampFormat>) -> Option<u64> {
+    match format {
+        None => *us,
+        Some(f) => us
+            .and_then(|us| TimestampFormat::Microseconds.to_nanos(us))
+            .map(|ns| f.from_nanos(ns)),
+    }
 }
 
 json_object! {

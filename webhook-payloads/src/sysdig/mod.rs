@@ -61,9 +61,9 @@ pub type StringMap<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
 /// The top-level keys only the legacy format has.
 const LEGACY_KEYS: [&str; 4] = ["policyId", "actionResults", "timestampNs", "eventLabels"];
 
-/// Writes a nanosecond timestamp at the requested resolution.
-pub(crate) fn write_ns(ns: &u64, format: TimestampFormat) -> u64 {
-    format.from_nanos(*ns)
+/// Writes a nanosecond timestamp at the requested resolution (`None`: as received).
+pub(crate) fn write_ns(ns: &u64, format: Option<TimestampFormat>) -> u64 {
+    format.map_or(*ns, |f| f.from_nanos(*ns))
 }
 
 /// One Sysdig Secure event, by its `type`.
@@ -295,6 +295,9 @@ impl<'a> SysdigEvent<'a> {
     ///
     /// The `serde_json` error of the selected variant.
     pub fn from_value(v: Value) -> Result<Self, serde_json::Error> {
+        if !v.is_object() {
+            return Err(de::Error::custom("expected a Sysdig event object"));
+        }
         let legacy = v
             .as_object()
             .is_some_and(|o| LEGACY_KEYS.iter().any(|k| o.contains_key(*k)));
@@ -392,7 +395,7 @@ impl<'a> SysdigEvent<'a> {
         writer: W,
         format: TimestampFormat,
     ) -> Result<(), serde_json::Error> {
-        serde_json::to_writer(writer, &WithFormat(self, format))
+        serde_json::to_writer(writer, &WithFormat(self, Some(format)))
     }
 
     /// [`Self::to_writer_with`] into a new `Vec`.
@@ -406,7 +409,11 @@ impl<'a> SysdigEvent<'a> {
         Ok(out)
     }
 
-    fn write_map<M: SerializeMap>(&self, map: &mut M, f: TimestampFormat) -> Result<(), M::Error> {
+    fn write_map<M: SerializeMap>(
+        &self,
+        map: &mut M,
+        f: Option<TimestampFormat>,
+    ) -> Result<(), M::Error> {
         match self {
             Self::Policy(e) => e.write_fields(map, f),
             Self::LegacyPolicy(e) => e.write_fields(map, f),
@@ -422,7 +429,7 @@ impl<'a> SysdigEvent<'a> {
     }
 }
 
-struct WithFormat<'e, 'a>(&'e SysdigEvent<'a>, TimestampFormat);
+struct WithFormat<'e, 'a>(&'e SysdigEvent<'a>, Option<TimestampFormat>);
 
 impl Serialize for WithFormat<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -437,11 +444,15 @@ impl Serialize for WithFormat<'_, '_> {
 
 impl Serialize for SysdigEvent<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        WithFormat(self, TimestampFormat::Nanoseconds).serialize(s)
+        WithFormat(self, None).serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for SysdigEvent<'de> {
+/// Generic deserialization (any deserializer, any input lifetime) buffers through
+/// `serde_json::Value` and yields owned strings, so `SysdigEvent` is `DeserializeOwned` and works
+/// with `serde_json::from_value` and [`crate::decode_ndjson`]; [`SysdigEvent::from_slice`] and
+/// [`parse_batch`] are the faster, borrowing path.
+impl<'de> Deserialize<'de> for SysdigEvent<'_> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
         Self::from_value(v).map_err(de::Error::custom)
