@@ -1,6 +1,9 @@
 //! Parsing a ~1 MiB NDJSON batch of the real Sysdig fixture events into typed
 //! `webhook_payloads::sysdig::SysdigEvent`s versus into `serde_json::Value`, in the same run.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

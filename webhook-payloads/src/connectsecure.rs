@@ -574,10 +574,10 @@ impl BodyFacts {
             }
             if let Some(mac) = MacAddr::parse(tok) {
                 f.mac.get_or_insert(mac);
-            } else if let Some(ip) = parse_ip(tok) {
-                if !f.ip_addresses.contains(&ip) {
-                    f.ip_addresses.push(ip);
-                }
+            } else if let Some(ip) = parse_ip(tok)
+                && !f.ip_addresses.contains(&ip)
+            {
+                f.ip_addresses.push(ip);
             }
             if tok.len() >= 13 && tok.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("cve-")) {
                 let id = tok.to_ascii_uppercase();

@@ -181,10 +181,7 @@ pub fn detect<'a>(
     }
     let hint = hint_of(headers);
     let f = framing(ct.as_deref(), body);
-    let records = match split_records(body, f) {
-        Ok(r) => r,
-        Err(e) => return Err(e),
-    };
+    let records = split_records(body, f)?;
     let mut payloads = Vec::with_capacity(records.len());
     for rec in records {
         match parse_one(body, rec, hint) {
