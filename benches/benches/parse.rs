@@ -23,11 +23,13 @@ fn batch() -> String {
     s
 }
 
+/// The fastest plain-`serde_json` way to read NDJSON into `Value`s: its stream deserializer
+/// (no line splitting at all).
 fn parse_value(body: &[u8]) -> Vec<Value> {
-    body.split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .map(|l| serde_json::from_slice(l).expect("fixture line is JSON"))
-        .collect()
+    serde_json::Deserializer::from_slice(body)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("fixture lines are JSON")
 }
 
 fn bench(c: &mut Criterion) {

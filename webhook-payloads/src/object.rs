@@ -412,42 +412,42 @@ impl Field for Cow<'_, str> {
 pub(crate) struct Borrowed<T>(pub(crate) T);
 
 /// A string, borrowed when possible; numbers and booleans as their text; `null` → `None`.
-struct CowStr<'de>(Option<Cow<'de, str>>);
+pub(crate) struct LenientCowStr<'de>(pub(crate) Option<Cow<'de, str>>);
 
-impl<'de> Deserialize<'de> for CowStr<'de> {
+impl<'de> Deserialize<'de> for LenientCowStr<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
+            type Value = LenientCowStr<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Borrowed(v))))
+                Ok(LenientCowStr(Some(Cow::Borrowed(v))))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Owned(v.to_owned()))))
+                Ok(LenientCowStr(Some(Cow::Owned(v.to_owned()))))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Owned(v))))
+                Ok(LenientCowStr(Some(Cow::Owned(v))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+                Ok(LenientCowStr(Some(Cow::Owned(v.to_string()))))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+                Ok(LenientCowStr(Some(Cow::Owned(v.to_string()))))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+                Ok(LenientCowStr(Some(Cow::Owned(v.to_string()))))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(CowStr(Some(Cow::Owned(v.to_string()))))
+                Ok(LenientCowStr(Some(Cow::Owned(v.to_string()))))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(CowStr(None))
+                Ok(LenientCowStr(None))
             }
             fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(CowStr(None))
+                Ok(LenientCowStr(None))
             }
         }
         d.deserialize_any(V)
@@ -455,17 +455,17 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
 }
 
 /// A string that must be a JSON string (no number coercion), borrowed when possible.
-struct StrictCowStr<'de>(Cow<'de, str>);
+struct StrictLenientCowStr<'de>(Cow<'de, str>);
 
-impl<'de> Deserialize<'de> for StrictCowStr<'de> {
+impl<'de> Deserialize<'de> for StrictLenientCowStr<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Key::deserialize(d).map(|Key(k)| StrictCowStr(k))
+        Key::deserialize(d).map(|Key(k)| StrictLenientCowStr(k))
     }
 }
 
 impl<'de> Deserialize<'de> for Borrowed<Cow<'de, str>> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        StrictCowStr::deserialize(d).map(|s| Borrowed(s.0))
+        StrictLenientCowStr::deserialize(d).map(|s| Borrowed(s.0))
     }
 }
 
@@ -490,37 +490,13 @@ impl<'de> Deserialize<'de> for Borrowed<Vec<Cow<'de, str>>> {
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8).min(64));
-                while let Some(StrictCowStr(s)) = seq.next_element()? {
+                while let Some(StrictLenientCowStr(s)) = seq.next_element()? {
                     out.push(s);
                 }
                 Ok(out)
             }
         }
         d.deserialize_seq(V).map(Borrowed)
-    }
-}
-
-type StrMap<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
-
-impl<'de> Deserialize<'de> for Borrowed<StrMap<'de>> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StrMap<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of strings")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-                    if let CowStr(Some(v)) = map.next_value()? {
-                        out.insert(k, v);
-                    }
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(V).map(Borrowed)
     }
 }
 

@@ -53,7 +53,7 @@ macro_rules! sysdig_event {
 
             /// The value of a label (`host.hostName`, `kubernetes.cluster.name`, ...).
             pub fn label(&self, key: &str) -> Option<&str> {
-                self.labels.as_ref()?.get(key).map(|v| &**v)
+                self.labels.as_ref()?.get(key)
             }
         }
     };

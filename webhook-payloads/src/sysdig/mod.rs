@@ -30,9 +30,9 @@ mod legacy;
 mod policy;
 mod scan;
 mod severity;
+mod string_map;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
@@ -50,13 +50,11 @@ pub use hostscanning::HostScanningEvent;
 pub use legacy::{KeyValue, LegacyPolicyEvent};
 pub use policy::{Action, PolicyContent, PolicyEvent};
 pub use severity::Severity;
+pub use string_map::StringMap;
 
 use crate::decode::{Framing, Record, framing, record_error, split_records};
 use crate::object::{IntoStatic, Key};
 use crate::{DecodeError, TimestampFormat};
-
-/// A string map as Sysdig sends `labels` and `content.fields`, borrowing from the body.
-pub type StringMap<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
 
 /// The top-level keys only the legacy format has.
 const LEGACY_KEYS: [&str; 4] = ["policyId", "actionResults", "timestampNs", "eventLabels"];

@@ -34,12 +34,7 @@ sysdig_event! {
 impl PolicyEvent<'_> {
     /// The value of `content.fields[key]` (`proc.name`, `container.name`, ...).
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.content
-            .as_ref()?
-            .fields
-            .as_ref()?
-            .get(key)
-            .map(|v| &**v)
+        self.content.as_ref()?.fields.as_ref()?.get(key)
     }
 
     /// `content.ruleName`.
