@@ -269,6 +269,12 @@ impl fmt::Display for Subject {
 }
 
 /// A severity named in a body (`Severity: Critical`).
+///
+/// ```
+/// use webhook_payloads::connectsecure::BodySeverity;
+/// assert_eq!(BodySeverity::parse("CRITICAL"), BodySeverity::Critical);
+/// assert_eq!(BodySeverity::parse("Severe"), BodySeverity::Other("Severe".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BodySeverity {

@@ -24,6 +24,14 @@ use crate::standard::StandardWebhook;
 use crate::sysdig::{self, SysdigEvent};
 
 /// A payload family.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use webhook_payloads::{detect, Family};
+/// let body = br#"{"type":"invoice.paid","timestamp":"2024-07-03T18:23:21Z","data":{}}"#;
+/// assert_eq!(detect(None, &http::HeaderMap::new(), body)?.family(), Some(Family::StandardWebhooks));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Family {
@@ -46,6 +54,15 @@ pub enum Family {
 }
 
 /// One parsed record.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use webhook_payloads::{detect, Family, Payload};
+/// let found = detect(None, &http::HeaderMap::new(), br#"{"hello":"world"}"#)?;
+/// let owned: Vec<Payload<'static>> = found.payloads.into_iter().map(Payload::into_owned).collect();
+/// assert_eq!(owned[0].family(), Family::Json);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Payload<'a> {

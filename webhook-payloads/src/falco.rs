@@ -56,6 +56,12 @@ impl FalcoEvent {
 }
 
 /// Falco's priority levels (syslog severities), matched case-insensitively.
+///
+/// ```
+/// use webhook_payloads::falco::Priority;
+/// assert_eq!(Priority::parse("warning"), Priority::Warning);
+/// assert_eq!(Priority::Informational.to_string(), "Informational");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Priority {

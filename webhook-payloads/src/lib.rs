@@ -22,6 +22,25 @@
 //! | [`cloudevents`] | CloudEvents 1.0: structured, batch and binary HTTP modes |
 //! | [`standard`] | Standard Webhooks envelope (`type`, `timestamp`, `data`) |
 //!
+//! Sysdig events borrow their strings from the request body (`SysdigEvent<'a>`, see
+//! [`sysdig`]); `into_owned()` detaches them. The other families are small and owned.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use webhook_payloads::{detect, Family, Payload};
+//! let body = br#"[{"id":"17dec715376910362c8c3f62a4ceda2e","type":"policy",
+//!   "timestamp":1720031001639981110,"severity":7,"labels":{"host.hostName":"node-1"}}]"#;
+//! let found = detect(Some("application/json"), &http::HeaderMap::new(), body)?;
+//! assert_eq!(found.family(), Some(Family::Sysdig));
+//! let Payload::Sysdig(ev) = &found.payloads[0] else { unreachable!() };
+//! assert_eq!(ev.timestamp_ns(), Some(1_720_031_001_639_981_110));
+//!
+//! // Malformed JSON and JSON of the wrong shape map to different HTTP statuses.
+//! let err = detect(None, &http::HeaderMap::new(), b"{\"id\":").unwrap_err();
+//! assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+//! # Ok(()) }
+//! ```
+//!
 //! This crate does no I/O and never reads the clock.
 
 mod decode;

@@ -327,6 +327,11 @@ impl SafousContext {
 }
 
 /// Allow or deny.
+///
+/// ```
+/// use webhook_payloads::safous::Decision;
+/// assert_eq!(serde_json::to_string(&Decision::Deny).unwrap(), r#""deny""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {

@@ -188,7 +188,7 @@ lenient_enum! {
 }
 
 lenient_enum! {
-    /// The event category; the old (`new_data_types`, ...) and new ("Data at risk", ...) names
+    /// The event category (see [`SoverenEvent`] for an example); the old (`new_data_types`, ...) and new ("Data at risk", ...) names
     /// are distinct variants, so nothing is guessed about how they map.
     pub enum Category {
         /// Old: `new_data_types`.

@@ -45,6 +45,17 @@ impl PolicyEvent<'_> {
 
 json_object! {
     /// The `content` of a policy event.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use webhook_payloads::sysdig::PolicyContent;
+    /// let c: PolicyContent<'_> = serde_json::from_str(
+    ///     r#"{"ruleName":"r","fields":{"proc.pid":"42"},"policyVersion":"3","newField":1}"#)?;
+    /// assert_eq!(c.policy_version, Some(3));
+    /// assert_eq!(c.fields.as_ref().and_then(|f| f.get("proc.pid")), Some("42"));
+    /// assert_eq!(c.extra["newField"], 1);
+    /// # Ok(()) }
+    /// ```
     pub struct PolicyContent<'a> {
         /// `policyId` (often absent).
         policy_id "policyId": Option<u64> [lenient],
