@@ -148,7 +148,7 @@ impl ConnectionFacts {
 /// );
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct SafousContext {
     /// `%username%`.
@@ -179,6 +179,28 @@ pub struct SafousContext {
     pub group_names: Vec<String>,
     /// The request headers, for `%headers.XYZ%`.
     pub headers: HeaderMap,
+}
+
+/// Header values (which may hold `Authorization` or cookies) are not printed, only their names.
+impl std::fmt::Debug for SafousContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafousContext")
+            .field("username", &self.username)
+            .field("internal_addr", &self.internal_addr)
+            .field("user_agent", &self.user_agent)
+            .field("remote_ip", &self.remote_ip)
+            .field("cert_thumbprint_256", &self.cert_thumbprint_256)
+            .field("cert_name", &self.cert_name)
+            .field("cert_alt_names", &self.cert_alt_names)
+            .field("device_id", &self.device_id)
+            .field("groups", &self.groups)
+            .field("group_names", &self.group_names)
+            .field(
+                "headers",
+                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 fn hex(bytes: &[u8], upper: bool) -> String {
@@ -478,5 +500,16 @@ mod tests {
         assert_eq!(ctx.render("%headers.bad header%"), "%headers.bad header%");
         assert!(SafousDecision::allow().to_jsonp("alert(1)//").is_err());
         assert!(SafousDecision::allow().to_jsonp("1x").is_err());
+        let req = http::Request::get("/")
+            .header("authorization", "Bearer s3cr3t")
+            .body(())
+            .unwrap();
+        let ctx =
+            SafousContext::from_request(&req, ConnectionFacts::new("10.0.0.1".parse().unwrap()));
+        let dbg = format!("{ctx:?}");
+        assert!(
+            dbg.contains("authorization") && !dbg.contains("s3cr3t"),
+            "{dbg}"
+        );
     }
 }
