@@ -23,7 +23,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::TimestampFormat;
+use crate::encode::Encoding;
+use crate::request::{Endpoint, EndpointError};
+use crate::sign::Scheme;
+use crate::{
+    AuthConfigError, BasicCredentials, BearerToken, KeyRing, KeyRingError, Secret, SecretError,
+    SenderAuth, TimestampFormat,
+};
 
 /// How a Sysdig `WEBHOOK` integration authenticates (the `auth` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,7 +176,7 @@ impl LocalForwarding {
 }
 
 /// Why a configuration was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The document is not valid JSON/YAML or does not have the documented shape (the message
@@ -197,14 +203,45 @@ pub enum ConfigError {
     /// The `BASIC_AUTH` secret is not `user:password`.
     #[error("BASIC_AUTH secret must be `user:password`")]
     BadBasicSecret,
-    /// A custom header is refused (reserved, invalid name, or CR/LF/NUL in its value).
-    #[error("header {name:?} refused: {reason}")]
-    BadHeader {
-        /// The header name as written.
-        name: String,
-        /// Why it was refused.
-        reason: String,
-    },
+    /// The secret cannot be used with its `auth` method (whitespace in a Basic secret or a
+    /// Bearer token, a `whsec_` key that does not decode, ...). Never contains the secret.
+    #[error("secret refused: {0}")]
+    BadSecret(String),
+    /// The endpoint cannot be built: a custom header is refused (reserved, invalid name, CR/LF/NUL
+    /// in its value: the error names it), or the URL is invalid.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+}
+
+impl From<AuthConfigError> for ConfigError {
+    fn from(e: AuthConfigError) -> Self {
+        ConfigError::BadSecret(e.to_string())
+    }
+}
+
+impl From<SecretError> for ConfigError {
+    fn from(e: SecretError) -> Self {
+        ConfigError::BadSecret(e.to_string())
+    }
+}
+
+impl From<KeyRingError> for ConfigError {
+    fn from(e: KeyRingError) -> Self {
+        ConfigError::BadSecret(e.to_string())
+    }
+}
+
+/// A Sysdig `WEBHOOK` configuration turned into what a sender needs: the [`Endpoint`], plus the
+/// two settings that belong to other layers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SysdigForwarding {
+    /// URL, auth, custom headers and encoding (`output`).
+    pub endpoint: Endpoint,
+    /// Skip TLS certificate verification: for the sender's TLS configuration.
+    pub insecure: bool,
+    /// Resolution of the payload's `timestamp`: for the payload encoder.
+    pub timestamp_format: TimestampFormat,
 }
 
 impl SysdigWebhookConfig {
@@ -276,6 +313,77 @@ impl SysdigWebhookConfig {
         Ok(cfg)
     }
 
+    /// Builds the sender's [`Endpoint`] with `SIGNATURE` signing by the default scheme,
+    /// Standard Webhooks (Sysdig does not publish its own; see
+    /// [`to_forwarding_with_scheme`](Self::to_forwarding_with_scheme)).
+    ///
+    /// `BASIC_AUTH` sends `Authorization: Basic` from `user:password`; `BEARER_TOKEN` sends
+    /// `Authorization: Bearer <secret>`; `SIGNATURE` signs with the secret as key: a `whsec_`
+    /// secret is decoded, any other is used as its UTF-8 bytes. `output` becomes the encoding,
+    /// `headers` the custom headers (reserved ones refused, naming the header).
+    ///
+    /// ```
+    /// use webhook_core::config::SysdigWebhookConfig;
+    ///
+    /// let cfg = SysdigWebhookConfig::from_json_str(r#"{"endpoint": "https://siem.example.com/in",
+    ///     "auth": "BEARER_TOKEN", "secret": "tok3n", "insecure": true,
+    ///     "headers": [{"key": "X-Tenant", "value": "blue"}]}"#)?;
+    /// let fwd = cfg.to_forwarding()?;
+    /// assert!(fwd.insecure);
+    /// assert_eq!(fwd.endpoint.url().host(), Some("siem.example.com"));
+    ///
+    /// let reserved = SysdigWebhookConfig::from_json_str(r#"{"endpoint": "https://h/in",
+    ///     "headers": [{"key": "Content-Type", "value": "text/plain"}]}"#)?;
+    /// assert!(reserved.to_forwarding().unwrap_err().to_string().contains("Content-Type"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an invalid configuration, secret or header.
+    pub fn to_forwarding(&self) -> Result<SysdigForwarding, ConfigError> {
+        self.to_forwarding_with_scheme(Scheme::standard_webhooks())
+    }
+
+    /// As [`to_forwarding`](Self::to_forwarding), signing `SIGNATURE` requests with `scheme`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an invalid configuration, secret or header.
+    pub fn to_forwarding_with_scheme(
+        &self,
+        scheme: Scheme,
+    ) -> Result<SysdigForwarding, ConfigError> {
+        self.validate()?;
+        let secret = self.secret.as_deref().unwrap_or_default();
+        let auth = match self.auth {
+            None => SenderAuth::None,
+            Some(SysdigAuth::BasicAuth) => SenderAuth::Basic(BasicCredentials::parse(secret)?),
+            Some(SysdigAuth::BearerToken) => SenderAuth::Bearer(BearerToken::new(secret)?),
+            Some(SysdigAuth::Signature) => {
+                let key = if secret.starts_with("whsec_") {
+                    Secret::from_whsec(secret)?
+                } else {
+                    Secret::from_bytes(secret.as_bytes())?
+                };
+                SenderAuth::signature_with(scheme, &KeyRing::single(key))?
+            }
+        };
+        let encoding = match self.output {
+            SysdigOutput::Json => Encoding::JsonArray,
+            SysdigOutput::Ndjson => Encoding::Ndjson,
+        };
+        let mut builder = Endpoint::builder(&self.endpoint)
+            .auth(auth)
+            .encoding(encoding);
+        for h in &self.headers {
+            builder = builder.header(h.key.clone(), h.value.clone());
+        }
+        Ok(SysdigForwarding {
+            endpoint: builder.build()?,
+            insecure: self.insecure,
+            timestamp_format: self.timestamp_format,
+        })
+    }
+
     /// Checks what the shape cannot: the endpoint is an absolute `http`/`https` URL with a
     /// host, `auth` has its `secret`, a `BASIC_AUTH` secret is `user:password`.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -307,19 +415,13 @@ fn scalar_as_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Str
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), ConfigError> {
-    let bad = |reason| ConfigError::BadEndpoint {
-        endpoint: endpoint.to_owned(),
-        reason,
-    };
-    let uri: http::Uri = endpoint.parse().map_err(|_| bad("not a URL"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        Some(_) => return Err(bad("scheme must be http or https")),
-        None => return Err(bad("missing scheme (https://)")),
-    }
-    match uri.host() {
-        Some(h) if !h.is_empty() => Ok(()),
-        _ => Err(bad("missing host")),
+    match crate::request::parse_url(endpoint) {
+        Ok(_) => Ok(()),
+        Err(EndpointError::Url { url, reason }) => Err(ConfigError::BadEndpoint {
+            endpoint: url,
+            reason,
+        }),
+        Err(other) => Err(ConfigError::Endpoint(other)),
     }
 }
 
@@ -388,22 +490,22 @@ mod tests {
             parse(r#"{"endpoint":"https://h/x","auth":"DIGEST"}"#),
             Err(ConfigError::Parse(m)) if m.contains("DIGEST")
         ));
-        assert_eq!(
+        assert!(matches!(
             parse(r#"{"endpoint":"https://h/x","auth":"BEARER_TOKEN"}"#),
             Err(ConfigError::MissingSecret(SysdigAuth::BearerToken))
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             parse(r#"{"endpoint":"https://h/x","auth":"BEARER_TOKEN","secret":""}"#),
             Err(ConfigError::MissingSecret(SysdigAuth::BearerToken))
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             parse(r#"{"endpoint":"https://h/x","secret":"x"}"#),
             Err(ConfigError::SecretWithoutAuth)
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             parse(r#"{"endpoint":"https://h/x","auth":"BASIC_AUTH","secret":"nocolon"}"#),
             Err(ConfigError::BadBasicSecret)
-        );
+        ));
         assert!(matches!(
             parse(r#"{"endpoint":"h.example/x"}"#),
             Err(ConfigError::BadEndpoint { .. })
@@ -445,6 +547,89 @@ mod tests {
         assert_eq!(parse(doc).unwrap().endpoint, "https://h/y");
         let none =
             r#"{"local_forwarding":{"integrations":[{"type":"SYSLOG","configuration":{}}]}}"#;
-        assert_eq!(parse(none), Err(ConfigError::NoWebhook));
+        assert!(matches!(parse(none), Err(ConfigError::NoWebhook)));
+    }
+
+    fn forwarded_headers(json: &str) -> http::HeaderMap {
+        let fwd = parse(json).unwrap().to_forwarding().unwrap();
+        let events = [crate::Event::builder("e", "policy")
+            .json_bytes(&b"{}"[..])
+            .unwrap()];
+        let body = fwd.endpoint.encode(&events).unwrap();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        fwd.endpoint
+            .request("b1", &body, at)
+            .unwrap()
+            .headers()
+            .clone()
+    }
+
+    #[test]
+    fn each_auth_method_produces_its_headers() {
+        let basic = forwarded_headers(
+            r#"{"endpoint":"https://h/x","auth":"BASIC_AUTH","secret":"user:password"}"#,
+        );
+        // base64("user:password")
+        assert_eq!(basic["authorization"], "Basic dXNlcjpwYXNzd29yZA==");
+        let bearer =
+            forwarded_headers(r#"{"endpoint":"https://h/x","auth":"BEARER_TOKEN","secret":"tok"}"#);
+        assert_eq!(bearer["authorization"], "Bearer tok");
+        let sig =
+            forwarded_headers(r#"{"endpoint":"https://h/x","auth":"SIGNATURE","secret":"key"}"#);
+        assert!(
+            sig["webhook-signature"]
+                .to_str()
+                .unwrap()
+                .starts_with("v1,")
+        );
+        assert_eq!(sig["webhook-id"], "b1");
+        let whsec = forwarded_headers(
+            r#"{"endpoint":"https://h/x","auth":"SIGNATURE","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#,
+        );
+        assert!(whsec.contains_key("webhook-signature"));
+        let none = forwarded_headers(
+            r#"{"endpoint":"https://h/x","headers":[{"key":"X-A","value":"1"},{"key":"X-B","value":"2"}],"output":"ndjson"}"#,
+        );
+        assert!(none.get("authorization").is_none());
+        assert_eq!(none["x-a"], "1");
+        assert_eq!(none["x-b"], "2");
+        assert_eq!(none["content-type"], "application/x-ndjson");
+    }
+
+    #[test]
+    fn forwarding_refuses_bad_secrets_and_headers_by_name() {
+        let ws = parse(r#"{"endpoint":"https://h/x","auth":"BEARER_TOKEN","secret":"a b"}"#)
+            .unwrap()
+            .to_forwarding()
+            .unwrap_err();
+        assert!(matches!(ws, ConfigError::BadSecret(_)), "{ws}");
+        assert!(!ws.to_string().contains("a b"));
+        let bad_whsec =
+            parse(r#"{"endpoint":"https://h/x","auth":"SIGNATURE","secret":"whsec_!!!"}"#)
+                .unwrap()
+                .to_forwarding()
+                .unwrap_err();
+        assert!(matches!(bad_whsec, ConfigError::BadSecret(_)));
+        for reserved in [
+            "User-Agent",
+            "webhook-signature",
+            "Host",
+            "Transfer-Encoding",
+        ] {
+            let err = parse(&format!(
+                r#"{{"endpoint":"https://h/x","headers":[{{"key":"{reserved}","value":"v"}}]}}"#
+            ))
+            .unwrap()
+            .to_forwarding()
+            .unwrap_err();
+            assert!(err.to_string().contains(reserved), "{err}");
+        }
+        let crlf = parse(
+            r#"{"endpoint":"https://h/x","headers":[{"key":"X-A","value":"v\r\nHost: evil"}]}"#,
+        )
+        .unwrap()
+        .to_forwarding()
+        .unwrap_err();
+        assert!(crlf.to_string().contains("X-A"), "{crlf}");
     }
 }

@@ -15,6 +15,29 @@
 // ---------------------------------------------------------------------------------------------
 
 // (security modules)
+pub mod auth;
+#[cfg(feature = "ed25519")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+pub mod ed25519;
+pub mod headers;
+pub mod keyring;
+pub mod secret;
+pub mod sign;
+pub mod verify;
+
+pub use auth::{
+    AuthConfigError, AuthError, BasicCredentials, BearerToken, ClientCertificate,
+    ClientCertificatePem, HeaderToken, Identity, ReceiverAuth, SenderAuth,
+};
+pub use headers::{CustomHeaders, CustomHeadersBuilder, HeaderError, is_reserved_header};
+pub use keyring::{Key, KeyEntry, KeyRing, KeyRingError};
+pub use secret::{Secret, SecretError};
+pub use sign::{
+    Algorithm, Scheme, SchemeBuilder, SchemeError, SignError, SignatureEncoding, SignatureFormat,
+    SignedContent, Signer, TimestampSource, Tolerance,
+};
+pub use verify::{TimestampCheck, Verified, Verifier, VerifyError};
+// (end of security modules)
 
 // ---------------------------------------------------------------------------------------------
 // Delivery: events, encoding, batching, retry, health, routing, templates, response actions.
@@ -59,3 +82,6 @@ pub use template::{
 
 // (request and config modules)
 pub mod config;
+pub mod request;
+
+pub use request::{Endpoint, EndpointBuilder, EndpointError, RequestError};

@@ -470,6 +470,26 @@ mod tests {
     }
 
     #[test]
+    fn pem_files_are_read_at_build() -> Result<(), Box<dyn std::error::Error>> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])?.self_signed(&key)?;
+        let dir = std::env::temp_dir().join(format!("webhook-sender-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (cert_file, key_file) = (dir.join("client.pem"), dir.join("client.key"));
+        std::fs::write(&cert_file, cert.pem())?;
+        std::fs::write(&key_file, key.serialize_pem())?;
+        let tls = TlsConfig::builder()
+            .builtin_roots(false)
+            .add_ca_pem_file(&cert_file)
+            .client_identity_pem_files(&cert_file, &key_file)
+            .build()?;
+        assert!(tls.has_client_identity());
+        assert!(tls.client_config().client_auth_cert_resolver.has_certs());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
     fn insecure_is_explicit() -> Result<(), TlsError> {
         let tls = TlsConfig::builder()
             .danger_accept_invalid_certs(true)

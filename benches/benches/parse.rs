@@ -1,0 +1,69 @@
+//! Parsing a ~1 MiB NDJSON batch of the real Sysdig fixture events into typed
+//! `webhook_payloads::sysdig::SysdigEvent`s versus into `serde_json::Value`, in the same run.
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+use webhook_benches::SYSDIG_FIXTURE_NDJSON;
+use webhook_payloads::sysdig::{self, SysdigEvent};
+
+/// The fixture repeated to about 1 MiB.
+fn batch() -> String {
+    let mut s = String::with_capacity(1 << 20 | 4096);
+    while s.len() < 1 << 20 {
+        s.push_str(SYSDIG_FIXTURE_NDJSON);
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// The fastest plain-`serde_json` way to read NDJSON into `Value`s: its stream deserializer
+/// (no line splitting at all).
+fn parse_value(body: &[u8]) -> Vec<Value> {
+    serde_json::Deserializer::from_slice(body)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("fixture lines are JSON")
+}
+
+fn bench(c: &mut Criterion) {
+    let body = batch();
+    let lines = body.lines().count();
+
+    // Correctness before timing: same records, exact timestamps, the right variants.
+    let typed = sysdig::parse_ndjson(body.as_bytes()).expect("typed parse");
+    let values = parse_value(body.as_bytes());
+    assert_eq!(typed.len(), lines);
+    assert_eq!(values.len(), lines);
+    for (t, v) in typed.iter().zip(&values) {
+        assert_eq!(t.timestamp_ns(), v["timestamp"].as_u64());
+        assert_eq!(t.event_type(), v["type"].as_str());
+        assert!(!matches!(t, SysdigEvent::Unknown(_)));
+    }
+    assert_eq!(typed[0].timestamp_ns(), Some(1_720_031_001_639_981_110));
+
+    let mut g = c.benchmark_group("sysdig_ndjson_1mib");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("typed", |b| {
+        b.iter(|| sysdig::parse_ndjson(black_box(body.as_bytes())).map(|v| v.len()))
+    });
+    g.bench_function("typed_owned", |b| {
+        b.iter(|| {
+            sysdig::parse_ndjson(black_box(body.as_bytes()))
+                .map(|v| v.into_iter().map(SysdigEvent::into_owned).count())
+        })
+    });
+    g.bench_function("value", |b| {
+        b.iter(|| parse_value(black_box(body.as_bytes())).len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

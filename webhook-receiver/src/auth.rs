@@ -1,0 +1,266 @@
+//! The authentication seam: who sent this request, and may we trust its bytes?
+//!
+//! The receiver calls [`Authenticate::authenticate`] with the request headers, the body bytes
+//! exactly as received (see [`SignedBody`](crate::SignedBody)) and the current time, before
+//! anything parses the body. An implementation answers with an [`Authenticated`] (the
+//! [`Identity`] handed to handlers, and optionally the message id and timestamp used for replay
+//! protection) or an [`AuthError`] (answered with `401`).
+//!
+//! [`NoAuth`] is the explicit "no authentication" choice; signature schemes, tokens, Basic and
+//! Bearer are provided by `webhook-core` and plug in through this trait.
+
+use std::time::SystemTime;
+
+use http::HeaderMap;
+
+/// Authenticates one inbound request.
+///
+/// Implementations must compare secrets in constant time, must not read the clock (use `now`)
+/// and must never put a secret, a signature or a header value into an [`AuthError`].
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::HeaderMap;
+/// use webhook_receiver::{AuthError, Authenticate, Authenticated, Identity};
+///
+/// /// Accepts requests carrying `x-api-key: demo` (use a constant-time comparison in real code).
+/// struct ApiKey;
+///
+/// impl Authenticate for ApiKey {
+///     fn authenticate(
+///         &self,
+///         headers: &HeaderMap,
+///         _body: &[u8],
+///         _now: SystemTime,
+///     ) -> Result<Authenticated, AuthError> {
+///         match headers.get("x-api-key") {
+///             None => Err(AuthError::Missing),
+///             Some(v) if v.as_bytes() == b"demo" => Ok(Authenticated::new(Identity::token(None))),
+///             Some(_) => Err(AuthError::Invalid),
+///         }
+///     }
+/// }
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-api-key", "demo".parse()?);
+/// assert!(ApiKey.authenticate(&headers, b"{}", SystemTime::now()).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Authenticate: Send + Sync + 'static {
+    /// Authenticates a request from its headers and raw body bytes at time `now`.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Authenticated, AuthError>;
+}
+
+impl<A: Authenticate + ?Sized> Authenticate for std::sync::Arc<A> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Authenticated, AuthError> {
+        (**self).authenticate(headers, body, now)
+    }
+}
+
+impl<A: Authenticate + ?Sized> Authenticate for Box<A> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Authenticated, AuthError> {
+        (**self).authenticate(headers, body, now)
+    }
+}
+
+/// Explicitly accept every request without authentication.
+///
+/// Choose it deliberately (for a sender that cannot authenticate, behind a trusted proxy, or in
+/// tests): the receiver builder has no implicit default. Requests get [`Identity::Anonymous`]
+/// and no message id, so replay protection has nothing to key on.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use webhook_receiver::{Authenticate, Identity, NoAuth};
+///
+/// let auth = NoAuth.authenticate(&http::HeaderMap::new(), b"", SystemTime::now())?;
+/// assert_eq!(auth.identity(), &Identity::Anonymous);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoAuth;
+
+impl Authenticate for NoAuth {
+    fn authenticate(
+        &self,
+        _headers: &HeaderMap,
+        _body: &[u8],
+        _now: SystemTime,
+    ) -> Result<Authenticated, AuthError> {
+        Ok(Authenticated::new(Identity::Anonymous))
+    }
+}
+
+/// Who authenticated a request, as handed to handlers in the [`Context`](crate::Context).
+///
+/// Never contains a secret: a key is named by its id, a user by the user name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Identity {
+    /// No authentication was performed ([`NoAuth`]).
+    Anonymous,
+    /// A signature matched the key with this id (a key ring names its keys).
+    Key {
+        /// The id of the key that verified the signature.
+        id: String,
+    },
+    /// HTTP Basic authentication succeeded for this user.
+    User {
+        /// The user name (never the password).
+        name: String,
+    },
+    /// A static token (header token, Bearer) matched; named when the configuration names it.
+    Token {
+        /// The configured name of the matched token, if any.
+        name: Option<String>,
+    },
+}
+
+impl Identity {
+    /// A signature verified by the key with id `id`.
+    pub fn key(id: impl Into<String>) -> Self {
+        Identity::Key { id: id.into() }
+    }
+
+    /// Basic authentication for user `name`.
+    pub fn user(name: impl Into<String>) -> Self {
+        Identity::User { name: name.into() }
+    }
+
+    /// A matched static token, optionally named.
+    pub fn token(name: Option<String>) -> Self {
+        Identity::Token { name }
+    }
+}
+
+/// A successful authentication: the identity, and what replay protection keys on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    identity: Identity,
+    message_id: Option<String>,
+    timestamp: Option<SystemTime>,
+}
+
+impl Authenticated {
+    /// An authentication result for `identity` with no message id and no timestamp.
+    pub fn new(identity: Identity) -> Self {
+        Authenticated {
+            identity,
+            message_id: None,
+            timestamp: None,
+        }
+    }
+
+    /// Sets the authenticated message id (for example `webhook-id`), the replay-protection key.
+    #[must_use]
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    /// Sets the authenticated (signed) timestamp of the message.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: SystemTime) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Who authenticated.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The authenticated message id, if the scheme carries one.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// The authenticated timestamp, if the scheme carries one.
+    pub fn timestamp(&self) -> Option<SystemTime> {
+        self.timestamp
+    }
+}
+
+/// Why authentication failed; every variant is answered with `401 Unauthorized`.
+///
+/// Variants carry no secret, signature or header value, so they are safe to log and their
+/// [`reason`](AuthError::reason) is what the response body shows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The credentials or signature headers are absent.
+    #[error("credentials or signature missing")]
+    Missing,
+    /// The credentials or signature headers cannot be parsed.
+    #[error("credentials or signature malformed")]
+    Malformed,
+    /// The credentials did not match, or no signature matched any key.
+    #[error("credentials or signature invalid")]
+    Invalid,
+    /// The signed timestamp is outside the accepted tolerance window.
+    #[error("timestamp outside the tolerance window")]
+    Expired,
+    /// Another authenticator-specific failure (its message must not contain secrets; the
+    /// response body shows only a generic reason).
+    #[error("authentication failed: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AuthError {
+    /// The short reason shown in the `401` response body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "credentials or signature missing",
+            AuthError::Malformed => "credentials or signature malformed",
+            AuthError::Invalid => "credentials or signature invalid",
+            AuthError::Expired => "timestamp outside the tolerance window",
+            AuthError::Other(_) => "authentication failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_auth_is_anonymous_without_id() {
+        let a = NoAuth
+            .authenticate(&HeaderMap::new(), b"x", SystemTime::UNIX_EPOCH)
+            .expect("no auth accepts");
+        assert_eq!(a.identity(), &Identity::Anonymous);
+        assert_eq!(a.message_id(), None);
+        assert_eq!(a.timestamp(), None);
+    }
+
+    #[test]
+    fn authenticated_carries_id_and_timestamp() {
+        let a = Authenticated::new(Identity::key("k1"))
+            .with_message_id("msg_1")
+            .with_timestamp(SystemTime::UNIX_EPOCH);
+        assert_eq!(a.message_id(), Some("msg_1"));
+        assert_eq!(a.timestamp(), Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(a.identity(), &Identity::Key { id: "k1".into() });
+    }
+
+    #[test]
+    fn other_reason_is_generic() {
+        let e = AuthError::Other("secret-ish detail".into());
+        assert_eq!(e.reason(), "authentication failed");
+    }
+}

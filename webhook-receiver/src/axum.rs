@@ -1,0 +1,102 @@
+//! axum integration (feature `axum`): the [`Webhook`] extractor.
+//!
+//! Like axum's own `Json`, it buffers the raw body (under the configured limit, refusing an
+//! oversize body before buffering it), then authenticates those exact bytes through the
+//! configured [`Authenticate`](crate::Authenticate), checks replay, and only then deserializes.
+//! The state must provide a [`ReceiverConfig`] (`ReceiverConfig: FromRef<S>`; a
+//! `ReceiverConfig` itself works as the state).
+//!
+//! Replay protection: the message id is reserved during extraction; call
+//! [`Webhook::acknowledge`] once the event is safely handled. Dropping the `Webhook` without
+//! acknowledging releases the id, so the sender's retry is accepted.
+
+use axum_core::extract::{FromRef, FromRequest, Request};
+use axum_core::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::{Context, Decode, JsonDecoder, ReceiverConfig, Rejection, Ticket};
+
+/// A verified, decoded webhook: its items, context and replay ticket.
+///
+/// ```
+/// use axum_core::extract::FromRequest;
+/// use webhook_receiver::{NoAuth, ReceiverConfig, axum::Webhook};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Alert { subject: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let req = http::Request::post("/")
+///     .header("content-type", "application/json")
+///     .body(axum_core::body::Body::from(r#"{"subject":"Asset Ports"}"#))?;
+/// let hook = Webhook::<Alert>::from_request(req, &config).await.map_err(|r| r.0)?;
+/// assert_eq!(hook.items[0].subject, "Asset Ports");
+/// hook.acknowledge();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Webhook<T> {
+    /// The decoded items (one for an object, several for a batch).
+    pub items: Vec<T>,
+    /// Headers, ids, raw bytes and identity.
+    pub context: Context,
+    ticket: Ticket,
+}
+
+impl<T> Webhook<T> {
+    /// Records the message id as seen (call after the event is safely handled).
+    pub fn acknowledge(self) {
+        self.ticket.acknowledge();
+    }
+}
+
+/// Why the [`Webhook`] extractor refused the request; answers with the receiver's status code
+/// and JSON error body.
+#[derive(Debug)]
+pub struct WebhookRejection(pub Rejection);
+
+impl std::fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WebhookRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        self.0.into_response().map(axum_core::body::Body::new)
+    }
+}
+
+impl<S, T> FromRequest<S> for Webhook<T>
+where
+    S: Send + Sync,
+    ReceiverConfig: FromRef<S>,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let config = ReceiverConfig::from_ref(state);
+        let now = std::time::SystemTime::now();
+        let intake = config.intake(req, now).await.map_err(WebhookRejection)?;
+        let (context, ticket) = intake.into_context();
+        let items = JsonDecoder
+            .decode(context.media_type(), context.body())
+            .map_err(|e| WebhookRejection(Rejection::Decode(e)))?;
+        Ok(Webhook {
+            items,
+            context,
+            ticket,
+        })
+    }
+}

@@ -1,0 +1,563 @@
+//! Receiver configuration: authentication, limits, formats, methods, replay protection.
+//!
+//! [`ReceiverConfig`] is the part of the pipeline before handlers (method → media type and
+//! encoding → bounded body → decompression → authentication → replay check). It is shared by
+//! the [`Receiver`](crate::Receiver), the tower [`VerifyLayer`](crate::tower::VerifyLayer) and
+//! the axum extractor. Clones share one replay cache.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{Method, Request, header};
+use http_body::Body;
+
+use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
+use crate::{Authenticate, Authenticated, Context, MediaType, Rejection, RemoteAddr, ReplayCache};
+
+/// Default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest configurable body (and decompressed) limit: 1 GiB.
+pub const MAX_BODY_LIMIT: usize = 1024 * 1024 * 1024;
+/// Default replay window: 300 s, the Standard Webhooks tolerance.
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
+/// Default replay cache size: 100 000 ids.
+pub const DEFAULT_REPLAY_ENTRIES: usize = 100_000;
+
+/// Which bytes the authenticator sees when the body has a `Content-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SignedBody {
+    /// The body exactly as received (compressed): authenticate before decompressing anything.
+    #[default]
+    AsReceived,
+    /// The body after decompression (for senders that sign before compressing).
+    Decoded,
+}
+
+/// Why a configuration or receiver could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No authenticator was chosen; pass [`NoAuth`](crate::NoAuth) to accept everyone explicitly.
+    #[error("no authenticator chosen (use NoAuth to accept unauthenticated requests explicitly)")]
+    NoAuthenticator,
+    /// The body limit is zero.
+    #[error("the body limit must be at least 1 byte")]
+    ZeroBodyLimit,
+    /// A body or decompressed limit is above [`MAX_BODY_LIMIT`].
+    #[error("limit {limit} exceeds the maximum of {max} bytes")]
+    LimitTooLarge {
+        /// The configured limit.
+        limit: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The decompressed-size limit is zero.
+    #[error("the decompressed-size limit must be at least 1 byte")]
+    ZeroDecompressedLimit,
+    /// No media type is accepted.
+    #[error("at least one media type must be accepted")]
+    NoMediaTypes,
+    /// No method is allowed.
+    #[error("at least one method must be allowed")]
+    NoMethods,
+    /// The replay window is zero.
+    #[error("the replay window must be positive")]
+    ZeroReplayWindow,
+    /// The replay cache size is zero.
+    #[error("the replay cache must hold at least one id")]
+    ZeroReplayEntries,
+    /// The receiver has no fallback handler.
+    #[error("a fallback handler is required")]
+    NoFallback,
+    /// A route pattern is empty.
+    #[error("a route pattern is empty")]
+    EmptyRoute,
+    /// Two routes have the same pattern.
+    #[error("duplicate route pattern {pattern:?}")]
+    DuplicateRoute {
+        /// The duplicated pattern.
+        pattern: String,
+    },
+}
+
+struct Inner {
+    auth: Box<dyn Authenticate>,
+    body_limit: usize,
+    decompressed_limit: usize,
+    gzip: bool,
+    signed_body: SignedBody,
+    media_types: Vec<MediaType>,
+    methods: Vec<Method>,
+    replay: Option<Mutex<ReplayCache>>,
+}
+
+/// The validated pre-handler configuration; cheap to clone (shared, including the replay cache).
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::{MediaType, NoAuth, ReceiverConfig};
+///
+/// let config = ReceiverConfig::builder()
+///     .auth(NoAuth)
+///     .body_limit(25 * 1024 * 1024)
+///     .allow_method(http::Method::GET)
+///     .media_types([MediaType::Json, MediaType::NdJson])
+///     .replay_protection(Duration::from_secs(300), 50_000)
+///     .build()?;
+/// assert_eq!(config.body_limit(), 25 * 1024 * 1024);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ReceiverConfig {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ReceiverConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverConfig")
+            .field("body_limit", &self.inner.body_limit)
+            .field("decompressed_limit", &self.inner.decompressed_limit)
+            .field("gzip", &self.inner.gzip)
+            .field("signed_body", &self.inner.signed_body)
+            .field("media_types", &self.inner.media_types)
+            .field("methods", &self.inner.methods)
+            .field("replay", &self.inner.replay.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ReceiverConfig`]; setters never fail, [`build`](Self::build) reports the first
+/// problem.
+pub struct ReceiverConfigBuilder {
+    auth: Option<Box<dyn Authenticate>>,
+    body_limit: usize,
+    decompressed_limit: Option<usize>,
+    gzip: bool,
+    signed_body: SignedBody,
+    media_types: Vec<MediaType>,
+    methods: Vec<Method>,
+    replay: Option<(Duration, usize)>,
+}
+
+impl std::fmt::Debug for ReceiverConfigBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverConfigBuilder")
+            .field("auth", &self.auth.is_some())
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiverConfigBuilder {
+    /// The authenticator (required; [`NoAuth`](crate::NoAuth) for none).
+    #[must_use]
+    pub fn auth(mut self, auth: impl Authenticate) -> Self {
+        self.auth = Some(Box::new(auth));
+        self
+    }
+
+    /// The largest body accepted as sent, in bytes (default 1 MiB, at most [`MAX_BODY_LIMIT`]).
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The largest body after gzip decompression (default: the body limit).
+    #[must_use]
+    pub fn decompressed_limit(mut self, bytes: usize) -> Self {
+        self.decompressed_limit = Some(bytes);
+        self
+    }
+
+    /// Whether `Content-Encoding: gzip` is accepted (default `true`; otherwise `415`).
+    #[must_use]
+    pub fn gzip(mut self, enabled: bool) -> Self {
+        self.gzip = enabled;
+        self
+    }
+
+    /// Which bytes the authenticator sees for compressed bodies (default
+    /// [`SignedBody::AsReceived`]).
+    #[must_use]
+    pub fn signed_body(mut self, signed: SignedBody) -> Self {
+        self.signed_body = signed;
+        self
+    }
+
+    /// Replaces the accepted media types (default: all of [`MediaType::ALL`]).
+    #[must_use]
+    pub fn media_types(mut self, types: impl IntoIterator<Item = MediaType>) -> Self {
+        self.media_types = types.into_iter().collect();
+        self
+    }
+
+    /// Replaces the allowed methods (default: `POST`).
+    #[must_use]
+    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Adds an allowed method (for example `GET` for call-out endpoints).
+    #[must_use]
+    pub fn allow_method(mut self, method: Method) -> Self {
+        if !self.methods.contains(&method) {
+            self.methods.push(method);
+        }
+        self
+    }
+
+    /// Turns replay protection on: ids are remembered for `window`, at most `max_entries`
+    /// (default: on, 300 s, 100 000 ids). Keep `window` at least as long as the
+    /// authenticator's timestamp tolerance. Requests whose authentication yields no message id
+    /// are not checked.
+    #[must_use]
+    pub fn replay_protection(mut self, window: Duration, max_entries: usize) -> Self {
+        self.replay = Some((window, max_entries));
+        self
+    }
+
+    /// Turns replay protection off.
+    #[must_use]
+    pub fn no_replay_protection(mut self) -> Self {
+        self.replay = None;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<ReceiverConfig, BuildError> {
+        let auth = self.auth.ok_or(BuildError::NoAuthenticator)?;
+        if self.body_limit == 0 {
+            return Err(BuildError::ZeroBodyLimit);
+        }
+        let decompressed_limit = self.decompressed_limit.unwrap_or(self.body_limit);
+        if decompressed_limit == 0 {
+            return Err(BuildError::ZeroDecompressedLimit);
+        }
+        for limit in [self.body_limit, decompressed_limit] {
+            if limit > MAX_BODY_LIMIT {
+                return Err(BuildError::LimitTooLarge {
+                    limit,
+                    max: MAX_BODY_LIMIT,
+                });
+            }
+        }
+        if self.media_types.is_empty() {
+            return Err(BuildError::NoMediaTypes);
+        }
+        if self.methods.is_empty() {
+            return Err(BuildError::NoMethods);
+        }
+        let replay = match self.replay {
+            None => None,
+            Some((window, _)) if window.is_zero() => return Err(BuildError::ZeroReplayWindow),
+            Some((_, 0)) => return Err(BuildError::ZeroReplayEntries),
+            Some((window, max)) => Some(Mutex::new(ReplayCache::new(window, max))),
+        };
+        Ok(ReceiverConfig {
+            inner: Arc::new(Inner {
+                auth,
+                body_limit: self.body_limit,
+                decompressed_limit,
+                gzip: self.gzip,
+                signed_body: self.signed_body,
+                media_types: self.media_types,
+                methods: self.methods,
+                replay,
+            }),
+        })
+    }
+}
+
+/// A request that passed every check before the handlers.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    pub(crate) parts: http::request::Parts,
+    /// The body after content decoding.
+    pub(crate) body: Bytes,
+    pub(crate) media_type: Option<MediaType>,
+    pub(crate) authenticated: Authenticated,
+    pub(crate) ticket: Ticket,
+    pub(crate) now: SystemTime,
+}
+
+impl Intake {
+    /// The handler context and the replay ticket.
+    pub(crate) fn into_context(self) -> (Context, Ticket) {
+        let remote_addr = self.parts.extensions.get::<RemoteAddr>().map(|r| r.0);
+        let cx = context_from(
+            self.parts,
+            self.body,
+            self.media_type,
+            remote_addr,
+            self.authenticated,
+            self.now,
+        );
+        (cx, self.ticket)
+    }
+}
+
+impl ReceiverConfig {
+    /// A builder with the defaults (no authenticator chosen yet).
+    pub fn builder() -> ReceiverConfigBuilder {
+        ReceiverConfigBuilder {
+            auth: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            decompressed_limit: None,
+            gzip: true,
+            signed_body: SignedBody::AsReceived,
+            media_types: MediaType::ALL.to_vec(),
+            methods: vec![Method::POST],
+            replay: Some((DEFAULT_REPLAY_WINDOW, DEFAULT_REPLAY_ENTRIES)),
+        }
+    }
+
+    /// The body limit in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+
+    /// The decompressed-size limit in bytes.
+    pub fn decompressed_limit(&self) -> usize {
+        self.inner.decompressed_limit
+    }
+
+    /// The allowed methods.
+    pub fn methods(&self) -> &[Method] {
+        &self.inner.methods
+    }
+
+    /// The accepted media types.
+    pub fn media_types(&self) -> &[MediaType] {
+        &self.inner.media_types
+    }
+
+    /// Whether replay protection is on.
+    pub fn replay_protection(&self) -> bool {
+        self.inner.replay.is_some()
+    }
+
+    /// Runs the checks before the handlers at time `now`: method, media type, encoding, bounded
+    /// body, decompression, authentication and the replay reservation.
+    pub(crate) async fn intake<B>(
+        &self,
+        req: Request<B>,
+        now: SystemTime,
+    ) -> Result<Intake, Rejection>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let inner = &*self.inner;
+        if !inner.methods.contains(&parts.method) {
+            return Err(Rejection::MethodNotAllowed {
+                allowed: inner.methods.clone(),
+            });
+        }
+        let media_type = match parts.headers.get(header::CONTENT_TYPE) {
+            None => None,
+            Some(v) => match MediaType::from_content_type(v) {
+                Some(m) if inner.media_types.contains(&m) => Some(m),
+                _ => return Err(Rejection::UnsupportedMediaType),
+            },
+        };
+        let encoding = match parse_encoding(&parts.headers) {
+            Some(Encoding::Gzip) if !inner.gzip => return Err(Rejection::UnsupportedEncoding),
+            Some(e) => e,
+            None => return Err(Rejection::UnsupportedEncoding),
+        };
+        if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
+            let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
+            match declared {
+                Some(n) if n > inner.body_limit as u64 => {
+                    return Err(Rejection::PayloadTooLarge {
+                        limit: inner.body_limit,
+                    });
+                }
+                Some(_) => {}
+                None => return Err(Rejection::InvalidContentLength),
+            }
+        }
+        let wire = read_limited(body, inner.body_limit).await?;
+        let decode = |wire: &Bytes| match encoding {
+            Encoding::Identity => Ok(wire.clone()),
+            Encoding::Gzip if wire.is_empty() => Ok(Bytes::new()),
+            Encoding::Gzip => gunzip_limited(wire, inner.decompressed_limit),
+        };
+        let (decoded, authenticated) = match inner.signed_body {
+            SignedBody::AsReceived => {
+                let a = inner.auth.authenticate(&parts.headers, &wire, now)?;
+                (decode(&wire)?, a)
+            }
+            SignedBody::Decoded => {
+                let d = decode(&wire)?;
+                let a = inner.auth.authenticate(&parts.headers, &d, now)?;
+                (d, a)
+            }
+        };
+        drop(wire);
+        if media_type.is_none() && !decoded.is_empty() {
+            return Err(Rejection::UnsupportedMediaType);
+        }
+        let ticket = self.reserve(&authenticated, now)?;
+        Ok(Intake {
+            parts,
+            body: decoded,
+            media_type,
+            authenticated,
+            ticket,
+            now,
+        })
+    }
+
+    fn reserve(&self, authenticated: &Authenticated, now: SystemTime) -> Result<Ticket, Rejection> {
+        let id = match (&self.inner.replay, authenticated.message_id()) {
+            (Some(cache), Some(id)) => {
+                let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                cache
+                    .begin_signed(id, authenticated.timestamp(), now)
+                    .map_err(|_| Rejection::Replayed)?;
+                Some(id.to_owned())
+            }
+            _ => None,
+        };
+        Ok(Ticket {
+            config: self.clone(),
+            id,
+            now,
+            done: false,
+        })
+    }
+}
+
+fn context_from(
+    parts: http::request::Parts,
+    body: Bytes,
+    media_type: Option<MediaType>,
+    remote_addr: Option<SocketAddr>,
+    authenticated: Authenticated,
+    now: SystemTime,
+) -> Context {
+    let mut b = Context::builder()
+        .method(parts.method)
+        .uri(parts.uri)
+        .headers(parts.headers)
+        .body(body)
+        .media_type(media_type)
+        .remote_addr(remote_addr)
+        .identity(authenticated.identity().clone())
+        .received_at(now);
+    if let Some(id) = authenticated.message_id() {
+        b = b.message_id(id);
+    }
+    if let Some(ts) = authenticated.timestamp() {
+        b = b.timestamp(ts);
+    }
+    b.build()
+}
+
+/// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
+/// dropping it without acknowledging releases the id so the sender's retry is accepted.
+#[derive(Debug)]
+pub struct Ticket {
+    config: ReceiverConfig,
+    id: Option<String>,
+    now: SystemTime,
+    done: bool,
+}
+
+impl Ticket {
+    /// Records the message id as seen (no-op without replay protection or message id).
+    pub fn acknowledge(mut self) {
+        self.done = true;
+        if let (Some(cache), Some(id)) = (&self.config.inner.replay, &self.id) {
+            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.commit(id, self.now);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let (Some(cache), Some(id)) = (&self.config.inner.replay, &self.id) {
+            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.abort(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoAuth;
+
+    #[test]
+    fn build_reports_first_problem() {
+        assert_eq!(
+            ReceiverConfig::builder().build().unwrap_err(),
+            BuildError::NoAuthenticator
+        );
+        assert_eq!(
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .body_limit(0)
+                .build()
+                .unwrap_err(),
+            BuildError::ZeroBodyLimit
+        );
+        assert!(matches!(
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .body_limit(MAX_BODY_LIMIT + 1)
+                .build(),
+            Err(BuildError::LimitTooLarge { .. })
+        ));
+        assert_eq!(
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .methods([])
+                .build()
+                .unwrap_err(),
+            BuildError::NoMethods
+        );
+        assert_eq!(
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .media_types([])
+                .build()
+                .unwrap_err(),
+            BuildError::NoMediaTypes
+        );
+        assert_eq!(
+            ReceiverConfig::builder()
+                .auth(NoAuth)
+                .replay_protection(Duration::ZERO, 1)
+                .build()
+                .unwrap_err(),
+            BuildError::ZeroReplayWindow
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ReceiverConfig::builder().auth(NoAuth).build().unwrap();
+        assert_eq!(c.body_limit(), DEFAULT_BODY_LIMIT);
+        assert_eq!(c.decompressed_limit(), DEFAULT_BODY_LIMIT);
+        assert_eq!(c.methods(), &[Method::POST]);
+        assert!(c.replay_protection());
+        let c = ReceiverConfig::builder()
+            .auth(NoAuth)
+            .body_limit(300 * 1024 * 1024)
+            .build()
+            .unwrap();
+        assert_eq!(c.decompressed_limit(), 300 * 1024 * 1024);
+    }
+}

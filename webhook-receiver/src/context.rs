@@ -1,0 +1,206 @@
+//! What a handler knows about the request besides its payload.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+
+use crate::{Identity, MediaType};
+
+/// The remote address of a connection, as a request extension.
+///
+/// The built-in server inserts it; behind tower or axum, insert it yourself (for example from
+/// axum's `ConnectInfo`) and the receiver puts it in the [`Context`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
+#[derive(Debug)]
+struct Inner {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    media_type: Option<MediaType>,
+    remote_addr: Option<SocketAddr>,
+    identity: Identity,
+    message_id: Option<String>,
+    timestamp: Option<SystemTime>,
+    received_at: SystemTime,
+}
+
+/// The request around a payload: headers, ids, raw bytes, remote address and identity.
+///
+/// Cheap to clone (shared); all items of one batch share one context.
+///
+/// ```
+/// use webhook_receiver::{Context, Identity};
+///
+/// let cx = Context::builder()
+///     .body(bytes::Bytes::from_static(b"{}"))
+///     .message_id("msg_1")
+///     .identity(Identity::user("sysdig"))
+///     .build();
+/// assert_eq!(cx.message_id(), Some("msg_1"));
+/// assert_eq!(&cx.body()[..], b"{}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+impl Context {
+    /// A builder, for tests of handlers and for integrations.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder {
+            inner: Inner {
+                method: Method::POST,
+                uri: Uri::from_static("/"),
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+                media_type: None,
+                remote_addr: None,
+                identity: Identity::Anonymous,
+                message_id: None,
+                timestamp: None,
+                received_at: SystemTime::UNIX_EPOCH,
+            },
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.inner.method
+    }
+
+    /// The request URI (path and query, as received).
+    pub fn uri(&self) -> &Uri {
+        &self.inner.uri
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.headers
+    }
+
+    /// The whole body after content decoding (gzip), as received: keep it for traceability.
+    pub fn body(&self) -> &Bytes {
+        &self.inner.body
+    }
+
+    /// The media type of the body (`None` for an empty body without `Content-Type`).
+    pub fn media_type(&self) -> Option<MediaType> {
+        self.inner.media_type
+    }
+
+    /// The peer address, when the integration knows it.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.remote_addr
+    }
+
+    /// Who authenticated the request.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The authenticated message id, if the authentication scheme carries one.
+    pub fn message_id(&self) -> Option<&str> {
+        self.inner.message_id.as_deref()
+    }
+
+    /// The authenticated timestamp, if the authentication scheme carries one.
+    pub fn timestamp(&self) -> Option<SystemTime> {
+        self.inner.timestamp
+    }
+
+    /// When the receiver accepted the request (the `now` it was processed with).
+    pub fn received_at(&self) -> SystemTime {
+        self.inner.received_at
+    }
+}
+
+/// Builds a [`Context`].
+#[derive(Debug)]
+pub struct ContextBuilder {
+    inner: Inner,
+}
+
+impl ContextBuilder {
+    /// Sets the method.
+    #[must_use]
+    pub fn method(mut self, method: Method) -> Self {
+        self.inner.method = method;
+        self
+    }
+
+    /// Sets the URI.
+    #[must_use]
+    pub fn uri(mut self, uri: Uri) -> Self {
+        self.inner.uri = uri;
+        self
+    }
+
+    /// Sets the headers.
+    #[must_use]
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.inner.headers = headers;
+        self
+    }
+
+    /// Sets the (decoded) body bytes.
+    #[must_use]
+    pub fn body(mut self, body: Bytes) -> Self {
+        self.inner.body = body;
+        self
+    }
+
+    /// Sets the media type.
+    #[must_use]
+    pub fn media_type(mut self, media_type: Option<MediaType>) -> Self {
+        self.inner.media_type = media_type;
+        self
+    }
+
+    /// Sets the remote address.
+    #[must_use]
+    pub fn remote_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.inner.remote_addr = addr;
+        self
+    }
+
+    /// Sets the identity.
+    #[must_use]
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.inner.identity = identity;
+        self
+    }
+
+    /// Sets the message id.
+    #[must_use]
+    pub fn message_id(mut self, id: impl Into<String>) -> Self {
+        self.inner.message_id = Some(id.into());
+        self
+    }
+
+    /// Sets the authenticated timestamp.
+    #[must_use]
+    pub fn timestamp(mut self, timestamp: SystemTime) -> Self {
+        self.inner.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Sets when the request was received.
+    #[must_use]
+    pub fn received_at(mut self, at: SystemTime) -> Self {
+        self.inner.received_at = at;
+        self
+    }
+
+    /// Builds the context.
+    pub fn build(self) -> Context {
+        Context {
+            inner: Arc::new(self.inner),
+        }
+    }
+}

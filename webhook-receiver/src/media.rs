@@ -1,0 +1,113 @@
+//! Media types the receiver accepts, parsed from `Content-Type`.
+
+use http::HeaderValue;
+
+/// A request body format the receiver can decode.
+///
+/// ```
+/// use webhook_receiver::MediaType;
+///
+/// let ct = http::HeaderValue::from_static("application/json; charset=utf-8");
+/// assert_eq!(MediaType::from_content_type(&ct), Some(MediaType::Json));
+/// let ct = http::HeaderValue::from_static("application/x-ndjson");
+/// assert_eq!(MediaType::from_content_type(&ct), Some(MediaType::NdJson));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MediaType {
+    /// `application/json` (and `*/*+json` not listed below): one JSON object, or a JSON array
+    /// of items.
+    Json,
+    /// Newline-delimited JSON: `application/x-ndjson`, `application/ndjson`,
+    /// `application/jsonl`, `application/x-jsonlines`; one item per non-blank line.
+    NdJson,
+    /// A structured-mode CloudEvent: `application/cloudevents+json` (one JSON object).
+    CloudEvents,
+    /// A CloudEvents batch: `application/cloudevents-batch+json` (a JSON array).
+    CloudEventsBatch,
+}
+
+impl MediaType {
+    /// Every media type, the receiver's default set.
+    pub const ALL: [MediaType; 4] = [
+        MediaType::Json,
+        MediaType::NdJson,
+        MediaType::CloudEvents,
+        MediaType::CloudEventsBatch,
+    ];
+
+    /// Parses a `Content-Type` header value (parameters such as `charset` are ignored, case is
+    /// not significant). `None` for a type the receiver cannot decode.
+    pub fn from_content_type(value: &HeaderValue) -> Option<MediaType> {
+        let s = value.to_str().ok()?;
+        let essence = s.split(';').next()?.trim();
+        let eq = |t: &str| essence.eq_ignore_ascii_case(t);
+        if eq("application/json") || eq("text/json") {
+            Some(MediaType::Json)
+        } else if eq("application/x-ndjson")
+            || eq("application/ndjson")
+            || eq("application/jsonl")
+            || eq("application/x-jsonlines")
+            || eq("application/jsonlines")
+        {
+            Some(MediaType::NdJson)
+        } else if eq("application/cloudevents+json") {
+            Some(MediaType::CloudEvents)
+        } else if eq("application/cloudevents-batch+json") {
+            Some(MediaType::CloudEventsBatch)
+        } else {
+            None
+        }
+    }
+
+    /// The canonical media type string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Json => "application/json",
+            MediaType::NdJson => "application/x-ndjson",
+            MediaType::CloudEvents => "application/cloudevents+json",
+            MediaType::CloudEventsBatch => "application/cloudevents-batch+json",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &'static str) -> Option<MediaType> {
+        MediaType::from_content_type(&HeaderValue::from_static(s))
+    }
+
+    #[test]
+    fn parses_known_types_case_insensitively_with_params() {
+        assert_eq!(
+            parse("Application/JSON;charset=UTF-8"),
+            Some(MediaType::Json)
+        );
+        assert_eq!(parse("application/ndjson"), Some(MediaType::NdJson));
+        assert_eq!(parse("application/jsonl"), Some(MediaType::NdJson));
+        assert_eq!(
+            parse("application/cloudevents+json; charset=utf-8"),
+            Some(MediaType::CloudEvents)
+        );
+        assert_eq!(
+            parse("application/cloudevents-batch+json"),
+            Some(MediaType::CloudEventsBatch)
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_types() {
+        assert_eq!(parse("text/plain"), None);
+        assert_eq!(parse("application/xml"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn canonical_strings_round_trip() {
+        for m in MediaType::ALL {
+            assert_eq!(parse(m.as_str()), Some(m));
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! What a handler answers, and how it maps to the response.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+/// The result of handling one payload.
+///
+/// | outcome | status | the sender should |
+/// | --- | --- | --- |
+/// | [`Accepted`](Outcome::Accepted) | `200` (empty body) | move on |
+/// | [`Respond`](Outcome::Respond) | the given 2xx, JSON body | read the decision |
+/// | [`Overloaded`](Outcome::Overloaded) | `429` (+ `Retry-After`) | retry later |
+/// | [`Failed`](Outcome::Failed) | `500` | retry (the event is not lost) |
+///
+/// In a batch, items are handled in order and the first non-accepted outcome stops the batch:
+/// `Failed` answers `500`, `Overloaded` answers `429`, and nothing is acknowledged (the message
+/// id is not recorded), so the sender's retry of the whole request is accepted. Handlers of a
+/// batch should therefore be idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Handled; answer `200 OK` without a body.
+    Accepted,
+    /// Handled; answer with this 2xx status and JSON body (decision call-outs).
+    Respond {
+        /// A 2xx status.
+        status: StatusCode,
+        /// A JSON document.
+        body: Bytes,
+    },
+    /// The handler cannot take more work now; answer `429`.
+    Overloaded {
+        /// Sent as `Retry-After` (whole seconds) when set.
+        retry_after: Option<Duration>,
+    },
+    /// The handler failed; answer `500` so the sender retries. The reason is logged, never sent.
+    Failed {
+        /// Why (for logs only).
+        reason: Cow<'static, str>,
+    },
+}
+
+impl Outcome {
+    /// `200 OK` with a JSON body serialized from `value` (`Failed` if it cannot be serialized).
+    ///
+    /// ```
+    /// use webhook_receiver::Outcome;
+    ///
+    /// let o = Outcome::json(&serde_json::json!({"decision": "allow"}));
+    /// assert!(matches!(o, Outcome::Respond { status, .. } if status == http::StatusCode::OK));
+    /// ```
+    pub fn json<S: serde::Serialize + ?Sized>(value: &S) -> Outcome {
+        match serde_json::to_vec(value) {
+            Ok(body) => Outcome::Respond {
+                status: StatusCode::OK,
+                body: Bytes::from(body),
+            },
+            Err(e) => Outcome::Failed {
+                reason: Cow::Owned(format!("response serialization failed: {e}")),
+            },
+        }
+    }
+
+    /// A handler failure with a reason for the logs.
+    pub fn failed(reason: impl Into<Cow<'static, str>>) -> Outcome {
+        Outcome::Failed {
+            reason: reason.into(),
+        }
+    }
+
+    /// Overloaded, asking the sender to retry after `after`.
+    pub fn overloaded(retry_after: Option<Duration>) -> Outcome {
+        Outcome::Overloaded { retry_after }
+    }
+
+    /// Whether this outcome acknowledges the payload.
+    pub fn is_acknowledged(&self) -> bool {
+        matches!(self, Outcome::Accepted | Outcome::Respond { .. })
+    }
+}
+
+impl<E: std::fmt::Display> From<Result<(), E>> for Outcome {
+    /// `Ok(())` is accepted; `Err(e)` is a failure logged with `e`.
+    fn from(r: Result<(), E>) -> Self {
+        match r {
+            Ok(()) => Outcome::Accepted,
+            Err(e) => Outcome::failed(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledged() {
+        assert!(Outcome::Accepted.is_acknowledged());
+        assert!(Outcome::json(&1).is_acknowledged());
+        assert!(!Outcome::failed("x").is_acknowledged());
+        assert!(!Outcome::overloaded(None).is_acknowledged());
+    }
+
+    #[test]
+    fn from_result() {
+        assert_eq!(Outcome::from(Ok::<(), String>(())), Outcome::Accepted);
+        assert!(matches!(
+            Outcome::from(Err::<(), _>("db down")),
+            Outcome::Failed { reason } if reason == "db down"
+        ));
+    }
+}

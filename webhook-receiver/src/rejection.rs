@@ -1,0 +1,234 @@
+//! Why the receiver refused a request, and the response that tells the sender what to do.
+//!
+//! Each [`Rejection`] maps to one status code and a small JSON body
+//! `{"error": "<kind>", "detail": "..."}`. Bodies never echo secrets, signatures or header
+//! values.
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::{AuthError, DecodeError};
+
+/// A request the receiver refused before (or instead of) running handlers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The method is not allowed (`405`, with an `Allow` header).
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// The allowed methods.
+        allowed: Vec<Method>,
+    },
+    /// The `Content-Type` is missing (for a non-empty body) or not accepted (`415`).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The `Content-Encoding` is not supported or not enabled (`415`).
+    #[error("unsupported content encoding")]
+    UnsupportedEncoding,
+    /// The body claims gzip but is not valid gzip (`400`).
+    #[error("body is not valid for its content encoding")]
+    BadEncoding,
+    /// The body (as sent) exceeds the limit (`413`).
+    #[error("body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured body limit in bytes.
+        limit: usize,
+    },
+    /// The decompressed body exceeds the limit (`413`).
+    #[error("decompressed body larger than {limit} bytes")]
+    DecompressedTooLarge {
+        /// The configured decompressed-size limit in bytes.
+        limit: usize,
+    },
+    /// The `Content-Length` header is not a number (`400`).
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
+    /// Reading the body failed (the connection broke or the framing was invalid) (`400`).
+    #[error("reading the request body failed")]
+    BodyRead,
+    /// Authentication failed (`401`).
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    /// The message id was already acknowledged or is in flight (`409`).
+    #[error("message already received")]
+    Replayed,
+    /// The body could not be decoded (`400`, `415` or `422`, see [`DecodeError::status`]).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The receiver is shutting down (`503`).
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl Rejection {
+    /// The status code this rejection is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::UnsupportedMediaType | Rejection::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Rejection::BadEncoding | Rejection::BodyRead | Rejection::InvalidContentLength => {
+                StatusCode::BAD_REQUEST
+            }
+            Rejection::PayloadTooLarge { .. } | Rejection::DecompressedTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Replayed => StatusCode::CONFLICT,
+            Rejection::Decode(e) => e.status(),
+            Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable kind shown as `"error"` in the response body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::MethodNotAllowed { .. } => "method_not_allowed",
+            Rejection::UnsupportedMediaType => "unsupported_media_type",
+            Rejection::UnsupportedEncoding => "unsupported_encoding",
+            Rejection::BadEncoding => "bad_encoding",
+            Rejection::PayloadTooLarge { .. } | Rejection::DecompressedTooLarge { .. } => {
+                "payload_too_large"
+            }
+            Rejection::BodyRead => "body_read_failed",
+            Rejection::InvalidContentLength => "invalid_content_length",
+            Rejection::Unauthorized(_) => "unauthorized",
+            Rejection::Replayed => "replayed",
+            Rejection::Decode(DecodeError::WrongShape { .. }) => "unprocessable",
+            Rejection::Decode(DecodeError::UnsupportedMediaType) => "unsupported_media_type",
+            Rejection::Decode(_) => "malformed",
+            Rejection::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// The response for this rejection.
+    ///
+    /// ```
+    /// use webhook_receiver::Rejection;
+    ///
+    /// let res = Rejection::Replayed.into_response();
+    /// assert_eq!(res.status(), http::StatusCode::CONFLICT);
+    /// ```
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let detail = match &self {
+            Rejection::Unauthorized(e) => e.reason().to_owned(),
+            other => other.to_string(),
+        };
+        let mut res = error_response(self.status(), self.kind(), &detail);
+        match &self {
+            Rejection::MethodNotAllowed { allowed } => {
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
+            }
+            Rejection::ShuttingDown => {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Rejection::PayloadTooLarge { .. }
+            | Rejection::BodyRead
+            | Rejection::InvalidContentLength => {
+                // The rest of the body is not read: the connection cannot be reused.
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+/// A `{"error": kind, "detail": detail}` JSON response.
+pub(crate) fn error_response(
+    status: StatusCode,
+    kind: &str,
+    detail: &str,
+) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(&ErrorBody {
+        error: kind,
+        detail,
+    })
+    .unwrap_or_default();
+    json_response(status, Bytes::from(body))
+}
+
+/// A response with a JSON body.
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn body(res: Response<Full<Bytes>>) -> serde_json::Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt.block_on(res.into_body().collect()).unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn statuses_and_kinds() {
+        let cases = [
+            (Rejection::UnsupportedEncoding, 415, "unsupported_encoding"),
+            (
+                Rejection::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (Rejection::Replayed, 409, "replayed"),
+            (Rejection::ShuttingDown, 503, "shutting_down"),
+            (
+                Rejection::Unauthorized(AuthError::Invalid),
+                401,
+                "unauthorized",
+            ),
+        ];
+        for (r, status, kind) in cases {
+            assert_eq!(r.status().as_u16(), status);
+            assert_eq!(r.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_sets_allow() {
+        let res = Rejection::MethodNotAllowed {
+            allowed: vec![Method::POST, Method::GET],
+        }
+        .into_response();
+        assert_eq!(res.headers()[header::ALLOW], "POST, GET");
+        assert_eq!(body(res)["error"], "method_not_allowed");
+    }
+
+    #[test]
+    fn auth_detail_is_generic() {
+        let res = Rejection::Unauthorized(AuthError::Other("key=hunter2".into())).into_response();
+        let v = body(res);
+        assert_eq!(v["detail"], "authentication failed");
+        assert!(!v.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,278 @@
+//! A bounded in-memory cache of seen message ids, for replay protection.
+//!
+//! Pure state: time is passed in, nothing reads the clock.
+//!
+//! # Driving contract
+//! For each authenticated message id:
+//! 1. [`ReplayCache::begin`] when the request is authenticated: refuses an id that is
+//!    already acknowledged or currently in flight, otherwise reserves it;
+//! 2. then exactly one of [`ReplayCache::commit`] (the request was acknowledged: the id is
+//!    remembered for the window) or [`ReplayCache::abort`] (a handler failed: the reservation is
+//!    dropped, so the sender's retry is accepted).
+//!
+//! Entries expire `window` after they were reserved, or `window` after the message's signed
+//! timestamp when that is later (a sender clock running ahead, see [`ReplayCache::begin_signed`]);
+//! choose a window at least as long as the authenticator's timestamp tolerance, so an id is
+//! remembered for as long as its signature would be accepted. At most `max_entries` ids are held; when
+//! full, the oldest entry is evicted (the cache stays bounded under a flood of distinct ids, at
+//! the cost of forgetting the oldest ids early).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    InFlight,
+    Seen,
+}
+
+#[derive(Debug)]
+struct Entry {
+    expires: SystemTime,
+    seq: u64,
+    state: State,
+}
+
+/// A bounded, expiring set of seen message ids.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use webhook_receiver::ReplayCache;
+///
+/// let mut cache = ReplayCache::new(Duration::from_secs(300), 10_000);
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// cache.begin("msg_1", now)?;
+/// cache.commit("msg_1", now);
+/// assert!(cache.begin("msg_1", now + Duration::from_secs(1)).is_err());
+/// // After the window the id may be delivered again.
+/// assert!(cache.begin("msg_1", now + Duration::from_secs(301)).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ReplayCache {
+    window: Duration,
+    max_entries: usize,
+    entries: HashMap<Arc<str>, Entry>,
+    order: VecDeque<(u64, Arc<str>)>,
+    next_seq: u64,
+}
+
+/// The message id was already acknowledged, or is being processed right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("message id already seen")]
+#[non_exhaustive]
+pub struct Replayed {
+    /// `true` when the earlier delivery is still in flight (not yet acknowledged).
+    pub in_flight: bool,
+}
+
+impl ReplayCache {
+    /// A cache remembering ids for `window`, holding at most `max_entries` (at least 1).
+    pub fn new(window: Duration, max_entries: usize) -> Self {
+        ReplayCache {
+            window,
+            max_entries: max_entries.max(1),
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Reserves `id` at `now`, or refuses it if it is seen or in flight within the window.
+    pub fn begin(&mut self, id: &str, now: SystemTime) -> Result<(), Replayed> {
+        self.begin_signed(id, None, now)
+    }
+
+    /// Like [`begin`](Self::begin) for a message with a signed `timestamp`: the id is kept until
+    /// `window` after the later of `now` and `timestamp`.
+    pub fn begin_signed(
+        &mut self,
+        id: &str,
+        timestamp: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<(), Replayed> {
+        self.expire(now);
+        if let Some(e) = self.entries.get(id)
+            && e.expires > now
+        {
+            return Err(Replayed {
+                in_flight: e.state == State::InFlight,
+            });
+        }
+        while self.entries.len() >= self.max_entries {
+            if !self.evict_oldest() {
+                break;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let key: Arc<str> = Arc::from(id);
+        self.entries.insert(
+            Arc::clone(&key),
+            Entry {
+                expires: {
+                    let from = timestamp.map_or(now, |t| t.max(now));
+                    from.checked_add(self.window).unwrap_or(from)
+                },
+                seq,
+                state: State::InFlight,
+            },
+        );
+        self.order.push_back((seq, key));
+        Ok(())
+    }
+
+    /// Marks a reserved `id` as acknowledged: it is refused until its window ends.
+    pub fn commit(&mut self, id: &str, now: SystemTime) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.state = State::Seen;
+        }
+        self.expire(now);
+    }
+
+    /// Drops the reservation of `id` (its handler failed), so a retry is accepted.
+    pub fn abort(&mut self, id: &str) {
+        if self
+            .entries
+            .get(id)
+            .is_some_and(|e| e.state == State::InFlight)
+        {
+            self.entries.remove(id);
+        }
+    }
+
+    /// Whether `id` is currently remembered (seen or in flight) at `now`.
+    pub fn contains(&self, id: &str, now: SystemTime) -> bool {
+        self.entries.get(id).is_some_and(|e| e.expires > now)
+    }
+
+    /// Number of ids held (including expired ones not yet swept).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drops expired entries from the front of the insertion order.
+    fn expire(&mut self, now: SystemTime) {
+        while let Some((seq, key)) = self.order.front() {
+            match self.entries.get(key) {
+                Some(e) if e.seq == *seq => {
+                    if e.expires > now {
+                        break;
+                    }
+                    self.entries.remove(key);
+                }
+                _ => {} // stale order entry (aborted or re-inserted)
+            }
+            self.order.pop_front();
+        }
+        // Bound the order queue if many aborted reservations left stale items behind.
+        if self.order.len() > self.max_entries.saturating_mul(2) {
+            let entries = &self.entries;
+            self.order
+                .retain(|(seq, key)| entries.get(key).is_some_and(|e| e.seq == *seq));
+        }
+    }
+
+    /// Evicts the oldest live entry; `false` if there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((seq, key)) = self.order.pop_front() {
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                self.entries.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + s)
+    }
+
+    #[test]
+    fn committed_id_is_refused_within_window_then_expires() {
+        let mut c = ReplayCache::new(Duration::from_secs(10), 100);
+        c.begin("a", t(0)).unwrap();
+        c.commit("a", t(0));
+        assert_eq!(c.begin("a", t(9)), Err(Replayed { in_flight: false }));
+        assert!(c.begin("a", t(10)).is_ok());
+    }
+
+    #[test]
+    fn signed_timestamp_ahead_of_now_extends_the_window() {
+        let mut c = ReplayCache::new(Duration::from_secs(10), 100);
+        c.begin_signed("a", Some(t(8)), t(0)).unwrap();
+        c.commit("a", t(0));
+        assert!(c.begin("a", t(17)).is_err(), "kept until t(8) + 10");
+        assert!(c.begin("a", t(18)).is_ok());
+        // A timestamp in the past does not shorten it.
+        c.begin_signed("b", Some(t(0)), t(5)).unwrap();
+        assert!(c.contains("b", t(14)));
+    }
+
+    #[test]
+    fn in_flight_id_is_refused_and_abort_releases_it() {
+        let mut c = ReplayCache::new(Duration::from_secs(10), 100);
+        c.begin("a", t(0)).unwrap();
+        assert_eq!(c.begin("a", t(1)), Err(Replayed { in_flight: true }));
+        c.abort("a");
+        assert!(!c.contains("a", t(1)));
+        assert!(c.begin("a", t(1)).is_ok());
+    }
+
+    #[test]
+    fn abort_does_not_forget_a_committed_id() {
+        let mut c = ReplayCache::new(Duration::from_secs(10), 100);
+        c.begin("a", t(0)).unwrap();
+        c.commit("a", t(0));
+        c.abort("a");
+        assert!(c.contains("a", t(1)));
+    }
+
+    #[test]
+    fn bounded_evicts_oldest() {
+        let mut c = ReplayCache::new(Duration::from_secs(1000), 3);
+        for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+            c.begin(id, t(i as u64)).unwrap();
+            c.commit(id, t(i as u64));
+        }
+        assert_eq!(c.len(), 3);
+        assert!(!c.contains("a", t(5)));
+        assert!(c.contains("b", t(5)));
+        assert!(c.contains("d", t(5)));
+    }
+
+    #[test]
+    fn expired_entries_are_swept() {
+        let mut c = ReplayCache::new(Duration::from_secs(5), 100);
+        for i in 0..50 {
+            let id = format!("m{i}");
+            c.begin(&id, t(0)).unwrap();
+            c.commit(&id, t(0));
+        }
+        c.begin("late", t(6)).unwrap();
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn many_aborts_keep_order_queue_bounded() {
+        let mut c = ReplayCache::new(Duration::from_secs(5), 4);
+        for i in 0..1000 {
+            let id = format!("m{i}");
+            c.begin(&id, t(0)).unwrap();
+            c.abort(&id);
+        }
+        assert!(c.order.len() <= 9, "{}", c.order.len());
+        assert!(c.is_empty());
+    }
+}

@@ -1,0 +1,204 @@
+//! A hyper 1.x HTTP/1.1 server for a [`Receiver`], with graceful shutdown.
+//!
+//! # Shutdown
+//! When the shutdown future completes:
+//! 1. new work is refused: requests that arrive from then on (on new or open connections) are
+//!    answered `503 Service Unavailable` with `Retry-After` and `Connection: close`, so senders
+//!    retry later instead of seeing connection errors;
+//! 2. requests already in flight run to completion and are answered normally; idle connections
+//!    are closed;
+//! 3. when every connection open at shutdown has finished, the listener is closed and
+//!    [`Server::serve`] returns `Ok(())`; if that takes longer than the shutdown timeout, the
+//!    remaining connections are aborted and it returns [`ServeError::ShutdownTimedOut`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::{Receiver, Rejection, RemoteAddr};
+
+/// Default time allowed for in-flight requests to finish after shutdown starts: 30 s.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time allowed for a client to send the request headers: 30 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why serving ended with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// In-flight requests did not finish within the shutdown timeout; their connections were
+    /// aborted.
+    #[error("shutdown timed out; {aborted} connection(s) aborted")]
+    ShutdownTimedOut {
+        /// How many connections were aborted.
+        aborted: usize,
+    },
+}
+
+/// Serves a [`Receiver`] over HTTP/1.1 on a [`TcpListener`].
+///
+/// ```
+/// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let receiver = Receiver::builder(config)
+///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+///     .build()?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(Server::new(receiver).serve(listener, async {
+///     let _ = stopped.await; // e.g. tokio::signal::ctrl_c()
+/// }));
+/// stop.send(()).ok();
+/// server.await??;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server<T> {
+    receiver: Receiver<T>,
+    shutdown_timeout: Duration,
+    header_read_timeout: Duration,
+}
+
+impl<T: Send + 'static> Server<T> {
+    /// A server for `receiver` with the default timeouts.
+    pub fn new(receiver: Receiver<T>) -> Self {
+        Server {
+            receiver,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+
+    /// How long in-flight requests may run after shutdown starts.
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send the request headers (slow-client protection).
+    #[must_use]
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Accepts connections until `shutdown` completes, then shuts down gracefully.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let draining = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut active: JoinSet<()> = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        active.spawn(self.connection(stream, peer, &draining, stop_rx.clone()));
+                    }
+                    Err(e) => accept_error(e).await,
+                },
+                Some(_) = active.join_next(), if !active.is_empty() => {}
+            }
+        }
+
+        tracing::debug!(connections = active.len(), "webhook server draining");
+        draining.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        let mut late: JoinSet<()> = JoinSet::new();
+        let deadline = tokio::time::sleep(self.shutdown_timeout);
+        let mut deadline = std::pin::pin!(deadline);
+        let result = loop {
+            tokio::select! {
+                joined = active.join_next() => if joined.is_none() { break Ok(()) },
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        late.spawn(self.connection(stream, peer, &draining, stop_rx.clone()));
+                    }
+                    Err(e) => accept_error(e).await,
+                },
+                Some(_) = late.join_next(), if !late.is_empty() => {}
+                () = &mut deadline => {
+                    let aborted = active.len();
+                    active.abort_all();
+                    break Err(ServeError::ShutdownTimedOut { aborted });
+                }
+            }
+        };
+        drop(listener);
+        late.abort_all();
+        result
+    }
+
+    fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        draining: &Arc<AtomicBool>,
+        mut stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let receiver = self.receiver.clone();
+        let draining = Arc::clone(draining);
+        let header_read_timeout = self.header_read_timeout;
+        async move {
+            let _ = stream.set_nodelay(true);
+            let service = service_fn(move |mut req: http::Request<Incoming>| {
+                let receiver = receiver.clone();
+                let draining = Arc::clone(&draining);
+                async move {
+                    if draining.load(Ordering::SeqCst) {
+                        return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
+                    }
+                    req.extensions_mut().insert(RemoteAddr(peer));
+                    Ok(receiver.handle(req).await)
+                }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let stopped_before = *stop.borrow();
+            let result = if stopped_before {
+                // Accepted while draining: answer what arrives with 503, then close.
+                conn.as_mut().await
+            } else {
+                tokio::select! {
+                    r = conn.as_mut() => r,
+                    () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.as_mut().await
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "webhook connection ended with an error");
+            }
+        }
+    }
+}
+
+async fn accept_error(e: std::io::Error) {
+    // Typically out of file descriptors: back off instead of spinning.
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}

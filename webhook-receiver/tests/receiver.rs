@@ -1,0 +1,16 @@
+//! Integration tests of webhook-receiver: through `Receiver::handle_at`, through
+//! `tower::ServiceExt::oneshot`, over real sockets on 127.0.0.1, and through an axum `Router`.
+
+#[path = "receiver/common.rs"]
+mod common;
+#[path = "receiver/direct.rs"]
+mod direct;
+#[cfg(feature = "tower")]
+#[path = "receiver/oneshot.rs"]
+mod oneshot;
+#[cfg(feature = "server")]
+#[path = "receiver/socket.rs"]
+mod socket;
+#[cfg(feature = "axum")]
+#[path = "receiver/with_axum.rs"]
+mod with_axum;

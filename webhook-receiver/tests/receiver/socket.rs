@@ -1,0 +1,282 @@
+//! Tests over real sockets on 127.0.0.1: the built-in `Server`, streaming oversize bodies,
+//! graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+use webhook_receiver::{
+    Context, Outcome, Receiver, ReceiverConfig, ServeError, Server, handler_fn,
+};
+
+use crate::common::{Alert, Log, TestHmac, alert_json, signature_headers};
+
+fn receiver(log: &Log) -> Receiver<Alert> {
+    let log = log.clone();
+    Receiver::builder(
+        ReceiverConfig::builder()
+            .auth(TestHmac)
+            .build()
+            .expect("config"),
+    )
+    .fallback(handler_fn(move |a: Alert, cx: Context| {
+        let log = log.clone();
+        async move {
+            let ip = cx.remote_addr().map(|a| a.ip().to_string());
+            log.push(format!("{}:{}", a.subject, ip.unwrap_or_default()));
+            Outcome::Accepted
+        }
+    }))
+    .build()
+    .expect("receiver")
+}
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = l.local_addr().expect("local addr");
+    (l, addr)
+}
+
+/// Sends a raw HTTP/1.1 request and reads the response until the server closes.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn post(id: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST /hook HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n{}\r\n{}",
+        body.len(),
+        signature_headers(id, body.as_bytes()),
+        body
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn server_accepts_signed_request_with_remote_addr() {
+    let log = Log::default();
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(Server::new(receiver(&log)).serve(l, async {
+        let _ = stop_rx.await;
+    }));
+    let res = raw(addr, &post("s1", &alert_json("Asset Ports", "443"))).await;
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    let res = raw(addr, &post("s1", &alert_json("Asset Ports", "443"))).await;
+    assert!(res.starts_with("HTTP/1.1 409"), "{res}");
+    assert_eq!(log.take(), vec!["Asset Ports:127.0.0.1"]);
+    let _ = stop_tx.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
+/// Streams a chunked body far above the limit; the server answers 413 and stops reading.
+async fn stream_oversize(addr: SocketAddr) -> (String, usize) {
+    let s = TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let head = "POST /hook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+                    transfer-encoding: chunked\r\n\r\n";
+        let mut written = 0usize;
+        if wr.write_all(head.as_bytes()).await.is_err() {
+            return written;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        let framed = [b"10000\r\n".as_slice(), &chunk, b"\r\n"].concat();
+        for _ in 0..(256 * 16) {
+            // 256 MiB in total, far more than socket buffers can absorb.
+            if wr.write_all(&framed).await.is_err() {
+                break;
+            }
+            written += chunk.len();
+        }
+        written
+    });
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let written = writer.await.expect("writer");
+    (String::from_utf8_lossy(&out).into_owned(), written)
+}
+
+#[tokio::test]
+async fn oversize_chunked_body_is_refused_before_buffering() {
+    // Our own hyper connection so the test can count the bytes the receiver pulled.
+    let log = Log::default();
+    let rx = receiver(&log);
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let (l, addr) = listener().await;
+    let counter = Arc::clone(&pulled);
+    let server = tokio::spawn(async move {
+        let (stream, _) = l.accept().await.expect("accept");
+        let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let rx = rx.clone();
+            let counter = Arc::clone(&counter);
+            async move {
+                let req = req.map(|b| {
+                    b.map_frame(move |f| {
+                        if let Some(d) = f.data_ref() {
+                            counter.fetch_add(d.len(), Ordering::SeqCst);
+                        }
+                        f
+                    })
+                });
+                Ok::<_, Infallible>(rx.handle(req).await)
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+    });
+    let (res, written) = stream_oversize(addr).await;
+    assert!(res.starts_with("HTTP/1.1 413"), "{res}");
+    assert!(res.contains("payload_too_large"), "{res}");
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(pulled > 1024 * 1024, "read up to the limit: {pulled}");
+    assert!(
+        pulled < 1024 * 1024 + 256 * 1024,
+        "server pulled {pulled} bytes; the limit is 1 MiB"
+    );
+    assert!(
+        written < 256 * 1024 * 1024,
+        "the client could not send it all"
+    );
+    server.await.expect("server task");
+    assert!(log.take().is_empty());
+}
+
+#[tokio::test]
+async fn server_refuses_oversize_stream_and_big_content_length() {
+    let log = Log::default();
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(Server::new(receiver(&log)).serve(l, async {
+        let _ = stop_rx.await;
+    }));
+    let (res, written) = stream_oversize(addr).await;
+    assert!(res.starts_with("HTTP/1.1 413"), "{res}");
+    assert!(written < 256 * 1024 * 1024, "the server stopped reading");
+
+    // A declared Content-Length above the limit: refused from the headers alone.
+    let head = "POST /hook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+                content-length: 104857600\r\n\r\n";
+    let res = raw(addr, head.as_bytes()).await;
+    assert!(res.starts_with("HTTP/1.1 413"), "{res}");
+    let _ = stop_tx.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_and_answers_503_to_new_requests() {
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+    let rx: Receiver<Alert> = Receiver::builder(
+        ReceiverConfig::builder()
+            .auth(TestHmac)
+            .build()
+            .expect("config"),
+    )
+    .fallback(handler_fn(move |_a: Alert, _cx: Context| {
+        let (s, r) = (Arc::clone(&s), Arc::clone(&r));
+        async move {
+            s.notify_one();
+            r.notified().await;
+            Outcome::Accepted
+        }
+    }))
+    .build()
+    .expect("receiver");
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::new(rx)
+            .shutdown_timeout(Duration::from_secs(10))
+            .serve(l, async {
+                let _ = stop_rx.await;
+            }),
+    );
+    let in_flight =
+        tokio::spawn(
+            async move { raw(addr, &post("slow", &alert_json("Asset Ports", "1"))).await },
+        );
+    started.notified().await;
+    let _ = stop_tx.send(());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let late = raw(addr, &post("late", &alert_json("Asset Ports", "2"))).await;
+    assert!(late.starts_with("HTTP/1.1 503"), "{late}");
+    assert!(late.to_ascii_lowercase().contains("retry-after"), "{late}");
+    assert!(
+        !server.is_finished(),
+        "still draining the in-flight request"
+    );
+
+    release.notify_one();
+    let done = in_flight.await.expect("in-flight task");
+    assert!(done.starts_with("HTTP/1.1 200"), "{done}");
+    server.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn shutdown_is_bounded_by_its_timeout() {
+    let started = Arc::new(Notify::new());
+    let s = Arc::clone(&started);
+    let rx: Receiver<Alert> = Receiver::builder(
+        ReceiverConfig::builder()
+            .auth(TestHmac)
+            .build()
+            .expect("config"),
+    )
+    .fallback(handler_fn(move |_a: Alert, _cx: Context| {
+        let s = Arc::clone(&s);
+        async move {
+            s.notify_one();
+            std::future::pending::<()>().await;
+            Outcome::Accepted
+        }
+    }))
+    .build()
+    .expect("receiver");
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::new(rx)
+            .shutdown_timeout(Duration::from_millis(200))
+            .serve(l, async {
+                let _ = stop_rx.await;
+            }),
+    );
+    let stuck =
+        tokio::spawn(
+            async move { raw(addr, &post("stuck", &alert_json("Asset Ports", "1"))).await },
+        );
+    started.notified().await;
+    let _ = stop_tx.send(());
+    let result = server.await.expect("join");
+    assert!(
+        matches!(result, Err(ServeError::ShutdownTimedOut { aborted: 1 })),
+        "{result:?}"
+    );
+    // The aborted connection is closed without a response.
+    assert_eq!(stuck.await.expect("client task"), "");
+}
