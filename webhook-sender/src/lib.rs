@@ -19,6 +19,7 @@
 //! | --- | --- | --- |
 //! | `reqwest` | yes | [`transport::ReqwestTransport`] |
 //! | `hyper` | no | [`transport::HyperTransport`] (hyper 1, hyper-util legacy client) |
+//! | `gzip` | no | gzip-compressed batch bodies for endpoints built with `EndpointBuilder::gzip` |
 //!
 //! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.
 

@@ -942,3 +942,39 @@ async fn builder_errors_are_typed() -> Result<(), BoxError> {
     ));
     Ok(())
 }
+
+#[cfg(feature = "gzip")]
+#[tokio::test]
+async fn gzip_endpoints_send_compressed_batches() -> Result<(), BoxError> {
+    let server = Server::start(|_, _| Reply::ok()).await?;
+    let sender = Sender::builder()
+        .transport(transport(Duration::from_secs(5))?)
+        .endpoint(
+            EndpointConfig::builder(
+                "gz",
+                Endpoint::builder(server.url("/gz"))
+                    .encoding(Encoding::Ndjson)
+                    .gzip(Some(6))
+                    .build()?,
+            )
+            .batching(batching(Encoding::Ndjson, ms(20), 100)?)
+            .build()?,
+        )
+        .build()?;
+    let mut receipts = Vec::new();
+    for i in 0..20 {
+        receipts.push(sender.send(event(i)?).await?);
+    }
+    for r in all(receipts).await {
+        assert!(r.is_delivered());
+    }
+    let seen = server.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(s.header("content-encoding"), Some("gzip"));
+        assert_eq!(s.header("content-type"), Some("application/x-ndjson"));
+        assert!(s.body.starts_with(&[0x1f, 0x8b]), "gzip magic");
+    }
+    assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
+    Ok(())
+}

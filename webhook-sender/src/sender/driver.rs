@@ -331,7 +331,18 @@ impl Driver {
 
     fn take_batch(&self, st: &mut State, now: Instant) -> Option<Outstanding> {
         let batch = st.batcher.poll_batch(now)?;
-        let body = batch.body();
+        // Encoded once per batch (and gzip-compressed when the endpoint says so); every attempt
+        // reuses the bytes.
+        let body = match self.cfg.endpoint.gzip() {
+            None => batch.body(),
+            Some(_) => match self.cfg.endpoint.encode(batch.events()) {
+                Ok(body) => body,
+                Err(err) => {
+                    tracing::warn!(batch_id = %batch.id(), error = %err, "gzip failed; sending uncompressed");
+                    batch.body()
+                }
+            },
+        };
         let id = batch.id().clone();
         let events = batch.into_events();
         let mut slots = Vec::with_capacity(events.len());
