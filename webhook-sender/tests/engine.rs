@@ -706,10 +706,10 @@ async fn shutdown_returns_events_waiting_for_a_retry() -> Result<(), BoxError> {
     })
     .await?;
     let started = tokio::time::Instant::now();
-    let report = sender.shutdown(ms(100)).await;
+    let report = sender.shutdown(Duration::from_secs(2)).await;
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "the deadline bounds shutdown"
+        started.elapsed() < ms(500),
+        "a retry due after the deadline is returned at once"
     );
     assert_eq!(report.undelivered_events(), 1);
     assert_eq!(

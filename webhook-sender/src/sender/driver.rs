@@ -294,8 +294,13 @@ impl Driver {
                 metrics.queue_depth.set(0.0);
                 return Vec::new();
             }
+            // Past the deadline, or nothing left but retries due after it: return the rest.
+            let only_late_retries = idle_but_retries(&st, queued)
+                && deadline
+                    .zip(st.retries.keys().next())
+                    .is_some_and(|(d, &(at, _))| tokio::time::Instant::from_std(at) > d);
             if let Some(d) = deadline
-                && tokio::time::Instant::from_std(now) >= d
+                && (tokio::time::Instant::from_std(now) >= d || only_late_retries)
             {
                 return self.abandon(&mut st, now).await;
             }
@@ -834,6 +839,14 @@ impl Driver {
         self.shared.buffered.store(0, Ordering::Relaxed);
         out
     }
+}
+
+fn idle_but_retries(st: &State, queued: usize) -> bool {
+    queued == 0
+        && st.in_flight.is_empty()
+        && st.staged.is_none()
+        && st.intake.is_empty()
+        && st.batcher.buffered_events() == 0
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
