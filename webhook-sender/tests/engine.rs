@@ -303,7 +303,13 @@ async fn fault_injection_delivers_every_event_at_least_once() -> Result<(), BoxE
         .dead_letter(hook)
         .endpoint(
             EndpointConfig::builder("flaky", Endpoint::builder(server.url("/in")).build()?)
-                .batching(batching(Encoding::JsonArray, ms(5), 7)?)
+                .batching(
+                    BatcherConfig::builder()
+                        .linger(ms(5))
+                        .max_events(7)
+                        .partition_by_key(true)
+                        .build()?,
+                )
                 .retry(retry(30, ms(10))?)
                 .concurrency(Concurrency::adaptive(1, 8))
                 .jitter_seed(7)
@@ -313,7 +319,12 @@ async fn fault_injection_delivers_every_event_at_least_once() -> Result<(), BoxE
     let n = 200;
     let mut receipts = Vec::new();
     for i in 0..n {
-        receipts.push(sender.send(event(i)?).await?);
+        // Three partition keys: batches of different groups interleave.
+        let id = format!("evt_{i}");
+        let e = Event::builder(id.as_str(), "policy.created")
+            .partition_key(format!("k{}", i % 3))
+            .serialize(&serde_json::json!({ "id": id, "n": i }))?;
+        receipts.push(sender.send(e).await?);
     }
     let reports = all(receipts).await;
     let mut retried = 0;

@@ -127,8 +127,8 @@ struct State {
     bucket: Option<Bucket>,
     rng: SplitMix64,
     intake: VecDeque<Entry>,
-    /// Receipt slots of events in the batcher, by event id (FIFO per id).
-    pending: HashMap<Box<str>, VecDeque<Slot>>,
+    /// Receipt slots of events in the batcher.
+    pending: Pending,
     /// One batch taken from the batcher and waiting for permission to send.
     staged: Option<Outstanding>,
     retries: BTreeMap<(Instant, u64), Outstanding>,
@@ -161,7 +161,11 @@ impl Driver {
             bucket: cfg.rate_limit.map(Bucket::new),
             rng: SplitMix64::new(cfg.jitter_seed.unwrap_or_else(random_u64)),
             intake: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: if cfg.batcher.partition_by_key() {
+                Pending::ById(HashMap::new())
+            } else {
+                Pending::Fifo(VecDeque::new())
+            },
             staged: None,
             retries: BTreeMap::new(),
             in_flight: HashMap::new(),
@@ -317,9 +321,9 @@ impl Driver {
             }
             while let Some(entry) = st.intake.pop_front() {
                 let Entry { event, slot } = entry;
-                let id: Box<str> = event.id().into();
+                let id = st.pending.key(&event);
                 match st.batcher.push(event, now) {
-                    Ok(()) => st.pending.entry(id).or_default().push_back(slot),
+                    Ok(()) => st.pending.push(id, slot),
                     Err(PushError::Full { event, .. }) => {
                         st.intake.push_front(Entry { event, slot });
                         return;
@@ -350,17 +354,7 @@ impl Driver {
         };
         let id = batch.id().clone();
         let events = batch.into_events();
-        let mut slots = Vec::with_capacity(events.len());
-        for e in &events {
-            if let Some(q) = st.pending.get_mut(e.id()) {
-                if let Some(s) = q.pop_front() {
-                    slots.push(s);
-                }
-                if q.is_empty() {
-                    st.pending.remove(e.id());
-                }
-            }
-        }
+        let slots = st.pending.take(&events);
         Some(Outstanding {
             id,
             events,
@@ -811,21 +805,14 @@ impl Driver {
         st.batcher.flush_all(now);
         while let Some(batch) = st.batcher.poll_batch(now) {
             let events = batch.into_events();
-            let mut slots = Vec::with_capacity(events.len());
-            for e in &events {
-                if let Some(s) = st.pending.get_mut(e.id()).and_then(VecDeque::pop_front) {
-                    slots.push(s);
-                }
-            }
+            let slots = st.pending.take(&events);
             push(events, slots, UndeliveredStage::NotSent);
         }
         // Ordered mode may hold batches behind ones that never completed; and any slot left.
-        for (_, q) in st.pending.drain() {
-            for s in q {
-                s.resolve(Outcome::Failed {
-                    reason: FailureReason::Shutdown,
-                });
-            }
+        for s in st.pending.drain() {
+            s.resolve(Outcome::Failed {
+                reason: FailureReason::Shutdown,
+            });
         }
         let queued = self.shared.queue.close(Closed::Shutdown, true);
         let (mut events, mut slots) = (Vec::new(), Vec::new());
@@ -838,6 +825,63 @@ impl Driver {
         self.shared.retrying.store(0, Ordering::Relaxed);
         self.shared.buffered.store(0, Ordering::Relaxed);
         out
+    }
+}
+
+/// Receipt slots of the events inside the batcher. Without key partitioning the batcher emits
+/// events in push order, so a FIFO suffices; with it, groups interleave and slots are found by
+/// event id (FIFO among equal ids).
+enum Pending {
+    Fifo(VecDeque<Slot>),
+    ById(HashMap<Box<str>, VecDeque<Slot>>),
+}
+
+impl Pending {
+    fn key(&self, event: &Event) -> Option<Box<str>> {
+        match self {
+            Pending::Fifo(_) => None,
+            Pending::ById(_) => Some(event.id().into()),
+        }
+    }
+
+    fn push(&mut self, key: Option<Box<str>>, slot: Slot) {
+        match (self, key) {
+            (Pending::Fifo(q), _) => q.push_back(slot),
+            (Pending::ById(m), Some(k)) => m.entry(k).or_default().push_back(slot),
+            // `key` returns `Some` for `ById`; a missing key drops (= fails) the slot loudly.
+            (Pending::ById(_), None) => drop(slot),
+        }
+    }
+
+    /// The slots of `events`, a batch just taken from the batcher.
+    fn take(&mut self, events: &[Event]) -> Vec<Slot> {
+        match self {
+            Pending::Fifo(q) => {
+                let n = events.len().min(q.len());
+                q.drain(..n).collect()
+            }
+            Pending::ById(m) => {
+                let mut slots = Vec::with_capacity(events.len());
+                for e in events {
+                    if let Some(q) = m.get_mut(e.id()) {
+                        if let Some(s) = q.pop_front() {
+                            slots.push(s);
+                        }
+                        if q.is_empty() {
+                            m.remove(e.id());
+                        }
+                    }
+                }
+                slots
+            }
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Slot> {
+        match self {
+            Pending::Fifo(q) => q.drain(..).collect(),
+            Pending::ById(m) => m.drain().flat_map(|(_, q)| q).collect(),
+        }
     }
 }
 
