@@ -73,6 +73,43 @@ impl Decode<SysdigEvent<'static>> for SysdigDecoder {
     }
 }
 
+/// Reads nothing: the sink receiver only acknowledges (to measure the sender alone).
+struct Discard(Arc<AtomicU64>);
+
+impl Decode<serde_json::Value> for Discard {
+    fn decode(
+        &self,
+        _media: Option<MediaType>,
+        body: &[u8],
+    ) -> Result<Vec<serde_json::Value>, DecodeError> {
+        let lines = body.iter().filter(|b| **b == b'\n').count();
+        self.0.fetch_add(lines as u64, Ordering::Relaxed);
+        Ok(Vec::new())
+    }
+}
+
+async fn start_sink(count: Arc<AtomicU64>) -> String {
+    let config = ReceiverConfig::builder()
+        .auth(webhook_receiver::NoAuth)
+        .body_limit(4 << 20)
+        .no_replay_protection()
+        .build()
+        .expect("sink config");
+    let receiver = Receiver::builder(config)
+        .decoder(Discard(count))
+        .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async {
+            Handled::Accepted
+        }))
+        .build()
+        .expect("sink");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/sink", listener.local_addr().expect("addr"));
+    tokio::spawn(Server::new(receiver).serve(listener, std::future::pending()));
+    url
+}
+
 /// The fixture's policy events, typed and owned.
 fn policy_events() -> Vec<SysdigEvent<'static>> {
     let events: Vec<_> = sysdig::parse_ndjson(SYSDIG_FIXTURE_NDJSON.as_bytes())
@@ -118,6 +155,46 @@ async fn start_receiver(count: Arc<AtomicU64>) -> String {
     url
 }
 
+async fn sdk_sender(url: &str) -> Sender {
+    let transport = TransportBuilder::new()
+        .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse().expect("cidr")))
+        .max_response_body(4096)
+        .build()
+        .expect("transport");
+    let endpoint = Endpoint::builder(url)
+        .encoding(Encoding::Ndjson)
+        .auth(SenderAuth::signature(Secret::from_whsec(WHSEC).expect("secret")).expect("auth"))
+        .build()
+        .expect("endpoint");
+    Sender::builder()
+        .transport(transport)
+        .endpoint(
+            EndpointConfig::builder("bench", endpoint)
+                .batching(
+                    BatcherConfig::builder()
+                        .encoding(Encoding::Ndjson)
+                        .max_events(1000)
+                        .max_bytes(2 << 20)
+                        .linger(Duration::from_millis(2))
+                        .buffer_limits(50_000, 64 << 20)
+                        .build()
+                        .expect("batcher"),
+                )
+                .retry(
+                    RetryPolicy::builder()
+                        .fixed(vec![Duration::ZERO, Duration::from_millis(50)], 0)
+                        .build()
+                        .expect("retry"),
+                )
+                .concurrency(Concurrency::Fixed(4))
+                .queue(50_000, OverflowPolicy::Block)
+                .build()
+                .expect("endpoint config"),
+        )
+        .build()
+        .expect("sender")
+}
+
 fn serialize(i: usize, typed: &[SysdigEvent<'static>]) -> Event {
     let e = &typed[i % typed.len()];
     Event::builder(format!("evt_{i}"), "policy")
@@ -137,45 +214,10 @@ fn bench(c: &mut Criterion) {
     let received = Arc::new(AtomicU64::new(0));
     let url = rt.block_on(start_receiver(received.clone()));
 
-    let sender = rt.block_on(async {
-        let transport = TransportBuilder::new()
-            .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse().expect("cidr")))
-            .max_response_body(4096)
-            .build()
-            .expect("transport");
-        let endpoint = Endpoint::builder(&url)
-            .encoding(Encoding::Ndjson)
-            .auth(SenderAuth::signature(Secret::from_whsec(WHSEC).expect("secret")).expect("auth"))
-            .build()
-            .expect("endpoint");
-        Sender::builder()
-            .transport(transport)
-            .endpoint(
-                EndpointConfig::builder("bench", endpoint)
-                    .batching(
-                        BatcherConfig::builder()
-                            .encoding(Encoding::Ndjson)
-                            .max_events(1000)
-                            .max_bytes(2 << 20)
-                            .linger(Duration::from_millis(2))
-                            .buffer_limits(50_000, 64 << 20)
-                            .build()
-                            .expect("batcher"),
-                    )
-                    .retry(
-                        RetryPolicy::builder()
-                            .fixed(vec![Duration::ZERO, Duration::from_millis(50)], 0)
-                            .build()
-                            .expect("retry"),
-                    )
-                    .concurrency(Concurrency::Fixed(4))
-                    .queue(50_000, OverflowPolicy::Block)
-                    .build()
-                    .expect("endpoint config"),
-            )
-            .build()
-            .expect("sender")
-    });
+    let sender = rt.block_on(sdk_sender(&url));
+    let sunk = Arc::new(AtomicU64::new(0));
+    let sink_url = rt.block_on(start_sink(sunk.clone()));
+    let sink_sender = rt.block_on(sdk_sender(&sink_url));
 
     // Correctness before timing: one batch arrives verified and typed.
     rt.block_on(async {
@@ -212,6 +254,27 @@ fn bench(c: &mut Criterion) {
                     received.load(Ordering::Relaxed) - before,
                     iters * EVENTS as u64
                 );
+                elapsed
+            })
+        })
+    });
+
+    g.bench_function("sdk_sender_only_ack_sink", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let before = sunk.load(Ordering::Relaxed);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut receipts = Vec::with_capacity(EVENTS);
+                    for i in 0..EVENTS {
+                        receipts.push(sink_sender.send(serialize(i, &typed)).await.expect("send"));
+                    }
+                    for r in receipts {
+                        assert!(r.await.is_delivered());
+                    }
+                }
+                let elapsed = start.elapsed();
+                assert_eq!(sunk.load(Ordering::Relaxed) - before, iters * EVENTS as u64);
                 elapsed
             })
         })
@@ -291,6 +354,12 @@ fn bench(c: &mut Criterion) {
     g.finish();
     rt.block_on(async {
         assert!(sender.shutdown(Duration::from_secs(5)).await.is_clean());
+        assert!(
+            sink_sender
+                .shutdown(Duration::from_secs(5))
+                .await
+                .is_clean()
+        );
     });
 }
 
