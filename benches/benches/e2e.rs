@@ -232,6 +232,47 @@ fn bench(c: &mut Criterion) {
         assert_eq!(received.load(Ordering::Relaxed) - before, 100);
     });
 
+    // Latency at a fixed offered load: enqueue-to-delivered (receipt resolved) percentiles.
+    rt.block_on(async {
+        let rate = std::env::var("E2E_LATENCY_RATE")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(50_000);
+        let per_tick = rate / 1000;
+        let samples = Arc::new(std::sync::Mutex::new(Vec::with_capacity(rate)));
+        let mut waiters = Vec::with_capacity(rate);
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        for t in 0..1000 {
+            tick.tick().await;
+            for i in 0..per_tick {
+                let enqueued = Instant::now();
+                let receipt = sender
+                    .send(serialize(t * per_tick + i, &typed))
+                    .await
+                    .expect("send");
+                let samples = samples.clone();
+                waiters.push(tokio::spawn(async move {
+                    assert!(receipt.await.is_delivered());
+                    let us = enqueued.elapsed().as_micros() as u64;
+                    samples.lock().expect("samples").push(us);
+                }));
+            }
+        }
+        for w in waiters {
+            w.await.expect("waiter");
+        }
+        let mut v = samples.lock().expect("samples").clone();
+        v.sort_unstable();
+        let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+        eprintln!(
+            "latency at {rate} events/s offered (linger 2 ms): p50 {} us, p99 {} us, max {} us",
+            p(0.5),
+            p(0.99),
+            p(1.0)
+        );
+    });
+
     let mut g = c.benchmark_group("e2e_sysdig_policy");
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.sample_size(10);
