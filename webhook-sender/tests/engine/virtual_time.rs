@@ -21,6 +21,7 @@ use super::server::BoxError;
 struct Scripted {
     statuses: Vec<u16>,
     log: Mutex<Vec<(Instant, Option<String>)>>,
+    bodies: Mutex<Vec<Bytes>>,
 }
 
 impl Scripted {
@@ -28,6 +29,7 @@ impl Scripted {
         Arc::new(Self {
             statuses: statuses.to_vec(),
             log: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Vec::new()),
         })
     }
 
@@ -56,6 +58,9 @@ impl Transport for Scripted {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         log.push((Instant::now(), id));
+        if let Ok(mut b) = self.bodies.lock() {
+            b.push(request.body().clone());
+        }
         let code = self
             .statuses
             .get(n)
@@ -243,6 +248,65 @@ async fn health_window_disables_the_endpoint() -> Result<(), BoxError> {
             reason: FailureReason::EndpointDisabled
         })
     );
+    assert!(sender.shutdown(secs(1)).await.is_clean());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordered_keys_wait_for_the_previous_batch() -> Result<(), BoxError> {
+    let transport = Scripted::new(&[503, 200]);
+    let shared: SharedTransport = transport.clone();
+    let retry = RetryPolicy::builder()
+        .fixed(vec![Duration::ZERO, secs(2)], 0)
+        .build()?;
+    let sender = Sender::builder()
+        .transport(shared)
+        .endpoint(
+            config("e", Duration::ZERO, 1, retry)?
+                .batching(
+                    BatcherConfig::builder()
+                        .linger(Duration::ZERO)
+                        .max_events(1)
+                        .partition_by_key(true)
+                        .ordered(true)
+                        .build()?,
+                )
+                .concurrency(Concurrency::Fixed(4))
+                .build()?,
+        )
+        .build()?;
+    let keyed = |i: usize, key: &str| -> Result<Event, BoxError> {
+        Ok(Event::builder(format!("e{i}"), "t")
+            .partition_key(key)
+            .json_bytes(format!("{{\"id\":\"e{i}\"}}"))?)
+    };
+    let t0 = Instant::now();
+    let a1 = sender.send(keyed(1, "a")?).await?;
+    let a2 = sender.send(keyed(2, "a")?).await?;
+    let b1 = sender.send(keyed(3, "b")?).await?;
+    for r in [a1, a2, b1] {
+        assert!(r.await.is_delivered());
+    }
+    let bodies: Vec<String> = transport
+        .bodies
+        .lock()
+        .map(|b| {
+            b.iter()
+                .map(|x| String::from_utf8_lossy(x).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    // e1 fails at 0 s and is retried at 2 s; e2 (same key) waits for it; e3 (key b) does not.
+    assert_eq!(bodies.len(), 4);
+    assert!(
+        bodies[0].contains("e1") && bodies[1].contains("e3"),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies[2].contains("e1") && bodies[3].contains("e2"),
+        "{bodies:?}"
+    );
+    assert_eq!(transport.times(t0), [secs(0), secs(0), secs(2), secs(2)]);
     assert!(sender.shutdown(secs(1)).await.is_clean());
     Ok(())
 }
