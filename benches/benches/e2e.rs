@@ -195,6 +195,30 @@ async fn sdk_sender(url: &str) -> Sender {
         .expect("sender")
 }
 
+/// Producer tasks on the runtime (an application sends from several tasks): each serializes
+/// and sends its share of `EVENTS` events, then awaits its receipts.
+const PRODUCERS: usize = 2;
+
+async fn produce(sender: &Sender, typed: &Arc<Vec<SysdigEvent<'static>>>) {
+    let mut tasks = Vec::with_capacity(PRODUCERS);
+    for p in 0..PRODUCERS {
+        let (sender, typed) = (sender.clone(), typed.clone());
+        tasks.push(tokio::spawn(async move {
+            let share = EVENTS / PRODUCERS;
+            let mut receipts = Vec::with_capacity(share);
+            for i in p * share..(p + 1) * share {
+                receipts.push(sender.send(serialize(i, &typed)).await.expect("send"));
+            }
+            for r in receipts {
+                assert!(r.await.is_delivered());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("producer");
+    }
+}
+
 fn serialize(i: usize, typed: &[SysdigEvent<'static>]) -> Event {
     let e = &typed[i % typed.len()];
     Event::builder(format!("evt_{i}"), "policy")
@@ -209,6 +233,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let typed = policy_events();
+    let shared_typed = Arc::new(typed.clone());
     let size = serialize(0, &typed).len();
     eprintln!("event size: {size} bytes");
     let received = Arc::new(AtomicU64::new(0));
@@ -282,13 +307,7 @@ fn bench(c: &mut Criterion) {
                 let before = received.load(Ordering::Relaxed);
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let mut receipts = Vec::with_capacity(EVENTS);
-                    for i in 0..EVENTS {
-                        receipts.push(sender.send(serialize(i, &typed)).await.expect("send"));
-                    }
-                    for r in receipts {
-                        assert!(r.await.is_delivered());
-                    }
+                    produce(&sender, &shared_typed).await;
                 }
                 let elapsed = start.elapsed();
                 assert_eq!(
@@ -306,13 +325,7 @@ fn bench(c: &mut Criterion) {
                 let before = sunk.load(Ordering::Relaxed);
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let mut receipts = Vec::with_capacity(EVENTS);
-                    for i in 0..EVENTS {
-                        receipts.push(sink_sender.send(serialize(i, &typed)).await.expect("send"));
-                    }
-                    for r in receipts {
-                        assert!(r.await.is_delivered());
-                    }
+                    produce(&sink_sender, &shared_typed).await;
                 }
                 let elapsed = start.elapsed();
                 assert_eq!(sunk.load(Ordering::Relaxed) - before, iters * EVENTS as u64);
