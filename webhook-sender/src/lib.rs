@@ -3,10 +3,9 @@
 //! The async delivery engine: a thin tokio driver of `webhook-core`'s batcher, retry policy and
 //! endpoint health, with reqwest and hyper transports.
 //!
-//! This crate currently provides the I/O layer the engine drives:
-//!
 //! | module | what |
 //! | --- | --- |
+//! | [`sender`] | the engine: [`Sender`], endpoints, queues and overflow policies, receipts, lifecycle, shutdown, metrics |
 //! | [`transport`] | the [`Transport`] trait, its reqwest and hyper implementations, timeouts, body cap, no redirects |
 //! | [`tls`] | rustls client configuration: webpki roots, custom CA, mTLS, explicit insecure mode |
 //! | [`ssrf`] | the SSRF guard applied to the addresses actually connected to |
@@ -28,6 +27,7 @@
 #![cfg_attr(not(any(feature = "reqwest", feature = "hyper")), allow(dead_code))]
 
 pub mod callout;
+pub mod sender;
 pub mod error;
 pub mod ssrf;
 pub mod tls;
@@ -37,3 +37,9 @@ pub mod transport;
 pub use error::{BuildError, TransportError};
 pub use token::{Secret, TokenProvider};
 pub use transport::{Response, SharedTransport, Transport, TransportBuilder};
+pub use sender::{
+    AttemptError, Concurrency, DeadLetter, DeliveryReport, EndpointConfig, EndpointConfigBuilder,
+    EndpointConfigError, EndpointHealth, EndpointOutcome, FailureReason, LifecycleEvent, Outcome,
+    OverflowPolicy, RateLimit, Receipt, SendError, Sender, SenderBuilder, SenderBuildError,
+    ShutdownReport, TestIntegrationError, TestReport, Undelivered, UndeliveredStage,
+};

@@ -1,0 +1,301 @@
+//! Configuration of one destination of a [`Sender`](crate::Sender): request building (the
+//! core [`Endpoint`]), filter, batching, retries, health, breaker, limits, queue and auth token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use webhook_core::encode::Encoding;
+use webhook_core::request::Endpoint;
+use webhook_core::{
+    BatcherConfig, BatcherConfigError, BreakerConfig, HealthConfig, RetryPolicy, RouteError,
+    Router,
+};
+
+use super::limit::{Concurrency, RateLimit};
+use super::queue::OverflowPolicy;
+use crate::token::TokenProvider;
+use crate::transport::SharedTransport;
+
+/// Default intake queue capacity per endpoint (events).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+
+/// Errors building an [`EndpointConfig`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointConfigError {
+    /// The name is empty.
+    #[error("the endpoint name is empty")]
+    EmptyName,
+    /// A filter pattern is invalid.
+    #[error("invalid filter pattern")]
+    Filter(#[source] RouteError),
+    /// The default batcher configuration could not be built for the endpoint's encoding.
+    #[error("invalid batcher configuration")]
+    Batcher(#[source] BatcherConfigError),
+    /// The batcher encodes differently from the endpoint's request builder.
+    #[error("the batcher encodes {batcher:?} but the endpoint declares {endpoint:?}")]
+    EncodingMismatch {
+        /// The batcher's encoding.
+        batcher: Encoding,
+        /// The endpoint's encoding.
+        endpoint: Encoding,
+    },
+    /// A limit is out of range.
+    #[error("invalid setting: {0}")]
+    InvalidSetting(&'static str),
+}
+
+/// One destination: how to build its requests and how to drive deliveries to it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use webhook_core::request::Endpoint;
+/// use webhook_core::{HealthConfig, RetryPolicy};
+/// use webhook_sender::{Concurrency, EndpointConfig, OverflowPolicy, RateLimit};
+///
+/// let endpoint = Endpoint::builder("https://hooks.example.com/sysdig").build()?;
+/// let config = EndpointConfig::builder("siem", endpoint)
+///     .filter(["policy.*", "runtime.*"])
+///     .retry(RetryPolicy::svix())
+///     .health(HealthConfig::default().failed_after(Duration::from_secs(15 * 60)))
+///     .concurrency(Concurrency::adaptive(1, 32))
+///     .rate_limit(RateLimit::new(1000, Duration::from_secs(60)))
+///     .queue(50_000, OverflowPolicy::DropOldest)
+///     .build()?;
+/// assert_eq!(config.name(), "siem");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub(crate) name: Arc<str>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) filter: Option<Router<()>>,
+    pub(crate) batcher: BatcherConfig,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) health: HealthConfig,
+    pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) concurrency: Concurrency,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) queue_capacity: usize,
+    pub(crate) overflow: OverflowPolicy,
+    pub(crate) tokens: Option<TokenProvider>,
+    pub(crate) transport: Option<SharedTransport>,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) jitter_seed: Option<u64>,
+}
+
+impl EndpointConfig {
+    /// Starts a configuration named `name` (used in metrics, logs, receipts and lifecycle
+    /// events) for `endpoint`.
+    pub fn builder(name: impl Into<Arc<str>>, endpoint: Endpoint) -> EndpointConfigBuilder {
+        EndpointConfigBuilder {
+            name: name.into(),
+            endpoint,
+            filter: Vec::new(),
+            batcher: None,
+            retry: RetryPolicy::default(),
+            health: HealthConfig::default(),
+            breaker: None,
+            concurrency: Concurrency::default(),
+            rate_limit: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            overflow: OverflowPolicy::default(),
+            tokens: None,
+            transport: None,
+            request_timeout: None,
+            jitter_seed: None,
+        }
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The request builder.
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Whether the filter selects `subject` (no filter: everything).
+    #[must_use]
+    pub fn selects(&self, subject: &str) -> bool {
+        self.filter.as_ref().is_none_or(|r| r.is_match(subject))
+    }
+}
+
+/// Builder of [`EndpointConfig`]; chained calls never fail, [`build`](Self::build) reports the
+/// first problem.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EndpointConfigBuilder {
+    name: Arc<str>,
+    endpoint: Endpoint,
+    filter: Vec<String>,
+    batcher: Option<BatcherConfig>,
+    retry: RetryPolicy,
+    health: HealthConfig,
+    breaker: Option<BreakerConfig>,
+    concurrency: Concurrency,
+    rate_limit: Option<RateLimit>,
+    queue_capacity: usize,
+    overflow: OverflowPolicy,
+    tokens: Option<TokenProvider>,
+    transport: Option<SharedTransport>,
+    request_timeout: Option<Duration>,
+    jitter_seed: Option<u64>,
+}
+
+impl EndpointConfigBuilder {
+    /// Sends only events whose subject matches one of `patterns` (core [`Router`] patterns:
+    /// exact or `*` wildcards; Sysdig "Data to Send"). Calling it again adds patterns. Without
+    /// a filter every event is sent.
+    pub fn filter<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.filter.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Batching (default: [`BatcherConfig::default`] with the endpoint's encoding). Its encoding
+    /// must be the endpoint's.
+    pub fn batching(mut self, config: BatcherConfig) -> Self {
+        self.batcher = Some(config);
+        self
+    }
+
+    /// Retry policy (default: [`RetryPolicy::svix`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Health thresholds (default: failed after 15 minutes, never disabled automatically).
+    pub fn health(mut self, config: HealthConfig) -> Self {
+        self.health = config;
+        self
+    }
+
+    /// A circuit breaker (default: none).
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Some(config);
+        self
+    }
+
+    /// In-flight request limit (default: `Fixed(4)`).
+    pub fn concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// A request rate limit (default: none).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Intake queue capacity in events (default [`DEFAULT_QUEUE_CAPACITY`]) and what happens
+    /// when it is full (default [`OverflowPolicy::Block`]).
+    pub fn queue(mut self, capacity: usize, overflow: OverflowPolicy) -> Self {
+        self.queue_capacity = capacity;
+        self.overflow = overflow;
+        self
+    }
+
+    /// Fetch a bearer token (authentication URL or OAuth2 client credentials) for every
+    /// delivery; a `401` invalidates it and the attempt is repeated once at once before it
+    /// counts as a failure. Overrides an `Authorization` header set by the endpoint's auth.
+    pub fn token_provider(mut self, tokens: TokenProvider) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// A transport for this endpoint only (default: the sender's).
+    pub fn transport(mut self, transport: SharedTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// A per-request timeout overriding the transport's (Svix allows 1–30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Seed of the jitter generator (default: derived from the clock; set it for reproducible
+    /// retry timings in tests).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    /// See [`EndpointConfigError`].
+    pub fn build(self) -> Result<EndpointConfig, EndpointConfigError> {
+        if self.name.is_empty() {
+            return Err(EndpointConfigError::EmptyName);
+        }
+        let encoding = self.endpoint.encoding();
+        let batcher = match self.batcher {
+            Some(b) if b.encoding() != encoding => {
+                return Err(EndpointConfigError::EncodingMismatch {
+                    batcher: b.encoding(),
+                    endpoint: encoding,
+                });
+            }
+            Some(b) => b,
+            None => BatcherConfig::builder()
+                .encoding(encoding)
+                .build()
+                .map_err(EndpointConfigError::Batcher)?,
+        };
+        let filter = if self.filter.is_empty() {
+            None
+        } else {
+            let mut router = Router::builder();
+            for p in self.filter {
+                router = router.route(p, ());
+            }
+            Some(router.build().map_err(EndpointConfigError::Filter)?)
+        };
+        self.concurrency
+            .validate()
+            .map_err(EndpointConfigError::InvalidSetting)?;
+        if let Some(r) = self.rate_limit {
+            r.validate().map_err(EndpointConfigError::InvalidSetting)?;
+        }
+        if self.queue_capacity == 0 {
+            return Err(EndpointConfigError::InvalidSetting(
+                "queue capacity must be at least 1",
+            ));
+        }
+        if self.request_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(EndpointConfigError::InvalidSetting(
+                "request timeout must be non-zero",
+            ));
+        }
+        Ok(EndpointConfig {
+            name: self.name,
+            endpoint: self.endpoint,
+            filter,
+            batcher,
+            retry: self.retry,
+            health: self.health,
+            breaker: self.breaker,
+            concurrency: self.concurrency,
+            rate_limit: self.rate_limit,
+            queue_capacity: self.queue_capacity,
+            overflow: self.overflow,
+            tokens: self.tokens,
+            transport: self.transport,
+            request_timeout: self.request_timeout,
+            jitter_seed: self.jitter_seed,
+        })
+    }
+}

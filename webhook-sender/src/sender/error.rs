@@ -1,0 +1,85 @@
+//! Errors of the delivery engine: building a sender, sending, testing an integration.
+
+use webhook_core::Event;
+use webhook_core::auth::AuthConfigError;
+
+use crate::error::{BuildError, TransportError};
+use crate::token::TokenError;
+
+/// Errors building a [`Sender`](crate::Sender).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SenderBuildError {
+    /// `build` was called outside a tokio runtime (the driver tasks need one).
+    #[error("Sender::builder().build() must be called inside a tokio runtime")]
+    NoRuntime,
+    /// No endpoint was added.
+    #[error("a sender needs at least one endpoint")]
+    NoEndpoints,
+    /// Two endpoints share a name.
+    #[error("two endpoints are named {0:?}")]
+    DuplicateEndpoint(String),
+    /// A transport could not be built (TLS configuration, settings).
+    #[error("the transport could not be built")]
+    Transport(#[source] BuildError),
+    /// An endpoint's client certificate could not be read or is invalid.
+    #[error("the client certificate of endpoint {endpoint:?} is unusable")]
+    ClientCertificate {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: AuthConfigError,
+    },
+    /// No transport feature is enabled and no transport was given.
+    #[error("no transport: enable the `reqwest` or `hyper` feature or pass one")]
+    NoTransport,
+    /// A setting is out of range.
+    #[error("invalid setting: {0}")]
+    InvalidSetting(&'static str),
+}
+
+/// Errors of [`Sender::send`](crate::Sender::send) and
+/// [`Sender::try_send`](crate::Sender::try_send); the event is handed back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The sender is shutting down (or was shut down).
+    #[error("the sender is shut down")]
+    Closed(Event),
+    /// `try_send`: the queue is full under the `Block` policy.
+    #[error("the endpoint queue is full")]
+    Full(Event),
+}
+
+impl SendError {
+    /// The event that was not queued.
+    #[must_use]
+    pub fn into_event(self) -> Event {
+        match self {
+            SendError::Closed(e) | SendError::Full(e) => e,
+        }
+    }
+}
+
+/// Errors of [`Sender::test_integration`](crate::Sender::test_integration). A non-2xx answer
+/// is not an error: it is reported in the [`TestReport`](crate::TestReport).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestIntegrationError {
+    /// No endpoint has that name.
+    #[error("no endpoint named {0:?}")]
+    UnknownEndpoint(String),
+    /// The test event could not be encoded.
+    #[error("the test event could not be encoded: {0}")]
+    Encode(String),
+    /// The endpoint's request builder refused the request.
+    #[error("the request could not be built: {0}")]
+    Request(String),
+    /// The bearer token could not be fetched.
+    #[error("the token could not be fetched")]
+    Token(#[from] TokenError),
+    /// No response (timeout, connection, TLS, SSRF guard).
+    #[error("the request failed")]
+    Transport(#[from] TransportError),
+}

@@ -1,0 +1,282 @@
+//! What a sender reports about its endpoints: lifecycle events, health snapshots, dead
+//! letters, the shutdown report and the test-integration report.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use webhook_core::{BatchId, Event, HealthState};
+
+use super::metrics::EndpointMetrics;
+use super::queue::Queue;
+use super::receipt::FailureReason;
+
+/// A change in an endpoint's life, broadcast to [`Sender::lifecycle`](crate::Sender::lifecycle)
+/// subscribers. Slow subscribers lose the oldest events (tokio `broadcast` semantics); the
+/// counters in [`EndpointHealth`] are exact.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LifecycleEvent {
+    /// Healthy → failing: the first failed attempt after a success.
+    Failing {
+        /// The endpoint.
+        endpoint: Arc<str>,
+        /// When the first failure was seen.
+        since: Instant,
+    },
+    /// No success for the endpoint's `failed_after` window (Soveren shows "failed").
+    Failed {
+        /// The endpoint.
+        endpoint: Arc<str>,
+        /// First failure.
+        since: Instant,
+    },
+    /// Failing or failed → healthy.
+    Recovered {
+        /// The endpoint.
+        endpoint: Arc<str>,
+        /// How long it had been failing.
+        after: Duration,
+    },
+    /// The endpoint is disabled; its queued events fail with
+    /// [`FailureReason::EndpointDisabled`].
+    Disabled {
+        /// The endpoint.
+        endpoint: Arc<str>,
+        /// Why.
+        reason: DisableReason,
+    },
+    /// A batch was given up on and handed to the dead-letter hook.
+    Exhausted {
+        /// The endpoint.
+        endpoint: Arc<str>,
+        /// The batch (its `webhook-id`).
+        batch_id: BatchId,
+        /// Events in it.
+        events: usize,
+        /// Why.
+        reason: FailureReason,
+    },
+    /// An event was dropped by the overflow policy.
+    Dropped {
+        /// The endpoint.
+        endpoint: Arc<str>,
+        /// The dropped event's id.
+        event_id: Arc<str>,
+    },
+}
+
+/// Why an endpoint was disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisableReason {
+    /// It answered 410 Gone or `webhook-delivery: disable`.
+    Receiver {
+        /// The status of that answer.
+        status: StatusCode,
+    },
+    /// Nothing succeeded for the health `disable_after` window.
+    HealthWindow,
+}
+
+/// Counters of one endpoint since the sender started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Events acknowledged with a 2xx.
+    pub delivered: u64,
+    /// Events given up on (rejected, exhausted, aborted, disabled, oversize).
+    pub failed: u64,
+    /// Events dropped by the overflow policy.
+    pub dropped: u64,
+    /// Events the filter did not select.
+    pub filtered: u64,
+    /// Requests sent (every attempt).
+    pub requests: u64,
+    /// Attempts scheduled for a retry.
+    pub retries: u64,
+    /// Batches acknowledged.
+    pub batches_delivered: u64,
+}
+
+/// A snapshot of one endpoint, from [`Sender::health`](crate::Sender::health).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct EndpointHealth {
+    /// The endpoint's name.
+    pub endpoint: Arc<str>,
+    /// Healthy, failing since, failed since, or disabled at.
+    pub state: HealthState,
+    /// Events waiting in the intake queue.
+    pub queued: usize,
+    /// Events buffered in the batcher (not yet sent).
+    pub buffered: usize,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Batches waiting for a retry.
+    pub retrying: usize,
+    /// The current in-flight limit (changes under adaptive concurrency).
+    pub concurrency_limit: usize,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// Events the sender gave up on, handed to the dead-letter hook
+/// ([`SenderBuilder::dead_letter`](crate::SenderBuilder::dead_letter)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The endpoint.
+    pub endpoint: Arc<str>,
+    /// The batch id (the `webhook-id` that was sent).
+    pub batch_id: Option<BatchId>,
+    /// The events, in batch order.
+    pub events: Vec<Event>,
+    /// Why they were given up on.
+    pub reason: FailureReason,
+}
+
+/// Events not delivered by [`Sender::shutdown`](crate::Sender::shutdown).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Undelivered {
+    /// The endpoint.
+    pub endpoint: Arc<str>,
+    /// The events.
+    pub events: Vec<Event>,
+    /// Where they were when the deadline passed.
+    pub stage: UndeliveredStage,
+}
+
+/// Where undelivered events were at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UndeliveredStage {
+    /// Never sent (queued or batched; or the endpoint was already disabled).
+    NotSent,
+    /// A request was in flight and was cancelled at the deadline.
+    InFlight,
+    /// Waiting for a retry after a failed attempt.
+    RetryPending {
+        /// The last attempt's error.
+        last: super::receipt::AttemptError,
+    },
+}
+
+/// What [`Sender::shutdown`](crate::Sender::shutdown) could not deliver.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Undelivered events, grouped as they were held.
+    pub undelivered: Vec<Undelivered>,
+}
+
+impl ShutdownReport {
+    /// Number of undelivered events.
+    #[must_use]
+    pub fn undelivered_events(&self) -> usize {
+        self.undelivered.iter().map(|u| u.events.len()).sum()
+    }
+
+    /// `true` when everything was delivered (or given up on through the dead-letter hook).
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.undelivered.is_empty()
+    }
+}
+
+/// The answer to [`Sender::test_integration`](crate::Sender::test_integration).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TestReport {
+    /// The status (a 2xx means the integration works: Soveren shows "200 OK").
+    pub status: StatusCode,
+    /// Time from sending the request to reading the (capped) response.
+    pub latency: Duration,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The response body, at most [`TEST_BODY_LIMIT`] bytes.
+    pub body: Bytes,
+    /// Whether the body was cut.
+    pub body_truncated: bool,
+}
+
+impl TestReport {
+    /// `true` for a 2xx.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+}
+
+/// Bytes of response body kept in a [`TestReport`].
+pub const TEST_BODY_LIMIT: usize = 4096;
+
+/// State of one endpoint shared between its driver and the `Sender` handles.
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    pub(crate) queue: Queue,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) filtered: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) batches_delivered: AtomicU64,
+    pub(crate) buffered: AtomicUsize,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) retrying: AtomicUsize,
+    pub(crate) limit: AtomicUsize,
+    pub(crate) state: Mutex<HealthState>,
+    pub(crate) metrics: EndpointMetrics,
+}
+
+impl Shared {
+    pub(crate) fn new(name: Arc<str>, queue: Queue, limit: usize) -> Self {
+        Self {
+            queue,
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            filtered: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            batches_delivered: AtomicU64::new(0),
+            buffered: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            retrying: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+            state: Mutex::new(HealthState::Healthy),
+            metrics: EndpointMetrics::new(&name),
+            name,
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: HealthState) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    pub(crate) fn snapshot(&self) -> EndpointHealth {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        EndpointHealth {
+            endpoint: self.name.clone(),
+            state: *self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            queued: self.queue.len(),
+            buffered: self.buffered.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            retrying: self.retrying.load(Ordering::Relaxed),
+            concurrency_limit: self.limit.load(Ordering::Relaxed),
+            counters: Counters {
+                delivered: r(&self.delivered),
+                failed: r(&self.failed),
+                dropped: r(&self.dropped),
+                filtered: r(&self.filtered),
+                requests: r(&self.requests),
+                retries: r(&self.retries),
+                batches_delivered: r(&self.batches_delivered),
+            },
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! The delivery engine: [`Sender`] fans events out to endpoints, each driven by one task.
+//!
+//! ```text
+//! send(event) ─┬─ filter(endpoint 1) ─ queue ─▶ driver task 1 ─ Batcher ─ RetryPolicy ─ Health ─▶ transport
+//!              └─ filter(endpoint 2) ─ queue ─▶ driver task 2 ─ ...
+//! ```
+//!
+//! Each endpoint has a bounded intake queue with an [`OverflowPolicy`], and one driver task
+//! (see the `driver` module docs) that feeds the core batcher, retry policy, health tracker and
+//! circuit breaker with time read in one place, and sends what they emit. Every event gets a
+//! [`Receipt`] that resolves to its outcome at every endpoint.
+
+mod driver;
+mod endpoint;
+mod error;
+mod lifecycle;
+mod limit;
+pub mod metrics;
+mod queue;
+mod receipt;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Mutex as AsyncMutex, broadcast, watch};
+use tokio::task::JoinHandle;
+use webhook_core::Event;
+use webhook_core::encode::Body;
+
+pub use self::endpoint::{
+    DEFAULT_QUEUE_CAPACITY, EndpointConfig, EndpointConfigBuilder, EndpointConfigError,
+};
+pub use self::error::{SendError, SenderBuildError, TestIntegrationError};
+pub use self::lifecycle::{
+    Counters, DeadLetter, DisableReason, EndpointHealth, LifecycleEvent, ShutdownReport,
+    TEST_BODY_LIMIT, TestReport, Undelivered, UndeliveredStage,
+};
+pub use self::limit::{Concurrency, RateLimit};
+pub use self::queue::OverflowPolicy;
+pub use self::receipt::{
+    AttemptError, DeliveryReport, EndpointOutcome, FailureReason, Outcome, Receipt,
+};
+
+use self::driver::{DeadLetterHook, Driver};
+use self::lifecycle::Shared;
+use self::queue::{Closed, Entry, Offer, Queue};
+use self::receipt::{Slot, Tracker};
+use crate::tls::TlsConfigBuilder;
+use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
+
+/// Capacity of the lifecycle broadcast channel by default.
+pub const DEFAULT_LIFECYCLE_CAPACITY: usize = 1024;
+
+struct EndpointHandle {
+    cfg: Arc<EndpointConfig>,
+    shared: Arc<Shared>,
+    transport: SharedTransport,
+}
+
+struct Inner {
+    endpoints: Vec<EndpointHandle>,
+    names: Arc<[Arc<str>]>,
+    lifecycle: broadcast::Sender<LifecycleEvent>,
+    shutdown: watch::Sender<Option<Option<tokio::time::Instant>>>,
+    closed: AtomicBool,
+    drivers: AsyncMutex<Vec<JoinHandle<Vec<Undelivered>>>>,
+}
+
+/// The async delivery engine. Cheap to clone (clones share the endpoints and their tasks).
+///
+/// Build one with [`Sender::builder`] inside a tokio runtime. Dropping the last handle without
+/// [`shutdown`](Sender::shutdown) stops intake and lets the driver tasks deliver what they hold
+/// in the background (retries included) while the runtime lives.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use webhook_core::request::Endpoint;
+/// use webhook_core::Event;
+/// use webhook_sender::{EndpointConfig, Sender};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let endpoint = Endpoint::builder("https://hooks.example.com/in").build()?;
+/// let sender = Sender::builder()
+///     .endpoint(EndpointConfig::builder("primary", endpoint).build()?)
+///     .build()?;
+/// let event = Event::builder("evt_1", "policy.created").json_bytes(&br#"{"a":1}"#[..])?;
+/// let receipt = sender.send(event).await?;
+/// let report = receipt.await;
+/// assert!(report.is_delivered());
+/// let leftovers = sender.shutdown(Duration::from_secs(5)).await;
+/// assert!(leftovers.is_clean());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Sender {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("endpoints", &self.inner.names)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Builder of a [`Sender`]; chained calls never fail, [`build`](Self::build) reports the first
+/// problem.
+#[must_use]
+pub struct SenderBuilder {
+    endpoints: Vec<EndpointConfig>,
+    transport: Option<SharedTransport>,
+    transport_builder: TransportBuilder,
+    tls: Option<TlsConfigBuilder>,
+    dead_letter: Option<DeadLetterHook>,
+    lifecycle_capacity: usize,
+}
+
+impl std::fmt::Debug for SenderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderBuilder")
+            .field("endpoints", &self.endpoints.len())
+            .field("transport", &self.transport.is_some())
+            .field("dead_letter", &self.dead_letter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    /// Starts a builder.
+    pub fn builder() -> SenderBuilder {
+        SenderBuilder {
+            endpoints: Vec::new(),
+            transport: None,
+            transport_builder: TransportBuilder::new(),
+            tls: None,
+            dead_letter: None,
+            lifecycle_capacity: DEFAULT_LIFECYCLE_CAPACITY,
+        }
+    }
+
+    /// Queues `event` for every endpoint whose filter selects its subject, waiting for space
+    /// in full queues under [`OverflowPolicy::Block`] (the drop policies never wait).
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] after [`shutdown`](Self::shutdown) started.
+    pub async fn send(&self, event: Event) -> Result<Receipt, SendError> {
+        let (tracker, receipt) = self.start(&event)?;
+        let mut fan = Fanout::new(&self.inner, event);
+        while let Some((ep, mut entry)) = fan.next(&tracker) {
+            loop {
+                let notified = ep.shared.queue.writable().notified();
+                let mut notified = std::pin::pin!(notified);
+                // Registered before offering, so space made in between is not missed.
+                notified.as_mut().enable();
+                match self.place(ep, entry, fan.accepted)? {
+                    Placed::Done => break,
+                    Placed::Full(e) => {
+                        entry = e;
+                        notified.await;
+                    }
+                }
+            }
+            fan.accepted = true;
+        }
+        Ok(receipt)
+    }
+
+    /// Like [`send`](Self::send) without waiting.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] after shutdown; [`SendError::Full`] when the first selecting
+    /// endpoint's queue is full under [`OverflowPolicy::Block`]. If a later endpoint's queue is
+    /// full while an earlier one already took the event, that endpoint's outcome is
+    /// [`Outcome::Dropped`] (counted and broadcast) and the receipt is returned.
+    pub fn try_send(&self, event: Event) -> Result<Receipt, SendError> {
+        let (tracker, receipt) = self.start(&event)?;
+        let mut fan = Fanout::new(&self.inner, event);
+        while let Some((ep, entry)) = fan.next(&tracker) {
+            match self.place(ep, entry, fan.accepted)? {
+                Placed::Done => {}
+                Placed::Full(e) if fan.accepted => self.dropped(ep, e),
+                Placed::Full(e) => {
+                    let Entry { event, slot } = e;
+                    slot.resolve(Outcome::Dropped);
+                    return Err(SendError::Full(event));
+                }
+            }
+            fan.accepted = true;
+        }
+        Ok(receipt)
+    }
+
+    fn start(&self, event: &Event) -> Result<(Arc<Tracker>, Receipt), SendError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed(event.clone()));
+        }
+        let tracker = Tracker::new(self.inner.names.clone());
+        let receipt = Receipt::new(tracker.clone());
+        Ok((tracker, receipt))
+    }
+
+    /// Offers one endpoint's entry; `Full` only under `Block`.
+    fn place(
+        &self,
+        ep: &EndpointHandle,
+        entry: Entry,
+        accepted: bool,
+    ) -> Result<Placed, SendError> {
+        match ep.shared.queue.offer(entry) {
+            Offer::Queued(None) => {}
+            Offer::Queued(Some(old)) => self.dropped(ep, old),
+            Offer::DroppedNewest(e) => self.dropped(ep, e),
+            Offer::Full(e) => return Ok(Placed::Full(e)),
+            Offer::Closed(e, Closed::Disabled) => {
+                ep.shared.failed.fetch_add(1, Ordering::Relaxed);
+                e.slot.resolve(Outcome::Failed {
+                    reason: FailureReason::EndpointDisabled,
+                });
+            }
+            Offer::Closed(e, Closed::Shutdown) => {
+                let Entry { event, slot } = e;
+                slot.resolve(Outcome::Failed {
+                    reason: FailureReason::Shutdown,
+                });
+                if !accepted {
+                    return Err(SendError::Closed(event));
+                }
+            }
+        }
+        Ok(Placed::Done)
+    }
+
+    fn dropped(&self, ep: &EndpointHandle, entry: Entry) {
+        let Entry { event, slot } = entry;
+        slot.resolve(Outcome::Dropped);
+        ep.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        ep.shared.metrics.dropped.increment(1);
+        tracing::debug!(endpoint = %ep.cfg.name, event_id = %event.id(), "event dropped by the overflow policy");
+        let _ = self.inner.lifecycle.send(LifecycleEvent::Dropped {
+            endpoint: ep.cfg.name.clone(),
+            event_id: Arc::from(event.id()),
+        });
+    }
+
+    /// The endpoint names, in the order they were added (the order of
+    /// [`DeliveryReport::outcomes`]).
+    #[must_use]
+    pub fn endpoints(&self) -> &[Arc<str>] {
+        &self.inner.names
+    }
+
+    /// A health snapshot of every endpoint.
+    #[must_use]
+    pub fn health(&self) -> Vec<EndpointHealth> {
+        self.inner
+            .endpoints
+            .iter()
+            .map(|e| e.shared.snapshot())
+            .collect()
+    }
+
+    /// A health snapshot of the endpoint named `endpoint`.
+    #[must_use]
+    pub fn endpoint_health(&self, endpoint: &str) -> Option<EndpointHealth> {
+        self.find(endpoint).map(|e| e.shared.snapshot())
+    }
+
+    /// Subscribes to lifecycle events (failing, failed, recovered, disabled, exhausted,
+    /// dropped) from now on.
+    #[must_use]
+    pub fn lifecycle(&self) -> broadcast::Receiver<LifecycleEvent> {
+        self.inner.lifecycle.subscribe()
+    }
+
+    fn find(&self, endpoint: &str) -> Option<&EndpointHandle> {
+        self.inner
+            .endpoints
+            .iter()
+            .find(|e| &*e.cfg.name == endpoint)
+    }
+
+    /// Sends a test event to the endpoint named `endpoint` (Sysdig "Test Integration",
+    /// Soveren "send test event") and reports status, latency and the response.
+    ///
+    /// The event is `{"type":"webhook.test","id":...,"timestamp":...,"endpoint":...}`, encoded
+    /// like real deliveries (a one-element JSON array for a JSON-array endpoint), through the
+    /// endpoint's request builder (auth, signature with the current time, custom headers) and
+    /// token provider (refreshed once on a 401), over the endpoint's transport. It bypasses
+    /// the queue, retries and health: the answer is returned whatever its status.
+    ///
+    /// # Errors
+    /// See [`TestIntegrationError`].
+    pub async fn test_integration(&self, endpoint: &str) -> Result<TestReport, TestIntegrationError> {
+        let ep = self
+            .find(endpoint)
+            .ok_or_else(|| TestIntegrationError::UnknownEndpoint(endpoint.to_owned()))?;
+        let wall = SystemTime::now();
+        let secs = wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let id = format!("test_{:016x}", driver::random_u64());
+        let payload = serde_json::json!({
+            "type": "webhook.test",
+            "id": id,
+            "timestamp": secs,
+            "endpoint": &*ep.cfg.name,
+        });
+        let event = Event::builder(id.as_str(), "webhook.test")
+            .serialize(&payload)
+            .map_err(|e| TestIntegrationError::Encode(e.to_string()))?;
+        let body = Body::encode(ep.cfg.batcher.encoding(), std::slice::from_ref(&event))
+            .map_err(|e| TestIntegrationError::Encode(e.to_string()))?;
+        let mut refreshed = false;
+        loop {
+            let mut request = ep
+                .cfg
+                .endpoint
+                .request(&id, &body, wall)
+                .map_err(|e| TestIntegrationError::Request(e.to_string()))?;
+            if let Some(t) = ep.cfg.request_timeout {
+                request.extensions_mut().insert(RequestTimeout(t));
+            }
+            let token = match &ep.cfg.tokens {
+                Some(tokens) => Some(tokens.authorize(&mut request).await?),
+                None => None,
+            };
+            let started = tokio::time::Instant::now();
+            let response = ep.transport.send(request).await?;
+            let latency = started.elapsed();
+            if response.status() == http::StatusCode::UNAUTHORIZED
+                && !refreshed
+                && let (Some(tokens), Some(token)) = (&ep.cfg.tokens, &token)
+            {
+                tokens.invalidate_if_current(token);
+                refreshed = true;
+                continue;
+            }
+            let status = response.status();
+            let headers = response.headers().clone();
+            let full = response.body();
+            let body_truncated = response.is_body_truncated() || full.len() > TEST_BODY_LIMIT;
+            let body = full.slice(..full.len().min(TEST_BODY_LIMIT));
+            tracing::info!(endpoint = %ep.cfg.name, status = status.as_u16(), latency_ms = latency.as_millis() as u64, "test integration");
+            return Ok(TestReport {
+                status,
+                latency,
+                headers,
+                body,
+                body_truncated,
+            });
+        }
+    }
+
+    /// Stops intake, flushes every batcher, keeps delivering (retries included) until
+    /// `deadline` has passed, then cancels what is in flight and returns every event that was
+    /// not delivered. Their receipts resolve to [`FailureReason::Shutdown`]. Events given up
+    /// before (dead-lettered) are not repeated here. A second call returns an empty report.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let inner = &*self.inner;
+        inner.closed.store(true, Ordering::Release);
+        let until = tokio::time::Instant::now() + deadline;
+        for ep in &inner.endpoints {
+            ep.shared.queue.close(Closed::Shutdown, false);
+        }
+        inner.shutdown.send_replace(Some(Some(until)));
+        let handles = std::mem::take(&mut *inner.drivers.lock().await);
+        let mut report = ShutdownReport::default();
+        for h in handles {
+            match h.await {
+                Ok(mut undelivered) => report.undelivered.append(&mut undelivered),
+                Err(e) => tracing::error!(error = %e, "endpoint driver task failed"),
+            }
+        }
+        tracing::info!(undelivered = report.undelivered_events(), "sender shut down");
+        report
+    }
+}
+
+enum Placed {
+    Done,
+    Full(Entry),
+}
+
+/// Walks the endpoints for one event: filtered ones resolve at once; the event is cloned for
+/// all but the last selecting endpoint, which takes it.
+struct Fanout<'a> {
+    endpoints: &'a [EndpointHandle],
+    index: usize,
+    last: Option<usize>,
+    event: Option<Event>,
+    accepted: bool,
+}
+
+impl<'a> Fanout<'a> {
+    fn new(inner: &'a Inner, event: Event) -> Self {
+        let last = inner
+            .endpoints
+            .iter()
+            .rposition(|e| e.cfg.selects(event.subject()));
+        Self {
+            endpoints: &inner.endpoints,
+            index: 0,
+            last,
+            event: Some(event),
+            accepted: false,
+        }
+    }
+
+    fn next(&mut self, tracker: &Arc<Tracker>) -> Option<(&'a EndpointHandle, Entry)> {
+        loop {
+            let i = self.index;
+            let ep = self.endpoints.get(i)?;
+            self.index += 1;
+            let slot = Slot::new(tracker.clone(), i);
+            let event = self.event.as_ref()?;
+            if !ep.cfg.selects(event.subject()) {
+                ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
+                slot.resolve(Outcome::Filtered);
+                continue;
+            }
+            let event = if Some(i) == self.last {
+                self.event.take()?
+            } else {
+                event.clone()
+            };
+            return Some((ep, Entry { event, slot }));
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for ep in &self.endpoints {
+            ep.shared.queue.close(Closed::Shutdown, false);
+        }
+    }
+}
+
+impl SenderBuilder {
+    /// Adds an endpoint (fan-out: every event goes to every endpoint whose filter selects it).
+    pub fn endpoint(mut self, config: EndpointConfig) -> Self {
+        self.endpoints.push(config);
+        self
+    }
+
+    /// The transport of every endpoint that does not set its own (default: one built from
+    /// [`transport_builder`](Self::transport_builder)). Endpoints with a client certificate
+    /// still get their own transport built from the transport builder.
+    pub fn transport(mut self, transport: SharedTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Settings of the transports the sender builds (timeouts, SSRF policy, TLS, pool).
+    pub fn transport_builder(mut self, builder: TransportBuilder) -> Self {
+        self.transport_builder = builder;
+        self
+    }
+
+    /// The base TLS settings (custom CA, insecure) for endpoints authenticating with a client
+    /// certificate ([`SenderAuth::ClientCertificate`](webhook_core::SenderAuth)); the
+    /// endpoint's certificate is added to it. Default: verification with the webpki roots.
+    pub fn tls(mut self, tls: TlsConfigBuilder) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Called with every batch or event given up on (retries exhausted, rejected, aborted,
+    /// endpoint disabled, oversize). Runs on the endpoint's driver task: keep it short
+    /// (e.g. send to a channel).
+    pub fn dead_letter(mut self, hook: impl Fn(DeadLetter) + Send + Sync + 'static) -> Self {
+        self.dead_letter = Some(Arc::new(hook));
+        self
+    }
+
+    /// Capacity of the lifecycle broadcast channel (default [`DEFAULT_LIFECYCLE_CAPACITY`]).
+    pub fn lifecycle_capacity(mut self, capacity: usize) -> Self {
+        self.lifecycle_capacity = capacity;
+        self
+    }
+
+    /// Builds the transports and spawns one driver task per endpoint on the current tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// See [`SenderBuildError`].
+    pub fn build(self) -> Result<Sender, SenderBuildError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| SenderBuildError::NoRuntime)?;
+        if self.endpoints.is_empty() {
+            return Err(SenderBuildError::NoEndpoints);
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if self.endpoints[..i].iter().any(|o| o.name == e.name) {
+                return Err(SenderBuildError::DuplicateEndpoint(e.name.to_string()));
+            }
+        }
+        if self.lifecycle_capacity == 0 {
+            return Err(SenderBuildError::InvalidSetting(
+                "lifecycle capacity must be at least 1",
+            ));
+        }
+        let mut default_transport = self.transport.clone();
+        let mut handles = Vec::with_capacity(self.endpoints.len());
+        for cfg in self.endpoints {
+            let transport = match (&cfg.transport, cfg.endpoint.auth().client_certificate()) {
+                (Some(t), _) => t.clone(),
+                (None, Some(cert)) => {
+                    let pem = cert
+                        .load(|path| std::fs::read(path))
+                        .map_err(|e| SenderBuildError::ClientCertificate {
+                            endpoint: cfg.name.to_string(),
+                            source: e,
+                        })?;
+                    let tls = self
+                        .tls
+                        .clone()
+                        .unwrap_or_else(crate::tls::TlsConfig::builder)
+                        .client_identity_pem(pem.cert_chain_pem(), pem.private_key_pem())
+                        .build()
+                        .map_err(|e| SenderBuildError::Transport(e.into()))?;
+                    build_transport(self.transport_builder.clone().tls(tls))?
+                }
+                (None, None) => match &default_transport {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = build_transport(self.transport_builder.clone())?;
+                        default_transport = Some(t.clone());
+                        t
+                    }
+                },
+            };
+            handles.push((cfg, transport));
+        }
+        let names: Arc<[Arc<str>]> = handles.iter().map(|(c, _)| c.name.clone()).collect();
+        let (lifecycle, _) = broadcast::channel(self.lifecycle_capacity);
+        let (shutdown, shutdown_rx) = watch::channel(None);
+        let mut endpoints = Vec::with_capacity(handles.len());
+        let mut drivers = Vec::with_capacity(handles.len());
+        for (cfg, transport) in handles {
+            let cfg = Arc::new(cfg);
+            let limit = match cfg.concurrency {
+                Concurrency::Fixed(n) => n,
+                Concurrency::Adaptive { initial, .. } => initial,
+            };
+            let shared = Arc::new(Shared::new(
+                cfg.name.clone(),
+                Queue::new(cfg.queue_capacity, cfg.overflow),
+                limit,
+            ));
+            let driver = Driver {
+                cfg: cfg.clone(),
+                shared: shared.clone(),
+                transport: transport.clone(),
+                lifecycle: lifecycle.clone(),
+                dead_letter: self.dead_letter.clone(),
+                shutdown: shutdown_rx.clone(),
+            };
+            drivers.push(runtime.spawn(driver.run()));
+            endpoints.push(EndpointHandle {
+                cfg,
+                shared,
+                transport,
+            });
+        }
+        Ok(Sender {
+            inner: Arc::new(Inner {
+                endpoints,
+                names,
+                lifecycle,
+                shutdown,
+                closed: AtomicBool::new(false),
+                drivers: AsyncMutex::new(drivers),
+            }),
+        })
+    }
+}
+
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
+fn build_transport(builder: TransportBuilder) -> Result<SharedTransport, SenderBuildError> {
+    builder.build().map_err(SenderBuildError::Transport)
+}
+
+#[cfg(not(any(feature = "reqwest", feature = "hyper")))]
+fn build_transport(_builder: TransportBuilder) -> Result<SharedTransport, SenderBuildError> {
+    Err(SenderBuildError::NoTransport)
+}

@@ -1,0 +1,366 @@
+//! Receipts: one per event given to [`Sender::send`](crate::Sender::send), resolving to the
+//! outcome at every endpoint.
+//!
+//! A receipt is a future. Each endpoint the sender fans out to owns one *slot* of it; the slot
+//! travels with the event through the endpoint's queue, batcher, requests and retries, and is
+//! resolved exactly once: delivered, failed with a reason, dropped by the overflow policy, or
+//! filtered out by the endpoint's filter. A slot that is dropped unresolved (a driver task that
+//! ended abnormally) resolves itself as failed with [`FailureReason::SenderStopped`], so a
+//! receipt always completes and no event is ever lost silently.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use http::StatusCode;
+
+/// Why an event was not delivered to an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The endpoint answered with a status that retrying cannot fix (3xx, 4xx other than
+    /// 408/410/429, 501).
+    #[error("rejected by the endpoint with status {status}")]
+    Rejected {
+        /// The status.
+        status: StatusCode,
+    },
+    /// The endpoint answered `webhook-delivery: abort-message` for this batch.
+    #[error("the endpoint asked to abort this message (status {status})")]
+    Aborted {
+        /// The status of that answer.
+        status: StatusCode,
+    },
+    /// The endpoint is disabled (410 Gone, `webhook-delivery: disable`, or its health
+    /// `disable_after` window ran out); events queued for it fail with this reason.
+    #[error("the endpoint is disabled")]
+    EndpointDisabled,
+    /// The retry policy gave up (attempts or elapsed time exhausted).
+    #[error("retries exhausted after {attempts} attempts; last error: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The outcome of the last attempt.
+        last: AttemptError,
+    },
+    /// The event alone encodes above the endpoint's `max_bytes`.
+    #[error("the event is larger than the endpoint's batch byte limit")]
+    Oversize,
+    /// The request could not be built (for example a signing failure); not retried.
+    #[error("the request could not be built: {0}")]
+    Request(String),
+    /// [`Sender::shutdown`](crate::Sender::shutdown) ended before the event was delivered; it is
+    /// also listed in the [`ShutdownReport`](crate::ShutdownReport).
+    #[error("the sender shut down before the event was delivered")]
+    Shutdown,
+    /// The endpoint's driver task stopped unexpectedly (a panic or a dropped runtime).
+    #[error("the sender stopped before the event was delivered")]
+    SenderStopped,
+}
+
+/// The outcome of one failed attempt (the last one, in [`FailureReason::RetriesExhausted`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttemptError {
+    /// A non-2xx response.
+    #[error("status {0}")]
+    Status(StatusCode),
+    /// The request timed out.
+    #[error("timeout")]
+    Timeout,
+    /// No response: DNS, connect, TLS, reset, or the SSRF guard refused the address.
+    #[error("connection failed")]
+    Connect,
+    /// The bearer token could not be fetched from the authentication URL.
+    #[error("token fetch failed")]
+    Token,
+}
+
+/// What happened to an event at one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Acknowledged with a 2xx (its batch was acknowledged as a whole).
+    Delivered {
+        /// Attempts made for its batch, the successful one included.
+        attempts: u32,
+        /// The 2xx status.
+        status: StatusCode,
+    },
+    /// Not delivered, for this reason.
+    Failed {
+        /// Why.
+        reason: FailureReason,
+    },
+    /// Dropped by the queue's overflow policy (counted, and reported on the lifecycle stream).
+    Dropped,
+    /// The endpoint's filter does not select the event's subject.
+    Filtered,
+}
+
+impl Outcome {
+    /// `true` for [`Outcome::Delivered`].
+    #[must_use]
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Outcome::Delivered { .. })
+    }
+}
+
+/// The outcome of one event at one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointOutcome {
+    /// The endpoint's name.
+    pub endpoint: Arc<str>,
+    /// What happened there.
+    pub outcome: Outcome,
+}
+
+/// What a [`Receipt`] resolves to: the outcome at each endpoint of the sender, in the order the
+/// endpoints were added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    outcomes: Vec<EndpointOutcome>,
+}
+
+impl DeliveryReport {
+    /// All outcomes, one per endpoint.
+    #[must_use]
+    pub fn outcomes(&self) -> &[EndpointOutcome] {
+        &self.outcomes
+    }
+
+    /// The outcome at the endpoint named `endpoint`.
+    #[must_use]
+    pub fn outcome(&self, endpoint: &str) -> Option<&Outcome> {
+        self.outcomes
+            .iter()
+            .find(|o| &*o.endpoint == endpoint)
+            .map(|o| &o.outcome)
+    }
+
+    /// `true` when every endpoint whose filter selected the event acknowledged it (and at least
+    /// one did).
+    #[must_use]
+    pub fn is_delivered(&self) -> bool {
+        let mut any = false;
+        for o in &self.outcomes {
+            match o.outcome {
+                Outcome::Delivered { .. } => any = true,
+                Outcome::Filtered => {}
+                _ => return false,
+            }
+        }
+        any
+    }
+}
+
+struct State {
+    outcomes: Vec<Option<Outcome>>,
+    remaining: usize,
+    waker: Option<Waker>,
+}
+
+/// Shared state of one receipt.
+pub(crate) struct Tracker {
+    names: Arc<[Arc<str>]>,
+    state: Mutex<State>,
+}
+
+impl Tracker {
+    pub(crate) fn new(names: Arc<[Arc<str>]>) -> Arc<Self> {
+        let n = names.len();
+        Arc::new(Self {
+            names,
+            state: Mutex::new(State {
+                outcomes: vec![None; n],
+                remaining: n,
+                waker: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Plain data: a panic while holding the lock cannot leave it inconsistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, index: usize, outcome: Outcome) {
+        let waker = {
+            let mut state = self.lock();
+            let Some(cell) = state.outcomes.get_mut(index) else {
+                return;
+            };
+            if cell.is_some() {
+                return;
+            }
+            *cell = Some(outcome);
+            state.remaining -= 1;
+            if state.remaining == 0 {
+                state.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// One endpoint's share of a receipt; resolved exactly once (on drop: `SenderStopped`).
+pub(crate) struct Slot {
+    tracker: Option<Arc<Tracker>>,
+    index: usize,
+}
+
+impl Slot {
+    pub(crate) fn new(tracker: Arc<Tracker>, index: usize) -> Self {
+        Self {
+            tracker: Some(tracker),
+            index,
+        }
+    }
+
+    pub(crate) fn resolve(mut self, outcome: Outcome) {
+        if let Some(t) = self.tracker.take() {
+            t.set(self.index, outcome);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            t.set(
+                self.index,
+                Outcome::Failed {
+                    reason: FailureReason::SenderStopped,
+                },
+            );
+        }
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").field("index", &self.index).finish()
+    }
+}
+
+/// A future resolving to the [`DeliveryReport`] of one event once every endpoint has an
+/// outcome. Dropping it does not cancel delivery.
+///
+/// ```no_run
+/// # async fn run(sender: webhook_sender::Sender, event: webhook_core::Event)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// let receipt = sender.send(event).await?;
+/// let report = receipt.await;
+/// for o in report.outcomes() {
+///     println!("{}: {:?}", o.endpoint, o.outcome);
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "a receipt does nothing unless awaited; dropping it does not cancel delivery"]
+pub struct Receipt {
+    tracker: Arc<Tracker>,
+}
+
+impl Receipt {
+    pub(crate) fn new(tracker: Arc<Tracker>) -> Self {
+        Self { tracker }
+    }
+
+    /// The report if every endpoint already has an outcome.
+    #[must_use]
+    pub fn try_report(&self) -> Option<DeliveryReport> {
+        let state = self.tracker.lock();
+        (state.remaining == 0).then(|| self.report(&state))
+    }
+
+    fn report(&self, state: &State) -> DeliveryReport {
+        let outcomes = self
+            .tracker
+            .names
+            .iter()
+            .zip(&state.outcomes)
+            .map(|(name, o)| EndpointOutcome {
+                endpoint: name.clone(),
+                outcome: o.clone().unwrap_or(Outcome::Failed {
+                    reason: FailureReason::SenderStopped,
+                }),
+            })
+            .collect();
+        DeliveryReport { outcomes }
+    }
+}
+
+impl fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let remaining = self.tracker.lock().remaining;
+        f.debug_struct("Receipt")
+            .field("pending_endpoints", &remaining)
+            .finish()
+    }
+}
+
+impl Future for Receipt {
+    type Output = DeliveryReport;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryReport> {
+        let mut state = self.tracker.lock();
+        if state.remaining == 0 {
+            return Poll::Ready(self.report(&state));
+        }
+        match &mut state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Arc<[Arc<str>]> {
+        Arc::from(vec![Arc::<str>::from("a"), Arc::<str>::from("b")])
+    }
+
+    #[tokio::test]
+    async fn resolves_when_every_slot_is_set() {
+        let t = Tracker::new(names());
+        let receipt = Receipt::new(t.clone());
+        let a = Slot::new(t.clone(), 0);
+        let b = Slot::new(t, 1);
+        assert!(receipt.try_report().is_none());
+        a.resolve(Outcome::Filtered);
+        assert!(receipt.try_report().is_none());
+        let handle = tokio::spawn(receipt);
+        b.resolve(Outcome::Delivered {
+            attempts: 1,
+            status: StatusCode::OK,
+        });
+        let report = handle.await.unwrap();
+        assert!(report.is_delivered());
+        assert_eq!(report.outcome("a"), Some(&Outcome::Filtered));
+    }
+
+    #[test]
+    fn dropped_slot_fails_instead_of_hanging() {
+        let t = Tracker::new(names());
+        let receipt = Receipt::new(t.clone());
+        Slot::new(t.clone(), 0).resolve(Outcome::Dropped);
+        drop(Slot::new(t, 1));
+        let report = receipt.try_report().unwrap();
+        assert!(!report.is_delivered());
+        assert_eq!(
+            report.outcome("b"),
+            Some(&Outcome::Failed {
+                reason: FailureReason::SenderStopped
+            })
+        );
+    }
+}
