@@ -478,8 +478,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse::any_header)]
     pub(crate) headers: Vec<HeaderArg>,
 
-    /// Read received headers from FILE, one `name: value` per line (HTTP status lines and
-    /// blank lines are skipped).
+    /// Read received headers from FILE, one `name: value` per line (HTTP request and status
+    /// lines and blank lines are skipped, so a captured request head works as is).
     #[arg(long = "headers", value_name = "FILE")]
     pub(crate) headers_file: Option<PathBuf>,
 

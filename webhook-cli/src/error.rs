@@ -41,7 +41,8 @@ Exit codes:
   1  negative answer: some events not delivered (send), signature invalid (verify),
      access denied (call)
   2  invalid command line (unknown flag, missing value, conflicting options)
-  3  invalid configuration (config file, secret, header, certificate, template, rule)
+  3  invalid configuration or input (config file, events file, secret, header,
+     certificate, template, rule)
   4  local I/O error (file not readable or writable, address already in use)
   5  the endpoint answered with a non-2xx status (test, call)
   6  no answer from the endpoint (connection refused, DNS, TLS, timeout, SSRF guard)";

@@ -78,7 +78,8 @@ pub(crate) fn sign(args: &SignArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// Reads `name: value` lines (status lines, blank lines and `#` comments skipped).
+/// Reads `name: value` lines (HTTP request and status lines, blank lines and `#` comments
+/// skipped).
 fn headers_from_file(path: &Path) -> Result<Vec<HeaderArg>, CliError> {
     let text = String::from_utf8(read_input(path)?).map_err(|_| {
         CliError::config(format!("{} is not UTF-8 text", path.display()))
@@ -86,7 +87,9 @@ fn headers_from_file(path: &Path) -> Result<Vec<HeaderArg>, CliError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with("HTTP/") {
+        // Status lines (`HTTP/1.1 200 OK`) and request lines (`POST /hook HTTP/1.1`).
+        if line.is_empty() || line.starts_with('#') || line.starts_with("HTTP/") || line.contains(" HTTP/")
+        {
             continue;
         }
         out.push(parse::any_header(line).map_err(|e| {
@@ -397,13 +400,12 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                              signing; verify the raw bytes exactly as received"
                         ),
                         None => format!(
-                            "the signed content does not match: the body ({} bytes){} was changed \
-                             after signing, or the secret is not the one the sender used",
-                            body.len(),
+                            "the signed content does not match: {} changed after signing, or the \
+                             secret is not the one the sender used",
                             if scheme.signed_content().uses_id() || scheme.signed_content().uses_timestamp() {
-                                " or the id/timestamp headers"
+                                format!("the body ({} bytes) or the id/timestamp headers were", body.len())
                             } else {
-                                ""
+                                format!("the body ({} bytes) was", body.len())
                             }
                         ),
                     }

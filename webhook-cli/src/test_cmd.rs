@@ -63,9 +63,17 @@ pub(crate) async fn run(args: TestArgs, no_color: bool) -> Result<Exit, CliError
         let shown = report.body.len().min(args.show_body);
         let text = String::from_utf8_lossy(report.body.get(..shown).unwrap_or_default());
         let cut = report.body_truncated || shown < report.body.len();
-        println!("{}", truncate(&text, args.show_body));
+        let text = truncate(&text, args.show_body.saturating_add(1));
         if cut {
-            println!("{}", s.dim("(body truncated)"));
+            println!("{text}…");
+            println!(
+                "{}",
+                s.dim(&format!("(body truncated: {shown} of {}{} bytes shown)",
+                    report.body.len(),
+                    if report.body_truncated { "+" } else { "" }))
+            );
+        } else {
+            println!("{text}");
         }
     }
     if status.is_success() {
