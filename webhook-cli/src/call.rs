@@ -43,7 +43,12 @@ fn condition_text(c: &Condition) -> String {
     }
 }
 
-fn template(ctx: TemplateContext, params: &ParamSet, src: &str, what: &str) -> Result<Template, CliError> {
+fn template(
+    ctx: TemplateContext,
+    params: &ParamSet,
+    src: &str,
+    what: &str,
+) -> Result<Template, CliError> {
     webhook_core::TemplateBuilder::new(ctx)
         .params(params.clone())
         .build(src)
@@ -72,14 +77,19 @@ pub(crate) async fn run(
         })
     };
 
-    let url = render(&template(TemplateContext::Url, &params, &args.url, "--url")?, "--url")?;
+    let url = render(
+        &template(TemplateContext::Url, &params, &args.url, "--url")?,
+        "--url",
+    )?;
     let method = match args.method {
         CallMethod::Get => Method::GET,
         CallMethod::Post => Method::POST,
     };
     let body = match (&args.body, args.method) {
         (Some(_), CallMethod::Get) => {
-            return Err(CliError::usage("--body needs --method post (a GET call-out has no body)"));
+            return Err(CliError::usage(
+                "--body needs --method post (a GET call-out has no body)",
+            ));
         }
         (Some(src), CallMethod::Post) => Bytes::from(render(
             &template(TemplateContext::JsonBody, &params, src, "--body")?,
@@ -102,7 +112,10 @@ pub(crate) async fn run(
         );
     }
     for h in &args.headers {
-        let value = render(&template(TemplateContext::Header, &params, &h.value, &h.name)?, &h.name)?;
+        let value = render(
+            &template(TemplateContext::Header, &params, &h.value, &h.name)?,
+            &h.name,
+        )?;
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| CliError::config(format!("invalid header name {:?}", h.name)))?;
         let value = HeaderValue::from_str(&value)
@@ -110,12 +123,18 @@ pub(crate) async fn run(
         request.headers_mut().insert(name, value);
     }
 
-    let transport = target::transport(args.insecure, args.ca.as_deref(), None, args.allow_private, args.timeout)?;
+    let transport = target::transport(
+        args.insecure,
+        args.ca.as_deref(),
+        None,
+        args.allow_private,
+        args.timeout,
+    )?;
     let auth = match (&args.basic, &args.oauth_token_url) {
         (Some(b), _) => {
-            let (user, pass) = b.split_once(':').ok_or_else(|| {
-                CliError::config("--basic must be user:password")
-            })?;
+            let (user, pass) = b
+                .split_once(':')
+                .ok_or_else(|| CliError::config("--basic must be user:password"))?;
             CalloutAuth::basic(user, pass.to_owned())
         }
         (None, Some(token_url)) => {
@@ -142,7 +161,9 @@ pub(crate) async fn run(
     for (decision, rule) in &rules {
         actions = actions.rule(*decision, rule.key.clone(), rule.condition.clone());
     }
-    let actions = actions.build().map_err(|e| CliError::config(format!("rule {e}")))?;
+    let actions = actions
+        .build()
+        .map_err(|e| CliError::config(format!("rule {e}")))?;
 
     let started = Instant::now();
     let response = match send_callout(&*transport, request, &auth, args.timeout).await {
@@ -152,7 +173,8 @@ pub(crate) async fn run(
             return Err(CliError::network(chain(&e)).hint("raise --timeout or check the endpoint"));
         }
         Err(e @ CalloutError::Token(_)) => {
-            return Err(CliError::network(chain(&e)).hint("check --oauth-token-url, --client-id and --client-secret"));
+            return Err(CliError::network(chain(&e))
+                .hint("check --oauth-token-url, --client-id and --client-secret"));
         }
         Err(e) => return Err(CliError::config(chain(&e))),
     };
@@ -189,12 +211,19 @@ pub(crate) async fn run(
                 Some((i, (d, r))) => format!(
                     "rule {} ({} if {} {}) holds",
                     i + 1,
-                    if *d == Decision::Allow { "allow" } else { "deny" },
+                    if *d == Decision::Allow {
+                        "allow"
+                    } else {
+                        "deny"
+                    },
                     r.key,
                     condition_text(&r.condition)
                 ),
                 None if rules.is_empty() => "no rules given; the default decides".to_owned(),
-                None => format!("none of the {} rule(s) holds; the default decides", rules.len()),
+                None => format!(
+                    "none of the {} rule(s) holds; the default decides",
+                    rules.len()
+                ),
             };
             println!("{word}: {why}");
             Ok(match eval.decision {
@@ -218,8 +247,16 @@ mod tests {
     fn rules_keep_command_line_order() {
         let m = crate::cli::Cli::command()
             .try_get_matches_from([
-                "webhook", "call", "--url", "https://h/", "--deny-if", "a=1", "--allow-if", "b",
-                "--deny-if", "c~x",
+                "webhook",
+                "call",
+                "--url",
+                "https://h/",
+                "--deny-if",
+                "a=1",
+                "--allow-if",
+                "b",
+                "--deny-if",
+                "c~x",
             ])
             .unwrap();
         let _ = crate::cli::Cli::from_arg_matches(&m).unwrap();
@@ -227,7 +264,11 @@ mod tests {
         let keys: Vec<(Decision, &str)> = rules.iter().map(|(d, r)| (*d, r.key.as_str())).collect();
         assert_eq!(
             keys,
-            [(Decision::Deny, "a"), (Decision::Allow, "b"), (Decision::Deny, "c")]
+            [
+                (Decision::Deny, "a"),
+                (Decision::Allow, "b"),
+                (Decision::Deny, "c")
+            ]
         );
     }
 }

@@ -205,11 +205,21 @@ pub(crate) struct ListenArgs {
     pub(crate) addr: SocketAddr,
 
     /// Signature scheme checked with --secret.
-    #[arg(long, value_enum, default_value = "standard-webhooks", requires = "secrets")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "standard-webhooks",
+        requires = "secrets"
+    )]
     pub(crate) scheme: SchemeName,
 
     /// Signing secret (repeat for rotation: any may match). whsec_... is decoded.
-    #[arg(long = "secret", value_name = "SECRET", env = "WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "secret",
+        value_name = "SECRET",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     pub(crate) secrets: Vec<String>,
 
     /// Accept requests carrying this static header token (ConnectSecure, GitLab).
@@ -312,7 +322,12 @@ pub(crate) struct TargetArgs {
     pub(crate) auth: Option<AuthKind>,
 
     /// The secret for --auth (see there for its form).
-    #[arg(long, value_name = "SECRET", env = "WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     pub(crate) secret: Option<String>,
 
     /// Signature scheme for --auth signature.
@@ -441,7 +456,13 @@ pub(crate) struct SignArgs {
     pub(crate) scheme: SchemeName,
 
     /// Signing secret (repeat: one signature per key for list schemes).
-    #[arg(long = "secret", value_name = "SECRET", env = "WEBHOOK_SECRET", hide_env_values = true, required = true)]
+    #[arg(
+        long = "secret",
+        value_name = "SECRET",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
     pub(crate) secrets: Vec<String>,
 
     #[command(flatten)]
@@ -468,7 +489,13 @@ pub(crate) struct VerifyArgs {
     pub(crate) scheme: SchemeName,
 
     /// Secret(s) to try (repeat for rotation).
-    #[arg(long = "secret", value_name = "SECRET", env = "WEBHOOK_SECRET", hide_env_values = true, required = true)]
+    #[arg(
+        long = "secret",
+        value_name = "SECRET",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
     pub(crate) secrets: Vec<String>,
 
     #[command(flatten)]
@@ -565,7 +592,12 @@ pub(crate) struct CallArgs {
     pub(crate) response_format: ResponseFormatArg,
 
     /// HTTP Basic credentials `user:password`.
-    #[arg(long, value_name = "USER:PASSWORD", env = "WEBHOOK_CALL_BASIC", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "WEBHOOK_CALL_BASIC",
+        hide_env_values = true
+    )]
     pub(crate) basic: Option<String>,
 
     /// OAuth2 client-credentials token URL (with --client-id and --client-secret).
@@ -577,7 +609,13 @@ pub(crate) struct CallArgs {
     pub(crate) client_id: Option<String>,
 
     /// OAuth2 client secret.
-    #[arg(long, value_name = "SECRET", env = "WEBHOOK_CLIENT_SECRET", hide_env_values = true, requires = "oauth_token_url")]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "WEBHOOK_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "oauth_token_url"
+    )]
     pub(crate) client_secret: Option<String>,
 
     /// Allow private, loopback and link-local destinations.
@@ -615,8 +653,15 @@ mod tests {
     fn every_subcommand_has_examples_and_exit_codes() {
         let mut cmd = Cli::command();
         for sub in cmd.get_subcommands_mut() {
-            let long = sub.get_long_about().map(ToString::to_string).unwrap_or_default();
-            assert!(long.contains("webhook "), "{} has no example", sub.get_name());
+            let long = sub
+                .get_long_about()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(
+                long.contains("webhook "),
+                "{} has no example",
+                sub.get_name()
+            );
             let help = sub.render_long_help().to_string();
             assert!(help.contains("Exit codes:"), "{}", sub.get_name());
         }
@@ -625,17 +670,33 @@ mod tests {
     #[test]
     fn send_refuses_reserved_headers_clearly() {
         let err = parse(&[
-            "send", "-f", "x.ndjson", "--endpoint", "https://h/x", "--header", "Authorization: Bearer t",
+            "send",
+            "-f",
+            "x.ndjson",
+            "--endpoint",
+            "https://h/x",
+            "--header",
+            "Authorization: Bearer t",
         ])
         .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("reserved"), "{text}");
         assert!(text.contains("Authorization"), "{text}");
         let ok = parse(&[
-            "send", "-f", "x.ndjson", "--endpoint", "https://h/x", "-H", "X-Tenant: blue", "-H", "X-B:c",
+            "send",
+            "-f",
+            "x.ndjson",
+            "--endpoint",
+            "https://h/x",
+            "-H",
+            "X-Tenant: blue",
+            "-H",
+            "X-B:c",
         ])
         .unwrap();
-        let Command::Send(s) = ok.command else { panic!() };
+        let Command::Send(s) = ok.command else {
+            panic!()
+        };
         assert_eq!(s.target.headers.len(), 2);
         assert_eq!(s.target.headers[0].value, "blue");
     }
@@ -650,26 +711,79 @@ mod tests {
     #[test]
     fn cert_and_key_go_together() {
         assert!(parse(&["test", "--endpoint", "https://h/", "--cert", "c.pem"]).is_err());
-        assert!(parse(&["test", "--endpoint", "https://h/", "--cert", "c.pem", "--key", "k.pem"]).is_ok());
+        assert!(
+            parse(&[
+                "test",
+                "--endpoint",
+                "https://h/",
+                "--cert",
+                "c.pem",
+                "--key",
+                "k.pem"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
     fn send_values_parse() {
         let cli = parse(&[
-            "send", "-f", "-", "--endpoint", "http://h/", "--output", "ndjson", "--timestamp-format",
-            "milliseconds", "--auth", "basic", "--secret", "u:p", "--max-events", "5", "--max-bytes",
-            "64KiB", "--linger", "50ms", "--retries", "0",
+            "send",
+            "-f",
+            "-",
+            "--endpoint",
+            "http://h/",
+            "--output",
+            "ndjson",
+            "--timestamp-format",
+            "milliseconds",
+            "--auth",
+            "basic",
+            "--secret",
+            "u:p",
+            "--max-events",
+            "5",
+            "--max-bytes",
+            "64KiB",
+            "--linger",
+            "50ms",
+            "--retries",
+            "0",
         ])
         .unwrap();
-        let Command::Send(s) = cli.command else { panic!() };
+        let Command::Send(s) = cli.command else {
+            panic!()
+        };
         assert_eq!(s.target.output, Some(OutputFormat::Ndjson));
         assert_eq!(s.target.timestamp_format, Some(TimestampArg::Milliseconds));
         assert_eq!(s.target.auth, Some(AuthKind::Basic));
         assert_eq!(s.max_bytes, 64 * 1024);
         assert_eq!(s.linger, Duration::from_millis(50));
         assert_eq!(s.retries, 0);
-        assert!(parse(&["send", "-f", "x", "--endpoint", "http://h/", "--output", "xml"]).is_err());
-        assert!(parse(&["send", "-f", "x", "--endpoint", "http://h/", "--linger", "soon"]).is_err());
+        assert!(
+            parse(&[
+                "send",
+                "-f",
+                "x",
+                "--endpoint",
+                "http://h/",
+                "--output",
+                "xml"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "send",
+                "-f",
+                "x",
+                "--endpoint",
+                "http://h/",
+                "--linger",
+                "soon"
+            ])
+            .is_err()
+        );
     }
 
     #[test]
@@ -680,13 +794,28 @@ mod tests {
         }
         assert!(parse(&["listen", "--no-auth"]).is_ok());
         assert!(parse(&["listen", "--no-auth", "--bearer", "t"]).is_err());
-        let cli = parse(&["listen", "--scheme", "github", "--secret", "a", "--secret", "b"]).unwrap();
-        let Command::Listen(l) = cli.command else { panic!() };
+        let cli = parse(&[
+            "listen", "--scheme", "github", "--secret", "a", "--secret", "b",
+        ])
+        .unwrap();
+        let Command::Listen(l) = cli.command else {
+            panic!()
+        };
         assert_eq!(l.secrets, ["a", "b"]);
         assert_eq!(l.scheme, SchemeName::Github);
         assert!(parse(&["listen", "--scheme", "nope", "--secret", "a"]).is_err());
-        let cli = parse(&["listen", "--no-auth", "--route", "policy=alerts", "--max-body", "25MiB"]).unwrap();
-        let Command::Listen(l) = cli.command else { panic!() };
+        let cli = parse(&[
+            "listen",
+            "--no-auth",
+            "--route",
+            "policy=alerts",
+            "--max-body",
+            "25MiB",
+        ])
+        .unwrap();
+        let Command::Listen(l) = cli.command else {
+            panic!()
+        };
         assert_eq!(l.routes, [("policy".to_owned(), "alerts".to_owned())]);
         assert_eq!(l.max_body, 25 << 20);
     }
@@ -696,17 +825,37 @@ mod tests {
         assert!(parse(&["sign", "--secret", "s"]).is_err());
         assert!(parse(&["sign", "--secret", "s", "--body", "{}", "--file", "x"]).is_err());
         assert!(parse(&["sign", "--secret", "s", "--body", "{}"]).is_ok());
-        assert!(parse(&["verify", "--secret", "s", "--body", "{}", "-H", "webhook-id: x"]).is_ok());
+        assert!(
+            parse(&[
+                "verify",
+                "--secret",
+                "s",
+                "--body",
+                "{}",
+                "-H",
+                "webhook-id: x"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
     fn call_rules_parse() {
         let cli = parse(&[
-            "call", "--url", "https://h/?u=%username%", "-p", "username=a", "--allow-if", "a=b",
-            "--deny-if", "c",
+            "call",
+            "--url",
+            "https://h/?u=%username%",
+            "-p",
+            "username=a",
+            "--allow-if",
+            "a=b",
+            "--deny-if",
+            "c",
         ])
         .unwrap();
-        let Command::Call(c) = cli.command else { panic!() };
+        let Command::Call(c) = cli.command else {
+            panic!()
+        };
         assert_eq!(c.allow_if.len(), 1);
         assert_eq!(c.deny_if[0].condition, webhook_core::Condition::Exists);
         assert!(parse(&["call", "--url", "u", "--client-id", "x"]).is_err());

@@ -121,7 +121,9 @@ pub(crate) fn transport(e: &webhook_sender::TransportError) -> CliError {
     if e.is_refused_by_ssrf_guard() {
         err.hint("the address is private or local; pass --allow-private to send to it")
     } else if e.is_tls() {
-        err.hint("use --ca FILE for a private CA, or --insecure to skip verification (testing only)")
+        err.hint(
+            "use --ca FILE for a private CA, or --insecure to skip verification (testing only)",
+        )
     } else if e.is_dns() {
         err.hint("check the host name in the URL")
     } else if e.is_connect() {

@@ -56,8 +56,8 @@ fn bad_input(what: String) -> CliError {
 
 /// One record (its bytes, 1-based position) into an event.
 fn record(bytes: &[u8], position: usize, ts: Option<TimestampFormat>) -> Result<Event, CliError> {
-    let probe: Probe = serde_json::from_slice(bytes)
-        .map_err(|e| bad_input(format!("record {position}: {e}")))?;
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|e| bad_input(format!("record {position}: {e}")))?;
     let id = text(probe.id.as_ref()).unwrap_or_else(|| format!("event-{position}"));
     let subject = text(probe.kind.as_ref())
         .or_else(|| text(probe.subject.as_ref()))
@@ -173,8 +173,11 @@ mod tests {
 
     #[test]
     fn arrays_and_pretty_printing() {
-        let events = parse(b"[\n {\"subject\": \"Login Failure\",\n  \"body\": \"x\"},\n {\"id\": 7}\n]", None)
-            .unwrap();
+        let events = parse(
+            b"[\n {\"subject\": \"Login Failure\",\n  \"body\": \"x\"},\n {\"id\": 7}\n]",
+            None,
+        )
+        .unwrap();
         assert_eq!(events[0].subject(), "Login Failure");
         assert_eq!(events[0].id(), "event-1");
         assert!(!events[0].body().contains(&b'\n'));

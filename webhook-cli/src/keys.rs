@@ -87,7 +87,8 @@ pub(crate) fn parse_key(text: &str, scheme: SchemeName) -> Result<Key, CliError>
         return Ed25519VerifyingKey::from_hex(text)
             .map(Key::from)
             .map_err(|e| {
-                bad(&e).hint("Ed25519 schemes take whsk_... (to sign), whpk_... or a hex public key")
+                bad(&e)
+                    .hint("Ed25519 schemes take whsk_... (to sign), whpk_... or a hex public key")
             });
     }
     let secret = if text.starts_with("whsec_") {
@@ -208,11 +209,15 @@ mod tests {
         let auth = CliAuth(ReceiverAuth::Signature(
             Verifier::new(Scheme::standard_webhooks(), &ring).unwrap(),
         ));
-        let ok = auth.authenticate(&headers, b"{}", from_unix_secs(1_010)).unwrap();
+        let ok = auth
+            .authenticate(&headers, b"{}", from_unix_secs(1_010))
+            .unwrap();
         assert_eq!(ok.message_id(), Some("msg_1"));
         assert_eq!(ok.identity(), &Identity::key("#1"));
 
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let reason = rt.block_on(REFUSAL.scope(RefCell::new(None), async {
             let err = auth
                 .authenticate(&headers, b"{}", from_unix_secs(2_000))

@@ -25,7 +25,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use webhook_core::{BasicCredentials, BearerToken, HeaderToken, ReceiverAuth, Router, Tolerance, Verifier};
+use webhook_core::{
+    BasicCredentials, BearerToken, HeaderToken, ReceiverAuth, Router, Tolerance, Verifier,
+};
 use webhook_receiver::{
     Context, Decode, DecodeError, Identity, Location, MediaType, Outcome, Receiver, ReceiverConfig,
     RemoteAddr, handler_fn,
@@ -201,7 +203,11 @@ pub(crate) async fn run(args: ListenArgs, no_color: bool) -> Result<Exit, CliErr
     for (pattern, label) in &args.routes {
         router = router.route(pattern.clone(), label.clone());
     }
-    let router = Arc::new(router.build().map_err(|e| CliError::config(format!("--route: {e}")))?);
+    let router = Arc::new(
+        router
+            .build()
+            .map_err(|e| CliError::config(format!("--route: {e}")))?,
+    );
     let config = ReceiverConfig::builder()
         .auth(CliAuth(auth))
         .body_limit(args.max_body)
@@ -288,7 +294,11 @@ pub(crate) async fn run(args: ListenArgs, no_color: bool) -> Result<Exit, CliErr
     .await
     .is_ok();
     if !drained {
-        eprintln!("drain timed out after {:?}; aborting {} connection(s)", args.drain, conns.len());
+        eprintln!(
+            "drain timed out after {:?}; aborting {} connection(s)",
+            args.drain,
+            conns.len()
+        );
         conns.abort_all();
     }
     print_totals(&totals, err_style);
@@ -344,9 +354,16 @@ impl Service {
             return res;
         }
         let (parts, body) = res.into_parts();
-        let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let kind = parsed.get("error").and_then(|v| v.as_str()).unwrap_or("error");
+        let kind = parsed
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("error");
         let detail = reason.unwrap_or_else(|| {
             parsed
                 .get("detail")
@@ -367,7 +384,11 @@ impl Service {
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, service: Service, mut stop: watch::Receiver<bool>) {
+async fn connection(
+    stream: tokio::net::TcpStream,
+    service: Service,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let svc = service_fn(move |req| {
         let service = service.clone();

@@ -24,9 +24,13 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
         "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, m or h)"
+            ));
+        }
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 24.0 * 3600.0 {
+    if !secs.is_finite() || !(0.0..=365.0 * 24.0 * 3600.0).contains(&secs) {
         return Err(format!("duration {s:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -175,7 +179,11 @@ mod tests {
         assert_eq!(duration("3m"), Ok(Duration::from_secs(180)));
         assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(duration("fast").is_err());
-        assert!(duration("3d").unwrap_err().contains("unknown duration unit"));
+        assert!(
+            duration("3d")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
         assert!(duration("-1s").is_err());
     }
 
@@ -209,7 +217,11 @@ mod tests {
             let err = custom_header(reserved).unwrap_err();
             assert!(err.contains("reserved"), "{reserved}: {err}");
         }
-        assert!(custom_header("no-colon").unwrap_err().contains("NAME:VALUE"));
+        assert!(
+            custom_header("no-colon")
+                .unwrap_err()
+                .contains("NAME:VALUE")
+        );
         assert!(custom_header(": v").is_err());
         assert!(custom_header("bad name: v").is_err());
         assert!(custom_header("X-A: a\r\nX-B: b").is_err());
@@ -219,7 +231,10 @@ mod tests {
 
     #[test]
     fn routes_and_params() {
-        assert_eq!(route("policy*=alerts"), Ok(("policy*".into(), "alerts".into())));
+        assert_eq!(
+            route("policy*=alerts"),
+            Ok(("policy*".into(), "alerts".into()))
+        );
         assert!(route("=x").is_err());
         assert!(route("x=").is_err());
         assert!(route("x").is_err());
@@ -231,9 +246,18 @@ mod tests {
     #[test]
     fn rules() {
         use webhook_core::Condition;
-        assert_eq!(rule("data.status=active").unwrap().condition, Condition::Equals("active".into()));
-        assert_eq!(rule("a!=b").unwrap().condition, Condition::NotEquals("b".into()));
-        assert_eq!(rule("groups~admin").unwrap().condition, Condition::Contains("admin".into()));
+        assert_eq!(
+            rule("data.status=active").unwrap().condition,
+            Condition::Equals("active".into())
+        );
+        assert_eq!(
+            rule("a!=b").unwrap().condition,
+            Condition::NotEquals("b".into())
+        );
+        assert_eq!(
+            rule("groups~admin").unwrap().condition,
+            Condition::Contains("admin".into())
+        );
         assert_eq!(rule("data.user").unwrap().condition, Condition::Exists);
         assert!(rule("a..b=c").is_err());
         assert!(rule("=c").is_err());

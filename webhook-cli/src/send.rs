@@ -29,7 +29,12 @@ const NAME: &str = "endpoint";
 /// default, which suits a daemon more than a terminal).
 pub(crate) fn retry_policy(args: &SendArgs) -> Result<RetryPolicy, CliError> {
     RetryPolicy::builder()
-        .exponential(args.retry_delay, 2.0, args.retry_max_delay.max(args.retry_delay), true)
+        .exponential(
+            args.retry_delay,
+            2.0,
+            args.retry_max_delay.max(args.retry_delay),
+            true,
+        )
         .max_attempts(args.retries.saturating_add(1))
         .min_wait_after_throttle(args.retry_delay)
         .retry_after(true, args.retry_max_delay.max(args.retry_delay))
@@ -104,9 +109,7 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
     if let Some(tokens) = target.tokens.clone() {
         endpoint = endpoint.token_provider(tokens);
     }
-    let endpoint = endpoint
-        .build()
-        .map_err(|e| CliError::config(chain(&e)))?;
+    let endpoint = endpoint.build().map_err(|e| CliError::config(chain(&e)))?;
     let sender = Sender::builder()
         .endpoint(endpoint)
         .build()
@@ -211,7 +214,9 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
         *reasons.entry(reason_text(r)).or_default() += 1;
     }
     if !unsent.is_empty() {
-        *reasons.entry("not sent (interrupted)".to_owned()).or_default() += unsent.len();
+        *reasons
+            .entry("not sent (interrupted)".to_owned())
+            .or_default() += unsent.len();
     }
     let undelivered = failed.len() + unsent.len();
     let dead_lettered = match (&args.dead_letter, undelivered) {

@@ -50,7 +50,9 @@ pub(crate) fn sign(args: &SignArgs) -> Result<Exit, CliError> {
     })?;
     let body = body_bytes(&args.body)?;
     let id = args.id.clone().unwrap_or_else(random_id);
-    let ts = args.timestamp.unwrap_or_else(|| unix_secs(SystemTime::now()));
+    let ts = args
+        .timestamp
+        .unwrap_or_else(|| unix_secs(SystemTime::now()));
     let mut headers = HeaderMap::new();
     signer
         .sign(&id, ts, &body, &mut headers)
@@ -81,20 +83,23 @@ pub(crate) fn sign(args: &SignArgs) -> Result<Exit, CliError> {
 /// Reads `name: value` lines (HTTP request and status lines, blank lines and `#` comments
 /// skipped).
 fn headers_from_file(path: &Path) -> Result<Vec<HeaderArg>, CliError> {
-    let text = String::from_utf8(read_input(path)?).map_err(|_| {
-        CliError::config(format!("{} is not UTF-8 text", path.display()))
-    })?;
+    let text = String::from_utf8(read_input(path)?)
+        .map_err(|_| CliError::config(format!("{} is not UTF-8 text", path.display())))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         // Status lines (`HTTP/1.1 200 OK`) and request lines (`POST /hook HTTP/1.1`).
-        if line.is_empty() || line.starts_with('#') || line.starts_with("HTTP/") || line.contains(" HTTP/")
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with("HTTP/")
+            || line.contains(" HTTP/")
         {
             continue;
         }
-        out.push(parse::any_header(line).map_err(|e| {
-            CliError::config(format!("{} line {}: {e}", path.display(), i + 1))
-        })?);
+        out.push(
+            parse::any_header(line)
+                .map_err(|e| CliError::config(format!("{} line {}: {e}", path.display(), i + 1)))?,
+        );
     }
     Ok(out)
 }
@@ -231,7 +236,8 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
         .cloned()
         .fold(KeyRing::new(), |r, k| r.with_key(k));
     let tolerance = Tolerance::symmetric(args.tolerance);
-    let verifier = Verifier::new(scheme.clone(), &ring).map_err(|e| CliError::config(e.to_string()))?;
+    let verifier =
+        Verifier::new(scheme.clone(), &ring).map_err(|e| CliError::config(e.to_string()))?;
     let verifier = if args.ignore_timestamp {
         verifier.ignore_timestamp()
     } else {
@@ -285,7 +291,9 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                     .find(|e| e.starts_with(k.as_ref()));
                 (
                     format!("{} entry {}", scheme.signature_header(), k),
-                    entry.as_deref().map(|e| e.trim_start_matches(k.as_ref()).to_owned()),
+                    entry
+                        .as_deref()
+                        .map(|e| e.trim_start_matches(k.as_ref()).to_owned()),
                     entry,
                 )
             }
@@ -298,7 +306,12 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
             Some((raw, Err(_))) => println!("{bad} {ts_label}: {raw:?} is not unix seconds"),
             Some((raw, Ok(ts))) => {
                 let (text, dist, past) = skew_text(ts, now_secs);
-                let allowed = if past { tolerance.past } else { tolerance.future }.as_secs();
+                let allowed = if past {
+                    tolerance.past
+                } else {
+                    tolerance.future
+                }
+                .as_secs();
                 if args.ignore_timestamp {
                     println!("{ok} {ts_label}: {raw} — {text} (not checked: --ignore-timestamp)");
                 } else if dist <= allowed {
@@ -328,7 +341,15 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
             );
             let mut n = 0;
             for entry in &list {
-                let check = check_entry(&scheme, &keys, &headers, entry, ts_entry.as_deref(), &body, now);
+                let check = check_entry(
+                    &scheme,
+                    &keys,
+                    &headers,
+                    entry,
+                    ts_entry.as_deref(),
+                    &body,
+                    now,
+                );
                 if check == EntryCheck::Timestamp {
                     continue;
                 }
@@ -339,7 +360,10 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                         any_match.get_or_insert(i);
                         format!("{ok} entry {n} ({shown}): matches key #{}", i + 1)
                     }
-                    EntryCheck::NoMatch => format!("{bad} entry {n} ({shown}): matches none of the {} key(s)", keys.len()),
+                    EntryCheck::NoMatch => format!(
+                        "{bad} entry {n} ({shown}): matches none of the {} key(s)",
+                        keys.len()
+                    ),
                     EntryCheck::Undecodable => format!(
                         "{bad} entry {n} ({shown}): does not decode as a {:?} {} signature",
                         scheme.encoding(),
@@ -362,7 +386,9 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                 "{}: signed by key #{}{}",
                 s.green("VALID"),
                 v.key_index() + 1,
-                v.id().map(|id| format!(", message id {id}")).unwrap_or_default()
+                v.id()
+                    .map(|id| format!(", message id {id}"))
+                    .unwrap_or_default()
             );
             Ok(Exit::Ok)
         }
@@ -387,12 +413,17 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                          checks a captured request",
                         i + 1
                     ),
-                    None => "the timestamp is outside the window (and no signature matches either)".to_owned(),
+                    None => "the timestamp is outside the window (and no signature matches either)"
+                        .to_owned(),
                 },
                 VerifyError::NoLiveKey => "every key has expired".to_owned(),
                 _ => {
                     let variant = body_variants(&body).into_iter().find(|(_, b)| {
-                        verifier.clone().ignore_timestamp().verify(&headers, b, now).is_ok()
+                        verifier
+                            .clone()
+                            .ignore_timestamp()
+                            .verify(&headers, b, now)
+                            .is_ok()
                     });
                     match variant {
                         Some((what, _)) => format!(
@@ -402,8 +433,13 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                         None => format!(
                             "the signed content does not match: {} changed after signing, or the \
                              secret is not the one the sender used",
-                            if scheme.signed_content().uses_id() || scheme.signed_content().uses_timestamp() {
-                                format!("the body ({} bytes) or the id/timestamp headers were", body.len())
+                            if scheme.signed_content().uses_id()
+                                || scheme.signed_content().uses_timestamp()
+                            {
+                                format!(
+                                    "the body ({} bytes) or the id/timestamp headers were",
+                                    body.len()
+                                )
                             } else {
                                 format!("the body ({} bytes) was", body.len())
                             }
@@ -445,17 +481,41 @@ mod tests {
         let value = h["stripe-signature"].to_str().unwrap().to_owned();
         let list = entries(&scheme, &value);
         let now = from_unix_secs(100);
-        assert_eq!(check_entry(&scheme, &keys, &h, &list[0], Some(&list[0]), b"{}", now), EntryCheck::Timestamp);
-        assert_eq!(check_entry(&scheme, &keys, &h, &list[1], Some(&list[0]), b"{}", now), EntryCheck::Matches(1));
-        assert_eq!(check_entry(&scheme, &keys, &h, &list[1], Some(&list[0]), b"{ }", now), EntryCheck::NoMatch);
-        assert_eq!(check_entry(&scheme, &keys, &h, "v1=zz", Some(&list[0]), b"{}", now), EntryCheck::Undecodable);
-        assert_eq!(check_entry(&scheme, &keys, &h, "v0=00", Some(&list[0]), b"{}", now), EntryCheck::OtherVersion);
+        assert_eq!(
+            check_entry(&scheme, &keys, &h, &list[0], Some(&list[0]), b"{}", now),
+            EntryCheck::Timestamp
+        );
+        assert_eq!(
+            check_entry(&scheme, &keys, &h, &list[1], Some(&list[0]), b"{}", now),
+            EntryCheck::Matches(1)
+        );
+        assert_eq!(
+            check_entry(&scheme, &keys, &h, &list[1], Some(&list[0]), b"{ }", now),
+            EntryCheck::NoMatch
+        );
+        assert_eq!(
+            check_entry(&scheme, &keys, &h, "v1=zz", Some(&list[0]), b"{}", now),
+            EntryCheck::Undecodable
+        );
+        assert_eq!(
+            check_entry(&scheme, &keys, &h, "v0=00", Some(&list[0]), b"{}", now),
+            EntryCheck::OtherVersion
+        );
     }
 
     #[test]
     fn body_variants_find_the_usual_culprits() {
-        let names: Vec<&str> = body_variants(b"{\"a\": 1}\n").into_iter().map(|(w, _)| w).collect();
-        assert_eq!(names, ["without its trailing newline", "re-serialized as compact JSON"]);
+        let names: Vec<&str> = body_variants(b"{\"a\": 1}\n")
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "without its trailing newline",
+                "re-serialized as compact JSON"
+            ]
+        );
         assert_eq!(skew_text(100, 130).0, "30 s old");
         assert_eq!(skew_text(130, 100).0, "30 s in the future");
     }

@@ -13,14 +13,18 @@ impl Style {
     /// Colors for stdout when it is a terminal.
     pub(crate) fn stdout(no_color: bool) -> Self {
         Self {
-            color: !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+            color: !no_color
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::io::stdout().is_terminal(),
         }
     }
 
     /// Colors for stderr when it is a terminal.
     pub(crate) fn stderr(no_color: bool) -> Self {
         Self {
-            color: !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
+            color: !no_color
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::io::stderr().is_terminal(),
         }
     }
 

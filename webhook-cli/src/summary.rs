@@ -137,7 +137,14 @@ fn sysdig(ev: &SysdigEvent<'_>) -> String {
 fn json_summary(v: &Value) -> String {
     match v {
         Value::Object(map) => {
-            for key in ["message", "title", "summary", "description", "name", "output"] {
+            for key in [
+                "message",
+                "title",
+                "summary",
+                "description",
+                "name",
+                "output",
+            ] {
                 if let Some(Value::String(s)) = map.get(key) {
                     return s.clone();
                 }
@@ -244,7 +251,11 @@ mod tests {
             assert!(!v.summary.is_empty());
         }
         let first = view(&found.payloads[0]);
-        assert!(first.summary.contains("User Management Event Detected"), "{}", first.summary);
+        assert!(
+            first.summary.contains("User Management Event Detected"),
+            "{}",
+            first.summary
+        );
     }
 
     #[test]
@@ -254,6 +265,9 @@ mod tests {
         assert_eq!(cs.subject.as_deref(), Some("Login Failure"));
         assert_eq!(cs.summary, "Login Failure for john.doe");
         let j = one(br#"{"id":"e1","type":"thing.created","name":"x"}"#);
-        assert_eq!((j.id.as_deref(), j.subject.as_deref()), (Some("e1"), Some("thing.created")));
+        assert_eq!(
+            (j.id.as_deref(), j.subject.as_deref()),
+            (Some("e1"), Some("thing.created"))
+        );
     }
 }

@@ -65,7 +65,10 @@ pub(crate) fn payload_ts(t: TimestampArg) -> webhook_payloads::TimestampFormat {
 pub(crate) fn read_config(path: &Path) -> Result<SysdigWebhookConfig, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::io(format!("cannot read config {}", path.display()), &e))?;
-    let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+    let parsed = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
         SysdigWebhookConfig::from_json_str(&text)
     } else {
         SysdigWebhookConfig::from_yaml_str(&text)
@@ -163,7 +166,8 @@ pub(crate) fn transport(
         tls = tls.client_identity_pem_files(cert, key);
     }
     let tls = tls.build().map_err(|e| {
-        CliError::config(chain(&e)).hint("certificates and keys must be PEM files (the key unencrypted)")
+        CliError::config(chain(&e))
+            .hint("certificates and keys must be PEM files (the key unencrypted)")
     })?;
     TransportBuilder::new()
         .tls(tls)
@@ -182,7 +186,9 @@ fn need_secret(kind: &str, form: &str) -> CliError {
 pub(crate) fn build(args: &TargetArgs) -> Result<Target, CliError> {
     let s = settings(args)?;
     if s.url.is_empty() {
-        return Err(CliError::usage("no endpoint: pass --endpoint URL or --config FILE"));
+        return Err(CliError::usage(
+            "no endpoint: pass --endpoint URL or --config FILE",
+        ));
     }
     let cert = match (&args.cert, &args.key) {
         (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
@@ -222,7 +228,8 @@ pub(crate) fn build(args: &TargetArgs) -> Result<Target, CliError> {
         }
         AuthKind::Token => match &args.token_url {
             Some(url) => {
-                let secret = secret.ok_or_else(|| need_secret("token --token-url URL", "user:password"))?;
+                let secret =
+                    secret.ok_or_else(|| need_secret("token --token-url URL", "user:password"))?;
                 let (user, pass) = secret.split_once(':').ok_or_else(|| {
                     CliError::config("with --token-url, --secret must be user:password")
                 })?;
@@ -236,8 +243,10 @@ pub(crate) fn build(args: &TargetArgs) -> Result<Target, CliError> {
             None => {
                 let secret = secret.ok_or_else(|| need_secret("token", "NAME:VALUE"))?;
                 let (name, value) = secret.split_once(':').ok_or_else(|| {
-                    CliError::config("--auth token needs --secret NAME:VALUE (the header and its token)")
-                        .hint("or --token-url URL with --secret user:password to fetch a token")
+                    CliError::config(
+                        "--auth token needs --secret NAME:VALUE (the header and its token)",
+                    )
+                    .hint("or --token-url URL with --secret user:password to fetch a token")
                 })?;
                 let t = HeaderToken::new(name.trim(), value.trim().to_owned())
                     .map_err(|e| CliError::config(format!("token header refused: {e}")))?;
@@ -279,7 +288,10 @@ mod tests {
 
     fn target_args(extra: &[&str]) -> TargetArgs {
         let cli = crate::cli::Cli::try_parse_from(
-            ["webhook", "test"].iter().copied().chain(extra.iter().copied()),
+            ["webhook", "test"]
+                .iter()
+                .copied()
+                .chain(extra.iter().copied()),
         )
         .unwrap();
         match cli.command {
@@ -307,7 +319,14 @@ mod tests {
         assert_eq!(s.timestamp, Some(TimestampArg::Seconds));
         assert_eq!(s.headers[0].name, "X-Tenant");
         let s = settings(&target_args(&[
-            "--config", cfg, "--endpoint", "http://127.0.0.1:1/", "--output", "json", "-H", "X-B: 1",
+            "--config",
+            cfg,
+            "--endpoint",
+            "http://127.0.0.1:1/",
+            "--output",
+            "json",
+            "-H",
+            "X-B: 1",
         ]))
         .unwrap();
         assert_eq!(s.url, "http://127.0.0.1:1/");
@@ -334,10 +353,19 @@ mod tests {
         let s = settings(&target_args(&["--endpoint", "https://h/", "--secret", "k"])).unwrap();
         assert_eq!(s.auth, Some(AuthKind::Signature));
         if std::env::var_os("WEBHOOK_SECRET").is_none() {
-            let err = build(&target_args(&["--endpoint", "https://h/", "--auth", "basic"]))
-                .err()
-                .unwrap();
-            assert!(err.cause.contains("--secret user:password"), "{}", err.cause);
+            let err = build(&target_args(&[
+                "--endpoint",
+                "https://h/",
+                "--auth",
+                "basic",
+            ]))
+            .err()
+            .unwrap();
+            assert!(
+                err.cause.contains("--secret user:password"),
+                "{}",
+                err.cause
+            );
         }
     }
 
@@ -346,6 +374,10 @@ mod tests {
         let p = ssrf_policy(true);
         assert!(p.check("h", "127.0.0.1".parse().unwrap()).is_ok());
         assert!(p.check("h", "169.254.169.254".parse().unwrap()).is_err());
-        assert!(ssrf_policy(false).check("h", "127.0.0.1".parse().unwrap()).is_err());
+        assert!(
+            ssrf_policy(false)
+                .check("h", "127.0.0.1".parse().unwrap())
+                .is_err()
+        );
     }
 }

@@ -12,8 +12,8 @@ const NAME: &str = "endpoint";
 /// Runs `test`.
 pub(crate) async fn run(args: TestArgs, no_color: bool) -> Result<Exit, CliError> {
     let target = target::build(&args.target)?;
-    let mut endpoint = EndpointConfig::builder(NAME, target.endpoint.clone())
-        .transport(target.transport.clone());
+    let mut endpoint =
+        EndpointConfig::builder(NAME, target.endpoint.clone()).transport(target.transport.clone());
     if let Some(tokens) = target.tokens.clone() {
         endpoint = endpoint.token_provider(tokens);
     }
@@ -68,9 +68,11 @@ pub(crate) async fn run(args: TestArgs, no_color: bool) -> Result<Exit, CliError
             println!("{text}…");
             println!(
                 "{}",
-                s.dim(&format!("(body truncated: {shown} of {}{} bytes shown)",
+                s.dim(&format!(
+                    "(body truncated: {shown} of {}{} bytes shown)",
                     report.body.len(),
-                    if report.body_truncated { "+" } else { "" }))
+                    if report.body_truncated { "+" } else { "" }
+                ))
             );
         } else {
             println!("{text}");
@@ -80,7 +82,9 @@ pub(crate) async fn run(args: TestArgs, no_color: bool) -> Result<Exit, CliError
         Ok(Exit::Ok)
     } else {
         let hint = match status.as_u16() {
-            401 | 403 => "the endpoint refused the credentials: check --auth, --secret and --scheme",
+            401 | 403 => {
+                "the endpoint refused the credentials: check --auth, --secret and --scheme"
+            }
             404 => "check the path of --endpoint",
             413 => "the endpoint refuses the body size",
             415 => "the endpoint refuses the content type: try --output json or ndjson",

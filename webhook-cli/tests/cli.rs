@@ -171,8 +171,12 @@ fn serve(n: usize, response: &'static str) -> (SocketAddr, mpsc::Receiver<(Strin
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for _ in 0..n {
-            let Ok((mut stream, _)) = listener.accept() else { return };
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             let head_end = loop {
@@ -190,7 +194,8 @@ fn serve(n: usize, response: &'static str) -> (SocketAddr, mpsc::Receiver<(Strin
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
                 })
                 .unwrap_or(0);
             while buf.len() < head_end + len {
@@ -232,7 +237,11 @@ fn listen_and_send_every_fixture_event_arrives_verified() {
         "3",
     ]));
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("delivered: 8/8 event(s) in 3 request(s)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("delivered: 8/8 event(s) in 3 request(s)"),
+        "{}",
+        stdout(&out)
+    );
 
     let lines = listener.json_lines(8);
     let ids: BTreeSet<String> = lines
@@ -246,12 +255,19 @@ fn listen_and_send_every_fixture_event_arrives_verified() {
         assert_eq!(l["identity"], "key #1", "{l}");
         assert!(l["message_id"].as_str().unwrap().starts_with("msg_"));
         assert!(!l["summary"].as_str().unwrap().is_empty());
-        let route = if l["subject"] == "policy" { "alerts" } else { "-" };
+        let route = if l["subject"] == "policy" {
+            "alerts"
+        } else {
+            "-"
+        };
         assert_eq!(l["route"], route, "{l}");
     }
     let (status, err) = listener.interrupt();
     assert!(status.success(), "{status:?}");
-    assert!(err.contains("totals: 3 request(s), 3 accepted with 8 event(s), 0 refused"), "{err}");
+    assert!(
+        err.contains("totals: 3 request(s), 3 accepted with 8 event(s), 0 refused"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -270,7 +286,11 @@ fn wrong_secret_is_refused_with_its_reason() {
         "0",
     ]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("8 event(s): rejected by the endpoint with status 401"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("8 event(s): rejected by the endpoint with status 401"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stderr(&out).contains("hint: the endpoint refused the credentials"));
     let refused = &listener.json_lines(1)[0];
     assert_eq!(refused["kind"], "refused");
@@ -279,9 +299,7 @@ fn wrong_secret_is_refused_with_its_reason() {
     assert_eq!(refused["reason"], "no signature matches any live key");
 
     // An unsigned request: the reason names the missing header.
-    let out = run(bin().args([
-        "test", "--endpoint", &listener.url(), "--allow-private",
-    ]));
+    let out = run(bin().args(["test", "--endpoint", &listener.url(), "--allow-private"]));
     assert_eq!(out.status.code(), Some(5));
     let refused = &listener.json_lines(1)[0];
     assert_eq!(refused["reason"], "missing header `webhook-signature`");
@@ -312,8 +330,15 @@ fn send_to_a_closed_port_dead_letters_every_event() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("NOT all delivered: 0/8"), "{text}");
-    assert!(text.contains("retries exhausted after 2 attempts; last error: connection failed"), "{text}");
-    assert!(stderr(&out).contains("is the receiver running"), "{}", stderr(&out));
+    assert!(
+        text.contains("retries exhausted after 2 attempts; last error: connection failed"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("is the receiver running"),
+        "{}",
+        stderr(&out)
+    );
     let written: Vec<String> = std::fs::read_to_string(&dead)
         .unwrap()
         .lines()
@@ -323,14 +348,13 @@ fn send_to_a_closed_port_dead_letters_every_event() {
     let mut got = written.clone();
     expected.sort();
     got.sort();
-    assert_eq!(got, expected, "the dead-letter file holds every event, byte for byte");
+    assert_eq!(
+        got, expected,
+        "the dead-letter file holds every event, byte for byte"
+    );
 
     // Without --allow-private the SSRF guard refuses loopback before connecting.
-    let out = run(bin().args([
-        "test",
-        "--endpoint",
-        &format!("http://127.0.0.1:{port}/"),
-    ]));
+    let out = run(bin().args(["test", "--endpoint", &format!("http://127.0.0.1:{port}/")]));
     assert_eq!(out.status.code(), Some(6));
     assert!(stderr(&out).contains("--allow-private"), "{}", stderr(&out));
 }
@@ -340,16 +364,32 @@ fn verify_explains_a_tampered_body() {
     let dir = TempDir::new("verify");
     let headers = dir.0.join("headers.txt");
     let out = run(bin().args([
-        "sign", "--secret", SECRET, "--body", r#"{"test": 2432232314}"#, "--id",
-        "msg_p5jXN8AQM9LWM0D4loKWxJek", "--timestamp", "1614265330",
+        "sign",
+        "--secret",
+        SECRET,
+        "--body",
+        r#"{"test": 2432232314}"#,
+        "--id",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "--timestamp",
+        "1614265330",
     ]));
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+    assert!(
+        stdout(&out).contains("webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    );
     std::fs::write(&headers, out.stdout).unwrap();
     let verify = |body: &str, now: &str| {
         run(bin().args([
-            "verify", "--secret", SECRET, "--headers", headers.to_str().unwrap(), "--body", body,
-            "--now", now,
+            "verify",
+            "--secret",
+            SECRET,
+            "--headers",
+            headers.to_str().unwrap(),
+            "--body",
+            body,
+            "--now",
+            now,
         ]))
     };
 
@@ -361,9 +401,18 @@ fn verify_explains_a_tampered_body() {
     let tampered = verify(r#"{"test": 2432232315}"#, "1614265340");
     assert_eq!(tampered.status.code(), Some(1));
     let text = stdout(&tampered);
-    assert!(text.contains("entry 1 (v1,g0hM9SsE+OTPJTGt/tmI…): matches none of the 1 key(s)"), "{text}");
-    assert!(text.contains("INVALID: no signature matches any live key"), "{text}");
-    assert!(text.contains("the body (20 bytes) or the id/timestamp headers were changed after signing"), "{text}");
+    assert!(
+        text.contains("entry 1 (v1,g0hM9SsE+OTPJTGt/tmI…): matches none of the 1 key(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("INVALID: no signature matches any live key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the body (20 bytes) or the id/timestamp headers were changed after signing"),
+        "{text}"
+    );
     assert!(!text.contains("MfKQ9r8G"), "the secret is never printed");
 
     let newline = verify("{\"test\": 2432232314}\n", "1614265340");
@@ -373,13 +422,22 @@ fn verify_explains_a_tampered_body() {
     let late = verify(r#"{"test": 2432232314}"#, "1614266000");
     assert_eq!(late.status.code(), Some(1));
     let text = stdout(&late);
-    assert!(text.contains("670 s old, more than the 300 s allowed (skew -670 s)"), "{text}");
-    assert!(text.contains("the signature itself is correct (key #1)"), "{text}");
+    assert!(
+        text.contains("670 s old, more than the 300 s allowed (skew -670 s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the signature itself is correct (key #1)"),
+        "{text}"
+    );
 }
 
 #[test]
 fn config_reads_the_sysdig_agent_yaml_as_is() {
-    let (addr, requests) = serve(1, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let (addr, requests) = serve(
+        1,
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
     let config = repo_file("webhook-cli/examples/dragent-webhook.yaml");
     let out = run(bin().args([
         "send",
@@ -402,7 +460,10 @@ fn config_reads_the_sysdig_agent_yaml_as_is() {
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 8);
-    assert_eq!(lines[0]["timestamp"], 1_720_031_001_639_u64, "timestampFormat: milliseconds");
+    assert_eq!(
+        lines[0]["timestamp"], 1_720_031_001_639_u64,
+        "timestampFormat: milliseconds"
+    );
 
     // The captured request verifies with the secret from the YAML.
     let dir = TempDir::new("config");
@@ -411,14 +472,23 @@ fn config_reads_the_sysdig_agent_yaml_as_is() {
     std::fs::write(&body_file, &body).unwrap();
     std::fs::write(&head_file, &head).unwrap();
     let out = run(bin().args([
-        "verify", "--secret", SECRET, "--headers", head_file.to_str().unwrap(), "--file",
+        "verify",
+        "--secret",
+        SECRET,
+        "--headers",
+        head_file.to_str().unwrap(),
+        "--file",
         body_file.to_str().unwrap(),
     ]));
     assert_eq!(out.status.code(), Some(0));
 
     // A misspelt key is named.
     let bad = dir.0.join("bad.yaml");
-    std::fs::write(&bad, "endpoint: https://siem.example.com/hook\ntimestampformat: seconds\n").unwrap();
+    std::fs::write(
+        &bad,
+        "endpoint: https://siem.example.com/hook\ntimestampformat: seconds\n",
+    )
+    .unwrap();
     let out = run(bin().args(["test", "--config", bad.to_str().unwrap()]));
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("timestampformat"));
@@ -450,7 +520,10 @@ fn test_against_a_503_endpoint() {
     assert!(text.contains("503 Service Unavailable in "), "{text}");
     assert!(text.contains("retry-after: 7"), "{text}");
     assert!(text.contains("\ndown for maintenance…\n"), "{text}");
-    assert!(text.contains("(body truncated: 20 of 59 bytes shown)"), "{text}");
+    assert!(
+        text.contains("(body truncated: 20 of 59 bytes shown)"),
+        "{text}"
+    );
     assert!(stderr(&out).contains("error: the endpoint answered 503"));
     let (head, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(header(&head, "authorization"), Some("Bearer t0ken"));
@@ -468,14 +541,24 @@ fn call_renders_templates_and_explains_the_decision() {
     let base = format!("http://{addr}/check?user=%username%");
     let call = |rules: &[&str]| {
         run(bin()
-            .args(["call", "--url", &base, "-p", "username=ana maria", "--allow-private"])
+            .args([
+                "call",
+                "--url",
+                &base,
+                "-p",
+                "username=ana maria",
+                "--allow-private",
+            ])
             .args(rules))
     };
     let allow = call(&["--allow-if", "data.status=active"]);
     assert_eq!(allow.status.code(), Some(0));
     assert!(stdout(&allow).contains("ALLOW: rule 1 (allow if data.status = \"active\") holds"));
     let (head, _) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert!(head.starts_with("GET /check?user=ana%20maria HTTP/1.1"), "{head}");
+    assert!(
+        head.starts_with("GET /check?user=ana%20maria HTTP/1.1"),
+        "{head}"
+    );
 
     let deny = call(&["--deny-if", "data.risk=high", "--allow-if", "data.status"]);
     assert_eq!(deny.status.code(), Some(1));
@@ -483,7 +566,11 @@ fn call_renders_templates_and_explains_the_decision() {
 
     let missing = run(bin().args(["call", "--url", &base, "--allow-private"]));
     assert_eq!(missing.status.code(), Some(3));
-    assert!(stderr(&missing).contains("username"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("username"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]
@@ -498,7 +585,15 @@ fn help_is_written_for_newcomers() {
         assert!(text.contains("Examples:"), "{sub}");
         assert!(text.contains(&format!("webhook {sub}")), "{sub}");
     }
-    let out = run(bin().args(["send", "-f", "x", "--endpoint", "http://h/", "-H", "Content-Type: text/plain"]));
+    let out = run(bin().args([
+        "send",
+        "-f",
+        "x",
+        "--endpoint",
+        "http://h/",
+        "-H",
+        "Content-Type: text/plain",
+    ]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is reserved"));
 }
