@@ -5,9 +5,6 @@
 //!
 //! Run: `cargo bench -p webhook-benches --bench verify -- --warm-up-time 1 --measurement-time 3`
 //!
-//! svix 2.x cannot be built without a TLS stack (aws-lc-sys or OpenSSL), so its column is
-//! opt-in: `RUSTFLAGS="--cfg webhook_peer_svix" cargo bench -p webhook-benches --bench verify`
-//! (use a separate `CARGO_TARGET_DIR` to keep the normal build cache).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -56,7 +53,6 @@ fn bench(c: &mut Criterion) {
     let ring = KeyRing::single(secret);
     let signer = Signer::new(Scheme::standard_webhooks(), &ring).expect("signer");
     let verifier = Verifier::new(Scheme::standard_webhooks(), &ring).expect("verifier");
-    #[cfg(webhook_peer_svix)]
     let svix = svix::webhooks::Webhook::new(SECRET).expect("svix secret");
     let stdwh = standardwebhooks::Webhook::new(SECRET).expect("standardwebhooks secret");
 
@@ -79,7 +75,6 @@ fn bench(c: &mut Criterion) {
         );
         assert_eq!(headers["webhook-signature"], expected.as_str());
         let ts_i64 = i64::try_from(ts).expect("timestamp fits i64");
-        #[cfg(webhook_peer_svix)]
         assert_eq!(
             svix.sign(MSG_ID, ts_i64, &body).expect("svix sign"),
             expected
@@ -88,7 +83,6 @@ fn bench(c: &mut Criterion) {
             stdwh.sign(MSG_ID, ts_i64, &body).expect("stdwh sign"),
             expected
         );
-        #[cfg(webhook_peer_svix)]
         svix.verify(&body, &headers).expect("svix verifies ours");
         stdwh
             .verify(&body, &headers)
@@ -126,7 +120,6 @@ fn bench(c: &mut Criterion) {
                 ok.map(|v| v.key_index()).unwrap_or(usize::MAX)
             })
         });
-        #[cfg(webhook_peer_svix)]
         g.bench_function(BenchmarkId::from_parameter("svix"), |b| {
             b.iter(|| {
                 let ok = svix.verify(black_box(&body), black_box(&headers));
@@ -164,7 +157,6 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(out["webhook-signature"], expected.as_str());
             })
         });
-        #[cfg(webhook_peer_svix)]
         g.bench_function(BenchmarkId::from_parameter("svix"), |b| {
             b.iter(|| {
                 let s = svix

@@ -130,6 +130,28 @@ impl TimestampFormat {
         serializer.serialize_u64(self.from_nanos(nanos))
     }
 
+    /// Guesses the resolution of a Unix timestamp from its magnitude, assuming it names an
+    /// instant between 1973 and 5138 (below 10^11: seconds, 10^14: milliseconds,
+    /// 10^17: microseconds, otherwise nanoseconds).
+    ///
+    /// ```
+    /// use webhook_core::TimestampFormat;
+    /// assert_eq!(TimestampFormat::guess(1_720_031_001), TimestampFormat::Seconds);
+    /// assert_eq!(TimestampFormat::guess(1_720_031_001_639), TimestampFormat::Milliseconds);
+    /// assert_eq!(TimestampFormat::guess(1_720_031_001_639_981_110), TimestampFormat::Nanoseconds);
+    /// ```
+    pub const fn guess(value: u64) -> Self {
+        if value < 100_000_000_000 {
+            Self::Seconds
+        } else if value < 100_000_000_000_000 {
+            Self::Milliseconds
+        } else if value < 100_000_000_000_000_000 {
+            Self::Microseconds
+        } else {
+            Self::Nanoseconds
+        }
+    }
+
     /// The Sysdig spelling of this resolution.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -132,6 +132,11 @@ impl<'h> Verified<'h> {
 
 /// Verifies messages of one scheme against the live keys of a ring.
 ///
+/// Build it once per configuration: HMAC keys are absorbed into keyed states at construction
+/// and each message clones a state instead of re-hashing the key. Those keyed states are
+/// derived from the secret (they cannot give the key back, but can compute MACs) and `hmac`
+/// 0.12 cannot zeroize them; the secrets themselves stay in zeroizing [`Secret`](crate::Secret)s.
+///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use webhook_core::{KeyRing, Scheme, Secret, Verifier, VerifyError};

@@ -142,9 +142,16 @@ impl ConnectionFacts {
 /// assert_eq!(ctx.param("internal_addr").as_deref(), Some("intranet.example.internal:8443"));
 /// assert_eq!(ctx.param("headers.Accept-Language").as_deref(), Some("de-CH"));
 /// assert_eq!(ctx.param("cert_thumbprint").map(|t| t.len()), Some(40));
+///
+/// // With webhook-core's templates: compiled once, values escaped for their context.
+/// use webhook_core::{Template, TemplateContext};
+/// let body = Template::build(
+///     TemplateContext::JsonBody,
+///     r#"{"user":"%username%","ip":"%remote_ip%","lang":"%headers.Accept-Language%"}"#,
+/// )?;
 /// assert_eq!(
-///     ctx.render(r#"{"user":"%username%","ip":"%remote_ip%","x":"%nope%"}"#),
-///     r#"{"user":"alice","ip":"198.51.100.7","x":"%nope%"}"#
+///     body.render(&ctx)?,
+///     r#"{"user":"alice","ip":"198.51.100.7","lang":"de-CH"}"#
 /// );
 /// # Ok(()) }
 /// ```
@@ -311,40 +318,17 @@ impl SafousContext {
         }
         Some(out)
     }
+}
 
-    /// Replaces each `%param%` in `template` by its value; unknown or absent parameters are left
-    /// as written (so a typo is visible rather than silently empty). Values are inserted
-    /// verbatim: escape them for the target syntax (e.g. JSON) yourself if they may contain
-    /// quotes.
-    pub fn render(&self, template: &str) -> String {
-        let mut out = String::with_capacity(template.len() + 64);
-        let mut rest = template;
-        while let Some(start) = rest.find('%') {
-            let (head, tail) = rest.split_at(start);
-            out.push_str(head);
-            let after = tail.get(1..).unwrap_or("");
-            match after.find('%') {
-                Some(end) => {
-                    let name = after.get(..end).unwrap_or("");
-                    match (!name.is_empty()).then(|| self.param(name)).flatten() {
-                        Some(v) => {
-                            out.push_str(&v);
-                            rest = after.get(end + 1..).unwrap_or("");
-                        }
-                        None => {
-                            out.push('%');
-                            rest = after;
-                        }
-                    }
-                }
-                None => {
-                    out.push_str(tail);
-                    rest = "";
-                }
-            }
-        }
-        out.push_str(rest);
-        out
+/// Safous parameters for webhook-core's [`Template`](webhook_core::Template)s: `%name%` looks up
+/// [`SafousContext::param`], `%headers.Name%` the client's request header.
+impl webhook_core::TemplateParams for SafousContext {
+    fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        SafousContext::param(self, name)
+    }
+
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        SafousContext::header(self, name)
     }
 }
 
@@ -485,7 +469,14 @@ mod tests {
     }
 
     #[test]
-    fn render_edge_cases() {
+    fn template_params_edge_cases() {
+        use webhook_core::{Template, TemplateContext};
+        let render = |ctx: &SafousContext, t: &str| {
+            Template::build(TemplateContext::Header, t)
+                .unwrap()
+                .render(ctx)
+                .unwrap()
+        };
         let req = http::Request::get("/")
             .header("x-a", "1")
             .header("x-a", "2")
@@ -493,11 +484,10 @@ mod tests {
             .unwrap();
         let ctx =
             SafousContext::from_request(&req, ConnectionFacts::new("10.0.0.1".parse().unwrap()));
-        assert_eq!(ctx.render("%headers.X-A%"), "1, 2");
-        assert_eq!(ctx.render("100% sure %remote_ip%"), "100% sure 10.0.0.1");
-        assert_eq!(ctx.render("%%remote_ip%%"), "%10.0.0.1%");
-        assert_eq!(ctx.render("%"), "%");
-        assert_eq!(ctx.render("%headers.bad header%"), "%headers.bad header%");
+        assert_eq!(render(&ctx, "%headers.X-A%"), "1, 2");
+        assert_eq!(render(&ctx, "sure %remote_ip%"), "sure 10.0.0.1");
+        assert_eq!(render(&ctx, "%%%remote_ip%%%"), "%10.0.0.1%");
+        assert_eq!(ctx.param("headers.bad header"), None);
         assert!(SafousDecision::allow().to_jsonp("alert(1)//").is_err());
         assert!(SafousDecision::allow().to_jsonp("1x").is_err());
         let req = http::Request::get("/")

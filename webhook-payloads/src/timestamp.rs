@@ -9,7 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The resolution of an integer Unix timestamp (Sysdig's `timestampFormat` setting).
+/// The resolution of an integer Unix timestamp (Sysdig's `timestampFormat` setting): the
+/// core's type, so a configuration read by `webhook-core` drives the payload encoders here.
 ///
 /// ```
 /// use webhook_payloads::TimestampFormat;
@@ -18,73 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert_eq!(TimestampFormat::Seconds.to_nanos(1_720_031_001), Some(1_720_031_001_000_000_000));
 /// assert_eq!(TimestampFormat::guess(1_720_031_001_639), TimestampFormat::Milliseconds);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum TimestampFormat {
-    /// Whole seconds.
-    Seconds,
-    /// Milliseconds.
-    Milliseconds,
-    /// Microseconds.
-    Microseconds,
-    /// Nanoseconds (Sysdig's default).
-    #[default]
-    Nanoseconds,
-}
-
-impl TimestampFormat {
-    /// Nanoseconds in one unit of this resolution.
-    pub const fn nanos_per_unit(self) -> u64 {
-        match self {
-            Self::Seconds => 1_000_000_000,
-            Self::Milliseconds => 1_000_000,
-            Self::Microseconds => 1_000,
-            Self::Nanoseconds => 1,
-        }
-    }
-
-    /// Converts nanoseconds to this resolution (truncating).
-    pub const fn from_nanos(self, nanos: u64) -> u64 {
-        nanos / self.nanos_per_unit()
-    }
-
-    /// Converts a value in this resolution to nanoseconds, `None` on overflow.
-    pub const fn to_nanos(self, value: u64) -> Option<u64> {
-        value.checked_mul(self.nanos_per_unit())
-    }
-
-    /// Guesses the resolution of a Unix timestamp from its magnitude, assuming it names an
-    /// instant between 1973 and 5138 (below 10^11: seconds, 10^14: milliseconds,
-    /// 10^17: microseconds, otherwise nanoseconds).
-    pub const fn guess(value: u64) -> Self {
-        if value < 100_000_000_000 {
-            Self::Seconds
-        } else if value < 100_000_000_000_000 {
-            Self::Milliseconds
-        } else if value < 100_000_000_000_000_000 {
-            Self::Microseconds
-        } else {
-            Self::Nanoseconds
-        }
-    }
-
-    /// The name used in Sysdig's configuration (`seconds`, `milliseconds`, ...).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Seconds => "seconds",
-            Self::Milliseconds => "milliseconds",
-            Self::Microseconds => "microseconds",
-            Self::Nanoseconds => "nanoseconds",
-        }
-    }
-}
-
-impl fmt::Display for TimestampFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use webhook_core::TimestampFormat;
 
 /// An RFC 3339 / ISO 8601 timestamp as the sender wrote it, with the instant it names when the
 /// text parses.

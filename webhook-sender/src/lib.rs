@@ -19,6 +19,7 @@
 //! | --- | --- | --- |
 //! | `reqwest` | yes | [`transport::ReqwestTransport`] |
 //! | `hyper` | no | [`transport::HyperTransport`] (hyper 1, hyper-util legacy client) |
+//! | `gzip` | no | gzip-compressed batch bodies for endpoints built with `EndpointBuilder::gzip` |
 //!
 //! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.
 
@@ -27,19 +28,19 @@
 #![cfg_attr(not(any(feature = "reqwest", feature = "hyper")), allow(dead_code))]
 
 pub mod callout;
-pub mod sender;
 pub mod error;
+pub mod sender;
 pub mod ssrf;
 pub mod tls;
 pub mod token;
 pub mod transport;
 
 pub use error::{BuildError, TransportError};
-pub use token::{Secret, TokenProvider};
-pub use transport::{Response, SharedTransport, Transport, TransportBuilder};
 pub use sender::{
     AttemptError, Concurrency, DeadLetter, DeliveryReport, EndpointConfig, EndpointConfigBuilder,
     EndpointConfigError, EndpointHealth, EndpointOutcome, FailureReason, LifecycleEvent, Outcome,
-    OverflowPolicy, RateLimit, Receipt, SendError, Sender, SenderBuilder, SenderBuildError,
+    OverflowPolicy, RateLimit, Receipt, SendError, Sender, SenderBuildError, SenderBuilder,
     ShutdownReport, TestIntegrationError, TestReport, Undelivered, UndeliveredStage,
 };
+pub use token::{Secret, TokenProvider};
+pub use transport::{Response, SharedTransport, Transport, TransportBuilder};

@@ -49,6 +49,9 @@ pub enum SignError {
 
 /// Signs messages with one scheme and every live key of a ring.
 ///
+/// Like [`Verifier`](crate::Verifier), it keys HMAC states once at construction (see there for
+/// how that key material is held).
+///
 /// ```
 /// use webhook_core::{KeyRing, Scheme, Secret, Signer};
 ///

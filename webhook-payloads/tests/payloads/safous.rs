@@ -78,7 +78,12 @@ fn every_seed_parameter() {
 #[test]
 fn templates_render_and_host_header_fallback() {
     let ctx = context();
-    let body = ctx.render(r#"{"user":"%username%","ip":"%remote_ip%","tp":"%cert_thumbprint_256%","lang":"%headers.Accept-Language%"}"#);
+    let template = webhook_core::Template::build(
+        webhook_core::TemplateContext::JsonBody,
+        r#"{"user":"%username%","ip":"%remote_ip%","tp":"%cert_thumbprint_256%","lang":"%headers.Accept-Language%"}"#,
+    )
+    .unwrap();
+    let body = template.render(&ctx).unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["user"], "alice@example.com");
     assert_eq!(v["tp"], SHA256);

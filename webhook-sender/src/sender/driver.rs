@@ -127,8 +127,8 @@ struct State {
     bucket: Option<Bucket>,
     rng: SplitMix64,
     intake: VecDeque<Entry>,
-    /// Receipt slots of events in the batcher, by event id (FIFO per id).
-    pending: HashMap<Box<str>, VecDeque<Slot>>,
+    /// Receipt slots of events in the batcher.
+    pending: Pending,
     /// One batch taken from the batcher and waiting for permission to send.
     staged: Option<Outstanding>,
     retries: BTreeMap<(Instant, u64), Outstanding>,
@@ -161,7 +161,11 @@ impl Driver {
             bucket: cfg.rate_limit.map(Bucket::new),
             rng: SplitMix64::new(cfg.jitter_seed.unwrap_or_else(random_u64)),
             intake: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: if cfg.batcher.partition_by_key() {
+                Pending::ById(HashMap::new())
+            } else {
+                Pending::Fifo(VecDeque::new())
+            },
             staged: None,
             retries: BTreeMap::new(),
             in_flight: HashMap::new(),
@@ -294,8 +298,13 @@ impl Driver {
                 metrics.queue_depth.set(0.0);
                 return Vec::new();
             }
+            // Past the deadline, or nothing left but retries due after it: return the rest.
+            let only_late_retries = idle_but_retries(&st, queued)
+                && deadline
+                    .zip(st.retries.keys().next())
+                    .is_some_and(|(d, &(at, _))| tokio::time::Instant::from_std(at) > d);
             if let Some(d) = deadline
-                && tokio::time::Instant::from_std(now) >= d
+                && (tokio::time::Instant::from_std(now) >= d || only_late_retries)
             {
                 return self.abandon(&mut st, now).await;
             }
@@ -305,15 +314,16 @@ impl Driver {
     /// Moves queued events into the batcher while it has room.
     fn intake(&self, st: &mut State, now: Instant) {
         loop {
-            if st.intake.is_empty() && self.shared.queue.drain_into(&mut st.intake, DRAIN_CHUNK) == 0
+            if st.intake.is_empty()
+                && self.shared.queue.drain_into(&mut st.intake, DRAIN_CHUNK) == 0
             {
                 return;
             }
             while let Some(entry) = st.intake.pop_front() {
                 let Entry { event, slot } = entry;
-                let id: Box<str> = event.id().into();
+                let id = st.pending.key(&event);
                 match st.batcher.push(event, now) {
-                    Ok(()) => st.pending.entry(id).or_default().push_back(slot),
+                    Ok(()) => st.pending.push(id, slot),
                     Err(PushError::Full { event, .. }) => {
                         st.intake.push_front(Entry { event, slot });
                         return;
@@ -330,20 +340,21 @@ impl Driver {
 
     fn take_batch(&self, st: &mut State, now: Instant) -> Option<Outstanding> {
         let batch = st.batcher.poll_batch(now)?;
-        let body = batch.body();
+        // Encoded once per batch (and gzip-compressed when the endpoint says so); every attempt
+        // reuses the bytes.
+        let body = match self.cfg.endpoint.gzip() {
+            None => batch.body(),
+            Some(_) => match self.cfg.endpoint.encode(batch.events()) {
+                Ok(body) => body,
+                Err(err) => {
+                    tracing::warn!(batch_id = %batch.id(), error = %err, "gzip failed; sending uncompressed");
+                    batch.body()
+                }
+            },
+        };
         let id = batch.id().clone();
         let events = batch.into_events();
-        let mut slots = Vec::with_capacity(events.len());
-        for e in &events {
-            if let Some(q) = st.pending.get_mut(e.id()) {
-                if let Some(s) = q.pop_front() {
-                    slots.push(s);
-                }
-                if q.is_empty() {
-                    st.pending.remove(e.id());
-                }
-            }
-        }
+        let slots = st.pending.take(&events);
         Some(Outstanding {
             id,
             events,
@@ -357,7 +368,13 @@ impl Driver {
     }
 
     /// Sends due retries and new batches while the limits allow.
-    fn pump(&self, st: &mut State, metrics: &EndpointMetrics, now: Instant, wall: SystemTime) -> Stop {
+    fn pump(
+        &self,
+        st: &mut State,
+        metrics: &EndpointMetrics,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Stop {
         if st.disabled {
             self.fail_all_held(st, now);
             return Stop::Idle;
@@ -366,23 +383,14 @@ impl Driver {
             if st.in_flight.len() >= st.limiter.limit() {
                 return Stop::Busy;
             }
-            let due = st
-                .retries
-                .keys()
-                .next()
-                .is_some_and(|&(at, _)| at <= now);
+            let due = st.retries.keys().next().is_some_and(|&(at, _)| at <= now);
             if !due && st.staged.is_none() {
                 st.staged = self.take_batch(st, now);
                 if st.staged.is_none() {
                     return Stop::Idle;
                 }
             }
-            let resend = due
-                && st
-                    .retries
-                    .values()
-                    .next()
-                    .is_some_and(|o| o.token_resend);
+            let resend = due && st.retries.values().next().is_some_and(|o| o.token_resend);
             if !resend {
                 if let Some(bucket) = st.bucket.as_mut()
                     && let Err(at) = bucket.try_take(now)
@@ -516,15 +524,30 @@ impl Driver {
                     }
                     Err(Failure::Transport(e)) => {
                         tracing::debug!(batch_id = %o.id, attempt, error = %e, "attempt failed");
-                        (AttemptOutcome::ConnectError, AttemptError::Connect, None, None)
+                        (
+                            AttemptOutcome::ConnectError,
+                            AttemptError::Connect,
+                            None,
+                            None,
+                        )
                     }
                     Err(Failure::Token(e)) => {
                         tracing::warn!(batch_id = %o.id, attempt, error = %e, "token fetch failed");
-                        (AttemptOutcome::ConnectError, AttemptError::Token, None, None)
+                        (
+                            AttemptOutcome::ConnectError,
+                            AttemptError::Token,
+                            None,
+                            None,
+                        )
                     }
                 }
             }
-            None => (AttemptOutcome::ConnectError, AttemptError::Connect, None, None),
+            None => (
+                AttemptOutcome::ConnectError,
+                AttemptError::Connect,
+                None,
+                None,
+            ),
         };
         tracing::debug!(
             batch_id = %o.id,
@@ -632,7 +655,9 @@ impl Driver {
             slot.resolve(Outcome::Delivered { attempts, status });
         }
         self.shared.delivered.fetch_add(n, Ordering::Relaxed);
-        self.shared.batches_delivered.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .batches_delivered
+            .fetch_add(1, Ordering::Relaxed);
         metrics.sent.increment(n);
         // Unknown ids are only possible outside ordered mode, where `complete` only counts.
         let _ = st.batcher.complete(&o.id, BatchOutcome::Delivered);
@@ -780,21 +805,14 @@ impl Driver {
         st.batcher.flush_all(now);
         while let Some(batch) = st.batcher.poll_batch(now) {
             let events = batch.into_events();
-            let mut slots = Vec::with_capacity(events.len());
-            for e in &events {
-                if let Some(s) = st.pending.get_mut(e.id()).and_then(VecDeque::pop_front) {
-                    slots.push(s);
-                }
-            }
+            let slots = st.pending.take(&events);
             push(events, slots, UndeliveredStage::NotSent);
         }
         // Ordered mode may hold batches behind ones that never completed; and any slot left.
-        for (_, q) in st.pending.drain() {
-            for s in q {
-                s.resolve(Outcome::Failed {
-                    reason: FailureReason::Shutdown,
-                });
-            }
+        for s in st.pending.drain() {
+            s.resolve(Outcome::Failed {
+                reason: FailureReason::Shutdown,
+            });
         }
         let queued = self.shared.queue.close(Closed::Shutdown, true);
         let (mut events, mut slots) = (Vec::new(), Vec::new());
@@ -808,6 +826,71 @@ impl Driver {
         self.shared.buffered.store(0, Ordering::Relaxed);
         out
     }
+}
+
+/// Receipt slots of the events inside the batcher. Without key partitioning the batcher emits
+/// events in push order, so a FIFO suffices; with it, groups interleave and slots are found by
+/// event id (FIFO among equal ids).
+enum Pending {
+    Fifo(VecDeque<Slot>),
+    ById(HashMap<Box<str>, VecDeque<Slot>>),
+}
+
+impl Pending {
+    fn key(&self, event: &Event) -> Option<Box<str>> {
+        match self {
+            Pending::Fifo(_) => None,
+            Pending::ById(_) => Some(event.id().into()),
+        }
+    }
+
+    fn push(&mut self, key: Option<Box<str>>, slot: Slot) {
+        match (self, key) {
+            (Pending::Fifo(q), _) => q.push_back(slot),
+            (Pending::ById(m), Some(k)) => m.entry(k).or_default().push_back(slot),
+            // `key` returns `Some` for `ById`; a missing key drops (= fails) the slot loudly.
+            (Pending::ById(_), None) => drop(slot),
+        }
+    }
+
+    /// The slots of `events`, a batch just taken from the batcher.
+    fn take(&mut self, events: &[Event]) -> Vec<Slot> {
+        match self {
+            Pending::Fifo(q) => {
+                let n = events.len().min(q.len());
+                q.drain(..n).collect()
+            }
+            Pending::ById(m) => {
+                let mut slots = Vec::with_capacity(events.len());
+                for e in events {
+                    if let Some(q) = m.get_mut(e.id()) {
+                        if let Some(s) = q.pop_front() {
+                            slots.push(s);
+                        }
+                        if q.is_empty() {
+                            m.remove(e.id());
+                        }
+                    }
+                }
+                slots
+            }
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Slot> {
+        match self {
+            Pending::Fifo(q) => q.drain(..).collect(),
+            Pending::ById(m) => m.drain().flat_map(|(_, q)| q).collect(),
+        }
+    }
+}
+
+fn idle_but_retries(st: &State, queued: usize) -> bool {
+    queued == 0
+        && st.in_flight.is_empty()
+        && st.staged.is_none()
+        && st.intake.is_empty()
+        && st.batcher.buffered_events() == 0
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

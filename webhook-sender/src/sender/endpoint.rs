@@ -7,8 +7,7 @@ use std::time::Duration;
 use webhook_core::encode::Encoding;
 use webhook_core::request::Endpoint;
 use webhook_core::{
-    BatcherConfig, BatcherConfigError, BreakerConfig, HealthConfig, RetryPolicy, RouteError,
-    Router,
+    BatcherConfig, BatcherConfigError, BreakerConfig, HealthConfig, RetryPolicy, RouteError, Router,
 };
 
 use super::limit::{Concurrency, RateLimit};

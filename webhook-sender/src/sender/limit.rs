@@ -253,6 +253,10 @@ mod tests {
         assert!(b.try_take(later).is_ok());
         assert!(b.try_take(later).is_ok());
         assert!(b.try_take(later).is_err());
-        assert!(RateLimit::new(0, Duration::from_secs(1)).validate().is_err());
+        assert!(
+            RateLimit::new(0, Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -293,7 +293,10 @@ impl Sender {
     ///
     /// # Errors
     /// See [`TestIntegrationError`].
-    pub async fn test_integration(&self, endpoint: &str) -> Result<TestReport, TestIntegrationError> {
+    pub async fn test_integration(
+        &self,
+        endpoint: &str,
+    ) -> Result<TestReport, TestIntegrationError> {
         let ep = self
             .find(endpoint)
             .ok_or_else(|| TestIntegrationError::UnknownEndpoint(endpoint.to_owned()))?;
@@ -374,7 +377,10 @@ impl Sender {
                 Err(e) => tracing::error!(error = %e, "endpoint driver task failed"),
             }
         }
-        tracing::info!(undelivered = report.undelivered_events(), "sender shut down");
+        tracing::info!(
+            undelivered = report.undelivered_events(),
+            "sender shut down"
+        );
         report
     }
 }
@@ -415,12 +421,12 @@ impl<'a> Fanout<'a> {
             let ep = self.endpoints.get(i)?;
             self.index += 1;
             let slot = Slot::new(tracker.clone(), i);
-            let event = self.event.as_ref()?;
-            if !ep.cfg.selects(event.subject()) {
+            // After the last selecting endpoint took the event, no later endpoint selects it.
+            let Some(event) = self.event.as_ref().filter(|e| ep.cfg.selects(e.subject())) else {
                 ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
                 slot.resolve(Outcome::Filtered);
                 continue;
-            }
+            };
             let event = if Some(i) == self.last {
                 self.event.take()?
             } else {
@@ -509,12 +515,12 @@ impl SenderBuilder {
             let transport = match (&cfg.transport, cfg.endpoint.auth().client_certificate()) {
                 (Some(t), _) => t.clone(),
                 (None, Some(cert)) => {
-                    let pem = cert
-                        .load(|path| std::fs::read(path))
-                        .map_err(|e| SenderBuildError::ClientCertificate {
+                    let pem = cert.load(|path| std::fs::read(path)).map_err(|e| {
+                        SenderBuildError::ClientCertificate {
                             endpoint: cfg.name.to_string(),
                             source: e,
-                        })?;
+                        }
+                    })?;
                     let tls = self
                         .tls
                         .clone()

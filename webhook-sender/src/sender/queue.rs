@@ -216,7 +216,10 @@ mod tests {
             Offer::Closed(e, Closed::Disabled) => e.slot.resolve(Outcome::Dropped),
             _ => panic!("expected closed"),
         }
-        assert_eq!(rb.try_report().unwrap().outcomes()[0].outcome, Outcome::Dropped);
+        assert_eq!(
+            rb.try_report().unwrap().outcomes()[0].outcome,
+            Outcome::Dropped
+        );
         // The first reason sticks.
         q.close(Closed::Shutdown, false);
         assert_eq!(q.closed(), Some(Closed::Disabled));
