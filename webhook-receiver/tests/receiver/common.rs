@@ -2,7 +2,7 @@
 //! with core's `Signer`, payloads, a log of what handlers saw.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Request, Response};
