@@ -145,10 +145,11 @@ impl Printer {
 fn identity_text(id: &Identity) -> String {
     match id {
         Identity::Anonymous => "anonymous".to_owned(),
-        Identity::Key { id } => format!("key {id}"),
-        Identity::User { name } => format!("user {name}"),
-        Identity::Token { name: Some(n) } => format!("token {n}"),
-        _ => "token".to_owned(),
+        Identity::Signature { key_index, .. } => format!("key #{}", key_index + 1),
+        Identity::Basic { user } => format!("user {user}"),
+        Identity::HeaderToken { header } => format!("token in {header}"),
+        Identity::Bearer => "bearer token".to_owned(),
+        _ => "authenticated".to_owned(),
     }
 }
 
