@@ -117,8 +117,13 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Maps a transport failure to a one-line cause and a hint.
 pub(crate) fn transport(e: &webhook_sender::TransportError) -> CliError {
-    let err = CliError::network(chain(e));
-    if e.is_refused_by_ssrf_guard() {
+    let text = chain(e);
+    let asks_for_client_cert =
+        text.contains("CertificateRequired") || text.contains("certificate required");
+    let err = CliError::network(text);
+    if asks_for_client_cert {
+        err.hint("the server requires a client certificate: pass --cert FILE --key FILE (PEM)")
+    } else if e.is_refused_by_ssrf_guard() {
         err.hint("the address is private or local; pass --allow-private to send to it")
     } else if e.is_tls() {
         err.hint(

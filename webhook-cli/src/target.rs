@@ -256,7 +256,11 @@ pub(crate) fn build(args: &TargetArgs) -> Result<Target, CliError> {
         },
     };
     if cert.is_some() {
-        auth_label.push_str(" + client certificate");
+        auth_label = if auth_label == "none" {
+            "client certificate".to_owned()
+        } else {
+            format!("{auth_label} + client certificate")
+        };
     }
     let encoding = match s.output.unwrap_or(OutputFormat::Json) {
         OutputFormat::Json => Encoding::JsonArray,

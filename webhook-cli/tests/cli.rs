@@ -597,3 +597,195 @@ fn help_is_written_for_newcomers() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is reserved"));
 }
+
+/// Certificates made with rcgen: a server CA and a leaf for 127.0.0.1, a client CA and leaf.
+struct Pki {
+    ca_pem: String,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: Vec<u8>,
+    client_ca: rustls::pki_types::CertificateDer<'static>,
+    client_cert_pem: String,
+    client_key_pem: String,
+}
+
+fn issuer(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+impl Pki {
+    fn new() -> Self {
+        let server_ca = issuer("cli test server CA");
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &server_ca)
+            .unwrap();
+        let client_ca = issuer("cli test client CA");
+        let client_key = rcgen::KeyPair::generate().unwrap();
+        let mut client_params =
+            rcgen::CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &client_ca).unwrap();
+        Self {
+            ca_pem: server_ca.pem(),
+            server_chain: vec![server.der().clone()],
+            server_key: server_key.serialize_der(),
+            client_ca: client_ca.der().clone(),
+            client_cert_pem: client.pem(),
+            client_key_pem: client_key.serialize_pem(),
+        }
+    }
+
+    fn server_config(&self, require_client_cert: bool) -> std::sync::Arc<rustls::ServerConfig> {
+        use std::sync::Arc;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.client_ca.clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.server_key.clone().into());
+        let mut config = builder
+            .with_single_cert(self.server_chain.clone(), key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+/// A blocking HTTPS server on 127.0.0.1 answering `200 OK` to every request whose TLS handshake
+/// succeeds (failed handshakes are counted out and the next connection is served).
+fn serve_tls(config: std::sync::Arc<rustls::ServerConfig>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut tcp) = stream else { return };
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(mut conn) = rustls::ServerConnection::new(std::sync::Arc::clone(&config)) else {
+                continue;
+            };
+            let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let complete = loop {
+                match tls.read(&mut chunk) {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        break true;
+                    }
+                }
+            };
+            if complete {
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn tls_needs_the_ca_or_insecure_and_mtls_presents_the_client_certificate() {
+    let pki = Pki::new();
+    let dir = TempDir::new("tls");
+    let ca = dir.0.join("ca.pem");
+    let cert = dir.0.join("client.pem");
+    let key = dir.0.join("client.key");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    std::fs::write(&cert, &pki.client_cert_pem).unwrap();
+    std::fs::write(&key, &pki.client_key_pem).unwrap();
+    let ca = ca.to_str().unwrap();
+
+    let url = format!("https://{}/in", serve_tls(pki.server_config(false)));
+    let test = |extra: &[&str]| {
+        run(bin()
+            .args(["test", "--endpoint", &url, "--allow-private"])
+            .args(extra))
+    };
+    let untrusted = test(&[]);
+    assert_eq!(untrusted.status.code(), Some(6));
+    assert!(
+        stderr(&untrusted).contains("TLS handshake failed"),
+        "{}",
+        stderr(&untrusted)
+    );
+    assert!(
+        stderr(&untrusted).contains("--ca"),
+        "{}",
+        stderr(&untrusted)
+    );
+    assert_eq!(test(&["--ca", ca]).status.code(), Some(0));
+    assert_eq!(test(&["--insecure"]).status.code(), Some(0));
+
+    let url = format!("https://{}/in", serve_tls(pki.server_config(true)));
+    let mtls = |extra: &[&str]| {
+        run(bin()
+            .args(["test", "--endpoint", &url, "--allow-private", "--ca", ca])
+            .args(extra))
+    };
+    let anonymous = mtls(&[]);
+    assert_eq!(anonymous.status.code(), Some(6), "no client certificate");
+    assert!(
+        stderr(&anonymous).contains("--cert FILE --key FILE"),
+        "{}",
+        stderr(&anonymous)
+    );
+    let ok = mtls(&[
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(stdout(&ok).contains("200 OK"));
+    assert!(
+        stdout(&ok).contains("client certificate"),
+        "{}",
+        stdout(&ok)
+    );
+
+    let missing = mtls(&[
+        "--cert",
+        "/nonexistent/c.pem",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("/nonexistent/c.pem"),
+        "{}",
+        stderr(&missing)
+    );
+}
