@@ -250,6 +250,8 @@ pub(crate) async fn run(args: ListenArgs, no_color: bool) -> Result<Exit, CliErr
     let local = listener
         .local_addr()
         .map_err(|e| CliError::io("cannot read the listening address", &e))?;
+    let ctrl_c = crate::signal::interrupt()
+        .map_err(|e| CliError::io("cannot install the Ctrl-C handler", &e))?;
     let err_style = Style::stderr(no_color);
     eprintln!(
         "{} on http://{local}/ ({}; body limit {} bytes). Ctrl-C to stop.",
@@ -260,11 +262,10 @@ pub(crate) async fn run(args: ListenArgs, no_color: bool) -> Result<Exit, CliErr
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns: JoinSet<()> = JoinSet::new();
-    let ctrl_c = tokio::signal::ctrl_c();
     let mut ctrl_c = std::pin::pin!(ctrl_c);
     loop {
         tokio::select! {
-            _ = &mut ctrl_c => break,
+            () = &mut ctrl_c => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let service = Service {

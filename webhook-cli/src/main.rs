@@ -13,6 +13,7 @@ mod listen;
 mod parse;
 mod send;
 mod sign;
+mod signal;
 mod style;
 mod summary;
 mod target;

@@ -42,8 +42,13 @@ pub(crate) fn retry_policy(args: &SendArgs) -> Result<RetryPolicy, CliError> {
         .map_err(|e| CliError::config(format!("retry settings: {e}")))
 }
 
-fn reason_text(reason: &FailureReason) -> String {
-    reason.to_string()
+fn reason_text(reason: &FailureReason, interrupted: bool) -> String {
+    match reason {
+        FailureReason::Shutdown if interrupted => {
+            "interrupted (Ctrl-C) before it was delivered".to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn hint_for(failures: &[FailureReason]) -> Option<&'static str> {
@@ -115,9 +120,11 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
         .build()
         .map_err(|e| CliError::config(chain(&e)))?;
 
+    let interrupt = crate::signal::interrupt()
+        .map_err(|e| CliError::io("cannot install the Ctrl-C handler", &e))?;
     let err_style = Style::stderr(no_color);
     eprintln!(
-        "{} {total} event(s) from {} to {} ({}; up to {} per request)",
+        "{} {total} event(s) from {} to {} (auth: {}; up to {} per request)",
         err_style.bold("sending"),
         args.file.display(),
         target.url,
@@ -132,11 +139,10 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
         let sender = sender.clone();
         let drain = args.drain;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, Ordering::SeqCst);
-                eprintln!("interrupted: delivering what is in flight for up to {drain:?}...");
-                let _ = sender.shutdown(drain).await;
-            }
+            interrupt.await;
+            interrupted.store(true, Ordering::SeqCst);
+            eprintln!("interrupted: delivering what is in flight for up to {drain:?}...");
+            let _ = sender.shutdown(drain).await;
         })
     };
 
@@ -211,7 +217,9 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
 
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for (_, r) in &failed {
-        *reasons.entry(reason_text(r)).or_default() += 1;
+        *reasons
+            .entry(reason_text(r, interrupted.load(Ordering::SeqCst)))
+            .or_default() += 1;
     }
     if !unsent.is_empty() {
         *reasons

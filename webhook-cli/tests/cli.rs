@@ -789,3 +789,68 @@ fn tls_needs_the_ca_or_insecure_and_mtls_presents_the_client_certificate() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn ctrl_c_during_send_dead_letters_what_was_not_delivered() {
+    // A server that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            match s {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    let dir = TempDir::new("interrupt");
+    let dead = dir.0.join("left.ndjson");
+    let mut child = bin()
+        .args([
+            "send",
+            "-f",
+            fixture().to_str().unwrap(),
+            "--endpoint",
+            &format!("http://{addr}/"),
+        ])
+        .args([
+            "--allow-private",
+            "--drain",
+            "200ms",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stderr line is printed once the Ctrl-C handler is installed.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("sending 8 event(s)"), "{first}");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("8 event(s): interrupted (Ctrl-C) before it was delivered"),
+        "{text}"
+    );
+    assert!(
+        rest.contains("interrupted: delivering what is in flight"),
+        "{rest}"
+    );
+    assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 8);
+}
