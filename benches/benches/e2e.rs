@@ -81,7 +81,7 @@ fn policy_events() -> Vec<SysdigEvent<'static>> {
         .map(SysdigEvent::into_owned)
         .filter(|e| matches!(e, SysdigEvent::Policy(_)))
         // The ~1 KiB one (the others carry 2-3 KiB of falco output).
-        .filter(|e| serde_json::to_vec(e).map_or(false, |v| v.len() < 1536))
+        .filter(|e| serde_json::to_vec(e).is_ok_and(|v| v.len() < 1536))
         .collect();
     assert!(!events.is_empty(), "the fixture has policy events");
     events

@@ -37,10 +37,11 @@ pub mod transport;
 
 pub use error::{BuildError, TransportError};
 pub use sender::{
-    AttemptError, Concurrency, DeadLetter, DeliveryReport, EndpointConfig, EndpointConfigBuilder,
-    EndpointConfigError, EndpointHealth, EndpointOutcome, FailureReason, LifecycleEvent, Outcome,
-    OverflowPolicy, RateLimit, Receipt, SendError, Sender, SenderBuildError, SenderBuilder,
-    ShutdownReport, TestIntegrationError, TestReport, Undelivered, UndeliveredStage,
+    AttemptError, Concurrency, Counters, DeadLetter, DeliveryReport, DisableReason, EndpointConfig,
+    EndpointConfigBuilder, EndpointConfigError, EndpointHealth, EndpointOutcome, FailureReason,
+    LifecycleEvent, Outcome, OverflowPolicy, RateLimit, Receipt, SendError, Sender,
+    SenderBuildError, SenderBuilder, ShutdownReport, TestIntegrationError, TestReport, Undelivered,
+    UndeliveredStage,
 };
 pub use token::{Secret, TokenProvider};
 pub use transport::{Response, SharedTransport, Transport, TransportBuilder};

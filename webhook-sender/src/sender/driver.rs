@@ -709,7 +709,8 @@ impl Driver {
         st.disable_reason = Some(reason);
         st.health.disable(now);
         tracing::warn!(reason = ?reason, "endpoint disabled");
-        self.fail_all_held(st, now);
+        // `health_events` announces it and fails what the endpoint holds.
+        self.health_events(st, now);
     }
 
     fn fail_all_held(&self, st: &mut State, now: Instant) {
@@ -756,12 +757,16 @@ impl Driver {
                         .disable_reason
                         .take()
                         .unwrap_or(DisableReason::HealthWindow);
+                    let _ = self
+                        .lifecycle
+                        .send(LifecycleEvent::Disabled { endpoint, reason });
                     if !st.disabled {
                         st.disabled = true;
                         tracing::warn!(reason = ?reason, "endpoint disabled");
-                        self.fail_all_held(st, now);
                     }
-                    LifecycleEvent::Disabled { endpoint, reason }
+                    // Announced first, then what it held fails.
+                    self.fail_all_held(st, now);
+                    continue;
                 }
                 _ => continue,
             };

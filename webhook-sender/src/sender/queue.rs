@@ -104,9 +104,14 @@ impl Queue {
             return Offer::Closed(entry, c);
         }
         if inner.items.len() < self.capacity {
+            let was_empty = inner.items.is_empty();
             inner.items.push_back(entry);
             drop(inner);
-            self.readable.notify_one();
+            // The driver drains everything it finds, so only the first entry after a drain
+            // needs to wake it (a permit is kept if it is busy).
+            if was_empty {
+                self.readable.notify_one();
+            }
             return Offer::Queued(None);
         }
         match self.policy {

@@ -183,3 +183,66 @@ async fn open_breaker_holds_requests_for_the_cool_down() -> Result<(), BoxError>
     assert!(sender.shutdown(secs(1)).await.is_clean());
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn health_window_disables_the_endpoint() -> Result<(), BoxError> {
+    use webhook_core::{HealthConfig, HealthState};
+    use webhook_sender::{DisableReason, FailureReason, LifecycleEvent};
+
+    let transport = Scripted::new(&[503]);
+    let shared: SharedTransport = transport.clone();
+    let mut delays = vec![Duration::ZERO];
+    delays.extend(std::iter::repeat_n(secs(1), 20));
+    let retry = RetryPolicy::builder().fixed(delays, 0).build()?;
+    let sender = Sender::builder()
+        .transport(shared)
+        .endpoint(
+            config("e", Duration::ZERO, 10, retry)?
+                .health(
+                    HealthConfig::default()
+                        .failed_after(secs(3))
+                        .disable_after(Some(secs(5))),
+                )
+                .build()?,
+        )
+        .build()?;
+    let mut lifecycle = sender.lifecycle();
+    let t0 = Instant::now();
+    let report = sender.send(ev(1)?).await?.await;
+    assert_eq!(
+        report.outcome("e"),
+        Some(&Outcome::Failed {
+            reason: FailureReason::EndpointDisabled
+        })
+    );
+    // Failing at 0 s, failed at 3 s, disabled at 5 s, before the retry due then.
+    assert_eq!(
+        transport.times(t0),
+        [secs(0), secs(1), secs(2), secs(3), secs(4)]
+    );
+    let mut seen = Vec::new();
+    while let Ok(ev) = lifecycle.try_recv() {
+        match ev {
+            LifecycleEvent::Failing { .. } => seen.push("failing"),
+            LifecycleEvent::Failed { .. } => seen.push("failed"),
+            LifecycleEvent::Disabled {
+                reason: DisableReason::HealthWindow,
+                ..
+            } => seen.push("disabled"),
+            LifecycleEvent::Exhausted { .. } => seen.push("exhausted"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["failing", "failed", "disabled", "exhausted"]);
+    let h = sender.endpoint_health("e").ok_or("missing")?;
+    assert!(matches!(h.state, HealthState::Disabled { .. }));
+    let later = sender.send(ev(2)?).await?.await;
+    assert_eq!(
+        later.outcome("e"),
+        Some(&Outcome::Failed {
+            reason: FailureReason::EndpointDisabled
+        })
+    );
+    assert!(sender.shutdown(secs(1)).await.is_clean());
+    Ok(())
+}
