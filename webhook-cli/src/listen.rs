@@ -55,7 +55,11 @@ impl Decode<EventView> for DetectDecoder {
                     line: e.line().unwrap_or(1),
                     column: e.column().unwrap_or(0),
                 };
-                let message = e.to_string();
+                let message = match &e {
+                    webhook_payloads::DecodeError::Syntax { message, .. }
+                    | webhook_payloads::DecodeError::Shape { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
                 Err(if e.is_malformed() {
                     DecodeError::Malformed { location, message }
                 } else {

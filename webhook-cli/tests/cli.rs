@@ -854,3 +854,58 @@ fn ctrl_c_during_send_dead_letters_what_was_not_delivered() {
     );
     assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 8);
 }
+
+fn raw_request(addr: SocketAddr, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn listen_prints_every_refusal_and_accepts_other_families() {
+    let listener = Listener::start(&["--no-auth", "--route", "Login*=auth"]);
+    let body = r#"{"subject":"Login Failure","body":"Login Failure for john.doe"}"#;
+    let ok = raw_request(
+        listener.addr,
+        &format!(
+            "POST /in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let bad = raw_request(
+        listener.addr,
+        "POST /in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 6\r\nconnection: close\r\n\r\n{\"oops",
+    );
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let get = raw_request(
+        listener.addr,
+        "GET /in HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(get.starts_with("HTTP/1.1 405"), "{get}");
+
+    let lines = listener.json_lines(3);
+    assert_eq!(lines[0]["kind"], "event");
+    assert_eq!(lines[0]["family"], "connectsecure");
+    assert_eq!(lines[0]["route"], "auth");
+    assert_eq!(lines[0]["subject"], "Login Failure");
+    assert_eq!(lines[0]["identity"], "anonymous");
+    assert_eq!(lines[1]["status"], 400);
+    assert_eq!(lines[1]["error"], "malformed");
+    assert_eq!(
+        lines[1]["reason"],
+        "malformed body at line 1 column 6: EOF while parsing a string"
+    );
+    assert_eq!(lines[1]["request"], "POST /in");
+    assert_eq!(lines[2]["status"], 405);
+    assert_eq!(lines[2]["request"], "GET /in");
+    let (status, err) = listener.interrupt();
+    assert!(status.success());
+    assert!(
+        err.contains("3 request(s), 1 accepted with 1 event(s), 2 refused (400×1, 405×1)"),
+        "{err}"
+    );
+}
