@@ -157,6 +157,29 @@ fn identity_text(id: &Identity) -> String {
     }
 }
 
+/// Fills `--secret` from `WEBHOOK_SECRET` when no authentication flag was given (flags win,
+/// so a secret exported for `send` does not get in the way of `listen --bearer`).
+fn apply_env_secret(args: &mut ListenArgs, env: Option<String>) -> Result<(), CliError> {
+    let chosen = !args.secrets.is_empty()
+        || args.token_header.is_some()
+        || args.basic.is_some()
+        || args.bearer.is_some()
+        || args.no_auth;
+    if chosen {
+        return Ok(());
+    }
+    match env.filter(|s| !s.is_empty()) {
+        Some(secret) => {
+            args.secrets.push(secret);
+            Ok(())
+        }
+        None => Err(CliError::usage(
+            "choose how requests authenticate: --secret, --token-header, --basic, --bearer or --no-auth",
+        )
+        .hint("--no-auth accepts every request; WEBHOOK_SECRET can hold the signing secret")),
+    }
+}
+
 fn build_auth(args: &ListenArgs) -> Result<ReceiverAuth, CliError> {
     if !args.secrets.is_empty() {
         let ring = keys::key_ring(&args.secrets, args.scheme)?;
@@ -202,7 +225,8 @@ fn auth_label(args: &ListenArgs) -> String {
 }
 
 /// Runs until Ctrl-C (or `stop` resolves, in tests), then prints totals.
-pub(crate) async fn run(args: ListenArgs, no_color: bool) -> Result<Exit, CliError> {
+pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, CliError> {
+    apply_env_secret(&mut args, std::env::var("WEBHOOK_SECRET").ok())?;
     let auth = build_auth(&args)?;
     let mut router = Router::builder();
     for (pattern, label) in &args.routes {
@@ -408,5 +432,62 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.as_mut().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn listen_args(extra: &[&str]) -> ListenArgs {
+        let cli = crate::cli::Cli::try_parse_from(
+            ["webhook", "listen"]
+                .iter()
+                .copied()
+                .chain(extra.iter().copied()),
+        )
+        .unwrap();
+        match cli.command {
+            crate::cli::Command::Listen(l) => l,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn env_secret_only_when_no_auth_flag() {
+        let mut a = listen_args(&[]);
+        apply_env_secret(&mut a, Some("from-env".into())).unwrap();
+        assert_eq!(a.secrets, ["from-env"]);
+
+        let mut a = listen_args(&["--bearer", "t"]);
+        apply_env_secret(&mut a, Some("from-env".into())).unwrap();
+        assert!(a.secrets.is_empty());
+        assert!(matches!(build_auth(&a), Ok(ReceiverAuth::Bearer(_))));
+
+        let mut a = listen_args(&[]);
+        let err = apply_env_secret(&mut a, None).unwrap_err();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(err.hint.unwrap().contains("--no-auth"));
+    }
+
+    #[test]
+    fn decoder_maps_errors_to_statuses() {
+        let d = DetectDecoder;
+        assert!(matches!(
+            d.decode(Some(MediaType::Json), b"  "),
+            Err(DecodeError::Empty)
+        ));
+        assert!(matches!(
+            d.decode(Some(MediaType::Json), b"{\"a\":"),
+            Err(DecodeError::Malformed { .. })
+        ));
+        let ok = d
+            .decode(
+                Some(MediaType::NdJson),
+                b"{\"id\":\"1\",\"type\":\"x\"}\n{\"id\":\"2\"}\n",
+            )
+            .unwrap();
+        assert_eq!(ok.len(), 2);
     }
 }

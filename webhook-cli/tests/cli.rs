@@ -151,7 +151,8 @@ impl Listener {
         let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
         assert!(ok.success());
         let status = self.child.wait().unwrap();
-        let rest: Vec<String> = self.stderr.try_iter().collect();
+        // The reader thread ends at EOF, after the last line.
+        let rest: Vec<String> = self.stderr.iter().collect();
         (status, rest.join("\n"))
     }
 }
