@@ -81,7 +81,7 @@ Choose exactly one authentication: --secret (signatures, with --scheme), --token
 --basic, --bearer, or --no-auth (explicit). Without any of them, the WEBHOOK_SECRET
 environment variable is taken as --secret.
 
-Press Ctrl-C to stop: requests in flight finish, then totals are printed.
+Press Ctrl-C (or send SIGTERM) to stop: requests in flight finish, then totals are printed.
 
 Examples:
   # Standard Webhooks / Sysdig SIGNATURE (the default scheme)
