@@ -143,6 +143,8 @@ enum EntryCheck {
     NoMatch,
     /// Does not decode as the scheme's encoding.
     Undecodable,
+    /// Cannot be checked: another header the signed content needs is missing or malformed.
+    Unchecked(String),
 }
 
 fn check_entry(
@@ -178,6 +180,14 @@ fn check_entry(
         };
         match v.ignore_timestamp().verify(&single, body, now) {
             Ok(_) => return EntryCheck::Matches(i),
+            Err(VerifyError::MissingHeader { header }) => {
+                return EntryCheck::Unchecked(format!("`{header}` is missing"));
+            }
+            Err(VerifyError::MalformedHeader { header, reason })
+                if &header != scheme.signature_header() =>
+            {
+                return EntryCheck::Unchecked(format!("`{header}` is malformed ({reason})"));
+            }
             Err(VerifyError::MalformedHeader { .. } | VerifyError::UnsupportedVersion { .. }) => {
                 undecodable = true;
             }
@@ -331,7 +341,13 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
     match &sig_value {
         None => println!("{bad} {}: missing", scheme.signature_header()),
         Some(v) => {
-            let list = entries(&scheme, v);
+            let list: Vec<String> = entries(&scheme, v)
+                .into_iter()
+                .filter(|e| match scheme.timestamp_source() {
+                    TimestampSource::SignatureEntry(k) => !e.starts_with(k.as_ref()),
+                    _ => true,
+                })
+                .collect();
             println!(
                 "{} {}: {} entr{}",
                 if list.is_empty() { &bad } else { &ok },
@@ -373,6 +389,9 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                         "  entry {n} ({shown}): skipped, not a `{}` signature",
                         scheme.prefix()
                     ),
+                    EntryCheck::Unchecked(why) => {
+                        format!("{bad} entry {n} ({shown}): cannot be checked: {why}")
+                    }
                     EntryCheck::Timestamp => String::new(),
                 };
                 println!("  {text}");
@@ -500,6 +519,19 @@ mod tests {
         assert_eq!(
             check_entry(&scheme, &keys, &h, "v0=00", Some(&list[0]), b"{}", now),
             EntryCheck::OtherVersion
+        );
+    }
+
+    #[test]
+    fn an_entry_without_its_timestamp_header_cannot_be_checked() {
+        let keys = vec![keys::parse_key("k", SchemeName::Slack).unwrap()];
+        let scheme = Scheme::slack();
+        let mut h = HeaderMap::new();
+        h.insert("x-slack-signature", HeaderValue::from_static("v0=00"));
+        let check = check_entry(&scheme, &keys, &h, "v0=00", None, b"{}", from_unix_secs(1));
+        assert_eq!(
+            check,
+            EntryCheck::Unchecked("`x-slack-request-timestamp` is missing".into())
         );
     }
 
