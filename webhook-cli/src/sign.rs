@@ -184,7 +184,7 @@ fn check_entry(
                 return EntryCheck::Unchecked(format!("`{header}` is missing"));
             }
             Err(VerifyError::MalformedHeader { header, reason })
-                if &header != scheme.signature_header() =>
+                if header != scheme.signature_header() =>
             {
                 return EntryCheck::Unchecked(format!("`{header}` is malformed ({reason})"));
             }
