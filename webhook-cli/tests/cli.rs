@@ -449,8 +449,14 @@ fn config_reads_the_sysdig_agent_yaml_as_is() {
         "--endpoint",
         &format!("http://{addr}/sysdig"),
         "--allow-private",
+        "--json",
     ]));
     assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["events"], 8);
+    assert_eq!(summary["delivered"], 8);
+    assert_eq!(summary["undelivered"], 0);
+    assert_eq!(summary["requests"], 1);
     let (head, body) = requests.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(head.starts_with("POST /sysdig HTTP/1.1"), "{head}");
     assert_eq!(header(&head, "content-type"), Some("application/x-ndjson"));
@@ -552,13 +558,17 @@ fn call_renders_templates_and_explains_the_decision() {
             ])
             .args(rules))
     };
-    let allow = call(&["--allow-if", "data.status=active"]);
+    let allow = call(&["--allow-if", "data.status=active", "--basic", "svc:s3cret"]);
     assert_eq!(allow.status.code(), Some(0));
     assert!(stdout(&allow).contains("ALLOW: rule 1 (allow if data.status = \"active\") holds"));
     let (head, _) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(
         head.starts_with("GET /check?user=ana%20maria HTTP/1.1"),
         "{head}"
+    );
+    assert_eq!(
+        header(&head, "authorization"),
+        Some("Basic c3ZjOnMzY3JldA==")
     );
 
     let deny = call(&["--deny-if", "data.risk=high", "--allow-if", "data.status"]);
