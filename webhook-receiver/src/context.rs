@@ -40,7 +40,7 @@ struct Inner {
 /// let cx = Context::builder()
 ///     .body(bytes::Bytes::from_static(b"{}"))
 ///     .message_id("msg_1")
-///     .identity(Identity::user("sysdig"))
+///     .identity(Identity::Basic { user: "sysdig".into() })
 ///     .build();
 /// assert_eq!(cx.message_id(), Some("msg_1"));
 /// assert_eq!(&cx.body()[..], b"{}");

@@ -9,7 +9,7 @@ use tower::ServiceExt;
 use webhook_receiver::ReceiverConfig;
 use webhook_receiver::axum::Webhook;
 
-use crate::common::{Alert, TestHmac, alert_json, body_json, signed};
+use crate::common::{Alert, alert_json, body_json, signed, verifier};
 
 async fn handle(hook: Webhook<Alert>) -> (StatusCode, String) {
     let subjects: Vec<_> = hook.items.iter().map(|a| a.subject.clone()).collect();
@@ -20,7 +20,7 @@ async fn handle(hook: Webhook<Alert>) -> (StatusCode, String) {
 
 fn app() -> Router {
     let config = ReceiverConfig::builder()
-        .auth(TestHmac)
+        .verify(verifier())
         .build()
         .expect("config");
     Router::new()
