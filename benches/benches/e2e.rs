@@ -22,8 +22,8 @@ use webhook_core::{
 };
 use webhook_payloads::sysdig::{self, SysdigEvent};
 use webhook_receiver::{
-    AuthError, Authenticate, Authenticated, Context, Decode, DecodeError, Identity, MediaType,
-    Outcome as Handled, Receiver, ReceiverConfig, Server, handler_fn,
+    Context, Decode, DecodeError, MediaType, Outcome as Handled, Receiver, ReceiverConfig, Server,
+    handler_fn,
 };
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::transport::TransportBuilder;
@@ -32,28 +32,6 @@ use webhook_sender::{Concurrency, EndpointConfig, OverflowPolicy, Sender};
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Events per measured iteration.
 const EVENTS: usize = 20_000;
-
-/// Standard Webhooks verification with the core verifier.
-struct StandardWebhooks(Verifier);
-
-impl Authenticate for StandardWebhooks {
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
-        let verified = self
-            .0
-            .verify(headers, body, now)
-            .map_err(|_| AuthError::Invalid)?;
-        let mut auth = Authenticated::new(Identity::key("bench"));
-        if let Some(id) = verified.id() {
-            auth = auth.with_message_id(id);
-        }
-        Ok(auth)
-    }
-}
 
 /// Typed Sysdig decoding (NDJSON, array or single object) into owned events.
 struct SysdigDecoder;
@@ -131,7 +109,7 @@ async fn start_receiver(count: Arc<AtomicU64>) -> String {
     )
     .expect("verifier");
     let config = ReceiverConfig::builder()
-        .auth(StandardWebhooks(verifier))
+        .auth(verifier)
         .body_limit(4 << 20)
         .build()
         .expect("receiver config");

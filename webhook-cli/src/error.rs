@@ -136,7 +136,13 @@ pub(crate) fn transport(e: &webhook_sender::TransportError) -> CliError {
     } else if e.is_timeout() {
         err.hint("the endpoint is slow or unreachable; raise --timeout")
     } else {
-        err
+        // The connection closed before any answer. Over TLS 1.3 that is also how a server
+        // refusing to go on without a client certificate can look: its alert may arrive after
+        // the client considers the handshake done, or not be read at all.
+        err.hint(
+            "the connection closed before an answer; if the server requires a client \
+             certificate (mTLS), pass --cert FILE --key FILE (PEM)",
+        )
     }
 }
 

@@ -345,10 +345,18 @@ async fn safous_get_call_out_is_answered_with_a_decision() {
             .username(user)
             .group_names(groups.iter().copied());
         let cx = SafousContext::from_request(&client, facts);
+        // Safous templates the call-out's headers from its parameters: the core's header
+        // templates do that (and refuse values that would inject CR/LF).
+        let render = |template: &str| {
+            webhook_core::Template::build(webhook_core::TemplateContext::Header, template)
+                .expect("template")
+                .render(&cx)
+                .expect("rendered")
+        };
         let mut req = Request::get(format!("http://{addr}/safous/decide"))
-            .header("x-safous-user", cx.render("%username%"))
-            .header("x-safous-groups", cx.render("%group_names%"))
-            .header("x-safous-ip", cx.render("%remote_ip%"))
+            .header("x-safous-user", render("%username%"))
+            .header("x-safous-groups", render("%group_names%"))
+            .header("x-safous-ip", render("%remote_ip%"))
             .body(Bytes::new())
             .expect("call-out");
         let mut auth = HeaderMap::new();
