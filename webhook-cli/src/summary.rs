@@ -2,7 +2,6 @@
 //! taken from the typed payloads of `webhook-payloads`.
 
 use serde_json::Value;
-use webhook_payloads::sysdig::SysdigEvent;
 use webhook_payloads::{Family, Payload};
 
 /// The printable facts of one event.
@@ -52,88 +51,6 @@ fn join<'a>(parts: impl IntoIterator<Item = Option<&'a str>>, sep: &str) -> Stri
         .join(sep)
 }
 
-fn sysdig(ev: &SysdigEvent<'_>) -> String {
-    let severity = ev.severity().map(|s| format!("[{s:?}] ").to_lowercase());
-    let text = match ev {
-        SysdigEvent::Policy(p) => {
-            let output = p.content.as_ref().and_then(|c| c.output.as_deref());
-            let rule = p.rule_name().or(p.name.as_deref());
-            match (rule, output) {
-                (Some(r), Some(o)) => format!("{r}: {o}"),
-                (r, o) => join([r, o], ""),
-            }
-        }
-        SysdigEvent::LegacyPolicy(p) => join([p.name.as_deref(), p.description.as_deref()], ": "),
-        SysdigEvent::Command(c) => {
-            let host = c.label("host.hostName");
-            let cmd = c.cmdline.as_deref().or(c.comm.as_deref());
-            match (cmd, host) {
-                (Some(cmd), Some(h)) => format!("{cmd} on {h}"),
-                (cmd, h) => join([cmd, h], ""),
-            }
-        }
-        SysdigEvent::Connection(c) => {
-            let ends = match (
-                c.client_ipv4_dot.as_deref(),
-                c.client_port,
-                c.server_ipv4_dot.as_deref(),
-                c.server_port,
-            ) {
-                (Some(ci), Some(cp), Some(si), Some(sp)) => Some(format!("{ci}:{cp} → {si}:{sp}")),
-                _ => None,
-            };
-            join(
-                [
-                    c.l4_protocol.as_deref(),
-                    ends.as_deref(),
-                    c.process_name.as_deref(),
-                    c.label("host.hostName"),
-                ],
-                " ",
-            )
-        }
-        SysdigEvent::FileAccess(f) => join(
-            [
-                f.comm.as_deref(),
-                f.permissions.as_deref(),
-                f.directory.as_deref(),
-                f.filename.as_deref(),
-            ],
-            " ",
-        ),
-        SysdigEvent::Kubernetes(k) => join(
-            [
-                k.resource.as_deref(),
-                k.sub_resource.as_deref(),
-                k.namespace.as_deref(),
-                k.hostname.as_deref(),
-            ],
-            " ",
-        ),
-        SysdigEvent::AuditTrail(a) => {
-            let c = a.content.as_ref();
-            join(
-                [
-                    c.and_then(|c| c.username.as_deref()),
-                    c.and_then(|c| c.request_method.as_deref()),
-                    c.and_then(|c| c.request_uri.as_deref()),
-                ],
-                " ",
-            )
-        }
-        SysdigEvent::Benchmark(b) => join([b.name.as_deref(), b.description.as_deref()], ": "),
-        SysdigEvent::HostScanning(h) => join([h.name.as_deref(), h.description.as_deref()], ": "),
-        SysdigEvent::Unknown(v) => json_summary(v),
-        _ => String::new(),
-    };
-    let text = if text.is_empty() {
-        "(no details)".to_owned()
-    } else {
-        text
-    };
-    format!("{}{text}", severity.unwrap_or_default())
-}
-
 fn json_summary(v: &Value) -> String {
     match v {
         Value::Object(map) => {
@@ -167,7 +84,7 @@ pub(crate) fn view(p: &Payload<'_>) -> EventView {
         Payload::Sysdig(e) => (
             e.id().map(str::to_owned),
             e.event_type().map(str::to_owned),
-            sysdig(e),
+            e.summary(),
         ),
         Payload::ConnectSecure(a) => {
             let body = a.raw_body().lines().next().unwrap_or_default().to_owned();
