@@ -395,12 +395,15 @@ pub(crate) struct Intake {
     pub(crate) authenticated: Authenticated,
     pub(crate) ticket: Ticket,
     pub(crate) now: SystemTime,
+    pub(crate) remote_addr: Option<SocketAddr>,
 }
 
 impl Intake {
     /// The handler context and the replay ticket.
     pub(crate) fn into_context(self) -> (Context, Ticket) {
-        let remote_addr = self.parts.extensions.get::<RemoteAddr>().map(|r| r.0);
+        let remote_addr = self
+            .remote_addr
+            .or_else(|| self.parts.extensions.get::<RemoteAddr>().map(|r| r.0));
         let cx = context_from(
             self.parts,
             self.body,
@@ -466,6 +469,7 @@ impl ReceiverConfig {
         &self,
         req: Request<B>,
         now: SystemTime,
+        remote_addr: Option<SocketAddr>,
     ) -> Result<Intake, Rejection>
     where
         B: Body,
@@ -531,17 +535,20 @@ impl ReceiverConfig {
             authenticated,
             ticket,
             now,
+            remote_addr,
         })
     }
 
     fn reserve(&self, authenticated: &Authenticated, now: SystemTime) -> Result<Ticket, Rejection> {
         let id = match (&self.inner.replay, authenticated.message_id()) {
             (Some(replay), Some(id)) => {
+                // One shared copy of the id for the cache entry and the ticket.
+                let id: Arc<str> = Arc::from(id);
                 let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
                 cache
-                    .begin_signed(id, authenticated.timestamp(), now)
+                    .begin_shared(Arc::clone(&id), authenticated.timestamp(), now)
                     .map_err(|_| Rejection::Replayed)?;
-                Some(id.to_owned())
+                Some(id)
             }
             _ => None,
         };
@@ -562,22 +569,16 @@ fn context_from(
     authenticated: Authenticated,
     now: SystemTime,
 ) -> Context {
-    let mut b = Context::builder()
+    Context::builder()
         .method(parts.method)
         .uri(parts.uri)
         .headers(parts.headers)
         .body(body)
         .media_type(media_type)
         .remote_addr(remote_addr)
-        .identity(authenticated.identity().clone())
-        .received_at(now);
-    if let Some(id) = authenticated.message_id() {
-        b = b.message_id(id);
-    }
-    if let Some(ts) = authenticated.timestamp() {
-        b = b.timestamp(ts);
-    }
-    b.build()
+        .authenticated(authenticated)
+        .received_at(now)
+        .build()
 }
 
 /// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
@@ -585,7 +586,7 @@ fn context_from(
 #[derive(Debug)]
 pub struct Ticket {
     config: ReceiverConfig,
-    id: Option<String>,
+    id: Option<Arc<str>>,
     now: SystemTime,
     done: bool,
 }

@@ -92,8 +92,18 @@ impl ReplayCache {
         timestamp: Option<SystemTime>,
         now: SystemTime,
     ) -> Result<(), Replayed> {
+        self.begin_shared(Arc::from(id), timestamp, now)
+    }
+
+    /// [`begin_signed`](Self::begin_signed) with an id the caller already shares (no copy).
+    pub(crate) fn begin_shared(
+        &mut self,
+        id: Arc<str>,
+        timestamp: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<(), Replayed> {
         self.expire(now);
-        if let Some(e) = self.entries.get(id)
+        if let Some(e) = self.entries.get(&*id)
             && e.expires > now
         {
             return Err(Replayed {
@@ -107,7 +117,7 @@ impl ReplayCache {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key: Arc<str> = Arc::from(id);
+        let key = id;
         self.entries.insert(
             Arc::clone(&key),
             Entry {
@@ -123,12 +133,13 @@ impl ReplayCache {
         Ok(())
     }
 
-    /// Marks a reserved `id` as acknowledged: it is refused until its window ends.
+    /// Marks a reserved `id` as acknowledged: it is refused until its window ends. (`now` is
+    /// kept for symmetry; expired entries are swept by [`begin`](Self::begin).)
     pub fn commit(&mut self, id: &str, now: SystemTime) {
+        let _ = now;
         if let Some(e) = self.entries.get_mut(id) {
             e.state = State::Seen;
         }
-        self.expire(now);
     }
 
     /// Drops the reservation of `id` (its handler failed), so a retry is accepted.

@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::{Receiver, Rejection, RemoteAddr};
+use crate::{Receiver, Rejection};
 
 /// Default time allowed for in-flight requests to finish after shutdown starts: 30 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -161,15 +161,16 @@ impl<T: Send + 'static> Server<T> {
         let header_read_timeout = self.header_read_timeout;
         async move {
             let _ = stream.set_nodelay(true);
-            let service = service_fn(move |mut req: http::Request<Incoming>| {
+            let service = service_fn(move |req: http::Request<Incoming>| {
                 let receiver = receiver.clone();
                 let draining = Arc::clone(&draining);
                 async move {
-                    if draining.load(Ordering::SeqCst) {
+                    if draining.load(Ordering::Relaxed) {
                         return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
                     }
-                    req.extensions_mut().insert(RemoteAddr(peer));
-                    Ok(receiver.handle(req).await)
+                    // The peer address goes straight into the context (no extension map).
+                    let now = std::time::SystemTime::now();
+                    Ok(receiver.handle_from(req, now, Some(peer)).await)
                 }
             });
             let conn = http1::Builder::new()

@@ -95,7 +95,7 @@ where
         let config = self.config.clone();
         VerifyFuture::new(async move {
             let now = SystemTime::now();
-            let intake = match config.intake(req, now).await {
+            let intake = match config.intake(req, now, None).await {
                 Ok(intake) => intake,
                 Err(rejection) => return Ok(rejection.into_response().map(Either::Right)),
             };

@@ -1,0 +1,370 @@
+//! Requests per second of verified single-event webhooks (Standard Webhooks, 1 KiB JSON body)
+//! through the receiver's hyper server, against a bare hyper server that only reads the body
+//! and answers `200`, in the same run: both on 127.0.0.1, both with the same HTTP/1.1 settings
+//! (`TCP_NODELAY`, a header-read timeout), driven by a keep-alive hyper client over
+//! [`CONNECTIONS`] concurrent connections sending [`BATCH`] requests per iteration.
+//!
+//! The receiver does everything a production endpoint does per request: bounded body read,
+//! HMAC-SHA256 verification of the raw bytes, timestamp check, replay-cache reservation and
+//! commit of a unique `webhook-id`, typed decoding, routing by `type`, the handler, response.
+//!
+//! Run: `cargo bench -p webhook-benches --bench receiver -- --warm-up-time 1 --measurement-time 3`
+//!
+//! After the criterion groups, the bench runs both servers in alternating rounds and prints the
+//! requests per second of each and the ratio (the goal is at least 85 % of the bare server).
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
+use webhook_receiver::{Context, Outcome, Receiver, ReceiverConfig, Server, handler_fn};
+
+/// Concurrent keep-alive connections.
+const CONNECTIONS: usize = 16;
+/// Requests per measured iteration.
+const BATCH: usize = 1_600;
+/// The body size of one event.
+const BODY_LEN: usize = 1024;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// One event, decoded by the receiver (typed, not `serde_json::Value`).
+#[derive(serde::Deserialize)]
+struct Alert {
+    r#type: String,
+    data: AlertData,
+}
+
+#[derive(serde::Deserialize)]
+struct AlertData {
+    rule: String,
+    #[allow(dead_code)]
+    output: String,
+}
+
+/// A single JSON event of exactly `BODY_LEN` bytes.
+fn event_body() -> Bytes {
+    let head = r#"{"type":"policy.runtime","data":{"rule":"Terminal shell in container","output":""#;
+    let tail = r#""}}"#;
+    let mut s = String::from(head);
+    while s.len() + tail.len() < BODY_LEN {
+        s.push('x');
+    }
+    s.push_str(tail);
+    assert_eq!(s.len(), BODY_LEN);
+    Bytes::from(s)
+}
+
+fn ring() -> KeyRing {
+    KeyRing::single(Secret::from_whsec(SECRET).expect("secret"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The same `http1` settings for both servers: the receiver's `Server` defaults.
+fn http1() -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(webhook_receiver::DEFAULT_HEADER_READ_TIMEOUT);
+    b
+}
+
+/// A bare hyper server: reads the whole body, answers `200`.
+async fn bare_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                    let body = req.into_body().collect().await?.to_bytes();
+                    std::hint::black_box(body);
+                    Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::new())))
+                });
+                let _ = http1().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    addr
+}
+
+/// The receiver: Standard Webhooks verification, replay protection, typed decoding, routing.
+fn receiver(handled: Arc<AtomicUsize>) -> Receiver<Alert> {
+    let verifier = Verifier::new(Scheme::standard_webhooks(), &ring()).expect("verifier");
+    let config = ReceiverConfig::builder()
+        .verify(verifier)
+        .build()
+        .expect("config");
+    let counted = move |a: Alert, cx: Context| {
+        let handled = Arc::clone(&handled);
+        async move {
+            if a.data.rule.is_empty() || cx.message_id().is_none() {
+                return Outcome::failed("unexpected event");
+            }
+            handled.fetch_add(1, Ordering::Relaxed);
+            Outcome::Accepted
+        }
+    };
+    Receiver::builder(config)
+        .subject(|a: &Alert| Some(a.r#type.as_str()))
+        .route("policy.*", handler_fn(counted))
+        .fallback(handler_fn(|_a: Alert, _cx: Context| async {
+            Outcome::failed("unrouted")
+        }))
+        .build()
+        .expect("receiver")
+}
+
+/// [`receiver`] behind the receiver's own hyper `Server`.
+async fn receiver_server(handled: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(Server::new(receiver(handled)).serve(listener, std::future::pending()));
+    addr
+}
+
+/// `CONNECTIONS` keep-alive client connections to one server.
+struct Clients {
+    senders: Vec<SendRequest<Full<Bytes>>>,
+}
+
+impl Clients {
+    async fn connect(addr: SocketAddr) -> Self {
+        let mut senders = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("handshake");
+            tokio::spawn(conn);
+            senders.push(sender);
+        }
+        Clients { senders }
+    }
+
+    /// Sends every request (split over the connections), asserting `200` for each.
+    async fn drive(&mut self, requests: Vec<Request<Full<Bytes>>>) {
+        let mut per_conn: Vec<Vec<Request<Full<Bytes>>>> =
+            (0..CONNECTIONS).map(|_| Vec::new()).collect();
+        for (i, r) in requests.into_iter().enumerate() {
+            per_conn[i % CONNECTIONS].push(r);
+        }
+        let mut tasks = Vec::with_capacity(CONNECTIONS);
+        for (sender, reqs) in self.senders.drain(..).zip(per_conn) {
+            tasks.push(tokio::spawn(async move {
+                let mut sender = sender;
+                for req in reqs {
+                    sender.ready().await.expect("connection ready");
+                    let res = sender.send_request(req).await.expect("response");
+                    assert_eq!(res.status(), StatusCode::OK);
+                    let _ = res.into_body().collect().await.expect("response body");
+                }
+                sender
+            }));
+        }
+        for t in tasks {
+            self.senders.push(t.await.expect("client task"));
+        }
+    }
+}
+
+/// Builds the requests of one batch (outside the timed section).
+struct Requests {
+    body: Bytes,
+    signer: Signer,
+    next_id: AtomicU64,
+}
+
+impl Requests {
+    fn new() -> Self {
+        Requests {
+            body: event_body(),
+            signer: Signer::new(Scheme::standard_webhooks(), &ring()).expect("signer"),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// `n` signed requests, each with a unique `webhook-id` (replay protection is on).
+    fn signed(&self, n: usize) -> Vec<Request<Full<Bytes>>> {
+        let ts = unix_now();
+        (0..n)
+            .map(|_| {
+                let id = format!("msg_{:016}", self.next_id.fetch_add(1, Ordering::Relaxed));
+                let mut req = self.plain_one();
+                self.signer
+                    .sign(&id, ts, &self.body, req.headers_mut())
+                    .expect("sign");
+                req
+            })
+            .collect()
+    }
+
+    /// `n` unsigned requests with the same headers apart from the signature ones.
+    fn plain(&self, n: usize) -> Vec<Request<Full<Bytes>>> {
+        (0..n).map(|_| self.plain_one()).collect()
+    }
+
+    fn plain_one(&self) -> Request<Full<Bytes>> {
+        Request::post("/hook")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .body(Full::new(self.body.clone()))
+            .expect("request")
+    }
+}
+
+struct Setup {
+    rt: Runtime,
+    bare: Clients,
+    verified: Clients,
+    requests: Requests,
+    handled: Arc<AtomicUsize>,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handled = Arc::new(AtomicUsize::new(0));
+        let (bare, verified) = rt.block_on(async {
+            let bare = Clients::connect(bare_server().await).await;
+            let verified = Clients::connect(receiver_server(Arc::clone(&handled)).await).await;
+            (bare, verified)
+        });
+        Setup {
+            rt,
+            bare,
+            verified,
+            requests: Requests::new(),
+            handled,
+        }
+    }
+
+    fn run_bare(&mut self, n: usize) -> Duration {
+        let reqs = self.requests.plain(n);
+        let start = Instant::now();
+        self.rt.block_on(self.bare.drive(reqs));
+        start.elapsed()
+    }
+
+    fn run_verified(&mut self, n: usize) -> Duration {
+        let reqs = self.requests.signed(n);
+        let before = self.handled.load(Ordering::Relaxed);
+        let start = Instant::now();
+        self.rt.block_on(self.verified.drive(reqs));
+        let elapsed = start.elapsed();
+        assert_eq!(
+            self.handled.load(Ordering::Relaxed) - before,
+            n,
+            "every verified request reached the handler once"
+        );
+        elapsed
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut setup = Setup::new();
+    let mut g = c.benchmark_group("receiver_1KiB_16conn");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.sample_size(10);
+    g.bench_function("bare_hyper", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| setup.run_bare(BATCH)).sum())
+    });
+    g.bench_function("verified_receiver", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| setup.run_verified(BATCH)).sum())
+    });
+    g.finish();
+
+    // The pipeline without sockets: `Receiver::handle` on one request, and its floor, the
+    // signature verification alone.
+    let mut g = c.benchmark_group("receiver_1KiB_in_process");
+    g.throughput(Throughput::Elements(1));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let rx = receiver(Arc::clone(&handled));
+    let requests = Requests::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    g.bench_function("handle", |b| {
+        b.iter_batched(
+            || requests.signed(1).pop().expect("one request"),
+            |req| {
+                let res = rt.block_on(rx.handle(req));
+                assert_eq!(res.status(), StatusCode::OK);
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    let verifier = Verifier::new(Scheme::standard_webhooks(), &ring()).expect("verifier");
+    let req = requests.signed(1).pop().expect("one request");
+    let now = SystemTime::now();
+    g.bench_function("verify_only", |b| {
+        b.iter(|| {
+            verifier
+                .verify(req.headers(), &requests.body, now)
+                .expect("valid")
+                .key_index()
+        })
+    });
+    g.finish();
+}
+
+/// Alternating rounds of both servers; prints requests per second and the ratio.
+fn compare() {
+    let mut setup = Setup::new();
+    let rounds = 6;
+    let n = 8 * BATCH;
+    setup.run_bare(BATCH);
+    setup.run_verified(BATCH);
+    let (mut bare, mut verified) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds {
+        bare += setup.run_bare(n);
+        verified += setup.run_verified(n);
+    }
+    let total = (rounds * n) as f64;
+    let bare_rps = total / bare.as_secs_f64();
+    let verified_rps = total / verified.as_secs_f64();
+    println!(
+        "receiver throughput ({CONNECTIONS} connections, {BODY_LEN} B bodies, {} requests each): \
+         bare hyper {bare_rps:.0} req/s, verified receiver {verified_rps:.0} req/s, ratio {:.1} %",
+        rounds * n,
+        100.0 * verified_rps / bare_rps
+    );
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if std::env::args().any(|a| a == "--bench") {
+        compare();
+    }
+}
