@@ -102,7 +102,10 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let config = ReceiverConfig::from_ref(state);
         let now = std::time::SystemTime::now();
-        let intake = config.intake(req, now, None).await.map_err(WebhookRejection)?;
+        let intake = config
+            .intake(req, now, None)
+            .await
+            .map_err(WebhookRejection)?;
         let (context, ticket) = intake.into_context();
         let decoder = D::default();
         let items = decoder

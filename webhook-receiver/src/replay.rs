@@ -28,6 +28,13 @@ enum State {
 }
 
 #[derive(Debug)]
+struct Queued {
+    seq: u64,
+    expires: SystemTime,
+    id: Arc<str>,
+}
+
+#[derive(Debug)]
 struct Entry {
     expires: SystemTime,
     seq: u64,
@@ -54,7 +61,9 @@ pub struct ReplayCache {
     window: Duration,
     max_entries: usize,
     entries: HashMap<Arc<str>, Entry>,
-    order: VecDeque<(u64, Arc<str>)>,
+    /// Insertion order with each entry's expiry, so the sweep looks at the map only for
+    /// entries that have expired.
+    order: VecDeque<Queued>,
     next_seq: u64,
 }
 
@@ -103,33 +112,40 @@ impl ReplayCache {
         now: SystemTime,
     ) -> Result<(), Replayed> {
         self.expire(now);
-        if let Some(e) = self.entries.get(&*id)
-            && e.expires > now
-        {
-            return Err(Replayed {
-                in_flight: e.state == State::InFlight,
-            });
-        }
-        while self.entries.len() >= self.max_entries {
-            if !self.evict_oldest() {
-                break;
+        if self.entries.len() >= self.max_entries && !self.entries.contains_key(&*id) {
+            while self.entries.len() >= self.max_entries {
+                if !self.evict_oldest() {
+                    break;
+                }
             }
         }
         let seq = self.next_seq;
+        let expires = {
+            let from = timestamp.map_or(now, |t| t.max(now));
+            from.checked_add(self.window).unwrap_or(from)
+        };
+        let fresh = Entry {
+            expires,
+            seq,
+            state: State::InFlight,
+        };
+        // One probe of the map: refuse a live id, else (re)insert it.
+        match self.entries.entry(Arc::clone(&id)) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let e = o.get();
+                if e.expires > now {
+                    return Err(Replayed {
+                        in_flight: e.state == State::InFlight,
+                    });
+                }
+                o.insert(fresh);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(fresh);
+            }
+        }
         self.next_seq += 1;
-        let key = id;
-        self.entries.insert(
-            Arc::clone(&key),
-            Entry {
-                expires: {
-                    let from = timestamp.map_or(now, |t| t.max(now));
-                    from.checked_add(self.window).unwrap_or(from)
-                },
-                seq,
-                state: State::InFlight,
-            },
-        );
-        self.order.push_back((seq, key));
+        self.order.push_back(Queued { seq, expires, id });
         Ok(())
     }
 
@@ -170,31 +186,33 @@ impl ReplayCache {
 
     /// Drops expired entries from the front of the insertion order.
     fn expire(&mut self, now: SystemTime) {
-        while let Some((seq, key)) = self.order.front() {
-            match self.entries.get(key) {
-                Some(e) if e.seq == *seq => {
-                    if e.expires > now {
-                        break;
-                    }
-                    self.entries.remove(key);
-                }
-                _ => {} // stale order entry (aborted or re-inserted)
+        while let Some(front) = self.order.front() {
+            if front.expires > now {
+                break;
             }
+            if self
+                .entries
+                .get(&front.id)
+                .is_some_and(|e| e.seq == front.seq)
+            {
+                self.entries.remove(&front.id);
+            }
+            // Otherwise a stale queue item (aborted, or the id was re-inserted later).
             self.order.pop_front();
         }
         // Bound the order queue if many aborted reservations left stale items behind.
         if self.order.len() > self.max_entries.saturating_mul(2) {
             let entries = &self.entries;
             self.order
-                .retain(|(seq, key)| entries.get(key).is_some_and(|e| e.seq == *seq));
+                .retain(|q| entries.get(&q.id).is_some_and(|e| e.seq == q.seq));
         }
     }
 
     /// Evicts the oldest live entry; `false` if there is none.
     fn evict_oldest(&mut self) -> bool {
-        while let Some((seq, key)) = self.order.pop_front() {
-            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
-                self.entries.remove(&key);
+        while let Some(q) = self.order.pop_front() {
+            if self.entries.get(&q.id).is_some_and(|e| e.seq == q.seq) {
+                self.entries.remove(&q.id);
                 return true;
             }
         }
