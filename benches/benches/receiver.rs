@@ -364,31 +364,45 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// Alternating rounds of both servers; prints requests per second and the ratio.
+/// Interleaved rounds of the three servers (the order rotates every round, so load from other
+/// processes hits all of them alike); prints requests per second of each and the ratios, over
+/// all rounds and as the median of the per-round ratios.
 fn compare() {
     let mut setup = Setup::new();
-    let rounds = 6;
-    let n = 8 * BATCH;
+    let rounds = 15;
+    let n = 4 * BATCH;
     setup.run_bare(BATCH);
-    setup.run_verified(BATCH);
     setup.run_plain(BATCH);
-    let (mut bare, mut plain, mut verified) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    for _ in 0..rounds {
-        bare += setup.run_bare(n);
-        verified += setup.run_verified(n);
-        plain += setup.run_plain(n);
+    setup.run_verified(BATCH);
+    let mut totals = [Duration::ZERO; 3];
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mut this = [Duration::ZERO; 3];
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            this[which] = match which {
+                0 => setup.run_bare(n),
+                1 => setup.run_plain(n),
+                _ => setup.run_verified(n),
+            };
+        }
+        for (t, d) in totals.iter_mut().zip(this) {
+            *t += d;
+        }
+        ratios.push(this[0].as_secs_f64() / this[2].as_secs_f64());
     }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[rounds / 2];
     let total = (rounds * n) as f64;
-    let bare_rps = total / bare.as_secs_f64();
-    let plain_rps = total / plain.as_secs_f64();
-    let verified_rps = total / verified.as_secs_f64();
+    let [bare, plain, verified] = totals.map(|d| total / d.as_secs_f64());
     println!(
-        "receiver throughput ({CONNECTIONS} connections, {BODY_LEN} B bodies, {} requests each): \
-         bare hyper {bare_rps:.0} req/s; receiver without auth {plain_rps:.0} req/s ({:.1} %); \
-         verified receiver {verified_rps:.0} req/s, ratio {:.1} % of bare",
-        rounds * n,
-        100.0 * plain_rps / bare_rps,
-        100.0 * verified_rps / bare_rps
+        "receiver throughput ({CONNECTIONS} connections, {BODY_LEN} B bodies, {rounds} rounds of \
+         {n} requests): bare hyper {bare:.0} req/s; receiver without auth {plain:.0} req/s \
+         ({:.1} %); verified receiver {verified:.0} req/s ({:.1} % of bare; median of \
+         per-round ratios {:.1} %)",
+        100.0 * plain / bare,
+        100.0 * verified / bare,
+        100.0 * median
     );
 }
 

@@ -14,6 +14,7 @@ use http::{Method, Request, header};
 use http_body::Body;
 
 use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
+use crate::replay::IdKey;
 use crate::{Authenticate, Authenticated, Context, MediaType, Rejection, RemoteAddr, ReplayCache};
 
 /// Default body limit: 1 MiB.
@@ -542,13 +543,12 @@ impl ReceiverConfig {
     fn reserve(&self, authenticated: &Authenticated, now: SystemTime) -> Result<Ticket, Rejection> {
         let id = match (&self.inner.replay, authenticated.message_id()) {
             (Some(replay), Some(id)) => {
-                // One shared copy of the id for the cache entry and the ticket.
-                let id: Arc<str> = Arc::from(id);
                 let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
+                let key = cache.key(id);
                 cache
-                    .begin_shared(Arc::clone(&id), authenticated.timestamp(), now)
+                    .begin_key(key, authenticated.timestamp(), now)
                     .map_err(|_| Rejection::Replayed)?;
-                Some(id)
+                Some(key)
             }
             _ => None,
         };
@@ -586,7 +586,7 @@ fn context_from(
 #[derive(Debug)]
 pub struct Ticket {
     config: ReceiverConfig,
-    id: Option<Arc<str>>,
+    id: Option<IdKey>,
     now: SystemTime,
     done: bool,
 }
@@ -595,9 +595,9 @@ impl Ticket {
     /// Records the message id as seen (no-op without replay protection or message id).
     pub fn acknowledge(mut self) {
         self.done = true;
-        if let (Some(replay), Some(id)) = (&self.config.inner.replay, &self.id) {
+        if let (Some(replay), Some(key)) = (&self.config.inner.replay, self.id) {
             let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.commit(id, self.now);
+            cache.commit_key(key, self.now);
         }
     }
 }
@@ -607,9 +607,9 @@ impl Drop for Ticket {
         if self.done {
             return;
         }
-        if let (Some(replay), Some(id)) = (&self.config.inner.replay, &self.id) {
+        if let (Some(replay), Some(key)) = (&self.config.inner.replay, self.id) {
             let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.abort(id);
+            cache.abort_key(key);
         }
     }
 }
