@@ -19,8 +19,7 @@
 #![allow(missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -114,26 +113,31 @@ async fn bare_server() -> SocketAddr {
     addr
 }
 
+/// The handler of routed events: checks the event and its context, shares no state (a shared
+/// counter would add cross-core traffic that is the bench's, not the receiver's). Correctness
+/// is checked by the client: every response must be `200`, which the receiver only answers
+/// when the handler accepted (unrouted events go to a failing fallback, answered `500`).
+struct Accept;
+
+impl webhook_receiver::Handler<Alert> for Accept {
+    async fn handle(&self, a: Alert, cx: Context) -> Outcome {
+        if a.data.rule.is_empty() || cx.message_id().is_none() {
+            return Outcome::failed("unexpected event");
+        }
+        Outcome::Accepted
+    }
+}
+
 /// The receiver: Standard Webhooks verification, replay protection, typed decoding, routing.
-fn receiver(handled: Arc<AtomicUsize>) -> Receiver<Alert> {
+fn receiver() -> Receiver<Alert> {
     let verifier = Verifier::new(Scheme::standard_webhooks(), &ring()).expect("verifier");
     let config = ReceiverConfig::builder()
         .verify(verifier)
         .build()
         .expect("config");
-    let counted = move |a: Alert, cx: Context| {
-        let handled = Arc::clone(&handled);
-        async move {
-            if a.data.rule.is_empty() || cx.message_id().is_none() {
-                return Outcome::failed("unexpected event");
-            }
-            handled.fetch_add(1, Ordering::Relaxed);
-            Outcome::Accepted
-        }
-    };
     Receiver::builder(config)
         .subject(|a: &Alert| Some(a.r#type.as_str()))
-        .route("policy.*", handler_fn(counted))
+        .route("policy.*", Accept)
         .fallback(handler_fn(|_a: Alert, _cx: Context| async {
             Outcome::failed("unrouted")
         }))
@@ -142,10 +146,10 @@ fn receiver(handled: Arc<AtomicUsize>) -> Receiver<Alert> {
 }
 
 /// [`receiver`] behind the receiver's own hyper `Server`.
-async fn receiver_server(handled: Arc<AtomicUsize>) -> SocketAddr {
+async fn receiver_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(Server::new(receiver(handled)).serve(listener, std::future::pending()));
+    tokio::spawn(Server::new(receiver()).serve(listener, std::future::pending()));
     addr
 }
 
@@ -261,7 +265,6 @@ struct Setup {
     plain: Clients,
     verified: Clients,
     requests: Requests,
-    handled: Arc<AtomicUsize>,
 }
 
 impl Setup {
@@ -271,11 +274,10 @@ impl Setup {
             .enable_all()
             .build()
             .expect("runtime");
-        let handled = Arc::new(AtomicUsize::new(0));
         let (bare, plain, verified) = rt.block_on(async {
             let bare = Clients::connect(bare_server().await).await;
             let plain = Clients::connect(plain_receiver_server().await).await;
-            let verified = Clients::connect(receiver_server(Arc::clone(&handled)).await).await;
+            let verified = Clients::connect(receiver_server().await).await;
             (bare, plain, verified)
         });
         Setup {
@@ -284,7 +286,6 @@ impl Setup {
             plain,
             verified,
             requests: Requests::new(),
-            handled,
         }
     }
 
@@ -304,16 +305,9 @@ impl Setup {
 
     fn run_verified(&mut self, n: usize) -> Duration {
         let reqs = self.requests.signed(n);
-        let before = self.handled.load(Ordering::Relaxed);
         let start = Instant::now();
         self.rt.block_on(self.verified.drive(reqs));
-        let elapsed = start.elapsed();
-        assert_eq!(
-            self.handled.load(Ordering::Relaxed) - before,
-            n,
-            "every verified request reached the handler once"
-        );
-        elapsed
+        start.elapsed()
     }
 }
 
@@ -334,8 +328,7 @@ fn bench(c: &mut Criterion) {
     // signature verification alone.
     let mut g = c.benchmark_group("receiver_1KiB_in_process");
     g.throughput(Throughput::Elements(1));
-    let handled = Arc::new(AtomicUsize::new(0));
-    let rx = receiver(Arc::clone(&handled));
+    let rx = receiver();
     let requests = Requests::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

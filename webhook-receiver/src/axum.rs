@@ -106,7 +106,9 @@ where
             .intake(req, now, None)
             .await
             .map_err(WebhookRejection)?;
-        let (context, ticket) = intake.into_context();
+        let now = intake.now;
+        let (context, reserved) = intake.into_context();
+        let ticket = Ticket::new(config, reserved, now);
         let decoder = D::default();
         let items = decoder
             .decode(context.media_type(), context.body())

@@ -49,6 +49,29 @@ pub struct Context {
 }
 
 impl Context {
+    /// Builds a context in one step (the receiver's hot path: no builder moves).
+    pub(crate) fn from_request(
+        parts: http::request::Parts,
+        body: Bytes,
+        media_type: Option<MediaType>,
+        remote_addr: Option<SocketAddr>,
+        auth: Authenticated,
+        received_at: SystemTime,
+    ) -> Context {
+        Context {
+            inner: Arc::new(Inner {
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
+                media_type,
+                remote_addr,
+                auth,
+                received_at,
+            }),
+        }
+    }
+
     /// A builder, for tests of handlers and for integrations.
     pub fn builder() -> ContextBuilder {
         ContextBuilder {

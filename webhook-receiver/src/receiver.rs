@@ -278,7 +278,9 @@ impl<T: Send + 'static> Receiver<T> {
                 return r.into_response();
             }
         };
-        let (cx, ticket) = intake.into_context();
+        let now = intake.now;
+        let (cx, reserved) = intake.into_context();
+        let ticket = crate::config::Reservation::new(&self.inner.config, reserved, now);
         let items = match self.inner.decoder.decode(cx.media_type(), cx.body()) {
             Ok(items) => items,
             Err(e) => {

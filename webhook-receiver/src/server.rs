@@ -171,15 +171,17 @@ impl<T: Send + 'static> Server<T> {
         draining: &Arc<AtomicBool>,
         stop: Option<oneshot::Receiver<()>>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let receiver = self.receiver.clone();
-        let draining = Arc::clone(draining);
+        // Per-connection state behind a per-connection `Arc`: each request clones only this
+        // reference count, which no other connection touches (no cache-line ping-pong between
+        // cores on the receiver's shared one).
+        let state = Arc::new((self.receiver.clone(), Arc::clone(draining)));
         let header_read_timeout = self.header_read_timeout;
         async move {
             let _ = stream.set_nodelay(true);
             let service = service_fn(move |req: http::Request<Incoming>| {
-                let receiver = receiver.clone();
-                let draining = Arc::clone(&draining);
+                let state = Arc::clone(&state);
                 async move {
+                    let (receiver, draining) = &*state;
                     if draining.load(Ordering::Relaxed) {
                         return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
                     }

@@ -101,7 +101,7 @@ where
             };
             let mut parts = intake.parts;
             parts.extensions.insert(intake.authenticated);
-            let ticket = intake.ticket;
+            let ticket = crate::config::Reservation::new(&config, intake.reserved, intake.now);
             let res = inner.call(Request::from_parts(parts, intake.body)).await?;
             if res.status().is_success() {
                 ticket.acknowledge();
