@@ -569,6 +569,7 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    #[cfg(feature = "axum")]
     pub(crate) fn new(config: ReceiverConfig, id: Option<IdKey>, now: SystemTime) -> Self {
         Ticket {
             inner: Reservation::new(config, id, now),
