@@ -1,4 +1,4 @@
-//! tower integration (feature `tower`): the [`Receiver`](crate::Receiver) as a
+//! tower integration (feature `tower`): the [`Receiver`] as a
 //! [`tower_service::Service`], and [`VerifyLayer`], a middleware that runs the checks before the
 //! handlers and passes the verified, decoded `Request<Bytes>` to an inner service.
 //!
