@@ -43,10 +43,13 @@ const BODY_LEN: usize = 1024;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
-/// One event, decoded by the receiver (typed, not `serde_json::Value`).
+/// One Standard Webhooks event as a handler decodes it: typed, with the fields it uses (serde
+/// skips the others without allocating), not `serde_json::Value`.
 #[derive(serde::Deserialize)]
 struct Alert {
     r#type: String,
+    #[allow(dead_code)]
+    timestamp: String,
     data: AlertData,
 }
 
@@ -54,17 +57,20 @@ struct Alert {
 struct AlertData {
     rule: String,
     #[allow(dead_code)]
-    output: String,
+    priority: String,
 }
 
-/// A single JSON event of exactly `BODY_LEN` bytes.
+/// A single JSON event of exactly `BODY_LEN` bytes: a Standard Webhooks envelope around a
+/// Falco-style alert whose `output` fills the rest.
 fn event_body() -> Bytes {
-    let head =
-        r#"{"type":"policy.runtime","data":{"rule":"Terminal shell in container","output":""#;
+    let head = r#"{"type":"policy.runtime","timestamp":"2024-07-03T18:23:21.639981110Z","data":{"rule":"Terminal shell in container","priority":"Warning","hostname":"node-1","output":""#;
     let tail = r#""}}"#;
     let mut s = String::from(head);
+    let filler =
+        "A shell was spawned in a container with an attached terminal (user=root container=nginx) ";
     while s.len() + tail.len() < BODY_LEN {
-        s.push('x');
+        let room = BODY_LEN - tail.len() - s.len();
+        s.push_str(filler.get(..room.min(filler.len())).unwrap_or(""));
     }
     s.push_str(tail);
     assert_eq!(s.len(), BODY_LEN);
