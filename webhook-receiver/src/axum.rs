@@ -102,8 +102,13 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let config = ReceiverConfig::from_ref(state);
         let now = std::time::SystemTime::now();
-        let intake = config.intake(req, now).await.map_err(WebhookRejection)?;
-        let (context, ticket) = intake.into_context();
+        let intake = config
+            .intake(req, now, None)
+            .await
+            .map_err(WebhookRejection)?;
+        let now = intake.now;
+        let (context, reserved) = intake.into_context();
+        let ticket = Ticket::new(config, reserved, now);
         let decoder = D::default();
         let items = decoder
             .decode(context.media_type(), context.body())

@@ -5,6 +5,7 @@
 //! the [`Receiver`](crate::Receiver), the tower [`VerifyLayer`](crate::tower::VerifyLayer) and
 //! the axum extractor. Clones share one replay cache.
 
+use std::borrow::Borrow;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,7 @@ use http::{Method, Request, header};
 use http_body::Body;
 
 use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
+use crate::replay::IdKey;
 use crate::{Authenticate, Authenticated, Context, MediaType, Rejection, RemoteAddr, ReplayCache};
 
 /// Default body limit: 1 MiB.
@@ -393,15 +395,19 @@ pub(crate) struct Intake {
     pub(crate) body: Bytes,
     pub(crate) media_type: Option<MediaType>,
     pub(crate) authenticated: Authenticated,
-    pub(crate) ticket: Ticket,
+    /// The reserved replay key, if any.
+    pub(crate) reserved: Option<IdKey>,
     pub(crate) now: SystemTime,
+    pub(crate) remote_addr: Option<SocketAddr>,
 }
 
 impl Intake {
-    /// The handler context and the replay ticket.
-    pub(crate) fn into_context(self) -> (Context, Ticket) {
-        let remote_addr = self.parts.extensions.get::<RemoteAddr>().map(|r| r.0);
-        let cx = context_from(
+    /// The handler context and the replay reservation.
+    pub(crate) fn into_context(self) -> (Context, Option<IdKey>) {
+        let remote_addr = self
+            .remote_addr
+            .or_else(|| self.parts.extensions.get::<RemoteAddr>().map(|r| r.0));
+        let cx = Context::from_request(
             self.parts,
             self.body,
             self.media_type,
@@ -409,7 +415,7 @@ impl Intake {
             self.authenticated,
             self.now,
         );
-        (cx, self.ticket)
+        (cx, self.reserved)
     }
 }
 
@@ -466,6 +472,7 @@ impl ReceiverConfig {
         &self,
         req: Request<B>,
         now: SystemTime,
+        remote_addr: Option<SocketAddr>,
     ) -> Result<Intake, Rejection>
     where
         B: Body,
@@ -523,92 +530,96 @@ impl ReceiverConfig {
         if media_type.is_none() && !decoded.is_empty() {
             return Err(Rejection::UnsupportedMediaType);
         }
-        let ticket = self.reserve(&authenticated, now)?;
+        let reserved = self.reserve(&authenticated, now)?;
         Ok(Intake {
             parts,
             body: decoded,
             media_type,
             authenticated,
-            ticket,
+            reserved,
             now,
+            remote_addr,
         })
     }
 
-    fn reserve(&self, authenticated: &Authenticated, now: SystemTime) -> Result<Ticket, Rejection> {
-        let id = match (&self.inner.replay, authenticated.message_id()) {
+    fn reserve(
+        &self,
+        authenticated: &Authenticated,
+        now: SystemTime,
+    ) -> Result<Option<IdKey>, Rejection> {
+        Ok(match (&self.inner.replay, authenticated.message_id()) {
             (Some(replay), Some(id)) => {
                 let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
+                let key = cache.key(id);
                 cache
-                    .begin_signed(id, authenticated.timestamp(), now)
+                    .begin_key(key, authenticated.timestamp(), now)
                     .map_err(|_| Rejection::Replayed)?;
-                Some(id.to_owned())
+                Some(key)
             }
             _ => None,
-        };
-        Ok(Ticket {
-            config: self.clone(),
-            id,
-            now,
-            done: false,
         })
     }
-}
-
-fn context_from(
-    parts: http::request::Parts,
-    body: Bytes,
-    media_type: Option<MediaType>,
-    remote_addr: Option<SocketAddr>,
-    authenticated: Authenticated,
-    now: SystemTime,
-) -> Context {
-    let mut b = Context::builder()
-        .method(parts.method)
-        .uri(parts.uri)
-        .headers(parts.headers)
-        .body(body)
-        .media_type(media_type)
-        .remote_addr(remote_addr)
-        .identity(authenticated.identity().clone())
-        .received_at(now);
-    if let Some(id) = authenticated.message_id() {
-        b = b.message_id(id);
-    }
-    if let Some(ts) = authenticated.timestamp() {
-        b = b.timestamp(ts);
-    }
-    b.build()
 }
 
 /// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
 /// dropping it without acknowledging releases the id so the sender's retry is accepted.
 #[derive(Debug)]
 pub struct Ticket {
-    config: ReceiverConfig,
-    id: Option<String>,
+    inner: Reservation<ReceiverConfig>,
+}
+
+impl Ticket {
+    #[cfg(feature = "axum")]
+    pub(crate) fn new(config: ReceiverConfig, id: Option<IdKey>, now: SystemTime) -> Self {
+        Ticket {
+            inner: Reservation::new(config, id, now),
+        }
+    }
+
+    /// Records the message id as seen (no-op without replay protection or message id).
+    pub fn acknowledge(self) {
+        self.inner.acknowledge();
+    }
+}
+
+/// A reservation over an owned ([`Ticket`]) or borrowed (the receiver's own path, which then
+/// touches no shared reference count) configuration.
+#[derive(Debug)]
+pub(crate) struct Reservation<C: Borrow<ReceiverConfig>> {
+    config: C,
+    id: Option<IdKey>,
     now: SystemTime,
     done: bool,
 }
 
-impl Ticket {
-    /// Records the message id as seen (no-op without replay protection or message id).
-    pub fn acknowledge(mut self) {
+impl<C: Borrow<ReceiverConfig>> Reservation<C> {
+    pub(crate) fn new(config: C, id: Option<IdKey>, now: SystemTime) -> Self {
+        Reservation {
+            config,
+            id,
+            now,
+            done: false,
+        }
+    }
+
+    /// Records the message id as seen.
+    pub(crate) fn acknowledge(mut self) {
         self.done = true;
-        if let (Some(replay), Some(id)) = (&self.config.inner.replay, &self.id) {
+        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
             let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.commit(id, self.now);
+            cache.commit_key(key, self.now);
         }
     }
 }
 
-impl Drop for Ticket {
+impl<C: Borrow<ReceiverConfig>> Drop for Reservation<C> {
     fn drop(&mut self) {
         if self.done {
             return;
         }
-        if let (Some(replay), Some(id)) = (&self.config.inner.replay, &self.id) {
+        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
             let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.abort(id);
+            cache.abort_key(key);
         }
     }
 }

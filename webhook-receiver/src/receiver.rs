@@ -256,14 +256,31 @@ impl<T: Send + 'static> Receiver<T> {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let intake = match self.inner.config.intake(req, now).await {
+        self.handle_from(req, now, None).await
+    }
+
+    /// [`handle_at`](Self::handle_at) with the peer address known to the integration (the
+    /// built-in server), without going through request extensions.
+    pub(crate) async fn handle_from<B>(
+        &self,
+        req: Request<B>,
+        now: SystemTime,
+        remote_addr: Option<std::net::SocketAddr>,
+    ) -> Response<Full<Bytes>>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let intake = match self.inner.config.intake(req, now, remote_addr).await {
             Ok(i) => i,
             Err(r) => {
                 tracing::debug!(status = %r.status(), kind = r.kind(), "webhook rejected");
                 return r.into_response();
             }
         };
-        let (cx, ticket) = intake.into_context();
+        let now = intake.now;
+        let (cx, reserved) = intake.into_context();
+        let ticket = crate::config::Reservation::new(&self.inner.config, reserved, now);
         let items = match self.inner.decoder.decode(cx.media_type(), cx.body()) {
             Ok(items) => items,
             Err(e) => {

@@ -135,9 +135,9 @@ impl Authenticate for NoAuth {
 /// A successful authentication: the identity, and what replay protection keys on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
-    identity: Identity,
-    message_id: Option<String>,
-    timestamp: Option<SystemTime>,
+    pub(crate) identity: Identity,
+    pub(crate) message_id: Option<String>,
+    pub(crate) timestamp: Option<SystemTime>,
 }
 
 impl Authenticated {
@@ -169,9 +169,15 @@ impl Authenticated {
         &self.identity
     }
 
-    /// The authenticated message id, if the scheme carries one.
+    /// The authenticated message id, if the scheme carries one: the one set with
+    /// [`with_message_id`](Self::with_message_id), else the id of an
+    /// [`Identity::Signature`].
     pub fn message_id(&self) -> Option<&str> {
-        self.message_id.as_deref()
+        match (&self.message_id, &self.identity) {
+            (Some(id), _) => Some(id),
+            (None, Identity::Signature { id, .. }) => id.as_deref(),
+            _ => None,
+        }
     }
 
     /// The authenticated timestamp, if the scheme carries one.

@@ -101,7 +101,18 @@ impl<T: DeserializeOwned> Decode<T> for JsonDecoder {
         let framing = match media {
             None => return Err(DecodeError::UnsupportedMediaType),
             Some(MediaType::NdJson) => Framing::Ndjson,
-            Some(MediaType::Json) => webhook_payloads::framing(None, body),
+            Some(MediaType::Json) => match body.trim_ascii_start().first() {
+                Some(b'[') => Framing::Array,
+                // The common case, one object, is parsed straight away; only a body that is
+                // not one JSON value is examined for NDJSON framing.
+                _ => match webhook_payloads::decode_object(body) {
+                    Ok(item) => return Ok(vec![item]),
+                    Err(e) => match webhook_payloads::framing(None, body) {
+                        Framing::Ndjson => Framing::Ndjson,
+                        other => return Err(DecodeError::from_payloads(e, other)),
+                    },
+                },
+            },
             Some(MediaType::CloudEvents | MediaType::CloudEventsBatch) => {
                 if body.trim_ascii_start().first() == Some(&b'[') {
                     Framing::Array
