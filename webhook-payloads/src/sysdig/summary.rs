@@ -70,21 +70,31 @@ impl SysdigEvent<'_> {
                     " ",
                 )
             }
-            SysdigEvent::FileAccess(f) => join(
-                [
-                    f.comm.as_deref(),
-                    f.permissions.as_deref(),
-                    f.directory.as_deref(),
-                    f.filename.as_deref(),
-                ],
-                " ",
-            ),
+            SysdigEvent::FileAccess(f) => {
+                let what = join(
+                    [
+                        f.comm.as_deref(),
+                        f.permissions.as_deref(),
+                        f.directory.as_deref(),
+                        f.filename.as_deref(),
+                    ],
+                    " ",
+                );
+                let place = join(
+                    [f.label("kubernetes.pod.name"), f.label("host.hostName")],
+                    " on ",
+                );
+                join([Some(what.as_str()), Some(place.as_str())], " in ")
+            }
             SysdigEvent::Kubernetes(k) => join(
                 [
                     k.resource.as_deref(),
                     k.sub_resource.as_deref(),
-                    k.namespace.as_deref(),
-                    k.hostname.as_deref(),
+                    k.namespace
+                        .as_deref()
+                        .or(k.label("kubernetes.namespace.name")),
+                    k.name.as_deref().or(k.label("kubernetes.pod.name")),
+                    k.hostname.as_deref().or(k.label("host.hostName")),
                 ],
                 " ",
             ),
