@@ -16,6 +16,7 @@ use std::error::Error;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use webhook_core::{BasicCredentials, SenderAuth};
+use webhook_core::{Template, TemplateContext};
 use webhook_payloads::safous::{ConnectionFacts, SafousContext, SafousDecision};
 use webhook_receiver::{Context, Outcome, Receiver, ReceiverConfig, Server, handler_fn};
 
@@ -70,11 +71,16 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
             .username(user)
             .group_names(groups.iter().copied());
         let sc = SafousContext::from_request(&client_request, facts);
+        // Header templates, compiled by webhook-core: unknown parameters are refused when
+        // built, values that would inject CR/LF when rendered.
+        let render = |template: &str| -> Result<String, Box<dyn Error + Send + Sync>> {
+            Ok(Template::build(TemplateContext::Header, template)?.render(&sc)?)
+        };
         let mut req = Request::get(format!("http://{addr}/safous/decide"))
-            .header("x-safous-user", sc.render("%username%"))
-            .header("x-safous-groups", sc.render("%group_names%"))
-            .header("x-safous-ip", sc.render("%remote_ip%"))
-            .header("x-safous-agent", sc.render("%user_agent%"))
+            .header("x-safous-user", render("%username%")?)
+            .header("x-safous-groups", render("%group_names%")?)
+            .header("x-safous-ip", render("%remote_ip%")?)
+            .header("x-safous-agent", render("%user_agent%")?)
             .body(Bytes::new())?;
         SenderAuth::Basic(creds.clone()).apply("", 0, b"", req.headers_mut())?;
         Ok(req)
