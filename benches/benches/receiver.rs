@@ -368,8 +368,8 @@ fn bench(c: &mut Criterion) {
 /// all rounds and as the median of the per-round ratios.
 fn compare() {
     let mut setup = Setup::new();
-    let rounds = 15;
-    let n = 4 * BATCH;
+    let rounds = 25;
+    let n = 2 * BATCH;
     setup.run_bare(BATCH);
     setup.run_plain(BATCH);
     setup.run_verified(BATCH);
