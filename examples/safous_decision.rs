@@ -15,8 +15,7 @@ use std::error::Error;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
-use webhook_core::{BasicCredentials, SenderAuth};
-use webhook_core::{Template, TemplateContext};
+use webhook_core::{BasicCredentials, SenderAuth, Template, TemplateContext};
 use webhook_payloads::safous::{ConnectionFacts, SafousContext, SafousDecision};
 use webhook_receiver::{Context, Outcome, Receiver, ReceiverConfig, Server, handler_fn};
 
@@ -58,8 +57,28 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     }));
     println!("decision endpoint on http://{addr}/safous/decide");
 
-    // What Safous sends for a client's access request: the rule's header templates rendered
-    // from the request and the connection.
+    // The rule's header templates, as an administrator enters them in Safous (compiled once
+    // with webhook-core's templates, which refuse values that cannot go into a header).
+    let headers = [
+        (
+            "x-safous-user",
+            Template::build(TemplateContext::Header, "%username%")?,
+        ),
+        (
+            "x-safous-groups",
+            Template::build(TemplateContext::Header, "%group_names%")?,
+        ),
+        (
+            "x-safous-ip",
+            Template::build(TemplateContext::Header, "%remote_ip%")?,
+        ),
+        (
+            "x-safous-agent",
+            Template::build(TemplateContext::Header, "%user_agent%")?,
+        ),
+    ];
+    // What Safous sends for a client's access request: the templates rendered from the request
+    // and the connection.
     let call_out = |user: &str,
                     groups: &[&str],
                     ip: &str|
@@ -71,17 +90,11 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
             .username(user)
             .group_names(groups.iter().copied());
         let sc = SafousContext::from_request(&client_request, facts);
-        // Header templates, compiled by webhook-core: unknown parameters are refused when
-        // built, values that would inject CR/LF when rendered.
-        let render = |template: &str| -> Result<String, Box<dyn Error + Send + Sync>> {
-            Ok(Template::build(TemplateContext::Header, template)?.render(&sc)?)
-        };
-        let mut req = Request::get(format!("http://{addr}/safous/decide"))
-            .header("x-safous-user", render("%username%")?)
-            .header("x-safous-groups", render("%group_names%")?)
-            .header("x-safous-ip", render("%remote_ip%")?)
-            .header("x-safous-agent", render("%user_agent%")?)
-            .body(Bytes::new())?;
+        let mut req = Request::get(format!("http://{addr}/safous/decide")).body(Bytes::new())?;
+        for (name, template) in &headers {
+            req.headers_mut()
+                .insert(*name, template.render(&sc)?.parse()?);
+        }
         SenderAuth::Basic(creds.clone()).apply("", 0, b"", req.headers_mut())?;
         Ok(req)
     };

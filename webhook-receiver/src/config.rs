@@ -547,17 +547,23 @@ impl ReceiverConfig {
         authenticated: &Authenticated,
         now: SystemTime,
     ) -> Result<Option<IdKey>, Rejection> {
-        Ok(match (&self.inner.replay, authenticated.message_id()) {
-            (Some(replay), Some(id)) => {
-                let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-                let key = cache.key(id);
-                cache
-                    .begin_key(key, authenticated.timestamp(), now)
-                    .map_err(|_| Rejection::Replayed)?;
-                Some(key)
-            }
-            _ => None,
-        })
+        let Some(replay) = &self.inner.replay else {
+            return Ok(None);
+        };
+        let digest = authenticated.replay_digest.as_ref();
+        if authenticated.message_id().is_none() && digest.is_none() {
+            return Ok(None);
+        }
+        let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = match (authenticated.message_id(), digest) {
+            (Some(id), _) => cache.key(id),
+            (None, Some(d)) => cache.key_bytes(d),
+            (None, None) => return Ok(None),
+        };
+        cache
+            .begin_key(key, authenticated.timestamp(), now)
+            .map_err(|_| Rejection::Replayed)?;
+        Ok(Some(key))
     }
 }
 

@@ -23,7 +23,7 @@
 //! | 400 | malformed body (names the NDJSON line or JSON line/column), bad gzip | fix the request |
 //! | 401 | authentication or signature failure | fix credentials |
 //! | 405 | method not allowed (`Allow` lists the allowed ones) | fix the method |
-//! | 409 | replay: this message id was already acknowledged | nothing (it was received) |
+//! | 409 | replay: this message (its id, or its signed timestamp and body) was already acknowledged | nothing (it was received) |
 //! | 413 | body or decompressed body above the limit | send smaller batches |
 //! | 415 | unsupported media type or content encoding | fix the format |
 //! | 422 | valid JSON of the wrong shape | fix the payload |

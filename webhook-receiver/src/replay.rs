@@ -144,6 +144,13 @@ impl ReplayCache {
         IdKey((u128::from(hi) << 64) | u128::from(lo))
     }
 
+    /// The key of a binary replay key (a digest), in a space apart from string ids.
+    pub(crate) fn key_bytes(&self, bytes: &[u8]) -> IdKey {
+        let hi = self.hashers.0.hash_one(bytes);
+        let lo = self.hashers.1.hash_one(bytes);
+        IdKey((u128::from(hi) << 64) | u128::from(lo))
+    }
+
     /// [`begin_signed`](Self::begin_signed) by key.
     pub(crate) fn begin_key(
         &mut self,

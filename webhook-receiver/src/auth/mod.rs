@@ -138,6 +138,10 @@ pub struct Authenticated {
     pub(crate) identity: Identity,
     pub(crate) message_id: Option<String>,
     pub(crate) timestamp: Option<SystemTime>,
+    /// For signature schemes that sign a timestamp but carry no message id (Stripe, Slack,
+    /// Zoom, Discord): a digest of the signed timestamp and body, so an exact replay within
+    /// the tolerance is still recognised.
+    pub(crate) replay_digest: Option<[u8; 32]>,
 }
 
 impl Authenticated {
@@ -147,6 +151,7 @@ impl Authenticated {
             identity,
             message_id: None,
             timestamp: None,
+            replay_digest: None,
         }
     }
 

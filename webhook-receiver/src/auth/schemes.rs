@@ -9,6 +9,13 @@
 //! Refusals map to the receiver's `401` kinds ([`AuthError`]); the detailed core error (header
 //! names, ages, never a secret or signature) is logged at `debug` level only.
 //!
+//! Replay protection keys on the message id when the scheme carries one (Standard Webhooks,
+//! Svix). Schemes that sign a timestamp but carry no id (Stripe, Slack, Zoom, Discord) are
+//! keyed on a SHA-256 digest of the signed timestamp and body instead, so an exact replay
+//! within the tolerance is refused too (`409`); a sender's retry, signed afresh with a new
+//! timestamp, is a new message. Schemes with neither (GitHub, Shopify, Soveren) have no replay
+//! protection beyond what the sender's body carries.
+//!
 //! The replay window a [`Verifier`] needs is derived from its tolerance: a message signed at
 //! `ts` is accepted while `ts - future <= now < ts + past + 1 s` (whole seconds, inclusive
 //! bounds), so ids are kept for `past + 1 s` after the later of the signed timestamp and the
@@ -59,8 +66,18 @@ impl From<webhook_core::AuthError> for AuthError {
     }
 }
 
-fn authenticated(ok: Verified<'_>) -> Authenticated {
+fn authenticated(ok: Verified<'_>, body: &[u8]) -> Authenticated {
     let id = ok.id();
+    let replay_digest = match (id, ok.timestamp()) {
+        (None, Some(ts)) => {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            h.update(ts.to_be_bytes());
+            h.update(body);
+            Some(h.finalize().into())
+        }
+        _ => None,
+    };
     let timestamp = ok
         .timestamp()
         .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
@@ -73,6 +90,7 @@ fn authenticated(ok: Verified<'_>) -> Authenticated {
         // `message_id()` reads the id of the signature identity: one allocation, not two.
         message_id: None,
         timestamp,
+        replay_digest,
     }
 }
 
@@ -110,7 +128,7 @@ impl Authenticate for Verifier {
         now: SystemTime,
     ) -> Result<Authenticated, AuthError> {
         self.verify(headers, body, now)
-            .map(authenticated)
+            .map(|ok| authenticated(ok, body))
             .map_err(AuthError::from)
     }
 

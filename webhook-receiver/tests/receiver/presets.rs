@@ -346,3 +346,80 @@ async fn expired_key_ring_is_401_with_a_generic_reason() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(json["detail"], "credentials or signature invalid");
 }
+
+#[tokio::test]
+async fn schemes_without_message_id_refuse_exact_replays_by_signed_content() {
+    let ring = KeyRing::single(Secret::from_bytes("replay key secret 0123").expect("secret"));
+    for scheme in [Scheme::stripe(), Scheme::slack(), Scheme::zoom()] {
+        let name = scheme.name().to_owned();
+        let signer = Signer::new(scheme.clone(), &ring).expect("signer");
+        let rx = receiver(
+            Verifier::new(scheme, &ring).expect("verifier"),
+            &Log::default(),
+        );
+        let at_ts = |ts: u64| {
+            let mut h = HeaderMap::new();
+            signer.sign("", ts, BODY.as_bytes(), &mut h).expect("sign");
+            request(&h, BODY)
+        };
+        let now = at(TS + 5);
+        assert_eq!(
+            rx.handle_at(at_ts(TS), now).await.status(),
+            StatusCode::OK,
+            "{name}"
+        );
+        let (status, json) = body_json(rx.handle_at(at_ts(TS), now).await).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: exact replay");
+        assert_eq!(json["error"], "replayed");
+        // The sender's retry is signed afresh: a new timestamp, a new message.
+        assert_eq!(
+            rx.handle_at(at_ts(TS + 1), now).await.status(),
+            StatusCode::OK,
+            "{name}: re-signed retry"
+        );
+    }
+    // Stripe: a replay that drops one of two signatures is still the same signed content.
+    let two = KeyRing::new()
+        .with_key(Secret::from_bytes("stripe key one").expect("k1"))
+        .with_key(Secret::from_bytes("stripe key two").expect("k2"));
+    let signer = Signer::new(Scheme::stripe(), &two).expect("signer");
+    let rx = receiver(
+        Verifier::new(Scheme::stripe(), &two).expect("verifier"),
+        &Log::default(),
+    );
+    let mut h = HeaderMap::new();
+    signer.sign("", TS, BODY.as_bytes(), &mut h).expect("sign");
+    assert_eq!(
+        rx.handle_at(request(&h, BODY), at(TS)).await.status(),
+        StatusCode::OK
+    );
+    let full = h["stripe-signature"].to_str().expect("ASCII").to_owned();
+    let stripped = full
+        .rsplit_once(",v1=")
+        .map(|(head, _)| head)
+        .expect("two entries");
+    h.insert("stripe-signature", stripped.parse().expect("header"));
+    assert_eq!(
+        rx.handle_at(request(&h, BODY), at(TS)).await.status(),
+        StatusCode::CONFLICT
+    );
+}
+
+#[tokio::test]
+async fn schemes_without_timestamp_or_id_have_no_replay_key() {
+    // GitHub signs only the body: identical deliveries cannot be told from replays, so the
+    // receiver does not refuse them (dedupe on the payload's own id in the handler).
+    let ring = KeyRing::single(Secret::from_bytes("github secret").expect("secret"));
+    let signer = Signer::new(Scheme::github(), &ring).expect("signer");
+    let rx = receiver(
+        Verifier::new(Scheme::github(), &ring).expect("verifier"),
+        &Log::default(),
+    );
+    let h = sign(&signer, "");
+    for _ in 0..2 {
+        assert_eq!(
+            rx.handle_at(request(&h, BODY), at(TS)).await.status(),
+            StatusCode::OK
+        );
+    }
+}
