@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode};
 use zeroize::Zeroizing;
 
 use crate::error::TransportError;
-use crate::token::{Secret, TokenError, TokenProvider};
+use crate::token::{Credential, TokenError, TokenProvider};
 use crate::transport::{RequestTimeout, Response, Transport};
 
 /// Default timeout of a call-out (token fetch included).
@@ -32,7 +32,7 @@ pub enum CalloutAuth {
         /// The user name (must not contain `:`).
         username: String,
         /// The password.
-        password: Secret,
+        password: Credential,
     },
     /// A bearer token from an OAuth2 (or authentication-URL) [`TokenProvider`].
     OAuth2(TokenProvider),
@@ -47,7 +47,7 @@ impl CalloutAuth {
     /// assert!(!format!("{auth:?}").contains("s3cret"));
     /// ```
     #[must_use]
-    pub fn basic(username: impl Into<String>, password: impl Into<Secret>) -> Self {
+    pub fn basic(username: impl Into<String>, password: impl Into<Credential>) -> Self {
         Self::Basic {
             username: username.into(),
             password: password.into(),
@@ -184,7 +184,7 @@ fn copy_request(request: &http::Request<Bytes>) -> http::Request<Bytes> {
     copy
 }
 
-fn basic_header(username: &str, password: &Secret) -> Result<HeaderValue, CalloutError> {
+fn basic_header(username: &str, password: &Credential) -> Result<HeaderValue, CalloutError> {
     if username.contains(':')
         || username.chars().any(char::is_control)
         || password.expose().chars().any(char::is_control)
@@ -206,15 +206,15 @@ mod tests {
 
     #[test]
     fn basic_header_encodes_and_validates() -> Result<(), CalloutError> {
-        let v = basic_header("Aladdin", &Secret::new("open sesame"))?;
+        let v = basic_header("Aladdin", &Credential::new("open sesame"))?;
         assert_eq!(v, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert!(v.is_sensitive());
         assert!(matches!(
-            basic_header("a:b", &Secret::new("p")),
+            basic_header("a:b", &Credential::new("p")),
             Err(CalloutError::InvalidCredentials)
         ));
         assert!(matches!(
-            basic_header("a", &Secret::new("p\r\n")),
+            basic_header("a", &Credential::new("p\r\n")),
             Err(CalloutError::InvalidCredentials)
         ));
         Ok(())

@@ -43,5 +43,5 @@ pub use sender::{
     SenderBuildError, SenderBuilder, ShutdownReport, TestIntegrationError, TestReport, Undelivered,
     UndeliveredStage,
 };
-pub use token::{Secret, TokenProvider};
+pub use token::{Credential, TokenProvider};
 pub use transport::{Response, SharedTransport, Transport, TransportBuilder};

@@ -46,18 +46,19 @@ pub use self::source::{
 };
 use self::source::{RequestTemplate, oauth_error_code};
 
-/// A secret string: zeroized on drop, `Debug` prints `Secret(***)`.
+/// A text credential (a password, a client secret, a fetched token): zeroized on drop, `Debug`
+/// prints `Credential(***)`. Key material for signatures is `webhook_core::Secret`.
 ///
 /// ```
-/// use webhook_sender::token::Secret;
-/// let s = Secret::new("hunter2");
-/// assert_eq!(format!("{s:?}"), "Secret(***)");
+/// use webhook_sender::token::Credential;
+/// let s = Credential::new("hunter2");
+/// assert_eq!(format!("{s:?}"), "Credential(***)");
 /// assert_eq!(s.expose(), "hunter2");
 /// ```
 #[derive(Clone, Default)]
-pub struct Secret(Zeroizing<String>);
+pub struct Credential(Zeroizing<String>);
 
-impl Secret {
+impl Credential {
     /// Wraps a secret.
     #[must_use]
     pub fn new(secret: impl Into<String>) -> Self {
@@ -71,19 +72,19 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+        f.write_str("Credential(***)")
     }
 }
 
-impl From<String> for Secret {
+impl From<String> for Credential {
     fn from(s: String) -> Self {
         Self::new(s)
     }
 }
 
-impl From<&str> for Secret {
+impl From<&str> for Credential {
     fn from(s: &str) -> Self {
         Self::new(s)
     }
@@ -152,7 +153,7 @@ impl TokenError {
 #[derive(Clone)]
 pub struct AccessToken {
     header: HeaderValue,
-    secret: Secret,
+    secret: Credential,
     expires_at: Instant,
     id: u64,
 }

@@ -14,7 +14,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{Secret, TokenConfigError, TokenError};
+use super::{Credential, TokenConfigError, TokenError};
 
 /// How the username and password are sent to an authentication URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +61,7 @@ impl TokenField {
 pub struct AuthUrlSource {
     url: String,
     username: String,
-    password: Secret,
+    password: Credential,
     encoding: CredentialsEncoding,
     username_field: String,
     password_field: String,
@@ -77,7 +77,7 @@ impl AuthUrlSource {
     pub fn new(
         url: impl Into<String>,
         username: impl Into<String>,
-        password: impl Into<Secret>,
+        password: impl Into<Credential>,
     ) -> Self {
         Self {
             url: url.into(),
@@ -153,7 +153,7 @@ pub enum ClientAuth {
 pub struct ClientCredentialsSource {
     token_url: String,
     client_id: String,
-    client_secret: Secret,
+    client_secret: Credential,
     scope: Option<String>,
     client_auth: ClientAuth,
     default_ttl: Duration,
@@ -166,7 +166,7 @@ impl ClientCredentialsSource {
     pub fn new(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
-        client_secret: impl Into<Secret>,
+        client_secret: impl Into<Credential>,
     ) -> Self {
         Self {
             token_url: token_url.into(),
@@ -243,7 +243,7 @@ enum ParseRule {
 }
 
 pub(super) struct Parsed {
-    pub(super) token: Secret,
+    pub(super) token: Credential,
     pub(super) scheme: String,
     pub(super) lifetime: Duration,
 }
@@ -442,7 +442,7 @@ impl RequestTemplate {
                     .filter(|t| !t.is_empty())
                     .ok_or(TokenError::MissingToken)?;
                 Ok(Parsed {
-                    token: Secret::new(token),
+                    token: Credential::new(token),
                     scheme: scheme.clone(),
                     lifetime: expires_in(json).unwrap_or(*default_ttl),
                 })
@@ -467,7 +467,7 @@ impl RequestTemplate {
                     Some(_) => return Err(TokenError::InvalidToken),
                 };
                 Ok(Parsed {
-                    token: Secret::new(token),
+                    token: Credential::new(token),
                     scheme,
                     lifetime: expires_in(json).unwrap_or(*default_ttl),
                 })
@@ -508,7 +508,7 @@ mod tests {
             !dbg.contains("pw-secret") && !dbg.contains("cs-secret"),
             "{dbg}"
         );
-        assert!(dbg.contains("Secret(***)"));
+        assert!(dbg.contains("Credential(***)"));
     }
 
     #[test]
