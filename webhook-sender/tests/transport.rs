@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{StatusCode, Version};
-use webhook_sender::callout::{CalloutAuth, CalloutError, send_callout};
+use webhook_sender::callout::{Basis, Callout, CalloutAuth, CalloutError, send_callout};
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
 use webhook_sender::token::{AuthUrlSource, ClientCredentialsSource, TokenError, TokenProvider};
@@ -534,6 +534,46 @@ async fn token_fetch_goes_through_the_ssrf_guard() -> TestResult {
         );
     }
     assert_eq!(server.state.connections.load(Ordering::SeqCst), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn templated_callout_decides_over_a_real_socket() -> TestResult {
+    use std::collections::HashMap;
+    use webhook_core::{Condition, Decision, ParamSet, ResponseActions};
+
+    for (name, transport) in each(local())? {
+        let server = TestServer::start(None).await?;
+        // The test server's /login answers {"token": ...} to the right JSON credentials and 401
+        // otherwise: a policy endpoint that grants by returning a token.
+        let rule = Callout::post(server.url("/login"))
+            .params(ParamSet::safous().with("password"))
+            .body(r#"{"username": "%username%", "password": "%password%"}"#)
+            .actions(
+                ResponseActions::builder()
+                    .rule(Decision::Allow, "token", Condition::Exists)
+                    .build()?,
+            )
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let mut params: HashMap<String, String> = HashMap::new();
+        params.insert("username".into(), support::USERNAME.into());
+        // The password has a `"`: the body template JSON-escapes it.
+        params.insert("password".into(), support::PASSWORD.into());
+        let granted = rule.decide(&*transport, &params).await;
+        assert_eq!(
+            granted.decision,
+            Decision::Allow,
+            "{name}: {:?}",
+            granted.basis
+        );
+        assert!(matches!(granted.basis, Basis::Rule(0)), "{name}");
+
+        params.insert("password".into(), "wrong".into());
+        let refused = rule.decide(&*transport, &params).await;
+        assert_eq!(refused.decision, Decision::Deny, "{name}");
+        assert_eq!(refused.status, Some(StatusCode::UNAUTHORIZED), "{name}");
+    }
     Ok(())
 }
 
