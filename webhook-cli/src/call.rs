@@ -1,16 +1,13 @@
-//! `webhook call`: a Safous-style call-out — templates rendered with `%param%` values, the
-//! request sent with `callout::send_callout`, the answer evaluated by `ResponseActions`.
+//! `webhook call`: a Safous-style call-out run by `webhook_sender::callout::Callout` —
+//! templates rendered with `%param%` values, the answer evaluated by `ResponseActions`.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
-use bytes::Bytes;
 use clap::ArgMatches;
-use http::{HeaderName, HeaderValue, Method};
-use webhook_core::{
-    Condition, Decision, ParamSet, ResponseActions, ResponseFormat, Template, TemplateContext,
+use webhook_core::{Condition, Decision, ParamSet, ResponseActions, ResponseFormat};
+use webhook_sender::callout::{
+    Basis, Callout, CalloutAuth, CalloutBuildError, CalloutError, CalloutFailure, FailMode,
 };
-use webhook_sender::callout::{CalloutAuth, CalloutError, send_callout};
 use webhook_sender::token::{ClientCredentialsSource, TokenProvider};
 
 use crate::cli::{CallArgs, CallMethod, DecisionArg, ResponseFormatArg};
@@ -43,21 +40,6 @@ fn condition_text(c: &Condition) -> String {
     }
 }
 
-fn template(
-    ctx: TemplateContext,
-    params: &ParamSet,
-    src: &str,
-    what: &str,
-) -> Result<Template, CliError> {
-    webhook_core::TemplateBuilder::new(ctx)
-        .params(params.clone())
-        .build(src)
-        .map_err(|e| {
-            CliError::config(format!("{what}: {e}"))
-                .hint("placeholders are %name% with a known parameter or one given with --param; %% is a literal %")
-        })
-}
-
 /// Runs `call`.
 pub(crate) async fn run(
     args: CallArgs,
@@ -71,57 +53,6 @@ pub(crate) async fn run(
         }
     }
     let values: HashMap<String, String> = args.params.iter().cloned().collect();
-    let render = |t: &Template, what: &str| {
-        t.render(&values).map_err(|e| {
-            CliError::config(format!("{what}: {e}")).hint("give the value with --param name=value")
-        })
-    };
-
-    let url = render(
-        &template(TemplateContext::Url, &params, &args.url, "--url")?,
-        "--url",
-    )?;
-    let method = match args.method {
-        CallMethod::Get => Method::GET,
-        CallMethod::Post => Method::POST,
-    };
-    let body = match (&args.body, args.method) {
-        (Some(_), CallMethod::Get) => {
-            return Err(CliError::usage(
-                "--body needs --method post (a GET call-out has no body)",
-            ));
-        }
-        (Some(src), CallMethod::Post) => Bytes::from(render(
-            &template(TemplateContext::JsonBody, &params, src, "--body")?,
-            "--body",
-        )?),
-        (None, _) => Bytes::new(),
-    };
-    let mut request = http::Request::builder()
-        .method(method.clone())
-        .uri(&url)
-        .body(body.clone())
-        .map_err(|e| {
-            CliError::config(format!("the rendered URL {url:?} is invalid: {e}"))
-                .hint("the URL must be absolute: https://host/path?query")
-        })?;
-    if !body.is_empty() {
-        request.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    for h in &args.headers {
-        let value = render(
-            &template(TemplateContext::Header, &params, &h.value, &h.name)?,
-            &h.name,
-        )?;
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| CliError::config(format!("invalid header name {:?}", h.name)))?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| CliError::config(format!("the value of {} cannot be sent", h.name)))?;
-        request.headers_mut().insert(name, value);
-    }
 
     let transport = target::transport(
         args.insecure,
@@ -165,77 +96,119 @@ pub(crate) async fn run(
         .build()
         .map_err(|e| CliError::config(format!("rule {e}")))?;
 
-    let started = Instant::now();
-    let response = match send_callout(&*transport, request, &auth, args.timeout).await {
-        Ok(r) => r,
-        Err(CalloutError::Transport(e)) => return Err(error::transport(&e)),
-        Err(e) if e.is_timeout() => {
-            return Err(CliError::network(chain(&e)).hint("raise --timeout or check the endpoint"));
+    // The rule, as the library runs it: templates compiled (unknown parameters refused), auth,
+    // response actions; fail closed, so no answer never allows.
+    let mut callout = match args.method {
+        CallMethod::Get => Callout::get(args.url.clone()),
+        CallMethod::Post => Callout::post(args.url.clone()),
+    }
+    .params(params)
+    .auth(auth)
+    .actions(actions)
+    .timeout(args.timeout)
+    .fail_mode(FailMode::Closed);
+    if let Some(src) = &args.body {
+        if args.method == CallMethod::Get {
+            return Err(CliError::usage(
+                "--body needs --method post (a GET call-out has no body)",
+            ));
         }
-        Err(e @ CalloutError::Token(_)) => {
-            return Err(CliError::network(chain(&e))
-                .hint("check --oauth-token-url, --client-id and --client-secret"));
+        callout = callout.body(src.clone());
+    }
+    for h in &args.headers {
+        callout = callout.header(h.name.clone(), h.value.clone());
+    }
+    let callout = callout.build().map_err(|e| match e {
+        CalloutBuildError::Template { part, source } => {
+            let part = match part.as_str() {
+                "url" => "--url".to_owned(),
+                "body" => "--body".to_owned(),
+                header => header.to_owned(),
+            };
+            CliError::config(format!("{part}: {source}")).hint(
+                "placeholders are %name% with a known parameter or one given with --param; %% is a literal %",
+            )
         }
-        Err(e) => return Err(CliError::config(chain(&e))),
+        other => CliError::config(chain(&other)),
+    })?;
+    // Rendered once up front for the report (and to fail with a clear message before sending).
+    let request = callout.request(&values).map_err(|e| match e {
+        CalloutFailure::InvalidUrl => CliError::config("the rendered URL is invalid")
+            .hint("the URL must be absolute: https://host/path?query"),
+        other => CliError::config(chain(&other)).hint("give the value with --param name=value"),
+    })?;
+    let (method, url) = (request.method().clone(), request.uri().to_string());
+
+    let decided = callout.decide(&*transport, &values).await;
+    let status = match (&decided.basis, decided.status) {
+        (Basis::Failed(CalloutFailure::Call(e)), _) => {
+            return Err(match e {
+                CalloutError::Transport(t) => error::transport(t),
+                e if e.is_timeout() => {
+                    CliError::network(chain(e)).hint("raise --timeout or check the endpoint")
+                }
+                e @ CalloutError::Token(_) => CliError::network(chain(e))
+                    .hint("check --oauth-token-url, --client-id and --client-secret"),
+                e => CliError::config(chain(e)),
+            });
+        }
+        (Basis::Failed(other @ (CalloutFailure::Render(_) | CalloutFailure::InvalidHeader)), _) => {
+            return Err(CliError::config(chain(other)));
+        }
+        (_, Some(status)) => status,
+        (basis, None) => return Err(CliError::config(format!("no answer: {basis:?}"))),
     };
-    let latency = started.elapsed();
     let s = Style::stdout(no_color);
-    let status = response.status();
     println!(
         "{method} {url} → {} {} in {} ms",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        latency.as_millis()
+        decided.latency.as_millis()
     );
-    if !response.body().is_empty() {
+    if !decided.body.is_empty() {
         println!(
             "  {}",
-            s.dim(&truncate(&String::from_utf8_lossy(response.body()), 200))
+            s.dim(&truncate(&String::from_utf8_lossy(&decided.body), 200))
         );
     }
-    if !status.is_success() {
-        println!(
-            "{}: the endpoint answered {} (a non-2xx answer never allows)",
-            s.red("DENY"),
-            status.as_u16()
-        );
-        return Ok(Exit::Status);
-    }
-    match actions.evaluate(response.body()) {
-        Ok(eval) => {
-            let word = match eval.decision {
-                Decision::Allow => s.green("ALLOW"),
-                Decision::Deny => s.red("DENY"),
-            };
-            let why = match eval.rule.and_then(|i| rules.get(i).map(|r| (i, r))) {
-                Some((i, (d, r))) => format!(
-                    "rule {} ({} if {} {}) holds",
-                    i + 1,
-                    if *d == Decision::Allow {
-                        "allow"
-                    } else {
-                        "deny"
-                    },
-                    r.key,
-                    condition_text(&r.condition)
-                ),
-                None if rules.is_empty() => "no rules given; the default decides".to_owned(),
-                None => format!(
-                    "none of the {} rule(s) holds; the default decides",
-                    rules.len()
-                ),
-            };
-            println!("{word}: {why}");
-            Ok(match eval.decision {
-                Decision::Allow => Exit::Ok,
-                Decision::Deny => Exit::Negative,
-            })
+    let word = match decided.decision {
+        Decision::Allow => s.green("ALLOW"),
+        Decision::Deny => s.red("DENY"),
+    };
+    let why = match &decided.basis {
+        Basis::Failed(CalloutFailure::Status(_)) => {
+            println!(
+                "{word}: the endpoint answered {} (a non-2xx answer never allows)",
+                status.as_u16()
+            );
+            return Ok(Exit::Status);
         }
-        Err(e) => {
-            println!("{}: the answer cannot be evaluated: {e}", s.red("DENY"));
-            Ok(Exit::Negative)
-        }
-    }
+        Basis::Failed(e) => format!("the answer cannot be evaluated: {e}"),
+        Basis::Rule(i) => match rules.get(*i) {
+            Some((d, r)) => format!(
+                "rule {} ({} if {} {}) holds",
+                i + 1,
+                if *d == Decision::Allow {
+                    "allow"
+                } else {
+                    "deny"
+                },
+                r.key,
+                condition_text(&r.condition)
+            ),
+            None => format!("rule {} holds", i + 1),
+        },
+        _ if rules.is_empty() => "no rules given; the default decides".to_owned(),
+        _ => format!(
+            "none of the {} rule(s) holds; the default decides",
+            rules.len()
+        ),
+    };
+    println!("{word}: {why}");
+    Ok(match decided.decision {
+        Decision::Allow => Exit::Ok,
+        Decision::Deny => Exit::Negative,
+    })
 }
 
 #[cfg(test)]

@@ -324,32 +324,35 @@ impl Callout {
         params: &P,
     ) -> CalloutDecision {
         let started = tokio::time::Instant::now();
-        let failed = |failure, status| CalloutDecision {
+        let failed = |failure, status, body| CalloutDecision {
             decision: self.fail.decision(),
             basis: Basis::Failed(failure),
             status,
             latency: started.elapsed(),
+            body,
         };
         let request = match self.request(params) {
             Ok(r) => r,
-            Err(f) => return failed(f, None),
+            Err(f) => return failed(f, None, Bytes::new()),
         };
         let response = match send_callout(transport, request, &self.auth, self.timeout).await {
             Ok(r) => r,
-            Err(e) => return failed(CalloutFailure::Call(e), None),
+            Err(e) => return failed(CalloutFailure::Call(e), None, Bytes::new()),
         };
         let status = response.status();
+        let body = response.into_body();
         if !status.is_success() {
-            return failed(CalloutFailure::Status(status), Some(status));
+            return failed(CalloutFailure::Status(status), Some(status), body);
         }
-        match self.actions.evaluate(response.body()) {
+        match self.actions.evaluate(&body) {
             Ok(evaluation) => CalloutDecision {
                 decision: evaluation.decision,
                 basis: evaluation.rule.map_or(Basis::Default, Basis::Rule),
                 status: Some(status),
                 latency: started.elapsed(),
+                body,
             },
-            Err(e) => failed(CalloutFailure::Response(e), Some(status)),
+            Err(e) => failed(CalloutFailure::Response(e), Some(status), body),
         }
     }
 }
@@ -498,6 +501,8 @@ pub struct CalloutDecision {
     pub status: Option<StatusCode>,
     /// How long the call-out took.
     pub latency: Duration,
+    /// The answer's body as received (capped by the transport); empty without an answer.
+    pub body: Bytes,
 }
 
 /// Why a [`CalloutDecision`] went the way it did.
