@@ -6,13 +6,17 @@
 //! The state must provide a [`ReceiverConfig`] (`ReceiverConfig: FromRef<S>`; a
 //! `ReceiverConfig` itself works as the state).
 //!
+//! The body is decoded by `D` (default [`JsonDecoder`]: `webhook-payloads`' JSON object, array
+//! and NDJSON helpers); use [`ConnectSecureDecoder`](crate::ConnectSecureDecoder) or
+//! [`SysdigDecoder`](crate::SysdigDecoder) for those families, e.g.
+//! `Webhook<SysdigEvent<'static>, SysdigDecoder>`.
+//!
 //! Replay protection: the message id is reserved during extraction; call
 //! [`Webhook::acknowledge`] once the event is safely handled. Dropping the `Webhook` without
 //! acknowledging releases the id, so the sender's retry is accepted.
 
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 
 use crate::{Context, Decode, JsonDecoder, ReceiverConfig, Rejection, Ticket};
 
@@ -39,15 +43,24 @@ use crate::{Context, Decode, JsonDecoder, ReceiverConfig, Rejection, Ticket};
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Webhook<T> {
+pub struct Webhook<T, D = JsonDecoder> {
     /// The decoded items (one for an object, several for a batch).
     pub items: Vec<T>,
     /// Headers, ids, raw bytes and identity.
     pub context: Context,
     ticket: Ticket,
+    decoder: D,
 }
 
-impl<T> Webhook<T> {
+impl<T, D: Decode<T>> Webhook<T, D> {
+    /// The routing subject of an item, as the decoder names it (for example the Sysdig event
+    /// `type` or the canonical ConnectSecure subject).
+    pub fn subject<'a>(&self, item: &'a T) -> Option<std::borrow::Cow<'a, str>> {
+        self.decoder.subject(item)
+    }
+}
+
+impl<T, D> Webhook<T, D> {
     /// Records the message id as seen (call after the event is safely handled).
     pub fn acknowledge(self) {
         self.ticket.acknowledge();
@@ -77,26 +90,34 @@ impl IntoResponse for WebhookRejection {
     }
 }
 
-impl<S, T> FromRequest<S> for Webhook<T>
+impl<S, T, D> FromRequest<S> for Webhook<T, D>
 where
     S: Send + Sync,
     ReceiverConfig: FromRef<S>,
-    T: DeserializeOwned + Send,
+    T: Send,
+    D: Decode<T> + Default,
 {
     type Rejection = WebhookRejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let config = ReceiverConfig::from_ref(state);
         let now = std::time::SystemTime::now();
-        let intake = config.intake(req, now).await.map_err(WebhookRejection)?;
-        let (context, ticket) = intake.into_context();
-        let items = JsonDecoder
+        let intake = config
+            .intake(req, now, None)
+            .await
+            .map_err(WebhookRejection)?;
+        let now = intake.now;
+        let (context, reserved) = intake.into_context();
+        let ticket = Ticket::new(config, reserved, now);
+        let decoder = D::default();
+        let items = decoder
             .decode(context.media_type(), context.body())
             .map_err(|e| WebhookRejection(Rejection::Decode(e)))?;
         Ok(Webhook {
             items,
             context,
             ticket,
+            decoder,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! the [`Receiver`](crate::Receiver), the tower [`VerifyLayer`](crate::tower::VerifyLayer) and
 //! the axum extractor. Clones share one replay cache.
 
+use std::borrow::Borrow;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,7 @@ use http::{Method, Request, header};
 use http_body::Body;
 
 use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
+use crate::replay::IdKey;
 use crate::{Authenticate, Authenticated, Context, MediaType, Rejection, RemoteAddr, ReplayCache};
 
 /// Default body limit: 1 MiB.
@@ -69,12 +71,23 @@ pub enum BuildError {
     /// The replay cache size is zero.
     #[error("the replay cache must hold at least one id")]
     ZeroReplayEntries,
+    /// The replay window is shorter than the time the authenticator accepts a message (its
+    /// timestamp tolerance): a replay after the window would be accepted.
+    #[error(
+        "the replay window of {window:?} is shorter than the {required:?} the authenticator accepts a message for"
+    )]
+    ReplayWindowTooShort {
+        /// The configured window.
+        window: Duration,
+        /// What the authenticator needs ([`Authenticate::replay_window`]).
+        required: Duration,
+    },
     /// The receiver has no fallback handler.
     #[error("a fallback handler is required")]
     NoFallback,
-    /// A route pattern is empty.
-    #[error("a route pattern is empty")]
-    EmptyRoute,
+    /// A route pattern is invalid (for example empty).
+    #[error(transparent)]
+    Route(#[from] webhook_core::RouteError),
     /// Two routes have the same pattern.
     #[error("duplicate route pattern {pattern:?}")]
     DuplicateRoute {
@@ -91,7 +104,13 @@ struct Inner {
     signed_body: SignedBody,
     media_types: Vec<MediaType>,
     methods: Vec<Method>,
-    replay: Option<Mutex<ReplayCache>>,
+    replay: Option<ReplayState>,
+}
+
+/// The replay cache of a built configuration.
+struct ReplayState {
+    window: Duration,
+    cache: Mutex<ReplayCache>,
 }
 
 /// The validated pre-handler configuration; cheap to clone (shared, including the replay cache).
@@ -139,7 +158,21 @@ pub struct ReceiverConfigBuilder {
     signed_body: SignedBody,
     media_types: Vec<MediaType>,
     methods: Vec<Method>,
-    replay: Option<(Duration, usize)>,
+    replay: Replay,
+}
+
+/// The replay-protection choice of a builder.
+#[derive(Debug, Clone, Copy)]
+enum Replay {
+    /// On, with a window of at least the authenticator's (and the default) and this size.
+    Default { max_entries: usize },
+    /// On, with exactly this window and size.
+    Explicit {
+        window: Duration,
+        max_entries: usize,
+    },
+    /// Off.
+    Off,
 }
 
 impl std::fmt::Debug for ReceiverConfigBuilder {
@@ -152,11 +185,60 @@ impl std::fmt::Debug for ReceiverConfigBuilder {
 }
 
 impl ReceiverConfigBuilder {
-    /// The authenticator (required; [`NoAuth`](crate::NoAuth) for none).
+    /// The authenticator (required; [`NoAuth`](crate::NoAuth) for none): a `webhook-core`
+    /// [`ReceiverAuth`](webhook_core::ReceiverAuth) (Basic, Bearer, header token, signature),
+    /// a [`Verifier`](webhook_core::Verifier), or your own [`Authenticate`].
+    ///
+    /// ```
+    /// use webhook_core::{BasicCredentials, ReceiverAuth};
+    /// use webhook_receiver::ReceiverConfig;
+    ///
+    /// let config = ReceiverConfig::builder()
+    ///     .auth(ReceiverAuth::Basic(BasicCredentials::parse("sysdig:s3cret")?))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn auth(mut self, auth: impl Authenticate) -> Self {
         self.auth = Some(Box::new(auth));
         self
+    }
+
+    /// Verifies signatures with `verifier` (any scheme, key ring and tolerance). The replay
+    /// window defaults to the verifier's tolerance (at least [`DEFAULT_REPLAY_WINDOW`]).
+    ///
+    /// ```
+    /// use webhook_core::{KeyRing, Scheme, Secret, Verifier};
+    /// use webhook_receiver::ReceiverConfig;
+    ///
+    /// let ring = KeyRing::single(Secret::from_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?);
+    /// let config = ReceiverConfig::builder()
+    ///     .verify(Verifier::new(Scheme::standard_webhooks(), &ring)?)
+    ///     .build()?;
+    /// assert!(config.replay_window() >= Some(std::time::Duration::from_secs(300)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn verify(self, verifier: webhook_core::Verifier) -> Self {
+        self.auth(verifier)
+    }
+
+    /// HTTP Basic authentication (Sysdig `BASIC_AUTH`, Safous).
+    #[must_use]
+    pub fn basic(self, credentials: webhook_core::BasicCredentials) -> Self {
+        self.auth(webhook_core::ReceiverAuth::Basic(credentials))
+    }
+
+    /// `Authorization: Bearer` token authentication (Sysdig `BEARER_TOKEN`).
+    #[must_use]
+    pub fn bearer(self, token: webhook_core::BearerToken) -> Self {
+        self.auth(webhook_core::ReceiverAuth::Bearer(token))
+    }
+
+    /// Static header token authentication (ConnectSecure, GitLab).
+    #[must_use]
+    pub fn header_token(self, token: webhook_core::HeaderToken) -> Self {
+        self.auth(webhook_core::ReceiverAuth::HeaderToken(token))
     }
 
     /// The largest body accepted as sent, in bytes (default 1 MiB, at most [`MAX_BODY_LIMIT`]).
@@ -212,19 +294,31 @@ impl ReceiverConfigBuilder {
     }
 
     /// Turns replay protection on: ids are remembered for `window`, at most `max_entries`
-    /// (default: on, 300 s, 100 000 ids). Keep `window` at least as long as the
-    /// authenticator's timestamp tolerance. Requests whose authentication yields no message id
-    /// are not checked.
+    /// (default: on, 100 000 ids, for the longer of [`DEFAULT_REPLAY_WINDOW`] and the
+    /// authenticator's [`replay_window`](Authenticate::replay_window)). A `window` shorter than
+    /// the authenticator's is refused by [`build`](Self::build). Requests whose authentication
+    /// yields no message id are not checked.
     #[must_use]
     pub fn replay_protection(mut self, window: Duration, max_entries: usize) -> Self {
-        self.replay = Some((window, max_entries));
+        self.replay = Replay::Explicit {
+            window,
+            max_entries,
+        };
+        self
+    }
+
+    /// Keeps the default replay window (derived from the authenticator) with room for
+    /// `max_entries` ids.
+    #[must_use]
+    pub fn replay_entries(mut self, max_entries: usize) -> Self {
+        self.replay = Replay::Default { max_entries };
         self
     }
 
     /// Turns replay protection off.
     #[must_use]
     pub fn no_replay_protection(mut self) -> Self {
-        self.replay = None;
+        self.replay = Replay::Off;
         self
     }
 
@@ -252,11 +346,31 @@ impl ReceiverConfigBuilder {
         if self.methods.is_empty() {
             return Err(BuildError::NoMethods);
         }
-        let replay = match self.replay {
+        let required = auth.replay_window();
+        let (window, max) = match self.replay {
+            Replay::Off => (None, 0),
+            Replay::Default { max_entries } => (
+                Some(required.map_or(DEFAULT_REPLAY_WINDOW, |r| r.max(DEFAULT_REPLAY_WINDOW))),
+                max_entries,
+            ),
+            Replay::Explicit {
+                window,
+                max_entries,
+            } => (Some(window), max_entries),
+        };
+        let replay = match window {
             None => None,
-            Some((window, _)) if window.is_zero() => return Err(BuildError::ZeroReplayWindow),
-            Some((_, 0)) => return Err(BuildError::ZeroReplayEntries),
-            Some((window, max)) => Some(Mutex::new(ReplayCache::new(window, max))),
+            Some(window) if window.is_zero() => return Err(BuildError::ZeroReplayWindow),
+            Some(_) if max == 0 => return Err(BuildError::ZeroReplayEntries),
+            Some(window) => {
+                if let Some(required) = required.filter(|r| window < *r) {
+                    return Err(BuildError::ReplayWindowTooShort { window, required });
+                }
+                Some(ReplayState {
+                    window,
+                    cache: Mutex::new(ReplayCache::new(window, max)),
+                })
+            }
         };
         Ok(ReceiverConfig {
             inner: Arc::new(Inner {
@@ -281,15 +395,19 @@ pub(crate) struct Intake {
     pub(crate) body: Bytes,
     pub(crate) media_type: Option<MediaType>,
     pub(crate) authenticated: Authenticated,
-    pub(crate) ticket: Ticket,
+    /// The reserved replay key, if any.
+    pub(crate) reserved: Option<IdKey>,
     pub(crate) now: SystemTime,
+    pub(crate) remote_addr: Option<SocketAddr>,
 }
 
 impl Intake {
-    /// The handler context and the replay ticket.
-    pub(crate) fn into_context(self) -> (Context, Ticket) {
-        let remote_addr = self.parts.extensions.get::<RemoteAddr>().map(|r| r.0);
-        let cx = context_from(
+    /// The handler context and the replay reservation.
+    pub(crate) fn into_context(self) -> (Context, Option<IdKey>) {
+        let remote_addr = self
+            .remote_addr
+            .or_else(|| self.parts.extensions.get::<RemoteAddr>().map(|r| r.0));
+        let cx = Context::from_request(
             self.parts,
             self.body,
             self.media_type,
@@ -297,7 +415,7 @@ impl Intake {
             self.authenticated,
             self.now,
         );
-        (cx, self.ticket)
+        (cx, self.reserved)
     }
 }
 
@@ -312,7 +430,9 @@ impl ReceiverConfig {
             signed_body: SignedBody::AsReceived,
             media_types: MediaType::ALL.to_vec(),
             methods: vec![Method::POST],
-            replay: Some((DEFAULT_REPLAY_WINDOW, DEFAULT_REPLAY_ENTRIES)),
+            replay: Replay::Default {
+                max_entries: DEFAULT_REPLAY_ENTRIES,
+            },
         }
     }
 
@@ -341,12 +461,18 @@ impl ReceiverConfig {
         self.inner.replay.is_some()
     }
 
+    /// How long message ids are remembered (`None` without replay protection).
+    pub fn replay_window(&self) -> Option<Duration> {
+        self.inner.replay.as_ref().map(|r| r.window)
+    }
+
     /// Runs the checks before the handlers at time `now`: method, media type, encoding, bounded
     /// body, decompression, authentication and the replay reservation.
     pub(crate) async fn intake<B>(
         &self,
         req: Request<B>,
         now: SystemTime,
+        remote_addr: Option<SocketAddr>,
     ) -> Result<Intake, Rejection>
     where
         B: Body,
@@ -404,92 +530,96 @@ impl ReceiverConfig {
         if media_type.is_none() && !decoded.is_empty() {
             return Err(Rejection::UnsupportedMediaType);
         }
-        let ticket = self.reserve(&authenticated, now)?;
+        let reserved = self.reserve(&authenticated, now)?;
         Ok(Intake {
             parts,
             body: decoded,
             media_type,
             authenticated,
-            ticket,
+            reserved,
             now,
+            remote_addr,
         })
     }
 
-    fn reserve(&self, authenticated: &Authenticated, now: SystemTime) -> Result<Ticket, Rejection> {
-        let id = match (&self.inner.replay, authenticated.message_id()) {
-            (Some(cache), Some(id)) => {
-                let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    fn reserve(
+        &self,
+        authenticated: &Authenticated,
+        now: SystemTime,
+    ) -> Result<Option<IdKey>, Rejection> {
+        Ok(match (&self.inner.replay, authenticated.message_id()) {
+            (Some(replay), Some(id)) => {
+                let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
+                let key = cache.key(id);
                 cache
-                    .begin_signed(id, authenticated.timestamp(), now)
+                    .begin_key(key, authenticated.timestamp(), now)
                     .map_err(|_| Rejection::Replayed)?;
-                Some(id.to_owned())
+                Some(key)
             }
             _ => None,
-        };
-        Ok(Ticket {
-            config: self.clone(),
-            id,
-            now,
-            done: false,
         })
     }
-}
-
-fn context_from(
-    parts: http::request::Parts,
-    body: Bytes,
-    media_type: Option<MediaType>,
-    remote_addr: Option<SocketAddr>,
-    authenticated: Authenticated,
-    now: SystemTime,
-) -> Context {
-    let mut b = Context::builder()
-        .method(parts.method)
-        .uri(parts.uri)
-        .headers(parts.headers)
-        .body(body)
-        .media_type(media_type)
-        .remote_addr(remote_addr)
-        .identity(authenticated.identity().clone())
-        .received_at(now);
-    if let Some(id) = authenticated.message_id() {
-        b = b.message_id(id);
-    }
-    if let Some(ts) = authenticated.timestamp() {
-        b = b.timestamp(ts);
-    }
-    b.build()
 }
 
 /// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
 /// dropping it without acknowledging releases the id so the sender's retry is accepted.
 #[derive(Debug)]
 pub struct Ticket {
-    config: ReceiverConfig,
-    id: Option<String>,
+    inner: Reservation<ReceiverConfig>,
+}
+
+impl Ticket {
+    #[cfg(feature = "axum")]
+    pub(crate) fn new(config: ReceiverConfig, id: Option<IdKey>, now: SystemTime) -> Self {
+        Ticket {
+            inner: Reservation::new(config, id, now),
+        }
+    }
+
+    /// Records the message id as seen (no-op without replay protection or message id).
+    pub fn acknowledge(self) {
+        self.inner.acknowledge();
+    }
+}
+
+/// A reservation over an owned ([`Ticket`]) or borrowed (the receiver's own path, which then
+/// touches no shared reference count) configuration.
+#[derive(Debug)]
+pub(crate) struct Reservation<C: Borrow<ReceiverConfig>> {
+    config: C,
+    id: Option<IdKey>,
     now: SystemTime,
     done: bool,
 }
 
-impl Ticket {
-    /// Records the message id as seen (no-op without replay protection or message id).
-    pub fn acknowledge(mut self) {
+impl<C: Borrow<ReceiverConfig>> Reservation<C> {
+    pub(crate) fn new(config: C, id: Option<IdKey>, now: SystemTime) -> Self {
+        Reservation {
+            config,
+            id,
+            now,
+            done: false,
+        }
+    }
+
+    /// Records the message id as seen.
+    pub(crate) fn acknowledge(mut self) {
         self.done = true;
-        if let (Some(cache), Some(id)) = (&self.config.inner.replay, &self.id) {
-            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.commit(id, self.now);
+        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
+            let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.commit_key(key, self.now);
         }
     }
 }
 
-impl Drop for Ticket {
+impl<C: Borrow<ReceiverConfig>> Drop for Reservation<C> {
     fn drop(&mut self) {
         if self.done {
             return;
         }
-        if let (Some(cache), Some(id)) = (&self.config.inner.replay, &self.id) {
-            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.abort(id);
+        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
+            let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.abort_key(key);
         }
     }
 }
@@ -547,12 +677,48 @@ mod tests {
     }
 
     #[test]
+    fn replay_window_derives_from_the_verifier_tolerance() {
+        use webhook_core::{KeyRing, Scheme, Secret, Tolerance, Verifier};
+        let ring = KeyRing::single(Secret::from_bytes("k").unwrap());
+        let v = Verifier::new(Scheme::standard_webhooks(), &ring).unwrap();
+        let c = ReceiverConfig::builder().verify(v.clone()).build().unwrap();
+        assert_eq!(c.replay_window(), Some(Duration::from_secs(301)));
+        let long = v
+            .clone()
+            .with_tolerance(Tolerance::symmetric(Duration::from_secs(900)));
+        let c = ReceiverConfig::builder()
+            .verify(long.clone())
+            .replay_entries(10)
+            .build()
+            .unwrap();
+        assert_eq!(c.replay_window(), Some(Duration::from_secs(901)));
+        assert_eq!(
+            ReceiverConfig::builder()
+                .verify(long)
+                .replay_protection(Duration::from_secs(300), 10)
+                .build()
+                .unwrap_err(),
+            BuildError::ReplayWindowTooShort {
+                window: Duration::from_secs(300),
+                required: Duration::from_secs(901)
+            }
+        );
+        let c = ReceiverConfig::builder()
+            .verify(v)
+            .no_replay_protection()
+            .build()
+            .unwrap();
+        assert_eq!(c.replay_window(), None);
+    }
+
+    #[test]
     fn defaults() {
         let c = ReceiverConfig::builder().auth(NoAuth).build().unwrap();
         assert_eq!(c.body_limit(), DEFAULT_BODY_LIMIT);
         assert_eq!(c.decompressed_limit(), DEFAULT_BODY_LIMIT);
         assert_eq!(c.methods(), &[Method::POST]);
         assert!(c.replay_protection());
+        assert_eq!(c.replay_window(), Some(DEFAULT_REPLAY_WINDOW));
         let c = ReceiverConfig::builder()
             .auth(NoAuth)
             .body_limit(300 * 1024 * 1024)

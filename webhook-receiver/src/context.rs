@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
-use crate::{Identity, MediaType};
+use crate::{Authenticated, Identity, MediaType};
 
 /// The remote address of a connection, as a request extension.
 ///
@@ -24,9 +24,7 @@ struct Inner {
     body: Bytes,
     media_type: Option<MediaType>,
     remote_addr: Option<SocketAddr>,
-    identity: Identity,
-    message_id: Option<String>,
-    timestamp: Option<SystemTime>,
+    auth: Authenticated,
     received_at: SystemTime,
 }
 
@@ -40,7 +38,7 @@ struct Inner {
 /// let cx = Context::builder()
 ///     .body(bytes::Bytes::from_static(b"{}"))
 ///     .message_id("msg_1")
-///     .identity(Identity::user("sysdig"))
+///     .identity(Identity::Basic { user: "sysdig".into() })
 ///     .build();
 /// assert_eq!(cx.message_id(), Some("msg_1"));
 /// assert_eq!(&cx.body()[..], b"{}");
@@ -51,6 +49,29 @@ pub struct Context {
 }
 
 impl Context {
+    /// Builds a context in one step (the receiver's hot path: no builder moves).
+    pub(crate) fn from_request(
+        parts: http::request::Parts,
+        body: Bytes,
+        media_type: Option<MediaType>,
+        remote_addr: Option<SocketAddr>,
+        auth: Authenticated,
+        received_at: SystemTime,
+    ) -> Context {
+        Context {
+            inner: Arc::new(Inner {
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
+                media_type,
+                remote_addr,
+                auth,
+                received_at,
+            }),
+        }
+    }
+
     /// A builder, for tests of handlers and for integrations.
     pub fn builder() -> ContextBuilder {
         ContextBuilder {
@@ -61,9 +82,7 @@ impl Context {
                 body: Bytes::new(),
                 media_type: None,
                 remote_addr: None,
-                identity: Identity::Anonymous,
-                message_id: None,
-                timestamp: None,
+                auth: Authenticated::new(Identity::Anonymous),
                 received_at: SystemTime::UNIX_EPOCH,
             },
         }
@@ -101,17 +120,17 @@ impl Context {
 
     /// Who authenticated the request.
     pub fn identity(&self) -> &Identity {
-        &self.inner.identity
+        self.inner.auth.identity()
     }
 
     /// The authenticated message id, if the authentication scheme carries one.
     pub fn message_id(&self) -> Option<&str> {
-        self.inner.message_id.as_deref()
+        self.inner.auth.message_id()
     }
 
     /// The authenticated timestamp, if the authentication scheme carries one.
     pub fn timestamp(&self) -> Option<SystemTime> {
-        self.inner.timestamp
+        self.inner.auth.timestamp()
     }
 
     /// When the receiver accepted the request (the `now` it was processed with).
@@ -172,21 +191,28 @@ impl ContextBuilder {
     /// Sets the identity.
     #[must_use]
     pub fn identity(mut self, identity: Identity) -> Self {
-        self.inner.identity = identity;
+        self.inner.auth.identity = identity;
         self
     }
 
     /// Sets the message id.
     #[must_use]
     pub fn message_id(mut self, id: impl Into<String>) -> Self {
-        self.inner.message_id = Some(id.into());
+        self.inner.auth.message_id = Some(id.into());
         self
     }
 
     /// Sets the authenticated timestamp.
     #[must_use]
     pub fn timestamp(mut self, timestamp: SystemTime) -> Self {
-        self.inner.timestamp = Some(timestamp);
+        self.inner.auth.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Sets identity, message id and timestamp from an authentication result.
+    #[must_use]
+    pub fn authenticated(mut self, auth: Authenticated) -> Self {
+        self.inner.auth = auth;
         self
     }
 

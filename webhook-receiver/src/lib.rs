@@ -9,8 +9,11 @@
 //!         → route by subject → handlers → 200 | JSON decision | 429 | 500 (id released)
 //! ```
 //!
-//! Build a [`ReceiverConfig`] (authentication is required: [`NoAuth`] is the explicit "none"),
-//! then a [`Receiver`] with handlers; serve it with `Server` (feature `server`), as a tower
+//! Build a [`ReceiverConfig`] (authentication is required: a `webhook-core`
+//! [`Verifier`](webhook_core::Verifier) for any signature scheme and key ring, a
+//! [`ReceiverAuth`](webhook_core::ReceiverAuth) for Basic/Bearer/header token, or [`NoAuth`],
+//! the explicit "none"), then a [`Receiver`] with handlers routed by subject with
+//! `webhook-core`'s router (wildcards, case-insensitive, fallback); serve it with `Server` (feature `server`), as a tower
 //! service or `tower::VerifyLayer` (feature `tower`), or use the `axum::Webhook` extractor
 //! (feature `axum`).
 //!
@@ -38,6 +41,38 @@
 //! | `server` | yes | `Server`: hyper 1.x HTTP/1.1 on a tokio `TcpListener`, graceful shutdown |
 //! | `tower` | no | `Service` for [`Receiver`], `tower::VerifyLayer` middleware |
 //! | `axum` | no | `axum::Webhook` extractor (on `axum-core`) |
+//! | `ed25519` | no | Ed25519 keys in `webhook-core` (Standard Webhooks `v1a`, Discord) |
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
+//! use webhook_receiver::{handler_fn, Context, Outcome, Receiver, ReceiverConfig};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Event { r#type: String }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ring = KeyRing::single(Secret::from_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?);
+//! let config = ReceiverConfig::builder()
+//!     .verify(Verifier::new(Scheme::standard_webhooks(), &ring)?)
+//!     .build()?;
+//! let receiver = Receiver::builder(config)
+//!     .subject(|e: &Event| Some(e.r#type.as_str()))
+//!     .route("policy.*", handler_fn(|_e: Event, _cx: Context| async { Outcome::Accepted }))
+//!     .fallback(handler_fn(|_e: Event, _cx: Context| async { Outcome::failed("unexpected type") }))
+//!     .build()?;
+//!
+//! let body = br#"{"type":"policy.runtime"}"#;
+//! let mut request = http::Request::post("/hooks").header("content-type", "application/json");
+//! Signer::new(Scheme::standard_webhooks(), &ring)?
+//!     .sign("msg_1", 1_700_000_000, body, request.headers_mut().ok_or("headers")?)?;
+//! let request = request.body(http_body_util::Full::new(bytes::Bytes::from_static(body)))?;
+//! let now = UNIX_EPOCH + Duration::from_secs(1_700_000_010);
+//! assert_eq!(receiver.handle_at(request, now).await.status(), http::StatusCode::OK);
+//! # Ok(())
+//! # }
+//! ```
 
 mod auth;
 mod body;
@@ -65,7 +100,7 @@ pub use config::{
     ReceiverConfig, ReceiverConfigBuilder, SignedBody, Ticket,
 };
 pub use context::{Context, ContextBuilder, RemoteAddr};
-pub use decode::{Decode, DecodeError, JsonDecoder, Location};
+pub use decode::{ConnectSecureDecoder, Decode, DecodeError, JsonDecoder, Location, SysdigDecoder};
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use media::MediaType;
 pub use outcome::Outcome;

@@ -11,11 +11,14 @@
 //! 3. authentication over the raw bytes (`401`);
 //! 4. replay reservation of the authenticated message id (`409`);
 //! 5. decoding into items (`400` malformed, `422` wrong shape);
-//! 6. each item routed by its subject to a handler (or the fallback), in order; the first
-//!    failure stops the batch (`500`, or `429` when overloaded) and the message id is released;
-//!    when every item is acknowledged the id is recorded and the answer is `200` (or the first
-//!    JSON decision body).
+//! 6. each item routed by its subject (the builder's subject function, else the decoder's
+//!    [`Decode::subject`]) with `webhook-core`'s compiled router (exact and `*` patterns, first
+//!    match or, with [`ReceiverBuilder::match_all`], every match; then the fallback), in order;
+//!    the first failure stops the batch (`500`, or `429` when overloaded) and the message id is
+//!    released; when every item is acknowledged the id is recorded and the answer is `200` (or
+//!    the first JSON decision body).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -27,8 +30,9 @@ use serde::de::DeserializeOwned;
 
 use crate::handler::{CatchPanic, ErasedHandler};
 use crate::rejection::{error_response, json_response};
-use crate::route::RouteTable;
+use crate::route::Routes;
 use crate::{BuildError, Context, Decode, Handler, JsonDecoder, Outcome, ReceiverConfig};
+use webhook_core::MatchMode;
 
 type SubjectFn<T> = dyn for<'a> Fn(&'a T) -> Option<&'a str> + Send + Sync;
 
@@ -36,9 +40,10 @@ struct Inner<T> {
     config: ReceiverConfig,
     decoder: Box<dyn Decode<T>>,
     subject: Option<Box<SubjectFn<T>>>,
-    routes: RouteTable,
+    routes: Routes,
     handlers: Vec<Box<dyn ErasedHandler<T>>>,
-    fallback: usize,
+    /// Set in all-match mode: copies an item for every matching handler but the last.
+    clone: Option<fn(&T) -> T>,
 }
 
 /// Receives webhooks whose payload items are of type `T`.
@@ -102,6 +107,8 @@ pub struct ReceiverBuilder<T> {
     routes: Vec<(String, usize)>,
     handlers: Vec<Box<dyn ErasedHandler<T>>>,
     fallback: Option<usize>,
+    case_insensitive: bool,
+    clone: Option<fn(&T) -> T>,
 }
 
 impl<T> std::fmt::Debug for ReceiverBuilder<T> {
@@ -116,14 +123,48 @@ impl<T> std::fmt::Debug for ReceiverBuilder<T> {
 impl<T: DeserializeOwned + Send + 'static> Receiver<T> {
     /// A builder using `config` and the built-in [`JsonDecoder`].
     pub fn builder(config: ReceiverConfig) -> ReceiverBuilder<T> {
+        Self::with_decoder(config, JsonDecoder)
+    }
+}
+
+impl<T: Send + 'static> Receiver<T> {
+    /// A builder using `config` and `decoder` (for item types that are not
+    /// `DeserializeOwned`, or a payload family's decoder such as
+    /// [`SysdigDecoder`](crate::SysdigDecoder)).
+    ///
+    /// ```
+    /// use webhook_payloads::sysdig::SysdigEvent;
+    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, SysdigDecoder};
+    ///
+    /// let receiver = Receiver::with_decoder(ReceiverConfig::builder().auth(NoAuth).build()?, SysdigDecoder)
+    ///     .route("policy", handler_fn(|_e: SysdigEvent<'static>, _cx: Context| async { Outcome::Accepted }))
+    ///     .fallback(handler_fn(|_e: SysdigEvent<'static>, _cx: Context| async { Outcome::Accepted }))
+    ///     .build()?;
+    /// # let _ = receiver;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_decoder(config: ReceiverConfig, decoder: impl Decode<T>) -> ReceiverBuilder<T> {
         ReceiverBuilder {
             config,
-            decoder: Box::new(JsonDecoder),
+            decoder: Box::new(decoder),
             subject: None,
             routes: Vec::new(),
             handlers: Vec::new(),
             fallback: None,
+            case_insensitive: false,
+            clone: None,
         }
+    }
+}
+
+impl<T: Clone + Send + 'static> ReceiverBuilder<T> {
+    /// Sends each item to every route that matches (in the order the routes were added)
+    /// instead of only the first; the fallback still gets items no route matches. Items are
+    /// cloned for every handler but the last. A failure of any handler fails the request.
+    #[must_use]
+    pub fn match_all(mut self) -> Self {
+        self.clone = Some(T::clone);
+        self
     }
 }
 
@@ -135,8 +176,15 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
         self
     }
 
-    /// How to read the routing subject/type of an item (without it, every item goes to the
-    /// fallback).
+    /// Matches route patterns ignoring ASCII case (default: exact case).
+    #[must_use]
+    pub fn case_insensitive(mut self, on: bool) -> Self {
+        self.case_insensitive = on;
+        self
+    }
+
+    /// How to read the routing subject/type of an item, overriding the decoder's
+    /// [`Decode::subject`] (without either, every item goes to the fallback).
     #[must_use]
     pub fn subject<F>(mut self, f: F) -> Self
     where
@@ -146,11 +194,13 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
         self
     }
 
-    /// Routes items whose subject is exactly `subject` to `handler`.
+    /// Routes items whose subject matches `pattern` to `handler`: literal text where `*`
+    /// matches any run of characters (`policy.*`, `*.created`, `*`). Routes are tried in the
+    /// order they are added; the first match wins (see [`match_all`](Self::match_all)).
     #[must_use]
-    pub fn route(mut self, subject: impl Into<String>, handler: impl Handler<T>) -> Self {
+    pub fn route(mut self, pattern: impl Into<String>, handler: impl Handler<T>) -> Self {
         self.handlers.push(Box::new(handler));
-        self.routes.push((subject.into(), self.handlers.len() - 1));
+        self.routes.push((pattern.into(), self.handlers.len() - 1));
         self
     }
 
@@ -162,10 +212,16 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
         self
     }
 
-    /// Validates and builds the receiver.
+    /// Validates and builds the receiver: a fallback is required, route patterns must be
+    /// non-empty ([`BuildError::Route`]) and distinct ([`BuildError::DuplicateRoute`]).
     pub fn build(self) -> Result<Receiver<T>, BuildError> {
         let fallback = self.fallback.ok_or(BuildError::NoFallback)?;
-        let routes = RouteTable::new(self.routes)?;
+        let mode = if self.clone.is_some() {
+            MatchMode::All
+        } else {
+            MatchMode::First
+        };
+        let routes = Routes::new(self.routes, self.case_insensitive, mode, fallback)?;
         Ok(Receiver {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -173,7 +229,7 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
                 subject: self.subject,
                 routes,
                 handlers: self.handlers,
-                fallback,
+                clone: self.clone,
             }),
         })
     }
@@ -200,14 +256,31 @@ impl<T: Send + 'static> Receiver<T> {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let intake = match self.inner.config.intake(req, now).await {
+        self.handle_from(req, now, None).await
+    }
+
+    /// [`handle_at`](Self::handle_at) with the peer address known to the integration (the
+    /// built-in server), without going through request extensions.
+    pub(crate) async fn handle_from<B>(
+        &self,
+        req: Request<B>,
+        now: SystemTime,
+        remote_addr: Option<std::net::SocketAddr>,
+    ) -> Response<Full<Bytes>>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let intake = match self.inner.config.intake(req, now, remote_addr).await {
             Ok(i) => i,
             Err(r) => {
                 tracing::debug!(status = %r.status(), kind = r.kind(), "webhook rejected");
                 return r.into_response();
             }
         };
-        let (cx, ticket) = intake.into_context();
+        let now = intake.now;
+        let (cx, reserved) = intake.into_context();
+        let ticket = crate::config::Reservation::new(&self.inner.config, reserved, now);
         let items = match self.inner.decoder.decode(cx.media_type(), cx.body()) {
             Ok(items) => items,
             Err(e) => {
@@ -216,42 +289,39 @@ impl<T: Send + 'static> Receiver<T> {
             }
         };
         let mut decision: Option<(StatusCode, Bytes)> = None;
+        let inner = &*self.inner;
         for (index, item) in items.into_iter().enumerate() {
-            let target = self
-                .inner
-                .subject
-                .as_ref()
-                .and_then(|f| f(&item))
-                .and_then(|s| self.inner.routes.lookup(s))
-                .unwrap_or(self.inner.fallback);
-            let Some(handler) = self.inner.handlers.get(target) else {
+            let mut more: Vec<usize> = Vec::new();
+            let first = {
+                let subject: Option<Cow<'_, str>> = match &inner.subject {
+                    Some(f) => f(&item).map(Cow::Borrowed),
+                    None => inner.decoder.subject(&item),
+                };
+                let mut targets = inner.routes.targets(subject.as_deref());
+                let first = targets.next();
+                if inner.clone.is_some() {
+                    more.extend(targets);
+                }
+                first
+            };
+            let Some(first) = first else {
                 return handler_failed(&cx, index, "no handler");
             };
-            match CatchPanic::new(handler.call(item, cx.clone())).await {
-                Outcome::Accepted => {}
-                Outcome::Respond { status, body } => {
-                    if !status.is_success() {
-                        return handler_failed(&cx, index, "non-2xx decision status");
-                    }
-                    if decision.is_none() {
-                        decision = Some((status, body));
-                    }
-                }
-                Outcome::Overloaded { retry_after } => {
-                    tracing::debug!(message_id = cx.message_id(), index, "handler overloaded");
-                    let mut res = error_response(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "overloaded",
-                        "the receiver is overloaded; retry later",
-                    );
-                    if let Some(after) = retry_after {
-                        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-                        res.headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    }
+            let mut item = Some(item);
+            for (n, target) in std::iter::once(first)
+                .chain(more.iter().copied())
+                .enumerate()
+            {
+                let this = match (n < more.len(), inner.clone, item.as_ref()) {
+                    (true, Some(clone), Some(it)) => clone(it),
+                    _ => match item.take() {
+                        Some(it) => it,
+                        None => return handler_failed(&cx, index, "item already consumed"),
+                    },
+                };
+                if let Err(res) = self.run(target, this, &cx, index, &mut decision).await {
                     return res;
                 }
-                Outcome::Failed { reason } => return handler_failed(&cx, index, &reason),
             }
         }
         ticket.acknowledge();
@@ -262,6 +332,49 @@ impl<T: Send + 'static> Receiver<T> {
                 *res.status_mut() = StatusCode::OK;
                 res
             }
+        }
+    }
+}
+
+impl<T: Send + 'static> Receiver<T> {
+    /// Runs handler `target` on `item`; `Err` is the response that ends the request.
+    async fn run(
+        &self,
+        target: usize,
+        item: T,
+        cx: &Context,
+        index: usize,
+        decision: &mut Option<(StatusCode, Bytes)>,
+    ) -> Result<(), Response<Full<Bytes>>> {
+        let Some(handler) = self.inner.handlers.get(target) else {
+            return Err(handler_failed(cx, index, "no handler"));
+        };
+        match CatchPanic::new(handler.call(item, cx.clone())).await {
+            Outcome::Accepted => Ok(()),
+            Outcome::Respond { status, body } => {
+                if !status.is_success() {
+                    return Err(handler_failed(cx, index, "non-2xx decision status"));
+                }
+                if decision.is_none() {
+                    *decision = Some((status, body));
+                }
+                Ok(())
+            }
+            Outcome::Overloaded { retry_after } => {
+                tracing::debug!(message_id = cx.message_id(), index, "handler overloaded");
+                let mut res = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "overloaded",
+                    "the receiver is overloaded; retry later",
+                );
+                if let Some(after) = retry_after {
+                    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                Err(res)
+            }
+            Outcome::Failed { reason } => Err(handler_failed(cx, index, &reason)),
         }
     }
 }

@@ -16,15 +16,53 @@
 //! remembered for as long as its signature would be accepted. At most `max_entries` ids are held; when
 //! full, the oldest entry is evicted (the cache stays bounded under a flood of distinct ids, at
 //! the cost of forgetting the oldest ids early).
+//!
+//! Ids are not stored: each is reduced to a 128-bit key made of two independent SipHash values
+//! under random keys chosen when the cache is created (so senders cannot aim at collisions; two
+//! different ids share a key with probability about 2^-128 per pair). The cache therefore
+//! allocates nothing per id, its memory is fixed by `max_entries`, and a lookup never chases a
+//! pointer to an old id's bytes.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::time::{Duration, SystemTime};
+
+/// The 128-bit key of a message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct IdKey(u128);
+
+/// Hashes an [`IdKey`] by taking its low bits: the key is already a keyed hash.
+#[derive(Default)]
+struct IdKeyHasher(u64);
+
+impl Hasher for IdKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        // Truncation intended: the low 64 bits of a keyed hash.
+        self.0 = v as u64;
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     InFlight,
     Seen,
+}
+
+#[derive(Debug)]
+struct Queued {
+    seq: u64,
+    expires: SystemTime,
+    key: IdKey,
 }
 
 #[derive(Debug)]
@@ -53,8 +91,11 @@ struct Entry {
 pub struct ReplayCache {
     window: Duration,
     max_entries: usize,
-    entries: HashMap<Arc<str>, Entry>,
-    order: VecDeque<(u64, Arc<str>)>,
+    hashers: (RandomState, RandomState),
+    entries: HashMap<IdKey, Entry, BuildHasherDefault<IdKeyHasher>>,
+    /// Insertion order with each entry's expiry, so the sweep looks at the map only for
+    /// entries that have expired.
+    order: VecDeque<Queued>,
     next_seq: u64,
 }
 
@@ -73,7 +114,8 @@ impl ReplayCache {
         ReplayCache {
             window,
             max_entries: max_entries.max(1),
-            entries: HashMap::new(),
+            hashers: (RandomState::new(), RandomState::new()),
+            entries: HashMap::default(),
             order: VecDeque::new(),
             next_seq: 0,
         }
@@ -92,59 +134,96 @@ impl ReplayCache {
         timestamp: Option<SystemTime>,
         now: SystemTime,
     ) -> Result<(), Replayed> {
+        self.begin_key(self.key(id), timestamp, now)
+    }
+
+    /// The key of `id` in this cache.
+    pub(crate) fn key(&self, id: &str) -> IdKey {
+        let hi = self.hashers.0.hash_one(id);
+        let lo = self.hashers.1.hash_one(id);
+        IdKey((u128::from(hi) << 64) | u128::from(lo))
+    }
+
+    /// [`begin_signed`](Self::begin_signed) by key.
+    pub(crate) fn begin_key(
+        &mut self,
+        key: IdKey,
+        timestamp: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<(), Replayed> {
         self.expire(now);
-        if let Some(e) = self.entries.get(id)
-            && e.expires > now
-        {
-            return Err(Replayed {
-                in_flight: e.state == State::InFlight,
-            });
-        }
-        while self.entries.len() >= self.max_entries {
-            if !self.evict_oldest() {
-                break;
+        if self.entries.len() >= self.max_entries && !self.entries.contains_key(&key) {
+            while self.entries.len() >= self.max_entries {
+                if !self.evict_oldest() {
+                    break;
+                }
             }
         }
         let seq = self.next_seq;
+        let expires = {
+            let from = timestamp.map_or(now, |t| t.max(now));
+            from.checked_add(self.window).unwrap_or(from)
+        };
+        let fresh = Entry {
+            expires,
+            seq,
+            state: State::InFlight,
+        };
+        // One probe of the map: refuse a live id, else (re)insert it.
+        match self.entries.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let e = o.get();
+                if e.expires > now {
+                    return Err(Replayed {
+                        in_flight: e.state == State::InFlight,
+                    });
+                }
+                o.insert(fresh);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(fresh);
+            }
+        }
         self.next_seq += 1;
-        let key: Arc<str> = Arc::from(id);
-        self.entries.insert(
-            Arc::clone(&key),
-            Entry {
-                expires: {
-                    let from = timestamp.map_or(now, |t| t.max(now));
-                    from.checked_add(self.window).unwrap_or(from)
-                },
-                seq,
-                state: State::InFlight,
-            },
-        );
-        self.order.push_back((seq, key));
+        self.order.push_back(Queued { seq, expires, key });
         Ok(())
     }
 
-    /// Marks a reserved `id` as acknowledged: it is refused until its window ends.
+    /// Marks a reserved `id` as acknowledged: it is refused until its window ends. (`now` is
+    /// kept for symmetry; expired entries are swept by [`begin`](Self::begin).)
     pub fn commit(&mut self, id: &str, now: SystemTime) {
-        if let Some(e) = self.entries.get_mut(id) {
+        self.commit_key(self.key(id), now);
+    }
+
+    /// [`commit`](Self::commit) by key.
+    pub(crate) fn commit_key(&mut self, key: IdKey, now: SystemTime) {
+        let _ = now;
+        if let Some(e) = self.entries.get_mut(&key) {
             e.state = State::Seen;
         }
-        self.expire(now);
     }
 
     /// Drops the reservation of `id` (its handler failed), so a retry is accepted.
     pub fn abort(&mut self, id: &str) {
+        self.abort_key(self.key(id));
+    }
+
+    /// [`abort`](Self::abort) by key.
+    pub(crate) fn abort_key(&mut self, key: IdKey) {
         if self
             .entries
-            .get(id)
+            .get(&key)
             .is_some_and(|e| e.state == State::InFlight)
         {
-            self.entries.remove(id);
+            self.entries.remove(&key);
         }
     }
 
     /// Whether `id` is currently remembered (seen or in flight) at `now`.
     pub fn contains(&self, id: &str, now: SystemTime) -> bool {
-        self.entries.get(id).is_some_and(|e| e.expires > now)
+        self.entries
+            .get(&self.key(id))
+            .is_some_and(|e| e.expires > now)
     }
 
     /// Number of ids held (including expired ones not yet swept).
@@ -159,31 +238,33 @@ impl ReplayCache {
 
     /// Drops expired entries from the front of the insertion order.
     fn expire(&mut self, now: SystemTime) {
-        while let Some((seq, key)) = self.order.front() {
-            match self.entries.get(key) {
-                Some(e) if e.seq == *seq => {
-                    if e.expires > now {
-                        break;
-                    }
-                    self.entries.remove(key);
-                }
-                _ => {} // stale order entry (aborted or re-inserted)
+        while let Some(front) = self.order.front() {
+            if front.expires > now {
+                break;
             }
+            if self
+                .entries
+                .get(&front.key)
+                .is_some_and(|e| e.seq == front.seq)
+            {
+                self.entries.remove(&front.key);
+            }
+            // Otherwise a stale queue item (aborted, or the id was re-inserted later).
             self.order.pop_front();
         }
         // Bound the order queue if many aborted reservations left stale items behind.
         if self.order.len() > self.max_entries.saturating_mul(2) {
             let entries = &self.entries;
             self.order
-                .retain(|(seq, key)| entries.get(key).is_some_and(|e| e.seq == *seq));
+                .retain(|q| entries.get(&q.key).is_some_and(|e| e.seq == q.seq));
         }
     }
 
     /// Evicts the oldest live entry; `false` if there is none.
     fn evict_oldest(&mut self) -> bool {
-        while let Some((seq, key)) = self.order.pop_front() {
-            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
-                self.entries.remove(&key);
+        while let Some(q) = self.order.pop_front() {
+            if self.entries.get(&q.key).is_some_and(|e| e.seq == q.seq) {
+                self.entries.remove(&q.key);
                 return true;
             }
         }

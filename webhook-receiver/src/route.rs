@@ -1,37 +1,80 @@
-//! The routing seam: subject/type string → handler index.
+//! Routing: an item's subject/type → the index of its handler, with `webhook-core`'s compiled
+//! [`Router`] (exact and `*` wildcard patterns such as `policy.*`, optional ASCII
+//! case-insensitivity, first match in insertion order, fallback).
 //!
-//! This is the exact-match table the receiver uses today; the `webhook-core` router (wildcard
-//! and case-insensitive patterns, compiled once) replaces it behind the same two functions.
+//! On top of the core router this refuses a pattern given twice (the second could never
+//! match in first-match mode, which is always a mistake).
 
-use std::collections::HashMap;
+use webhook_core::{MatchMode, Matches, Router};
 
 use crate::BuildError;
 
-/// Compiled routes: pattern → handler index.
-#[derive(Debug, Default)]
-pub(crate) struct RouteTable {
-    exact: HashMap<Box<str>, usize>,
+/// Compiled routes: subject → handler indices.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    router: Router<usize>,
+    fallback: usize,
 }
 
-impl RouteTable {
-    /// Compiles `(pattern, target)` pairs; refuses empty and duplicate patterns.
-    pub(crate) fn new(routes: Vec<(String, usize)>) -> Result<Self, BuildError> {
-        let mut exact = HashMap::with_capacity(routes.len());
-        for (pattern, target) in routes {
-            if pattern.is_empty() {
-                return Err(BuildError::EmptyRoute);
+impl Routes {
+    /// Compiles `(pattern, target)` pairs with `fallback` as the target when nothing matches.
+    pub(crate) fn new(
+        routes: Vec<(String, usize)>,
+        case_insensitive: bool,
+        mode: MatchMode,
+        fallback: usize,
+    ) -> Result<Self, BuildError> {
+        for (i, (pattern, _)) in routes.iter().enumerate() {
+            let duplicate = routes.iter().take(i).any(|(earlier, _)| {
+                if case_insensitive {
+                    earlier.eq_ignore_ascii_case(pattern)
+                } else {
+                    earlier == pattern
+                }
+            });
+            if duplicate {
+                return Err(BuildError::DuplicateRoute {
+                    pattern: pattern.clone(),
+                });
             }
-            if exact.contains_key(pattern.as_str()) {
-                return Err(BuildError::DuplicateRoute { pattern });
-            }
-            exact.insert(pattern.into_boxed_str(), target);
         }
-        Ok(RouteTable { exact })
+        let mut b = Router::builder()
+            .case_insensitive(case_insensitive)
+            .mode(mode)
+            .fallback(fallback);
+        for (pattern, target) in routes {
+            b = b.route(pattern, target);
+        }
+        Ok(Routes {
+            router: b.build()?,
+            fallback,
+        })
     }
 
-    /// The target for `subject`, if a route matches.
-    pub(crate) fn lookup(&self, subject: &str) -> Option<usize> {
-        self.exact.get(subject).copied()
+    /// The handler indices for `subject`: the matching routes per the match mode, or the
+    /// fallback alone when nothing matches or the item has no subject. Does not allocate.
+    pub(crate) fn targets<'r>(&'r self, subject: Option<&'r str>) -> Targets<'r> {
+        match subject {
+            Some(s) => Targets::Routed(self.router.matches(s)),
+            None => Targets::Fallback(Some(self.fallback)),
+        }
+    }
+}
+
+/// Iterator over the handler indices of one item.
+pub(crate) enum Targets<'r> {
+    Routed(Matches<'r, 'r, usize>),
+    Fallback(Option<usize>),
+}
+
+impl Iterator for Targets<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Targets::Routed(m) => m.next().copied(),
+            Targets::Fallback(f) => f.take(),
+        }
     }
 }
 
@@ -39,23 +82,74 @@ impl RouteTable {
 mod tests {
     use super::*;
 
+    fn routes(ci: bool, mode: MatchMode) -> Routes {
+        Routes::new(
+            vec![
+                ("policy.*".into(), 0),
+                ("Login Failure".into(), 1),
+                ("*".into(), 2),
+            ],
+            ci,
+            mode,
+            3,
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn exact_match() {
-        let t = RouteTable::new(vec![("a".into(), 0), ("b".into(), 1)]).unwrap();
-        assert_eq!(t.lookup("a"), Some(0));
-        assert_eq!(t.lookup("b"), Some(1));
-        assert_eq!(t.lookup("A"), None);
+    fn wildcard_first_match_and_fallback() {
+        let r = routes(false, MatchMode::First);
+        let t = |s| r.targets(s).collect::<Vec<_>>();
+        assert_eq!(t(Some("policy.runtime")), [0]);
+        assert_eq!(t(Some("Login Failure")), [1]);
+        assert_eq!(t(Some("login failure")), [2]);
+        assert_eq!(t(None), [3]);
+        let r = Routes::new(vec![("a.*".into(), 0)], false, MatchMode::First, 1).unwrap();
+        assert_eq!(r.targets(Some("b")).collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn case_insensitive_and_all_match() {
+        let r = routes(true, MatchMode::All);
+        let t = |s| r.targets(s).collect::<Vec<_>>();
+        assert_eq!(t(Some("LOGIN FAILURE")), [1, 2]);
+        assert_eq!(t(Some("Policy.X")), [0, 2]);
     }
 
     #[test]
     fn refuses_duplicates_and_empty() {
         assert!(matches!(
-            RouteTable::new(vec![("a".into(), 0), ("a".into(), 1)]),
+            Routes::new(
+                vec![("a".into(), 0), ("a".into(), 1)],
+                false,
+                MatchMode::First,
+                2
+            ),
+            Err(BuildError::DuplicateRoute { .. })
+        ));
+        assert!(
+            Routes::new(
+                vec![("a".into(), 0), ("A".into(), 1)],
+                false,
+                MatchMode::First,
+                2
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            Routes::new(
+                vec![("a".into(), 0), ("A".into(), 1)],
+                true,
+                MatchMode::First,
+                2
+            ),
             Err(BuildError::DuplicateRoute { .. })
         ));
         assert!(matches!(
-            RouteTable::new(vec![(String::new(), 0)]),
-            Err(BuildError::EmptyRoute)
+            Routes::new(vec![(String::new(), 0)], false, MatchMode::First, 1),
+            Err(BuildError::Route(webhook_core::RouteError::EmptyPattern {
+                index: 0
+            }))
         ));
     }
 }

@@ -11,6 +11,7 @@
 //!    [`Server::serve`] returns `Ok(())`; if that takes longer than the shutdown timeout, the
 //!    remaining connections are aborted and it returns [`ServeError::ShutdownTimedOut`].
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,10 +24,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use crate::{Receiver, Rejection, RemoteAddr};
+use crate::{Receiver, Rejection};
 
 /// Default time allowed for in-flight requests to finish after shutdown starts: 30 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,7 +106,10 @@ impl<T: Send + 'static> Server<T> {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
         let draining = Arc::new(AtomicBool::new(false));
-        let (stop_tx, stop_rx) = watch::channel(false);
+        // One stop signal per open connection: a oneshot is polled without touching state
+        // shared with other connections (a shared watch channel would take a common lock on
+        // every wake-up of every connection).
+        let mut stops: HashMap<tokio::task::Id, oneshot::Sender<()>> = HashMap::new();
         let mut active: JoinSet<()> = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -113,17 +117,28 @@ impl<T: Send + 'static> Server<T> {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        active.spawn(self.connection(stream, peer, &draining, stop_rx.clone()));
+                        let (stop_tx, stop_rx) = oneshot::channel();
+                        let handle =
+                            active.spawn(self.connection(stream, peer, &draining, Some(stop_rx)));
+                        stops.insert(handle.id(), stop_tx);
                     }
                     Err(e) => accept_error(e).await,
                 },
-                Some(_) = active.join_next(), if !active.is_empty() => {}
+                Some(joined) = active.join_next_with_id(), if !active.is_empty() => {
+                    let id = match joined {
+                        Ok((id, ())) => id,
+                        Err(e) => e.id(),
+                    };
+                    stops.remove(&id);
+                }
             }
         }
 
         tracing::debug!(connections = active.len(), "webhook server draining");
         draining.store(true, Ordering::SeqCst);
-        let _ = stop_tx.send(true);
+        for (_, stop) in stops.drain() {
+            let _ = stop.send(());
+        }
         let mut late: JoinSet<()> = JoinSet::new();
         let deadline = tokio::time::sleep(self.shutdown_timeout);
         let mut deadline = std::pin::pin!(deadline);
@@ -132,7 +147,7 @@ impl<T: Send + 'static> Server<T> {
                 joined = active.join_next() => if joined.is_none() { break Ok(()) },
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        late.spawn(self.connection(stream, peer, &draining, stop_rx.clone()));
+                        late.spawn(self.connection(stream, peer, &draining, None));
                     }
                     Err(e) => accept_error(e).await,
                 },
@@ -154,22 +169,25 @@ impl<T: Send + 'static> Server<T> {
         stream: TcpStream,
         peer: SocketAddr,
         draining: &Arc<AtomicBool>,
-        mut stop: watch::Receiver<bool>,
+        stop: Option<oneshot::Receiver<()>>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let receiver = self.receiver.clone();
-        let draining = Arc::clone(draining);
+        // Per-connection state behind a per-connection `Arc`: each request clones only this
+        // reference count, which no other connection touches (no cache-line ping-pong between
+        // cores on the receiver's shared one).
+        let state = Arc::new((self.receiver.clone(), Arc::clone(draining)));
         let header_read_timeout = self.header_read_timeout;
         async move {
             let _ = stream.set_nodelay(true);
-            let service = service_fn(move |mut req: http::Request<Incoming>| {
-                let receiver = receiver.clone();
-                let draining = Arc::clone(&draining);
+            let service = service_fn(move |req: http::Request<Incoming>| {
+                let state = Arc::clone(&state);
                 async move {
-                    if draining.load(Ordering::SeqCst) {
+                    let (receiver, draining) = &*state;
+                    if draining.load(Ordering::Relaxed) {
                         return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
                     }
-                    req.extensions_mut().insert(RemoteAddr(peer));
-                    Ok(receiver.handle(req).await)
+                    // The peer address goes straight into the context (no extension map).
+                    let now = std::time::SystemTime::now();
+                    Ok(receiver.handle_from(req, now, Some(peer)).await)
                 }
             });
             let conn = http1::Builder::new()
@@ -177,18 +195,17 @@ impl<T: Send + 'static> Server<T> {
                 .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
-            let stopped_before = *stop.borrow();
-            let result = if stopped_before {
+            let result = match stop {
                 // Accepted while draining: answer what arrives with 503, then close.
-                conn.as_mut().await
-            } else {
-                tokio::select! {
+                None => conn.as_mut().await,
+                Some(stop) => tokio::select! {
+                    biased;
                     r = conn.as_mut() => r,
-                    () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    _ = stop => {
                         conn.as_mut().graceful_shutdown();
                         conn.as_mut().await
                     }
-                }
+                },
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "webhook connection ended with an error");

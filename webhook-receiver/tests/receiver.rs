@@ -5,9 +5,16 @@
 mod common;
 #[path = "receiver/direct.rs"]
 mod direct;
+#[cfg(feature = "server")]
+#[path = "receiver/families.rs"]
+mod families;
 #[cfg(feature = "tower")]
 #[path = "receiver/oneshot.rs"]
 mod oneshot;
+#[path = "receiver/presets.rs"]
+mod presets;
+#[path = "receiver/routing.rs"]
+mod routing;
 #[cfg(feature = "server")]
 #[path = "receiver/socket.rs"]
 mod socket;

@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::HeaderMap;
 use webhook_benches::SYSDIG_FIXTURE_NDJSON;
 use webhook_core::encode::Encoding;
 use webhook_core::request::Endpoint;
@@ -17,8 +16,8 @@ use webhook_core::{
 };
 use webhook_payloads::sysdig::{self, SysdigEvent};
 use webhook_receiver::{
-    AuthError, Authenticate, Authenticated, Context, Decode, DecodeError, Identity, MediaType,
-    Outcome as Handled, Receiver, ReceiverConfig, Server, handler_fn,
+    Context, Decode, DecodeError, MediaType, Outcome as Handled, Receiver, ReceiverConfig, Server,
+    handler_fn,
 };
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::transport::TransportBuilder;
@@ -28,28 +27,6 @@ pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Request body limit of the receivers (above the sender's `max_bytes`).
 pub const BODY_LIMIT: usize = 8 << 20;
-
-/// Standard Webhooks verification with the core verifier.
-pub struct StandardWebhooks(pub Verifier);
-
-impl Authenticate for StandardWebhooks {
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
-        let verified = self
-            .0
-            .verify(headers, body, now)
-            .map_err(|_| AuthError::Invalid)?;
-        let mut auth = Authenticated::new(Identity::key("bench"));
-        if let Some(id) = verified.id() {
-            auth = auth.with_message_id(id);
-        }
-        Ok(auth)
-    }
-}
 
 /// Typed Sysdig decoding (NDJSON, array or single object) into owned events.
 pub struct SysdigDecoder;
@@ -133,7 +110,7 @@ pub fn typed_receiver(count: Arc<AtomicU64>) -> Receiver<SysdigEvent<'static>> {
     )
     .expect("verifier");
     let config = ReceiverConfig::builder()
-        .auth(StandardWebhooks(verifier))
+        .auth(verifier)
         .body_limit(BODY_LIMIT)
         .build()
         .expect("receiver config");

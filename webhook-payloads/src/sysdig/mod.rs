@@ -31,6 +31,7 @@ mod policy;
 mod scan;
 mod severity;
 mod string_map;
+mod summary;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! tower integration (feature `tower`): the [`Receiver`](crate::Receiver) as a
+//! tower integration (feature `tower`): the [`Receiver`] as a
 //! [`tower_service::Service`], and [`VerifyLayer`], a middleware that runs the checks before the
 //! handlers and passes the verified, decoded `Request<Bytes>` to an inner service.
 //!
@@ -95,13 +95,13 @@ where
         let config = self.config.clone();
         VerifyFuture::new(async move {
             let now = SystemTime::now();
-            let intake = match config.intake(req, now).await {
+            let intake = match config.intake(req, now, None).await {
                 Ok(intake) => intake,
                 Err(rejection) => return Ok(rejection.into_response().map(Either::Right)),
             };
             let mut parts = intake.parts;
             parts.extensions.insert(intake.authenticated);
-            let ticket = intake.ticket;
+            let ticket = crate::config::Reservation::new(&config, intake.reserved, intake.now);
             let res = inner.call(Request::from_parts(parts, intake.body)).await?;
             if res.status().is_success() {
                 ticket.acknowledge();

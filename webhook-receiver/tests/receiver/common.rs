@@ -1,69 +1,28 @@
-//! Shared helpers: a tiny Standard-Webhooks-style HMAC authenticator, payloads, requests.
+//! Shared helpers: the Standard Webhooks key ring and verifier of webhook-core, requests signed
+//! with core's `Signer`, payloads, a log of what handlers saw.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use sha2::Sha256;
-use webhook_receiver::{AuthError, Authenticate, Authenticated, Identity};
+use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
 
 pub(crate) const SECRET: &[u8] = b"test-secret-key-0123456789";
-pub(crate) const TOLERANCE: Duration = Duration::from_secs(300);
 
-/// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64 HMAC-SHA256(id.ts.body)>`.
-pub(crate) struct TestHmac;
-
-fn mac(id: &str, ts: &str, body: &[u8]) -> Hmac<Sha256> {
-    let mut m = Hmac::<Sha256>::new_from_slice(SECRET).expect("any key length");
-    m.update(id.as_bytes());
-    m.update(b".");
-    m.update(ts.as_bytes());
-    m.update(b".");
-    m.update(body);
-    m
+/// The receiver's key ring: one HMAC key.
+pub(crate) fn ring() -> KeyRing {
+    KeyRing::single(Secret::from_bytes(SECRET).expect("valid secret"))
 }
 
-impl Authenticate for TestHmac {
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
-        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let (Some(id), Some(ts), Some(sigs)) = (
-            get("webhook-id"),
-            get("webhook-timestamp"),
-            get("webhook-signature"),
-        ) else {
-            return Err(AuthError::Missing);
-        };
-        let secs: u64 = ts.parse().map_err(|_| AuthError::Malformed)?;
-        let at = UNIX_EPOCH + Duration::from_secs(secs);
-        let skew = now.duration_since(at).unwrap_or_else(|e| e.duration());
-        if skew > TOLERANCE {
-            return Err(AuthError::Expired);
-        }
-        for entry in sigs.split(' ') {
-            let Some(b64) = entry.strip_prefix("v1,") else {
-                continue;
-            };
-            let Ok(sig) = STANDARD.decode(b64) else {
-                continue;
-            };
-            if mac(id, ts, body).verify_slice(&sig).is_ok() {
-                return Ok(Authenticated::new(Identity::key("k1"))
-                    .with_message_id(id)
-                    .with_timestamp(at));
-            }
-        }
-        Err(AuthError::Invalid)
-    }
+/// A Standard Webhooks verifier over [`ring`] with the default 300 s tolerance.
+pub(crate) fn verifier() -> Verifier {
+    Verifier::new(Scheme::standard_webhooks(), &ring()).expect("HMAC key fits")
+}
+
+fn signer() -> Signer {
+    Signer::new(Scheme::standard_webhooks(), &ring()).expect("HMAC key fits")
 }
 
 pub(crate) fn now() -> SystemTime {
@@ -89,22 +48,25 @@ pub(crate) fn signed_at(
     ts: u64,
 ) -> Request<Full<Bytes>> {
     let body = body.into();
-    let ts = ts.to_string();
-    let sig = STANDARD.encode(mac(id, &ts, &body).finalize().into_bytes());
-    Request::post("/hook")
+    let mut req = Request::post("/hook")
         .header("content-type", content_type)
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts)
-        .header("webhook-signature", format!("v1,{sig}"))
-        .body(Full::new(body))
-        .expect("valid request")
+        .body(Full::new(body.clone()))
+        .expect("valid request");
+    signer()
+        .sign(id, ts, &body, req.headers_mut())
+        .expect("signable");
+    req
 }
 
-/// Signature headers for `body` (for raw socket requests).
+/// Signature headers for `body` (for raw socket requests), signed now.
 pub(crate) fn signature_headers(id: &str, body: &[u8]) -> String {
-    let ts = unix(now()).to_string();
-    let sig = STANDARD.encode(mac(id, &ts, body).finalize().into_bytes());
-    format!("webhook-id: {id}\r\nwebhook-timestamp: {ts}\r\nwebhook-signature: v1,{sig}\r\n")
+    let mut h = http::HeaderMap::new();
+    signer()
+        .sign(id, unix(now()), body, &mut h)
+        .expect("signable");
+    h.iter()
+        .map(|(k, v)| format!("{k}: {}\r\n", v.to_str().expect("ASCII")))
+        .collect()
 }
 
 /// The ConnectSecure payload (seed 002).

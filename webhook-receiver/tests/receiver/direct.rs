@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::StatusCode;
 use webhook_receiver::{Context, Identity, Outcome, Receiver, ReceiverConfig, handler_fn};
 
-use crate::common::{Alert, Log, TestHmac, alert_json, body_json, signature_headers, signed_at};
+use crate::common::{Alert, Log, alert_json, body_json, signature_headers, signed_at, verifier};
 
 const TS: u64 = 1_700_000_000;
 
@@ -13,14 +13,17 @@ fn receiver(log: &Log) -> Receiver<Alert> {
     let log = log.clone();
     Receiver::builder(
         ReceiverConfig::builder()
-            .auth(TestHmac)
+            .verify(verifier())
             .build()
             .expect("config"),
     )
     .fallback(handler_fn(move |a: Alert, cx: Context| {
         let log = log.clone();
         async move {
-            assert_eq!(cx.identity(), &Identity::key("k1"));
+            assert!(matches!(
+                cx.identity(),
+                Identity::Signature { key_index: 0, .. }
+            ));
             assert_eq!(cx.timestamp(), Some(UNIX_EPOCH + Duration::from_secs(TS)));
             log.push(a.subject);
             Outcome::Accepted
@@ -63,7 +66,7 @@ fn signature_headers_are_well_formed() {
 async fn handle_uses_the_current_time() {
     let rx: Receiver<Alert> = Receiver::builder(
         ReceiverConfig::builder()
-            .auth(TestHmac)
+            .verify(verifier())
             .build()
             .expect("config"),
     )
@@ -89,7 +92,7 @@ async fn panicking_handler_is_500_and_the_retry_is_accepted() {
     let seen = std::sync::Arc::clone(&calls);
     let rx: Receiver<Alert> = Receiver::builder(
         ReceiverConfig::builder()
-            .auth(TestHmac)
+            .verify(verifier())
             .build()
             .expect("config"),
     )

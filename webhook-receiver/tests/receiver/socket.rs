@@ -17,13 +17,13 @@ use webhook_receiver::{
     Context, Outcome, Receiver, ReceiverConfig, ServeError, Server, handler_fn,
 };
 
-use crate::common::{Alert, Log, TestHmac, alert_json, signature_headers};
+use crate::common::{Alert, Log, alert_json, signature_headers, verifier};
 
 fn receiver(log: &Log) -> Receiver<Alert> {
     let log = log.clone();
     Receiver::builder(
         ReceiverConfig::builder()
-            .auth(TestHmac)
+            .verify(verifier())
             .build()
             .expect("config"),
     )
@@ -192,7 +192,7 @@ async fn shutdown_finishes_in_flight_and_answers_503_to_new_requests() {
     let (s, r) = (Arc::clone(&started), Arc::clone(&release));
     let rx: Receiver<Alert> = Receiver::builder(
         ReceiverConfig::builder()
-            .auth(TestHmac)
+            .verify(verifier())
             .build()
             .expect("config"),
     )
@@ -243,7 +243,7 @@ async fn shutdown_is_bounded_by_its_timeout() {
     let s = Arc::clone(&started);
     let rx: Receiver<Alert> = Receiver::builder(
         ReceiverConfig::builder()
-            .auth(TestHmac)
+            .verify(verifier())
             .build()
             .expect("config"),
     )

@@ -9,7 +9,7 @@ use tower::ServiceExt;
 use webhook_receiver::ReceiverConfig;
 use webhook_receiver::axum::Webhook;
 
-use crate::common::{Alert, TestHmac, alert_json, body_json, signed};
+use crate::common::{Alert, alert_json, body_json, signed, verifier};
 
 async fn handle(hook: Webhook<Alert>) -> (StatusCode, String) {
     let subjects: Vec<_> = hook.items.iter().map(|a| a.subject.clone()).collect();
@@ -20,7 +20,7 @@ async fn handle(hook: Webhook<Alert>) -> (StatusCode, String) {
 
 fn app() -> Router {
     let config = ReceiverConfig::builder()
-        .auth(TestHmac)
+        .verify(verifier())
         .build()
         .expect("config");
     Router::new()
@@ -91,4 +91,57 @@ async fn extractor_rejections_are_responses() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn extractor_with_a_family_decoder_names_subjects() {
+    use webhook_payloads::sysdig::SysdigEvent;
+    use webhook_receiver::SysdigDecoder;
+
+    async fn sysdig(hook: Webhook<SysdigEvent<'static>, SysdigDecoder>) -> String {
+        let types: Vec<String> = hook
+            .items
+            .iter()
+            .filter_map(|e| hook.subject(e).map(|s| s.into_owned()))
+            .collect();
+        hook.acknowledge();
+        types.join(",")
+    }
+    let config = ReceiverConfig::builder()
+        .verify(verifier())
+        .build()
+        .expect("config");
+    let app = Router::new()
+        .route("/sysdig", post(sysdig))
+        .with_state(config);
+    let body = "{\"id\":\"a\",\"type\":\"policy\",\"timestamp\":1720031001639981110}\n\
+                {\"id\":\"b\",\"type\":\"audittrail\",\"timestamp\":1720031001639981111}\n";
+    let req = signed("ax-sysdig", "application/x-ndjson", body);
+    let (parts, b) = req.into_parts();
+    let mut req = Request::from_parts(parts, b);
+    *req.uri_mut() = "/sysdig".parse().expect("uri");
+    let res = app.clone().oneshot(to_axum(req)).await.expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(&body[..], b"policy,audittrail");
+
+    // A malformed NDJSON line is refused by the extractor with its line number.
+    let mut req = signed(
+        "ax-sysdig-2",
+        "application/x-ndjson",
+        "{\"id\":\"a\",\"type\":\"policy\",\"timestamp\":1}\n{oops\n",
+    );
+    *req.uri_mut() = "/sysdig".parse().expect("uri");
+    let (status, json) = body_json(app.oneshot(to_axum(req)).await.expect("ok")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("NDJSON line 2"),
+        "{json}"
+    );
 }

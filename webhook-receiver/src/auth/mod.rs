@@ -6,12 +6,20 @@
 //! [`Identity`] handed to handlers, and optionally the message id and timestamp used for replay
 //! protection) or an [`AuthError`] (answered with `401`).
 //!
-//! [`NoAuth`] is the explicit "no authentication" choice; signature schemes, tokens, Basic and
-//! Bearer are provided by `webhook-core` and plug in through this trait.
+//! [`NoAuth`] is the explicit "no authentication" choice. `webhook-core`'s authenticators plug in
+//! through this trait: a [`Verifier`](webhook_core::Verifier) for any
+//! signature scheme and key ring, and [`ReceiverAuth`](webhook_core::ReceiverAuth) for Basic,
+//! Bearer, a static header token or a signature.
+//!
+//! The [`Identity`] handed to handlers is `webhook-core`'s: one type across the SDK.
 
-use std::time::SystemTime;
+mod schemes;
+
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
+
+pub use webhook_core::Identity;
 
 /// Authenticates one inbound request.
 ///
@@ -35,7 +43,9 @@ use http::HeaderMap;
 ///     ) -> Result<Authenticated, AuthError> {
 ///         match headers.get("x-api-key") {
 ///             None => Err(AuthError::Missing),
-///             Some(v) if v.as_bytes() == b"demo" => Ok(Authenticated::new(Identity::token(None))),
+///             Some(v) if v.as_bytes() == b"demo" => Ok(Authenticated::new(Identity::HeaderToken {
+///                 header: http::HeaderName::from_static("x-api-key"),
+///             })),
 ///             Some(_) => Err(AuthError::Invalid),
 ///         }
 ///     }
@@ -54,6 +64,14 @@ pub trait Authenticate: Send + Sync + 'static {
         body: &[u8],
         now: SystemTime,
     ) -> Result<Authenticated, AuthError>;
+
+    /// How long after its first acceptance a message could be accepted again (its signed
+    /// timestamp is still within the tolerance), if the authenticator knows. The receiver's
+    /// replay cache keeps message ids at least this long. `None` (the default): no timestamp
+    /// window, the receiver's default replay window applies.
+    fn replay_window(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<A: Authenticate + ?Sized> Authenticate for std::sync::Arc<A> {
@@ -65,6 +83,10 @@ impl<A: Authenticate + ?Sized> Authenticate for std::sync::Arc<A> {
     ) -> Result<Authenticated, AuthError> {
         (**self).authenticate(headers, body, now)
     }
+
+    fn replay_window(&self) -> Option<Duration> {
+        (**self).replay_window()
+    }
 }
 
 impl<A: Authenticate + ?Sized> Authenticate for Box<A> {
@@ -75,6 +97,10 @@ impl<A: Authenticate + ?Sized> Authenticate for Box<A> {
         now: SystemTime,
     ) -> Result<Authenticated, AuthError> {
         (**self).authenticate(headers, body, now)
+    }
+
+    fn replay_window(&self) -> Option<Duration> {
+        (**self).replay_window()
     }
 }
 
@@ -106,54 +132,12 @@ impl Authenticate for NoAuth {
     }
 }
 
-/// Who authenticated a request, as handed to handlers in the [`Context`](crate::Context).
-///
-/// Never contains a secret: a key is named by its id, a user by the user name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Identity {
-    /// No authentication was performed ([`NoAuth`]).
-    Anonymous,
-    /// A signature matched the key with this id (a key ring names its keys).
-    Key {
-        /// The id of the key that verified the signature.
-        id: String,
-    },
-    /// HTTP Basic authentication succeeded for this user.
-    User {
-        /// The user name (never the password).
-        name: String,
-    },
-    /// A static token (header token, Bearer) matched; named when the configuration names it.
-    Token {
-        /// The configured name of the matched token, if any.
-        name: Option<String>,
-    },
-}
-
-impl Identity {
-    /// A signature verified by the key with id `id`.
-    pub fn key(id: impl Into<String>) -> Self {
-        Identity::Key { id: id.into() }
-    }
-
-    /// Basic authentication for user `name`.
-    pub fn user(name: impl Into<String>) -> Self {
-        Identity::User { name: name.into() }
-    }
-
-    /// A matched static token, optionally named.
-    pub fn token(name: Option<String>) -> Self {
-        Identity::Token { name }
-    }
-}
-
 /// A successful authentication: the identity, and what replay protection keys on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
-    identity: Identity,
-    message_id: Option<String>,
-    timestamp: Option<SystemTime>,
+    pub(crate) identity: Identity,
+    pub(crate) message_id: Option<String>,
+    pub(crate) timestamp: Option<SystemTime>,
 }
 
 impl Authenticated {
@@ -185,9 +169,15 @@ impl Authenticated {
         &self.identity
     }
 
-    /// The authenticated message id, if the scheme carries one.
+    /// The authenticated message id, if the scheme carries one: the one set with
+    /// [`with_message_id`](Self::with_message_id), else the id of an
+    /// [`Identity::Signature`].
     pub fn message_id(&self) -> Option<&str> {
-        self.message_id.as_deref()
+        match (&self.message_id, &self.identity) {
+            (Some(id), _) => Some(id),
+            (None, Identity::Signature { id, .. }) => id.as_deref(),
+            _ => None,
+        }
     }
 
     /// The authenticated timestamp, if the scheme carries one.
@@ -212,6 +202,11 @@ pub enum AuthError {
     /// The credentials did not match, or no signature matched any key.
     #[error("credentials or signature invalid")]
     Invalid,
+    /// Every key of the receiver's key ring has expired: a configuration problem of the
+    /// receiver (rotate in a new key). The response shows the same generic reason as
+    /// [`Invalid`](Self::Invalid), so outsiders learn nothing about the key ring.
+    #[error("no key of the key ring is live")]
+    NoLiveKey,
     /// The signed timestamp is outside the accepted tolerance window.
     #[error("timestamp outside the tolerance window")]
     Expired,
@@ -227,7 +222,7 @@ impl AuthError {
         match self {
             AuthError::Missing => "credentials or signature missing",
             AuthError::Malformed => "credentials or signature malformed",
-            AuthError::Invalid => "credentials or signature invalid",
+            AuthError::Invalid | AuthError::NoLiveKey => "credentials or signature invalid",
             AuthError::Expired => "timestamp outside the tolerance window",
             AuthError::Other(_) => "authentication failed",
         }
@@ -250,17 +245,18 @@ mod tests {
 
     #[test]
     fn authenticated_carries_id_and_timestamp() {
-        let a = Authenticated::new(Identity::key("k1"))
+        let a = Authenticated::new(Identity::Bearer)
             .with_message_id("msg_1")
             .with_timestamp(SystemTime::UNIX_EPOCH);
         assert_eq!(a.message_id(), Some("msg_1"));
         assert_eq!(a.timestamp(), Some(SystemTime::UNIX_EPOCH));
-        assert_eq!(a.identity(), &Identity::Key { id: "k1".into() });
+        assert_eq!(a.identity(), &Identity::Bearer);
     }
 
     #[test]
     fn other_reason_is_generic() {
         let e = AuthError::Other("secret-ish detail".into());
         assert_eq!(e.reason(), "authentication failed");
+        assert_eq!(AuthError::NoLiveKey.reason(), AuthError::Invalid.reason());
     }
 }

@@ -1,0 +1,493 @@
+//! `webhook listen`: a receiver on a socket that prints what arrives.
+//!
+//! The pipeline is the SDK's own `Receiver` (limits, gzip, authentication over the raw bytes,
+//! replay protection, decoding); this module adds the payload families (`detect()`), route
+//! labels (the core `Router`, wildcards allowed), printing, and a small HTTP/1.1 accept loop
+//! that can see every answer — including refusals, with the precise reason the `CliAuth`
+//! adapter recorded — and that drains requests in flight on Ctrl-C before printing totals.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use webhook_core::{
+    BasicCredentials, BearerToken, HeaderToken, ReceiverAuth, Router, Tolerance, Verifier,
+};
+use webhook_receiver::{
+    Context, Decode, DecodeError, Identity, Location, MediaType, Outcome, Receiver, ReceiverConfig,
+    RemoteAddr, handler_fn,
+};
+
+use crate::cli::ListenArgs;
+use crate::error::{CliError, Exit};
+use crate::keys::{self, CliAuth, REFUSAL};
+use crate::style::{Style, clock, truncate};
+use crate::summary::{EventView, view};
+
+/// Decodes a body into the printable facts of each event, via `webhook_payloads::detect`.
+struct DetectDecoder;
+
+impl Decode<EventView> for DetectDecoder {
+    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<EventView>, DecodeError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(DecodeError::Empty);
+        }
+        let ct = media.map(MediaType::as_str);
+        match webhook_payloads::detect(ct, &http::HeaderMap::new(), body) {
+            Ok(found) => Ok(found.payloads.iter().map(view).collect()),
+            Err(e) => {
+                let location = Location::Json {
+                    line: e.line().unwrap_or(1),
+                    column: e.column().unwrap_or(0),
+                };
+                let message = match &e {
+                    webhook_payloads::DecodeError::Syntax { message, .. }
+                    | webhook_payloads::DecodeError::Shape { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                Err(if e.is_malformed() {
+                    DecodeError::Malformed { location, message }
+                } else {
+                    DecodeError::WrongShape { location, message }
+                })
+            }
+        }
+    }
+}
+
+/// Counters printed on exit.
+#[derive(Default)]
+struct Totals {
+    requests: AtomicU64,
+    accepted: AtomicU64,
+    events: AtomicU64,
+    refused: Mutex<BTreeMap<u16, u64>>,
+}
+
+/// Where and how lines are printed.
+struct Printer {
+    json: bool,
+    style: Style,
+}
+
+impl Printer {
+    fn line(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) must not kill the receiver mid-request.
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    fn event(&self, ev: &EventView, route: &str, cx: &Context) {
+        if self.json {
+            let identity = identity_text(cx.identity());
+            let line = json!({
+                "kind": "event",
+                "family": ev.family,
+                "route": route,
+                "id": ev.id,
+                "subject": ev.subject,
+                "summary": ev.summary,
+                "message_id": cx.message_id(),
+                "identity": identity,
+                "remote": cx.remote_addr().map(|a| a.to_string()),
+            });
+            self.line(&line.to_string());
+            return;
+        }
+        let s = self.style;
+        self.line(&format!(
+            "{} {} {:<13} {:<10} {} {} {}",
+            s.dim(&clock(SystemTime::now())),
+            s.green("✓"),
+            s.cyan(ev.family),
+            s.bold(route),
+            ev.id.as_deref().unwrap_or("-"),
+            s.yellow(ev.subject.as_deref().unwrap_or("-")),
+            truncate(&ev.summary, 160),
+        ));
+    }
+
+    fn refused(&self, status: u16, kind: &str, reason: &str, peer: SocketAddr, what: &str) {
+        if self.json {
+            let line = json!({
+                "kind": "refused",
+                "status": status,
+                "error": kind,
+                "reason": reason,
+                "remote": peer.to_string(),
+                "request": what,
+            });
+            self.line(&line.to_string());
+            return;
+        }
+        let s = self.style;
+        self.line(&format!(
+            "{} {} {} {kind}: {reason} ({what} from {peer})",
+            s.dim(&clock(SystemTime::now())),
+            s.red("✗ refused"),
+            s.red(&status.to_string()),
+        ));
+    }
+}
+
+fn identity_text(id: &Identity) -> String {
+    match id {
+        Identity::Anonymous => "anonymous".to_owned(),
+        Identity::Signature { key_index, .. } => format!("key #{}", key_index + 1),
+        Identity::Basic { user } => format!("user {user}"),
+        Identity::HeaderToken { header } => format!("token in {header}"),
+        Identity::Bearer => "bearer token".to_owned(),
+        _ => "authenticated".to_owned(),
+    }
+}
+
+/// Fills `--secret` from `WEBHOOK_SECRET` when no authentication flag was given (flags win,
+/// so a secret exported for `send` does not get in the way of `listen --bearer`).
+fn apply_env_secret(args: &mut ListenArgs, env: Option<String>) -> Result<(), CliError> {
+    let chosen = !args.secrets.is_empty()
+        || args.token_header.is_some()
+        || args.basic.is_some()
+        || args.bearer.is_some()
+        || args.no_auth;
+    if chosen {
+        return Ok(());
+    }
+    match env.filter(|s| !s.is_empty()) {
+        Some(secret) => {
+            args.secrets.push(secret);
+            Ok(())
+        }
+        None => Err(CliError::usage(
+            "choose how requests authenticate: --secret, --token-header, --basic, --bearer or --no-auth",
+        )
+        .hint("--no-auth accepts every request; WEBHOOK_SECRET can hold the signing secret")),
+    }
+}
+
+fn build_auth(args: &ListenArgs) -> Result<ReceiverAuth, CliError> {
+    if !args.secrets.is_empty() {
+        let ring = keys::key_ring(&args.secrets, args.scheme)?;
+        let verifier = Verifier::new(args.scheme.scheme(), &ring)
+            .map_err(CliError::config)?
+            .with_tolerance(Tolerance::symmetric(args.tolerance));
+        return Ok(ReceiverAuth::Signature(verifier));
+    }
+    if let Some(h) = &args.token_header {
+        return HeaderToken::new(&h.name, h.value.clone())
+            .map(ReceiverAuth::HeaderToken)
+            .map_err(|e| CliError::config(format!("--token-header: {e}")));
+    }
+    if let Some(b) = &args.basic {
+        return BasicCredentials::parse(b)
+            .map(ReceiverAuth::Basic)
+            .map_err(|e| CliError::config(format!("--basic: {e}")));
+    }
+    if let Some(t) = &args.bearer {
+        return BearerToken::new(t.clone())
+            .map(ReceiverAuth::Bearer)
+            .map_err(|e| CliError::config(format!("--bearer: {e}")));
+    }
+    Ok(ReceiverAuth::None)
+}
+
+fn auth_label(args: &ListenArgs) -> String {
+    if !args.secrets.is_empty() {
+        format!(
+            "{} signatures, {} key(s)",
+            args.scheme.scheme().name(),
+            args.secrets.len()
+        )
+    } else if let Some(h) = &args.token_header {
+        format!("static token in {}", h.name)
+    } else if args.basic.is_some() {
+        "HTTP Basic".to_owned()
+    } else if args.bearer.is_some() {
+        "Bearer token".to_owned()
+    } else {
+        "NONE (every request accepted)".to_owned()
+    }
+}
+
+/// Runs until Ctrl-C (or `stop` resolves, in tests), then prints totals.
+pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, CliError> {
+    apply_env_secret(&mut args, std::env::var("WEBHOOK_SECRET").ok())?;
+    let auth = build_auth(&args)?;
+    let mut router = Router::builder();
+    for (pattern, label) in &args.routes {
+        router = router.route(pattern.clone(), label.clone());
+    }
+    let router = Arc::new(
+        router
+            .build()
+            .map_err(|e| CliError::config(format!("--route: {e}")))?,
+    );
+    let config = ReceiverConfig::builder()
+        .auth(CliAuth(auth))
+        .body_limit(args.max_body)
+        .build()
+        .map_err(|e| CliError::config(format!("receiver: {e}")))?;
+    let printer = Arc::new(Printer {
+        json: args.json,
+        style: Style::stdout(no_color),
+    });
+    let totals = Arc::new(Totals::default());
+    let receiver = {
+        let printer = Arc::clone(&printer);
+        let totals = Arc::clone(&totals);
+        Receiver::<EventView>::builder(config)
+            .decoder(DetectDecoder)
+            .fallback(handler_fn(move |ev: EventView, cx: Context| {
+                let label = ev
+                    .subject
+                    .as_deref()
+                    .and_then(|s| router.first(s))
+                    .map_or("-", String::as_str)
+                    .to_owned();
+                printer.event(&ev, &label, &cx);
+                totals.events.fetch_add(1, Ordering::Relaxed);
+                async { Outcome::Accepted }
+            }))
+            .build()
+            .map_err(|e| CliError::config(format!("receiver: {e}")))?
+    };
+
+    let listener = TcpListener::bind(args.addr).await.map_err(|e| {
+        let err = CliError::io(format!("cannot listen on {}", args.addr), &e);
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            err.hint("another process uses that port; pick another with --addr 127.0.0.1:PORT (0: any free port)")
+        } else {
+            err
+        }
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::io("cannot read the listening address", &e))?;
+    let ctrl_c = crate::signal::interrupt()
+        .map_err(|e| CliError::io("cannot install the Ctrl-C handler", &e))?;
+    let err_style = Style::stderr(no_color);
+    eprintln!(
+        "{} on http://{local}/ ({}; body limit {} bytes). Ctrl-C to stop.",
+        err_style.bold("listening"),
+        auth_label(&args),
+        args.max_body
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns: JoinSet<()> = JoinSet::new();
+    let mut ctrl_c = std::pin::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            () = &mut ctrl_c => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let service = Service {
+                        receiver: receiver.clone(),
+                        printer: Arc::clone(&printer),
+                        totals: Arc::clone(&totals),
+                        peer,
+                    };
+                    conns.spawn(connection(stream, service, stop_rx.clone()));
+                }
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let in_flight = conns.len();
+    if in_flight > 0 {
+        eprintln!("stopping: finishing {in_flight} open connection(s)...");
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(args.drain, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    if !drained {
+        eprintln!(
+            "drain timed out after {:?}; aborting {} connection(s)",
+            args.drain,
+            conns.len()
+        );
+        conns.abort_all();
+    }
+    print_totals(&totals, err_style);
+    Ok(Exit::Ok)
+}
+
+fn print_totals(t: &Totals, s: Style) {
+    let refused = t.refused.lock().unwrap_or_else(PoisonError::into_inner);
+    let refused_n: u64 = refused.values().sum();
+    let by_status = refused
+        .iter()
+        .map(|(k, v)| format!("{k}×{v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    eprintln!(
+        "{}: {} request(s), {} accepted with {} event(s), {} refused{}",
+        s.bold("totals"),
+        t.requests.load(Ordering::Relaxed),
+        t.accepted.load(Ordering::Relaxed),
+        t.events.load(Ordering::Relaxed),
+        refused_n,
+        if by_status.is_empty() {
+            String::new()
+        } else {
+            format!(" ({by_status})")
+        }
+    );
+}
+
+#[derive(Clone)]
+struct Service {
+    receiver: Receiver<EventView>,
+    printer: Arc<Printer>,
+    totals: Arc<Totals>,
+    peer: SocketAddr,
+}
+
+impl Service {
+    async fn call(self, mut req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+        self.totals.requests.fetch_add(1, Ordering::Relaxed);
+        let what = format!("{} {}", req.method(), req.uri().path());
+        req.extensions_mut().insert(RemoteAddr(self.peer));
+        let receiver = self.receiver.clone();
+        let (res, reason) = REFUSAL
+            .scope(RefCell::new(None), async move {
+                let res = receiver.handle(req).await;
+                let reason = REFUSAL.with(|r| r.borrow_mut().take());
+                (res, reason)
+            })
+            .await;
+        if res.status().is_success() {
+            self.totals.accepted.fetch_add(1, Ordering::Relaxed);
+            return res;
+        }
+        let (parts, body) = res.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let kind = parsed
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("error");
+        let detail = reason.unwrap_or_else(|| {
+            parsed
+                .get("detail")
+                .and_then(|v| v.as_str())
+                .unwrap_or("no detail")
+                .to_owned()
+        });
+        *self
+            .totals
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(parts.status.as_u16())
+            .or_default() += 1;
+        self.printer
+            .refused(parts.status.as_u16(), kind, &detail, self.peer, &what);
+        http::Response::from_parts(parts, Full::new(bytes))
+    }
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    service: Service,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let svc = service_fn(move |req| {
+        let service = service.clone();
+        async move { Ok::<_, Infallible>(service.call(req).await) }
+    });
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.as_mut().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn listen_args(extra: &[&str]) -> ListenArgs {
+        let cli = crate::cli::Cli::try_parse_from(
+            ["webhook", "listen"]
+                .iter()
+                .copied()
+                .chain(extra.iter().copied()),
+        )
+        .unwrap();
+        match cli.command {
+            crate::cli::Command::Listen(l) => l,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn env_secret_only_when_no_auth_flag() {
+        let mut a = listen_args(&[]);
+        apply_env_secret(&mut a, Some("from-env".into())).unwrap();
+        assert_eq!(a.secrets, ["from-env"]);
+
+        let mut a = listen_args(&["--bearer", "t"]);
+        apply_env_secret(&mut a, Some("from-env".into())).unwrap();
+        assert!(a.secrets.is_empty());
+        assert!(matches!(build_auth(&a), Ok(ReceiverAuth::Bearer(_))));
+
+        let mut a = listen_args(&[]);
+        let err = apply_env_secret(&mut a, None).unwrap_err();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(err.hint.unwrap().contains("--no-auth"));
+    }
+
+    #[test]
+    fn decoder_maps_errors_to_statuses() {
+        let d = DetectDecoder;
+        assert!(matches!(
+            d.decode(Some(MediaType::Json), b"  "),
+            Err(DecodeError::Empty)
+        ));
+        assert!(matches!(
+            d.decode(Some(MediaType::Json), b"{\"a\":"),
+            Err(DecodeError::Malformed { .. })
+        ));
+        let ok = d
+            .decode(
+                Some(MediaType::NdJson),
+                b"{\"id\":\"1\",\"type\":\"x\"}\n{\"id\":\"2\"}\n",
+            )
+            .unwrap();
+        assert_eq!(ok.len(), 2);
+    }
+}

@@ -1,0 +1,922 @@
+//! End-to-end tests of the `webhook` binary: real processes on 127.0.0.1 (`listen` in one,
+//! `send`/`test`/`call` in another, or tiny std `TcpListener` servers), parsed output and exit
+//! codes.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_webhook"));
+    c.env_remove("WEBHOOK_SECRET").env("NO_COLOR", "1");
+    c
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+fn fixture() -> PathBuf {
+    repo_file("fixtures/sysdig/elastic-integrations-test-sysdig.ndjson")
+}
+
+fn fixture_lines() -> Vec<String> {
+    std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn fixture_ids() -> BTreeSet<String> {
+    fixture_lines()
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run webhook");
+    eprintln!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("webhook-cli-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `webhook listen --json --addr 127.0.0.1:0` process.
+struct Listener {
+    child: Child,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Listener {
+    fn start(args: &[&str]) -> Self {
+        let mut child = bin()
+            .args(["listen", "--addr", "127.0.0.1:0", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn listen");
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (etx, stderr) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let first = stderr
+            .recv_timeout(Duration::from_secs(20))
+            .expect("listen prints its address");
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        Self {
+            child,
+            addr,
+            lines,
+            stderr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The next `n` JSON lines (events or refusals).
+    fn json_lines(&self, n: usize) -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| {
+                let line = self
+                    .lines
+                    .recv_timeout(Duration::from_secs(20))
+                    .unwrap_or_else(|_| panic!("listen printed only {i} of {n} lines"));
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+            })
+            .collect()
+    }
+
+    /// Ctrl-C (SIGINT), then the exit status and the rest of stderr.
+    fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(ok.success());
+        let status = self.child.wait().unwrap();
+        // The reader thread ends at EOF, after the last line.
+        let rest: Vec<String> = self.stderr.iter().collect();
+        (status, rest.join("\n"))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-shot HTTP/1.1 server: answers the first `n` requests with `response` and hands over
+/// each request's head and body.
+fn serve(n: usize, response: &'static str) -> (SocketAddr, mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..n {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let read = stream.read(&mut chunk).unwrap_or(0);
+                if read == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < head_end + len {
+                let read = stream.read(&mut chunk).unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            let _ = stream.write_all(response.as_bytes());
+            let _ = tx.send((head, buf[head_end..].to_vec()));
+        }
+    });
+    (addr, rx)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+#[test]
+fn listen_and_send_every_fixture_event_arrives_verified() {
+    let listener = Listener::start(&["--secret", SECRET, "--route", "polic*=alerts"]);
+    let out = run(bin().args([
+        "send",
+        "--file",
+        fixture().to_str().unwrap(),
+        "--endpoint",
+        &listener.url(),
+        "--allow-private",
+        "--auth",
+        "signature",
+        "--secret",
+        SECRET,
+        "--max-events",
+        "3",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("delivered: 8/8 event(s) in 3 request(s)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let lines = listener.json_lines(8);
+    let ids: BTreeSet<String> = lines
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, fixture_ids());
+    for l in &lines {
+        assert_eq!(l["kind"], "event");
+        assert_eq!(l["family"], "sysdig");
+        assert_eq!(l["identity"], "key #1", "{l}");
+        assert!(l["message_id"].as_str().unwrap().starts_with("msg_"));
+        assert!(!l["summary"].as_str().unwrap().is_empty());
+        let route = if l["subject"] == "policy" {
+            "alerts"
+        } else {
+            "-"
+        };
+        assert_eq!(l["route"], route, "{l}");
+    }
+    let (status, err) = listener.interrupt();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        err.contains("totals: 3 request(s), 3 accepted with 8 event(s), 0 refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_secret_is_refused_with_its_reason() {
+    let listener = Listener::start(&["--secret", SECRET]);
+    let out = run(bin().args([
+        "send",
+        "-f",
+        fixture().to_str().unwrap(),
+        "--endpoint",
+        &listener.url(),
+        "--allow-private",
+        "--secret",
+        "not-the-secret",
+        "--retries",
+        "0",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("8 event(s): rejected by the endpoint with status 401"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("hint: the endpoint refused the credentials"));
+    let refused = &listener.json_lines(1)[0];
+    assert_eq!(refused["kind"], "refused");
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["error"], "unauthorized");
+    assert_eq!(refused["reason"], "no signature matches any live key");
+
+    // An unsigned request: the reason names the missing header.
+    let out = run(bin().args(["test", "--endpoint", &listener.url(), "--allow-private"]));
+    assert_eq!(out.status.code(), Some(5));
+    let refused = &listener.json_lines(1)[0];
+    assert_eq!(refused["reason"], "missing header `webhook-signature`");
+}
+
+#[test]
+fn send_to_a_closed_port_dead_letters_every_event() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = TempDir::new("dead-letter");
+    let dead = dir.0.join("failed.ndjson");
+    let out = run(bin().args([
+        "send",
+        "-f",
+        fixture().to_str().unwrap(),
+        "--endpoint",
+        &format!("http://127.0.0.1:{port}/"),
+        "--allow-private",
+        "--retries",
+        "1",
+        "--retry-delay",
+        "50ms",
+        "--dead-letter",
+        dead.to_str().unwrap(),
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("NOT all delivered: 0/8"), "{text}");
+    assert!(
+        text.contains("retries exhausted after 2 attempts; last error: connection failed"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("is the receiver running"),
+        "{}",
+        stderr(&out)
+    );
+    let written: Vec<String> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut expected = fixture_lines();
+    let mut got = written.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(
+        got, expected,
+        "the dead-letter file holds every event, byte for byte"
+    );
+
+    // Without --allow-private the SSRF guard refuses loopback before connecting.
+    let out = run(bin().args(["test", "--endpoint", &format!("http://127.0.0.1:{port}/")]));
+    assert_eq!(out.status.code(), Some(6));
+    assert!(stderr(&out).contains("--allow-private"), "{}", stderr(&out));
+}
+
+#[test]
+fn verify_explains_a_tampered_body() {
+    let dir = TempDir::new("verify");
+    let headers = dir.0.join("headers.txt");
+    let out = run(bin().args([
+        "sign",
+        "--secret",
+        SECRET,
+        "--body",
+        r#"{"test": 2432232314}"#,
+        "--id",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "--timestamp",
+        "1614265330",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    );
+    std::fs::write(&headers, out.stdout).unwrap();
+    let verify = |body: &str, now: &str| {
+        run(bin().args([
+            "verify",
+            "--secret",
+            SECRET,
+            "--headers",
+            headers.to_str().unwrap(),
+            "--body",
+            body,
+            "--now",
+            now,
+        ]))
+    };
+
+    let ok = verify(r#"{"test": 2432232314}"#, "1614265340");
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(stdout(&ok).contains("10 s old, within the 300 s allowed"));
+    assert!(stdout(&ok).contains("VALID: signed by key #1"));
+
+    let tampered = verify(r#"{"test": 2432232315}"#, "1614265340");
+    assert_eq!(tampered.status.code(), Some(1));
+    let text = stdout(&tampered);
+    assert!(
+        text.contains("entry 1 (v1,g0hM9SsE+OTPJTGt/tmI…): matches none of the 1 key(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("INVALID: no signature matches any live key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the body (20 bytes) or the id/timestamp headers were changed after signing"),
+        "{text}"
+    );
+    assert!(!text.contains("MfKQ9r8G"), "the secret is never printed");
+
+    let newline = verify("{\"test\": 2432232314}\n", "1614265340");
+    assert_eq!(newline.status.code(), Some(1));
+    assert!(stdout(&newline).contains("matches this body without its trailing newline"));
+
+    let late = verify(r#"{"test": 2432232314}"#, "1614266000");
+    assert_eq!(late.status.code(), Some(1));
+    let text = stdout(&late);
+    assert!(
+        text.contains("670 s old, more than the 300 s allowed (skew -670 s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the signature itself is correct (key #1)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_reads_the_sysdig_agent_yaml_as_is() {
+    let (addr, requests) = serve(
+        1,
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
+    let config = repo_file("webhook-cli/examples/dragent-webhook.yaml");
+    let out = run(bin().args([
+        "send",
+        "-f",
+        fixture().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoint",
+        &format!("http://{addr}/sysdig"),
+        "--allow-private",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["events"], 8);
+    assert_eq!(summary["delivered"], 8);
+    assert_eq!(summary["undelivered"], 0);
+    assert_eq!(summary["requests"], 1);
+    let (head, body) = requests.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(head.starts_with("POST /sysdig HTTP/1.1"), "{head}");
+    assert_eq!(header(&head, "content-type"), Some("application/x-ndjson"));
+    assert_eq!(header(&head, "x-tenant"), Some("blue"));
+    let lines: Vec<serde_json::Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    assert_eq!(
+        lines[0]["timestamp"], 1_720_031_001_639_u64,
+        "timestampFormat: milliseconds"
+    );
+
+    // The captured request verifies with the secret from the YAML.
+    let dir = TempDir::new("config");
+    let body_file = dir.0.join("body");
+    let head_file = dir.0.join("head");
+    std::fs::write(&body_file, &body).unwrap();
+    std::fs::write(&head_file, &head).unwrap();
+    let out = run(bin().args([
+        "verify",
+        "--secret",
+        SECRET,
+        "--headers",
+        head_file.to_str().unwrap(),
+        "--file",
+        body_file.to_str().unwrap(),
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+
+    // A misspelt key is named.
+    let bad = dir.0.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "endpoint: https://siem.example.com/hook\ntimestampformat: seconds\n",
+    )
+    .unwrap();
+    let out = run(bin().args(["test", "--config", bad.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("timestampformat"));
+    assert!(stderr(&out).contains("hint:"));
+}
+
+#[test]
+fn test_against_a_503_endpoint() {
+    let (addr, requests) = serve(
+        1,
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 7\r\ncontent-type: text/plain\r\n\
+         content-length: 59\r\nconnection: close\r\n\r\n\
+         down for maintenance, back soon; this tail is cut off here.",
+    );
+    let out = run(bin().args([
+        "test",
+        "--endpoint",
+        &format!("http://{addr}/hook"),
+        "--allow-private",
+        "--auth",
+        "bearer",
+        "--secret",
+        "t0ken",
+        "--show-body",
+        "20",
+    ]));
+    assert_eq!(out.status.code(), Some(5));
+    let text = stdout(&out);
+    assert!(text.contains("503 Service Unavailable in "), "{text}");
+    assert!(text.contains("retry-after: 7"), "{text}");
+    assert!(text.contains("\ndown for maintenance…\n"), "{text}");
+    assert!(
+        text.contains("(body truncated: 20 of 59 bytes shown)"),
+        "{text}"
+    );
+    assert!(stderr(&out).contains("error: the endpoint answered 503"));
+    let (head, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(header(&head, "authorization"), Some("Bearer t0ken"));
+    let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sent[0]["type"], "webhook.test");
+}
+
+#[test]
+fn call_renders_templates_and_explains_the_decision() {
+    let (addr, requests) = serve(
+        2,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 42\r\n\
+         connection: close\r\n\r\n{\"data\":{\"status\":\"active\",\"risk\":\"high\"}}",
+    );
+    let base = format!("http://{addr}/check?user=%username%");
+    let call = |rules: &[&str]| {
+        run(bin()
+            .args([
+                "call",
+                "--url",
+                &base,
+                "-p",
+                "username=ana maria",
+                "--allow-private",
+            ])
+            .args(rules))
+    };
+    let allow = call(&["--allow-if", "data.status=active", "--basic", "svc:s3cret"]);
+    assert_eq!(allow.status.code(), Some(0));
+    assert!(stdout(&allow).contains("ALLOW: rule 1 (allow if data.status = \"active\") holds"));
+    let (head, _) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        head.starts_with("GET /check?user=ana%20maria HTTP/1.1"),
+        "{head}"
+    );
+    assert_eq!(
+        header(&head, "authorization"),
+        Some("Basic c3ZjOnMzY3JldA==")
+    );
+
+    let deny = call(&["--deny-if", "data.risk=high", "--allow-if", "data.status"]);
+    assert_eq!(deny.status.code(), Some(1));
+    assert!(stdout(&deny).contains("DENY: rule 1 (deny if data.risk = \"high\") holds"));
+
+    let missing = run(bin().args(["call", "--url", &base, "--allow-private"]));
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("username"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn help_is_written_for_newcomers() {
+    let out = run(bin().arg("--help"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Exit codes:"));
+    for sub in ["listen", "send", "test", "sign", "verify", "call"] {
+        let out = run(bin().args([sub, "--help"]));
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(text.contains("Examples:"), "{sub}");
+        assert!(text.contains(&format!("webhook {sub}")), "{sub}");
+    }
+    let out = run(bin().args([
+        "send",
+        "-f",
+        "x",
+        "--endpoint",
+        "http://h/",
+        "-H",
+        "Content-Type: text/plain",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is reserved"));
+}
+
+/// Certificates made with rcgen: a server CA and a leaf for 127.0.0.1, a client CA and leaf.
+struct Pki {
+    ca_pem: String,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: Vec<u8>,
+    client_ca: rustls::pki_types::CertificateDer<'static>,
+    client_cert_pem: String,
+    client_key_pem: String,
+}
+
+fn issuer(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+impl Pki {
+    fn new() -> Self {
+        let server_ca = issuer("cli test server CA");
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &server_ca)
+            .unwrap();
+        let client_ca = issuer("cli test client CA");
+        let client_key = rcgen::KeyPair::generate().unwrap();
+        let mut client_params =
+            rcgen::CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &client_ca).unwrap();
+        Self {
+            ca_pem: server_ca.pem(),
+            server_chain: vec![server.der().clone()],
+            server_key: server_key.serialize_der(),
+            client_ca: client_ca.der().clone(),
+            client_cert_pem: client.pem(),
+            client_key_pem: client_key.serialize_pem(),
+        }
+    }
+
+    fn server_config(&self, require_client_cert: bool) -> std::sync::Arc<rustls::ServerConfig> {
+        use std::sync::Arc;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.client_ca.clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.server_key.clone().into());
+        let mut config = builder
+            .with_single_cert(self.server_chain.clone(), key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+/// A blocking HTTPS server on 127.0.0.1 answering `200 OK` to every request whose TLS handshake
+/// succeeds (failed handshakes are counted out and the next connection is served).
+fn serve_tls(config: std::sync::Arc<rustls::ServerConfig>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut tcp) = stream else { return };
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(mut conn) = rustls::ServerConnection::new(std::sync::Arc::clone(&config)) else {
+                continue;
+            };
+            let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let complete = loop {
+                match tls.read(&mut chunk) {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        break true;
+                    }
+                }
+            };
+            if complete {
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn tls_needs_the_ca_or_insecure_and_mtls_presents_the_client_certificate() {
+    let pki = Pki::new();
+    let dir = TempDir::new("tls");
+    let ca = dir.0.join("ca.pem");
+    let cert = dir.0.join("client.pem");
+    let key = dir.0.join("client.key");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    std::fs::write(&cert, &pki.client_cert_pem).unwrap();
+    std::fs::write(&key, &pki.client_key_pem).unwrap();
+    let ca = ca.to_str().unwrap();
+
+    let url = format!("https://{}/in", serve_tls(pki.server_config(false)));
+    let test = |extra: &[&str]| {
+        run(bin()
+            .args(["test", "--endpoint", &url, "--allow-private"])
+            .args(extra))
+    };
+    let untrusted = test(&[]);
+    assert_eq!(untrusted.status.code(), Some(6));
+    assert!(
+        stderr(&untrusted).contains("TLS handshake failed"),
+        "{}",
+        stderr(&untrusted)
+    );
+    assert!(
+        stderr(&untrusted).contains("--ca"),
+        "{}",
+        stderr(&untrusted)
+    );
+    assert_eq!(test(&["--ca", ca]).status.code(), Some(0));
+    assert_eq!(test(&["--insecure"]).status.code(), Some(0));
+
+    let url = format!("https://{}/in", serve_tls(pki.server_config(true)));
+    let mtls = |extra: &[&str]| {
+        run(bin()
+            .args(["test", "--endpoint", &url, "--allow-private", "--ca", ca])
+            .args(extra))
+    };
+    let anonymous = mtls(&[]);
+    assert_eq!(anonymous.status.code(), Some(6), "no client certificate");
+    assert!(
+        stderr(&anonymous).contains("--cert FILE --key FILE"),
+        "{}",
+        stderr(&anonymous)
+    );
+    let ok = mtls(&[
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(stdout(&ok).contains("200 OK"));
+    assert!(
+        stdout(&ok).contains("client certificate"),
+        "{}",
+        stdout(&ok)
+    );
+
+    let missing = mtls(&[
+        "--cert",
+        "/nonexistent/c.pem",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr(&missing).contains("/nonexistent/c.pem"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn ctrl_c_during_send_dead_letters_what_was_not_delivered() {
+    // A server that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            match s {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    let dir = TempDir::new("interrupt");
+    let dead = dir.0.join("left.ndjson");
+    let mut child = bin()
+        .args([
+            "send",
+            "-f",
+            fixture().to_str().unwrap(),
+            "--endpoint",
+            &format!("http://{addr}/"),
+        ])
+        .args([
+            "--allow-private",
+            "--drain",
+            "200ms",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stderr line is printed once the Ctrl-C handler is installed.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("sending 8 event(s)"), "{first}");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("8 event(s): interrupted (Ctrl-C) before it was delivered"),
+        "{text}"
+    );
+    assert!(
+        rest.contains("interrupted: delivering what is in flight"),
+        "{rest}"
+    );
+    assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 8);
+}
+
+fn raw_request(addr: SocketAddr, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn listen_prints_every_refusal_and_accepts_other_families() {
+    let listener = Listener::start(&["--no-auth", "--route", "Login*=auth"]);
+    let body = r#"{"subject":"Login Failure","body":"Login Failure for john.doe"}"#;
+    let ok = raw_request(
+        listener.addr,
+        &format!(
+            "POST /in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let bad = raw_request(
+        listener.addr,
+        "POST /in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 6\r\nconnection: close\r\n\r\n{\"oops",
+    );
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let get = raw_request(
+        listener.addr,
+        "GET /in HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(get.starts_with("HTTP/1.1 405"), "{get}");
+
+    let lines = listener.json_lines(3);
+    assert_eq!(lines[0]["kind"], "event");
+    assert_eq!(lines[0]["family"], "connectsecure");
+    assert_eq!(lines[0]["route"], "auth");
+    assert_eq!(lines[0]["subject"], "Login Failure");
+    assert_eq!(lines[0]["identity"], "anonymous");
+    assert_eq!(lines[1]["status"], 400);
+    assert_eq!(lines[1]["error"], "malformed");
+    assert_eq!(
+        lines[1]["reason"],
+        "malformed body at line 1 column 6: EOF while parsing a string"
+    );
+    assert_eq!(lines[1]["request"], "POST /in");
+    assert_eq!(lines[2]["status"], 405);
+    assert_eq!(lines[2]["request"], "GET /in");
+    let (status, err) = listener.interrupt();
+    assert!(status.success());
+    assert!(
+        err.contains("3 request(s), 1 accepted with 1 event(s), 2 refused (400×1, 405×1)"),
+        "{err}"
+    );
+}
