@@ -1,8 +1,10 @@
 //! End to end on loopback, sender and receiver sharing one 2-worker tokio runtime: typed Sysdig
 //! policy events (~1 KiB) serialized, batched (NDJSON) and signed (Standard Webhooks) by the
 //! `webhook-sender` engine, verified, split and deserialized into `SysdigEvent` by a
-//! `webhook-receiver` server; against a naive loop POSTing one signed event per request with
-//! reqwest at 16 concurrent requests to the same receiver.
+//! `webhook-receiver` server (one handler call per request parsing the shared body with the
+//! borrowing typed parser; a second receiver takes owned events one handler call each); against
+//! a naive loop POSTing one signed event per request with reqwest at 16 concurrent requests to
+//! the same receiver. The sender alone against an acknowledge-only sink is measured too.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -20,8 +22,8 @@ use webhook_core::{KeyRing, Scheme, Secret, Signer};
 mod support;
 
 use support::{
-    PRODUCERS, Tuning, WHSEC, policy_events, produce, sdk_sender, serialize, start_receiver,
-    start_sink,
+    PRODUCERS, Tuning, WHSEC, policy_events, produce, sdk_sender, serialize, start_owned_receiver,
+    start_receiver, start_sink,
 };
 
 /// Events per measured iteration.
@@ -51,6 +53,12 @@ fn bench(c: &mut Criterion) {
     let sender = {
         let _rt = rt.enter();
         sdk_sender(&url, tuning)
+    };
+    let owned_received = Arc::new(AtomicU64::new(0));
+    let owned_url = rt.block_on(start_owned_receiver(owned_received.clone()));
+    let owned_sender = {
+        let _rt = rt.enter();
+        sdk_sender(&owned_url, tuning)
     };
     let sunk = Arc::new(AtomicU64::new(0));
     let sink_url = rt.block_on(start_sink(sunk.clone()));
@@ -86,6 +94,24 @@ fn bench(c: &mut Criterion) {
                 let elapsed = start.elapsed();
                 assert_eq!(
                     received.load(Ordering::Relaxed) - before,
+                    iters * EVENTS as u64
+                );
+                elapsed
+            })
+        })
+    });
+
+    g.bench_function("sdk_batched_signed_owned_per_item", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let before = owned_received.load(Ordering::Relaxed);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    produce(&owned_sender, &shared_typed, EVENTS).await;
+                }
+                let elapsed = start.elapsed();
+                assert_eq!(
+                    owned_received.load(Ordering::Relaxed) - before,
                     iters * EVENTS as u64
                 );
                 elapsed
@@ -182,6 +208,12 @@ fn bench(c: &mut Criterion) {
     g.finish();
     rt.block_on(async {
         assert!(sender.shutdown(Duration::from_secs(5)).await.is_clean());
+        assert!(
+            owned_sender
+                .shutdown(Duration::from_secs(5))
+                .await
+                .is_clean()
+        );
         assert!(
             sink_sender
                 .shutdown(Duration::from_secs(5))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use webhook_benches::SYSDIG_FIXTURE_NDJSON;
 use webhook_core::encode::Encoding;
 use webhook_core::request::Endpoint;
@@ -16,8 +17,8 @@ use webhook_core::{
 };
 use webhook_payloads::sysdig::{self, SysdigEvent};
 use webhook_receiver::{
-    Context, Decode, DecodeError, MediaType, Outcome as Handled, Receiver, ReceiverConfig, Server,
-    handler_fn,
+    Context, Decode, DecodeError, MediaType, Outcome as Handled, RawBody, Receiver, ReceiverConfig,
+    Server, SysdigDecoder, handler_fn,
 };
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::transport::TransportBuilder;
@@ -27,24 +28,6 @@ pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Request body limit of the receivers (above the sender's `max_bytes`).
 pub const BODY_LIMIT: usize = 8 << 20;
-
-/// Typed Sysdig decoding (NDJSON, array or single object) into owned events.
-pub struct SysdigDecoder;
-
-impl Decode<SysdigEvent<'static>> for SysdigDecoder {
-    fn decode(
-        &self,
-        media: Option<MediaType>,
-        body: &[u8],
-    ) -> Result<Vec<SysdigEvent<'static>>, DecodeError> {
-        let ct = match media {
-            Some(MediaType::NdJson) => Some("application/x-ndjson"),
-            _ => Some("application/json"),
-        };
-        let (_, events) = sysdig::parse_batch(ct, body).map_err(|_| DecodeError::Empty)?;
-        Ok(events.into_iter().map(SysdigEvent::into_owned).collect())
-    }
-}
 
 /// Reads nothing: the sink receiver only counts lines and acknowledges (the sender alone).
 pub struct Discard(pub Arc<AtomicU64>);
@@ -102,20 +85,49 @@ pub fn policy_events() -> Vec<SysdigEvent<'static>> {
     events
 }
 
-/// The verifying, typed-decoding receiver counting the policy events it handled.
-pub fn typed_receiver(count: Arc<AtomicU64>) -> Receiver<SysdigEvent<'static>> {
+fn verifying_config() -> ReceiverConfig {
     let verifier = Verifier::new(
         Scheme::standard_webhooks(),
         &KeyRing::single(Secret::from_whsec(WHSEC).expect("secret")),
     )
     .expect("verifier");
-    let config = ReceiverConfig::builder()
+    ReceiverConfig::builder()
         .auth(verifier)
         .body_limit(BODY_LIMIT)
         .build()
-        .expect("receiver config");
-    Receiver::builder(config)
-        .decoder(SysdigDecoder)
+        .expect("receiver config")
+}
+
+/// The receiver of the benches: verifies the signature (and the replay window), then one
+/// handler call per request splits the batch and deserializes every event into the typed
+/// `SysdigEvent`, borrowing its strings from the shared body (`RawBody` + `parse_batch`).
+pub fn typed_receiver(count: Arc<AtomicU64>) -> Receiver<Bytes> {
+    Receiver::with_decoder(verifying_config(), RawBody)
+        .fallback(handler_fn(move |body: Bytes, cx: Context| {
+            let count = count.clone();
+            async move {
+                let ct = match cx.media_type() {
+                    Some(MediaType::NdJson) => "application/x-ndjson",
+                    _ => "application/json",
+                };
+                match sysdig::parse_batch(Some(ct), &body) {
+                    Ok((_, events)) => {
+                        assert!(events.iter().all(|e| matches!(e, SysdigEvent::Policy(_))));
+                        count.fetch_add(events.len() as u64, Ordering::Relaxed);
+                        Handled::Accepted
+                    }
+                    Err(e) => Handled::failed(e.to_string()),
+                }
+            }
+        }))
+        .build()
+        .expect("receiver")
+}
+
+/// The same with the SDK's `SysdigDecoder`: each event detached from the body (owned) and
+/// handed to its own handler call.
+pub fn owned_receiver(count: Arc<AtomicU64>) -> Receiver<SysdigEvent<'static>> {
+    Receiver::with_decoder(verifying_config(), SysdigDecoder)
         .fallback(handler_fn(move |e: SysdigEvent<'static>, _cx: Context| {
             let count = count.clone();
             async move {
@@ -128,14 +140,23 @@ pub fn typed_receiver(count: Arc<AtomicU64>) -> Receiver<SysdigEvent<'static>> {
         .expect("receiver")
 }
 
-/// Starts the typed receiver on a fresh port; returns its URL.
-pub async fn start_receiver(count: Arc<AtomicU64>) -> String {
+async fn serve<T: Send + 'static>(receiver: Receiver<T>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}/sysdig", listener.local_addr().expect("addr"));
-    tokio::spawn(Server::new(typed_receiver(count)).serve(listener, std::future::pending()));
+    tokio::spawn(Server::new(receiver).serve(listener, std::future::pending()));
     url
+}
+
+/// Starts the typed (borrowing) receiver on a fresh port; returns its URL.
+pub async fn start_receiver(count: Arc<AtomicU64>) -> String {
+    serve(typed_receiver(count)).await
+}
+
+/// Starts the owned-events receiver on a fresh port; returns its URL.
+pub async fn start_owned_receiver(count: Arc<AtomicU64>) -> String {
+    serve(owned_receiver(count)).await
 }
 
 /// Batching and queue settings of the SDK sender in the benches.
