@@ -178,10 +178,16 @@ pub struct Tuning {
 
 impl Tuning {
     /// The throughput setting: large batches, short linger, several requests in flight.
+    ///
+    /// `E2E_MAX_EVENTS` overrides the batch size (the byte limit follows at 2 KiB per event).
     pub fn throughput() -> Self {
+        let max_events = std::env::var("E2E_MAX_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
         Tuning {
-            max_events: 2000,
-            max_bytes: 4 << 20,
+            max_events,
+            max_bytes: (max_events * 2048).max(1 << 20),
             linger: Duration::from_millis(2),
             in_flight: 4,
             queue: 50_000,

@@ -149,7 +149,15 @@ impl Sender {
     pub async fn send(&self, event: Event) -> Result<Receipt, SendError> {
         let (tracker, receipt) = self.start(&event)?;
         let mut fan = Fanout::new(&self.inner, event);
-        while let Some((ep, mut entry)) = fan.next(&tracker) {
+        while let Some((ep, entry)) = fan.next(&tracker) {
+            // While there is room, no waiter is registered (a lock and an unlink per event).
+            let mut entry = match self.place(ep, entry, fan.accepted)? {
+                Placed::Done => {
+                    fan.accepted = true;
+                    continue;
+                }
+                Placed::Full(e) => e,
+            };
             loop {
                 let notified = ep.shared.queue.writable().notified();
                 let mut notified = std::pin::pin!(notified);
