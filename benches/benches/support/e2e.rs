@@ -179,7 +179,8 @@ pub struct Tuning {
 impl Tuning {
     /// The throughput setting: large batches, short linger, several requests in flight.
     ///
-    /// `E2E_MAX_EVENTS` overrides the batch size (the byte limit follows at 2 KiB per event).
+    /// `E2E_MAX_EVENTS` overrides the batch size of 2000 events (the byte limit of 4 MiB then
+    /// follows at 2 KiB per event, at least 1 MiB).
     pub fn throughput() -> Self {
         let max_events = std::env::var("E2E_MAX_EVENTS")
             .ok()
@@ -187,7 +188,11 @@ impl Tuning {
             .unwrap_or(2000);
         Tuning {
             max_events,
-            max_bytes: (max_events * 2048).max(1 << 20),
+            max_bytes: if max_events == 2000 {
+                4 << 20
+            } else {
+                (max_events * 2048).max(1 << 20)
+            },
             linger: Duration::from_millis(2),
             in_flight: 4,
             queue: 50_000,
