@@ -44,9 +44,9 @@ fn bench(c: &mut Criterion) {
 
     let tuning = Tuning::throughput();
     eprintln!(
-        "sender: max_events {}, max_bytes {} MiB, linger {:?}, {} in flight, {PRODUCERS} producer tasks",
+        "sender: max_events {}, max_bytes {} KiB, linger {:?}, {} in flight, {PRODUCERS} producer tasks",
         tuning.max_events,
-        tuning.max_bytes >> 20,
+        tuning.max_bytes >> 10,
         tuning.linger,
         tuning.in_flight
     );

@@ -179,20 +179,16 @@ pub struct Tuning {
 impl Tuning {
     /// The throughput setting: large batches, short linger, several requests in flight.
     ///
-    /// `E2E_MAX_EVENTS` overrides the batch size of 2000 events (the byte limit of 4 MiB then
-    /// follows at 2 KiB per event, at least 1 MiB).
+    /// `E2E_MAX_EVENTS` overrides the batch size of 1000 events (the byte limit follows at
+    /// 2 KiB per event, at least 1 MiB: 2000 KiB by default).
     pub fn throughput() -> Self {
         let max_events = std::env::var("E2E_MAX_EVENTS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(2000);
+            .unwrap_or(1000);
         Tuning {
             max_events,
-            max_bytes: if max_events == 2000 {
-                4 << 20
-            } else {
-                (max_events * 2048).max(1 << 20)
-            },
+            max_bytes: (max_events * 2048).max(1 << 20),
             linger: Duration::from_millis(2),
             in_flight: 4,
             queue: 50_000,
