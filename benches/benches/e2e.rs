@@ -26,6 +26,9 @@ use support::{
     start_receiver, start_sink,
 };
 
+/// Message ids of the naive loop's requests.
+static NAIVE_ID: AtomicU64 = AtomicU64::new(0);
+
 /// Events per measured iteration.
 const EVENTS: usize = 20_000;
 
@@ -174,7 +177,9 @@ fn bench(c: &mut Criterion) {
                                 let body = Bytes::from(
                                     serde_json::to_vec(&typed[i % typed.len()]).expect("json"),
                                 );
-                                let id = format!("naive_{i}_{}", start.elapsed().as_nanos());
+                                // Unique for the whole process (the receiver rejects a replayed id with 409).
+                                let id =
+                                    format!("naive_{}", NAIVE_ID.fetch_add(1, Ordering::Relaxed));
                                 let ts = SystemTime::now()
                                     .duration_since(SystemTime::UNIX_EPOCH)
                                     .map_or(0, |d| d.as_secs());
@@ -188,7 +193,12 @@ fn bench(c: &mut Criterion) {
                                     .send()
                                     .await
                                     .expect("post");
-                                assert!(r.status().is_success());
+                                let status = r.status();
+                                assert!(
+                                    status.is_success(),
+                                    "{status}: {}",
+                                    r.text().await.unwrap_or_default()
+                                );
                             }
                         }));
                     }
