@@ -111,7 +111,7 @@ where
         let ticket = Ticket::new(config, reserved, now);
         let decoder = D::default();
         let items = decoder
-            .decode(context.media_type(), context.body())
+            .decode_shared(context.media_type(), context.body())
             .map_err(|e| WebhookRejection(Rejection::Decode(e)))?;
         Ok(Webhook {
             items,

@@ -100,7 +100,9 @@ pub use config::{
     ReceiverConfig, ReceiverConfigBuilder, SignedBody, Ticket,
 };
 pub use context::{Context, ContextBuilder, RemoteAddr};
-pub use decode::{ConnectSecureDecoder, Decode, DecodeError, JsonDecoder, Location, SysdigDecoder};
+pub use decode::{
+    ConnectSecureDecoder, Decode, DecodeError, JsonDecoder, Location, RawBody, SysdigDecoder,
+};
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use media::MediaType;
 pub use outcome::Outcome;

@@ -281,7 +281,7 @@ impl<T: Send + 'static> Receiver<T> {
         let now = intake.now;
         let (cx, reserved) = intake.into_context();
         let ticket = crate::config::Reservation::new(&self.inner.config, reserved, now);
-        let items = match self.inner.decoder.decode(cx.media_type(), cx.body()) {
+        let items = match self.inner.decoder.decode_shared(cx.media_type(), cx.body()) {
             Ok(items) => items,
             Err(e) => {
                 tracing::debug!(error = %e, "webhook body not decodable");

@@ -739,6 +739,94 @@ async fn shutdown_returns_events_waiting_for_a_retry() -> Result<(), BoxError> {
 }
 
 #[tokio::test]
+async fn batches_awaiting_retries_count_against_the_buffer_limits() -> Result<(), BoxError> {
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let u = up.clone();
+    let server = Server::start(move |_, _| {
+        if u.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::ok()
+        } else {
+            Reply::status(503)
+        }
+    })
+    .await?;
+    let sender = Sender::builder()
+        .transport(transport(Duration::from_secs(5))?)
+        .endpoint(
+            EndpointConfig::builder(
+                "down",
+                Endpoint::builder(server.url("/in"))
+                    .encoding(Encoding::Ndjson)
+                    .build()?,
+            )
+            .batching(
+                BatcherConfig::builder()
+                    .encoding(Encoding::Ndjson)
+                    .linger(ms(1))
+                    .max_events(10)
+                    .buffer_limits(20, 1 << 20)
+                    .build()?,
+            )
+            .retry(retry(1000, ms(20))?)
+            .queue(30, OverflowPolicy::DropOldest)
+            .build()?,
+        )
+        .build()?;
+    let mut receipts = Vec::new();
+    for i in 0..200 {
+        receipts.push(sender.try_send(event(i)?)?);
+        if i % 10 == 9 {
+            tokio::time::sleep(ms(5)).await;
+        }
+    }
+    tokio::time::sleep(ms(100)).await;
+    let h = sender.endpoint_health("down").ok_or("endpoint")?;
+    // Held: at most 20 events in batches out for delivery or retry, plus the batcher's; the
+    // rest waits in the queue (30) or was dropped by its policy, counted.
+    assert!(
+        (h.retrying + h.in_flight) * 10 <= 20,
+        "batches held beyond the buffer limits: {h:?}"
+    );
+    assert_eq!(h.queued, 30);
+    assert!(h.counters.dropped > 0, "{h:?}");
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reports = all(receipts).await;
+    let delivered = reports.iter().filter(|r| r.is_delivered()).count();
+    let dropped = reports
+        .iter()
+        .filter(|r| r.outcome("down") == Some(&Outcome::Dropped))
+        .count();
+    assert_eq!(delivered + dropped, 200);
+    assert_eq!(
+        dropped as u64,
+        sender
+            .endpoint_health("down")
+            .ok_or("endpoint")?
+            .counters
+            .dropped
+    );
+    assert!(
+        dropped >= 200 - 30 - 20 - 10,
+        "only the bounded part was kept: {dropped}"
+    );
+    // A released body is encoded again for its retry: every delivered event is in a body, and
+    // every body is well-formed NDJSON.
+    let mut ids = std::collections::HashSet::new();
+    for seen in server.seen() {
+        for line in seen.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line)?;
+            ids.insert(v["id"].as_str().ok_or("id")?.to_owned());
+        }
+    }
+    for (i, r) in reports.iter().enumerate() {
+        if r.is_delivered() {
+            assert!(ids.contains(&format!("evt_{i}")), "evt_{i} delivered");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn oauth2_token_is_fetched_once_reused_and_refreshed_once_on_401() -> Result<(), BoxError> {
     let issued = Arc::new(AtomicUsize::new(0));
     let deliveries = Arc::new(AtomicUsize::new(0));

@@ -7,17 +7,21 @@
 //! as "absent" (JSON `null`), which `()`, `Option<_>` and `serde_json::Value` accept.
 //! Ready-made decoders for payload families: [`ConnectSecureDecoder`] (tolerant of the invalid
 //! `\ ` escape in ConnectSecure's documentation, routed by canonical subject) and
-//! [`SysdigDecoder`] (routed by event `type`).
+//! [`SysdigDecoder`] (routed by event `type`). [`RawBody`] hands the whole verified body to one
+//! handler call without copying it, for handlers that parse it themselves with a borrowing
+//! parser (the fastest path for large batches).
 //!
 //! [`DecodeError`] separates what the sender must fix in the bytes (`400`, with the NDJSON line
 //! or the JSON line and column) from valid JSON of the wrong shape (`422`) and from a format the
 //! receiver does not take (`415`).
 
 mod connectsecure;
+mod raw;
 mod sysdig;
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 use webhook_payloads::Framing;
@@ -25,6 +29,7 @@ use webhook_payloads::Framing;
 use crate::MediaType;
 
 pub use connectsecure::ConnectSecureDecoder;
+pub use raw::RawBody;
 pub use sysdig::SysdigDecoder;
 
 /// Decodes a body into items of type `T`, and names the routing subject of an item.
@@ -57,6 +62,13 @@ pub use sysdig::SysdigDecoder;
 pub trait Decode<T>: Send + Sync + 'static {
     /// Decodes `body` (already decompressed) of media type `media` into items.
     fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<T>, DecodeError>;
+
+    /// [`decode`](Self::decode) given the body as shared bytes, which is what the receiver
+    /// calls: items may hold slices of the body without copying it (see [`RawBody`]). The
+    /// default calls `decode`.
+    fn decode_shared(&self, media: Option<MediaType>, body: &Bytes) -> Result<Vec<T>, DecodeError> {
+        self.decode(media, body)
+    }
 
     /// The routing subject/type of `item` (default: none, so items go to the fallback unless
     /// the receiver builder sets a subject function).

@@ -643,3 +643,42 @@ async fn signed_body_decoded_verifies_the_decompressed_bytes() {
     let res = rx.oneshot(req).await.expect("infallible");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn raw_body_hands_the_verified_batch_to_one_borrowing_handler() {
+    const FIXTURE: &str =
+        include_str!("../../../fixtures/sysdig/elastic-integrations-test-sysdig.ndjson");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = Arc::clone(&seen);
+    let receiver = Receiver::with_decoder(config(), webhook_receiver::RawBody)
+        .fallback(handler_fn(move |body: Bytes, cx: Context| {
+            let s = Arc::clone(&s);
+            async move {
+                // The handler gets the request's own bytes (shared, not copied) and parses
+                // them with the borrowing typed parser.
+                assert_eq!(body.as_ptr(), cx.body().as_ptr());
+                match webhook_payloads::sysdig::parse_ndjson(&body) {
+                    Ok(events) => {
+                        s.fetch_add(events.len(), Ordering::SeqCst);
+                        Outcome::Accepted
+                    }
+                    Err(e) => Outcome::failed(e.to_string()),
+                }
+            }
+        }))
+        .build()
+        .expect("receiver");
+    let res = receiver
+        .clone()
+        .oneshot(signed("msg_raw", "application/x-ndjson", FIXTURE))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(seen.load(Ordering::SeqCst), FIXTURE.lines().count());
+    // A body the handler cannot parse fails the request (the sender retries it).
+    let res = receiver
+        .oneshot(signed("msg_raw_bad", "application/x-ndjson", "{\"id\":\n"))
+        .await
+        .expect("infallible");
+    assert!(res.status().is_server_error());
+}

@@ -76,8 +76,12 @@ pub(crate) struct Driver {
 struct Outstanding {
     id: BatchId,
     events: Vec<Event>,
+    /// Event bytes of `events` (counted against the batcher's buffer limits).
+    event_bytes: usize,
     slots: Vec<Slot>,
-    body: Body,
+    /// The encoded body; an uncompressed one is released while the batch waits for a retry
+    /// (the events hold the same bytes) and encoded again when it is due.
+    body: Option<Body>,
     retry: Option<RetryState>,
     last_error: Option<AttemptError>,
     /// The next dispatch repeats the attempt after a 401 with a fresh token.
@@ -137,6 +141,17 @@ struct State {
     seq: u64,
     disabled: bool,
     disable_reason: Option<DisableReason>,
+}
+
+impl State {
+    /// Events and event bytes of the batches out of the batcher (staged, in flight, retrying).
+    fn held(&self) -> (usize, usize) {
+        self.staged
+            .iter()
+            .chain(self.in_flight.values())
+            .chain(self.retries.values())
+            .fold((0, 0), |(e, b), o| (e + o.events.len(), b + o.event_bytes))
+    }
 }
 
 impl Driver {
@@ -312,7 +327,14 @@ impl Driver {
     }
 
     /// Moves queued events into the batcher while it has room.
+    ///
+    /// The batcher's buffer limits bound everything the driver holds: the batches taken out
+    /// for delivery (staged, in flight, awaiting a retry) count against them too, so while an
+    /// endpoint is down the events stay in the intake queue, whose overflow policy applies.
     fn intake(&self, st: &mut State, now: Instant) {
+        let (held_events, held_bytes) = st.held();
+        let max_events = self.cfg.batcher.max_buffered_events();
+        let max_bytes = self.cfg.batcher.max_buffered_bytes();
         loop {
             if st.intake.is_empty()
                 && self.shared.queue.drain_into(&mut st.intake, DRAIN_CHUNK) == 0
@@ -320,6 +342,13 @@ impl Driver {
                 return;
             }
             while let Some(entry) = st.intake.pop_front() {
+                if held_events > 0
+                    && (st.batcher.buffered_events() + held_events >= max_events
+                        || st.batcher.buffered_bytes() + held_bytes + entry.event.len() > max_bytes)
+                {
+                    st.intake.push_front(entry);
+                    return;
+                }
                 let Entry { event, slot } = entry;
                 let id = st.pending.key(&event);
                 match st.batcher.push(event, now) {
@@ -354,12 +383,14 @@ impl Driver {
         };
         let id = batch.id().clone();
         let events = batch.into_events();
+        let event_bytes = events.iter().map(Event::len).sum();
         let slots = st.pending.take(&events);
         Some(Outstanding {
             id,
             events,
+            event_bytes,
             slots,
-            body,
+            body: Some(body),
             retry: None,
             last_error: None,
             token_resend: false,
@@ -438,11 +469,24 @@ impl Driver {
             }
         }
         let attempt = o.retry.map_or(1, |s| s.attempts());
-        let mut request = match self.cfg.endpoint.request(o.id.as_str(), &o.body, wall) {
+        let body = match o.body.as_ref() {
+            Some(body) => Ok(body),
+            None => match Body::encode(self.cfg.batcher.encoding(), &o.events) {
+                Ok(body) => Ok(&*o.body.insert(body)),
+                Err(err) => Err(err.to_string()),
+            },
+        };
+        let built = body.and_then(|body| {
+            self.cfg
+                .endpoint
+                .request(o.id.as_str(), body, wall)
+                .map_err(|e| e.to_string())
+        });
+        let mut request = match built {
             Ok(r) => r,
             Err(err) => {
                 tracing::error!(batch_id = %o.id, error = %err, "request could not be built");
-                let reason = FailureReason::Request(err.to_string());
+                let reason = FailureReason::Request(err);
                 if let Some(b) = st.breaker.as_mut() {
                     // Release the permit taken for this request.
                     b.record_success(now);
@@ -605,6 +649,9 @@ impl Driver {
                 metrics.retried.increment(1);
                 tracing::debug!(batch_id = %o.id, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retry scheduled");
                 o.last_error = Some(error);
+                if self.cfg.endpoint.gzip().is_none() {
+                    o.body = None;
+                }
                 st.seq += 1;
                 st.retries.insert((at, st.seq), o);
             }

@@ -161,7 +161,8 @@ impl EndpointConfigBuilder {
     }
 
     /// Batching (default: [`BatcherConfig::default`] with the endpoint's encoding). Its encoding
-    /// must be the endpoint's.
+    /// must be the endpoint's. Its buffer limits also count the batches out for delivery or
+    /// waiting for a retry, so they bound what the endpoint holds beyond its queue.
     pub fn batching(mut self, config: BatcherConfig) -> Self {
         self.batcher = Some(config);
         self

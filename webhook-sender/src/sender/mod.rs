@@ -9,6 +9,13 @@
 //! (see the `driver` module docs) that feeds the core batcher, retry policy, health tracker and
 //! circuit breaker with time read in one place, and sends what they emit. Every event gets a
 //! [`Receipt`] that resolves to its outcome at every endpoint.
+//!
+//! Memory is bounded per endpoint: the queue holds at most its capacity in events, the driver
+//! takes at most one chunk of 1024 more from it, and the batcher's buffer limits
+//! ([`BatcherConfig::buffer_limits`](webhook_core::BatcherConfig)) bound the events it holds
+//! *including* the batches out for delivery or waiting for a retry; a waiting batch keeps its
+//! events only (its uncompressed body is encoded again when the retry is due). When an
+//! endpoint is down, the queue fills and its overflow policy applies.
 
 mod driver;
 mod endpoint;
@@ -149,7 +156,15 @@ impl Sender {
     pub async fn send(&self, event: Event) -> Result<Receipt, SendError> {
         let (tracker, receipt) = self.start(&event)?;
         let mut fan = Fanout::new(&self.inner, event);
-        while let Some((ep, mut entry)) = fan.next(&tracker) {
+        while let Some((ep, entry)) = fan.next(&tracker) {
+            // While there is room, no waiter is registered (a lock and an unlink per event).
+            let mut entry = match self.place(ep, entry, fan.accepted)? {
+                Placed::Done => {
+                    fan.accepted = true;
+                    continue;
+                }
+                Placed::Full(e) => e,
+            };
             loop {
                 let notified = ep.shared.queue.writable().notified();
                 let mut notified = std::pin::pin!(notified);

@@ -157,9 +157,40 @@ impl DeliveryReport {
 }
 
 struct State {
-    outcomes: Vec<Option<Outcome>>,
+    outcomes: Outcomes,
     remaining: usize,
     waker: Option<Waker>,
+}
+
+/// The per-endpoint outcomes of one receipt: inline for the common single-endpoint sender, so
+/// a receipt costs one allocation.
+enum Outcomes {
+    One(Option<Outcome>),
+    Many(Vec<Option<Outcome>>),
+}
+
+impl Outcomes {
+    fn new(n: usize) -> Self {
+        if n == 1 {
+            Self::One(None)
+        } else {
+            Self::Many(vec![None; n])
+        }
+    }
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut Option<Outcome>> {
+        match self {
+            Self::One(o) => (index == 0).then_some(o),
+            Self::Many(v) => v.get_mut(index),
+        }
+    }
+
+    fn as_slice(&self) -> &[Option<Outcome>] {
+        match self {
+            Self::One(o) => std::slice::from_ref(o),
+            Self::Many(v) => v,
+        }
+    }
 }
 
 /// Shared state of one receipt.
@@ -174,7 +205,7 @@ impl Tracker {
         Arc::new(Self {
             names,
             state: Mutex::new(State {
-                outcomes: vec![None; n],
+                outcomes: Outcomes::new(n),
                 remaining: n,
                 waker: None,
             }),
@@ -284,7 +315,7 @@ impl Receipt {
             .tracker
             .names
             .iter()
-            .zip(&state.outcomes)
+            .zip(state.outcomes.as_slice())
             .map(|(name, o)| EndpointOutcome {
                 endpoint: name.clone(),
                 outcome: o.clone().unwrap_or(Outcome::Failed {

@@ -1,0 +1,286 @@
+//! Shared setup of the end-to-end benches (`e2e.rs`, `e2e_load.rs`): the typed Sysdig policy
+//! events, the verifying and typed-decoding receiver, the acknowledge-only sink, the SDK sender
+//! and the producer tasks.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use webhook_benches::SYSDIG_FIXTURE_NDJSON;
+use webhook_core::encode::Encoding;
+use webhook_core::request::Endpoint;
+use webhook_core::{
+    BatcherConfig, Event, KeyRing, RetryPolicy, Scheme, Secret, SenderAuth, Verifier,
+};
+use webhook_payloads::sysdig::{self, SysdigEvent};
+use webhook_receiver::{
+    Context, Decode, DecodeError, MediaType, Outcome as Handled, RawBody, Receiver, ReceiverConfig,
+    Server, SysdigDecoder, handler_fn,
+};
+use webhook_sender::ssrf::SsrfPolicy;
+use webhook_sender::transport::TransportBuilder;
+use webhook_sender::{Concurrency, EndpointConfig, OverflowPolicy, Sender};
+
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Request body limit of the receivers (above the sender's `max_bytes`).
+pub const BODY_LIMIT: usize = 8 << 20;
+
+/// Reads nothing: the sink receiver only counts lines and acknowledges (the sender alone).
+pub struct Discard(pub Arc<AtomicU64>);
+
+impl Decode<serde_json::Value> for Discard {
+    fn decode(
+        &self,
+        _media: Option<MediaType>,
+        body: &[u8],
+    ) -> Result<Vec<serde_json::Value>, DecodeError> {
+        // Counted in chunks of 255 with a byte accumulator (vectorizes).
+        let lines: u64 = body
+            .chunks(255)
+            .map(|c| u64::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
+            .sum();
+        self.0.fetch_add(lines, Ordering::Relaxed);
+        Ok(Vec::new())
+    }
+}
+
+/// Starts the acknowledge-only sink; returns its URL.
+pub async fn start_sink(count: Arc<AtomicU64>) -> String {
+    let config = ReceiverConfig::builder()
+        .auth(webhook_receiver::NoAuth)
+        .body_limit(BODY_LIMIT)
+        .no_replay_protection()
+        .build()
+        .expect("sink config");
+    let receiver = Receiver::builder(config)
+        .decoder(Discard(count))
+        .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async {
+            Handled::Accepted
+        }))
+        .build()
+        .expect("sink");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/sink", listener.local_addr().expect("addr"));
+    tokio::spawn(Server::new(receiver).serve(listener, std::future::pending()));
+    url
+}
+
+/// The fixture's policy events, typed and owned.
+pub fn policy_events() -> Vec<SysdigEvent<'static>> {
+    let events: Vec<_> = sysdig::parse_ndjson(SYSDIG_FIXTURE_NDJSON.as_bytes())
+        .expect("fixture parses")
+        .into_iter()
+        .map(SysdigEvent::into_owned)
+        .filter(|e| matches!(e, SysdigEvent::Policy(_)))
+        // The ~1 KiB one (the others carry 2-3 KiB of falco output).
+        .filter(|e| serde_json::to_vec(e).is_ok_and(|v| v.len() < 1536))
+        .collect();
+    assert!(!events.is_empty(), "the fixture has policy events");
+    events
+}
+
+fn verifying_config() -> ReceiverConfig {
+    let verifier = Verifier::new(
+        Scheme::standard_webhooks(),
+        &KeyRing::single(Secret::from_whsec(WHSEC).expect("secret")),
+    )
+    .expect("verifier");
+    ReceiverConfig::builder()
+        .auth(verifier)
+        .body_limit(BODY_LIMIT)
+        .build()
+        .expect("receiver config")
+}
+
+/// The receiver of the benches: verifies the signature (and the replay window), then one
+/// handler call per request splits the batch and deserializes every event into the typed
+/// `SysdigEvent`, borrowing its strings from the shared body (`RawBody` + `parse_batch`).
+pub fn typed_receiver(count: Arc<AtomicU64>) -> Receiver<Bytes> {
+    Receiver::with_decoder(verifying_config(), RawBody)
+        .fallback(handler_fn(move |body: Bytes, cx: Context| {
+            let count = count.clone();
+            async move {
+                let ct = match cx.media_type() {
+                    Some(MediaType::NdJson) => "application/x-ndjson",
+                    _ => "application/json",
+                };
+                match sysdig::parse_batch(Some(ct), &body) {
+                    Ok((_, events)) => {
+                        assert!(events.iter().all(|e| matches!(e, SysdigEvent::Policy(_))));
+                        count.fetch_add(events.len() as u64, Ordering::Relaxed);
+                        Handled::Accepted
+                    }
+                    Err(e) => Handled::failed(e.to_string()),
+                }
+            }
+        }))
+        .build()
+        .expect("receiver")
+}
+
+/// The same with the SDK's `SysdigDecoder`: each event detached from the body (owned) and
+/// handed to its own handler call.
+pub fn owned_receiver(count: Arc<AtomicU64>) -> Receiver<SysdigEvent<'static>> {
+    Receiver::with_decoder(verifying_config(), SysdigDecoder)
+        .fallback(handler_fn(move |e: SysdigEvent<'static>, _cx: Context| {
+            let count = count.clone();
+            async move {
+                assert!(matches!(e, SysdigEvent::Policy(_)));
+                count.fetch_add(1, Ordering::Relaxed);
+                Handled::Accepted
+            }
+        }))
+        .build()
+        .expect("receiver")
+}
+
+async fn serve<T: Send + 'static>(receiver: Receiver<T>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/sysdig", listener.local_addr().expect("addr"));
+    tokio::spawn(Server::new(receiver).serve(listener, std::future::pending()));
+    url
+}
+
+/// Starts the typed (borrowing) receiver on a fresh port; returns its URL.
+pub async fn start_receiver(count: Arc<AtomicU64>) -> String {
+    serve(typed_receiver(count)).await
+}
+
+/// Starts the owned-events receiver on a fresh port; returns its URL.
+pub async fn start_owned_receiver(count: Arc<AtomicU64>) -> String {
+    serve(owned_receiver(count)).await
+}
+
+/// Batching and queue settings of the SDK sender in the benches.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    pub linger: Duration,
+    pub in_flight: usize,
+    /// Events the intake queue holds.
+    pub queue: usize,
+    pub overflow: OverflowPolicy,
+    /// Events and bytes the batcher may hold (waiting and in flight).
+    pub buffer_events: usize,
+    pub buffer_bytes: usize,
+    /// Retries keep going (receiver down) instead of failing fast.
+    pub patient: bool,
+}
+
+impl Tuning {
+    /// The throughput setting: large batches, short linger, several requests in flight.
+    ///
+    /// `E2E_MAX_EVENTS` overrides the batch size of 1000 events (the byte limit follows at
+    /// 2 KiB per event, at least 1 MiB: 2000 KiB by default).
+    pub fn throughput() -> Self {
+        let max_events = std::env::var("E2E_MAX_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        Tuning {
+            max_events,
+            max_bytes: (max_events * 2048).max(1 << 20),
+            linger: Duration::from_millis(2),
+            in_flight: 4,
+            queue: 50_000,
+            overflow: OverflowPolicy::Block,
+            buffer_events: 50_000,
+            buffer_bytes: 64 << 20,
+            patient: false,
+        }
+    }
+}
+
+/// The SDK sender: NDJSON batches signed with Standard Webhooks, over the reqwest transport.
+pub fn sdk_sender(url: &str, t: Tuning) -> Sender {
+    let transport = TransportBuilder::new()
+        .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse().expect("cidr")))
+        .max_response_body(4096)
+        .build()
+        .expect("transport");
+    let endpoint = Endpoint::builder(url)
+        .encoding(Encoding::Ndjson)
+        .auth(SenderAuth::signature(Secret::from_whsec(WHSEC).expect("secret")).expect("auth"))
+        .build()
+        .expect("endpoint");
+    let retry = if t.patient {
+        RetryPolicy::builder()
+            .exponential(
+                Duration::from_millis(50),
+                2.0,
+                Duration::from_millis(500),
+                false,
+            )
+            .max_attempts(1000)
+            .max_elapsed(Duration::from_secs(120))
+            .build()
+    } else {
+        RetryPolicy::builder()
+            .fixed(vec![Duration::ZERO, Duration::from_millis(50)], 0)
+            .build()
+    }
+    .expect("retry");
+    Sender::builder()
+        .transport(transport)
+        .endpoint(
+            EndpointConfig::builder("bench", endpoint)
+                .batching(
+                    BatcherConfig::builder()
+                        .encoding(Encoding::Ndjson)
+                        .max_events(t.max_events)
+                        .max_bytes(t.max_bytes)
+                        .linger(t.linger)
+                        .buffer_limits(t.buffer_events, t.buffer_bytes)
+                        .build()
+                        .expect("batcher"),
+                )
+                .retry(retry)
+                .concurrency(Concurrency::Fixed(t.in_flight))
+                .queue(t.queue, t.overflow)
+                .build()
+                .expect("endpoint config"),
+        )
+        .build()
+        .expect("sender")
+}
+
+/// Serializes the `i`-th event (typed → JSON bytes, as an application would).
+pub fn serialize(i: usize, typed: &[SysdigEvent<'static>]) -> Event {
+    let e = &typed[i % typed.len()];
+    Event::builder(format!("evt_{i}"), "policy")
+        .serialize(e)
+        .expect("serialize")
+}
+
+/// Producer tasks on the runtime (an application sends from several tasks).
+pub const PRODUCERS: usize = 2;
+
+/// Each producer serializes and sends its share of `events`, then awaits its receipts.
+pub async fn produce(sender: &Sender, typed: &Arc<Vec<SysdigEvent<'static>>>, events: usize) {
+    let mut tasks = Vec::with_capacity(PRODUCERS);
+    for p in 0..PRODUCERS {
+        let (sender, typed) = (sender.clone(), typed.clone());
+        tasks.push(tokio::spawn(async move {
+            let share = events / PRODUCERS;
+            let mut receipts = Vec::with_capacity(share);
+            for i in p * share..(p + 1) * share {
+                receipts.push(sender.send(serialize(i, &typed)).await.expect("send"));
+            }
+            for r in receipts {
+                assert!(r.await.is_delivered());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("producer");
+    }
+}
