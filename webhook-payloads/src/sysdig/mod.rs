@@ -57,8 +57,17 @@ use crate::decode::{Framing, Record, framing, record_error, split_records};
 use crate::object::{IntoStatic, Key};
 use crate::{DecodeError, TimestampFormat};
 
-/// The top-level keys only the legacy format has.
+/// The top-level keys only the legacy format has. A key marks an event as legacy only when its
+/// value is not `null`: a `null` carries nothing, and since absent optional fields are not
+/// written back, classifying by it would not survive a round trip.
 const LEGACY_KEYS: [&str; 4] = ["policyId", "actionResults", "timestampNs", "eventLabels"];
+
+/// Whether `object` has a legacy-only key with a non-null value.
+fn has_legacy_marker(object: &serde_json::Map<String, Value>) -> bool {
+    LEGACY_KEYS
+        .iter()
+        .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
+}
 
 /// Writes a nanosecond timestamp at the requested resolution (`None`: as received).
 pub(crate) fn write_ns(ns: &u64, format: Option<TimestampFormat>) -> u64 {
@@ -171,8 +180,10 @@ impl<'de> Deserialize<'de> for Probe<'de> {
                     match &*k {
                         "type" => p.kind = m.next_value::<TypeValue<'de>>()?.0,
                         "policyId" | "actionResults" | "timestampNs" | "eventLabels" => {
-                            p.legacy = true;
-                            m.next_value::<IgnoredAny>()?;
+                            // `null` is no marker (see LEGACY_KEYS).
+                            if m.next_value::<Option<IgnoredAny>>()?.is_some() {
+                                p.legacy = true;
+                            }
                         }
                         _ => {
                             m.next_value::<IgnoredAny>()?;
@@ -245,7 +256,7 @@ impl<'a> SysdigEvent<'a> {
         };
         Ok(match kind {
             Kind::Policy => match serde_json::from_slice::<PolicyEvent<'a>>(bytes) {
-                Ok(ev) if !LEGACY_KEYS.iter().any(|k| ev.extra.contains_key(*k)) => {
+                Ok(ev) if !has_legacy_marker(&ev.extra) => {
                     Self::Policy(Box::new(ev))
                 }
                 Ok(_) => Self::LegacyPolicy(serde_json::from_slice(bytes)?),
@@ -299,7 +310,7 @@ impl<'a> SysdigEvent<'a> {
         }
         let legacy = v
             .as_object()
-            .is_some_and(|o| LEGACY_KEYS.iter().any(|k| o.contains_key(*k)));
+            .is_some_and(has_legacy_marker);
         let kind = kind_of(v.get("type").and_then(Value::as_str), legacy);
         Ok(match kind {
             Kind::Policy => Self::Policy(Deserialize::deserialize(v)?),

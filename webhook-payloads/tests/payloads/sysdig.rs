@@ -384,3 +384,25 @@ fn escaped_keys_take_the_slow_path() {
     };
     assert_eq!((c.id.as_ref(), c.timestamp), ("a", 7));
 }
+
+/// Found by the arbitrary-JSON property on a fresh seed: a legacy-only key whose value is `null`
+/// made an event "legacy", but absent fields are not written back, so the round trip turned it
+/// into an unknown event. A `null` marker no longer counts.
+#[test]
+fn null_legacy_markers_do_not_make_an_event_legacy() {
+    for body in [
+        r#"{"id":"","policyId":null}"#,
+        r#"{"id":"a","type":"policy","timestamp":1,"timestampNs":null,"eventLabels":null}"#,
+        r#"{"id":"a","actionResults":null}"#,
+    ] {
+        let ev = SysdigEvent::from_slice(body.as_bytes()).unwrap();
+        assert_ne!(variant(&ev), "legacy", "{body}");
+        let out = ev.to_vec_with(TimestampFormat::Nanoseconds).unwrap();
+        assert_eq!(SysdigEvent::from_slice(&out).unwrap(), ev, "{body}");
+        let via_value: SysdigEvent<'static> = serde_json::from_str(body).unwrap();
+        assert_eq!(variant(&via_value), variant(&ev), "{body}");
+    }
+    // A non-null marker still selects the legacy format.
+    let legacy = SysdigEvent::from_slice(br#"{"id":"a","policyId":7}"#).unwrap();
+    assert_eq!(variant(&legacy), "legacy");
+}
