@@ -256,9 +256,7 @@ impl<'a> SysdigEvent<'a> {
         };
         Ok(match kind {
             Kind::Policy => match serde_json::from_slice::<PolicyEvent<'a>>(bytes) {
-                Ok(ev) if !has_legacy_marker(&ev.extra) => {
-                    Self::Policy(Box::new(ev))
-                }
+                Ok(ev) if !has_legacy_marker(&ev.extra) => Self::Policy(Box::new(ev)),
                 Ok(_) => Self::LegacyPolicy(serde_json::from_slice(bytes)?),
                 Err(e) => match Self::probe_kind(bytes)? {
                     Kind::Legacy => Self::LegacyPolicy(serde_json::from_slice(bytes)?),
@@ -308,9 +306,7 @@ impl<'a> SysdigEvent<'a> {
         if !v.is_object() {
             return Err(de::Error::custom("expected a Sysdig event object"));
         }
-        let legacy = v
-            .as_object()
-            .is_some_and(has_legacy_marker);
+        let legacy = v.as_object().is_some_and(has_legacy_marker);
         let kind = kind_of(v.get("type").and_then(Value::as_str), legacy);
         Ok(match kind {
             Kind::Policy => Self::Policy(Deserialize::deserialize(v)?),
