@@ -130,7 +130,8 @@ impl CloudEvent {
         let (data, data_base64) = if body.is_empty() {
             (None, None)
         } else if datacontenttype.as_deref().is_none_or(is_json_media_type) {
-            let v: Value = serde_json::from_slice(body).map_err(|e| DecodeError::from_json(&e))?;
+            let v: Value =
+                crate::decode::from_json(body).map_err(|e| DecodeError::from_json(&e))?;
             (Some(v), None)
         } else if datacontenttype
             .as_deref()

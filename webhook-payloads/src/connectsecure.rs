@@ -65,11 +65,11 @@ impl ConnectSecureAlert {
     ///
     /// The strict parse's [`DecodeError`] when the repaired body does not parse either.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
-        match serde_json::from_slice(bytes) {
+        match crate::decode::from_json(bytes) {
             Ok(v) => Ok(v),
             Err(e) if e.is_syntax() => {
                 let repaired = repair_invalid_escapes(bytes);
-                serde_json::from_slice(&repaired).map_err(|_| DecodeError::from_json(&e))
+                crate::decode::from_json(&repaired).map_err(|_| DecodeError::from_json(&e))
             }
             Err(e) => Err(DecodeError::from_json(&e)),
         }

@@ -213,7 +213,7 @@ pub fn detect<'a>(
                 match probe(fixed.bytes) {
                     Ok(Some(p)) if classify(&p, hint) == Family::ConnectSecure => {
                         let alert: ConnectSecureAlert =
-                            serde_json::from_slice(&repaired).map_err(|_| e)?;
+                            crate::decode::from_json(&repaired).map_err(|_| e)?;
                         payloads.push(Payload::ConnectSecure(Box::new(alert)));
                     }
                     _ => return Err(e),
@@ -250,25 +250,27 @@ fn parse_one<'a>(
 ) -> Result<Payload<'a>, DecodeError> {
     let Some(p) = probe(rec.bytes).map_err(|e| record_error(body, rec, &e))? else {
         let v: Value =
-            serde_json::from_slice(rec.bytes).map_err(|e| record_error(body, rec, &e))?;
+            crate::decode::from_json(rec.bytes).map_err(|e| record_error(body, rec, &e))?;
         return Ok(Payload::Json(v));
     };
     let err = |e: serde_json::Error| record_error(body, rec, &e);
     Ok(match classify(&p, hint) {
         Family::Sysdig => Payload::Sysdig(sysdig::parse_record(body, rec)?),
         Family::ConnectSecure => {
-            Payload::ConnectSecure(serde_json::from_slice(rec.bytes).map_err(err)?)
+            Payload::ConnectSecure(crate::decode::from_json(rec.bytes).map_err(err)?)
         }
-        Family::Soveren => Payload::Soveren(serde_json::from_slice(rec.bytes).map_err(err)?),
-        Family::Falco => Payload::Falco(serde_json::from_slice(rec.bytes).map_err(err)?),
+        Family::Soveren => Payload::Soveren(crate::decode::from_json(rec.bytes).map_err(err)?),
+        Family::Falco => Payload::Falco(crate::decode::from_json(rec.bytes).map_err(err)?),
         Family::Alertmanager => {
-            Payload::Alertmanager(serde_json::from_slice(rec.bytes).map_err(err)?)
+            Payload::Alertmanager(crate::decode::from_json(rec.bytes).map_err(err)?)
         }
-        Family::CloudEvents => Payload::CloudEvent(serde_json::from_slice(rec.bytes).map_err(err)?),
+        Family::CloudEvents => {
+            Payload::CloudEvent(crate::decode::from_json(rec.bytes).map_err(err)?)
+        }
         Family::StandardWebhooks => {
-            Payload::StandardWebhook(serde_json::from_slice(rec.bytes).map_err(err)?)
+            Payload::StandardWebhook(crate::decode::from_json(rec.bytes).map_err(err)?)
         }
-        Family::Json => Payload::Json(serde_json::from_slice(rec.bytes).map_err(err)?),
+        Family::Json => Payload::Json(crate::decode::from_json(rec.bytes).map_err(err)?),
     })
 }
 
@@ -392,7 +394,7 @@ fn probe(bytes: &[u8]) -> Result<Option<Keys>, serde_json::Error> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Ok(None);
     }
-    serde_json::from_slice(bytes).map(Some)
+    crate::decode::from_json(bytes).map(Some)
 }
 
 fn classify(k: &Keys, hint: Option<Family>) -> Family {

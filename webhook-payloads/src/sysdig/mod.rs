@@ -53,7 +53,7 @@ pub use policy::{Action, PolicyContent, PolicyEvent};
 pub use severity::Severity;
 pub use string_map::StringMap;
 
-use crate::decode::{Framing, Record, framing, record_error, split_records};
+use crate::decode::{Framing, Record, framing, from_json, record_error, split_records};
 use crate::object::{IntoStatic, Key};
 use crate::{DecodeError, TimestampFormat};
 
@@ -255,29 +255,29 @@ impl<'a> SysdigEvent<'a> {
             None => Self::probe_kind(bytes)?,
         };
         Ok(match kind {
-            Kind::Policy => match serde_json::from_slice::<PolicyEvent<'a>>(bytes) {
+            Kind::Policy => match from_json::<PolicyEvent<'a>>(bytes) {
                 Ok(ev) if !has_legacy_marker(&ev.extra) => Self::Policy(Box::new(ev)),
-                Ok(_) => Self::LegacyPolicy(serde_json::from_slice(bytes)?),
+                Ok(_) => Self::LegacyPolicy(from_json(bytes)?),
                 Err(e) => match Self::probe_kind(bytes)? {
-                    Kind::Legacy => Self::LegacyPolicy(serde_json::from_slice(bytes)?),
+                    Kind::Legacy => Self::LegacyPolicy(from_json(bytes)?),
                     _ => return Err(e),
                 },
             },
-            Kind::Legacy => Self::LegacyPolicy(serde_json::from_slice(bytes)?),
-            Kind::Command => Self::Command(serde_json::from_slice(bytes)?),
-            Kind::Connection => Self::Connection(serde_json::from_slice(bytes)?),
-            Kind::FileAccess => Self::FileAccess(serde_json::from_slice(bytes)?),
-            Kind::Kubernetes => Self::Kubernetes(serde_json::from_slice(bytes)?),
-            Kind::AuditTrail => Self::AuditTrail(serde_json::from_slice(bytes)?),
-            Kind::Benchmark => Self::Benchmark(serde_json::from_slice(bytes)?),
-            Kind::HostScanning => Self::HostScanning(serde_json::from_slice(bytes)?),
-            Kind::Unknown => Self::Unknown(serde_json::from_slice(bytes)?),
+            Kind::Legacy => Self::LegacyPolicy(from_json(bytes)?),
+            Kind::Command => Self::Command(from_json(bytes)?),
+            Kind::Connection => Self::Connection(from_json(bytes)?),
+            Kind::FileAccess => Self::FileAccess(from_json(bytes)?),
+            Kind::Kubernetes => Self::Kubernetes(from_json(bytes)?),
+            Kind::AuditTrail => Self::AuditTrail(from_json(bytes)?),
+            Kind::Benchmark => Self::Benchmark(from_json(bytes)?),
+            Kind::HostScanning => Self::HostScanning(from_json(bytes)?),
+            Kind::Unknown => Self::Unknown(from_json(bytes)?),
         })
     }
 
     /// The slow dispatch: skims the whole object for `type` and the legacy keys.
     fn probe_kind(bytes: &[u8]) -> Result<Kind, serde_json::Error> {
-        let probe: Probe<'_> = serde_json::from_slice(bytes)?;
+        let probe: Probe<'_> = from_json(bytes)?;
         Ok(kind_of(probe.kind.as_deref(), probe.legacy))
     }
 
