@@ -373,6 +373,34 @@ impl EventBuilder {
         Ok(self.finish(Bytes::from(buf.into_boxed_slice())))
     }
 
+    /// Encodes a payload that writes its own JSON ([`crate::json::ToJson`]: no serde, strings
+    /// escaped eight bytes at a time) and finishes the event; the bytes are the same as
+    /// [`Self::serialize`] would write for a type whose two implementations agree.
+    ///
+    /// ```
+    /// let e = webhook_core::Event::builder("1", "t").json(&vec![1u64, 2])?;
+    /// assert_eq!(&e.body()[..], b"[1,2]");
+    /// # Ok::<(), webhook_core::EventError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::Empty`] or [`EventError::LineBreak`] when the implementation broke the
+    /// [`ToJson`](crate::json::ToJson) contract (nothing, or a raw CR/LF, which would break NDJSON
+    /// framing); the JSON itself is not re-parsed.
+    pub fn json<T: crate::json::ToJson + ?Sized>(self, payload: &T) -> Result<Event, EventError> {
+        let mut buf = Vec::with_capacity(SizeHint::get());
+        payload.write_json(&mut buf);
+        if buf.is_empty() {
+            return Err(EventError::Empty);
+        }
+        if let Some(offset) = crate::json::find_line_break(&buf) {
+            return Err(EventError::LineBreak { offset });
+        }
+        SizeHint::set(buf.len());
+        Ok(self.finish(Bytes::from(buf.into_boxed_slice())))
+    }
+
     /// Finishes the event from bytes that must hold exactly one compact JSON value.
     ///
     /// The bytes are validated (one JSON value, no raw CR/LF) so that batch framing stays valid.
@@ -423,6 +451,29 @@ mod tests {
         let e = Event::builder("3", "t").serialize(&huge).unwrap();
         assert_eq!(e.len(), 100_002);
         assert_eq!(SizeHint::get(), SizeHint::MAX);
+    }
+
+    #[test]
+    fn json_writers_breaking_the_contract_are_refused() {
+        struct Raw(&'static [u8]);
+        impl crate::json::ToJson for Raw {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(self.0);
+            }
+        }
+        assert!(matches!(
+            Event::builder("1", "t").json(&Raw(b"")),
+            Err(EventError::Empty)
+        ));
+        assert!(matches!(
+            Event::builder("1", "t").json(&Raw(b"{\"a\":\n1}")),
+            Err(EventError::LineBreak { offset: 5 })
+        ));
+        let e = Event::builder("1", "t").json(&Raw(b"{\"a\":1}")).unwrap();
+        assert_eq!(&e.body()[..], b"{\"a\":1}");
+        // Strings with line breaks are escaped, so they never trip the check.
+        let e = Event::builder("1", "t").json("two\nlines").unwrap();
+        assert_eq!(&e.body()[..], b"\"two\\nlines\"");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub mod breaker;
 pub mod encode;
 pub mod event;
 pub mod health;
+pub mod json;
 pub mod response;
 pub mod retry;
 pub mod route;

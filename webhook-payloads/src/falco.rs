@@ -135,3 +135,4 @@ impl<'de> Deserialize<'de> for Priority {
         Ok(Self::parse(&s))
     }
 }
+crate::object::json_via_serde!(Priority);

@@ -355,6 +355,45 @@ macro_rules! json_object {
             }
         }
 
+        impl $($gen)* $name $($gen)* {
+            /// Writes the object as compact JSON without serde (same bytes as `Serialize`).
+            #[allow(unused_variables)]
+            pub(crate) fn write_json_object(
+                &self,
+                out: &mut Vec<u8>,
+                format: Option<$crate::TimestampFormat>,
+            ) {
+                out.push(b'{');
+                let start = out.len();
+                $(
+                    if !$crate::object::Field::is_absent(&self.$f) {
+                        if out.len() != start {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(concat!("\"", $key, "\":").as_bytes());
+                        $crate::object::json_object!(@json out, &self.$f, format $(, $ser)?);
+                    }
+                )*
+                for (k, v) in &self.extra {
+                    if out.len() != start {
+                        out.push(b',');
+                    }
+                    ::webhook_core::json::write_str(out, k);
+                    out.push(b':');
+                    ::webhook_core::json::write_value(out, v);
+                }
+                out.push(b'}');
+            }
+        }
+
+        /// Compact JSON without serde: the same bytes as `serde_json::to_vec`, several times
+        /// faster (strings are escaped eight bytes at a time).
+        impl $($gen)* ::webhook_core::json::ToJson for $name $($gen)* {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                self.write_json_object(out, None);
+            }
+        }
+
         impl $($gen)* serde::Serialize for $name $($gen)* {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap as _;
@@ -367,12 +406,36 @@ macro_rules! json_object {
     (@de $map:ident, $t:ty) => { $map.next_value::<$t>()? };
     (@de $map:ident, $t:ty, lenient) => { $map.next_value::<$crate::object::Lenient<$t>>()?.0 };
     (@de $map:ident, $t:ty, borrow) => { $map.next_value::<$crate::object::Borrowed<$t>>()?.0 };
+    (@json $out:ident, $v:expr, $fmt:ident) => {
+        ::webhook_core::json::ToJson::write_json($v, $out)
+    };
+    (@json $out:ident, $v:expr, $fmt:ident, $ser:path) => {
+        ::webhook_core::json::ToJson::write_json(&$ser($v, $fmt), $out)
+    };
     (@ser $map:ident, $key:expr, $v:expr, $fmt:ident) => { $map.serialize_entry($key, $v)? };
     (@ser $map:ident, $key:expr, $v:expr, $fmt:ident, $ser:path) => {
         $map.serialize_entry($key, &$ser($v, $fmt))?
     };
 }
 pub(crate) use json_object;
+
+/// Implements [`webhook_core::json::ToJson`] through the type's `Serialize` (small enums and
+/// scalars that are not `json_object!` types).
+macro_rules! json_via_serde {
+    ($($t:ty),*) => {$(
+        impl ::webhook_core::json::ToJson for $t {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                let mark = out.len();
+                if serde_json::to_writer(&mut *out, self).is_err() {
+                    // Not reachable for these types; never leave half a value behind.
+                    out.truncate(mark);
+                    out.extend_from_slice(b"null");
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use json_via_serde;
 
 /// Implements [`Field`] for a type that must be present.
 macro_rules! required {

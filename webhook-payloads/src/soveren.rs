@@ -260,6 +260,8 @@ lenient_enum! {
     }
 }
 
+crate::object::json_via_serde!(Sensitivity, Category, EventType);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,6 +197,8 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
     Some((secs, nanos))
 }
 
+crate::object::json_via_serde!(Timestamp);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -253,11 +253,12 @@ pub fn sdk_sender(url: &str, t: Tuning) -> Sender {
         .expect("sender")
 }
 
-/// Serializes the `i`-th event (typed → JSON bytes, as an application would).
+/// Serializes the `i`-th event (typed → JSON bytes, as an application would), with the SDK's
+/// serde-free writer (`EventBuilder::json`; the bytes `serde_json` would write).
 pub fn serialize(i: usize, typed: &[SysdigEvent<'static>]) -> Event {
     let e = &typed[i % typed.len()];
     Event::builder(format!("evt_{i}"), "policy")
-        .serialize(e)
+        .json(e)
         .expect("serialize")
 }
 

@@ -135,6 +135,22 @@ impl Serialize for StringMap<'_> {
     }
 }
 
+/// Compact JSON without serde (the same bytes as `Serialize`).
+impl webhook_core::json::ToJson for StringMap<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            webhook_core::json::write_str(out, k);
+            out.push(b':');
+            webhook_core::json::write_str(out, v);
+        }
+        out.push(b'}');
+    }
+}
+
 struct MapVisitor;
 
 impl<'de> Visitor<'de> for MapVisitor {

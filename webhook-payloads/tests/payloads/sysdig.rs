@@ -406,3 +406,40 @@ fn null_legacy_markers_do_not_make_an_event_legacy() {
     let legacy = SysdigEvent::from_slice(br#"{"id":"a","policyId":7}"#).unwrap();
     assert_eq!(variant(&legacy), "legacy");
 }
+
+#[test]
+fn serde_free_writer_matches_serde_json_on_every_fixture_event() {
+    use webhook_core::json::ToJson;
+    let mut bodies = vec![REAL_SYSDIG.as_bytes().to_vec()];
+    for f in [
+        "sysdig/activity.ndjson",
+        "sysdig/batch.json",
+        "sysdig/legacy-policy.json",
+    ] {
+        bodies.push(fixture(f));
+    }
+    let mut checked = 0;
+    for body in &bodies {
+        let (_, events) = sysdig::parse_batch(None, body).unwrap();
+        for ev in &events {
+            assert_eq!(ev.to_json_vec(), serde_json::to_vec(ev).unwrap());
+            for f in [
+                TimestampFormat::Seconds,
+                TimestampFormat::Milliseconds,
+                TimestampFormat::Microseconds,
+                TimestampFormat::Nanoseconds,
+            ] {
+                let mut via_serde = Vec::new();
+                ev.to_writer_with(&mut via_serde, f).unwrap();
+                assert_eq!(ev.to_vec_with(f).unwrap(), via_serde);
+            }
+            // The event the sender carries holds exactly these bytes.
+            let event = webhook_core::Event::builder("e", "policy")
+                .json(ev)
+                .unwrap();
+            assert_eq!(event.body()[..], serde_json::to_vec(ev).unwrap()[..]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "{checked}");
+}

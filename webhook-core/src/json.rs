@@ -1,0 +1,397 @@
+//! Writing compact JSON directly into a buffer: the string escaper, integers, and the
+//! [`ToJson`] trait for payload types that write themselves without going through serde.
+//!
+//! `serde_json` escapes strings one byte at a time; [`write_str`] looks at eight bytes at a
+//! time and copies runs that need no escaping in one go. Its output is byte-for-byte what
+//! `serde_json` writes (`"`, `\` and the control characters escaped, `\b \t \n \f \r` in their
+//! short forms, the others as `\u00XX`; `/`, DEL and non-ASCII left as they are), so a type may
+//! switch between the two without changing a signature computed over its bytes.
+//!
+//! ```
+//! let mut out = Vec::new();
+//! webhook_core::json::write_str(&mut out, "say \"hi\"\n");
+//! assert_eq!(out, br#""say \"hi\"\n""#);
+//! assert_eq!(out, serde_json::to_vec("say \"hi\"\n")?);
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+
+/// A value that writes itself as one compact JSON value (no whitespace, no raw line breaks).
+///
+/// The contract: `write_json` appends exactly one valid JSON value and never a raw CR or LF
+/// (every string goes through [`write_str`], which escapes them). [`crate::EventBuilder::json`]
+/// relies on it instead of re-parsing the bytes, and checks the line-break half anyway, since
+/// a line break would break NDJSON framing.
+///
+/// ```
+/// use webhook_core::json::{self, ToJson};
+/// struct Alert<'a> {
+///     rule: &'a str,
+///     severity: u64,
+/// }
+/// impl ToJson for Alert<'_> {
+///     fn write_json(&self, out: &mut Vec<u8>) {
+///         out.extend_from_slice(b"{\"rule\":");
+///         json::write_str(out, self.rule);
+///         out.extend_from_slice(b",\"severity\":");
+///         json::write_u64(out, self.severity);
+///         out.push(b'}');
+///     }
+/// }
+/// let e = webhook_core::Event::builder("1", "alert").json(&Alert { rule: "shell", severity: 4 })?;
+/// assert_eq!(&e.body()[..], br#"{"rule":"shell","severity":4}"#);
+/// # Ok::<(), webhook_core::EventError>(())
+/// ```
+pub trait ToJson {
+    /// Appends this value's compact JSON to `out`.
+    fn write_json(&self, out: &mut Vec<u8>);
+
+    /// The compact JSON as a new vector.
+    fn to_json_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        out
+    }
+}
+
+impl<T: ToJson + ?Sized> ToJson for &T {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
+    }
+}
+
+impl ToJson for str {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+impl ToJson for String {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+impl ToJson for std::borrow::Cow<'_, str> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl ToJson for $t {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                write_u64(out, u64::from(*self));
+            }
+        }
+    )*};
+}
+unsigned!(u8, u16, u32, u64);
+
+impl ToJson for i32 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_i64(out, i64::from(*self));
+    }
+}
+
+impl ToJson for i64 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_i64(out, *self);
+    }
+}
+
+impl ToJson for bool {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl<T: ToJson> ToJson for Option<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.write_json(out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+impl<T: ToJson> ToJson for [T] {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, v) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            v.write_json(out);
+        }
+        out.push(b']');
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        self.as_slice().write_json(out);
+    }
+}
+
+impl<T: ToJson + ?Sized> ToJson for Box<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
+    }
+}
+
+impl<V: ToJson> ToJson for std::collections::BTreeMap<String, V> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_object(out, self.iter());
+    }
+}
+
+impl ToJson for serde_json::Map<String, serde_json::Value> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_object(out, self.iter());
+    }
+}
+
+/// Writes an object from its entries, in order.
+fn write_object<'k, V: ToJson + 'k>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'k String, &'k V)>,
+) {
+    out.push(b'{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        v.write_json(out);
+    }
+    out.push(b'}');
+}
+
+impl ToJson for serde_json::Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_value(out, self);
+    }
+}
+
+/// Writes a `serde_json::Value` (strings and keys through [`write_str`]).
+pub fn write_value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => b.write_json(out),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                write_u64(out, u);
+            } else if let Some(i) = n.as_i64() {
+                write_i64(out, i);
+            } else {
+                // Floats (and arbitrary precision numbers): serde_json's own formatting.
+                out.extend_from_slice(n.to_string().as_bytes());
+            }
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => items.write_json(out),
+        Value::Object(map) => map.write_json(out),
+    }
+}
+
+/// Writes `n` in decimal.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // `n % 10` is below 10: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (n % 10) as u8;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + digit;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+}
+
+/// Writes `n` in decimal.
+pub fn write_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+/// The escape of each ASCII byte: 0 for none, `u` for `\u00XX`, else the short escape letter.
+const ESCAPE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+const ONES: u64 = u64::MAX / 255;
+const HIGHS: u64 = ONES << 7;
+
+/// Whether any of the eight bytes of `w` is `"`, `\` or below 0x20 (a zero-byte test per
+/// class: `x - 0x01..` borrows into the high bit exactly where a byte of `x` is zero).
+#[inline]
+fn needs_escape(w: u64) -> u64 {
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let has_quote = quote.wrapping_sub(ONES) & !quote;
+    let has_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let has_control = w.wrapping_sub(ONES * 0x20) & !w;
+    (has_quote | has_backslash | has_control) & HIGHS
+}
+
+/// Writes `s` as a JSON string, quotes included.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0; // first byte not yet copied
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip eight clean bytes at a time.
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let hit = needs_escape(u64::from_le_bytes(word));
+            if hit == 0 {
+                i += 8;
+                continue;
+            }
+            i += (hit.trailing_zeros() / 8) as usize;
+        }
+        let Some(&b) = bytes.get(i) else { break };
+        let esc = ESCAPE.get(usize::from(b)).copied().unwrap_or(0);
+        if esc == 0 {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.push(b'\\');
+            out.push(esc);
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// Whether `bytes` hold a raw CR or LF (eight bytes at a time).
+pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let lf = w ^ (ONES * u64::from(b'\n'));
+        let cr = w ^ (ONES * u64::from(b'\r'));
+        let hit = ((lf.wrapping_sub(ONES) & !lf) | (cr.wrapping_sub(ONES) & !cr)) & HIGHS;
+        if hit != 0 {
+            return Some(offset + (hit.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|p| offset + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn strings_match_serde_json_byte_for_byte() {
+        let mut all = String::new();
+        for c in (0u32..0x100).filter_map(char::from_u32) {
+            all.push(c);
+        }
+        let cases = [
+            "",
+            "a",
+            "plain ascii text longer than eight bytes",
+            "\"",
+            "\\",
+            "\u{7f}/<>&'",
+            "tab\there\nnew\rcr\u{8}\u{c}\u{0}\u{1f}",
+            "ünïcödé ✓ 😀 and \"quotes\" after eight bytes",
+            "12345678\"",
+            "1234567\\",
+            all.as_str(),
+        ];
+        for s in cases {
+            assert_eq!(ours(s), serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        // Every escape at every offset within a word.
+        for pos in 0..20 {
+            for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', ' ', 'é'] {
+                let mut s = "x".repeat(pos);
+                s.push(special);
+                s.push_str("tail-of-the-string");
+                assert_eq!(ours(&s), serde_json::to_vec(&s).unwrap(), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers_and_values_match_serde_json() {
+        for n in [0, 1, 9, 10, 99, 100, 1_720_031_001_639_981_110, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        for n in [0, -1, i64::MIN, i64::MAX, -42] {
+            let mut out = Vec::new();
+            write_i64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        let v = serde_json::json!({"a": [1, -2, 2.5, null, true, "x\"y"], "b\n": {"c": 1e300}});
+        assert_eq!(v.to_json_vec(), serde_json::to_vec(&v).unwrap());
+    }
+
+    #[test]
+    fn line_breaks_are_found_at_any_offset() {
+        assert_eq!(find_line_break(b""), None);
+        assert_eq!(find_line_break(b"{\"a\":\"b\\n\"}"), None);
+        for pos in 0..24 {
+            for brk in [b'\n', b'\r'] {
+                let mut v = vec![b'a'; 24];
+                v[pos] = brk;
+                assert_eq!(find_line_break(&v), Some(pos));
+            }
+        }
+    }
+}
