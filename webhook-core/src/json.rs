@@ -258,45 +258,61 @@ fn needs_escape(w: u64) -> u64 {
     (has_quote | has_backslash | has_control) & HIGHS
 }
 
-/// Writes `s` as a JSON string, quotes included.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0; // first byte not yet copied
+/// The length of the prefix of `bytes` that a JSON string can hold as is: up to the first `"`,
+/// `\` or control character (eight bytes at a time). The writer uses it to copy clean runs;
+/// readers use it to find where a string ends or needs unescaping.
+///
+/// ```
+/// use webhook_core::json::plain_prefix_len;
+/// assert_eq!(plain_prefix_len(b"0123456789abc\"def"), 13);
+/// assert_eq!(plain_prefix_len(b"no specials at all"), 18);
+/// assert_eq!(plain_prefix_len(b"tab\there"), 3);
+/// ```
+pub fn plain_prefix_len(bytes: &[u8]) -> usize {
     let mut i = 0;
-    while i < bytes.len() {
-        // Skip eight clean bytes at a time.
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let hit = needs_escape(u64::from_le_bytes(word));
-            if hit == 0 {
-                i += 8;
-                continue;
-            }
-            i += (hit.trailing_zeros() / 8) as usize;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let hit = needs_escape(u64::from_le_bytes(word));
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
         }
-        let Some(&b) = bytes.get(i) else { break };
-        let esc = ESCAPE.get(usize::from(b)).copied().unwrap_or(0);
-        if esc == 0 {
-            i += 1;
-            continue;
-        }
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.push(b'\\');
-            out.push(esc);
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
         }
         i += 1;
-        start = i;
     }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    i
+}
+
+/// Writes `s` as a JSON string, quotes included.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
+    out.push(b'"');
+    loop {
+        let run = plain_prefix_len(rest);
+        out.extend_from_slice(rest.get(..run).unwrap_or_default());
+        let Some((&b, tail)) = rest.get(run..).and_then(<[u8]>::split_first) else {
+            break;
+        };
+        match ESCAPE.get(usize::from(b)).copied().unwrap_or(0) {
+            b'u' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            esc => {
+                out.push(b'\\');
+                out.push(esc);
+            }
+        }
+        rest = tail;
+    }
     out.push(b'"');
 }
 

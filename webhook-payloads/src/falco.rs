@@ -136,3 +136,4 @@ impl<'de> Deserialize<'de> for Priority {
     }
 }
 crate::object::json_via_serde!(Priority);
+crate::fast::fast_via_serde!(Priority);

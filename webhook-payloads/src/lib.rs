@@ -46,6 +46,7 @@
 mod decode;
 mod detect;
 mod error;
+mod fast;
 mod object;
 mod timestamp;
 

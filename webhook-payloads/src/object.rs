@@ -355,6 +355,32 @@ macro_rules! json_object {
             }
         }
 
+        impl<$de> $crate::fast::FastRead<$de> for $name $($gen)* {
+            fn read(r: &mut $crate::fast::Reader<$de>) -> Option<Self> {
+                $( let mut $f: Option<$t> = None; )*
+                let mut extra = serde_json::Map::new();
+                r.object(|r, k| {
+                    match &*k {
+                        $( $key => {
+                            $f = Some($crate::object::json_object!(@fast r, $t $(, $mode)?));
+                        } )*
+                        _ => {
+                            let v: serde_json::Value = r.serde()?;
+                            extra.insert(k.into_owned(), v);
+                        }
+                    }
+                    Some(())
+                })?;
+                Some($name {
+                    $( $f: match $f {
+                        Some(v) => v,
+                        None => <$t as $crate::object::Field>::missing::<serde_json::Error>($key).ok()?,
+                    }, )*
+                    extra,
+                })
+            }
+        }
+
         impl $($gen)* $name $($gen)* {
             /// Writes the object as compact JSON without serde (same bytes as `Serialize`).
             #[allow(unused_variables)]
@@ -406,6 +432,13 @@ macro_rules! json_object {
     (@de $map:ident, $t:ty) => { $map.next_value::<$t>()? };
     (@de $map:ident, $t:ty, lenient) => { $map.next_value::<$crate::object::Lenient<$t>>()?.0 };
     (@de $map:ident, $t:ty, borrow) => { $map.next_value::<$crate::object::Borrowed<$t>>()?.0 };
+    (@fast $r:ident, $t:ty) => { <$t as $crate::fast::FastRead>::read($r)? };
+    (@fast $r:ident, $t:ty, lenient) => {
+        <$crate::object::Lenient<$t> as $crate::fast::FastRead>::read($r)?.0
+    };
+    (@fast $r:ident, $t:ty, borrow) => {
+        <$crate::object::Borrowed<$t> as $crate::fast::FastRead>::read($r)?.0
+    };
     (@json $out:ident, $v:expr, $fmt:ident) => {
         ::webhook_core::json::ToJson::write_json($v, $out)
     };

@@ -261,6 +261,7 @@ lenient_enum! {
 }
 
 crate::object::json_via_serde!(Sensitivity, Category, EventType);
+crate::fast::fast_via_serde!(Sensitivity, Category, EventType);
 
 #[cfg(test)]
 mod tests {

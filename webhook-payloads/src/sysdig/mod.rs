@@ -254,6 +254,12 @@ impl<'a> SysdigEvent<'a> {
             Some(t) => kind_of(Some(t), false),
             None => Self::probe_kind(bytes)?,
         };
+        if let Some(ev) = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| Self::read_fast(kind, text))
+        {
+            return Ok(ev);
+        }
         Ok(match kind {
             Kind::Policy => match from_json::<PolicyEvent<'a>>(bytes) {
                 Ok(ev) if !has_legacy_marker(&ev.extra) => Self::Policy(Box::new(ev)),
@@ -272,6 +278,30 @@ impl<'a> SysdigEvent<'a> {
             Kind::Benchmark => Self::Benchmark(from_json(bytes)?),
             Kind::HostScanning => Self::HostScanning(from_json(bytes)?),
             Kind::Unknown => Self::Unknown(from_json(bytes)?),
+        })
+    }
+
+    /// The fast path (see `crate::fast`): `None` whenever `serde_json` must decide.
+    fn read_fast(kind: Kind, text: &'a str) -> Option<Self> {
+        use crate::fast::read_all;
+        Some(match kind {
+            Kind::Policy => {
+                let ev: PolicyEvent<'a> = read_all(text)?;
+                if has_legacy_marker(&ev.extra) {
+                    Self::LegacyPolicy(Box::new(read_all(text)?))
+                } else {
+                    Self::Policy(Box::new(ev))
+                }
+            }
+            Kind::Legacy => Self::LegacyPolicy(Box::new(read_all(text)?)),
+            Kind::Command => Self::Command(Box::new(read_all(text)?)),
+            Kind::Connection => Self::Connection(Box::new(read_all(text)?)),
+            Kind::FileAccess => Self::FileAccess(Box::new(read_all(text)?)),
+            Kind::Kubernetes => Self::Kubernetes(Box::new(read_all(text)?)),
+            Kind::AuditTrail => Self::AuditTrail(Box::new(read_all(text)?)),
+            Kind::Benchmark => Self::Benchmark(Box::new(read_all(text)?)),
+            Kind::HostScanning => Self::HostScanning(Box::new(read_all(text)?)),
+            Kind::Unknown => return None,
         })
     }
 

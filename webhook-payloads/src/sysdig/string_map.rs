@@ -62,6 +62,15 @@ impl<'a> StringMap<'a> {
         }
     }
 
+    /// Appends an entry without looking for an earlier one (parsing: a repeated key keeps both
+    /// entries, and lookups find the last, as with the serde path).
+    pub(crate) fn push(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        if self.entries.capacity() == 0 {
+            self.entries.reserve(16);
+        }
+        self.entries.push((key, value));
+    }
+
     /// The number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
