@@ -27,6 +27,11 @@ use support::{
     start_receiver, start_sink,
 };
 
+/// mimalloc, as a high-throughput service would choose (`--features system-alloc`: glibc's).
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Message ids of the naive loop's requests.
 static NAIVE_ID: AtomicU64 = AtomicU64::new(0);
 

@@ -19,6 +19,11 @@ use webhook_sender::{OverflowPolicy, Sender};
 #[path = "support/e2e.rs"]
 mod support;
 
+/// mimalloc, as in `e2e.rs` (`--features system-alloc`: glibc's).
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use support::{Tuning, policy_events, produce, sdk_sender, serialize, typed_receiver};
 
 const MIB: f64 = (1 << 20) as f64;

@@ -1,5 +1,6 @@
 //! Parsing a ~1 MiB NDJSON batch of the real Sysdig fixture events into typed
-//! `webhook_payloads::sysdig::SysdigEvent`s versus into `serde_json::Value`, in the same run.
+//! `webhook_payloads::sysdig::SysdigEvent`s versus into `serde_json::Value`, in the same run;
+//! and writing the typed events back with `serde_json` versus the SDK's `ToJson`.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -9,6 +10,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 use webhook_benches::SYSDIG_FIXTURE_NDJSON;
+use webhook_core::json::ToJson;
 use webhook_payloads::sysdig::{self, SysdigEvent};
 
 /// The fixture repeated to about 1 MiB.
@@ -62,6 +64,44 @@ fn bench(c: &mut Criterion) {
     g.bench_function("value", |b| {
         b.iter(|| parse_value(black_box(body.as_bytes())).len())
     });
+    g.finish();
+
+    // The other direction: the same events written back as NDJSON, with serde_json and with
+    // the SDK's serde-free writer (`ToJson`, what `EventBuilder::json` uses).
+    let mut g = c.benchmark_group("sysdig_write_1mib");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    let mut out = Vec::with_capacity(body.len() + 4096);
+    g.bench_function("serde_json", |b| {
+        b.iter(|| {
+            out.clear();
+            for ev in &typed {
+                serde_json::to_writer(&mut out, ev).expect("write");
+                out.push(b'\n');
+            }
+            out.len()
+        })
+    });
+    g.bench_function("to_json", |b| {
+        b.iter(|| {
+            out.clear();
+            for ev in &typed {
+                ev.write_json(&mut out);
+                out.push(b'\n');
+            }
+            out.len()
+        })
+    });
+    out.clear();
+    for ev in &typed {
+        ev.write_json(&mut out);
+        out.push(b'\n');
+    }
+    let mut via_serde = Vec::new();
+    for ev in &typed {
+        serde_json::to_writer(&mut via_serde, ev).expect("write");
+        via_serde.push(b'\n');
+    }
+    assert_eq!(out, via_serde, "the two writers agree");
     g.finish();
 }
 
