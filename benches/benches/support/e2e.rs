@@ -181,7 +181,7 @@ impl Tuning {
     ///
     /// `E2E_MAX_EVENTS` overrides the batch size of 500 events (the byte limit follows at
     /// 2 KiB per event, at least 1 MiB: 1 MiB by default), `E2E_IN_FLIGHT` the 4 requests in
-    /// flight. 500 events (~585 KB) measured faster than 250 or 1000 on the 2-core machine,
+    /// flight, `E2E_LINGER_US` the 2 ms linger. 500 events (~585 KB) measured faster than 250 or 1000 on the 2-core machine,
     /// and keeps the latency tail at half load within linger + 5 ms.
     pub fn throughput() -> Self {
         let max_events = std::env::var("E2E_MAX_EVENTS")
@@ -191,7 +191,12 @@ impl Tuning {
         Tuning {
             max_events,
             max_bytes: (max_events * 2048).max(1 << 20),
-            linger: Duration::from_millis(2),
+            linger: Duration::from_micros(
+                std::env::var("E2E_LINGER_US")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2000),
+            ),
             in_flight: std::env::var("E2E_IN_FLIGHT")
                 .ok()
                 .and_then(|v| v.parse().ok())
