@@ -38,7 +38,7 @@ use webhook_core::encode::Body;
 pub use self::endpoint::{
     DEFAULT_QUEUE_CAPACITY, EndpointConfig, EndpointConfigBuilder, EndpointConfigError,
 };
-pub use self::error::{SendError, SenderBuildError, TestIntegrationError};
+pub use self::error::{EnableError, SendError, SenderBuildError, TestIntegrationError};
 pub use self::lifecycle::{
     Counters, DeadLetter, DisableReason, EndpointHealth, LifecycleEvent, ShutdownReport,
     TEST_BODY_LIMIT, TestReport, Undelivered, UndeliveredStage,
@@ -51,7 +51,7 @@ pub use self::receipt::{
 
 use self::driver::{DeadLetterHook, Driver};
 use self::lifecycle::Shared;
-use self::queue::{Closed, Entry, Offer, Queue};
+use self::queue::{Closed, Entry, Offer, Queue, Reopen};
 use self::receipt::{Slot, Tracker};
 use crate::tls::TlsConfigBuilder;
 use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
@@ -231,6 +231,7 @@ impl Sender {
             Offer::Full(e) => return Ok(Placed::Full(e)),
             Offer::Closed(e, Closed::Disabled) => {
                 ep.shared.failed.fetch_add(1, Ordering::Relaxed);
+                ep.shared.metrics.failed.increment(1);
                 e.slot.resolve(Outcome::Failed {
                     reason: FailureReason::EndpointDisabled,
                 });
@@ -283,11 +284,97 @@ impl Sender {
         self.find(endpoint).map(|e| e.shared.snapshot())
     }
 
-    /// Subscribes to lifecycle events (failing, failed, recovered, disabled, exhausted,
-    /// dropped) from now on.
+    /// Subscribes to lifecycle events (failing, failed, recovered, disabled, enabled,
+    /// exhausted, dropped) from now on.
     #[must_use]
     pub fn lifecycle(&self) -> broadcast::Receiver<LifecycleEvent> {
         self.inner.lifecycle.subscribe()
+    }
+
+    /// Re-enables the endpoint named `endpoint` after it was disabled (a 410 Gone, a
+    /// `webhook-delivery: disable` answer, or the health `disable_after` window), typically
+    /// once its owner fixed the receiver (check it first with
+    /// [`test_integration`](Self::test_integration), like Sysdig's "Test Integration").
+    ///
+    /// When this returns, the endpoint's queue accepts events again (a [`send`](Self::send)
+    /// right after it is delivered), its [`health`](Self::health) shows
+    /// [`HealthState::Healthy`](webhook_core::HealthState::Healthy), and
+    /// [`LifecycleEvent::Enabled`] has been broadcast (after the `Disabled` it undoes). The
+    /// endpoint's driver task then resets its health tracker (no failure history: the
+    /// `failed_after`/`disable_after` windows start from the next failure) and its circuit
+    /// breaker, and delivers as before; counters keep counting.
+    ///
+    /// Design: a disabled endpoint keeps its driver task, parked (no timer, no request) on
+    /// its closed queue, so re-enabling only wakes it: requests that were in flight when it
+    /// was disabled finish on the same task, the in-flight and rate limits stay exact, and no
+    /// second task ever drains the same queue.
+    ///
+    /// Events that failed while the endpoint was disabled stay failed: their receipts and the
+    /// dead-letter hook already reported [`FailureReason::EndpointDisabled`], and they are not
+    /// resurrected.
+    ///
+    /// Idempotent: enabling an endpoint that is not disabled returns `Ok(())` and changes
+    /// nothing (no event is broadcast; a failing endpoint stays failing).
+    ///
+    /// # Errors
+    /// [`EnableError::UnknownEndpoint`] when no endpoint has that name;
+    /// [`EnableError::ShutDown`] once [`shutdown`](Self::shutdown) started.
+    ///
+    /// ```
+    /// use webhook_core::request::Endpoint;
+    /// use webhook_sender::{EnableError, EndpointConfig, LifecycleEvent, Sender};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let endpoint = Endpoint::builder("https://hooks.example.com/in").build()?;
+    /// let sender = Sender::builder()
+    ///     .endpoint(EndpointConfig::builder("primary", endpoint).build()?)
+    ///     .build()?;
+    /// let mut lifecycle = sender.lifecycle();
+    ///
+    /// // Not disabled: a no-op.
+    /// sender.enable("primary")?;
+    /// assert!(lifecycle.try_recv().is_err());
+    /// // Typed errors.
+    /// assert_eq!(
+    ///     sender.enable("nope"),
+    ///     Err(EnableError::UnknownEndpoint("nope".into()))
+    /// );
+    ///
+    /// // After a `LifecycleEvent::Disabled { endpoint, .. }` for "primary" and a fix on the
+    /// // receiver's side:
+    /// //     sender.enable("primary")?;
+    /// // broadcasts `LifecycleEvent::Enabled { endpoint: "primary" }`.
+    ///
+    /// sender.shutdown(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!(sender.enable("primary"), Err(EnableError::ShutDown));
+    /// # Ok(()) }
+    /// ```
+    pub fn enable(&self, endpoint: &str) -> Result<(), EnableError> {
+        let ep = self
+            .find(endpoint)
+            .ok_or_else(|| EnableError::UnknownEndpoint(endpoint.to_owned()))?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(EnableError::ShutDown);
+        }
+        match ep.shared.queue.reopen() {
+            Reopen::ShutDown => Err(EnableError::ShutDown),
+            Reopen::WasOpen => {
+                tracing::debug!(endpoint = %ep.cfg.name, "enable: endpoint not disabled");
+                Ok(())
+            }
+            Reopen::Reopened => {
+                tracing::info!(endpoint = %ep.cfg.name, "endpoint re-enabled");
+                // Broadcast before the driver learns of it: until then it stays disabled and
+                // sends nothing, so no later event of its own can overtake this one.
+                let _ = self.inner.lifecycle.send(LifecycleEvent::Enabled {
+                    endpoint: ep.cfg.name.clone(),
+                });
+                ep.shared.request_enable();
+                ep.shared.queue.readable.notify_one();
+                Ok(())
+            }
+        }
     }
 
     fn find(&self, endpoint: &str) -> Option<&EndpointHandle> {
