@@ -415,7 +415,9 @@ impl Driver {
         wall: SystemTime,
     ) -> Stop {
         if st.disabled {
-            self.fail_all_held(st, now);
+            // A batch that came back while disabled (a 401 resend): the queue stays as
+            // `Sender::enable` may have just reopened it.
+            self.fail_batches(st, now);
             return Stop::Idle;
         }
         loop {
@@ -782,6 +784,7 @@ impl Driver {
         tracing::debug!("endpoint re-enabled: health and circuit breaker reset");
     }
 
+    /// On disabling: closes the queue and fails everything held that is not in flight.
     fn fail_all_held(&self, st: &mut State, now: Instant) {
         let queued = self.shared.queue.close(Closed::Disabled, true);
         let mut events = Vec::new();
@@ -793,6 +796,11 @@ impl Driver {
         if !events.is_empty() {
             self.fail_events(events, slots, None, FailureReason::EndpointDisabled);
         }
+        self.fail_batches(st, now);
+    }
+
+    /// Fails the batches the driver holds (buffered, staged, waiting for a retry).
+    fn fail_batches(&self, st: &mut State, now: Instant) {
         st.batcher.flush_all(now);
         while let Some(o) = self.take_batch(st, now) {
             self.give_up(st, o, FailureReason::EndpointDisabled);
