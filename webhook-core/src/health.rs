@@ -333,7 +333,10 @@ mod tests {
         assert_eq!(h.poll_timeout(), None, "healthy: no timer");
         // No failure history survives: the windows start from the next failure.
         h.on_failure(at(101));
-        assert_eq!(h.poll_event(), Some(HealthEvent::Failing { since: at(101) }));
+        assert_eq!(
+            h.poll_event(),
+            Some(HealthEvent::Failing { since: at(101) })
+        );
         assert_eq!(h.poll_timeout(), Some(at(111)));
         h.handle_timeout(at(110));
         assert_eq!(h.state(), HealthState::Failing { since: at(101) });

@@ -118,8 +118,11 @@ async fn gone_disables_then_enable_delivers_new_events_again() -> Result<(), Box
     assert_eq!(h.state, HealthState::Healthy);
     assert_eq!((h.counters.delivered, h.counters.failed), (3, 2));
     let dead = dead.lock().map(|d| d.clone()).unwrap_or_default();
-    assert!(dead.iter().any(|d| d.reason == FailureReason::EndpointDisabled
-        && d.events.iter().any(|e| e.id() == "evt_1")));
+    assert!(
+        dead.iter()
+            .any(|d| d.reason == FailureReason::EndpointDisabled
+                && d.events.iter().any(|e| e.id() == "evt_1"))
+    );
 
     // Enabling an enabled endpoint is an idempotent no-op: Ok, nothing broadcast.
     sender.enable("hooks")?;
@@ -162,7 +165,10 @@ async fn enable_errors_and_shutdown_after_a_re_enable_returns_the_undelivered()
                 .build()?,
         )
         .build()?;
-    let err = sender.enable("nope").err().ok_or("unknown endpoint accepted")?;
+    let err = sender
+        .enable("nope")
+        .err()
+        .ok_or("unknown endpoint accepted")?;
     assert_eq!(err, EnableError::UnknownEndpoint("nope".into()));
     assert_eq!(err.to_string(), r#"no endpoint named "nope""#);
 
@@ -211,7 +217,10 @@ async fn enable_errors_and_shutdown_after_a_re_enable_returns_the_undelivered()
     );
 
     // After shutdown: the typed error, for a known endpoint; unknown names still say so.
-    let err = sender.enable("hooks").err().ok_or("enabled after shutdown")?;
+    let err = sender
+        .enable("hooks")
+        .err()
+        .ok_or("enabled after shutdown")?;
     assert_eq!(err, EnableError::ShutDown);
     assert_eq!(
         sender.enable("nope"),
@@ -239,7 +248,10 @@ async fn a_disabled_endpoint_shuts_down_cleanly_without_enable() -> Result<(), B
     let started = tokio::time::Instant::now();
     let report = sender.shutdown(Duration::from_secs(5)).await;
     assert!(report.is_clean(), "{report:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "no wait for the deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no wait for the deadline"
+    );
     assert_eq!(sender.enable("hooks"), Err(EnableError::ShutDown));
     Ok(())
 }
