@@ -321,32 +321,70 @@ impl Sender {
     /// [`EnableError::ShutDown`] once [`shutdown`](Self::shutdown) started.
     ///
     /// ```
-    /// use webhook_core::request::Endpoint;
-    /// use webhook_sender::{EnableError, EndpointConfig, LifecycleEvent, Sender};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    /// use webhook_core::{Event, HealthState, request::Endpoint};
+    /// use webhook_sender::ssrf::SsrfPolicy;
+    /// use webhook_sender::transport::TransportBuilder;
+    /// use webhook_sender::{
+    ///     EnableError, EndpointConfig, FailureReason, LifecycleEvent, Outcome, Sender,
+    /// };
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let endpoint = Endpoint::builder("https://hooks.example.com/in").build()?;
+    /// // A receiver on 127.0.0.1 answering 410 Gone until it is fixed, then 200.
+    /// let fixed = Arc::new(AtomicBool::new(false));
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let url = format!("http://{}/in", listener.local_addr()?);
+    /// let f = fixed.clone();
+    /// tokio::spawn(async move {
+    ///     while let Ok((mut conn, _)) = listener.accept().await {
+    ///         let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+    ///         // Read the whole request (headers, then `content-length` bytes of body).
+    ///         while let Ok(n @ 1..) = conn.read(&mut chunk).await {
+    ///             buf.extend_from_slice(&chunk[..n]);
+    ///             let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    ///             if let Some(end) = text.find("\r\n\r\n") {
+    ///                 let len = text.lines().find_map(|l| l.strip_prefix("content-length:"))
+    ///                     .and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    ///                 if buf.len() >= end + 4 + len { break; }
+    ///             }
+    ///         }
+    ///         let status = if f.load(Ordering::SeqCst) { "200 OK" } else { "410 Gone" };
+    ///         let head = "content-length: 0\r\nconnection: close\r\n\r\n";
+    ///         let _ = conn.write_all(format!("HTTP/1.1 {status}\r\n{head}").as_bytes()).await;
+    ///     }
+    /// });
+    ///
     /// let sender = Sender::builder()
-    ///     .endpoint(EndpointConfig::builder("primary", endpoint).build()?)
+    ///     .transport_builder(
+    ///         TransportBuilder::new().ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?)),
+    ///     )
+    ///     .endpoint(EndpointConfig::builder("primary", Endpoint::builder(url).build()?).build()?)
     ///     .build()?;
     /// let mut lifecycle = sender.lifecycle();
+    /// let event = |id: &str| Event::builder(id, "policy.created").json_bytes(&br#"{"a":1}"#[..]);
     ///
-    /// // Not disabled: a no-op.
+    /// // 410 Gone: the endpoint is disabled and the event fails.
+    /// let report = sender.send(event("evt_1")?).await?.await;
+    /// let disabled = Outcome::Failed { reason: FailureReason::EndpointDisabled };
+    /// assert_eq!(report.outcome("primary"), Some(&disabled));
+    /// // (After the batch's `Exhausted` event.)
+    /// while !matches!(lifecycle.recv().await?, LifecycleEvent::Disabled { .. }) {}
+    ///
+    /// // The receiver is fixed: re-enable, and new events are delivered.
+    /// fixed.store(true, Ordering::SeqCst);
     /// sender.enable("primary")?;
-    /// assert!(lifecycle.try_recv().is_err());
-    /// // Typed errors.
-    /// assert_eq!(
-    ///     sender.enable("nope"),
-    ///     Err(EnableError::UnknownEndpoint("nope".into()))
-    /// );
+    /// assert!(matches!(lifecycle.recv().await?, LifecycleEvent::Enabled { .. }));
+    /// assert_eq!(sender.endpoint_health("primary").map(|h| h.state), Some(HealthState::Healthy));
+    /// assert!(sender.send(event("evt_2")?).await?.await.is_delivered());
     ///
-    /// // After a `LifecycleEvent::Disabled { endpoint, .. }` for "primary" and a fix on the
-    /// // receiver's side:
-    /// //     sender.enable("primary")?;
-    /// // broadcasts `LifecycleEvent::Enabled { endpoint: "primary" }`.
-    ///
-    /// sender.shutdown(std::time::Duration::from_secs(1)).await;
+    /// // Not disabled: an idempotent no-op. Unknown names and a shut-down sender: typed errors.
+    /// sender.enable("primary")?;
+    /// assert_eq!(sender.enable("nope"), Err(EnableError::UnknownEndpoint("nope".into())));
+    /// assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     /// assert_eq!(sender.enable("primary"), Err(EnableError::ShutDown));
     /// # Ok(()) }
     /// ```
