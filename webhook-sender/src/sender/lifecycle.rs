@@ -40,7 +40,8 @@ pub enum LifecycleEvent {
         /// How long it had been failing.
         after: Duration,
     },
-    /// The endpoint is disabled; its queued events fail with
+    /// The endpoint is disabled; its queued events, and every event sent to it until
+    /// [`Sender::enable`](crate::Sender::enable), fail with
     /// [`FailureReason::EndpointDisabled`].
     Disabled {
         /// The endpoint.

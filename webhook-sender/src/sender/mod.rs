@@ -10,6 +10,9 @@
 //! circuit breaker with time read in one place, and sends what they emit. Every event gets a
 //! [`Receipt`] that resolves to its outcome at every endpoint.
 //!
+//! An endpoint disabled by its receiver (410 Gone, `webhook-delivery: disable`) or by its health
+//! window fails the events sent to it until [`Sender::enable`] re-opens it.
+//!
 //! Memory is bounded per endpoint: the queue holds at most its capacity in events, the driver
 //! takes at most one chunk of 1024 more from it, and the batcher's buffer limits
 //! ([`BatcherConfig::buffer_limits`](webhook_core::BatcherConfig)) bound the events it holds
