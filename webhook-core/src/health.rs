@@ -117,13 +117,18 @@ pub enum HealthEvent {
         /// When.
         at: Instant,
     },
+    /// Disabled → healthy, by [`Health::enable`].
+    Enabled {
+        /// When.
+        at: Instant,
+    },
 }
 
 /// Health tracker of one endpoint.
 ///
 /// # Driving contract
 /// - Inputs: [`on_success(now)`](Health::on_success), [`on_failure(now)`](Health::on_failure),
-///   [`disable(now)`](Health::disable) (on a disable verdict), [`enable()`](Health::enable),
+///   [`disable(now)`](Health::disable) (on a disable verdict), [`enable(now)`](Health::enable),
 ///   [`handle_timeout(now)`](Health::handle_timeout) when [`poll_timeout`](Health::poll_timeout)
 ///   is reached.
 /// - Outputs: [`poll_event()`](Health::poll_event) until `None` after every input;
@@ -207,11 +212,33 @@ impl Health {
         }
     }
 
-    /// Re-enables a disabled endpoint as healthy.
-    pub fn enable(&mut self) {
-        if !self.is_enabled() {
-            self.state = HealthState::Healthy;
+    /// Re-enables a disabled endpoint at `now` (an operator fixed the receiver): it becomes
+    /// [`HealthState::Healthy`] with no failure history, so the `failed_after` and
+    /// `disable_after` windows start again from the next failure, and
+    /// [`HealthEvent::Enabled`] is emitted. Returns whether it was disabled; on an enabled
+    /// endpoint it does nothing (failing or failed state is kept: only a success clears it).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use webhook_core::{Health, HealthConfig, HealthEvent, HealthState};
+    /// let mut h = Health::new(HealthConfig::default());
+    /// let t0 = Instant::now();
+    /// h.disable(t0);
+    /// assert_eq!(h.poll_event(), Some(HealthEvent::Disabled { at: t0 }));
+    /// let t1 = t0 + Duration::from_secs(60);
+    /// assert!(h.enable(t1));
+    /// assert_eq!(h.state(), HealthState::Healthy);
+    /// assert_eq!(h.poll_event(), Some(HealthEvent::Enabled { at: t1 }));
+    /// assert!(!h.enable(t1), "already enabled: a no-op");
+    /// assert_eq!(h.poll_event(), None);
+    /// ```
+    pub fn enable(&mut self, now: Instant) -> bool {
+        if self.is_enabled() {
+            return false;
         }
+        self.state = HealthState::Healthy;
+        self.emit(HealthEvent::Enabled { at: now });
+        true
     }
 
     /// Applies the time-based transitions due at or before `now`.
@@ -280,8 +307,65 @@ mod tests {
         // Success does not re-enable.
         h.on_success(t0 + Duration::from_secs(7 * 24 * 3600));
         assert!(!h.is_enabled());
-        h.enable();
+        let t8 = t0 + Duration::from_secs(8 * 24 * 3600);
+        assert!(h.enable(t8));
         assert_eq!(h.state(), HealthState::Healthy);
+    }
+
+    #[test]
+    fn enable_resets_the_windows_in_virtual_time() {
+        let cfg = HealthConfig::default()
+            .failed_after(Duration::from_secs(10))
+            .disable_after(Some(Duration::from_secs(30)));
+        let mut h = Health::new(cfg);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        h.on_failure(at(0));
+        h.handle_timeout(at(30));
+        assert_eq!(h.state(), HealthState::Disabled { at: at(30) });
+        assert_eq!(h.poll_timeout(), None);
+        while h.poll_event().is_some() {}
+
+        assert!(h.enable(at(100)));
+        assert!(h.is_enabled());
+        assert_eq!(h.poll_event(), Some(HealthEvent::Enabled { at: at(100) }));
+        assert_eq!(h.poll_event(), None);
+        assert_eq!(h.poll_timeout(), None, "healthy: no timer");
+        // No failure history survives: the windows start from the next failure.
+        h.on_failure(at(101));
+        assert_eq!(
+            h.poll_event(),
+            Some(HealthEvent::Failing { since: at(101) })
+        );
+        assert_eq!(h.poll_timeout(), Some(at(111)));
+        h.handle_timeout(at(110));
+        assert_eq!(h.state(), HealthState::Failing { since: at(101) });
+        h.handle_timeout(at(131));
+        assert_eq!(h.state(), HealthState::Disabled { at: at(131) });
+        // A success after enabling recovers normally.
+        assert!(h.enable(at(140)));
+        h.on_failure(at(141));
+        h.on_success(at(142));
+        assert_eq!(h.state(), HealthState::Healthy);
+        let events: Vec<_> = std::iter::from_fn(|| h.poll_event()).collect();
+        assert_eq!(
+            events.last(),
+            Some(&HealthEvent::Recovered {
+                after: Duration::from_secs(1)
+            })
+        );
+    }
+
+    #[test]
+    fn enable_on_an_enabled_endpoint_is_a_no_op() {
+        let mut h = Health::new(HealthConfig::default());
+        let t0 = Instant::now();
+        assert!(!h.enable(t0));
+        h.on_failure(t0);
+        assert!(!h.enable(t0 + Duration::from_secs(1)));
+        assert_eq!(h.state(), HealthState::Failing { since: t0 });
+        assert_eq!(h.poll_event(), Some(HealthEvent::Failing { since: t0 }));
+        assert_eq!(h.poll_event(), None);
     }
 
     #[test]

@@ -37,9 +37,9 @@ pub mod transport;
 
 pub use error::{BuildError, TransportError};
 pub use sender::{
-    AttemptError, Concurrency, Counters, DeadLetter, DeliveryReport, DisableReason, EndpointConfig,
-    EndpointConfigBuilder, EndpointConfigError, EndpointHealth, EndpointOutcome, FailureReason,
-    LifecycleEvent, Outcome, OverflowPolicy, RateLimit, Receipt, SendError, Sender,
+    AttemptError, Concurrency, Counters, DeadLetter, DeliveryReport, DisableReason, EnableError,
+    EndpointConfig, EndpointConfigBuilder, EndpointConfigError, EndpointHealth, EndpointOutcome,
+    FailureReason, LifecycleEvent, Outcome, OverflowPolicy, RateLimit, Receipt, SendError, Sender,
     SenderBuildError, SenderBuilder, ShutdownReport, TestIntegrationError, TestReport, Undelivered,
     UndeliveredStage,
 };

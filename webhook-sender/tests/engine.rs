@@ -1,8 +1,10 @@
 //! Integration tests of the delivery engine (`Sender`) against real HTTP servers on 127.0.0.1:
 //! batching, auth headers and signatures, fault injection, overflow policies, shutdown, token
-//! refresh, test integration and health.
+//! refresh, test integration, health and re-enabling a disabled endpoint.
 #![cfg(any(feature = "reqwest", feature = "hyper"))]
 
+#[path = "engine/enable.rs"]
+mod enable;
 #[path = "engine/metrics.rs"]
 mod metrics;
 #[path = "engine/mtls.rs"]

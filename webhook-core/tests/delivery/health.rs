@@ -88,7 +88,9 @@ fn disable_verdict_and_reenable() {
     h.disable(t0);
     h.disable(t0 + Duration::from_secs(1));
     assert_eq!(events(&mut h), [HealthEvent::Disabled { at: t0 }]);
-    h.enable();
+    let t2 = t0 + Duration::from_secs(2);
+    assert!(h.enable(t2));
     assert!(h.is_enabled());
     assert_eq!(h.state(), HealthState::Healthy);
+    assert_eq!(events(&mut h), [HealthEvent::Enabled { at: t2 }]);
 }

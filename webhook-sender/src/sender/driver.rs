@@ -155,8 +155,12 @@ impl State {
 }
 
 impl Driver {
-    /// Runs until shutdown (returning what could not be delivered) or until the endpoint is
-    /// disabled and idle.
+    /// Runs until shutdown, returning what could not be delivered.
+    ///
+    /// A disabled endpoint's task stays alive, parked on its closed queue (no timer, no
+    /// request), until [`Sender::enable`](crate::Sender::enable) asks it to reset its health
+    /// or shutdown stops it: requests that were in flight when it was disabled still complete
+    /// on it, and an ordered batcher's state survives a re-enable.
     pub(crate) async fn run(self) -> Vec<Undelivered> {
         let span = tracing::info_span!("webhook_endpoint", endpoint = %self.cfg.name);
         self.run_inner().instrument(span).await
@@ -203,7 +207,8 @@ impl Driver {
                 (Some(w), None) => Some(tokio::time::Instant::from_std(w)),
                 (None, d) => d,
             };
-            let want_input = st.intake.is_empty() && !st.disabled;
+            // Also while disabled: `Sender::enable` wakes the driver through the queue.
+            let want_input = st.intake.is_empty();
             tokio::select! {
                 biased;
                 Some(done) = st.tasks.join_next_with_id(), if !st.tasks.is_empty() => {
@@ -236,6 +241,9 @@ impl Driver {
             let (now, wall) = Clock::now();
 
             // ---- feed the core ------------------------------------------------------------
+            if self.shared.take_enable_request() {
+                self.enable(&mut st, now);
+            }
             for (id, result) in finished.drain(..) {
                 if let Some(o) = st.in_flight.remove(&id) {
                     self.complete(&mut st, &metrics, o, Some(result), now, wall);
@@ -309,7 +317,7 @@ impl Driver {
                 && st.staged.is_none()
                 && st.intake.is_empty()
                 && st.batcher.buffered_events() == 0;
-            if (shutting_down || st.disabled) && idle && queued == 0 {
+            if shutting_down && idle && queued == 0 {
                 metrics.queue_depth.set(0.0);
                 return Vec::new();
             }
@@ -407,7 +415,9 @@ impl Driver {
         wall: SystemTime,
     ) -> Stop {
         if st.disabled {
-            self.fail_all_held(st, now);
+            // A batch that came back while disabled (a 401 resend): the queue stays as
+            // `Sender::enable` may have just reopened it.
+            self.fail_batches(st, now);
             return Stop::Idle;
         }
         loop {
@@ -760,6 +770,21 @@ impl Driver {
         self.health_events(st, now);
     }
 
+    /// `Sender::enable` reopened the queue: health and breaker start afresh. The lifecycle
+    /// event was broadcast by `Sender::enable` (so it follows `Disabled` and precedes any
+    /// later event of this driver).
+    fn enable(&self, st: &mut State, now: Instant) {
+        if !st.disabled {
+            return;
+        }
+        st.disabled = false;
+        st.disable_reason = None;
+        st.health.enable(now);
+        st.breaker = self.cfg.breaker.map(CircuitBreaker::new);
+        tracing::debug!("endpoint re-enabled: health and circuit breaker reset");
+    }
+
+    /// On disabling: closes the queue and fails everything held that is not in flight.
     fn fail_all_held(&self, st: &mut State, now: Instant) {
         let queued = self.shared.queue.close(Closed::Disabled, true);
         let mut events = Vec::new();
@@ -771,6 +796,11 @@ impl Driver {
         if !events.is_empty() {
             self.fail_events(events, slots, None, FailureReason::EndpointDisabled);
         }
+        self.fail_batches(st, now);
+    }
+
+    /// Fails the batches the driver holds (buffered, staged, waiting for a retry).
+    fn fail_batches(&self, st: &mut State, now: Instant) {
         st.batcher.flush_all(now);
         while let Some(o) = self.take_batch(st, now) {
             self.give_up(st, o, FailureReason::EndpointDisabled);
@@ -815,6 +845,8 @@ impl Driver {
                     self.fail_all_held(st, now);
                     continue;
                 }
+                // Announced by `Sender::enable`.
+                HealthEvent::Enabled { .. } => continue,
                 _ => continue,
             };
             let _ = self.lifecycle.send(event);

@@ -1,4 +1,5 @@
-//! Errors of the delivery engine: building a sender, sending, testing an integration.
+//! Errors of the delivery engine: building a sender, sending, re-enabling an endpoint, testing
+//! an integration.
 
 use webhook_core::Event;
 use webhook_core::auth::AuthConfigError;
@@ -60,6 +61,19 @@ impl SendError {
             SendError::Closed(e) | SendError::Full(e) => e,
         }
     }
+}
+
+/// Errors of [`Sender::enable`](crate::Sender::enable).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnableError {
+    /// No endpoint has that name (see [`Sender::endpoints`](crate::Sender::endpoints)).
+    #[error("no endpoint named {0:?}")]
+    UnknownEndpoint(String),
+    /// [`Sender::shutdown`](crate::Sender::shutdown) started: endpoints are not re-enabled
+    /// any more; build a new sender.
+    #[error("the sender is shut down")]
+    ShutDown,
 }
 
 /// Errors of [`Sender::test_integration`](crate::Sender::test_integration). A non-2xx answer

@@ -40,13 +40,21 @@ pub enum LifecycleEvent {
         /// How long it had been failing.
         after: Duration,
     },
-    /// The endpoint is disabled; its queued events fail with
+    /// The endpoint is disabled; its queued events, and every event sent to it until
+    /// [`Sender::enable`](crate::Sender::enable), fail with
     /// [`FailureReason::EndpointDisabled`].
     Disabled {
         /// The endpoint.
         endpoint: Arc<str>,
         /// Why.
         reason: DisableReason,
+    },
+    /// A disabled endpoint was re-enabled by [`Sender::enable`](crate::Sender::enable): it
+    /// accepts events again and its health is reset to healthy. Always follows the
+    /// [`Disabled`](Self::Disabled) event it undoes.
+    Enabled {
+        /// The endpoint.
+        endpoint: Arc<str>,
     },
     /// A batch was given up on and handed to the dead-letter hook.
     Exhausted {
@@ -229,8 +237,16 @@ pub(crate) struct Shared {
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retrying: AtomicUsize,
     pub(crate) limit: AtomicUsize,
-    pub(crate) state: Mutex<HealthState>,
+    state: Mutex<Published>,
     pub(crate) metrics: EndpointMetrics,
+}
+
+/// The health state shown in snapshots, and a re-enable request for the driver. One lock, so
+/// the driver's publication of its (still disabled) state cannot overwrite the `Healthy` that
+/// [`Sender::enable`](crate::Sender::enable) shows at once, before the driver has seen it.
+struct Published {
+    health: HealthState,
+    enable_requested: bool,
 }
 
 impl Shared {
@@ -248,21 +264,45 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit),
-            state: Mutex::new(HealthState::Healthy),
+            state: Mutex::new(Published {
+                health: HealthState::Healthy,
+                enable_requested: false,
+            }),
             metrics: EndpointMetrics::new(&name),
             name,
         }
     }
 
+    fn published(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The driver publishes its health state (ignored while a re-enable is pending).
     pub(crate) fn set_state(&self, state: HealthState) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+        let mut p = self.published();
+        if !p.enable_requested {
+            p.health = state;
+        }
+    }
+
+    /// `Sender::enable`, after reopening the queue: shows the endpoint healthy and asks the
+    /// driver to reset its health (the caller wakes it).
+    pub(crate) fn request_enable(&self) {
+        let mut p = self.published();
+        p.health = HealthState::Healthy;
+        p.enable_requested = true;
+    }
+
+    /// The driver takes a pending re-enable request.
+    pub(crate) fn take_enable_request(&self) -> bool {
+        std::mem::take(&mut self.published().enable_requested)
     }
 
     pub(crate) fn snapshot(&self) -> EndpointHealth {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         EndpointHealth {
             endpoint: self.name.clone(),
-            state: *self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            state: self.published().health,
             queued: self.queue.len(),
             buffered: self.buffered.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),

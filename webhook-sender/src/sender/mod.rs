@@ -10,6 +10,9 @@
 //! circuit breaker with time read in one place, and sends what they emit. Every event gets a
 //! [`Receipt`] that resolves to its outcome at every endpoint.
 //!
+//! An endpoint disabled by its receiver (410 Gone, `webhook-delivery: disable`) or by its health
+//! window fails the events sent to it until [`Sender::enable`] re-opens it.
+//!
 //! Memory is bounded per endpoint: the queue holds at most its capacity in events, the driver
 //! takes at most one chunk of 1024 more from it, and the batcher's buffer limits
 //! ([`BatcherConfig::buffer_limits`](webhook_core::BatcherConfig)) bound the events it holds
@@ -38,7 +41,7 @@ use webhook_core::encode::Body;
 pub use self::endpoint::{
     DEFAULT_QUEUE_CAPACITY, EndpointConfig, EndpointConfigBuilder, EndpointConfigError,
 };
-pub use self::error::{SendError, SenderBuildError, TestIntegrationError};
+pub use self::error::{EnableError, SendError, SenderBuildError, TestIntegrationError};
 pub use self::lifecycle::{
     Counters, DeadLetter, DisableReason, EndpointHealth, LifecycleEvent, ShutdownReport,
     TEST_BODY_LIMIT, TestReport, Undelivered, UndeliveredStage,
@@ -51,7 +54,7 @@ pub use self::receipt::{
 
 use self::driver::{DeadLetterHook, Driver};
 use self::lifecycle::Shared;
-use self::queue::{Closed, Entry, Offer, Queue};
+use self::queue::{Closed, Entry, Offer, Queue, Reopen};
 use self::receipt::{Slot, Tracker};
 use crate::tls::TlsConfigBuilder;
 use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
@@ -231,6 +234,7 @@ impl Sender {
             Offer::Full(e) => return Ok(Placed::Full(e)),
             Offer::Closed(e, Closed::Disabled) => {
                 ep.shared.failed.fetch_add(1, Ordering::Relaxed);
+                ep.shared.metrics.failed.increment(1);
                 e.slot.resolve(Outcome::Failed {
                     reason: FailureReason::EndpointDisabled,
                 });
@@ -283,11 +287,135 @@ impl Sender {
         self.find(endpoint).map(|e| e.shared.snapshot())
     }
 
-    /// Subscribes to lifecycle events (failing, failed, recovered, disabled, exhausted,
-    /// dropped) from now on.
+    /// Subscribes to lifecycle events (failing, failed, recovered, disabled, enabled,
+    /// exhausted, dropped) from now on.
     #[must_use]
     pub fn lifecycle(&self) -> broadcast::Receiver<LifecycleEvent> {
         self.inner.lifecycle.subscribe()
+    }
+
+    /// Re-enables the endpoint named `endpoint` after it was disabled (a 410 Gone, a
+    /// `webhook-delivery: disable` answer, or the health `disable_after` window), typically
+    /// once its owner fixed the receiver (check it first with
+    /// [`test_integration`](Self::test_integration), like Sysdig's "Test Integration").
+    ///
+    /// When this returns, the endpoint's queue accepts events again (a [`send`](Self::send)
+    /// right after it is delivered), its [`health`](Self::health) shows
+    /// [`HealthState::Healthy`](webhook_core::HealthState::Healthy), and
+    /// [`LifecycleEvent::Enabled`] has been broadcast (after the `Disabled` it undoes). The
+    /// endpoint's driver task then resets its health tracker (no failure history: the
+    /// `failed_after`/`disable_after` windows start from the next failure) and its circuit
+    /// breaker, and delivers as before; counters keep counting.
+    ///
+    /// Design: a disabled endpoint keeps its driver task, parked (no timer, no request) on
+    /// its closed queue, so re-enabling only wakes it: requests that were in flight when it
+    /// was disabled finish on the same task, the in-flight and rate limits stay exact, and no
+    /// second task ever drains the same queue.
+    ///
+    /// Events that failed while the endpoint was disabled stay failed: their receipts and the
+    /// dead-letter hook already reported [`FailureReason::EndpointDisabled`], and they are not
+    /// resurrected.
+    ///
+    /// Idempotent: enabling an endpoint that is not disabled returns `Ok(())` and changes
+    /// nothing (no event is broadcast; a failing endpoint stays failing).
+    ///
+    /// # Errors
+    /// [`EnableError::UnknownEndpoint`] when no endpoint has that name;
+    /// [`EnableError::ShutDown`] once [`shutdown`](Self::shutdown) started.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    /// use webhook_core::{Event, HealthState, request::Endpoint};
+    /// use webhook_sender::ssrf::SsrfPolicy;
+    /// use webhook_sender::transport::TransportBuilder;
+    /// use webhook_sender::{
+    ///     EnableError, EndpointConfig, FailureReason, LifecycleEvent, Outcome, Sender,
+    /// };
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A receiver on 127.0.0.1 answering 410 Gone until it is fixed, then 200.
+    /// let fixed = Arc::new(AtomicBool::new(false));
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let url = format!("http://{}/in", listener.local_addr()?);
+    /// let f = fixed.clone();
+    /// tokio::spawn(async move {
+    ///     while let Ok((mut conn, _)) = listener.accept().await {
+    ///         let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+    ///         // Read the whole request (headers, then `content-length` bytes of body).
+    ///         while let Ok(n @ 1..) = conn.read(&mut chunk).await {
+    ///             buf.extend_from_slice(&chunk[..n]);
+    ///             let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    ///             if let Some(end) = text.find("\r\n\r\n") {
+    ///                 let len = text.lines().find_map(|l| l.strip_prefix("content-length:"))
+    ///                     .and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    ///                 if buf.len() >= end + 4 + len { break; }
+    ///             }
+    ///         }
+    ///         let status = if f.load(Ordering::SeqCst) { "200 OK" } else { "410 Gone" };
+    ///         let head = "content-length: 0\r\nconnection: close\r\n\r\n";
+    ///         let _ = conn.write_all(format!("HTTP/1.1 {status}\r\n{head}").as_bytes()).await;
+    ///     }
+    /// });
+    ///
+    /// let sender = Sender::builder()
+    ///     .transport_builder(
+    ///         TransportBuilder::new().ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?)),
+    ///     )
+    ///     .endpoint(EndpointConfig::builder("primary", Endpoint::builder(url).build()?).build()?)
+    ///     .build()?;
+    /// let mut lifecycle = sender.lifecycle();
+    /// let event = |id: &str| Event::builder(id, "policy.created").json_bytes(&br#"{"a":1}"#[..]);
+    ///
+    /// // 410 Gone: the endpoint is disabled and the event fails.
+    /// let report = sender.send(event("evt_1")?).await?.await;
+    /// let disabled = Outcome::Failed { reason: FailureReason::EndpointDisabled };
+    /// assert_eq!(report.outcome("primary"), Some(&disabled));
+    /// // (After the batch's `Exhausted` event.)
+    /// while !matches!(lifecycle.recv().await?, LifecycleEvent::Disabled { .. }) {}
+    ///
+    /// // The receiver is fixed: re-enable, and new events are delivered.
+    /// fixed.store(true, Ordering::SeqCst);
+    /// sender.enable("primary")?;
+    /// assert!(matches!(lifecycle.recv().await?, LifecycleEvent::Enabled { .. }));
+    /// assert_eq!(sender.endpoint_health("primary").map(|h| h.state), Some(HealthState::Healthy));
+    /// assert!(sender.send(event("evt_2")?).await?.await.is_delivered());
+    ///
+    /// // Not disabled: an idempotent no-op. Unknown names and a shut-down sender: typed errors.
+    /// sender.enable("primary")?;
+    /// assert_eq!(sender.enable("nope"), Err(EnableError::UnknownEndpoint("nope".into())));
+    /// assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
+    /// assert_eq!(sender.enable("primary"), Err(EnableError::ShutDown));
+    /// # Ok(()) }
+    /// ```
+    pub fn enable(&self, endpoint: &str) -> Result<(), EnableError> {
+        let ep = self
+            .find(endpoint)
+            .ok_or_else(|| EnableError::UnknownEndpoint(endpoint.to_owned()))?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(EnableError::ShutDown);
+        }
+        match ep.shared.queue.reopen() {
+            Reopen::ShutDown => Err(EnableError::ShutDown),
+            Reopen::WasOpen => {
+                tracing::debug!(endpoint = %ep.cfg.name, "enable: endpoint not disabled");
+                Ok(())
+            }
+            Reopen::Reopened => {
+                tracing::info!(endpoint = %ep.cfg.name, "endpoint re-enabled");
+                // Broadcast before the driver learns of it: until then it stays disabled and
+                // sends nothing, so no later event of its own can overtake this one.
+                let _ = self.inner.lifecycle.send(LifecycleEvent::Enabled {
+                    endpoint: ep.cfg.name.clone(),
+                });
+                ep.shared.request_enable();
+                ep.shared.queue.readable.notify_one();
+                Ok(())
+            }
+        }
     }
 
     fn find(&self, endpoint: &str) -> Option<&EndpointHandle> {

@@ -62,6 +62,19 @@ pub(crate) enum Offer {
 struct Inner {
     items: VecDeque<Entry>,
     closed: Option<Closed>,
+    /// Closed for shutdown (even when it was already closed as disabled): never reopens.
+    shut_down: bool,
+}
+
+/// Result of [`Queue::reopen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reopen {
+    /// It was closed as disabled and accepts events again.
+    Reopened,
+    /// It was open.
+    WasOpen,
+    /// It was closed for shutdown: it stays closed.
+    ShutDown,
 }
 
 /// A bounded multi-producer, single-consumer queue.
@@ -81,6 +94,7 @@ impl Queue {
             inner: Mutex::new(Inner {
                 items: VecDeque::with_capacity(capacity.min(4096)),
                 closed: None,
+                shut_down: false,
             }),
             capacity,
             policy,
@@ -150,6 +164,7 @@ impl Queue {
         if inner.closed.is_none() {
             inner.closed = Some(reason);
         }
+        inner.shut_down |= reason == Closed::Shutdown;
         let taken = if take {
             inner.items.drain(..).collect()
         } else {
@@ -159,6 +174,20 @@ impl Queue {
         self.writable.notify_waiters();
         self.readable.notify_one();
         taken
+    }
+
+    /// Accepts events again after a [`Closed::Disabled`] close, unless it was closed for
+    /// shutdown (checked under the same lock as `close`, so a concurrent shutdown either sees
+    /// the reopened queue and closes it, or makes this refuse).
+    pub(crate) fn reopen(&self) -> Reopen {
+        let mut inner = self.lock();
+        if inner.shut_down {
+            return Reopen::ShutDown;
+        }
+        match inner.closed.take() {
+            Some(_) => Reopen::Reopened,
+            None => Reopen::WasOpen,
+        }
     }
 
     #[cfg(test)]
@@ -228,5 +257,26 @@ mod tests {
         // The first reason sticks.
         q.close(Closed::Shutdown, false);
         assert_eq!(q.closed(), Some(Closed::Disabled));
+        // ... but a shutdown close is remembered: it never reopens.
+        assert_eq!(q.reopen(), Reopen::ShutDown);
+        assert_eq!(q.closed(), Some(Closed::Disabled));
+    }
+
+    #[test]
+    fn reopen_after_disable_accepts_again() {
+        let q = Queue::new(4, OverflowPolicy::Block);
+        assert_eq!(q.reopen(), Reopen::WasOpen);
+        q.close(Closed::Disabled, true);
+        let (a, _ra) = entry("a");
+        assert!(matches!(q.offer(a), Offer::Closed(_, Closed::Disabled)));
+        assert_eq!(q.reopen(), Reopen::Reopened);
+        assert_eq!(q.closed(), None);
+        let (b, _rb) = entry("b");
+        assert!(matches!(q.offer(b), Offer::Queued(None)));
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.reopen(), Reopen::WasOpen);
+        q.close(Closed::Shutdown, false);
+        assert_eq!(q.reopen(), Reopen::ShutDown);
+        assert_eq!(q.closed(), Some(Closed::Shutdown));
     }
 }

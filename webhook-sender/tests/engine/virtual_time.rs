@@ -253,6 +253,95 @@ async fn health_window_disables_the_endpoint() -> Result<(), BoxError> {
 }
 
 #[tokio::test(start_paused = true)]
+async fn enable_after_the_health_window_restarts_the_windows() -> Result<(), BoxError> {
+    use webhook_core::{HealthConfig, HealthState};
+    use webhook_sender::{DisableReason, LifecycleEvent};
+
+    // Five 503s disable it at 5 s (as above); after `enable` one more 503, then 200s.
+    let transport = Scripted::new(&[503, 503, 503, 503, 503, 503, 200]);
+    let shared: SharedTransport = transport.clone();
+    let mut delays = vec![Duration::ZERO];
+    delays.extend(std::iter::repeat_n(secs(1), 20));
+    let retry = RetryPolicy::builder().fixed(delays, 0).build()?;
+    let sender = Sender::builder()
+        .transport(shared)
+        .endpoint(
+            config("e", Duration::ZERO, 10, retry)?
+                .health(
+                    HealthConfig::default()
+                        .failed_after(secs(3))
+                        .disable_after(Some(secs(5))),
+                )
+                .build()?,
+        )
+        .build()?;
+    let mut lifecycle = sender.lifecycle();
+    let t0 = Instant::now();
+    let first = sender.send(ev(1)?).await?.await;
+    assert!(!first.is_delivered());
+    assert!(matches!(
+        sender.endpoint_health("e").map(|h| h.state),
+        Some(HealthState::Disabled { .. })
+    ));
+
+    // Parked while disabled: no request, no timer firing.
+    tokio::time::sleep(secs(60)).await;
+    assert_eq!(transport.times(t0).len(), 5);
+
+    sender.enable("e")?;
+    assert_eq!(
+        sender.endpoint_health("e").map(|h| h.state),
+        Some(HealthState::Healthy)
+    );
+    let t1 = Instant::now();
+    let report = sender.send(ev(2)?).await?.await;
+    // Without the reset, a failure 60 s after the first one would disable it at once; now the
+    // 3 s / 5 s windows start again at this failure and the retry 1 s later succeeds.
+    assert!(
+        matches!(
+            report.outcome("e"),
+            Some(Outcome::Delivered { attempts: 2, .. })
+        ),
+        "{report:?}"
+    );
+    let times = transport.times(t0);
+    assert_eq!(times.get(5..), Some(&[t1 - t0, t1 - t0 + secs(1)][..]));
+    let mut seen = Vec::new();
+    while let Ok(ev) = lifecycle.try_recv() {
+        match ev {
+            LifecycleEvent::Failing { .. } => seen.push("failing"),
+            LifecycleEvent::Failed { .. } => seen.push("failed"),
+            LifecycleEvent::Disabled {
+                reason: DisableReason::HealthWindow,
+                ..
+            } => seen.push("disabled"),
+            LifecycleEvent::Enabled { .. } => seen.push("enabled"),
+            LifecycleEvent::Recovered { after, .. } => {
+                assert_eq!(after, secs(1));
+                seen.push("recovered");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "failing",
+            "failed",
+            "disabled",
+            "enabled",
+            "failing",
+            "recovered"
+        ]
+    );
+    let h = sender.endpoint_health("e").ok_or("missing")?;
+    assert_eq!(h.state, HealthState::Healthy);
+    assert_eq!((h.counters.delivered, h.counters.failed), (1, 1));
+    assert!(sender.shutdown(secs(1)).await.is_clean());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
 async fn ordered_keys_wait_for_the_previous_batch() -> Result<(), BoxError> {
     let transport = Scripted::new(&[503, 200]);
     let shared: SharedTransport = transport.clone();
