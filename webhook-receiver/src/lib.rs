@@ -101,7 +101,8 @@ pub use config::{
 };
 pub use context::{Context, ContextBuilder, RemoteAddr};
 pub use decode::{
-    ConnectSecureDecoder, Decode, DecodeError, JsonDecoder, Location, RawBody, SysdigDecoder,
+    ConnectSecureDecoder, Decode, DecodeError, DetectDecoder, JsonDecoder, Location, RawBody,
+    SysdigDecoder,
 };
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use media::MediaType;

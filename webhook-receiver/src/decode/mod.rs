@@ -6,8 +6,9 @@
 //! is a complete JSON value followed by more lines). An empty body (a `GET` call-out) is decoded
 //! as "absent" (JSON `null`), which `()`, `Option<_>` and `serde_json::Value` accept.
 //! Ready-made decoders for payload families: [`ConnectSecureDecoder`] (tolerant of the invalid
-//! `\ ` escape in ConnectSecure's documentation, routed by canonical subject) and
-//! [`SysdigDecoder`] (routed by event `type`). [`RawBody`] hands the whole verified body to one
+//! `\ ` escape in ConnectSecure's documentation, routed by canonical subject),
+//! [`SysdigDecoder`] (routed by event `type`) and [`DetectDecoder`] (every family, each record
+//! recognized on its own, routed by `family.kind`). [`RawBody`] hands the whole verified body to one
 //! handler call without copying it, for handlers that parse it themselves with a borrowing
 //! parser (the fastest path for large batches).
 //!
@@ -16,6 +17,7 @@
 //! receiver does not take (`415`).
 
 mod connectsecure;
+mod detect;
 mod raw;
 mod sysdig;
 
@@ -29,6 +31,7 @@ use webhook_payloads::Framing;
 use crate::MediaType;
 
 pub use connectsecure::ConnectSecureDecoder;
+pub use detect::DetectDecoder;
 pub use raw::RawBody;
 pub use sysdig::SysdigDecoder;
 

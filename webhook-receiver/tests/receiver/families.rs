@@ -1,7 +1,7 @@
 //! Payload families end to end over real sockets on 127.0.0.1: the real Sysdig fixture verified
 //! with a rotating key ring and routed by event type; ConnectSecure seed-002 alerts (including
 //! the invalid `\ ` escape) with a header token, routed by subject; a Safous-style `GET`
-//! call-out answered with a `SafousDecision`.
+//! call-out answered with a `SafousDecision`; one endpoint for every family (`DetectDecoder`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
@@ -382,6 +382,113 @@ async fn safous_get_call_out_is_answered_with_a_decision() {
     let mut anon = call_out("alice", &["Admins"]);
     anon.headers_mut().remove("authorization");
     assert_eq!(send(addr, anon).await.0, StatusCode::UNAUTHORIZED);
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
+/// One endpoint for every family: a signed JSON array mixing the real Sysdig events, a
+/// ConnectSecure alert and a Soveren event, each record recognized on its own and routed by
+/// `family.kind`; a record of the wrong shape refuses the whole batch with 422 and nothing is
+/// handled.
+#[tokio::test]
+async fn detect_decoder_routes_a_mixed_batch_by_family_and_kind() {
+    use webhook_payloads::Payload;
+    use webhook_receiver::{Decode, DetectDecoder};
+
+    let now = SystemTime::now();
+    let ring = KeyRing::single(Secret::from_bytes("one key for every integration").expect("key"));
+    let config = ReceiverConfig::builder()
+        .verify(Verifier::new(Scheme::standard_webhooks(), &ring).expect("verifier"))
+        .build()
+        .expect("config");
+    let log = Log::default();
+    let logger = |name: &'static str| {
+        let log = log.clone();
+        handler_fn(move |item: Payload<'static>, cx: Context| {
+            let log = log.clone();
+            async move {
+                let subject = DetectDecoder
+                    .subject(&item)
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or_default();
+                assert!(cx.message_id().is_some());
+                log.push(format!("{name}:{subject}"));
+                Outcome::Accepted
+            }
+        })
+    };
+    let rx = Receiver::with_decoder(config, DetectDecoder)
+        .route("sysdig.policy", logger("policies"))
+        .route("sysdig.*", logger("sysdig"))
+        .route("connectsecure.*", logger("alerts"))
+        .route("soveren.*", logger("privacy"))
+        .fallback(logger("other"))
+        .build()
+        .expect("receiver");
+    let (addr, stop, server) = serve(rx).await;
+
+    let mut events = fixture_events();
+    let alert = ConnectSecureAlert::new(
+        "Login Failure",
+        "Login Failure for john.doe With IPAddress 203.0.113.10 on service AzureAD",
+    );
+    events.push(Event::builder("cs-1", "alert").json(&alert).expect("alert"));
+    events.push(
+        Event::builder("sv-1", "soveren")
+            .json_bytes(Bytes::from_static(
+                br#"{"title":"New data type detected","sensitivity":"Medium","category":"new_data_types","event_type":"new_data_type","event_link":"https://app.soveren.io/events/1b2c"}"#,
+            ))
+            .expect("soveren"),
+    );
+    events.push(
+        Event::builder("x-1", "x")
+            .json_bytes(Bytes::from_static(br#"{"something":"else"}"#))
+            .expect("other"),
+    );
+    let ep = Endpoint::builder(format!("http://{addr}/hooks"))
+        .auth(SenderAuth::signature_with(Scheme::standard_webhooks(), &ring).expect("signer"))
+        .encoding(Encoding::JsonArray)
+        .build()
+        .expect("endpoint");
+    let body = ep.encode(&events).expect("encode");
+    let (status, answer) = send(addr, ep.request("mixed_1", &body, now).expect("req")).await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
+    let seen = log.take();
+    assert_eq!(seen.len(), 11, "{seen:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|s| *s == "policies:sysdig.policy")
+            .count(),
+        3
+    );
+    for expected in [
+        "sysdig:sysdig.audittrail",
+        "sysdig:sysdig.command",
+        "sysdig:sysdig.kubernetes",
+        "alerts:connectsecure.Login Failure",
+        "privacy:soveren.new_data_type",
+        "other:json",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "{expected} not in {seen:?}"
+        );
+    }
+
+    // A Sysdig record whose timestamp is text: the batch is refused, nothing handled.
+    let bad = vec![
+        Event::builder("cs-2", "alert").json(&alert).expect("alert"),
+        Event::builder("bad", "policy")
+            .json_bytes(Bytes::from_static(
+                br#"{"id":"bad","type":"policy","timestamp":"yesterday"}"#,
+            ))
+            .expect("bad"),
+    ];
+    let body = ep.encode(&bad).expect("encode");
+    let (status, _) = send(addr, ep.request("mixed_2", &body, now).expect("req")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(log.take().is_empty());
 
     let _ = stop.send(());
     server.await.expect("join").expect("clean shutdown");
