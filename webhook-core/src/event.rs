@@ -387,14 +387,18 @@ impl EventBuilder {
     ///
     /// [`EventError::Empty`] or [`EventError::LineBreak`] when the implementation broke the
     /// [`ToJson`](crate::json::ToJson) contract (nothing, or a raw CR/LF, which would break NDJSON
-    /// framing); the JSON itself is not re-parsed.
+    /// framing; the scan is skipped for types that escape line breaks by construction,
+    /// [`ToJson::ESCAPES_LINE_BREAKS`](crate::json::ToJson::ESCAPES_LINE_BREAKS)); the JSON
+    /// itself is not re-parsed.
     pub fn json<T: crate::json::ToJson + ?Sized>(self, payload: &T) -> Result<Event, EventError> {
         let mut buf = Vec::with_capacity(SizeHint::get());
         payload.write_json(&mut buf);
         if buf.is_empty() {
             return Err(EventError::Empty);
         }
-        if let Some(offset) = crate::json::find_line_break(&buf) {
+        if T::ESCAPES_LINE_BREAKS {
+            debug_assert_eq!(crate::json::find_line_break(&buf), None, "a raw line break");
+        } else if let Some(offset) = crate::json::find_line_break(&buf) {
             return Err(EventError::LineBreak { offset });
         }
         SizeHint::set(buf.len());

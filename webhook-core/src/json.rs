@@ -42,6 +42,12 @@
 /// # Ok::<(), webhook_core::EventError>(())
 /// ```
 pub trait ToJson {
+    /// `true` when the implementation writes every string through [`write_str`] (or another
+    /// escaping writer) and so can never emit a raw CR or LF: [`crate::EventBuilder::json`]
+    /// then skips its line-break scan (it still runs in debug builds). Leave it `false` (the
+    /// default) unless that holds by construction.
+    const ESCAPES_LINE_BREAKS: bool = false;
+
     /// Appends this value's compact JSON to `out`.
     fn write_json(&self, out: &mut Vec<u8>);
 
@@ -54,24 +60,32 @@ pub trait ToJson {
 }
 
 impl<T: ToJson + ?Sized> ToJson for &T {
+    const ESCAPES_LINE_BREAKS: bool = T::ESCAPES_LINE_BREAKS;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         (**self).write_json(out);
     }
 }
 
 impl ToJson for str {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_str(out, self);
     }
 }
 
 impl ToJson for String {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_str(out, self);
     }
 }
 
 impl ToJson for std::borrow::Cow<'_, str> {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_str(out, self);
     }
@@ -80,6 +94,8 @@ impl ToJson for std::borrow::Cow<'_, str> {
 macro_rules! unsigned {
     ($($t:ty),*) => {$(
         impl ToJson for $t {
+            const ESCAPES_LINE_BREAKS: bool = true;
+
             fn write_json(&self, out: &mut Vec<u8>) {
                 write_u64(out, u64::from(*self));
             }
@@ -89,24 +105,32 @@ macro_rules! unsigned {
 unsigned!(u8, u16, u32, u64);
 
 impl ToJson for i32 {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_i64(out, i64::from(*self));
     }
 }
 
 impl ToJson for i64 {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_i64(out, *self);
     }
 }
 
 impl ToJson for bool {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(if *self { b"true" } else { b"false" });
     }
 }
 
 impl<T: ToJson> ToJson for Option<T> {
+    const ESCAPES_LINE_BREAKS: bool = T::ESCAPES_LINE_BREAKS;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Some(v) => v.write_json(out),
@@ -116,6 +140,8 @@ impl<T: ToJson> ToJson for Option<T> {
 }
 
 impl<T: ToJson> ToJson for [T] {
+    const ESCAPES_LINE_BREAKS: bool = T::ESCAPES_LINE_BREAKS;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'[');
         for (i, v) in self.iter().enumerate() {
@@ -129,24 +155,32 @@ impl<T: ToJson> ToJson for [T] {
 }
 
 impl<T: ToJson> ToJson for Vec<T> {
+    const ESCAPES_LINE_BREAKS: bool = T::ESCAPES_LINE_BREAKS;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         self.as_slice().write_json(out);
     }
 }
 
 impl<T: ToJson + ?Sized> ToJson for Box<T> {
+    const ESCAPES_LINE_BREAKS: bool = T::ESCAPES_LINE_BREAKS;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         (**self).write_json(out);
     }
 }
 
 impl<V: ToJson> ToJson for std::collections::BTreeMap<String, V> {
+    const ESCAPES_LINE_BREAKS: bool = V::ESCAPES_LINE_BREAKS;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_object(out, self.iter());
     }
 }
 
 impl ToJson for serde_json::Map<String, serde_json::Value> {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_object(out, self.iter());
     }
@@ -170,6 +204,8 @@ fn write_object<'k, V: ToJson + 'k>(
 }
 
 impl ToJson for serde_json::Value {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         write_value(out, self);
     }

@@ -415,6 +415,11 @@ macro_rules! json_object {
         /// Compact JSON without serde: the same bytes as `serde_json::to_vec`, several times
         /// faster (strings are escaped eight bytes at a time).
         impl $($gen)* ::webhook_core::json::ToJson for $name $($gen)* {
+            // Keys are constants without line breaks, unknown fields go through `write_value`:
+            // line breaks are escaped when every field type escapes them.
+            const ESCAPES_LINE_BREAKS: bool =
+                true $(&& <$t as ::webhook_core::json::ToJson>::ESCAPES_LINE_BREAKS)*;
+
             fn write_json(&self, out: &mut Vec<u8>) {
                 self.write_json_object(out, None);
             }
@@ -457,6 +462,9 @@ pub(crate) use json_object;
 macro_rules! json_via_serde {
     ($($t:ty),*) => {$(
         impl ::webhook_core::json::ToJson for $t {
+            // serde_json's compact output escapes every control character.
+            const ESCAPES_LINE_BREAKS: bool = true;
+
             fn write_json(&self, out: &mut Vec<u8>) {
                 let mark = out.len();
                 if serde_json::to_writer(&mut *out, self).is_err() {

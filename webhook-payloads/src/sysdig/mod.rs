@@ -503,6 +503,8 @@ impl<'a> SysdigEvent<'a> {
 
 /// Compact JSON without serde; see [`SysdigEvent::write_json_with`].
 impl webhook_core::json::ToJson for SysdigEvent<'_> {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         self.write_json_with(out, None);
     }

@@ -146,6 +146,8 @@ impl Serialize for StringMap<'_> {
 
 /// Compact JSON without serde (the same bytes as `Serialize`).
 impl webhook_core::json::ToJson for StringMap<'_> {
+    const ESCAPES_LINE_BREAKS: bool = true;
+
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'{');
         for (i, (k, v)) in self.entries.iter().enumerate() {

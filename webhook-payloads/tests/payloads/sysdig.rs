@@ -443,3 +443,25 @@ fn serde_free_writer_matches_serde_json_on_every_fixture_event() {
     }
     assert!(checked >= 12, "{checked}");
 }
+
+#[test]
+fn payload_types_escape_line_breaks_by_construction() {
+    use webhook_core::json::ToJson;
+    // `EventBuilder::json` skips its line-break scan for these (and runs it in debug builds).
+    const {
+        assert!(SysdigEvent::ESCAPES_LINE_BREAKS);
+        assert!(webhook_payloads::sysdig::PolicyEvent::ESCAPES_LINE_BREAKS);
+        assert!(webhook_payloads::connectsecure::ConnectSecureAlert::ESCAPES_LINE_BREAKS);
+        assert!(webhook_payloads::soveren::SoverenEvent::ESCAPES_LINE_BREAKS);
+        assert!(webhook_payloads::falco::FalcoEvent::ESCAPES_LINE_BREAKS);
+        assert!(webhook_payloads::alertmanager::AlertmanagerPayload::ESCAPES_LINE_BREAKS);
+    }
+    let ev = SysdigEvent::from_slice(
+        br#"{"id":"a","type":"command","timestamp":1,"cmdline":"two\nlines\r\n"}"#,
+    )
+    .unwrap();
+    let body = ev.to_json_vec();
+    assert!(!body.contains(&b'\n') && !body.contains(&b'\r'));
+    let event = webhook_core::Event::builder("a", "command").json(&ev).unwrap();
+    assert_eq!(event.body()[..], body[..]);
+}
