@@ -5,7 +5,7 @@
 //! different.
 //!
 //! What it handles is what real payloads are made of: objects, arrays, strings (escapes decoded,
-//! borrowed when there are none; runs scanned eight bytes at a time), plain non-negative
+//! borrowed when there are none; runs scanned 32 and 8 bytes at a time), plain non-negative
 //! integers, booleans and `null`. It gives up on floats, negative numbers, numbers written as
 //! strings for lenient integers, lone surrogates, control characters, nesting deeper than
 //! `serde_json`'s limit, and any syntax error. Unknown keys are cut out as raw text and handed to
