@@ -234,7 +234,11 @@ impl Sender {
         let (tracker, receipt) = self.start(&event)?;
         let endpoints = &self.inner.endpoints;
         let subject = event.subject();
-        let Some(first) = endpoints.iter().position(|e| e.cfg.selects(subject)) else {
+        let selected = endpoints
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.cfg.selects(subject));
+        let Some((first, first_ep)) = selected else {
             for (i, ep) in endpoints.iter().enumerate() {
                 filter_out(&tracker, i, ep);
             }
@@ -246,14 +250,11 @@ impl Sender {
             .unwrap_or(first);
         if first == last {
             // One selecting endpoint: one offer (one lock), as before.
-            let Some(ep) = endpoints.get(first) else {
-                return Err(SendError::Full(event));
-            };
             let entry = Entry {
                 event,
                 slot: Slot::new(tracker.clone(), first),
             };
-            if let Placed::Full(Entry { event, slot }) = self.place(ep, entry, false)? {
+            if let Placed::Full(Entry { event, slot }) = self.place(first_ep, entry, false)? {
                 // Nobody holds the receipt: resolving this slot is not observable.
                 slot.resolve(Outcome::Dropped);
                 return Err(SendError::Full(event));
@@ -308,6 +309,8 @@ impl Sender {
             return Err(refused(event));
         }
         let mut event = Some(event);
+        // Every lane has its lock and exactly one event (a copy, or the original for the
+        // last), so each gets an offer and a slot.
         for lane in &mut lanes {
             let (Some(queue), Some(event)) = (
                 lane.queue.as_mut(),
