@@ -1,10 +1,13 @@
 //! Integration tests of the delivery engine (`Sender`) against real HTTP servers on 127.0.0.1:
 //! batching, auth headers and signatures, fault injection, overflow policies, shutdown, token
-//! refresh, test integration, health and re-enabling a disabled endpoint.
+//! refresh, test integration, health, re-enabling a disabled endpoint and all-or-nothing
+//! `try_send` across fan-out endpoints.
 #![cfg(any(feature = "reqwest", feature = "hyper"))]
 
 #[path = "engine/enable.rs"]
 mod enable;
+#[path = "engine/fanout.rs"]
+mod fanout;
 #[path = "engine/metrics.rs"]
 mod metrics;
 #[path = "engine/mtls.rs"]

@@ -48,7 +48,8 @@ pub enum SendError {
     /// The sender is shutting down (or was shut down).
     #[error("the sender is shut down")]
     Closed(Event),
-    /// `try_send`: the queue is full under the `Block` policy.
+    /// `try_send`: the queue of a selecting endpoint under the `Block` policy is full; the
+    /// event was queued for no endpoint (retry later, or `send` to wait for room).
     #[error("the endpoint queue is full")]
     Full(Event),
 }

@@ -54,7 +54,7 @@ pub use self::receipt::{
 
 use self::driver::{DeadLetterHook, Driver};
 use self::lifecycle::Shared;
-use self::queue::{Closed, Entry, Offer, Queue, Reopen};
+use self::queue::{Closed, Entry, Locked, Offer, Queue, Reopen};
 use self::receipt::{Slot, Tracker};
 use crate::tls::TlsConfigBuilder;
 use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
@@ -186,29 +186,159 @@ impl Sender {
         Ok(receipt)
     }
 
-    /// Like [`send`](Self::send) without waiting.
+    /// Like [`send`](Self::send) without waiting, and all or nothing for the endpoints under
+    /// [`OverflowPolicy::Block`]: the event is queued for every selecting endpoint, or for
+    /// none.
+    ///
+    /// When it is queued, each selecting endpoint applies its policy as `send` does: a full
+    /// [`OverflowPolicy::DropNewest`] or [`OverflowPolicy::DropOldest`] queue drops an event
+    /// ([`Outcome::Dropped`], counted and broadcast) and a disabled endpoint fails it
+    /// ([`FailureReason::EndpointDisabled`]). Every selected queue is checked and offered to
+    /// under its lock, all locks held at once, so concurrent senders and the endpoint drivers
+    /// never see the event on some `Block` endpoints only. With one selecting endpoint this
+    /// costs what [`send`](Self::send) costs when there is room.
+    ///
+    /// ```no_run
+    /// use webhook_core::Event;
+    /// use webhook_core::request::Endpoint;
+    /// use webhook_sender::{EndpointConfig, OverflowPolicy, SendError, Sender};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let endpoint = |name: &str, url: &str| -> Result<EndpointConfig, Box<dyn std::error::Error>> {
+    ///     Ok(EndpointConfig::builder(name, Endpoint::builder(url).build()?)
+    ///         .queue(1024, OverflowPolicy::Block)
+    ///         .build()?)
+    /// };
+    /// let sender = Sender::builder()
+    ///     .endpoint(endpoint("siem", "https://siem.example.com/in")?)
+    ///     .endpoint(endpoint("archive", "https://archive.example.com/in")?)
+    ///     .build()?;
+    /// let event = Event::builder("evt_1", "policy.created").json_bytes(&br#"{"a":1}"#[..])?;
+    /// match sender.try_send(event) {
+    ///     Ok(receipt) => drop(receipt), // queued for both endpoints
+    ///     Err(SendError::Full(event)) => {
+    ///         // Queued for neither: wait for room at both with `send`.
+    ///         let _receipt = sender.send(event).await?;
+    ///     }
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// [`SendError::Closed`] after shutdown; [`SendError::Full`] when the first selecting
-    /// endpoint's queue is full under [`OverflowPolicy::Block`]. If a later endpoint's queue is
-    /// full while an earlier one already took the event, that endpoint's outcome is
-    /// [`Outcome::Dropped`] (counted and broadcast) and the receipt is returned.
+    /// [`SendError::Closed`] after shutdown started; [`SendError::Full`] when the queue of any
+    /// selecting endpoint under [`OverflowPolicy::Block`] is full. Either way the event is
+    /// handed back intact, queued nowhere, and no counter, metric or lifecycle event of any
+    /// endpoint changed.
     pub fn try_send(&self, event: Event) -> Result<Receipt, SendError> {
         let (tracker, receipt) = self.start(&event)?;
-        let mut fan = Fanout::new(&self.inner, event);
-        while let Some((ep, entry)) = fan.next(&tracker) {
-            match self.place(ep, entry, fan.accepted)? {
-                Placed::Done => {}
-                Placed::Full(e) if fan.accepted => self.dropped(ep, e),
-                Placed::Full(e) => {
-                    let Entry { event, slot } = e;
-                    slot.resolve(Outcome::Dropped);
-                    return Err(SendError::Full(event));
-                }
+        let endpoints = &self.inner.endpoints;
+        let subject = event.subject();
+        let selected = endpoints
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.cfg.selects(subject));
+        let Some((first, first_ep)) = selected else {
+            for (i, ep) in endpoints.iter().enumerate() {
+                filter_out(&tracker, i, ep);
             }
-            fan.accepted = true;
+            return Ok(receipt);
+        };
+        let last = endpoints
+            .iter()
+            .rposition(|e| e.cfg.selects(subject))
+            .unwrap_or(first);
+        if first == last {
+            // One selecting endpoint: one offer (one lock), as before.
+            let entry = Entry {
+                event,
+                slot: Slot::new(tracker.clone(), first),
+            };
+            if let Placed::Full(Entry { event, slot }) = self.place(first_ep, entry, false)? {
+                // Nobody holds the receipt: resolving this slot is not observable.
+                slot.resolve(Outcome::Dropped);
+                return Err(SendError::Full(event));
+            }
+            for (i, ep) in endpoints.iter().enumerate().filter(|(i, _)| *i != first) {
+                filter_out(&tracker, i, ep);
+            }
+            return Ok(receipt);
         }
+        self.try_send_all(endpoints, first, last, event, tracker)?;
         Ok(receipt)
+    }
+
+    /// [`try_send`](Self::try_send) to the selecting endpoints `first..=last` (at least two).
+    fn try_send_all(
+        &self,
+        endpoints: &[EndpointHandle],
+        first: usize,
+        last: usize,
+        event: Event,
+        tracker: Arc<Tracker>,
+    ) -> Result<(), SendError> {
+        // Filters and copies first, without any lock held; the original goes to the last lane.
+        let mut lanes: Vec<Lane<'_>> = endpoints
+            .iter()
+            .enumerate()
+            .take(last.saturating_add(1))
+            .skip(first)
+            .filter(|(i, ep)| *i == first || *i == last || ep.cfg.selects(event.subject()))
+            .map(|(index, ep)| Lane {
+                index,
+                ep,
+                event: (index != last).then(|| event.clone()),
+                queue: None,
+                offer: None,
+            })
+            .collect();
+        // Every lock in endpoint index order (the only place holding two queue locks).
+        for lane in &mut lanes {
+            lane.queue = Some(lane.ep.shared.queue.lock_for_offer());
+        }
+        let locked = || lanes.iter().filter_map(|l| l.queue.as_ref());
+        let refused = if locked().any(|q| q.is_shut_down()) {
+            Some(SendError::Closed as fn(Event) -> SendError)
+        } else if locked().any(|q| q.is_full()) {
+            Some(SendError::Full as fn(Event) -> SendError)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            unlock_all(&mut lanes);
+            return Err(refused(event));
+        }
+        let mut event = Some(event);
+        // Every lane has its lock and exactly one event (a copy, or the original for the
+        // last), so each gets an offer and a slot.
+        for lane in &mut lanes {
+            let (Some(queue), Some(event)) = (
+                lane.queue.as_mut(),
+                lane.event.take().or_else(|| event.take()),
+            ) else {
+                continue;
+            };
+            lane.offer = Some(queue.offer(Entry {
+                event,
+                slot: Slot::new(tracker.clone(), lane.index),
+            }));
+        }
+        unlock_all(&mut lanes);
+        // Outcomes (drops, disabled endpoints) only once every lock is released.
+        let mut lanes = lanes.into_iter().peekable();
+        for (i, ep) in endpoints.iter().enumerate() {
+            let Some(lane) = lanes.next_if(|l| l.index == i) else {
+                filter_out(&tracker, i, ep);
+                continue;
+            };
+            let Some(offer) = lane.offer else { continue };
+            // Every `Block` queue had room and none was shut down, under the same locks as
+            // the offers: `Full` cannot happen; were it to, the event is dropped, not lost.
+            if let Placed::Full(e) = self.settle(ep, offer, true)? {
+                self.dropped(ep, e);
+            }
+        }
+        Ok(())
     }
 
     fn start(&self, event: &Event) -> Result<(Arc<Tracker>, Receipt), SendError> {
@@ -227,7 +357,18 @@ impl Sender {
         entry: Entry,
         accepted: bool,
     ) -> Result<Placed, SendError> {
-        match ep.shared.queue.offer(entry) {
+        self.settle(ep, ep.shared.queue.offer(entry), accepted)
+    }
+
+    /// Acts on an offer's result (drops, disabled endpoint, shutdown); `accepted` says whether
+    /// an earlier endpoint took the event (then a shutdown fails this slot only).
+    fn settle(
+        &self,
+        ep: &EndpointHandle,
+        offer: Offer,
+        accepted: bool,
+    ) -> Result<Placed, SendError> {
+        match offer {
             Offer::Queued(None) => {}
             Offer::Queued(Some(old)) => self.dropped(ep, old),
             Offer::DroppedNewest(e) => self.dropped(ep, e),
@@ -531,6 +672,33 @@ impl Sender {
 enum Placed {
     Done,
     Full(Entry),
+}
+
+/// One selecting endpoint of a multi-endpoint [`Sender::try_send`].
+struct Lane<'a> {
+    index: usize,
+    ep: &'a EndpointHandle,
+    /// Its copy of the event (`None` for the last lane, which takes the original).
+    event: Option<Event>,
+    /// Its queue, locked from the check until every offer is made.
+    queue: Option<Locked<'a>>,
+    /// What its queue answered.
+    offer: Option<Offer>,
+}
+
+/// Releases every lane's lock (waking the drivers whose queues need it).
+fn unlock_all(lanes: &mut [Lane<'_>]) {
+    for lane in lanes {
+        if let Some(queue) = lane.queue.take() {
+            queue.unlock();
+        }
+    }
+}
+
+/// Resolves endpoint `i`'s slot as filtered out and counts it.
+fn filter_out(tracker: &Arc<Tracker>, i: usize, ep: &EndpointHandle) {
+    ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
+    Slot::new(tracker.clone(), i).resolve(Outcome::Filtered);
 }
 
 /// Walks the endpoints for one event: filtered ones resolve at once; the event is cloned for

@@ -9,7 +9,7 @@
 //! broadcast.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 use webhook_core::Event;
@@ -66,6 +66,55 @@ struct Inner {
     shut_down: bool,
 }
 
+/// One queue held locked by [`Queue::lock_for_offer`], so that
+/// [`Sender::try_send`](crate::Sender::try_send) can check every selected queue and then offer
+/// to all of them without a driver or another sender changing one in between.
+///
+/// Deadlock freedom: whoever holds several `Locked` at once takes them in endpoint index order,
+/// and nothing else ever holds two queue locks (every other `Queue` method takes only its own
+/// lock and releases it before returning). Nothing may be resolved, dropped with a slot, or
+/// notified while locked: the caller releases every `Locked` with [`unlock`](Self::unlock)
+/// (which wakes the driver if an offer requires it), then handles the [`Offer`]s. Dropping a
+/// `Locked` without [`offer`](Self::offer)ing through it is fine.
+pub(crate) struct Locked<'a> {
+    queue: &'a Queue,
+    inner: MutexGuard<'a, Inner>,
+    /// An offer needs the driver woken once the lock is released.
+    wake: bool,
+}
+
+impl Locked<'_> {
+    /// Whether [`offer`](Self::offer) would return [`Offer::Full`]: open, at capacity and
+    /// under [`OverflowPolicy::Block`].
+    pub(crate) fn is_full(&self) -> bool {
+        self.queue.policy == OverflowPolicy::Block
+            && self.inner.closed.is_none()
+            && self.inner.items.len() >= self.queue.capacity
+    }
+
+    /// Whether the queue was closed for shutdown (it never accepts events again).
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.inner.shut_down
+    }
+
+    /// [`Queue::offer`] under the held lock; the driver is woken by [`unlock`](Self::unlock).
+    pub(crate) fn offer(&mut self, entry: Entry) -> Offer {
+        let (offer, wake) = self.queue.offer_in(&mut self.inner, entry);
+        self.wake |= wake;
+        offer
+    }
+
+    /// Releases the lock, then wakes the driver if an offer made through this requires it
+    /// (as [`Queue::offer`] does).
+    pub(crate) fn unlock(self) {
+        let Locked { queue, inner, wake } = self;
+        drop(inner);
+        if wake {
+            queue.readable.notify_one();
+        }
+    }
+}
+
 /// Result of [`Queue::reopen`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reopen {
@@ -114,29 +163,45 @@ impl Queue {
     /// Offers without waiting, applying the drop policies.
     pub(crate) fn offer(&self, entry: Entry) -> Offer {
         let mut inner = self.lock();
+        let (offer, wake) = self.offer_in(&mut inner, entry);
+        drop(inner);
+        if wake {
+            self.readable.notify_one();
+        }
+        offer
+    }
+
+    /// Takes this queue's lock so that several queues can be checked and offered to as one
+    /// step (see [`Locked`]).
+    pub(crate) fn lock_for_offer(&self) -> Locked<'_> {
+        Locked {
+            queue: self,
+            inner: self.lock(),
+            wake: false,
+        }
+    }
+
+    /// The body of [`offer`](Self::offer) under the caller's lock; the flag says whether the
+    /// driver must be woken once the lock is released.
+    #[inline]
+    fn offer_in(&self, inner: &mut Inner, entry: Entry) -> (Offer, bool) {
         if let Some(c) = inner.closed {
-            return Offer::Closed(entry, c);
+            return (Offer::Closed(entry, c), false);
         }
         if inner.items.len() < self.capacity {
-            let was_empty = inner.items.is_empty();
-            inner.items.push_back(entry);
-            drop(inner);
             // The driver drains everything it finds, so only the first entry after a drain
             // needs to wake it (a permit is kept if it is busy).
-            if was_empty {
-                self.readable.notify_one();
-            }
-            return Offer::Queued(None);
+            let was_empty = inner.items.is_empty();
+            inner.items.push_back(entry);
+            return (Offer::Queued(None), was_empty);
         }
         match self.policy {
-            OverflowPolicy::Block => Offer::Full(entry),
-            OverflowPolicy::DropNewest => Offer::DroppedNewest(entry),
+            OverflowPolicy::Block => (Offer::Full(entry), false),
+            OverflowPolicy::DropNewest => (Offer::DroppedNewest(entry), false),
             OverflowPolicy::DropOldest => {
                 let old = inner.items.pop_front();
                 inner.items.push_back(entry);
-                drop(inner);
-                self.readable.notify_one();
-                Offer::Queued(old)
+                (Offer::Queued(old), true)
             }
         }
     }
@@ -278,5 +343,88 @@ mod tests {
         q.close(Closed::Shutdown, false);
         assert_eq!(q.reopen(), Reopen::ShutDown);
         assert_eq!(q.closed(), Some(Closed::Shutdown));
+    }
+
+    #[test]
+    fn locked_checks_then_offers_to_several_queues_as_one_step() {
+        let a = Queue::new(1, OverflowPolicy::Block);
+        let b = Queue::new(1, OverflowPolicy::Block);
+        let (b0, _r) = entry("b0");
+        assert!(matches!(b.offer(b0), Offer::Queued(None)));
+
+        // `b` is full under `Block`: the caller sees it before offering anywhere.
+        let (la, lb) = (a.lock_for_offer(), b.lock_for_offer());
+        assert!(!la.is_full() && lb.is_full());
+        assert!(!la.is_shut_down() && !lb.is_shut_down());
+        drop((la, lb));
+        assert_eq!((a.len(), b.len()), (0, 1));
+
+        // With room in both, both take it; unlocking wakes each driver (stored permit).
+        let mut out = VecDeque::new();
+        assert_eq!(b.drain_into(&mut out, 8), 1);
+        let (mut la, mut lb) = (a.lock_for_offer(), b.lock_for_offer());
+        assert!(!la.is_full() && !lb.is_full());
+        let (x, _rx) = entry("x");
+        let (y, _ry) = entry("y");
+        assert!(matches!(la.offer(x), Offer::Queued(None)));
+        assert!(matches!(lb.offer(y), Offer::Queued(None)));
+        la.unlock();
+        lb.unlock();
+        assert_eq!((a.len(), b.len()), (1, 1));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for q in [&a, &b] {
+                tokio::time::timeout(std::time::Duration::from_secs(1), q.readable.notified())
+                    .await
+                    .expect("the driver is woken");
+            }
+        });
+
+        // The drop policies are never "full"; a displaced entry comes back in the offer.
+        let c = Queue::new(1, OverflowPolicy::DropOldest);
+        let (c0, _r0) = entry("c0");
+        let (c1, _r1) = entry("c1");
+        assert!(matches!(c.offer(c0), Offer::Queued(None)));
+        let mut lc = c.lock_for_offer();
+        assert!(!lc.is_full());
+        assert!(matches!(lc.offer(c1), Offer::Queued(Some(old)) if old.event.id() == "c0"));
+        lc.unlock();
+
+        // Closed queues are not full; a shutdown close is reported, a disable is not.
+        a.close(Closed::Disabled, true);
+        assert!(!a.lock_for_offer().is_full());
+        assert!(!a.lock_for_offer().is_shut_down());
+        b.close(Closed::Shutdown, true);
+        assert!(!b.lock_for_offer().is_full());
+        assert!(b.lock_for_offer().is_shut_down());
+    }
+
+    #[test]
+    fn locked_holds_the_queue_lock_until_unlocked() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let q = Arc::new(Queue::new(4, OverflowPolicy::Block));
+        let done = Arc::new(AtomicBool::new(false));
+        let locked = q.lock_for_offer();
+        let (e, _r) = entry("e");
+        let worker = {
+            let (q, done) = (q.clone(), done.clone());
+            std::thread::spawn(move || {
+                let queued = matches!(q.offer(e), Offer::Queued(None));
+                done.store(true, Ordering::SeqCst);
+                queued
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "offer went through a held lock"
+        );
+        locked.unlock();
+        assert!(worker.join().unwrap());
+        assert_eq!(q.len(), 1);
     }
 }
