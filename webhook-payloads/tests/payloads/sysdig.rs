@@ -462,6 +462,8 @@ fn payload_types_escape_line_breaks_by_construction() {
     .unwrap();
     let body = ev.to_json_vec();
     assert!(!body.contains(&b'\n') && !body.contains(&b'\r'));
-    let event = webhook_core::Event::builder("a", "command").json(&ev).unwrap();
+    let event = webhook_core::Event::builder("a", "command")
+        .json(&ev)
+        .unwrap();
     assert_eq!(event.body()[..], body[..]);
 }
