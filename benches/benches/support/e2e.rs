@@ -176,53 +176,57 @@ pub struct Tuning {
     pub patient: bool,
 }
 
+/// A number from the environment, or `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 impl Tuning {
     /// The throughput setting: large batches, short linger, several requests in flight.
     ///
-    /// `E2E_MAX_EVENTS` overrides the batch size of 500 events (the byte limit follows at
-    /// 2 KiB per event, at least 1 MiB: 1 MiB by default), `E2E_IN_FLIGHT` the 4 requests in
-    /// flight, `E2E_LINGER_US` the 2 ms linger. 500 events (~585 KB) measured faster than 250 or 1000 on the 2-core machine,
-    /// and keeps the latency tail at half load within linger + 5 ms.
+    /// `E2E_MAX_EVENTS` overrides the batch size of 500 events, `E2E_IN_FLIGHT` the 4 requests
+    /// in flight, `E2E_LINGER_US` the 2 ms linger. 500 events (~585 KB) measured faster than
+    /// 250 or 1000 on the 2-core machine.
     pub fn throughput() -> Self {
-        let max_events = std::env::var("E2E_MAX_EVENTS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(500);
         Tuning {
-            max_events,
-            max_bytes: (max_events * 2048).max(1 << 20),
-            linger: Duration::from_micros(
-                std::env::var("E2E_LINGER_US")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2000),
-            ),
-            in_flight: std::env::var("E2E_IN_FLIGHT")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(4),
+            linger: Duration::from_micros(env_or("E2E_LINGER_US", 2000) as u64),
+            in_flight: env_or("E2E_IN_FLIGHT", 4),
             queue: 50_000,
             overflow: OverflowPolicy::Block,
             buffer_events: 50_000,
             buffer_bytes: 64 << 20,
             patient: false,
+            ..Self::batch_limits(env_or("E2E_MAX_EVENTS", 500))
         }
     }
-}
 
-impl Tuning {
     /// The latency setting: the throughput setting with batches of at most 250 events
     /// (`E2E_LATENCY_MAX_EVENTS`), so that a closed batch is signed, sent, verified and parsed
     /// in half the time; the linger is unchanged.
     pub fn latency() -> Self {
-        let max_events = std::env::var("E2E_LATENCY_MAX_EVENTS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(250);
+        let limits = Self::batch_limits(env_or("E2E_LATENCY_MAX_EVENTS", 250));
+        Tuning {
+            max_events: limits.max_events,
+            max_bytes: limits.max_bytes,
+            ..Self::throughput()
+        }
+    }
+
+    /// `max_events` and its byte limit (2 KiB per event, at least 1 MiB); the rest zero.
+    fn batch_limits(max_events: usize) -> Self {
         Tuning {
             max_events,
             max_bytes: (max_events * 2048).max(1 << 20),
-            ..Tuning::throughput()
+            linger: Duration::ZERO,
+            in_flight: 0,
+            queue: 0,
+            overflow: OverflowPolicy::Block,
+            buffer_events: 0,
+            buffer_bytes: 0,
+            patient: false,
         }
     }
 }

@@ -53,11 +53,7 @@ impl Decode<Payload<'static>> for DetectDecoder {
         media: Option<MediaType>,
         body: &[u8],
     ) -> Result<Vec<Payload<'static>>, DecodeError> {
-        let content_type = match media {
-            None if body.iter().all(u8::is_ascii_whitespace) => return Err(DecodeError::Empty),
-            None => return Err(DecodeError::UnsupportedMediaType),
-            Some(m) => m.as_str(),
-        };
+        let content_type = super::content_type_of(media, body)?;
         match detect(Some(content_type), &http::HeaderMap::new(), body) {
             Ok(found) => Ok(found
                 .payloads

@@ -99,6 +99,19 @@ pub trait Decode<T>: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonDecoder;
 
+/// The content type to parse `body` as: an error for a body without one (empty: nothing to
+/// decode; otherwise: an unsupported media type).
+pub(crate) fn content_type_of(
+    media: Option<MediaType>,
+    body: &[u8],
+) -> Result<&'static str, DecodeError> {
+    match media {
+        None if body.iter().all(u8::is_ascii_whitespace) => Err(DecodeError::Empty),
+        None => Err(DecodeError::UnsupportedMediaType),
+        Some(m) => Ok(m.as_str()),
+    }
+}
+
 /// An empty (or blank) body decoded as JSON `null`: `Some(Ok(..))` when `T` accepts it.
 pub(crate) fn absent<T: DeserializeOwned>(body: &[u8]) -> Option<Result<Vec<T>, DecodeError>> {
     body.iter().all(u8::is_ascii_whitespace).then(|| {

@@ -34,11 +34,7 @@ impl Decode<SysdigEvent<'static>> for SysdigDecoder {
         media: Option<MediaType>,
         body: &[u8],
     ) -> Result<Vec<SysdigEvent<'static>>, DecodeError> {
-        let content_type = match media {
-            None if body.iter().all(u8::is_ascii_whitespace) => return Err(DecodeError::Empty),
-            None => return Err(DecodeError::UnsupportedMediaType),
-            Some(m) => m.as_str(),
-        };
+        let content_type = super::content_type_of(media, body)?;
         match parse_batch(Some(content_type), body) {
             Ok((_, events)) => Ok(events.into_iter().map(SysdigEvent::into_owned).collect()),
             Err(e) => Err(DecodeError::from_payloads(
