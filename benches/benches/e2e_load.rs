@@ -1,12 +1,13 @@
 //! End-to-end load checks that criterion cannot express (a plain binary, `harness = false`):
 //! the peak memory of the sender while its receiver is down for 10 s under a bounded queue,
 //! the maximum sustained throughput, and the enqueue-to-delivered latency percentiles at half
-//! of that maximum, with the latency setting (250-event batches, 2 ms linger). Sender and
+//! of that maximum, with the latency setting (250-event batches, 8 in flight, 2 ms linger). Sender and
 //! receiver share one 2-worker tokio runtime on loopback, as in `e2e.rs`.
 //!
 //! `cargo bench -p webhook-benches --bench e2e_load` (`E2E_OUTAGE_SECS`, default 10,
-//! `E2E_LATENCY_RATE`, default half the measured maximum, and `E2E_LATENCY_MAX_EVENTS`,
-//! default 250, override the phases; `E2E_SKIP_MEMORY` and `E2E_SKIP_LATENCY` skip a phase).
+//! `E2E_LATENCY_RATE`, default half the measured maximum, `E2E_LATENCY_MAX_EVENTS`, default
+//! 250, and `E2E_LATENCY_IN_FLIGHT`, default 8, override the phases; `E2E_SKIP_MEMORY` and
+//! `E2E_SKIP_LATENCY` skip a phase).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -202,8 +203,8 @@ fn latency_phase(rt: &tokio::runtime::Runtime, typed: &Arc<Vec<SysdigEvent<'stat
         best = best.max(ROUND as f64 / start.elapsed().as_secs_f64());
     }
     println!(
-        "max sustained with {}-event batches (best of 4 rounds of {ROUND}): {best:.0} events/s",
-        tuning.max_events
+        "max sustained with {}-event batches, {} in flight (best of 4 rounds of {ROUND}): {best:.0} events/s",
+        tuning.max_events, tuning.in_flight
     );
 
     let rate = env_usize("E2E_LATENCY_RATE").unwrap_or((best / 2.0) as usize / 1000 * 1000);

@@ -205,12 +205,14 @@ impl Tuning {
 
     /// The latency setting: the throughput setting with batches of at most 250 events
     /// (`E2E_LATENCY_MAX_EVENTS`), so that a closed batch is signed, sent, verified and parsed
-    /// in half the time; the linger is unchanged.
+    /// in half the time, and 8 requests in flight (`E2E_LATENCY_IN_FLIGHT`), so that a burst
+    /// does not queue behind the ones already out; the linger is unchanged.
     pub fn latency() -> Self {
         let limits = Self::batch_limits(env_or("E2E_LATENCY_MAX_EVENTS", 250));
         Tuning {
             max_events: limits.max_events,
             max_bytes: limits.max_bytes,
+            in_flight: env_or("E2E_LATENCY_IN_FLIGHT", 8),
             ..Self::throughput()
         }
     }
