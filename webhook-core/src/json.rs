@@ -283,6 +283,16 @@ const ESCAPE: [u8; 128] = {
 const ONES: u64 = u64::MAX / 255;
 const HIGHS: u64 = ONES << 7;
 
+/// The eight bytes of `bytes` at `at` as a little-endian word (zeros past the end).
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(c) = bytes.get(at..at + 8) {
+        w.copy_from_slice(c);
+    }
+    u64::from_le_bytes(w)
+}
+
 /// Whether any of the eight bytes of `w` is `"`, `\` or below 0x20 (a zero-byte test per
 /// class: `x - 0x01..` borrows into the high bit exactly where a byte of `x` is zero).
 #[inline(always)]
@@ -307,14 +317,6 @@ fn needs_escape(w: u64) -> u64 {
 /// ```
 #[inline]
 pub fn plain_prefix_len(bytes: &[u8]) -> usize {
-    #[inline(always)]
-    fn word(block: &[u8], at: usize) -> u64 {
-        let mut w = [0u8; 8];
-        if let Some(c) = block.get(at..at + 8) {
-            w.copy_from_slice(c);
-        }
-        u64::from_le_bytes(w)
-    }
     let mut i = 0;
     // 32 bytes per step: four words tested together (vector instructions), then the first hit.
     while let Some(block) = bytes.get(i..i + 32) {
@@ -387,18 +389,12 @@ pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
         let cr = w ^ (ONES * u64::from(b'\r'));
         ((lf.wrapping_sub(ONES) & !lf) | (cr.wrapping_sub(ONES) & !cr)) & HIGHS
     }
-    #[inline]
-    fn word(chunk: &[u8]) -> u64 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        u64::from_le_bytes(w)
-    }
     let mut offset = 0;
     let mut blocks = bytes.chunks_exact(32);
     for block in &mut blocks {
         let any = block
             .chunks_exact(8)
-            .fold(0, |acc, c| acc | breaks(word(c)));
+            .fold(0, |acc, c| acc | breaks(word(c, 0)));
         if any != 0 {
             break;
         }
@@ -407,7 +403,7 @@ pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
     let rest = bytes.get(offset..).unwrap_or_default();
     let mut words = rest.chunks_exact(8);
     for (i, chunk) in (&mut words).enumerate() {
-        let hit = breaks(word(chunk));
+        let hit = breaks(word(chunk, 0));
         if hit != 0 {
             return Some(offset + i * 8 + (hit.trailing_zeros() / 8) as usize);
         }
