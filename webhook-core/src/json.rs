@@ -342,6 +342,17 @@ pub fn plain_prefix_len(bytes: &[u8]) -> usize {
         }
         i += 8;
     }
+    // Fewer than eight bytes left: test the last eight bytes as one word. The ones before `i`
+    // are known plain, so the first hit in the word, if any, is at or after `i`.
+    let len = bytes.len();
+    if i < len && len >= 8 {
+        let hit = needs_escape(word(bytes, len - 8));
+        return if hit == 0 {
+            len
+        } else {
+            len - 8 + (hit.trailing_zeros() / 8) as usize
+        };
+    }
     while let Some(&b) = bytes.get(i) {
         if b == b'"' || b == b'\\' || b < 0x20 {
             return i;
@@ -455,6 +466,45 @@ mod tests {
                 s.push(special);
                 s.push_str("tail-of-the-string");
                 assert_eq!(ours(&s), serde_json::to_vec(&s).unwrap(), "{s:?}");
+            }
+        }
+    }
+
+    /// The first byte a JSON string cannot hold as is, one byte at a time.
+    fn naive_plain_prefix_len(bytes: &[u8]) -> usize {
+        bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(bytes.len())
+    }
+
+    #[test]
+    fn plain_prefix_len_agrees_with_a_byte_loop_at_every_length_and_offset() {
+        // Every length across the 32-byte blocks, the 8-byte words and the overlapping last
+        // word; every special byte at every offset, alone and with a second one after it.
+        for len in 0..80 {
+            let clean = vec![b'x'; len];
+            assert_eq!(plain_prefix_len(&clean), len, "{len}");
+            for pos in 0..len {
+                for special in [b'"', b'\\', b'\n', 0x00, 0x1f] {
+                    let mut v = clean.clone();
+                    v[pos] = special;
+                    assert_eq!(plain_prefix_len(&v), pos, "{len} {pos} {special}");
+                    if pos + 1 < len {
+                        v[len - 1] = b'"';
+                        assert_eq!(plain_prefix_len(&v), pos, "{len} {pos} {special}");
+                    }
+                }
+                // Bytes that look special to a careless word test are plain.
+                for plain in [0x20, 0x7f, 0x80, 0xa2, 0xdc, 0xff, b'!', b'#', b'['] {
+                    let mut v = clean.clone();
+                    v[pos] = plain;
+                    assert_eq!(
+                        plain_prefix_len(&v),
+                        naive_plain_prefix_len(&v),
+                        "{len} {pos}"
+                    );
+                }
             }
         }
     }
