@@ -103,6 +103,29 @@ fn bench(c: &mut Criterion) {
     }
     assert_eq!(out, via_serde, "the two writers agree");
     g.finish();
+
+    // The shape of the end-to-end bench: one request body of 500 copies of the ~1 KiB policy
+    // event, split and parsed into borrowing typed events as the receiver's handler does.
+    let policy = SYSDIG_FIXTURE_NDJSON
+        .lines()
+        .find(|l| l.len() < 1536 && l.contains(r#""type":"policy""#))
+        .expect("a ~1 KiB policy event");
+    let request: String = std::iter::repeat_n(policy, 500)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (_, events) =
+        sysdig::parse_batch(Some("application/x-ndjson"), request.as_bytes()).expect("parses");
+    assert_eq!(events.len(), 500);
+    assert!(events.iter().all(|e| matches!(e, SysdigEvent::Policy(_))));
+    let mut g = c.benchmark_group("sysdig_policy_request_500");
+    g.throughput(Throughput::Bytes(request.len() as u64));
+    g.bench_function("typed_parse_batch", |b| {
+        b.iter(|| {
+            sysdig::parse_batch(Some("application/x-ndjson"), black_box(request.as_bytes()))
+                .map(|(_, v)| v.len())
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -85,6 +85,18 @@ impl<'a> Reader<'a> {
         self.literal(b"null")
     }
 
+    /// Whether a `null` is next, consuming it; `None` for anything else starting with `n`
+    /// (most values do not: one byte decides).
+    #[inline]
+    fn null_next(&mut self) -> Option<bool> {
+        self.ws();
+        if self.peek() == Some(b'n') {
+            self.null().then_some(true)
+        } else {
+            Some(false)
+        }
+    }
+
     /// A boolean.
     pub(crate) fn boolean(&mut self) -> Option<bool> {
         if self.literal(b"true") {
@@ -205,6 +217,58 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `{ "key": value, ... }` where `field` reads each member itself, key and `:` included
+    /// (with [`Self::key_is`] for the keys it expects, [`Self::key`] for any other).
+    pub(crate) fn members(&mut self, mut field: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.enter()?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            field(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Consumes the key `quoted` (its JSON text, quotes included, no escapes) and the `:` after
+    /// it, if that is what comes next. A key written with escapes does not match here; the
+    /// caller reads it with [`Self::key`], which decodes it.
+    #[inline]
+    pub(crate) fn key_is(&mut self, quoted: &[u8]) -> bool {
+        let at = self.pos;
+        if self.bytes().get(at..at + quoted.len()) != Some(quoted) {
+            return false;
+        }
+        self.pos = at + quoted.len();
+        if self.eat(b':').is_some() {
+            true
+        } else {
+            self.pos = at;
+            false
+        }
+    }
+
+    /// A key and the `:` after it.
+    pub(crate) fn key(&mut self) -> Option<Cow<'a, str>> {
+        let k = self.string()?;
+        self.eat(b':')?;
+        Some(k)
+    }
+
     /// `[ value, ... ]`: `item` is called with the cursor on each element.
     pub(crate) fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
@@ -309,7 +373,7 @@ pub(crate) fn read_all<'a, T: FastRead<'a>>(text: &'a str) -> Option<T> {
 
 impl<'a, T: FastRead<'a>> FastRead<'a> for Option<T> {
     fn read(r: &mut Reader<'a>) -> Option<Self> {
-        if r.null() {
+        if r.null_next()? {
             Some(None)
         } else {
             T::read(r).map(Some)
@@ -357,7 +421,7 @@ where
     Lenient<T>: FastRead<'a>,
 {
     fn read(r: &mut Reader<'a>) -> Option<Self> {
-        if r.null() {
+        if r.null_next()? {
             Some(Lenient(None))
         } else {
             Lenient::<T>::read(r).map(|Lenient(v)| Lenient(Some(v)))
@@ -376,7 +440,7 @@ where
     Borrowed<T>: FastRead<'a>,
 {
     fn read(r: &mut Reader<'a>) -> Option<Self> {
-        if r.null() {
+        if r.null_next()? {
             Some(Borrowed(None))
         } else {
             Borrowed::<T>::read(r).map(|Borrowed(v)| Borrowed(Some(v)))
@@ -538,6 +602,40 @@ mod tests {
             !agrees::<StringMapProbe<'_>>(cases[2]),
             "floats are serde_json's"
         );
+    }
+
+    #[test]
+    fn keys_in_any_order_spelling_and_spacing_agree() {
+        // The reader first compares each key as raw text with the fields declared after the
+        // last one seen; keys out of that order, beyond its look-ahead, escaped, spaced,
+        // repeated or unknown must come out as `serde_json` reads them.
+        let cases = [
+            // Declared order, Sysdig's order (content before labels), reversed.
+            r#"{"id":"a","type":"policy","timestamp":1,"severity":3,"labels":{"k":"v"},"content":{"ruleName":"r"}}"#,
+            r#"{"id":"a","type":"policy","timestamp":1,"content":{"ruleName":"r"},"labels":{"k":"v"}}"#,
+            r#"{"content":{"ruleName":"r"},"labels":{"k":"v"},"timestamp":1,"type":"policy","id":"a"}"#,
+            // Far past the look-ahead and back.
+            r#"{"hostMac":"m","id":"a","actions":[],"type":"policy","timestamp":1}"#,
+            // Escaped key spellings and a key that is a prefix of another.
+            r#"{"id":"a","type":"policy","timestamp":1,"severity":2}"#,
+            r#"{"id":"a","idx":"b","type":"policy","typeX":1,"timestamp":1}"#,
+            // Spacing around the colon, a repeated field (the last one wins), an unknown one.
+            r#"{ "id" : "a" , "type"	:"policy", "timestamp" :1, "id":"b", "new":{"x":[1]} }"#,
+            // A key cut short, a missing colon.
+            r#"{"id":"a","type":"policy","timestamp":1,"sev"#,
+            r#"{"id" "a","type":"policy","timestamp":1}"#,
+        ];
+        for text in cases {
+            all_types_agree(text);
+        }
+        for text in &cases[..7] {
+            assert!(read_all::<PolicyEvent<'_>>(text).is_some(), "{text}");
+        }
+        let ev = read_all::<PolicyEvent<'_>>(cases[6]).expect("reads");
+        assert_eq!(ev.id, "b");
+        assert_eq!(ev.extra["new"]["x"][0], 1);
+        let ev = read_all::<PolicyEvent<'_>>(cases[4]).expect("reads");
+        assert_eq!((&*ev.id, ev.severity), ("a", Some(2)));
     }
 
     #[test]

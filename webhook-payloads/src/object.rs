@@ -357,17 +357,49 @@ macro_rules! json_object {
 
         impl<$de> $crate::fast::FastRead<$de> for $name $($gen)* {
             fn read(r: &mut $crate::fast::Reader<$de>) -> Option<Self> {
+                // Vendors write the fields of an object in one order, mostly ours: each key is
+                // first compared as raw text with the few fields declared after the last one
+                // seen (no scan, no string match), then read and matched by name.
+                #[allow(non_camel_case_types)]
+                #[derive(Clone, Copy)]
+                enum F { $( $f, )* }
+                const ORDER: &[F] = &[ $( F::$f, )* ];
+                const QUOTED: &[&[u8]] = &[ $( concat!("\"", $key, "\"").as_bytes(), )* ];
+                /// How many declared fields after the last one seen are tried as raw text.
+                const LOOKAHEAD: usize = 4;
                 $( let mut $f: Option<$t> = None; )*
                 let mut extra = serde_json::Map::new();
-                r.object(|r, k| {
-                    match &*k {
-                        $( $key => {
+                let mut next = 0usize;
+                r.members(|r| {
+                    let mut hit = None;
+                    for (i, quoted) in QUOTED.iter().enumerate().skip(next).take(LOOKAHEAD) {
+                        if r.key_is(quoted) {
+                            hit = ORDER.get(i).copied();
+                            next = i + 1;
+                            break;
+                        }
+                    }
+                    let field = match hit {
+                        Some(field) => field,
+                        None => {
+                            let k = r.key()?;
+                            match &*k {
+                                $( $key => {
+                                    next = F::$f as usize + 1;
+                                    F::$f
+                                } )*
+                                _ => {
+                                    let v: serde_json::Value = r.serde()?;
+                                    extra.insert(k.into_owned(), v);
+                                    return Some(());
+                                }
+                            }
+                        }
+                    };
+                    match field {
+                        $( F::$f => {
                             $f = Some($crate::object::json_object!(@fast r, $t $(, $mode)?));
                         } )*
-                        _ => {
-                            let v: serde_json::Value = r.serde()?;
-                            extra.insert(k.into_owned(), v);
-                        }
                     }
                     Some(())
                 })?;
