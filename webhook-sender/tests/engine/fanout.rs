@@ -336,3 +336,49 @@ async fn concurrent_try_sends_reach_both_block_endpoints_or_neither() -> Result<
     assert!(sender.shutdown(Duration::from_secs(1)).await.is_clean());
     Ok(())
 }
+
+#[tokio::test]
+async fn clones_report_every_endpoint_by_name_and_outlive_the_original() -> Result<(), BoxError> {
+    // Each handle keeps its own copy of the endpoint names (no shared counter touched per
+    // event): reports made through clones, from several tasks, name the endpoints the same way.
+    let a = Server::start(|_, _| Reply::ok()).await?;
+    let b = Server::start(|_, _| Reply::ok()).await?;
+    let sender = Sender::builder()
+        .transport(transport(Duration::from_secs(5))?)
+        .endpoint(endpoint("alpha", &a, 100, OverflowPolicy::Block)?)
+        .endpoint(endpoint("beta", &b, 100, OverflowPolicy::Block)?)
+        .build()?;
+    let mut tasks = Vec::new();
+    for t in 0..3 {
+        let clone = sender.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut names = Vec::new();
+            for i in 0..5 {
+                let report = clone.send(event(t * 100 + i)?).await?.await;
+                assert!(report.is_delivered(), "{report:?}");
+                let seen: Vec<String> = report
+                    .outcomes()
+                    .iter()
+                    .map(|o| o.endpoint.to_string())
+                    .collect();
+                names.push(seen);
+            }
+            Ok::<_, BoxError>((clone, names))
+        }));
+    }
+    let mut survivor = None;
+    for task in tasks {
+        let (clone, names) = task.await??;
+        assert!(names.iter().all(|n| n == &["alpha", "beta"]), "{names:?}");
+        assert_eq!(clone.endpoints(), sender.endpoints());
+        survivor = Some(clone);
+    }
+    drop(sender);
+    let survivor = survivor.ok_or("no clone")?;
+    let report = survivor.send(event(999)?).await?.await;
+    assert!(report.is_delivered());
+    assert_eq!(report.outcomes()[1].endpoint.as_ref(), "beta");
+    assert!(survivor.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!((ids_seen(&a).len(), ids_seen(&b).len()), (16, 16));
+    Ok(())
+}
