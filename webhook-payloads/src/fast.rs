@@ -244,16 +244,27 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Consumes the key `quoted` (its JSON text, quotes included, no escapes) and the `:` after
-    /// it, if that is what comes next. A key written with escapes does not match here; the
-    /// caller reads it with [`Self::key`], which decodes it.
+    /// Consumes the key `key` (see [`Key`]) and the `:` after it, if that is what comes next.
+    /// A key written with escapes does not match here; the caller reads it with [`Self::key`],
+    /// which decodes it.
     #[inline]
-    pub(crate) fn key_is(&mut self, quoted: &[u8]) -> bool {
+    pub(crate) fn key_is(&mut self, key: &Key) -> bool {
         let at = self.pos;
-        if self.bytes().get(at..at + quoted.len()) != Some(quoted) {
+        let rest = self.bytes().get(at..).unwrap_or_default();
+        // The first eight bytes as one word (most candidates differ there), then the rest.
+        let matches = match rest.get(..8) {
+            Some(head) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(head);
+                u64::from_le_bytes(w) & key.mask == key.word
+                    && rest.get(8..key.text.len()) == key.text.get(8..)
+            }
+            None => rest.get(..key.text.len()) == Some(key.text),
+        };
+        if !matches {
             return false;
         }
-        self.pos = at + quoted.len();
+        self.pos = at + key.text.len();
         if self.eat(b':').is_some() {
             true
         } else {
@@ -355,6 +366,32 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
         let d = char::from(b).to_digit(16)?;
         Some(n << 4 | d)
     })
+}
+
+/// An object key as raw JSON text (`"name"`, quotes included, no escapes) with its first eight
+/// bytes as a little-endian word and the mask of the bytes that word holds, for
+/// [`Reader::key_is`]. Built at compile time.
+pub(crate) struct Key {
+    text: &'static [u8],
+    word: u64,
+    mask: u64,
+}
+
+impl Key {
+    pub(crate) const fn new(text: &'static [u8]) -> Self {
+        let mut word = 0u64;
+        let mut i = 0;
+        while i < 8 && i < text.len() {
+            word |= (text[i] as u64) << (8 * i);
+            i += 1;
+        }
+        let mask = if text.len() >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * text.len())) - 1
+        };
+        Key { text, word, mask }
+    }
 }
 
 /// A type the reader can read.

@@ -364,7 +364,8 @@ macro_rules! json_object {
                 #[derive(Clone, Copy)]
                 enum F { $( $f, )* }
                 const ORDER: &[F] = &[ $( F::$f, )* ];
-                const QUOTED: &[&[u8]] = &[ $( concat!("\"", $key, "\"").as_bytes(), )* ];
+                const QUOTED: &[$crate::fast::Key] =
+                    &[ $( $crate::fast::Key::new(concat!("\"", $key, "\"").as_bytes()), )* ];
                 /// How many declared fields after the last one seen are tried as raw text.
                 const LOOKAHEAD: usize = 4;
                 $( let mut $f: Option<$t> = None; )*
