@@ -47,6 +47,22 @@ async fn listener() -> (TcpListener, SocketAddr) {
     (l, addr)
 }
 
+/// The tests' receiver served by `Server` on a fresh loopback port until `stop` is sent.
+async fn serve(
+    log: &Log,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ServeError>>,
+) {
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(Server::new(receiver(log)).serve(l, async {
+        let _ = stop_rx.await;
+    }));
+    (addr, stop_tx, server)
+}
+
 /// Sends a raw HTTP/1.1 request and reads the response until the server closes.
 async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.expect("connect");
@@ -57,9 +73,14 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> String {
 }
 
 fn post(id: &str, body: &str) -> Vec<u8> {
+    signed_request(id, "application/json", body)
+}
+
+/// A signed `POST /hook` of `body` as `content_type`, closing the connection after it.
+fn signed_request(id: &str, content_type: &str, body: &str) -> Vec<u8> {
     format!(
         "POST /hook HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n{}\r\n{}",
+         content-type: {content_type}\r\ncontent-length: {}\r\n{}\r\n{}",
         body.len(),
         signature_headers(id, body.as_bytes()),
         body
@@ -70,11 +91,7 @@ fn post(id: &str, body: &str) -> Vec<u8> {
 #[tokio::test]
 async fn server_accepts_signed_request_with_remote_addr() {
     let log = Log::default();
-    let (l, addr) = listener().await;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(Server::new(receiver(&log)).serve(l, async {
-        let _ = stop_rx.await;
-    }));
+    let (addr, stop_tx, server) = serve(&log).await;
     let res = raw(addr, &post("s1", &alert_json("Asset Ports", "443"))).await;
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
     let res = raw(addr, &post("s1", &alert_json("Asset Ports", "443"))).await;
@@ -90,14 +107,7 @@ fn large_batch(id: &str, records: usize) -> Vec<u8> {
     let body: String = (0..records)
         .map(|i| format!("{}\n", alert_json(&format!("a{i}"), &filler)))
         .collect();
-    format!(
-        "POST /hook HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
-         content-type: application/x-ndjson\r\ncontent-length: {}\r\n{}\r\n{}",
-        body.len(),
-        signature_headers(id, body.as_bytes()),
-        body
-    )
-    .into_bytes()
+    signed_request(id, "application/x-ndjson", &body)
 }
 
 #[tokio::test]
@@ -106,11 +116,7 @@ async fn large_bodies_arrive_whole_in_one_write_or_in_many_pieces() {
     // usually reaches the handler as one piece (no copy); one trickled in small writes arrives
     // in many pieces and is put back together. Both verify and deliver every record.
     let log = Log::default();
-    let (l, addr) = listener().await;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(Server::new(receiver(&log)).serve(l, async {
-        let _ = stop_rx.await;
-    }));
+    let (addr, stop_tx, server) = serve(&log).await;
     let records = 1000;
     let whole = large_batch("big-1", records);
     assert!(whole.len() > 900 * 1024 && whole.len() < 1024 * 1024);
@@ -220,11 +226,7 @@ async fn oversize_chunked_body_is_refused_before_buffering() {
 #[tokio::test]
 async fn server_refuses_oversize_stream_and_big_content_length() {
     let log = Log::default();
-    let (l, addr) = listener().await;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(Server::new(receiver(&log)).serve(l, async {
-        let _ = stop_rx.await;
-    }));
+    let (addr, stop_tx, server) = serve(&log).await;
     let (res, written) = stream_oversize(addr).await;
     assert!(res.starts_with("HTTP/1.1 413"), "{res}");
     assert!(written < 256 * 1024 * 1024, "the server stopped reading");
