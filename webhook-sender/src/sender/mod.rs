@@ -77,7 +77,8 @@ struct Inner {
     drivers: AsyncMutex<Vec<JoinHandle<Vec<Undelivered>>>>,
 }
 
-/// The async delivery engine. Cheap to clone (clones share the endpoints and their tasks).
+/// The async delivery engine. Cheap to clone: clones share the endpoints and their tasks (each
+/// keeps its own copy of the endpoint names); give each sending task its own clone.
 ///
 /// Build one with [`Sender::builder`] inside a tokio runtime. Dropping the last handle without
 /// [`shutdown`](Sender::shutdown) stops intake and lets the driver tasks deliver what they hold
