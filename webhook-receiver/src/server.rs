@@ -4,7 +4,7 @@
 //! A connection's read buffer may grow to hold one whole body of the receiver's
 //! [`body_limit`](crate::ReceiverConfigBuilder::body_limit) and its head (between hyper's
 //! default of about 400 KiB and 16 MiB), so that a request written at once reaches the receiver
-//! as one piece, used without copying.
+//! as one piece, used without copying; [`Server::read_buffer_limit`] caps it.
 //!
 //! # Shutdown
 //! When the shutdown future completes:
@@ -79,6 +79,7 @@ pub struct Server<T> {
     receiver: Receiver<T>,
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
+    read_buffer: Option<usize>,
 }
 
 impl<T: Send + 'static> Server<T> {
@@ -88,7 +89,32 @@ impl<T: Send + 'static> Server<T> {
             receiver,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            read_buffer: None,
         }
+    }
+
+    /// The most a connection's read buffer may grow to (at least 8 KiB). By default it holds one
+    /// whole body of the receiver's body limit and its head, between 400 KiB and 16 MiB, so a
+    /// request written at once is used without a copy. A connection keeps the buffer it grew
+    /// while it stays open: a server holding many keep-alive connections from senders of large
+    /// batches can cap it here, and bodies then arrive in pieces that are copied into one.
+    ///
+    /// ```
+    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    ///
+    /// let config = ReceiverConfig::builder().auth(NoAuth).body_limit(8 << 20).build()?;
+    /// let receiver = Receiver::builder(config)
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .build()?;
+    /// // 8 MiB bodies accepted; no connection buffers more than 256 KiB of them at a time.
+    /// let server = Server::new(receiver).read_buffer_limit(256 << 10);
+    /// # let _ = server;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn read_buffer_limit(mut self, bytes: usize) -> Self {
+        self.read_buffer = Some(bytes.max(MIN_READ_BUFFER));
+        self
     }
 
     /// How long in-flight requests may run after shutdown starts.
@@ -182,7 +208,9 @@ impl<T: Send + 'static> Server<T> {
         // cores on the receiver's shared one).
         let state = Arc::new((self.receiver.clone(), Arc::clone(draining)));
         let header_read_timeout = self.header_read_timeout;
-        let read_buffer = read_buffer_limit(self.receiver.config().body_limit());
+        let read_buffer = self
+            .read_buffer
+            .unwrap_or_else(|| read_buffer_limit(self.receiver.config().body_limit()));
         async move {
             let _ = stream.set_nodelay(true);
             let service = service_fn(move |req: http::Request<Incoming>| {
@@ -222,6 +250,8 @@ impl<T: Send + 'static> Server<T> {
     }
 }
 
+/// The smallest read buffer hyper accepts.
+const MIN_READ_BUFFER: usize = 8192;
 /// hyper's default bound on a connection's read buffer (about 400 KiB).
 const DEFAULT_READ_BUFFER: usize = 8192 + 4096 * 100;
 /// The largest read buffer a connection may grow to: 16 MiB.

@@ -143,6 +143,26 @@ async fn large_bodies_arrive_whole_in_one_write_or_in_many_pieces() {
     server.await.expect("join").expect("clean shutdown");
 }
 
+#[tokio::test]
+async fn a_capped_read_buffer_still_takes_whole_large_bodies() {
+    // The smallest read buffer: the ~950 KB body arrives in many pieces and is put together.
+    let log = Log::default();
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::new(receiver(&log))
+            .read_buffer_limit(0)
+            .serve(l, async {
+                let _ = stop_rx.await;
+            }),
+    );
+    let res = raw(addr, &large_batch("capped-1", 1000)).await;
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    assert_eq!(log.take().len(), 1000);
+    let _ = stop_tx.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
 /// Streams a chunked body far above the limit; the server answers 413 and stops reading.
 async fn stream_oversize(addr: SocketAddr) -> (String, usize) {
     let s = TcpStream::connect(addr).await.expect("connect");
