@@ -635,7 +635,7 @@ mod tests {
             // Far past the look-ahead and back.
             r#"{"hostMac":"m","id":"a","actions":[],"type":"policy","timestamp":1}"#,
             // Escaped key spellings and a key that is a prefix of another.
-            r#"{"id":"a","type":"policy","timestamp":1,"severity":2}"#,
+            r#"{"i\u0064":"a","type":"policy","timestamp":1,"\u0073everity":2}"#,
             r#"{"id":"a","idx":"b","type":"policy","typeX":1,"timestamp":1}"#,
             // Spacing around the colon, a repeated field (the last one wins), an unknown one.
             r#"{ "id" : "a" , "type"	:"policy", "timestamp" :1, "id":"b", "new":{"x":[1]} }"#,
