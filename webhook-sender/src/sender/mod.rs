@@ -70,7 +70,6 @@ struct EndpointHandle {
 
 struct Inner {
     endpoints: Vec<EndpointHandle>,
-    names: Arc<[Arc<str>]>,
     lifecycle: broadcast::Sender<LifecycleEvent>,
     shutdown: watch::Sender<Option<Option<tokio::time::Instant>>>,
     closed: AtomicBool,
@@ -129,7 +128,7 @@ fn own_copy(names: &[Arc<str>]) -> Arc<[Arc<str>]> {
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")
-            .field("endpoints", &self.inner.names)
+            .field("endpoints", &self.names)
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish()
     }
@@ -428,7 +427,7 @@ impl Sender {
     /// [`DeliveryReport::outcomes`]).
     #[must_use]
     pub fn endpoints(&self) -> &[Arc<str>] {
-        &self.inner.names
+        &self.names
     }
 
     /// A health snapshot of every endpoint.
@@ -903,10 +902,9 @@ impl SenderBuilder {
             });
         }
         Ok(Sender {
-            names: own_copy(&names),
+            names,
             inner: Arc::new(Inner {
                 endpoints,
-                names,
                 lifecycle,
                 shutdown,
                 closed: AtomicBool::new(false),
