@@ -16,7 +16,10 @@ use http_body::Body;
 
 use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
 use crate::replay::IdKey;
-use crate::{Authenticate, Authenticated, Context, MediaType, Rejection, RemoteAddr, ReplayCache};
+use crate::{
+    Authenticate, Authenticated, Context, MediaType, PeerCertificate, Rejection, RemoteAddr,
+    ReplayCache,
+};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -403,15 +406,21 @@ pub(crate) struct Intake {
 
 impl Intake {
     /// The handler context and the replay reservation.
-    pub(crate) fn into_context(self) -> (Context, Option<IdKey>) {
+    pub(crate) fn into_context(mut self) -> (Context, Option<IdKey>) {
         let remote_addr = self
             .remote_addr
             .or_else(|| self.parts.extensions.get::<RemoteAddr>().map(|r| r.0));
+        let client_certificate = self
+            .parts
+            .extensions
+            .remove::<PeerCertificate>()
+            .map(|c| c.0);
         let cx = Context::from_request(
             self.parts,
             self.body,
             self.media_type,
             remote_addr,
+            client_certificate,
             self.authenticated,
             self.now,
         );

@@ -16,6 +16,14 @@ use crate::{Authenticated, Identity, MediaType};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);
 
+/// The client certificate (DER) a TLS connection verified, as a request extension.
+///
+/// The built-in server with [mutual TLS](crate::tls) inserts it; behind another TLS terminator,
+/// insert it yourself and the receiver puts it in the [`Context`]
+/// ([`Context::client_certificate`]). Only insert a certificate your TLS layer verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate(pub Bytes);
+
 #[derive(Debug)]
 struct Inner {
     method: Method,
@@ -24,6 +32,7 @@ struct Inner {
     body: Bytes,
     media_type: Option<MediaType>,
     remote_addr: Option<SocketAddr>,
+    client_certificate: Option<Bytes>,
     auth: Authenticated,
     received_at: SystemTime,
 }
@@ -55,6 +64,7 @@ impl Context {
         body: Bytes,
         media_type: Option<MediaType>,
         remote_addr: Option<SocketAddr>,
+        client_certificate: Option<Bytes>,
         auth: Authenticated,
         received_at: SystemTime,
     ) -> Context {
@@ -66,6 +76,7 @@ impl Context {
                 body,
                 media_type,
                 remote_addr,
+                client_certificate,
                 auth,
                 received_at,
             }),
@@ -82,6 +93,7 @@ impl Context {
                 body: Bytes::new(),
                 media_type: None,
                 remote_addr: None,
+                client_certificate: None,
                 auth: Authenticated::new(Identity::Anonymous),
                 received_at: SystemTime::UNIX_EPOCH,
             },
@@ -116,6 +128,21 @@ impl Context {
     /// The peer address, when the integration knows it.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
+    }
+
+    /// The client certificate (DER) the connection's TLS handshake verified: with the server's
+    /// [mutual TLS](crate::tls), or a [`PeerCertificate`] extension inserted by another TLS
+    /// layer. `None` without TLS or when the client presented none.
+    ///
+    /// ```
+    /// use webhook_receiver::Context;
+    ///
+    /// let cx = Context::builder().client_certificate(bytes::Bytes::from_static(b"0\x82")).build();
+    /// assert_eq!(cx.client_certificate(), Some(&b"0\x82"[..]));
+    /// assert_eq!(Context::builder().build().client_certificate(), None);
+    /// ```
+    pub fn client_certificate(&self) -> Option<&[u8]> {
+        self.inner.client_certificate.as_deref()
     }
 
     /// Who authenticated the request.
@@ -185,6 +212,13 @@ impl ContextBuilder {
     #[must_use]
     pub fn remote_addr(mut self, addr: Option<SocketAddr>) -> Self {
         self.inner.remote_addr = addr;
+        self
+    }
+
+    /// Sets the verified client certificate (DER).
+    #[must_use]
+    pub fn client_certificate(mut self, der: Bytes) -> Self {
+        self.inner.client_certificate = Some(der);
         self
     }
 

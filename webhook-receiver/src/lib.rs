@@ -91,6 +91,8 @@ mod route;
 pub mod axum;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -99,7 +101,7 @@ pub use config::{
     BuildError, DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_ENTRIES, DEFAULT_REPLAY_WINDOW, MAX_BODY_LIMIT,
     ReceiverConfig, ReceiverConfigBuilder, SignedBody, Ticket,
 };
-pub use context::{Context, ContextBuilder, RemoteAddr};
+pub use context::{Context, ContextBuilder, PeerCertificate, RemoteAddr};
 pub use decode::{
     ConnectSecureDecoder, Decode, DecodeError, DetectDecoder, JsonDecoder, Location, RawBody,
     SysdigDecoder,

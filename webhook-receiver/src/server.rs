@@ -80,6 +80,8 @@ pub struct Server<T> {
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
     read_buffer: Option<usize>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl<T: Send + 'static> Server<T> {
@@ -90,7 +92,34 @@ impl<T: Send + 'static> Server<T> {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             read_buffer: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS: every connection completes a TLS handshake (within the
+    /// [header read timeout](Self::header_read_timeout)) before HTTP, with mutual TLS when
+    /// `tls` has client CAs. Feature `tls`.
+    ///
+    /// ```
+    /// use webhook_receiver::tls::ServerTls;
+    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    ///
+    /// let key = rcgen::KeyPair::generate()?;
+    /// let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
+    /// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+    /// let receiver = Receiver::builder(config)
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .build()?;
+    /// let server = Server::new(receiver).tls(ServerTls::builder(cert.pem(), key.serialize_pem()).build()?);
+    /// # let _ = server;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The most a connection's read buffer may grow to (at least 8 KiB). By default it holds one
@@ -203,49 +232,121 @@ impl<T: Send + 'static> Server<T> {
         draining: &Arc<AtomicBool>,
         stop: Option<oneshot::Receiver<()>>,
     ) -> impl Future<Output = ()> + Send + 'static {
+        let http = Http {
+            receiver: self.receiver.clone(),
+            draining: Arc::clone(draining),
+            peer,
+            header_read_timeout: self.header_read_timeout,
+            read_buffer: self
+                .read_buffer
+                .unwrap_or_else(|| read_buffer_limit(self.receiver.config().body_limit())),
+        };
+        #[cfg(feature = "tls")]
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(t.config())));
+        async move {
+            let _ = stream.set_nodelay(true);
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = tls {
+                // The handshake gets the header read timeout: a client that connects and never
+                // finishes it must not hold the connection.
+                let stream =
+                    match tokio::time::timeout(http.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let certificate = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(<[_]>::first)
+                    .map(|der| bytes::Bytes::copy_from_slice(der.as_ref()));
+                return http.serve(TokioIo::new(stream), certificate, stop).await;
+            }
+            http.serve(TokioIo::new(stream), None, stop).await;
+        }
+    }
+}
+
+/// What one connection's HTTP side needs.
+struct Http<T> {
+    receiver: Receiver<T>,
+    draining: Arc<AtomicBool>,
+    peer: SocketAddr,
+    header_read_timeout: Duration,
+    read_buffer: usize,
+}
+
+impl<T: Send + 'static> Http<T> {
+    /// Serves HTTP/1.1 on `io` until the client closes, or gracefully once `stop` fires (no stop:
+    /// accepted while draining, every request is answered 503). `certificate` is the client
+    /// certificate the TLS handshake verified.
+    async fn serve<I>(
+        self,
+        io: I,
+        certificate: Option<bytes::Bytes>,
+        stop: Option<oneshot::Receiver<()>>,
+    ) where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let Http {
+            receiver,
+            draining,
+            peer,
+            header_read_timeout,
+            read_buffer,
+        } = self;
         // Per-connection state behind a per-connection `Arc`: each request clones only this
         // reference count, which no other connection touches (no cache-line ping-pong between
         // cores on the receiver's shared one).
-        let state = Arc::new((self.receiver.clone(), Arc::clone(draining)));
-        let header_read_timeout = self.header_read_timeout;
-        let read_buffer = self
-            .read_buffer
-            .unwrap_or_else(|| read_buffer_limit(self.receiver.config().body_limit()));
-        async move {
-            let _ = stream.set_nodelay(true);
-            let service = service_fn(move |req: http::Request<Incoming>| {
-                let state = Arc::clone(&state);
-                async move {
-                    let (receiver, draining) = &*state;
-                    if draining.load(Ordering::Relaxed) {
-                        return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
-                    }
-                    // The peer address goes straight into the context (no extension map).
-                    let now = std::time::SystemTime::now();
-                    Ok(receiver.handle_from(req, now, Some(peer)).await)
+        let state = Arc::new((receiver, draining, certificate));
+        let service = service_fn(move |mut req: http::Request<Incoming>| {
+            let state = Arc::clone(&state);
+            async move {
+                let (receiver, draining, certificate) = &*state;
+                if draining.load(Ordering::Relaxed) {
+                    return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
                 }
-            });
-            let conn = http1::Builder::new()
-                .max_buf_size(read_buffer)
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            let result = match stop {
-                // Accepted while draining: answer what arrives with 503, then close.
-                None => conn.as_mut().await,
-                Some(stop) => tokio::select! {
-                    biased;
-                    r = conn.as_mut() => r,
-                    _ = stop => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.as_mut().await
-                    }
-                },
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "webhook connection ended with an error");
+                if let Some(der) = certificate {
+                    req.extensions_mut()
+                        .insert(crate::PeerCertificate(der.clone()));
+                }
+                // The peer address goes straight into the context (no extension map).
+                let now = std::time::SystemTime::now();
+                Ok(receiver.handle_from(req, now, Some(peer)).await)
             }
+        });
+        let conn = http1::Builder::new()
+            .max_buf_size(read_buffer)
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(io, service);
+        let mut conn = std::pin::pin!(conn);
+        let result = match stop {
+            // Accepted while draining: answer what arrives with 503, then close.
+            None => conn.as_mut().await,
+            Some(stop) => tokio::select! {
+                biased;
+                r = conn.as_mut() => r,
+                _ = stop => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            },
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, %peer, "webhook connection ended with an error");
         }
     }
 }

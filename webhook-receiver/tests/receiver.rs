@@ -18,6 +18,9 @@ mod routing;
 #[cfg(feature = "server")]
 #[path = "receiver/socket.rs"]
 mod socket;
+#[cfg(feature = "tls")]
+#[path = "receiver/tls.rs"]
+mod tls;
 #[cfg(feature = "axum")]
 #[path = "receiver/with_axum.rs"]
 mod with_axum;

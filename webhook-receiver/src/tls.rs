@@ -1,0 +1,302 @@
+//! HTTPS for the built-in [`Server`](crate::Server): a server certificate, and optionally
+//! client certificates (mutual TLS, the way Sysdig's "client certificate" authentication
+//! connects).
+//!
+//! [`ServerTls`] holds one [`rustls::ServerConfig`] (with the `ring` provider, TLS 1.2 and 1.3,
+//! ALPN `http/1.1`):
+//!
+//! - the server's certificate chain and private key come from PEM (bytes or files);
+//! - [`ServerTlsBuilder::client_ca_pem`] turns on mutual TLS: every client must present a
+//!   certificate issued by one of those CAs, or the handshake fails before any HTTP is read;
+//!   [`ServerTlsBuilder::client_auth_optional`] also admits clients without one;
+//! - the verified client certificate reaches handlers as
+//!   [`Context::client_certificate`](crate::Context::client_certificate) (its DER bytes);
+//! - a ready [`rustls::ServerConfig`] can be used as is ([`ServerTls::from_config`]).
+//!
+//! The server gives a TLS handshake the header read timeout
+//! ([`Server::header_read_timeout`](crate::Server::header_read_timeout)); a client that fails
+//! the handshake, or speaks plain HTTP to the TLS port, is disconnected without affecting other
+//! connections.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+
+/// Why a [`ServerTls`] could not be built. Never carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("cannot read {what} file {path}")]
+    ReadFile {
+        /// Which input (`"server certificate"`, `"server key"`, `"client CA bundle"`).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PEM input is malformed.
+    #[error("invalid PEM in {what}: {reason}")]
+    InvalidPem {
+        /// Which input.
+        what: &'static str,
+        /// The parser's reason (never the content).
+        reason: String,
+    },
+    /// A PEM input holds no item of the expected kind (no `CERTIFICATE`, no private key).
+    #[error("no {expected} found in {what}")]
+    Empty {
+        /// Which input.
+        what: &'static str,
+        /// What was looked for.
+        expected: &'static str,
+    },
+    /// A client CA certificate was rejected as a trust anchor, or the client verifier could not
+    /// be built from them.
+    #[error("client CA rejected")]
+    BadClientCa(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// rustls refused the server certificate or key (unsupported key type, mismatched pair).
+    #[error("server certificate or key rejected")]
+    BadServerIdentity(#[source] rustls::Error),
+    /// rustls refused the protocol configuration.
+    #[error("TLS configuration rejected")]
+    Config(#[source] rustls::Error),
+}
+
+#[derive(Clone)]
+enum Pem {
+    Bytes(Arc<[u8]>),
+    File(PathBuf),
+}
+
+impl Pem {
+    fn load(&self, what: &'static str) -> Result<Arc<[u8]>, TlsError> {
+        match self {
+            Pem::Bytes(b) => Ok(Arc::clone(b)),
+            Pem::File(path) => {
+                std::fs::read(path)
+                    .map(Arc::from)
+                    .map_err(|source| TlsError::ReadFile {
+                        what,
+                        path: path.clone(),
+                        source,
+                    })
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pem::Bytes(b) => write!(f, "Pem({} bytes)", b.len()),
+            Pem::File(p) => write!(f, "PemFile({})", p.display()),
+        }
+    }
+}
+
+/// Builder of a [`ServerTls`]; chained calls never fail, [`ServerTlsBuilder::build`] reports the
+/// first problem.
+#[derive(Debug, Clone)]
+pub struct ServerTlsBuilder {
+    chain: Pem,
+    key: Pem,
+    client_cas: Vec<Pem>,
+    client_auth_optional: bool,
+}
+
+/// The TLS side of a [`Server`](crate::Server): cheap to clone (the rustls config is shared).
+///
+/// ```
+/// use webhook_receiver::tls::ServerTls;
+///
+/// let key = rcgen::KeyPair::generate()?;
+/// let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
+/// let tls = ServerTls::builder(cert.pem(), key.serialize_pem()).build()?;
+/// assert_eq!(tls.config().alpn_protocols, vec![b"http/1.1".to_vec()]);
+/// assert!(!tls.requires_client_certificate());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ServerTls {
+    config: Arc<rustls::ServerConfig>,
+    client_auth: ClientAuth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    None,
+    Optional,
+    Required,
+    /// A caller's own config: whatever it says.
+    External,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("client_auth", &self.client_auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// A builder with the server's certificate chain (leaf first) and private key, both PEM.
+    pub fn builder(
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> ServerTlsBuilder {
+        ServerTlsBuilder {
+            chain: Pem::Bytes(Arc::from(cert_chain_pem.into())),
+            key: Pem::Bytes(Arc::from(key_pem.into())),
+            client_cas: Vec::new(),
+            client_auth_optional: false,
+        }
+    }
+
+    /// Like [`builder`](Self::builder), reading both PEM files at
+    /// [`build`](ServerTlsBuilder::build).
+    pub fn builder_from_files(
+        cert_chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> ServerTlsBuilder {
+        ServerTlsBuilder {
+            chain: Pem::File(cert_chain.as_ref().to_owned()),
+            key: Pem::File(key.as_ref().to_owned()),
+            client_cas: Vec::new(),
+            client_auth_optional: false,
+        }
+    }
+
+    /// A ready rustls configuration, used as is (its ALPN list should offer `http/1.1`: the
+    /// server speaks HTTP/1.1 only).
+    pub fn from_config(config: Arc<rustls::ServerConfig>) -> Self {
+        ServerTls {
+            config,
+            client_auth: ClientAuth::External,
+        }
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<rustls::ServerConfig> {
+        &self.config
+    }
+
+    /// Whether the handshake refuses clients without a certificate from the client CAs
+    /// (`false` for a configuration given to [`from_config`](Self::from_config)).
+    pub fn requires_client_certificate(&self) -> bool {
+        self.client_auth == ClientAuth::Required
+    }
+}
+
+impl ServerTlsBuilder {
+    /// Mutual TLS: clients must present a certificate issued by a CA of this PEM bundle (may be
+    /// called several times; the CAs add up).
+    #[must_use]
+    pub fn client_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client_cas.push(Pem::Bytes(Arc::from(pem.into())));
+        self
+    }
+
+    /// Like [`client_ca_pem`](Self::client_ca_pem), reading the file at `build`.
+    #[must_use]
+    pub fn client_ca_pem_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.client_cas.push(Pem::File(path.as_ref().to_owned()));
+        self
+    }
+
+    /// With client CAs: also admit clients that present no certificate (a certificate that is
+    /// presented must still verify). Handlers tell them apart by
+    /// [`Context::client_certificate`](crate::Context::client_certificate).
+    #[must_use]
+    pub fn client_auth_optional(mut self, optional: bool) -> Self {
+        self.client_auth_optional = optional;
+        self
+    }
+
+    /// Reads and checks everything.
+    ///
+    /// # Errors
+    /// [`TlsError`] for unreadable files, malformed or empty PEM, a rejected client CA, or a
+    /// certificate and key rustls refuses (for example a key that does not match).
+    pub fn build(self) -> Result<ServerTls, TlsError> {
+        let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = parse_certs(
+            &self.chain.load("server certificate")?,
+            "server certificate",
+        )?;
+        let key = parse_key(&self.key.load("server key")?)?;
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Config)?;
+        let (builder, client_auth) = if self.client_cas.is_empty() {
+            (builder.with_no_client_auth(), ClientAuth::None)
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            for source in &self.client_cas {
+                let pem = source.load("client CA bundle")?;
+                for cert in parse_certs(&pem, "client CA bundle")? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| TlsError::BadClientCa(Box::new(e)))?;
+                }
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let (verifier, mode) = if self.client_auth_optional {
+                (verifier.allow_unauthenticated(), ClientAuth::Optional)
+            } else {
+                (verifier, ClientAuth::Required)
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| TlsError::BadClientCa(Box::new(e)))?;
+            (builder.with_client_cert_verifier(verifier), mode)
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(TlsError::BadServerIdentity)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(ServerTls {
+            config: Arc::new(config),
+            client_auth,
+        })
+    }
+}
+
+fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::InvalidPem {
+            what,
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            what,
+            expected: "CERTIFICATE",
+        });
+    }
+    Ok(certs)
+}
+
+fn parse_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
+    use rustls::pki_types::pem::Error as PemError;
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        PemError::NoItemsFound => TlsError::Empty {
+            what: "server key",
+            expected: "PRIVATE KEY",
+        },
+        // The pem error may quote a section label but never key bytes.
+        other => TlsError::InvalidPem {
+            what: "server key",
+            reason: other.to_string(),
+        },
+    })
+}
