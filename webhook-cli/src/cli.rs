@@ -96,7 +96,10 @@ Examples:
 
   # Sysdig BASIC_AUTH / BEARER_TOKEN
   webhook listen --basic user:password
-  webhook listen --bearer my-token";
+  webhook listen --bearer my-token
+
+  # HTTPS, and mutual TLS: only senders with a certificate from client-ca.pem get through
+  webhook listen --no-auth --tls-cert server.pem --tls-key server.key --client-ca client-ca.pem";
 
 const SEND_HELP: &str = "\
 Send events from --file (NDJSON or one JSON array; `-` reads stdin) to --endpoint, batched
@@ -249,6 +252,19 @@ pub(crate) struct ListenArgs {
     /// How long Ctrl-C waits for requests in flight.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
     pub(crate) drain: Duration,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM, unencrypted) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: require a client certificate issued by a CA of this bundle (PEM); needs
+    /// --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) client_ca: Option<PathBuf>,
 }
 
 /// Payload format (Sysdig `output`).

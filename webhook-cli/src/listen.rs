@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use webhook_core::{
     BasicCredentials, BearerToken, HeaderToken, ReceiverAuth, Router, Tolerance, Verifier,
 };
+use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
     Context, Decode, DecodeError, Identity, Location, MediaType, Outcome, Receiver, ReceiverConfig,
     RemoteAddr, handler_fn,
@@ -267,6 +268,7 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
             .map_err(|e| CliError::config(format!("receiver: {e}")))?
     };
 
+    let tls = tls_acceptor(&args)?;
     let listener = TcpListener::bind(args.addr).await.map_err(|e| {
         let err = CliError::io(format!("cannot listen on {}", args.addr), &e);
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -282,9 +284,15 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
         .map_err(|e| CliError::io("cannot install the Ctrl-C handler", &e))?;
     let err_style = Style::stderr(no_color);
     eprintln!(
-        "{} on http://{local}/ ({}; body limit {} bytes). Ctrl-C to stop.",
+        "{} on {}://{local}/ ({}{}; body limit {} bytes). Ctrl-C to stop.",
         err_style.bold("listening"),
+        if tls.is_some() { "https" } else { "http" },
         auth_label(&args),
+        match (&tls, &args.client_ca) {
+            (None, _) => "",
+            (Some(_), None) => "; TLS",
+            (Some(_), Some(_)) => "; mutual TLS",
+        },
         args.max_body
     );
 
@@ -302,7 +310,21 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
                         totals: Arc::clone(&totals),
                         peer,
                     };
-                    conns.spawn(connection(stream, service, stop_rx.clone()));
+                    let stop = stop_rx.clone();
+                    match &tls {
+                        None => {
+                            let _ = stream.set_nodelay(true);
+                            conns.spawn(connection(stream, service, stop));
+                        }
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            conns.spawn(async move {
+                                if let Some(stream) = handshake(&acceptor, stream, peer).await {
+                                    connection(stream, service, stop).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     eprintln!("accept failed: {e}");
@@ -414,12 +436,53 @@ impl Service {
     }
 }
 
-async fn connection(
+/// The TLS acceptor of `--tls-cert`/`--tls-key` (and `--client-ca`), if given.
+fn tls_acceptor(args: &ListenArgs) -> Result<Option<tokio_rustls::TlsAcceptor>, CliError> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let mut builder = ServerTls::builder_from_files(cert, key);
+    if let Some(ca) = &args.client_ca {
+        builder = builder.client_ca_pem_file(ca);
+    }
+    let tls = builder.build().map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        CliError::config(format!("TLS: {message}"))
+    })?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::clone(
+        tls.config(),
+    ))))
+}
+
+/// Completes the TLS handshake within 10 s; a failure is printed and the connection dropped.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
     stream: tokio::net::TcpStream,
-    service: Service,
-    mut stop: watch::Receiver<bool>,
-) {
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
     let _ = stream.set_nodelay(true);
+    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            eprintln!("TLS handshake failed from {peer}: {e}");
+            None
+        }
+        Err(_) => {
+            eprintln!("TLS handshake from {peer} timed out");
+            None
+        }
+    }
+}
+
+async fn connection<S>(stream: S, service: Service, mut stop: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let svc = service_fn(move |req| {
         let service = service.clone();
         async move { Ok::<_, Infallible>(service.call(req).await) }

@@ -115,7 +115,7 @@ impl Listener {
             .recv_timeout(Duration::from_secs(20))
             .expect("listen prints its address");
         let addr = first
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|s| s.split('/').next())
             .and_then(|s| s.parse().ok())
@@ -614,7 +614,10 @@ struct Pki {
     ca_pem: String,
     server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     server_key: Vec<u8>,
+    server_cert_pem: String,
+    server_key_pem: String,
     client_ca: rustls::pki_types::CertificateDer<'static>,
+    client_ca_pem: String,
     client_cert_pem: String,
     client_key_pem: String,
 }
@@ -646,7 +649,10 @@ impl Pki {
             ca_pem: server_ca.pem(),
             server_chain: vec![server.der().clone()],
             server_key: server_key.serialize_der(),
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
             client_ca: client_ca.der().clone(),
+            client_ca_pem: client_ca.pem(),
             client_cert_pem: client.pem(),
             client_key_pem: client_key.serialize_pem(),
         }
@@ -799,6 +805,92 @@ fn tls_needs_the_ca_or_insecure_and_mtls_presents_the_client_certificate() {
         "{}",
         stderr(&missing)
     );
+}
+
+#[test]
+fn listen_serves_https_and_mutual_tls() {
+    let pki = Pki::new();
+    let dir = TempDir::new("listen-tls");
+    let file = |name: &str, content: &str| {
+        let p = dir.0.join(name);
+        std::fs::write(&p, content).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (server_cert, server_key) = (
+        file("server.pem", &pki.server_cert_pem),
+        file("server.key", &pki.server_key_pem),
+    );
+    let client_ca = file("client-ca.pem", &pki.client_ca_pem);
+    let ca = file("ca.pem", &pki.ca_pem);
+    let (cert, key) = (
+        file("client.pem", &pki.client_cert_pem),
+        file("client.key", &pki.client_key_pem),
+    );
+
+    // HTTPS: the test event arrives over TLS when the sender trusts the CA.
+    let listener = Listener::start(&[
+        "--no-auth",
+        "--tls-cert",
+        &server_cert,
+        "--tls-key",
+        &server_key,
+    ]);
+    let url = format!("https://{}/", listener.addr);
+    let test = |extra: &[&str]| {
+        run(bin()
+            .args(["test", "--endpoint", &url, "--allow-private"])
+            .args(extra))
+    };
+    assert_eq!(test(&[]).status.code(), Some(6), "server CA not trusted");
+    let ok = test(&["--ca", &ca]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let line = &listener.json_lines(1)[0];
+    assert_eq!(line["subject"], "webhook.test", "{line}");
+    let (status, err) = listener.interrupt();
+    assert!(status.success());
+    assert!(err.contains("TLS handshake failed"), "{err}");
+
+    // Mutual TLS: only a sender with a certificate from the client CA gets through.
+    let listener = Listener::start(&[
+        "--no-auth",
+        "--tls-cert",
+        &server_cert,
+        "--tls-key",
+        &server_key,
+        "--client-ca",
+        &client_ca,
+    ]);
+    let url = format!("https://{}/", listener.addr);
+    let mtls = |extra: &[&str]| {
+        run(bin()
+            .args(["test", "--endpoint", &url, "--allow-private", "--ca", &ca])
+            .args(extra))
+    };
+    assert_eq!(mtls(&[]).status.code(), Some(6), "no client certificate");
+    let ok = mtls(&["--cert", &cert, "--key", &key]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert_eq!(listener.json_lines(1)[0]["subject"], "webhook.test");
+    let (status, err) = listener.interrupt();
+    assert!(status.success());
+    assert!(err.contains("peer sent no certificates"), "{err}");
+    assert!(err.contains("1 accepted"), "{err}");
+
+    // A key file that is not a key: a configuration error naming the input, exit code 3.
+    let out = run(bin().args([
+        "listen",
+        "--no-auth",
+        "--addr",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &server_cert,
+        "--tls-key",
+        &server_cert,
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("server key"), "{}", stderr(&out));
+    // --tls-key without --tls-cert is a usage error.
+    let out = run(bin().args(["listen", "--no-auth", "--tls-key", &server_key]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]
