@@ -827,22 +827,34 @@ fn listen_serves_https_and_mutual_tls() {
         file("client.key", &pki.client_key_pem),
     );
 
-    // HTTPS: the test event arrives over TLS when the sender trusts the CA.
-    let listener = Listener::start(&[
-        "--no-auth",
-        "--tls-cert",
-        &server_cert,
-        "--tls-key",
-        &server_key,
-    ]);
-    let url = format!("https://{}/", listener.addr);
-    let test = |extra: &[&str]| {
+    // `listen --no-auth` over TLS (plus `extra`), and `webhook test` against it (plus its own
+    // extra flags).
+    let start = |extra: &[&str]| {
+        let args = [
+            "--no-auth",
+            "--tls-cert",
+            &server_cert,
+            "--tls-key",
+            &server_key,
+        ];
+        let listener = Listener::start(&[&args[..], extra].concat());
+        let url = format!("https://{}/", listener.addr);
+        (listener, url)
+    };
+    let test = |url: &str, extra: &[&str]| {
         run(bin()
-            .args(["test", "--endpoint", &url, "--allow-private"])
+            .args(["test", "--endpoint", url, "--allow-private"])
             .args(extra))
     };
-    assert_eq!(test(&[]).status.code(), Some(6), "server CA not trusted");
-    let ok = test(&["--ca", &ca]);
+
+    // HTTPS: the test event arrives over TLS when the sender trusts the CA.
+    let (listener, url) = start(&[]);
+    assert_eq!(
+        test(&url, &[]).status.code(),
+        Some(6),
+        "server CA not trusted"
+    );
+    let ok = test(&url, &["--ca", &ca]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     let line = &listener.json_lines(1)[0];
     assert_eq!(line["subject"], "webhook.test", "{line}");
@@ -851,23 +863,10 @@ fn listen_serves_https_and_mutual_tls() {
     assert!(err.contains("TLS handshake failed"), "{err}");
 
     // Mutual TLS: only a sender with a certificate from the client CA gets through.
-    let listener = Listener::start(&[
-        "--no-auth",
-        "--tls-cert",
-        &server_cert,
-        "--tls-key",
-        &server_key,
-        "--client-ca",
-        &client_ca,
-    ]);
-    let url = format!("https://{}/", listener.addr);
-    let mtls = |extra: &[&str]| {
-        run(bin()
-            .args(["test", "--endpoint", &url, "--allow-private", "--ca", &ca])
-            .args(extra))
-    };
-    assert_eq!(mtls(&[]).status.code(), Some(6), "no client certificate");
-    let ok = mtls(&["--cert", &cert, "--key", &key]);
+    let (listener, url) = start(&["--client-ca", &client_ca]);
+    let anonymous = test(&url, &["--ca", &ca]);
+    assert_eq!(anonymous.status.code(), Some(6), "no client certificate");
+    let ok = test(&url, &["--ca", &ca, "--cert", &cert, "--key", &key]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert_eq!(listener.json_lines(1)[0]["subject"], "webhook.test");
     let (status, err) = listener.interrupt();

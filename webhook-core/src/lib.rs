@@ -21,6 +21,9 @@ pub mod auth;
 pub mod ed25519;
 pub mod headers;
 pub mod keyring;
+#[cfg(feature = "pem")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pem")))]
+pub mod pem;
 pub mod secret;
 pub mod sign;
 pub mod verify;

@@ -19,45 +19,20 @@
 //! connections.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use webhook_core::pem::{self, PemError, PemSource};
 
 /// Why a [`ServerTls`] could not be built. Never carries key material.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// A PEM file could not be read.
-    #[error("cannot read {what} file {path}")]
-    ReadFile {
-        /// Which input (`"server certificate"`, `"server key"`, `"client CA bundle"`).
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A PEM input is malformed.
-    #[error("invalid PEM in {what}: {reason}")]
-    InvalidPem {
-        /// Which input.
-        what: &'static str,
-        /// The parser's reason (never the content).
-        reason: String,
-    },
-    /// A PEM input holds no item of the expected kind (no `CERTIFICATE`, no private key).
-    #[error("no {expected} found in {what}")]
-    Empty {
-        /// Which input.
-        what: &'static str,
-        /// What was looked for.
-        expected: &'static str,
-    },
+    /// A PEM input could not be read or decoded (which one, and why; never its content).
+    #[error(transparent)]
+    Pem(#[from] PemError),
     /// A client CA certificate was rejected as a trust anchor, or the client verifier could not
     /// be built from them.
     #[error("client CA rejected")]
@@ -70,45 +45,13 @@ pub enum TlsError {
     Config(#[source] rustls::Error),
 }
 
-#[derive(Clone)]
-enum Pem {
-    Bytes(Arc<[u8]>),
-    File(PathBuf),
-}
-
-impl Pem {
-    fn load(&self, what: &'static str) -> Result<Arc<[u8]>, TlsError> {
-        match self {
-            Pem::Bytes(b) => Ok(Arc::clone(b)),
-            Pem::File(path) => {
-                std::fs::read(path)
-                    .map(Arc::from)
-                    .map_err(|source| TlsError::ReadFile {
-                        what,
-                        path: path.clone(),
-                        source,
-                    })
-            }
-        }
-    }
-}
-
-impl fmt::Debug for Pem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pem::Bytes(b) => write!(f, "Pem({} bytes)", b.len()),
-            Pem::File(p) => write!(f, "PemFile({})", p.display()),
-        }
-    }
-}
-
 /// Builder of a [`ServerTls`]; chained calls never fail, [`ServerTlsBuilder::build`] reports the
 /// first problem.
 #[derive(Debug, Clone)]
 pub struct ServerTlsBuilder {
-    chain: Pem,
-    key: Pem,
-    client_cas: Vec<Pem>,
+    chain: PemSource,
+    key: PemSource,
+    client_cas: Vec<PemSource>,
     client_auth_optional: bool,
 }
 
@@ -154,8 +97,8 @@ impl ServerTls {
         key_pem: impl Into<Vec<u8>>,
     ) -> ServerTlsBuilder {
         ServerTlsBuilder {
-            chain: Pem::Bytes(Arc::from(cert_chain_pem.into())),
-            key: Pem::Bytes(Arc::from(key_pem.into())),
+            chain: PemSource::bytes(cert_chain_pem),
+            key: PemSource::bytes(key_pem),
             client_cas: Vec::new(),
             client_auth_optional: false,
         }
@@ -168,8 +111,8 @@ impl ServerTls {
         key: impl AsRef<Path>,
     ) -> ServerTlsBuilder {
         ServerTlsBuilder {
-            chain: Pem::File(cert_chain.as_ref().to_owned()),
-            key: Pem::File(key.as_ref().to_owned()),
+            chain: PemSource::file(cert_chain),
+            key: PemSource::file(key),
             client_cas: Vec::new(),
             client_auth_optional: false,
         }
@@ -201,14 +144,14 @@ impl ServerTlsBuilder {
     /// called several times; the CAs add up).
     #[must_use]
     pub fn client_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.client_cas.push(Pem::Bytes(Arc::from(pem.into())));
+        self.client_cas.push(PemSource::bytes(pem));
         self
     }
 
     /// Like [`client_ca_pem`](Self::client_ca_pem), reading the file at `build`.
     #[must_use]
     pub fn client_ca_pem_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.client_cas.push(Pem::File(path.as_ref().to_owned()));
+        self.client_cas.push(PemSource::file(path));
         self
     }
 
@@ -228,11 +171,9 @@ impl ServerTlsBuilder {
     /// certificate and key rustls refuses (for example a key that does not match).
     pub fn build(self) -> Result<ServerTls, TlsError> {
         let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
-        let chain = parse_certs(
-            &self.chain.load("server certificate")?,
-            "server certificate",
-        )?;
-        let key = parse_key(&self.key.load("server key")?)?;
+        let chain = self.chain.load("server certificate", read)?;
+        let chain = pem::certificates(&chain, "server certificate")?;
+        let key = pem::private_key(&self.key.load("server key", read)?, "server key")?;
         let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Config)?;
@@ -241,8 +182,8 @@ impl ServerTlsBuilder {
         } else {
             let mut roots = rustls::RootCertStore::empty();
             for source in &self.client_cas {
-                let pem = source.load("client CA bundle")?;
-                for cert in parse_certs(&pem, "client CA bundle")? {
+                let bundle = source.load("client CA bundle", read)?;
+                for cert in pem::certificates(&bundle, "client CA bundle")? {
                     roots
                         .add(cert)
                         .map_err(|e| TlsError::BadClientCa(Box::new(e)))?;
@@ -270,33 +211,7 @@ impl ServerTlsBuilder {
     }
 }
 
-fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::InvalidPem {
-            what,
-            reason: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            what,
-            expected: "CERTIFICATE",
-        });
-    }
-    Ok(certs)
-}
-
-fn parse_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
-    use rustls::pki_types::pem::Error as PemError;
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        PemError::NoItemsFound => TlsError::Empty {
-            what: "server key",
-            expected: "PRIVATE KEY",
-        },
-        // The pem error may quote a section label but never key bytes.
-        other => TlsError::InvalidPem {
-            what: "server key",
-            reason: other.to_string(),
-        },
-    })
+/// Reads a PEM file named in the configuration.
+fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
 }

@@ -15,46 +15,22 @@
 //! ALPN offers `h2` then `http/1.1`, so HTTP/2 is used where the server supports it.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use webhook_core::pem::{self, PemError, PemSource};
 
 /// Why a [`TlsConfig`] could not be built. Never carries key material.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// A PEM file could not be read.
-    #[error("cannot read {what} file {path}")]
-    ReadFile {
-        /// Which input (`"CA bundle"`, `"client certificate"`, `"client key"`).
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A PEM input is malformed.
-    #[error("invalid PEM in {what}: {reason}")]
-    InvalidPem {
-        /// Which input.
-        what: &'static str,
-        /// The parser's reason (never the content).
-        reason: String,
-    },
-    /// A PEM input holds no item of the expected kind (no `CERTIFICATE`, no private key).
-    #[error("no {expected} found in {what}")]
-    Empty {
-        /// Which input.
-        what: &'static str,
-        /// What was looked for.
-        expected: &'static str,
-    },
+    /// A PEM input could not be read or decoded (which one, and why; never its content).
+    #[error(transparent)]
+    Pem(#[from] PemError),
     /// A CA certificate was rejected as a trust anchor.
     #[error("CA certificate rejected as a trust anchor")]
     BadCaCertificate(#[source] rustls::Error),
@@ -67,38 +43,6 @@ pub enum TlsError {
     /// rustls refused the protocol configuration.
     #[error("TLS configuration rejected")]
     Config(#[source] rustls::Error),
-}
-
-#[derive(Clone)]
-enum PemSource {
-    Bytes(Arc<[u8]>),
-    File(PathBuf),
-}
-
-impl PemSource {
-    fn load(&self, what: &'static str) -> Result<Arc<[u8]>, TlsError> {
-        match self {
-            Self::Bytes(b) => Ok(Arc::clone(b)),
-            Self::File(path) => {
-                std::fs::read(path)
-                    .map(Arc::from)
-                    .map_err(|source| TlsError::ReadFile {
-                        what,
-                        path: path.clone(),
-                        source,
-                    })
-            }
-        }
-    }
-}
-
-impl fmt::Debug for PemSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bytes(b) => write!(f, "Pem({} bytes)", b.len()),
-            Self::File(p) => write!(f, "PemFile({})", p.display()),
-        }
-    }
 }
 
 /// Builder of a [`TlsConfig`]; chained calls never fail, [`TlsConfigBuilder::build`] reports the
@@ -187,14 +131,14 @@ impl TlsConfigBuilder {
     /// Adds the certificates of a PEM bundle as trust anchors.
     #[must_use]
     pub fn add_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca.push(PemSource::Bytes(Arc::from(pem.into())));
+        self.ca.push(PemSource::bytes(pem));
         self
     }
 
     /// Adds the certificates of a PEM bundle file as trust anchors (read by `build`).
     #[must_use]
     pub fn add_ca_pem_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.ca.push(PemSource::File(path.as_ref().to_owned()));
+        self.ca.push(PemSource::file(path));
         self
     }
 
@@ -206,10 +150,7 @@ impl TlsConfigBuilder {
         cert_chain: impl Into<Vec<u8>>,
         key: impl Into<Vec<u8>>,
     ) -> Self {
-        self.client_identity = Some((
-            PemSource::Bytes(Arc::from(cert_chain.into())),
-            PemSource::Bytes(Arc::from(key.into())),
-        ));
+        self.client_identity = Some((PemSource::bytes(cert_chain), PemSource::bytes(key)));
         self
     }
 
@@ -220,10 +161,7 @@ impl TlsConfigBuilder {
         cert_chain: impl AsRef<Path>,
         key: impl AsRef<Path>,
     ) -> Self {
-        self.client_identity = Some((
-            PemSource::File(cert_chain.as_ref().to_owned()),
-            PemSource::File(key.as_ref().to_owned()),
-        ));
+        self.client_identity = Some((PemSource::file(cert_chain), PemSource::file(key)));
         self
     }
 
@@ -256,8 +194,8 @@ impl TlsConfigBuilder {
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             }
             for source in &self.ca {
-                let pem = source.load("CA bundle")?;
-                let certs = parse_certs(&pem, "CA bundle")?;
+                let pem = source.load("CA bundle", read)?;
+                let certs = pem::certificates(&pem, "CA bundle")?;
                 for cert in certs {
                     roots.add(cert).map_err(TlsError::BadCaCertificate)?;
                 }
@@ -270,8 +208,9 @@ impl TlsConfigBuilder {
         let has_client_identity = self.client_identity.is_some();
         let mut config = match &self.client_identity {
             Some((chain, key)) => {
-                let chain = parse_certs(&chain.load("client certificate")?, "client certificate")?;
-                let key = parse_key(&key.load("client key")?)?;
+                let chain = chain.load("client certificate", read)?;
+                let chain = pem::certificates(&chain, "client certificate")?;
+                let key = pem::private_key(&key.load("client key", read)?, "client key")?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(TlsError::BadClientIdentity)?
@@ -287,39 +226,9 @@ impl TlsConfigBuilder {
     }
 }
 
-fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
-    // The pem error may quote a section label but never key bytes.
-    e.to_string()
-}
-
-fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::InvalidPem {
-            what,
-            reason: pem_reason(&e),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            what,
-            expected: "CERTIFICATE",
-        });
-    }
-    Ok(certs)
-}
-
-fn parse_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
-    use rustls::pki_types::pem::Error as PemError;
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        PemError::NoItemsFound => TlsError::Empty {
-            what: "client key",
-            expected: "PRIVATE KEY",
-        },
-        other => TlsError::InvalidPem {
-            what: "client key",
-            reason: pem_reason(&other),
-        },
-    })
+/// Reads a PEM file named in the configuration.
+fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
 }
 
 /// The "insecure" verifier: any certificate is accepted, handshake signatures are still checked
@@ -395,16 +304,19 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Err(TlsError::Empty {
+                Err(TlsError::Pem(PemError::Empty {
                     what: "CA bundle",
                     ..
-                })
+                }))
             ),
             "{err:?}"
         );
         let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         let err = TlsConfig::builder().add_ca_pem(broken).build();
-        assert!(matches!(err, Err(TlsError::InvalidPem { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(TlsError::Pem(PemError::InvalidPem { .. }))),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -415,17 +327,20 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Err(TlsError::ReadFile {
+                Err(TlsError::Pem(PemError::ReadFile {
                     what: "CA bundle",
                     ..
-                })
+                }))
             ),
             "{err:?}"
         );
         let err = TlsConfig::builder()
             .client_identity_pem_files("/nonexistent/c.pem", "/nonexistent/k.pem")
             .build();
-        assert!(matches!(err, Err(TlsError::ReadFile { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(TlsError::Pem(PemError::ReadFile { .. }))),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -448,10 +363,10 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Err(TlsError::Empty {
+                Err(TlsError::Pem(PemError::Empty {
                     what: "client key",
                     ..
-                })
+                }))
             ),
             "{err:?}"
         );

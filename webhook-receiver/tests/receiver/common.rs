@@ -21,6 +21,14 @@ pub(crate) fn verifier() -> Verifier {
     Verifier::new(Scheme::standard_webhooks(), &ring()).expect("HMAC key fits")
 }
 
+/// A receiver configuration verifying with [`verifier`], the other settings default.
+pub(crate) fn verified_config() -> webhook_receiver::ReceiverConfig {
+    webhook_receiver::ReceiverConfig::builder()
+        .verify(verifier())
+        .build()
+        .expect("config")
+}
+
 fn signer() -> Signer {
     Signer::new(Scheme::standard_webhooks(), &ring()).expect("HMAC key fits")
 }

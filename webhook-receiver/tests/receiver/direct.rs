@@ -5,32 +5,29 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::StatusCode;
 use webhook_receiver::{Context, Identity, Outcome, Receiver, ReceiverConfig, handler_fn};
 
-use crate::common::{Alert, Log, alert_json, body_json, signature_headers, signed_at, verifier};
+use crate::common::{
+    Alert, Log, alert_json, body_json, signature_headers, signed_at, verified_config, verifier,
+};
 
 const TS: u64 = 1_700_000_000;
 
 fn receiver(log: &Log) -> Receiver<Alert> {
     let log = log.clone();
-    Receiver::builder(
-        ReceiverConfig::builder()
-            .verify(verifier())
-            .build()
-            .expect("config"),
-    )
-    .fallback(handler_fn(move |a: Alert, cx: Context| {
-        let log = log.clone();
-        async move {
-            assert!(matches!(
-                cx.identity(),
-                Identity::Signature { key_index: 0, .. }
-            ));
-            assert_eq!(cx.timestamp(), Some(UNIX_EPOCH + Duration::from_secs(TS)));
-            log.push(a.subject);
-            Outcome::Accepted
-        }
-    }))
-    .build()
-    .expect("receiver")
+    Receiver::builder(verified_config())
+        .fallback(handler_fn(move |a: Alert, cx: Context| {
+            let log = log.clone();
+            async move {
+                assert!(matches!(
+                    cx.identity(),
+                    Identity::Signature { key_index: 0, .. }
+                ));
+                assert_eq!(cx.timestamp(), Some(UNIX_EPOCH + Duration::from_secs(TS)));
+                log.push(a.subject);
+                Outcome::Accepted
+            }
+        }))
+        .build()
+        .expect("receiver")
 }
 
 #[tokio::test]

@@ -17,26 +17,21 @@ use webhook_receiver::{
     Context, Outcome, Receiver, ReceiverConfig, ServeError, Server, handler_fn,
 };
 
-use crate::common::{Alert, Log, alert_json, signature_headers, verifier};
+use crate::common::{Alert, Log, alert_json, signature_headers, verified_config, verifier};
 
 fn receiver(log: &Log) -> Receiver<Alert> {
     let log = log.clone();
-    Receiver::builder(
-        ReceiverConfig::builder()
-            .verify(verifier())
-            .build()
-            .expect("config"),
-    )
-    .fallback(handler_fn(move |a: Alert, cx: Context| {
-        let log = log.clone();
-        async move {
-            let ip = cx.remote_addr().map(|a| a.ip().to_string());
-            log.push(format!("{}:{}", a.subject, ip.unwrap_or_default()));
-            Outcome::Accepted
-        }
-    }))
-    .build()
-    .expect("receiver")
+    Receiver::builder(verified_config())
+        .fallback(handler_fn(move |a: Alert, cx: Context| {
+            let log = log.clone();
+            async move {
+                let ip = cx.remote_addr().map(|a| a.ip().to_string());
+                log.push(format!("{}:{}", a.subject, ip.unwrap_or_default()));
+                Outcome::Accepted
+            }
+        }))
+        .build()
+        .expect("receiver")
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {

@@ -11,18 +11,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use webhook_core::encode::Encoding;
+use webhook_core::pem::PemError;
 use webhook_core::request::Endpoint;
 use webhook_core::{BatcherConfig, Event, Secret, SenderAuth};
 use webhook_receiver::tls::{ServerTls, TlsError};
-use webhook_receiver::{
-    Context, Outcome, Receiver, ReceiverConfig, ServeError, Server, handler_fn,
-};
+use webhook_receiver::{Context, Outcome, Receiver, ServeError, Server, handler_fn};
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
 use webhook_sender::transport::TransportBuilder;
 use webhook_sender::{EndpointConfig, Sender};
 
-use crate::common::{Log, SECRET, alert_json, verifier};
+use crate::common::{Log, SECRET, alert_json, verified_config};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -107,31 +106,26 @@ impl Pki {
 /// type) and whether (and which) client certificate the handler saw.
 fn receiver(log: &Log, client_der: Vec<u8>) -> Receiver<serde_json::Value> {
     let log = log.clone();
-    Receiver::builder(
-        ReceiverConfig::builder()
-            .verify(verifier())
-            .build()
-            .expect("config"),
-    )
-    .fallback(handler_fn(move |v: serde_json::Value, cx: Context| {
-        let (log, client_der) = (log.clone(), client_der.clone());
-        async move {
-            let cert = match cx.client_certificate() {
-                None => "none",
-                Some(der) if der == client_der.as_slice() => "client",
-                Some(_) => "other",
-            };
-            let subject = v
-                .get("subject")
-                .or_else(|| v.get("type"))
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("?");
-            log.push(format!("{subject}:{cert}"));
-            Outcome::Accepted
-        }
-    }))
-    .build()
-    .expect("receiver")
+    Receiver::builder(verified_config())
+        .fallback(handler_fn(move |v: serde_json::Value, cx: Context| {
+            let (log, client_der) = (log.clone(), client_der.clone());
+            async move {
+                let cert = match cx.client_certificate() {
+                    None => "none",
+                    Some(der) if der == client_der.as_slice() => "client",
+                    Some(_) => "other",
+                };
+                let subject = v
+                    .get("subject")
+                    .or_else(|| v.get("type"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?");
+                log.push(format!("{subject}:{cert}"));
+                Outcome::Accepted
+            }
+        }))
+        .build()
+        .expect("receiver")
 }
 
 struct Running {
@@ -377,39 +371,39 @@ fn bad_certificates_and_keys_are_typed_errors() {
         let ok = match name {
             "empty certificate" | "key where the certificate goes" => matches!(
                 err,
-                TlsError::Empty {
+                TlsError::Pem(PemError::Empty {
                     what: "server certificate",
                     ..
-                }
+                })
             ),
             "empty key" => matches!(
                 err,
-                TlsError::Empty {
+                TlsError::Pem(PemError::Empty {
                     what: "server key",
                     ..
-                }
+                })
             ),
             "broken certificate PEM" => matches!(
                 err,
-                TlsError::InvalidPem {
+                TlsError::Pem(PemError::InvalidPem {
                     what: "server certificate",
                     ..
-                }
+                })
             ),
             "key of another certificate" => matches!(err, TlsError::BadServerIdentity(_)),
             "empty client CA bundle" => matches!(
                 err,
-                TlsError::Empty {
+                TlsError::Pem(PemError::Empty {
                     what: "client CA bundle",
                     ..
-                }
+                })
             ),
             _ => matches!(
                 err,
-                TlsError::ReadFile {
+                TlsError::Pem(PemError::ReadFile {
                     what: "server certificate",
                     ..
-                }
+                })
             ),
         };
         assert!(ok, "{name}: {err:?}");
