@@ -363,4 +363,89 @@ mod tests {
         assert!(c.order.len() <= 9, "{}", c.order.len());
         assert!(c.is_empty());
     }
+
+    #[test]
+    fn under_bound_pressure_it_forgets_but_never_refuses_wrongly() {
+        // 40 ids held at most out of 300 in use: a refusal must still be one the unbounded
+        // model makes (forgetting is allowed, inventing a replay is not).
+        let window = Duration::from_secs(30);
+        let mut c = ReplayCache::new(window, 40);
+        let mut model: std::collections::HashMap<u64, (SystemTime, bool)> = Default::default();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for step in 0..50_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let n = rng % 300;
+            let at = t(step / 50);
+            let id = format!("id{n}");
+            match c.begin(&id, at) {
+                Ok(()) => {
+                    model.insert(n, (at + window, false));
+                    if rng & 1 == 0 {
+                        c.commit(&id, at);
+                        model.insert(n, (at + window, true));
+                    }
+                }
+                Err(Replayed { in_flight }) => {
+                    let &(exp, seen) = model.get(&n).expect("refused an id never reserved");
+                    assert!(exp > at, "refused an expired id");
+                    assert_eq!(in_flight, !seen);
+                }
+            }
+            assert!(c.len() <= 40);
+        }
+    }
+
+    #[test]
+    fn agrees_with_a_plain_map_under_random_operations() {
+        use std::collections::HashMap;
+        // (expires, seen) per id, with the same rules, and no bound pressure.
+        let mut model: HashMap<String, (SystemTime, bool)> = HashMap::new();
+        let window = Duration::from_secs(30);
+        let mut c = ReplayCache::new(window, 1_000_000);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut now = 0u64;
+        for _ in 0..50_000 {
+            let r = next();
+            let id = format!("id{}", r % 300);
+            now += (r >> 20) % 3;
+            let at = t(now);
+            match (r >> 8) % 4 {
+                0 | 1 => {
+                    let signed = ((r >> 12) % 3 == 0).then(|| t(now + (r >> 16) % 20));
+                    let expected = match model.get(&id) {
+                        Some(&(exp, seen)) if exp > at => Err(Replayed { in_flight: !seen }),
+                        _ => Ok(()),
+                    };
+                    assert_eq!(c.begin_signed(&id, signed, at), expected, "{id} at {now}");
+                    if expected.is_ok() {
+                        let from = signed.map_or(at, |s| s.max(at));
+                        model.insert(id, (from + window, false));
+                    }
+                }
+                2 => {
+                    c.commit(&id, at);
+                    if let Some(e) = model.get_mut(&id) {
+                        e.1 = true;
+                    }
+                }
+                _ => {
+                    c.abort(&id);
+                    if model.get(&id).is_some_and(|e| !e.1) {
+                        model.remove(&id);
+                    }
+                }
+            }
+            let probe = format!("id{}", next() % 300);
+            let held = model.get(&probe).is_some_and(|e| e.0 > at);
+            assert_eq!(c.contains(&probe, at), held, "{probe} at {now}");
+        }
+    }
 }
