@@ -102,7 +102,8 @@ Examples:
   webhook listen --no-auth --tls-cert server.pem --tls-key server.key --client-ca client-ca.pem";
 
 const SEND_HELP: &str = "\
-Send events from --file (NDJSON or one JSON array; `-` reads stdin) to --endpoint, batched
+Send events from --file (NDJSON or one JSON array; `-` streams stdin, each line sent as it
+arrives) to --endpoint, batched
 by time proximity (--max-events, --max-bytes, --linger) into JSON arrays (--output json) or
 NDJSON (--output ndjson), authenticated with --auth, retried on failure.
 
@@ -380,7 +381,8 @@ pub(crate) struct TargetArgs {
 /// `send`: forward events from a file.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Events to send: NDJSON or one JSON array; `-` reads stdin.
+    /// Events to send: NDJSON or one JSON array, checked whole first; `-` streams stdin (each
+    /// line is sent as it arrives; a bad line is reported and skipped).
     #[arg(long, short = 'f', value_name = "FILE")]
     pub(crate) file: PathBuf,
 

@@ -109,14 +109,9 @@ pub(crate) fn parse(input: &[u8], ts: Option<TimestampFormat>) -> Result<Vec<Eve
         }
         Some(_) => {
             for (i, line) in input.split(|b| *b == b'\n').enumerate() {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
+                if let Some(event) = line_event(line, i + 1, ts) {
+                    events.push(event?);
                 }
-                events.push(record(line, i + 1, ts).map_err(|mut e| {
-                    e.cause = format!("line {}", e.cause.trim_start_matches("record "));
-                    e
-                })?);
             }
         }
     }
@@ -124,6 +119,82 @@ pub(crate) fn parse(input: &[u8], ts: Option<TimestampFormat>) -> Result<Vec<Eve
         return Err(bad_input("the input holds no event".to_owned()));
     }
     Ok(events)
+}
+
+/// One NDJSON line (1-based `number`, with or without its line ending) into an event; `None`
+/// for a blank line.
+fn line_event(
+    line: &[u8],
+    number: usize,
+    ts: Option<TimestampFormat>,
+) -> Option<Result<Event, CliError>> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    Some(record(line, number, ts).map_err(|mut e| {
+        e.cause = format!("line {}", e.cause.trim_start_matches("record "));
+        e
+    }))
+}
+
+/// Reads events from `input` as they arrive, on a thread of its own: NDJSON line by line (an
+/// invalid line is handed over as its error, and reading goes on), or, when the input starts
+/// with `[`, one JSON array read whole. At most `buffer` events wait in the channel, so a
+/// fast input waits for the sender. Reading stops at the end of the input, on a read error
+/// (handed over), or when the receiver is dropped.
+pub(crate) fn stream(
+    input: impl std::io::Read + Send + 'static,
+    ts: Option<TimestampFormat>,
+    buffer: usize,
+) -> tokio::sync::mpsc::Receiver<Result<Event, CliError>> {
+    use std::io::BufRead as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(buffer.max(1));
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(input);
+        let mut line = Vec::new();
+        let mut number = 0;
+        let mut started = false;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => number += 1,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(CliError::io("cannot read the input", &e)));
+                    return;
+                }
+            }
+            if !started {
+                let first = line.iter().find(|b| !b.is_ascii_whitespace());
+                started = first.is_some();
+                // The first record opens an array: read it whole.
+                if first == Some(&b'[') {
+                    if let Err(e) = reader.read_to_end(&mut line) {
+                        let _ = tx.blocking_send(Err(CliError::io("cannot read the input", &e)));
+                        return;
+                    }
+                    let items = match parse(&line, ts) {
+                        Ok(events) => events.into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    for item in items {
+                        if tx.blocking_send(item).is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
+            }
+            if let Some(item) = line_event(&line, number, ts)
+                && tx.blocking_send(item).is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Writes events as NDJSON (dead letters), one body per line.
@@ -183,6 +254,60 @@ mod tests {
         assert!(!events[0].body().contains(&b'\n'));
         assert_eq!(events[1].id(), "7");
         assert_eq!(events[1].subject(), "event");
+    }
+
+    /// A reader fed by a channel: blocks until the test writes the next piece.
+    struct Pipe(std::sync::mpsc::Receiver<Vec<u8>>, Vec<u8>);
+
+    impl std::io::Read for Pipe {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.1.is_empty() {
+                match self.0.recv() {
+                    Ok(piece) => self.1 = piece,
+                    Err(_) => return Ok(0),
+                }
+            }
+            let n = out.len().min(self.1.len());
+            out[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn stream_hands_over_each_line_as_it_arrives_and_skips_past_bad_ones() {
+        let (write, pipe) = std::sync::mpsc::channel::<Vec<u8>>();
+        let mut rx = stream(Pipe(pipe, Vec::new()), None, 4);
+        write
+            .send(b"\n{\"id\":\"a\",\"type\":\"x\"}\n".to_vec())
+            .unwrap();
+        // Received while the input is still open.
+        let a = rx.blocking_recv().unwrap().unwrap();
+        assert_eq!((a.id(), a.subject()), ("a", "x"));
+        write
+            .send(b"{\"id\":\"b\",\"type\":\"y\"}\r\nnot json\n".to_vec())
+            .unwrap();
+        assert_eq!(rx.blocking_recv().unwrap().unwrap().id(), "b");
+        let bad = rx.blocking_recv().unwrap().unwrap_err();
+        assert!(bad.cause.starts_with("line 4:"), "{}", bad.cause);
+        // The last line may lack its newline.
+        write.send(b"{\"id\":\"c\"}".to_vec()).unwrap();
+        drop(write);
+        assert_eq!(rx.blocking_recv().unwrap().unwrap().id(), "c");
+        assert!(rx.blocking_recv().is_none());
+    }
+
+    #[test]
+    fn stream_reads_an_array_whole() {
+        let input = b"\n  [\n {\"id\":\"a\"},\n {\"id\":\"b\"}\n]\n".to_vec();
+        let mut rx = stream(std::io::Cursor::new(input), None, 1);
+        let ids: Vec<String> = std::iter::from_fn(|| rx.blocking_recv())
+            .map(|r| r.unwrap().id().to_owned())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        let mut rx = stream(std::io::Cursor::new(b"[{\"id\":".to_vec()), None, 1);
+        assert!(rx.blocking_recv().unwrap().is_err());
+        assert!(rx.blocking_recv().is_none());
     }
 
     #[test]

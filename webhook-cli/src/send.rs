@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -77,27 +77,78 @@ fn hint_for(failures: &[FailureReason]) -> Option<&'static str> {
     })
 }
 
-fn progress(total: u64, enabled: bool) -> Option<ProgressBar> {
+/// A bar over `total` events, or a counter when the total is not known (stdin).
+fn progress(total: Option<u64>, enabled: bool) -> Option<ProgressBar> {
     if !enabled || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} done · {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} done · {msg}"
+    } else {
+        "{spinner} [{elapsed_precise}] {pos} done · {msg}"
+    };
+    let style =
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(120));
     Some(bar)
 }
 
+/// Events of a file, parsed (and checked) before anything is sent, or of stdin as they
+/// arrive (a pipe may never end).
+enum Source {
+    File(std::vec::IntoIter<Event>),
+    Stream(tokio::sync::mpsc::Receiver<Result<Event, CliError>>),
+}
+
+/// Events waiting between the stdin reader and the sender.
+const STREAM_BUFFER: usize = 1024;
+
+/// What the receipts said.
+#[derive(Default)]
+struct Tally {
+    delivered: usize,
+    attempts_max: u32,
+    failed: Vec<(Event, FailureReason)>,
+}
+
+/// Awaits receipts as they come (in sending order), so that a stream of any length keeps only
+/// the events still on their way and the failed ones.
+fn collect_receipts(
+    mut receipts: tokio::sync::mpsc::UnboundedReceiver<(Event, Receipt)>,
+) -> tokio::task::JoinHandle<Tally> {
+    tokio::spawn(async move {
+        let mut t = Tally::default();
+        while let Some((ev, receipt)) = receipts.recv().await {
+            let report = receipt.await;
+            match report.outcome(NAME) {
+                Some(Outcome::Delivered { attempts, .. }) => {
+                    t.delivered += 1;
+                    t.attempts_max = t.attempts_max.max(*attempts);
+                }
+                Some(Outcome::Failed { reason }) => t.failed.push((ev, reason.clone())),
+                Some(Outcome::Dropped) => t.failed.push((ev, FailureReason::Shutdown)),
+                _ => t.failed.push((ev, FailureReason::SenderStopped)),
+            }
+        }
+        t
+    })
+}
+
 /// Runs `send`.
 pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError> {
     let target = target::build(&args.target)?;
-    let input = events::read_input(&args.file)?;
-    let all = events::parse(&input, target.timestamp_format)?;
-    drop(input);
-    let total = all.len();
+    let streaming = args.file.as_os_str() == "-";
+    let (mut source, known_total) = if streaming {
+        let rx = events::stream(std::io::stdin(), target.timestamp_format, STREAM_BUFFER);
+        (Source::Stream(rx), None)
+    } else {
+        let input = events::read_input(&args.file)?;
+        let all = events::parse(&input, target.timestamp_format)?;
+        let n = all.len();
+        (Source::File(all.into_iter()), Some(n))
+    };
 
     let batching = BatcherConfig::builder()
         .encoding(target.endpoint.encoding())
@@ -123,10 +174,13 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
     let interrupt = crate::signal::interrupt()
         .map_err(|e| CliError::io("cannot install the Ctrl-C handler", &e))?;
     let err_style = Style::stderr(no_color);
+    let what = match known_total {
+        Some(n) => format!("{n} event(s) from {}", args.file.display()),
+        None => "events from stdin as they arrive".to_owned(),
+    };
     eprintln!(
-        "{} {total} event(s) from {} to {} (auth: {}; up to {} per request)",
+        "{} {what} to {} (auth: {}; up to {} per request)",
         err_style.bold("sending"),
-        args.file.display(),
         target.url,
         target.auth_label,
         args.max_events
@@ -134,22 +188,24 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
 
     // Ctrl-C: stop reading, let the engine deliver for --drain, then fail the rest.
     let interrupted = Arc::new(AtomicBool::new(false));
+    let stop_reading = Arc::new(tokio::sync::Notify::new());
     let ctrl_c = {
-        let interrupted = Arc::clone(&interrupted);
+        let (interrupted, stop_reading) = (Arc::clone(&interrupted), Arc::clone(&stop_reading));
         let sender = sender.clone();
         let drain = args.drain;
         tokio::spawn(async move {
             interrupt.await;
             interrupted.store(true, Ordering::SeqCst);
+            stop_reading.notify_one();
             eprintln!("interrupted: delivering what is in flight for up to {drain:?}...");
             let _ = sender.shutdown(drain).await;
         })
     };
 
-    let bar = progress(total as u64, !args.no_progress);
+    let read = Arc::new(AtomicU64::new(0));
+    let bar = progress(known_total.map(|n| n as u64), !args.no_progress);
     let ticker = bar.as_ref().map(|bar| {
-        let bar = bar.clone();
-        let sender = sender.clone();
+        let (bar, sender, read) = (bar.clone(), sender.clone(), Arc::clone(&read));
         let started = Instant::now();
         tokio::spawn(async move {
             loop {
@@ -158,7 +214,8 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
                     let secs = started.elapsed().as_secs_f64().max(0.001);
                     bar.set_position(c.delivered + c.failed);
                     bar.set_message(format!(
-                        "read {total} · delivered {} · retrying {} · failed {} · {:.0} events/s",
+                        "read {} · delivered {} · retrying {} · failed {} · {:.0} events/s",
+                        read.load(Ordering::Relaxed),
                         c.delivered,
                         h.retrying,
                         c.failed,
@@ -171,39 +228,56 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
     });
 
     let started = Instant::now();
-    let mut receipts: Vec<(Event, Receipt)> = Vec::with_capacity(total);
+    let (receipts, pending) = tokio::sync::mpsc::unbounded_channel();
+    let collector = collect_receipts(pending);
     let mut unsent: Vec<Event> = Vec::new();
-    let mut iter = all.into_iter();
-    for ev in iter.by_ref() {
+    let mut invalid = 0usize;
+    loop {
+        let next = match &mut source {
+            Source::File(events) => events.next().map(Ok),
+            Source::Stream(rx) => tokio::select! {
+                biased;
+                () = stop_reading.notified() => None,
+                item = rx.recv() => item,
+            },
+        };
+        let ev = match next {
+            None => break,
+            Some(Ok(ev)) => ev,
+            Some(Err(e)) => {
+                // Only a stream hands over bad lines: report, skip, go on reading.
+                invalid += 1;
+                eprintln!("{} {}", err_style.red("skipped"), e.cause);
+                continue;
+            }
+        };
+        read.fetch_add(1, Ordering::Relaxed);
         if interrupted.load(Ordering::SeqCst) {
             unsent.push(ev);
             break;
         }
         match sender.send(ev.clone()).await {
-            Ok(r) => receipts.push((ev, r)),
+            Ok(r) => {
+                let _ = receipts.send((ev, r));
+            }
             Err(e) => {
                 unsent.push(e.into_event());
                 break;
             }
         }
     }
-    unsent.extend(iter);
-
-    let mut delivered = 0usize;
-    let mut attempts_max = 0u32;
-    let mut failed: Vec<(Event, FailureReason)> = Vec::new();
-    for (ev, receipt) in receipts {
-        let report = receipt.await;
-        match report.outcome(NAME) {
-            Some(Outcome::Delivered { attempts, .. }) => {
-                delivered += 1;
-                attempts_max = attempts_max.max(*attempts);
-            }
-            Some(Outcome::Failed { reason }) => failed.push((ev, reason.clone())),
-            Some(Outcome::Dropped) => failed.push((ev, FailureReason::Shutdown)),
-            _ => failed.push((ev, FailureReason::SenderStopped)),
-        }
+    if let Source::File(rest) = source {
+        unsent.extend(rest);
     }
+    drop(receipts);
+    let Tally {
+        delivered,
+        attempts_max,
+        failed,
+    } = collector
+        .await
+        .map_err(|e| CliError::new(Exit::Io, format!("receipt collector failed: {e}")))?;
+    let total = delivered + failed.len() + unsent.len();
     let elapsed = started.elapsed();
     let _ = sender.shutdown(args.drain).await;
     ctrl_c.abort();
@@ -225,6 +299,12 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
         *reasons
             .entry("not sent (interrupted)".to_owned())
             .or_default() += unsent.len();
+    }
+    if invalid > 0 {
+        reasons.insert(
+            "input line(s) skipped: not a JSON event".to_owned(),
+            invalid,
+        );
     }
     let undelivered = failed.len() + unsent.len();
     let dead_lettered = match (&args.dead_letter, undelivered) {
@@ -248,6 +328,7 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
             "failures": reasons,
             "dead_letter": dead_lettered.as_ref().map(|(p, n)| json!({"file": p.display().to_string(), "events": n})),
             "interrupted": interrupted.load(Ordering::SeqCst),
+            "invalid_lines": invalid,
         });
         println!("{line}");
     } else {
@@ -268,7 +349,11 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
             }
         );
         for (reason, n) in &reasons {
-            println!("  {} {n} event(s): {reason}", s.red("✗"));
+            if reason.starts_with("input line") {
+                println!("  {} {n} {reason}", s.red("✗"));
+            } else {
+                println!("  {} {n} event(s): {reason}", s.red("✗"));
+            }
         }
         if let Some((path, n)) = &dead_lettered {
             println!(
@@ -278,14 +363,14 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
             );
         }
     }
-    if undelivered == 0 {
+    if undelivered == 0 && invalid == 0 {
         return Ok(Exit::Ok);
     }
     let failures: Vec<FailureReason> = failed.into_iter().map(|(_, r)| r).collect();
     if let Some(h) = hint_for(&failures) {
         eprintln!("hint: {h}");
     }
-    if dead_lettered.is_none() {
+    if dead_lettered.is_none() && undelivered > 0 {
         eprintln!("hint: pass --dead-letter FILE to keep undelivered events for a later resend");
     }
     Ok(Exit::Negative)

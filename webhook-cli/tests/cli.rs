@@ -272,6 +272,72 @@ fn listen_and_send_every_fixture_event_arrives_verified() {
 }
 
 #[test]
+fn send_from_stdin_streams_each_line_as_it_arrives() {
+    let listener = Listener::start(&["--secret", SECRET]);
+    let mut child = bin()
+        .args([
+            "send",
+            "--file",
+            "-",
+            "--endpoint",
+            &listener.url(),
+            "--allow-private",
+            "--auth",
+            "signature",
+            "--secret",
+            SECRET,
+            "--linger",
+            "10ms",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = fixture_lines();
+    // Each event arrives while stdin is still open: nothing waits for the end of the input.
+    for (i, line) in lines.iter().take(3).enumerate() {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let got = &listener.json_lines(1)[0];
+        assert_eq!(got["kind"], "event", "event {i}: {got}");
+    }
+    // A bad line is skipped and reported; reading goes on.
+    writeln!(stdin, "this is not json").unwrap();
+    for line in &lines[3..] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let n = lines.len();
+    assert!(
+        stdout(&out).contains(&format!("delivered: {n}/{n} event(s)")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 input line(s) skipped"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("skipped line 4:"), "{}", stderr(&out));
+    let ids: BTreeSet<String> = listener
+        .json_lines(n - 3)
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), n - 3);
+    let (status, err) = listener.interrupt();
+    assert!(status.success());
+    assert!(
+        err.contains(&format!("accepted with {n} event(s), 0 refused")),
+        "{err}"
+    );
+}
+
+#[test]
 fn wrong_secret_is_refused_with_its_reason() {
     let listener = Listener::start(&["--secret", SECRET]);
     let out = run(bin().args([
