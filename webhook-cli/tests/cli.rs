@@ -80,6 +80,14 @@ impl Drop for TempDir {
     }
 }
 
+/// `webhook send --file FILE --endpoint URL`, signed with `SECRET` (Standard Webhooks).
+fn send_signed(file: &str, url: &str) -> Command {
+    let mut cmd = bin();
+    cmd.args(["send", "--file", file, "--endpoint", url, "--allow-private"])
+        .args(["--auth", "signature", "--secret", SECRET]);
+    cmd
+}
+
 /// A `webhook listen --json --addr 127.0.0.1:0` process.
 struct Listener {
     child: Child,
@@ -223,20 +231,8 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 #[test]
 fn listen_and_send_every_fixture_event_arrives_verified() {
     let listener = Listener::start(&["--secret", SECRET, "--route", "polic*=alerts"]);
-    let out = run(bin().args([
-        "send",
-        "--file",
-        fixture().to_str().unwrap(),
-        "--endpoint",
-        &listener.url(),
-        "--allow-private",
-        "--auth",
-        "signature",
-        "--secret",
-        SECRET,
-        "--max-events",
-        "3",
-    ]));
+    let out =
+        run(send_signed(fixture().to_str().unwrap(), &listener.url()).args(["--max-events", "3"]));
     assert_eq!(out.status.code(), Some(0));
     assert!(
         stdout(&out).contains("delivered: 8/8 event(s) in 3 request(s)"),
@@ -274,21 +270,8 @@ fn listen_and_send_every_fixture_event_arrives_verified() {
 #[test]
 fn send_from_stdin_streams_each_line_as_it_arrives() {
     let listener = Listener::start(&["--secret", SECRET]);
-    let mut child = bin()
-        .args([
-            "send",
-            "--file",
-            "-",
-            "--endpoint",
-            &listener.url(),
-            "--allow-private",
-            "--auth",
-            "signature",
-            "--secret",
-            SECRET,
-            "--linger",
-            "10ms",
-        ])
+    let mut child = send_signed("-", &listener.url())
+        .args(["--linger", "10ms"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
