@@ -80,6 +80,7 @@ pub struct Server<T> {
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
     read_buffer: Option<usize>,
+    health: Option<Arc<str>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -92,9 +93,32 @@ impl<T: Send + 'static> Server<T> {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             read_buffer: None,
+            health: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// Answers `GET` and `HEAD` on `path` itself, without authentication: `200 ok` while
+    /// serving, `503 draining` once shutdown has begun, so that a load balancer's or
+    /// Kubernetes' probe stops sending traffic before the server goes away. Other methods on
+    /// `path` reach the receiver as usual.
+    ///
+    /// ```
+    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    ///
+    /// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+    /// let receiver = Receiver::builder(config)
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .build()?;
+    /// let server = Server::new(receiver).health_check("/healthz");
+    /// # let _ = server;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn health_check(mut self, path: impl Into<String>) -> Self {
+        self.health = Some(Arc::from(path.into()));
+        self
     }
 
     /// Serves HTTPS: every connection completes a TLS handshake (within the
@@ -235,6 +259,7 @@ impl<T: Send + 'static> Server<T> {
         let http = Http {
             receiver: self.receiver.clone(),
             draining: Arc::clone(draining),
+            health: self.health.clone(),
             peer,
             header_read_timeout: self.header_read_timeout,
             read_buffer: self
@@ -283,6 +308,7 @@ impl<T: Send + 'static> Server<T> {
 struct Http<T> {
     receiver: Receiver<T>,
     draining: Arc<AtomicBool>,
+    health: Option<Arc<str>>,
     peer: SocketAddr,
     header_read_timeout: Duration,
     read_buffer: usize,
@@ -303,6 +329,7 @@ impl<T: Send + 'static> Http<T> {
         let Http {
             receiver,
             draining,
+            health,
             peer,
             header_read_timeout,
             read_buffer,
@@ -310,11 +337,18 @@ impl<T: Send + 'static> Http<T> {
         // Per-connection state behind a per-connection `Arc`: each request clones only this
         // reference count, which no other connection touches (no cache-line ping-pong between
         // cores on the receiver's shared one).
-        let state = Arc::new((receiver, draining, certificate));
+        let state = Arc::new((receiver, draining, certificate, health));
         let service = service_fn(move |mut req: http::Request<Incoming>| {
             let state = Arc::clone(&state);
             async move {
-                let (receiver, draining, certificate) = &*state;
+                let (receiver, draining, certificate, health) = &*state;
+                if let Some(path) = health
+                    && req.uri().path() == &**path
+                    && (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
+                {
+                    let serving = !draining.load(Ordering::Relaxed);
+                    return Ok(health_response(serving, req.method() == http::Method::HEAD));
+                }
                 if draining.load(Ordering::Relaxed) {
                     return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
                 }
@@ -349,6 +383,40 @@ impl<T: Send + 'static> Http<T> {
             tracing::debug!(error = %e, %peer, "webhook connection ended with an error");
         }
     }
+}
+
+/// The answer of the health check path: `200 ok` while serving, `503 draining` during shutdown
+/// (with `Connection: close`, so probes reconnect to another instance); no body for `HEAD`.
+fn health_response(
+    serving: bool,
+    head: bool,
+) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    let (status, text) = if serving {
+        (http::StatusCode::OK, "ok\n")
+    } else {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    };
+    let body = if head { "" } else { text };
+    let mut res = http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
+        body.as_bytes(),
+    )));
+    *res.status_mut() = status;
+    let headers = res.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    if !serving {
+        headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    res
 }
 
 /// The smallest read buffer hyper accepts.

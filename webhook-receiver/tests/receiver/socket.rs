@@ -281,6 +281,7 @@ async fn shutdown_finishes_in_flight_and_answers_503_to_new_requests() {
     let server = tokio::spawn(
         Server::new(rx)
             .shutdown_timeout(Duration::from_secs(10))
+            .health_check("/healthz")
             .serve(l, async {
                 let _ = stop_rx.await;
             }),
@@ -290,9 +291,15 @@ async fn shutdown_finishes_in_flight_and_answers_503_to_new_requests() {
             async move { raw(addr, &post("slow", &alert_json("Asset Ports", "1"))).await },
         );
     started.notified().await;
+    let probe = raw(addr, HEALTH_GET).await;
+    assert!(probe.starts_with("HTTP/1.1 200"), "{probe}");
     let _ = stop_tx.send(());
     tokio::time::sleep(Duration::from_millis(100)).await;
 
+    // Draining: the probe says so, and new requests are turned away.
+    let probe = raw(addr, HEALTH_GET).await;
+    assert!(probe.starts_with("HTTP/1.1 503"), "{probe}");
+    assert!(probe.ends_with("draining\n"), "{probe}");
     let late = raw(addr, &post("late", &alert_json("Asset Ports", "2"))).await;
     assert!(late.starts_with("HTTP/1.1 503"), "{late}");
     assert!(late.to_ascii_lowercase().contains("retry-after"), "{late}");
@@ -304,6 +311,54 @@ async fn shutdown_finishes_in_flight_and_answers_503_to_new_requests() {
     release.notify_one();
     let done = in_flight.await.expect("in-flight task");
     assert!(done.starts_with("HTTP/1.1 200"), "{done}");
+    server.await.expect("join").expect("clean shutdown");
+}
+
+const HEALTH_GET: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn the_health_check_answers_probes_without_auth_and_nothing_else() {
+    let log = Log::default();
+    let (l, addr) = listener().await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(Server::new(receiver(&log)).health_check("/healthz").serve(
+        l,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let get = raw(addr, HEALTH_GET).await;
+    assert!(get.starts_with("HTTP/1.1 200"), "{get}");
+    assert!(get.ends_with("\r\n\r\nok\n"), "{get}");
+    assert!(
+        get.to_ascii_lowercase().contains("cache-control: no-store"),
+        "{get}"
+    );
+    let head = raw(
+        addr,
+        b"HEAD /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "no body: {head}");
+    // Only that path, only GET and HEAD: everything else is the receiver's, with its checks.
+    let other = raw(
+        addr,
+        b"GET /healthz/x HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(other.starts_with("HTTP/1.1 405"), "{other}");
+    let unsigned = raw(
+        addr,
+        b"POST /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+          content-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    let signed = raw(addr, &post("h1", &alert_json("Asset Ports", "443"))).await;
+    assert!(signed.starts_with("HTTP/1.1 200"), "{signed}");
+    assert_eq!(log.take(), vec!["Asset Ports:127.0.0.1"]);
+    let _ = stop_tx.send(());
     server.await.expect("join").expect("clean shutdown");
 }
 
