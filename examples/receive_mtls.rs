@@ -6,8 +6,9 @@
 //! client CA with a certificate for the forwarding agent), starts the receiver on 127.0.0.1 with
 //! a health check, forwards the real Sysdig events of
 //! `fixtures/sysdig/elastic-integrations-test-sysdig.ndjson` batched as NDJSON, prints what each
-//! handler received with the fingerprint of the verified client certificate, and then shows that
-//! a sender without a certificate is turned away at the TLS handshake.
+//! handler received with the HTTP version the sender chose by ALPN and the fingerprint of the
+//! verified client certificate, and then shows that a sender without a certificate is turned
+//! away at the TLS handshake.
 //!
 //! `cargo run -p webhook-examples --example receive_mtls`
 
@@ -135,9 +136,10 @@ async fn main() -> Result<(), BoxError> {
                 .client_certificate()
                 .map_or("none".to_owned(), fingerprint);
             println!(
-                "  received  {:<12} {}  (client certificate sha256 {cert}…)",
+                "  received  {:<12} {}  ({:?}, client certificate sha256 {cert}…)",
                 ev.event_type().unwrap_or("?"),
                 ev.id().unwrap_or("?"),
+                cx.version(),
             );
             Outcome::Accepted
         },
@@ -149,13 +151,16 @@ async fn main() -> Result<(), BoxError> {
     let server = tokio::spawn(
         Server::new(receiver)
             .tls(tls)
+            .http2(true)
             .health_check("/healthz")
             .serve(listener, async {
                 let _ = stopped.await;
             }),
     );
     let url = format!("https://{addr}/sysdig");
-    println!("receiver  {url} (mutual TLS: client CA \"example client CA\"; health at /healthz)");
+    println!(
+        "receiver  {url} (HTTP/2 and HTTP/1.1; mutual TLS: client CA \"example client CA\"; health at /healthz)"
+    );
 
     // The agent, with its certificate.
     let with_cert = sender(&url, &server_ca.pem(), Some(&agent))?;
@@ -191,7 +196,7 @@ async fn main() -> Result<(), BoxError> {
                 reason.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            println!("no cert   refused at the TLS handshake: {reason}");
+            println!("no cert   refused (the server requires a client certificate): {reason}");
         }
     }
     let _ = without.shutdown(Duration::from_secs(1)).await;

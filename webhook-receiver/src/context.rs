@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, Uri, Version};
 
 use crate::{Authenticated, Identity, MediaType};
 
@@ -28,6 +28,7 @@ pub struct PeerCertificate(pub Bytes);
 struct Inner {
     method: Method,
     uri: Uri,
+    version: Version,
     headers: HeaderMap,
     body: Bytes,
     media_type: Option<MediaType>,
@@ -72,6 +73,7 @@ impl Context {
             inner: Arc::new(Inner {
                 method: parts.method,
                 uri: parts.uri,
+                version: parts.version,
                 headers: parts.headers,
                 body,
                 media_type,
@@ -89,6 +91,7 @@ impl Context {
             inner: Inner {
                 method: Method::POST,
                 uri: Uri::from_static("/"),
+                version: Version::HTTP_11,
                 headers: HeaderMap::new(),
                 body: Bytes::new(),
                 media_type: None,
@@ -108,6 +111,12 @@ impl Context {
     /// The request URI (path and query, as received).
     pub fn uri(&self) -> &Uri {
         &self.inner.uri
+    }
+
+    /// The HTTP version the request came with (HTTP/2 when the server speaks it and the client
+    /// chose it).
+    pub fn version(&self) -> Version {
+        self.inner.version
     }
 
     /// The request headers.
@@ -184,6 +193,13 @@ impl ContextBuilder {
     #[must_use]
     pub fn uri(mut self, uri: Uri) -> Self {
         self.inner.uri = uri;
+        self
+    }
+
+    /// Sets the HTTP version.
+    #[must_use]
+    pub fn version(mut self, version: Version) -> Self {
+        self.inner.version = version;
         self
     }
 

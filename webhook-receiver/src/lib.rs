@@ -38,7 +38,9 @@
 //!
 //! | feature | default | provides |
 //! | --- | --- | --- |
-//! | `server` | yes | `Server`: hyper 1.x HTTP/1.1 on a tokio `TcpListener`, graceful shutdown |
+//! | `server` | yes | `Server`: hyper 1.x HTTP/1.1 on a tokio `TcpListener`, graceful shutdown, health check |
+//! | `tls` | no | `Server::tls`: HTTPS and mutual TLS with rustls ([`tls::ServerTls`]) |
+//! | `http2` | no | `Server::http2`: HTTP/2 next to HTTP/1.1 (ALPN over TLS, prior knowledge over TCP) |
 //! | `tower` | no | `Service` for [`Receiver`], `tower::VerifyLayer` middleware |
 //! | `axum` | no | `axum::Webhook` extractor (on `axum-core`) |
 //! | `ed25519` | no | Ed25519 keys in `webhook-core` (Standard Webhooks `v1a`, Discord) |
@@ -112,5 +114,7 @@ pub use outcome::Outcome;
 pub use receiver::{Receiver, ReceiverBuilder, ReceiverResponse};
 pub use rejection::Rejection;
 pub use replay::{ReplayCache, Replayed};
+#[cfg(feature = "http2")]
+pub use server::MAX_HTTP2_STREAMS;
 #[cfg(feature = "server")]
 pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServeError, Server};

@@ -1,4 +1,5 @@
-//! A hyper 1.x HTTP/1.1 server for a [`Receiver`], with graceful shutdown.
+//! A hyper 1.x HTTP/1.1 server for a [`Receiver`] (HTTPS with feature `tls`, HTTP/2 with feature
+//! `http2`), with graceful shutdown and an optional health check path.
 //!
 //! # Reading
 //! A connection's read buffer may grow to hold one whole body of the receiver's
@@ -81,6 +82,8 @@ pub struct Server<T> {
     header_read_timeout: Duration,
     read_buffer: Option<usize>,
     health: Option<Arc<str>>,
+    #[cfg(feature = "http2")]
+    http2: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -94,9 +97,37 @@ impl<T: Send + 'static> Server<T> {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             read_buffer: None,
             health: None,
+            #[cfg(feature = "http2")]
+            http2: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// Also serves HTTP/2: over TLS when the client picks it by ALPN (`h2` is offered before
+    /// `http/1.1`, unless the TLS configuration came ready-made from
+    /// [`ServerTls::from_config`](crate::tls::ServerTls::from_config)), over plain TCP when the
+    /// client speaks it from the start (prior knowledge). HTTP/1.1 clients are served as before.
+    /// A connection carries at most [`MAX_HTTP2_STREAMS`] requests at once, each buffering up to
+    /// the body limit. Shutdown sends `GOAWAY` and lets the streams in flight finish. Feature
+    /// `http2`.
+    ///
+    /// ```
+    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    ///
+    /// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+    /// let receiver = Receiver::builder(config)
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .build()?;
+    /// let server = Server::new(receiver).http2(true);
+    /// # let _ = server;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "http2")]
+    #[must_use]
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
     }
 
     /// Answers `GET` and `HEAD` on `path` itself, without authentication: `200 ok` while
@@ -190,6 +221,7 @@ impl<T: Send + 'static> Server<T> {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
+        let this = self.prepared();
         let draining = Arc::new(AtomicBool::new(false));
         // One stop signal per open connection: a oneshot is polled without touching state
         // shared with other connections (a shared watch channel would take a common lock on
@@ -204,7 +236,7 @@ impl<T: Send + 'static> Server<T> {
                     Ok((stream, peer)) => {
                         let (stop_tx, stop_rx) = oneshot::channel();
                         let handle =
-                            active.spawn(self.connection(stream, peer, &draining, Some(stop_rx)));
+                            active.spawn(this.connection(stream, peer, &draining, Some(stop_rx)));
                         stops.insert(handle.id(), stop_tx);
                     }
                     Err(e) => accept_error(e).await,
@@ -225,14 +257,14 @@ impl<T: Send + 'static> Server<T> {
             let _ = stop.send(());
         }
         let mut late: JoinSet<()> = JoinSet::new();
-        let deadline = tokio::time::sleep(self.shutdown_timeout);
+        let deadline = tokio::time::sleep(this.shutdown_timeout);
         let mut deadline = std::pin::pin!(deadline);
         let result = loop {
             tokio::select! {
                 joined = active.join_next() => if joined.is_none() { break Ok(()) },
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        late.spawn(self.connection(stream, peer, &draining, None));
+                        late.spawn(this.connection(stream, peer, &draining, None));
                     }
                     Err(e) => accept_error(e).await,
                 },
@@ -249,6 +281,17 @@ impl<T: Send + 'static> Server<T> {
         result
     }
 
+    /// The server as it serves: with HTTP/2 on, its TLS configuration offers `h2` by ALPN.
+    fn prepared(self) -> Self {
+        #[cfg(all(feature = "tls", feature = "http2"))]
+        if self.http2 {
+            let mut this = self;
+            this.tls = this.tls.map(|t| t.offering_h2());
+            return this;
+        }
+        self
+    }
+
     fn connection(
         &self,
         stream: TcpStream,
@@ -260,6 +303,8 @@ impl<T: Send + 'static> Server<T> {
             receiver: self.receiver.clone(),
             draining: Arc::clone(draining),
             health: self.health.clone(),
+            #[cfg(feature = "http2")]
+            http2: self.http2,
             peer,
             header_read_timeout: self.header_read_timeout,
             read_buffer: self
@@ -309,6 +354,8 @@ struct Http<T> {
     receiver: Receiver<T>,
     draining: Arc<AtomicBool>,
     health: Option<Arc<str>>,
+    #[cfg(feature = "http2")]
+    http2: bool,
     peer: SocketAddr,
     header_read_timeout: Duration,
     read_buffer: usize,
@@ -330,6 +377,8 @@ impl<T: Send + 'static> Http<T> {
             receiver,
             draining,
             health,
+            #[cfg(feature = "http2")]
+            http2,
             peer,
             header_read_timeout,
             read_buffer,
@@ -361,27 +410,92 @@ impl<T: Send + 'static> Http<T> {
                 Ok(receiver.handle_from(req, now, Some(peer)).await)
             }
         });
+        #[cfg(feature = "http2")]
+        if http2 {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder
+                .http1()
+                .max_buf_size(read_buffer)
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_HTTP2_STREAMS);
+            let conn = builder.serve_connection(io, service);
+            return drive(conn, stop, peer).await;
+        }
         let conn = http1::Builder::new()
             .max_buf_size(read_buffer)
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
             .serve_connection(io, service);
-        let mut conn = std::pin::pin!(conn);
-        let result = match stop {
-            // Accepted while draining: answer what arrives with 503, then close.
-            None => conn.as_mut().await,
-            Some(stop) => tokio::select! {
-                biased;
-                r = conn.as_mut() => r,
-                _ = stop => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.as_mut().await
-                }
-            },
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, %peer, "webhook connection ended with an error");
-        }
+        drive(conn, stop, peer).await;
+    }
+}
+
+/// Streams one HTTP/2 connection may carry at once (each request may buffer a body up to the
+/// receiver's body limit).
+#[cfg(feature = "http2")]
+pub const MAX_HTTP2_STREAMS: u32 = 32;
+
+/// A connection that can be asked to finish what it has and close.
+trait Graceful: Future {
+    fn graceful(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+#[cfg(feature = "http2")]
+impl<I, S, B> Graceful
+    for hyper_util::server::conn::auto::Connection<'_, I, S, hyper_util::rt::TokioExecutor>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Runs a connection until the client closes, or gracefully once `stop` fires (no stop:
+/// accepted while draining, every request is answered 503 and the connection then closes).
+async fn drive<C, E>(conn: C, stop: Option<oneshot::Receiver<()>>, peer: SocketAddr)
+where
+    C: Graceful<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
+    let result = match stop {
+        None => conn.as_mut().await,
+        Some(stop) => tokio::select! {
+            biased;
+            r = conn.as_mut() => r,
+            _ = stop => {
+                conn.as_mut().graceful();
+                conn.as_mut().await
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %peer, "webhook connection ended with an error");
     }
 }
 

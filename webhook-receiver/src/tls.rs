@@ -139,6 +139,23 @@ impl ServerTls {
     }
 }
 
+impl ServerTls {
+    /// The same configuration offering `h2` before `http/1.1` by ALPN (a configuration given to
+    /// [`from_config`](Self::from_config) is kept as it is).
+    #[cfg(feature = "http2")]
+    pub(crate) fn offering_h2(self) -> Self {
+        if self.client_auth == ClientAuth::External {
+            return self;
+        }
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        ServerTls {
+            config: Arc::new(config),
+            client_auth: self.client_auth,
+        }
+    }
+}
+
 impl ServerTlsBuilder {
     /// Mutual TLS: clients must present a certificate issued by a CA of this PEM bundle (may be
     /// called several times; the CAs add up).

@@ -8,6 +8,9 @@ mod direct;
 #[cfg(feature = "server")]
 #[path = "receiver/families.rs"]
 mod families;
+#[cfg(feature = "http2")]
+#[path = "receiver/http2.rs"]
+mod http2;
 #[cfg(feature = "tower")]
 #[path = "receiver/oneshot.rs"]
 mod oneshot;

@@ -328,6 +328,37 @@ async fn a_client_that_does_not_trust_the_server_is_refused_by_the_client() -> T
     Ok(())
 }
 
+#[cfg(feature = "http2")]
+#[tokio::test]
+async fn with_http2_on_the_sdk_sender_picks_h2_by_alpn() -> TestResult {
+    let pki = Pki::new();
+    let versions = Log::default();
+    let seen = versions.clone();
+    let rx = Receiver::builder(verified_config())
+        .fallback(handler_fn(move |_v: serde_json::Value, cx: Context| {
+            let seen = seen.clone();
+            async move {
+                seen.push(format!("{:?}", cx.version()));
+                Outcome::Accepted
+            }
+        }))
+        .build()?;
+    let running = serve(Server::new(rx).tls(pki.server_tls(Some(false))).http2(true)).await;
+    let h2_sender = sender(&running.url(), pki.client_tls(Some(&pki.client)));
+    assert!(h2_sender.send(alert(1)).await?.await.is_delivered());
+    assert!(h2_sender.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!(versions.take(), vec!["HTTP/2.0"]);
+    // Without `http2(true)` the same sender falls back to HTTP/1.1.
+    let running_h1 =
+        serve(Server::new(receiver(&Log::default(), Vec::new())).tls(pki.server_tls(None))).await;
+    let sender = sender(&running_h1.url(), pki.client_tls(None));
+    assert!(sender.test_integration("https").await?.is_success());
+    assert!(sender.shutdown(Duration::from_secs(5)).await.is_clean());
+    running_h1.stop().await;
+    running.stop().await;
+    Ok(())
+}
+
 #[test]
 fn bad_certificates_and_keys_are_typed_errors() {
     let pki = Pki::new();
