@@ -12,14 +12,16 @@
 //!
 //! `cargo run -p webhook-examples --example receive_mtls`
 
+#[path = "support/sysdig.rs"]
+mod sysdig;
+
 use std::error::Error;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use sha2::{Digest as _, Sha256};
 use webhook_core::request::Endpoint;
-use webhook_core::{BatcherConfig, Encoding, Event};
+use webhook_core::{BatcherConfig, Encoding};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
@@ -63,19 +65,6 @@ fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der)[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The fixture's events, as the sender's core `Event`s.
-fn events() -> Result<Vec<Event>, BoxError> {
-    webhook_examples::SYSDIG_FIXTURE_NDJSON
-        .lines()
-        .map(|line| {
-            let ev = SysdigEvent::from_slice(line.as_bytes())?;
-            let id = ev.id().unwrap_or("unknown").to_owned();
-            let kind = ev.event_type().unwrap_or("unknown").to_owned();
-            Ok(Event::builder(id, kind).json_bytes(Bytes::copy_from_slice(line.as_bytes()))?)
-        })
         .collect()
 }
 
@@ -164,7 +153,7 @@ async fn main() -> Result<(), BoxError> {
 
     // The agent, with its certificate.
     let with_cert = sender(&url, &server_ca.pem(), Some(&agent))?;
-    let events = events()?;
+    let events = sysdig::fixture_events()?;
     println!(
         "sender    {} Sysdig events, presenting the agent's certificate",
         events.len()

@@ -13,14 +13,15 @@
 
 #[path = "support/client.rs"]
 mod client;
+#[path = "support/sysdig.rs"]
+mod sysdig;
 
 use std::error::Error;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::StatusCode;
 use webhook_core::request::Endpoint;
-use webhook_core::{Encoding, Event, Identity, KeyRing, Scheme, Secret, SenderAuth, Verifier};
+use webhook_core::{Encoding, Identity, KeyRing, Scheme, Secret, SenderAuth, Verifier};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::{
     Context, Handler, Outcome, Receiver, ReceiverConfig, Server, SysdigDecoder, handler_fn,
@@ -42,19 +43,6 @@ fn printer(route: &'static str) -> impl Handler<SysdigEvent<'static>> {
         );
         Outcome::Accepted
     })
-}
-
-/// The fixture's events, as the sender's core `Event`s.
-fn events() -> Result<Vec<Event>, Box<dyn Error + Send + Sync>> {
-    webhook_examples::SYSDIG_FIXTURE_NDJSON
-        .lines()
-        .map(|line| {
-            let ev = SysdigEvent::from_slice(line.as_bytes())?;
-            let id = ev.id().unwrap_or("unknown").to_owned();
-            let kind = ev.event_type().unwrap_or("unknown").to_owned();
-            Ok(Event::builder(id, kind).json_bytes(Bytes::copy_from_slice(line.as_bytes()))?)
-        })
-        .collect()
 }
 
 #[tokio::main]
@@ -97,7 +85,7 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
                 .encoding(encoding)
                 .build()?)
         };
-    let events = events()?;
+    let events = sysdig::fixture_events()?;
 
     println!("batch 1: NDJSON signed with the old key (accepted until its expiry)");
     let ep = endpoint(old_key, Encoding::Ndjson)?;
