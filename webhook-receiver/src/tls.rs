@@ -3,7 +3,7 @@
 //! connects).
 //!
 //! [`ServerTls`] holds one [`rustls::ServerConfig`] (with the `ring` provider, TLS 1.2 and 1.3,
-//! ALPN `http/1.1`):
+//! ALPN `http/1.1`, and `h2` first on a server with `Server::http2` on):
 //!
 //! - the server's certificate chain and private key come from PEM (bytes or files);
 //! - [`ServerTlsBuilder::client_ca_pem`] turns on mutual TLS: every client must present a
@@ -118,8 +118,9 @@ impl ServerTls {
         }
     }
 
-    /// A ready rustls configuration, used as is (its ALPN list should offer `http/1.1`: the
-    /// server speaks HTTP/1.1 only).
+    /// A ready rustls configuration, used as is: its ALPN list should offer `http/1.1`, and
+    /// `h2` only for a server with `Server::http2` on (feature `http2`; the server does not
+    /// change it).
     pub fn from_config(config: Arc<rustls::ServerConfig>) -> Self {
         ServerTls {
             config,
