@@ -7,7 +7,7 @@
 //!   bytes ([`Secret::from_whsec`]);
 //! * raw bytes, e.g. a GitHub or Slack signing secret typed by a user ([`Secret::from_bytes`]).
 //!
-//! Ed25519 keys (`whsk_`/`whpk_`) live in [`crate::ed25519`] (feature `ed25519`).
+//! Ed25519 keys (`whsk_`/`whpk_`) live in `webhook_core::ed25519` (feature `ed25519`).
 
 use std::fmt;
 

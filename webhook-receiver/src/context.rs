@@ -18,7 +18,7 @@ pub struct RemoteAddr(pub SocketAddr);
 
 /// The client certificate (DER) a TLS connection verified, as a request extension.
 ///
-/// The built-in server with [mutual TLS](crate::tls) inserts it; behind another TLS terminator,
+/// The built-in server with mutual TLS (feature `tls`) inserts it; behind another TLS terminator,
 /// insert it yourself and the receiver puts it in the [`Context`]
 /// ([`Context::client_certificate`]). Only insert a certificate your TLS layer verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +140,7 @@ impl Context {
     }
 
     /// The client certificate (DER) the connection's TLS handshake verified: with the server's
-    /// [mutual TLS](crate::tls), or a [`PeerCertificate`] extension inserted by another TLS
+    /// mutual TLS (feature `tls`), or a [`PeerCertificate`] extension inserted by another TLS
     /// layer. `None` without TLS or when the client presented none.
     ///
     /// ```

@@ -39,7 +39,7 @@
 //! | feature | default | provides |
 //! | --- | --- | --- |
 //! | `server` | yes | `Server`: hyper 1.x HTTP/1.1 on a tokio `TcpListener`, graceful shutdown, health check |
-//! | `tls` | no | `Server::tls`: HTTPS and mutual TLS with rustls ([`tls::ServerTls`]) |
+//! | `tls` | no | `Server::tls`: HTTPS and mutual TLS with rustls (`tls::ServerTls`) |
 //! | `http2` | no | `Server::http2`: HTTP/2 next to HTTP/1.1 (ALPN over TLS, prior knowledge over TCP) |
 //! | `tower` | no | `Service` for [`Receiver`], `tower::VerifyLayer` middleware |
 //! | `axum` | no | `axum::Webhook` extractor (on `axum-core`) |

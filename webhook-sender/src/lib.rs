@@ -18,7 +18,7 @@
 //! | feature | default | enables |
 //! | --- | --- | --- |
 //! | `reqwest` | yes | [`transport::ReqwestTransport`] |
-//! | `hyper` | no | [`transport::HyperTransport`] (hyper 1, hyper-util legacy client) |
+//! | `hyper` | no | `transport::HyperTransport` (hyper 1, hyper-util legacy client) |
 //! | `gzip` | no | gzip-compressed batch bodies for endpoints built with `EndpointBuilder::gzip` |
 //!
 //! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.

@@ -3,7 +3,7 @@
 //! | preset | headers | signed content | algorithm, encoding, prefix | timestamp |
 //! | --- | --- | --- | --- | --- |
 //! | [`Scheme::standard_webhooks`] | `webhook-id`, `webhook-timestamp`, `webhook-signature` | `{id}.{ts}.{body}` | HMAC-SHA256, base64, `v1,` (space-separated list) | header, 300 s |
-//! | [`Scheme::standard_webhooks_v1a`] | same | same | Ed25519, base64, `v1a,` | header, 300 s |
+//! | `Scheme::standard_webhooks_v1a` | same | same | Ed25519, base64, `v1a,` | header, 300 s |
 //! | [`Scheme::svix`] | `svix-id`, `svix-timestamp`, `svix-signature` | `{id}.{ts}.{body}` | HMAC-SHA256, base64, `v1,` | header, 300 s |
 //! | [`Scheme::soveren`] | `x-soveren-signature` | `{body}` | HMAC-SHA256, hex, `sha256=` | none |
 //! | [`Scheme::github`] | `x-hub-signature-256` | `{body}` | HMAC-SHA256, hex, `sha256=` | none |
@@ -12,7 +12,7 @@
 //! | [`Scheme::slack`] | `x-slack-signature`, `x-slack-request-timestamp` | `v0:{ts}:{body}` | HMAC-SHA256, hex, `v0=` | header, 300 s |
 //! | [`Scheme::zoom`] | `x-zm-signature`, `x-zm-request-timestamp` | `v0:{ts}:{body}` | HMAC-SHA256, hex, `v0=` | header, 300 s |
 //! | [`Scheme::shopify`] | `x-shopify-hmac-sha256` | `{body}` | HMAC-SHA256, base64 | none |
-//! | [`Scheme::discord`] | `x-signature-ed25519`, `x-signature-timestamp` | `{ts}{body}` | Ed25519, hex | header, 300 s |
+//! | `Scheme::discord` | `x-signature-ed25519`, `x-signature-timestamp` | `{ts}{body}` | Ed25519, hex | header, 300 s |
 //!
 //! Zoom and Discord do not publish a replay window; the presets apply the same 300 s default,
 //! which a [`Verifier`](crate::Verifier) can change or switch off.

@@ -7,7 +7,7 @@
 //! | feature | type | client |
 //! | --- | --- | --- |
 //! | `reqwest` (default) | [`ReqwestTransport`] | reqwest 0.13 |
-//! | `hyper` | [`HyperTransport`] | hyper 1 with the hyper-util legacy client |
+//! | `hyper` | `HyperTransport` | hyper 1 with the hyper-util legacy client |
 //!
 //! Behaviour common to both:
 //!
