@@ -21,7 +21,7 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use sha2::{Digest as _, Sha256};
 use webhook_core::request::Endpoint;
-use webhook_core::{BatcherConfig, Encoding};
+use webhook_core::{BatcherConfig, ClientCertificate, Encoding, SenderAuth};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
@@ -68,29 +68,40 @@ fn fingerprint(der: &[u8]) -> String {
         .collect()
 }
 
-/// The SDK's sender to `url`, trusting `server_ca` and presenting `identity` if any.
+/// The SDK's sender to `url`, trusting `server_ca`. With `identity`, the endpoint
+/// authenticates the way Sysdig's "client certificate" option does: `SenderAuth::ClientCertificate`
+/// (no header; the sender builds that endpoint a TLS transport presenting the certificate).
 fn sender(
     url: &str,
     server_ca: &str,
     identity: Option<&(String, String)>,
 ) -> Result<Sender, BoxError> {
-    let tls = TlsConfig::builder()
-        .builtin_roots(false)
-        .add_ca_pem(server_ca.to_owned());
-    let tls = match identity {
-        Some((cert, key)) => tls.client_identity_pem(cert.clone(), key.clone()),
-        None => tls,
-    }
-    .build()?;
-    let transport = TransportBuilder::new()
-        // The receiver is on loopback: allowed explicitly (the SSRF guard refuses it otherwise).
-        .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?))
-        .tls(tls)
+    let trust = || {
+        TlsConfig::builder()
+            .builtin_roots(false)
+            .add_ca_pem(server_ca.to_owned())
+    };
+    let auth = match identity {
+        Some((cert, key)) => SenderAuth::ClientCertificate(ClientCertificate::from_pem(
+            cert.clone().into_bytes(),
+            key.clone().into_bytes(),
+        )?),
+        None => SenderAuth::None,
+    };
+    let endpoint = Endpoint::builder(url)
+        .encoding(Encoding::Ndjson)
+        .auth(auth)
         .build()?;
-    // The certificate is the authentication: no header.
-    let endpoint = Endpoint::builder(url).encoding(Encoding::Ndjson).build()?;
     Ok(Sender::builder()
-        .transport(transport)
+        .transport_builder(
+            TransportBuilder::new()
+                // The receiver is on loopback: allowed explicitly (the SSRF guard refuses it
+                // otherwise).
+                .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?))
+                .tls(trust().build()?),
+        )
+        // The base of the client-certificate endpoints' TLS: the same trust.
+        .tls(trust())
         .endpoint(
             EndpointConfig::builder("sysdig-mtls", endpoint)
                 .batching(
