@@ -74,9 +74,7 @@ fn request(
     id: &str,
     subject: &str,
 ) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    let mut req = signed(id, "application/json", alert_json(subject, "443"));
-    *req.uri_mut() = format!("http://{addr}/hook").parse().expect("uri");
-    req
+    request_with_body(addr, id, alert_json(subject, "443"))
 }
 
 #[tokio::test]
@@ -156,4 +154,46 @@ async fn shutdown_lets_h2_streams_in_flight_finish() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(log.take(), vec!["Slow:HTTP/2.0"]);
     server.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn an_oversize_h2_body_gets_413_and_the_connection_goes_on() {
+    let log = Log::default();
+    let (addr, stop, server) = serve(receiver(&log, None)).await;
+    let send = h2(addr).await;
+    // 2 MiB, above the default 1 MiB limit: refused with 413 without being buffered whole.
+    let big = alert_json("Big", &"x".repeat(2 << 20));
+    let res = send
+        .clone()
+        .send_request(request_with_body(addr, "big", big))
+        .await
+        .expect("response");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A malformed body on another stream: 400, with the reason.
+    let res = send
+        .clone()
+        .send_request(request_with_body(addr, "bad", "{\"subject\":".to_owned()))
+        .await
+        .expect("response");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // The connection still carries a good request.
+    let res = send
+        .clone()
+        .send_request(request(addr, "after", "After"))
+        .await
+        .expect("response");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(log.take(), vec!["After:HTTP/2.0"]);
+    let _ = stop.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
+fn request_with_body(
+    addr: SocketAddr,
+    id: &str,
+    body: String,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let mut req = signed(id, "application/json", body);
+    *req.uri_mut() = format!("http://{addr}/hook").parse().expect("uri");
+    req
 }
