@@ -35,7 +35,7 @@ use webhook_receiver::{
 };
 
 use crate::cli::ListenArgs;
-use crate::error::{CliError, Exit};
+use crate::error::{CliError, Exit, chain};
 use crate::keys::{self, CliAuth, REFUSAL};
 use crate::style::{Style, clock, truncate};
 use crate::summary::{EventView, view};
@@ -268,7 +268,7 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
             .map_err(|e| CliError::config(format!("receiver: {e}")))?
     };
 
-    let tls = tls_acceptor(&args)?;
+    let tls = server_tls(&args)?;
     let listener = TcpListener::bind(args.addr).await.map_err(|e| {
         let err = CliError::io(format!("cannot listen on {}", args.addr), &e);
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -316,11 +316,14 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
                             let _ = stream.set_nodelay(true);
                             conns.spawn(connection(stream, service, stop));
                         }
-                        Some(acceptor) => {
-                            let acceptor = acceptor.clone();
+                        Some(tls) => {
+                            let tls = tls.clone();
+                            let _ = stream.set_nodelay(true);
                             conns.spawn(async move {
-                                if let Some(stream) = handshake(&acceptor, stream, peer).await {
-                                    connection(stream, service, stop).await;
+                                // A failed handshake is printed and drops only its connection.
+                                match tls.accept(stream, HANDSHAKE_TIMEOUT).await {
+                                    Ok((stream, _)) => connection(stream, service, stop).await,
+                                    Err(e) => eprintln!("TLS handshake failed from {peer}: {e}"),
                                 }
                             });
                         }
@@ -436,8 +439,8 @@ impl Service {
     }
 }
 
-/// The TLS acceptor of `--tls-cert`/`--tls-key` (and `--client-ca`), if given.
-fn tls_acceptor(args: &ListenArgs) -> Result<Option<tokio_rustls::TlsAcceptor>, CliError> {
+/// The TLS side of `--tls-cert`/`--tls-key` (and `--client-ca`), if given.
+fn server_tls(args: &ListenArgs) -> Result<Option<ServerTls>, CliError> {
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
         return Ok(None);
     };
@@ -445,39 +448,14 @@ fn tls_acceptor(args: &ListenArgs) -> Result<Option<tokio_rustls::TlsAcceptor>, 
     if let Some(ca) = &args.client_ca {
         builder = builder.client_ca_pem_file(ca);
     }
-    let tls = builder.build().map_err(|e| {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        CliError::config(format!("TLS: {message}"))
-    })?;
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::clone(
-        tls.config(),
-    ))))
+    let tls = builder
+        .build()
+        .map_err(|e| CliError::config(format!("TLS: {}", chain(&e))))?;
+    Ok(Some(tls))
 }
 
-/// Completes the TLS handshake within 10 s; a failure is printed and the connection dropped.
-async fn handshake(
-    acceptor: &tokio_rustls::TlsAcceptor,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
-    let _ = stream.set_nodelay(true);
-    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => Some(stream),
-        Ok(Err(e)) => {
-            eprintln!("TLS handshake failed from {peer}: {e}");
-            None
-        }
-        Err(_) => {
-            eprintln!("TLS handshake from {peer} timed out");
-            None
-        }
-    }
-}
+/// Time a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn connection<S>(stream: S, service: Service, mut stop: watch::Receiver<bool>)
 where

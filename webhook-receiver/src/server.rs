@@ -312,37 +312,21 @@ impl<T: Send + 'static> Server<T> {
                 .unwrap_or_else(|| read_buffer_limit(self.receiver.config().body_limit())),
         };
         #[cfg(feature = "tls")]
-        let tls = self
-            .tls
-            .as_ref()
-            .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(t.config())));
+        let tls = self.tls.clone();
         async move {
             let _ = stream.set_nodelay(true);
             #[cfg(feature = "tls")]
-            if let Some(acceptor) = tls {
-                // The handshake gets the header read timeout: a client that connects and never
-                // finishes it must not hold the connection.
-                let stream =
-                    match tokio::time::timeout(http.header_read_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let certificate = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(<[_]>::first)
-                    .map(|der| bytes::Bytes::copy_from_slice(der.as_ref()));
-                return http.serve(TokioIo::new(stream), certificate, stop).await;
+            if let Some(tls) = tls {
+                // The handshake gets the header read timeout.
+                match tls.accept(stream, http.header_read_timeout).await {
+                    Ok((stream, certificate)) => {
+                        return http.serve(TokioIo::new(stream), certificate, stop).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                        return;
+                    }
+                }
             }
             http.serve(TokioIo::new(stream), None, stop).await;
         }

@@ -138,6 +138,36 @@ impl ServerTls {
     pub fn requires_client_certificate(&self) -> bool {
         self.client_auth == ClientAuth::Required
     }
+
+    /// The server side of a TLS handshake on `stream`, within `timeout` (a client that connects
+    /// and never finishes it must not hold the connection): the encrypted stream and the client
+    /// certificate (DER) it verified, if the client presented one. The built-in
+    /// [`Server`](crate::Server) uses it; so can an accept loop of your own.
+    ///
+    /// # Errors
+    /// The handshake's I/O or TLS error, or [`std::io::ErrorKind::TimedOut`].
+    pub async fn accept<IO>(
+        &self,
+        stream: IO,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<(tokio_rustls::server::TlsStream<IO>, Option<bytes::Bytes>)>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.config));
+        let stream = tokio::time::timeout(timeout, acceptor.accept(stream))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??;
+        let certificate = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(<[_]>::first)
+            .map(|der| bytes::Bytes::copy_from_slice(der.as_ref()));
+        Ok((stream, certificate))
+    }
 }
 
 impl ServerTls {
