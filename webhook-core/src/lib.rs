@@ -88,4 +88,13 @@ pub use template::{
 pub mod config;
 pub mod request;
 
+// The delivery machine composing batcher, retry, health, breaker and limits.
+mod delivery;
+
+pub use delivery::{
+    AttemptError, AttemptId, AttemptResult, Concurrency, Delivery, DeliveryBuilder,
+    DeliveryConfigError, DeliveryEvent, DisableReason, FailureReason, Full, HealthChange,
+    RateLimit, Settled, Settlement, Transmit, UndeliveredStage,
+};
+
 pub use request::{Endpoint, EndpointBuilder, EndpointError, RequestError};

@@ -28,7 +28,7 @@ use webhook_core::{
 use zeroize::Zeroizing;
 
 use crate::error::TransportError;
-use crate::token::{Credential, TokenError, TokenProvider};
+use crate::token::{AuthorizedSendError, Credential, TokenError, TokenProvider};
 use crate::transport::{RequestTimeout, Response, Transport};
 
 /// Default timeout of a call-out (token fetch included).
@@ -161,28 +161,10 @@ async fn run(
                 .await
                 .map_err(CalloutError::Transport)
         }
-        CalloutAuth::OAuth2(tokens) => {
-            let retry = copy_request(&request);
-            let sent_with = tokens
-                .authorize(&mut request)
-                .await
-                .map_err(CalloutError::Token)?;
-            let response = transport
-                .send(request)
-                .await
-                .map_err(CalloutError::Transport)?;
-            if response.status() != StatusCode::UNAUTHORIZED {
-                return Ok(response);
-            }
-            tracing::debug!("call-out answered 401: refreshing the token once");
-            tokens.invalidate_if_current(&sent_with);
-            let mut retry = retry;
-            tokens
-                .authorize(&mut retry)
-                .await
-                .map_err(CalloutError::Token)?;
-            transport.send(retry).await.map_err(CalloutError::Transport)
-        }
+        CalloutAuth::OAuth2(tokens) => tokens.send(transport, request).await.map_err(|e| match e {
+            AuthorizedSendError::Token(e) => CalloutError::Token(e),
+            AuthorizedSendError::Transport(e) => CalloutError::Transport(e),
+        }),
     }
 }
 
@@ -541,18 +523,6 @@ pub enum CalloutFailure {
     Response(#[source] ResponseError),
 }
 
-fn copy_request(request: &http::Request<Bytes>) -> http::Request<Bytes> {
-    let mut copy = http::Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    if let Some(t) = request.extensions().get::<RequestTimeout>() {
-        copy.extensions_mut().insert(*t);
-    }
-    copy
-}
-
 fn basic_header(username: &str, password: &Credential) -> Result<HeaderValue, CalloutError> {
     if username.contains(':')
         || username.chars().any(char::is_control)
@@ -586,25 +556,6 @@ mod tests {
             basic_header("a", &Credential::new("p\r\n")),
             Err(CalloutError::InvalidCredentials)
         ));
-        Ok(())
-    }
-
-    #[test]
-    fn copy_keeps_everything_needed_for_a_retry() -> Result<(), http::Error> {
-        let mut req = http::Request::post("https://x.test/a?b=c")
-            .header("x-k", "v")
-            .body(Bytes::from_static(b"{}"))?;
-        req.extensions_mut()
-            .insert(RequestTimeout(Duration::from_secs(2)));
-        let copy = copy_request(&req);
-        assert_eq!(copy.method(), Method::POST);
-        assert_eq!(copy.uri(), req.uri());
-        assert_eq!(copy.headers(), req.headers());
-        assert_eq!(copy.body(), req.body());
-        assert_eq!(
-            copy.extensions().get::<RequestTimeout>(),
-            Some(&RequestTimeout(Duration::from_secs(2)))
-        );
         Ok(())
     }
 

@@ -1,49 +1,37 @@
-//! The driver task of one endpoint: the thin loop around the core (STYLE item 4).
+//! The driver task of one endpoint: the thin loop around the core [`Delivery`] machine
+//! (STYLE item 4). It decides nothing; the machine does.
 //!
 //! ```text
 //! loop {
-//!     wait for: a finished request | events in the intake queue | the next core deadline
+//!     wait for: a finished request | events in the intake queue | machine.poll_timeout()
 //!               | the shutdown signal
-//!     now = clock.now()                          // the only clock read feeding the core
-//!     feed the core: finished requests -> RetryPolicy::decide, Health, CircuitBreaker,
-//!                    Batcher::complete; queued events -> Batcher::push; timers -> handle_timeout
-//!     send what the core emits: due retries, then Batcher::poll_batch, while the in-flight
-//!                    limit, the rate limit and the breaker allow
-//!     publish: receipts, lifecycle events, dead letters, counters and metrics
+//!     now = clock.now()                          // the only clock read feeding the machine
+//!     feed:  handle_response(finished), begin_shutdown, handle_timeout(now), push(queued)
+//!     send:  poll_transmit(now) -> spawn transport.send (tokens: refresh once on 401)
+//!     publish: poll_event -> receipts, lifecycle events, dead letters, counters, metrics
 //! }
 //! ```
-//!
-//! The next deadline is the minimum of `Batcher::poll_timeout`, `Health::poll_timeout`,
-//! `CircuitBreaker::poll_timeout`, the earliest retry due time and the rate limiter's next
-//! token, slept on with `tokio::time::sleep_until` (so tokio's paused time drives it in tests).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::StatusCode;
 use tokio::sync::{broadcast, watch};
 use tokio::task::{Id as TaskId, JoinSet};
 use tracing::Instrument as _;
-use webhook_core::encode::Body;
 use webhook_core::{
-    AttemptOutcome, BatchId, BatchOutcome, Batcher, CircuitBreaker, Event, GiveUpReason, Health,
-    HealthEvent, PushError, RetryDecision, RetryState, SplitMix64,
+    AttemptError, AttemptId, AttemptResult, Delivery, DeliveryEvent, Event, HealthChange, Settled,
+    Settlement, Transmit, UndeliveredStage,
 };
 
 use super::endpoint::EndpointConfig;
-use super::lifecycle::{
-    DeadLetter, DisableReason, LifecycleEvent, Shared, Undelivered, UndeliveredStage,
-};
-use super::limit::{Bucket, Limiter};
-use super::metrics::EndpointMetrics;
+use super::lifecycle::{DeadLetter, LifecycleEvent, Shared, Undelivered};
 use super::queue::{Closed, Entry};
-use super::receipt::{AttemptError, FailureReason, Outcome, Slot};
-use crate::error::TransportError;
-use crate::token::{AccessToken, TokenError};
-use crate::transport::{RequestTimeout, Response, SharedTransport};
+use super::receipt::{FailureReason, Outcome, Slot};
+use crate::token::AuthorizedSendError;
+use crate::transport::{RequestTimeout, Response, ResponseFuture, SharedTransport, Transport};
 
 /// Events moved from the intake queue per loop iteration.
 const DRAIN_CHUNK: usize = 1024;
@@ -72,86 +60,16 @@ pub(crate) struct Driver {
     pub(crate) shutdown: ShutdownSignal,
 }
 
-/// A batch out of the batcher, until its final outcome.
-struct Outstanding {
-    id: BatchId,
-    events: Vec<Event>,
-    /// Event bytes of `events` (counted against the batcher's buffer limits).
-    event_bytes: usize,
-    slots: Vec<Slot>,
-    /// The encoded body; an uncompressed one is released while the batch waits for a retry
-    /// (the events hold the same bytes) and encoded again when it is due.
-    body: Option<Body>,
-    retry: Option<RetryState>,
-    last_error: Option<AttemptError>,
-    /// The next dispatch repeats the attempt after a 401 with a fresh token.
-    token_resend: bool,
-    /// A token was already refreshed for the current attempt.
-    token_refreshed: bool,
-}
-
-enum Failure {
-    Transport(TransportError),
-    Token(TokenError),
-}
-
-struct AttemptResult {
-    result: Result<Response, Failure>,
-    token: Option<AccessToken>,
+/// What a request task returns.
+struct Finished {
+    result: Result<Response, AttemptError>,
     latency: Duration,
 }
 
-/// Why `pump` stopped sending.
-enum Stop {
-    /// Nothing to send now.
-    Idle,
-    /// The in-flight limit or a half-open breaker: wait for a request to finish.
-    Busy,
-    /// The rate limiter: wait until then.
-    RateLimited(Instant),
-    /// The breaker is open.
-    BreakerOpen,
-}
-
-struct Clock;
-
-impl Clock {
-    /// The one place the driver reads time: monotonic (tokio's clock, pausable in tests) and
-    /// wall-clock (signing timestamps, HTTP-date `Retry-After`).
-    fn now() -> (Instant, SystemTime) {
-        (tokio::time::Instant::now().into_std(), SystemTime::now())
-    }
-}
-
-struct State {
-    batcher: Batcher,
-    health: Health,
-    breaker: Option<CircuitBreaker>,
-    limiter: Limiter,
-    bucket: Option<Bucket>,
-    rng: SplitMix64,
-    intake: VecDeque<Entry>,
-    /// Receipt slots of events in the batcher.
-    pending: Pending,
-    /// One batch taken from the batcher and waiting for permission to send.
-    staged: Option<Outstanding>,
-    retries: BTreeMap<(Instant, u64), Outstanding>,
-    in_flight: HashMap<TaskId, Outstanding>,
-    tasks: JoinSet<AttemptResult>,
-    seq: u64,
-    disabled: bool,
-    disable_reason: Option<DisableReason>,
-}
-
-impl State {
-    /// Events and event bytes of the batches out of the batcher (staged, in flight, retrying).
-    fn held(&self) -> (usize, usize) {
-        self.staged
-            .iter()
-            .chain(self.in_flight.values())
-            .chain(self.retries.values())
-            .fold((0, 0), |(e, b), o| (e + o.events.len(), b + o.event_bytes))
-    }
+/// The one place the driver reads time: monotonic (tokio's clock, pausable in tests) and
+/// wall-clock (signing timestamps, HTTP-date `Retry-After`).
+fn now() -> (Instant, SystemTime) {
+    (tokio::time::Instant::now().into_std(), SystemTime::now())
 }
 
 impl Driver {
@@ -168,575 +86,350 @@ impl Driver {
 
     async fn run_inner(mut self) -> Vec<Undelivered> {
         let cfg = self.cfg.clone();
-        let run_id = random_u64();
-        let batcher = Batcher::with_id_generator(cfg.batcher.clone(), move |seq| {
-            format!("msg_{run_id:016x}{seq:08x}")
-        });
-        let mut st = State {
-            batcher,
-            health: webhook_core::Health::new(cfg.health),
-            breaker: cfg.breaker.map(CircuitBreaker::new),
-            limiter: Limiter::new(cfg.concurrency),
-            bucket: cfg.rate_limit.map(Bucket::new),
-            rng: SplitMix64::new(cfg.jitter_seed.unwrap_or_else(random_u64)),
-            intake: VecDeque::new(),
-            pending: if cfg.batcher.partition_by_key() {
-                Pending::ById(HashMap::new())
-            } else {
-                Pending::Fifo(VecDeque::new())
-            },
-            staged: None,
-            retries: BTreeMap::new(),
-            in_flight: HashMap::new(),
-            tasks: JoinSet::new(),
-            seq: 0,
-            disabled: false,
-            disable_reason: None,
+        let built = cfg
+            .delivery()
+            .jitter_seed(cfg.jitter_seed.unwrap_or_else(random_u64))
+            .run_id(random_u64())
+            .build::<Slot>();
+        let mut machine = match built {
+            Ok(m) => m,
+            Err(err) => {
+                // `EndpointConfig::build` validated the same settings; unreachable in practice.
+                tracing::error!(error = %err, "endpoint configuration refused by the delivery machine");
+                return Vec::new();
+            }
         };
-        let metrics = self.shared.metrics.clone();
+        let mut intake: VecDeque<Entry> = VecDeque::new();
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
+        let mut attempts: HashMap<TaskId, AttemptId> = HashMap::new();
+        let mut out = Vec::new();
         let mut shutting_down = false;
-        let mut deadline: Option<tokio::time::Instant> = None;
-        let mut wake: Option<Instant> = None;
-        let mut finished: Vec<(TaskId, AttemptResult)> = Vec::new();
-        let mut panicked: Vec<TaskId> = Vec::new();
+        let mut deadline = None;
+        let mut finished: Vec<(TaskId, Option<Finished>)> = Vec::new();
 
         loop {
             // ---- wait ------------------------------------------------------------------
-            let sleep_at = match (wake, deadline) {
-                (Some(w), Some(d)) => Some(tokio::time::Instant::from_std(w).min(d)),
-                (Some(w), None) => Some(tokio::time::Instant::from_std(w)),
-                (None, d) => d,
-            };
-            // Also while disabled: `Sender::enable` wakes the driver through the queue.
-            let want_input = st.intake.is_empty();
+            let wake = machine.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
-                Some(done) = st.tasks.join_next_with_id(), if !st.tasks.is_empty() => {
-                    match done {
-                        Ok((id, r)) => finished.push((id, r)),
-                        Err(e) => panicked.push(e.id()),
-                    }
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    finished.push(match done {
+                        Ok((id, r)) => (id, Some(r)),
+                        Err(e) => (e.id(), None),
+                    });
                 }
                 changed = self.shutdown.changed(), if !shutting_down => {
                     shutting_down = true;
-                    deadline = match changed {
-                        Ok(()) => self.shutdown.borrow().flatten(),
-                        // Every `Sender` handle is gone: deliver what is pending, no deadline.
-                        Err(_) => None,
-                    };
-                    let left = self.shared.queue.close(Closed::Shutdown, false);
-                    debug_assert!(left.is_empty());
+                    // `Err`: every `Sender` handle is gone: deliver what is pending, no deadline.
+                    if changed.is_ok() {
+                        deadline = self.shutdown.borrow().flatten();
+                    }
+                    self.shared.queue.close(Closed::Shutdown, false);
                 }
-                () = self.shared.queue.readable.notified(), if want_input => {}
-                () = sleep_until_opt(sleep_at), if sleep_at.is_some() => {}
+                () = self.shared.queue.readable.notified(), if intake.is_empty() => {}
+                () = sleep_until_opt(wake), if wake.is_some() => {}
             }
-            while let Some(done) = st.tasks.try_join_next_with_id() {
-                match done {
-                    Ok((id, r)) => finished.push((id, r)),
-                    Err(e) => panicked.push(e.id()),
-                }
+            while let Some(done) = tasks.try_join_next_with_id() {
+                finished.push(match done {
+                    Ok((id, r)) => (id, Some(r)),
+                    Err(e) => (e.id(), None),
+                });
             }
 
             // ---- now: the only clock read ----------------------------------------------
-            let (now, wall) = Clock::now();
+            let (now, wall) = now();
 
-            // ---- feed the core ------------------------------------------------------------
+            // ---- feed the machine ------------------------------------------------------
             if self.shared.take_enable_request() {
-                self.enable(&mut st, now);
+                machine.enable(now);
+                tracing::debug!("endpoint re-enabled: health and circuit breaker reset");
             }
-            for (id, result) in finished.drain(..) {
-                if let Some(o) = st.in_flight.remove(&id) {
-                    self.complete(&mut st, &metrics, o, Some(result), now, wall);
-                }
+            for (task, result) in finished.drain(..) {
+                let Some(attempt) = attempts.remove(&task) else {
+                    continue;
+                };
+                let result = match result {
+                    Some(r) => {
+                        self.shared.metrics.latency.record(r.latency.as_secs_f64());
+                        r.result
+                    }
+                    None => {
+                        tracing::error!(%attempt, "delivery task panicked; retrying the batch");
+                        Err(AttemptError::Connect)
+                    }
+                };
+                let answer = match &result {
+                    Ok(resp) => AttemptResult::Response {
+                        status: resp.status(),
+                        headers: resp.headers(),
+                    },
+                    Err(e) => AttemptResult::Failed(e.clone()),
+                };
+                machine.handle_response(attempt, answer, now, wall);
             }
-            for id in panicked.drain(..) {
-                if let Some(o) = st.in_flight.remove(&id) {
-                    tracing::error!(batch_id = %o.id, "delivery task panicked; retrying the batch");
-                    self.complete(&mut st, &metrics, o, None, now, wall);
-                }
+            if shutting_down {
+                machine.begin_shutdown(deadline.map(tokio::time::Instant::into_std));
             }
-            st.health.handle_timeout(now);
-            if let Some(b) = st.breaker.as_mut() {
-                b.handle_timeout(now);
-            }
-            self.health_events(&mut st, now);
+            machine.handle_timeout(now);
+            self.publish(&mut machine, &mut intake, &mut out);
 
-            // ---- send what the core emits (refilling the batcher as sending frees it) ------
-            let mut stop;
+            // ---- send what the machine emits, refilling it as sending frees room -------
             loop {
-                if !st.disabled {
-                    self.intake(&mut st, now);
+                let before = machine.in_flight();
+                if !machine.is_disabled() {
+                    self.intake(&mut machine, &mut intake, now);
                 }
-                if shutting_down {
-                    st.batcher.flush_all(now);
+                while let Some(t) = machine.poll_transmit(now, wall) {
+                    let attempt = t.attempt_id;
+                    let task = tasks.spawn(self.attempt(t));
+                    attempts.insert(task.id(), attempt);
                 }
-                st.batcher.handle_timeout(now);
-                let before = st.in_flight.len();
-                stop = self.pump(&mut st, &metrics, now, wall);
-                if st.intake.is_empty() || st.in_flight.len() == before {
+                self.publish(&mut machine, &mut intake, &mut out);
+                if intake.is_empty() || machine.in_flight() == before {
                     break;
                 }
             }
-            self.health_events(&mut st, now);
 
-            // ---- publish ----------------------------------------------------------------------
+            // ---- publish the state -----------------------------------------------------
             let queued = self.shared.queue.len();
-            let buffered = st.batcher.buffered_events() + st.intake.len();
+            let buffered = machine.buffered_events() + intake.len();
             self.shared.buffered.store(buffered, Ordering::Relaxed);
             self.shared
                 .in_flight
-                .store(st.in_flight.len(), Ordering::Relaxed);
+                .store(machine.in_flight(), Ordering::Relaxed);
             self.shared
                 .retrying
-                .store(st.retries.len(), Ordering::Relaxed);
-            self.shared
-                .limit
-                .store(st.limiter.limit(), Ordering::Relaxed);
-            self.shared.set_state(st.health.state());
+                .store(machine.retrying(), Ordering::Relaxed);
+            self.shared.limit.store(machine.limit(), Ordering::Relaxed);
+            self.shared.set_state(machine.health());
+            let metrics = &self.shared.metrics;
             metrics.queue_depth.set((queued + buffered) as f64);
-            metrics.in_flight.set(st.in_flight.len() as f64);
+            metrics.in_flight.set(machine.in_flight() as f64);
 
-            // ---- next deadline ------------------------------------------------------------
-            wake = [
-                st.batcher.poll_timeout(),
-                st.health.poll_timeout(),
-                st.breaker.as_ref().and_then(CircuitBreaker::poll_timeout),
-            ]
-            .into_iter()
-            .flatten()
-            .chain(match stop {
-                Stop::Idle => st.retries.keys().next().map(|&(at, _)| at),
-                Stop::RateLimited(at) => Some(at),
-                Stop::Busy | Stop::BreakerOpen => None,
-            })
-            .min();
-
-            // ---- done? ------------------------------------------------------------------------
-            let idle = st.in_flight.is_empty()
-                && st.retries.is_empty()
-                && st.staged.is_none()
-                && st.intake.is_empty()
-                && st.batcher.buffered_events() == 0;
-            if shutting_down && idle && queued == 0 {
-                metrics.queue_depth.set(0.0);
-                return Vec::new();
+            // ---- done? -----------------------------------------------------------------
+            if machine.is_abandoned() {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                return self.abandon(intake, out);
             }
-            // Past the deadline, or nothing left but retries due after it: return the rest.
-            let only_late_retries = idle_but_retries(&st, queued)
-                && deadline
-                    .zip(st.retries.keys().next())
-                    .is_some_and(|(d, &(at, _))| tokio::time::Instant::from_std(at) > d);
-            if let Some(d) = deadline
-                && (tokio::time::Instant::from_std(now) >= d || only_late_retries)
-            {
-                return self.abandon(&mut st, now).await;
+            if shutting_down && machine.is_idle() && intake.is_empty() && queued == 0 {
+                metrics.queue_depth.set(0.0);
+                return out;
             }
         }
     }
 
-    /// Moves queued events into the batcher while it has room.
-    ///
-    /// The batcher's buffer limits bound everything the driver holds: the batches taken out
-    /// for delivery (staged, in flight, awaiting a retry) count against them too, so while an
-    /// endpoint is down the events stay in the intake queue, whose overflow policy applies.
-    fn intake(&self, st: &mut State, now: Instant) {
-        let (held_events, held_bytes) = st.held();
-        let max_events = self.cfg.batcher.max_buffered_events();
-        let max_bytes = self.cfg.batcher.max_buffered_bytes();
+    /// Moves queued events into the machine while it has room.
+    fn intake(&self, machine: &mut Delivery<Slot>, intake: &mut VecDeque<Entry>, now: Instant) {
         loop {
-            if st.intake.is_empty()
-                && self.shared.queue.drain_into(&mut st.intake, DRAIN_CHUNK) == 0
-            {
+            if intake.is_empty() && self.shared.queue.drain_into(intake, DRAIN_CHUNK) == 0 {
                 return;
             }
-            while let Some(entry) = st.intake.pop_front() {
-                if held_events > 0
-                    && (st.batcher.buffered_events() + held_events >= max_events
-                        || st.batcher.buffered_bytes() + held_bytes + entry.event.len() > max_bytes)
-                {
-                    st.intake.push_front(entry);
+            while let Some(Entry { event, slot }) = intake.pop_front() {
+                if let Err(full) = machine.push(event, slot, now) {
+                    let (event, slot) = (full.event, full.tag);
+                    intake.push_front(Entry { event, slot });
                     return;
                 }
-                let Entry { event, slot } = entry;
-                let id = st.pending.key(&event);
-                match st.batcher.push(event, now) {
-                    Ok(()) => st.pending.push(id, slot),
-                    Err(PushError::Full { event, .. }) => {
-                        st.intake.push_front(Entry { event, slot });
-                        return;
-                    }
-                    Err(err) => {
-                        let event = err.into_event();
-                        tracing::warn!(event_id = %event.id(), "event larger than the batch byte limit; not sent");
-                        self.fail_events(vec![event], vec![slot], None, FailureReason::Oversize);
-                    }
-                }
             }
         }
     }
 
-    fn take_batch(&self, st: &mut State, now: Instant) -> Option<Outstanding> {
-        let batch = st.batcher.poll_batch(now)?;
-        // Encoded once per batch (and gzip-compressed when the endpoint says so); every attempt
-        // reuses the bytes.
-        let body = match self.cfg.endpoint.gzip() {
-            None => batch.body(),
-            Some(_) => match self.cfg.endpoint.encode(batch.events()) {
-                Ok(body) => body,
-                Err(err) => {
-                    tracing::warn!(batch_id = %batch.id(), error = %err, "gzip failed; sending uncompressed");
-                    batch.body()
-                }
-            },
-        };
-        let id = batch.id().clone();
-        let events = batch.into_events();
-        let event_bytes = events.iter().map(Event::len).sum();
-        let slots = st.pending.take(&events);
-        Some(Outstanding {
-            id,
+    /// The request task of one transmit.
+    fn attempt(&self, t: Transmit) -> impl Future<Output = Finished> + Send + 'static {
+        let Transmit {
+            attempt_id: _,
+            batch_id,
+            attempt,
             events,
-            event_bytes,
-            slots,
-            body: Some(body),
-            retry: None,
-            last_error: None,
-            token_resend: false,
-            token_refreshed: false,
-        })
-    }
-
-    /// Sends due retries and new batches while the limits allow.
-    fn pump(
-        &self,
-        st: &mut State,
-        metrics: &EndpointMetrics,
-        now: Instant,
-        wall: SystemTime,
-    ) -> Stop {
-        if st.disabled {
-            // A batch that came back while disabled (a 401 resend): the queue stays as
-            // `Sender::enable` may have just reopened it.
-            self.fail_batches(st, now);
-            return Stop::Idle;
+            mut request,
+            ..
+        } = t;
+        if let Some(timeout) = self.cfg.request_timeout {
+            request.extensions_mut().insert(RequestTimeout(timeout));
         }
-        loop {
-            if st.in_flight.len() >= st.limiter.limit() {
-                return Stop::Busy;
-            }
-            let due = st.retries.keys().next().is_some_and(|&(at, _)| at <= now);
-            if !due && st.staged.is_none() {
-                st.staged = self.take_batch(st, now);
-                if st.staged.is_none() {
-                    return Stop::Idle;
-                }
-            }
-            let resend = due && st.retries.values().next().is_some_and(|o| o.token_resend);
-            if !resend {
-                if let Some(bucket) = st.bucket.as_mut()
-                    && let Err(at) = bucket.try_take(now)
-                {
-                    return Stop::RateLimited(at);
-                }
-                if let Some(b) = st.breaker.as_mut()
-                    && !b.try_acquire(now)
-                {
-                    // The token taken above is spent; the breaker will reopen the flow later.
-                    return if b.poll_timeout().is_some() {
-                        Stop::BreakerOpen
-                    } else {
-                        Stop::Busy
-                    };
-                }
-            }
-            let next = if due {
-                st.retries.pop_first().map(|(_, o)| o)
-            } else {
-                st.staged.take()
-            };
-            let Some(o) = next else {
-                return Stop::Idle;
-            };
-            self.dispatch(st, metrics, o, now, wall);
+        if attempt == 1 {
+            self.shared.metrics.batch_size.record(events as f64);
         }
-    }
-
-    fn dispatch(
-        &self,
-        st: &mut State,
-        metrics: &EndpointMetrics,
-        mut o: Outstanding,
-        now: Instant,
-        wall: SystemTime,
-    ) {
-        if o.token_resend {
-            o.token_resend = false;
-        } else {
-            o.token_refreshed = false;
-            match o.retry.as_mut() {
-                Some(state) => state.record_attempt(),
-                None => o.retry = Some(RetryState::new(now)),
-            }
-        }
-        let attempt = o.retry.map_or(1, |s| s.attempts());
-        let body = match o.body.as_ref() {
-            Some(body) => Ok(body),
-            None => match Body::encode(self.cfg.batcher.encoding(), &o.events) {
-                Ok(body) => Ok(&*o.body.insert(body)),
-                Err(err) => Err(err.to_string()),
-            },
+        let transport = Counted {
+            inner: self.transport.clone(),
+            shared: self.shared.clone(),
         };
-        let built = body.and_then(|body| {
-            self.cfg
-                .endpoint
-                .request(o.id.as_str(), body, wall)
-                .map_err(|e| e.to_string())
-        });
-        let mut request = match built {
-            Ok(r) => r,
-            Err(err) => {
-                tracing::error!(batch_id = %o.id, error = %err, "request could not be built");
-                let reason = FailureReason::Request(err);
-                if let Some(b) = st.breaker.as_mut() {
-                    // Release the permit taken for this request.
-                    b.record_success(now);
-                }
-                self.give_up(st, o, reason);
-                return;
-            }
-        };
-        if let Some(t) = self.cfg.request_timeout {
-            request.extensions_mut().insert(RequestTimeout(t));
-        }
-        self.shared.requests.fetch_add(1, Ordering::Relaxed);
-        metrics.requests.increment(1);
-        if attempt == 1 && !o.token_refreshed {
-            metrics.batch_size.record(o.events.len() as f64);
-        }
-        let transport = self.transport.clone();
         let tokens = self.cfg.tokens.clone();
         let span = tracing::debug_span!(
             "webhook_attempt",
             endpoint = %self.cfg.name,
-            batch_id = %o.id,
+            batch_id = %batch_id,
             attempt,
-            events = o.events.len(),
+            events,
         );
-        let task = async move {
+        async move {
             let started = tokio::time::Instant::now();
-            let mut token = None;
-            if let Some(tokens) = tokens {
-                match tokens.authorize(&mut request).await {
-                    Ok(t) => token = Some(t),
-                    Err(e) => {
-                        return AttemptResult {
-                            result: Err(Failure::Token(e)),
-                            token: None,
-                            latency: started.elapsed(),
-                        };
+            let result = match tokens {
+                Some(tokens) => tokens.send(&transport, request).await.map_err(|e| match e {
+                    AuthorizedSendError::Token(e) => {
+                        tracing::warn!(error = %e, "token fetch failed");
+                        AttemptError::Token
                     }
-                }
-            }
-            let result = transport.send(request).await.map_err(Failure::Transport);
-            AttemptResult {
+                    AuthorizedSendError::Transport(e) => transport_error(&e),
+                }),
+                None => transport
+                    .send(request)
+                    .await
+                    .map_err(|e| transport_error(&e)),
+            };
+            tracing::debug!(
+                status = result.as_ref().ok().map(|r| r.status().as_u16()),
+                "attempt finished"
+            );
+            Finished {
                 result,
-                token,
                 latency: started.elapsed(),
             }
         }
-        .instrument(span);
-        let handle = st.tasks.spawn(task);
-        st.in_flight.insert(handle.id(), o);
+        .instrument(span)
     }
 
-    /// Feeds one finished attempt to the core (`None`: the task panicked).
-    fn complete(
+    /// Publishes the machine's outputs: receipts, counters, metrics, dead letters, lifecycle.
+    fn publish(
         &self,
-        st: &mut State,
-        metrics: &EndpointMetrics,
-        mut o: Outstanding,
-        result: Option<AttemptResult>,
-        now: Instant,
-        wall: SystemTime,
+        machine: &mut Delivery<Slot>,
+        intake: &mut VecDeque<Entry>,
+        out: &mut Vec<Undelivered>,
     ) {
-        let attempt = o.retry.map_or(1, |s| s.attempts());
-        let (outcome, error, status, token) = match &result {
-            Some(r) => {
-                metrics.latency.record(r.latency.as_secs_f64());
-                match &r.result {
-                    Ok(resp) => (
-                        AttemptOutcome::Response {
-                            status: resp.status(),
-                            headers: resp.headers(),
-                        },
-                        AttemptError::Status(resp.status()),
-                        Some(resp.status()),
-                        r.token.clone(),
-                    ),
-                    Err(Failure::Transport(e)) if e.is_timeout() => {
-                        (AttemptOutcome::Timeout, AttemptError::Timeout, None, None)
-                    }
-                    Err(Failure::Transport(e)) => {
-                        tracing::debug!(batch_id = %o.id, attempt, error = %e, "attempt failed");
-                        (
-                            AttemptOutcome::ConnectError,
-                            AttemptError::Connect,
-                            None,
-                            None,
-                        )
-                    }
-                    Err(Failure::Token(e)) => {
-                        tracing::warn!(batch_id = %o.id, attempt, error = %e, "token fetch failed");
-                        (
-                            AttemptOutcome::ConnectError,
-                            AttemptError::Token,
-                            None,
-                            None,
-                        )
-                    }
+        let endpoint = || self.cfg.name.clone();
+        while let Some(event) = machine.poll_event() {
+            match event {
+                DeliveryEvent::Sent { .. } => {}
+                DeliveryEvent::RetryScheduled {
+                    batch_id,
+                    attempts,
+                    delay,
+                    error,
+                    ..
+                } => {
+                    self.shared.retries.fetch_add(1, Ordering::Relaxed);
+                    self.shared.metrics.retried.increment(1);
+                    tracing::debug!(%batch_id, attempts, delay_ms = delay.as_millis() as u64, %error, "retry scheduled");
                 }
-            }
-            None => (
-                AttemptOutcome::ConnectError,
-                AttemptError::Connect,
-                None,
-                None,
-            ),
-        };
-        tracing::debug!(
-            batch_id = %o.id,
-            attempt,
-            status = status.map(|s| s.as_u16()),
-            "attempt finished"
-        );
-
-        // A 401 with a fetched token: refresh it and repeat the attempt at once, once.
-        if status == Some(StatusCode::UNAUTHORIZED)
-            && !o.token_refreshed
-            && let (Some(tokens), Some(token)) = (self.cfg.tokens.as_ref(), token.as_ref())
-        {
-            tracing::debug!(batch_id = %o.id, attempt, "401: refreshing the token and resending");
-            tokens.invalidate_if_current(token);
-            o.token_refreshed = true;
-            o.token_resend = true;
-            // The breaker permit of this attempt carries over to the resend.
-            st.seq += 1;
-            st.retries.insert((now, st.seq), o);
-            return;
-        }
-
-        if st.disabled {
-            if let Some(status) = status.filter(StatusCode::is_success) {
-                self.succeed(st, metrics, o, status, now);
-            } else {
-                self.give_up(st, o, FailureReason::EndpointDisabled);
-            }
-            return;
-        }
-
-        let state = o.retry.unwrap_or_else(|| RetryState::new(now));
-        let decision = self
-            .cfg
-            .retry
-            .decide(&state, &outcome, now, wall, &mut st.rng);
-        match decision {
-            RetryDecision::Delivered => {
-                let status = status.unwrap_or(StatusCode::OK);
-                st.health.on_success(now);
-                if let Some(b) = st.breaker.as_mut() {
-                    b.record_success(now);
+                DeliveryEvent::Settled(s) => self.settled(s, out),
+                DeliveryEvent::Health(change) => {
+                    let event = match change {
+                        HealthChange::Failing { since } => {
+                            tracing::warn!("endpoint failing");
+                            LifecycleEvent::Failing {
+                                endpoint: endpoint(),
+                                since,
+                            }
+                        }
+                        HealthChange::Failed { since } => {
+                            tracing::error!(
+                                "endpoint failed: no success within the failure window"
+                            );
+                            LifecycleEvent::Failed {
+                                endpoint: endpoint(),
+                                since,
+                            }
+                        }
+                        HealthChange::Recovered { after } => {
+                            tracing::info!(
+                                after_ms = after.as_millis() as u64,
+                                "endpoint recovered"
+                            );
+                            LifecycleEvent::Recovered {
+                                endpoint: endpoint(),
+                                after,
+                            }
+                        }
+                        HealthChange::Disabled { reason } => {
+                            tracing::warn!(reason = ?reason, "endpoint disabled");
+                            let _ = self.lifecycle.send(LifecycleEvent::Disabled {
+                                endpoint: endpoint(),
+                                reason,
+                            });
+                            // Announced first; then what waits in the queue fails, then what
+                            // the machine held (the settlements that follow).
+                            let queued = self.shared.queue.close(Closed::Disabled, true);
+                            let (events, slots) = intake.drain(..).chain(queued).fold(
+                                (Vec::new(), Vec::new()),
+                                |(mut e, mut s), entry| {
+                                    e.push(entry.event);
+                                    s.push(entry.slot);
+                                    (e, s)
+                                },
+                            );
+                            if !events.is_empty() {
+                                self.fail(events, slots, None, FailureReason::EndpointDisabled);
+                            }
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    let _ = self.lifecycle.send(event);
                 }
-                st.limiter.on_success();
-                self.succeed(st, metrics, o, status, now);
-            }
-            RetryDecision::RetryAt { at, delay } => {
-                st.health.on_failure(now);
-                if let Some(b) = st.breaker.as_mut() {
-                    b.record_failure(now);
-                }
-                st.limiter.on_throttle();
-                self.shared.retries.fetch_add(1, Ordering::Relaxed);
-                metrics.retried.increment(1);
-                tracing::debug!(batch_id = %o.id, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retry scheduled");
-                o.last_error = Some(error);
-                if self.cfg.endpoint.gzip().is_none() {
-                    o.body = None;
-                }
-                st.seq += 1;
-                st.retries.insert((at, st.seq), o);
-            }
-            RetryDecision::GiveUp(why) => {
-                let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if why != GiveUpReason::Aborted {
-                    st.health.on_failure(now);
-                }
-                if let Some(b) = st.breaker.as_mut() {
-                    b.record_failure(now);
-                }
-                let reason = match why {
-                    GiveUpReason::Permanent => FailureReason::Rejected { status },
-                    GiveUpReason::Aborted => FailureReason::Aborted { status },
-                    GiveUpReason::EndpointDisabled => FailureReason::EndpointDisabled,
-                    _ => FailureReason::RetriesExhausted {
-                        attempts: state.attempts(),
-                        last: error,
-                    },
-                };
-                tracing::warn!(batch_id = %o.id, attempt, reason = %reason, "giving up on batch");
-                self.give_up(st, o, reason);
-                if why == GiveUpReason::EndpointDisabled {
-                    self.disable(st, DisableReason::Receiver { status }, now);
-                }
-            }
-            _ => {
-                let reason = FailureReason::RetriesExhausted {
-                    attempts: state.attempts(),
-                    last: error,
-                };
-                self.give_up(st, o, reason);
+                _ => {}
             }
         }
     }
 
-    fn succeed(
-        &self,
-        st: &mut State,
-        metrics: &EndpointMetrics,
-        o: Outstanding,
-        status: StatusCode,
-        _now: Instant,
-    ) {
-        let attempts = o.retry.map_or(1, |s| s.attempts());
-        let n = o.events.len() as u64;
-        for slot in o.slots {
-            slot.resolve(Outcome::Delivered { attempts, status });
+    fn settled(&self, s: Settlement<Slot>, out: &mut Vec<Undelivered>) {
+        let Settlement {
+            batch_id,
+            events,
+            tags: slots,
+            outcome,
+            ..
+        } = s;
+        match outcome {
+            Settled::Delivered { status, attempts } => {
+                let n = events.len() as u64;
+                for slot in slots {
+                    slot.resolve(Outcome::Delivered { attempts, status });
+                }
+                self.shared.delivered.fetch_add(n, Ordering::Relaxed);
+                self.shared
+                    .batches_delivered
+                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.metrics.sent.increment(n);
+            }
+            Settled::GaveUp(reason) => {
+                if let Some(batch_id) = &batch_id {
+                    tracing::warn!(%batch_id, reason = %reason, "giving up on batch");
+                    let _ = self.lifecycle.send(LifecycleEvent::Exhausted {
+                        endpoint: self.cfg.name.clone(),
+                        batch_id: batch_id.clone(),
+                        events: events.len(),
+                        reason: reason.clone(),
+                    });
+                } else if reason == FailureReason::Oversize {
+                    tracing::warn!("event larger than the batch byte limit; not sent");
+                }
+                self.fail(events, slots, batch_id, reason);
+            }
+            Settled::Abandoned(stage) => {
+                for slot in slots {
+                    slot.resolve(Outcome::Failed {
+                        reason: FailureReason::Shutdown,
+                    });
+                }
+                if !events.is_empty() {
+                    out.push(Undelivered {
+                        endpoint: self.cfg.name.clone(),
+                        events,
+                        stage,
+                    });
+                }
+            }
+            _ => {}
         }
-        self.shared.delivered.fetch_add(n, Ordering::Relaxed);
-        self.shared
-            .batches_delivered
-            .fetch_add(1, Ordering::Relaxed);
-        metrics.sent.increment(n);
-        // Unknown ids are only possible outside ordered mode, where `complete` only counts.
-        let _ = st.batcher.complete(&o.id, BatchOutcome::Delivered);
     }
 
-    /// Fails a batch: receipts, counters, dead letter, lifecycle, batcher.
-    fn give_up(&self, st: &mut State, o: Outstanding, reason: FailureReason) {
-        let _ = st.batcher.complete(&o.id, BatchOutcome::Abandoned);
-        let _ = self.lifecycle.send(LifecycleEvent::Exhausted {
-            endpoint: self.cfg.name.clone(),
-            batch_id: o.id.clone(),
-            events: o.events.len(),
-            reason: reason.clone(),
-        });
-        self.fail_events(o.events, o.slots, Some(o.id), reason);
-    }
-
-    fn fail_events(
+    /// Fails events: receipts, counters, dead letter.
+    fn fail(
         &self,
         events: Vec<Event>,
         slots: Vec<Slot>,
-        batch_id: Option<BatchId>,
+        batch_id: Option<webhook_core::BatchId>,
         reason: FailureReason,
     ) {
         let n = events.len() as u64;
@@ -757,154 +450,24 @@ impl Driver {
         }
     }
 
-    /// Disables the endpoint and fails everything it holds that is not in flight.
-    fn disable(&self, st: &mut State, reason: DisableReason, now: Instant) {
-        if st.disabled {
-            return;
-        }
-        st.disabled = true;
-        st.disable_reason = Some(reason);
-        st.health.disable(now);
-        tracing::warn!(reason = ?reason, "endpoint disabled");
-        // `health_events` announces it and fails what the endpoint holds.
-        self.health_events(st, now);
-    }
-
-    /// `Sender::enable` reopened the queue: health and breaker start afresh. The lifecycle
-    /// event was broadcast by `Sender::enable` (so it follows `Disabled` and precedes any
-    /// later event of this driver).
-    fn enable(&self, st: &mut State, now: Instant) {
-        if !st.disabled {
-            return;
-        }
-        st.disabled = false;
-        st.disable_reason = None;
-        st.health.enable(now);
-        st.breaker = self.cfg.breaker.map(CircuitBreaker::new);
-        tracing::debug!("endpoint re-enabled: health and circuit breaker reset");
-    }
-
-    /// On disabling: closes the queue and fails everything held that is not in flight.
-    fn fail_all_held(&self, st: &mut State, now: Instant) {
-        let queued = self.shared.queue.close(Closed::Disabled, true);
+    /// Shutdown's deadline passed and the machine handed back what it held: add what is still
+    /// queued and return it all.
+    fn abandon(&self, intake: VecDeque<Entry>, mut out: Vec<Undelivered>) -> Vec<Undelivered> {
+        let queued = self.shared.queue.close(Closed::Shutdown, true);
         let mut events = Vec::new();
-        let mut slots = Vec::new();
-        for Entry { event, slot } in st.intake.drain(..).chain(queued) {
-            events.push(event);
-            slots.push(slot);
-        }
-        if !events.is_empty() {
-            self.fail_events(events, slots, None, FailureReason::EndpointDisabled);
-        }
-        self.fail_batches(st, now);
-    }
-
-    /// Fails the batches the driver holds (buffered, staged, waiting for a retry).
-    fn fail_batches(&self, st: &mut State, now: Instant) {
-        st.batcher.flush_all(now);
-        while let Some(o) = self.take_batch(st, now) {
-            self.give_up(st, o, FailureReason::EndpointDisabled);
-        }
-        if let Some(o) = st.staged.take() {
-            self.give_up(st, o, FailureReason::EndpointDisabled);
-        }
-        while let Some((_, o)) = st.retries.pop_first() {
-            self.give_up(st, o, FailureReason::EndpointDisabled);
-        }
-    }
-
-    fn health_events(&self, st: &mut State, now: Instant) {
-        while let Some(ev) = st.health.poll_event() {
-            let endpoint = self.cfg.name.clone();
-            let event = match ev {
-                HealthEvent::Failing { since } => {
-                    tracing::warn!("endpoint failing");
-                    LifecycleEvent::Failing { endpoint, since }
-                }
-                HealthEvent::Exhausted { since, .. } => {
-                    tracing::error!("endpoint failed: no success within the failure window");
-                    LifecycleEvent::Failed { endpoint, since }
-                }
-                HealthEvent::Recovered { after } => {
-                    tracing::info!(after_ms = after.as_millis() as u64, "endpoint recovered");
-                    LifecycleEvent::Recovered { endpoint, after }
-                }
-                HealthEvent::Disabled { .. } => {
-                    let reason = st
-                        .disable_reason
-                        .take()
-                        .unwrap_or(DisableReason::HealthWindow);
-                    let _ = self
-                        .lifecycle
-                        .send(LifecycleEvent::Disabled { endpoint, reason });
-                    if !st.disabled {
-                        st.disabled = true;
-                        tracing::warn!(reason = ?reason, "endpoint disabled");
-                    }
-                    // Announced first, then what it held fails.
-                    self.fail_all_held(st, now);
-                    continue;
-                }
-                // Announced by `Sender::enable`.
-                HealthEvent::Enabled { .. } => continue,
-                _ => continue,
-            };
-            let _ = self.lifecycle.send(event);
-        }
-    }
-
-    /// The shutdown deadline passed: cancel requests and return everything undelivered.
-    async fn abandon(&self, st: &mut State, now: Instant) -> Vec<Undelivered> {
-        st.tasks.abort_all();
-        while st.tasks.join_next().await.is_some() {}
-        let name = &self.cfg.name;
-        let mut out = Vec::new();
-        let mut push = |events: Vec<Event>, slots: Vec<Slot>, stage: UndeliveredStage| {
-            for slot in slots {
-                slot.resolve(Outcome::Failed {
-                    reason: FailureReason::Shutdown,
-                });
-            }
-            if !events.is_empty() {
-                out.push(Undelivered {
-                    endpoint: name.clone(),
-                    events,
-                    stage,
-                });
-            }
-        };
-        for (_, o) in st.in_flight.drain() {
-            push(o.events, o.slots, UndeliveredStage::InFlight);
-        }
-        for (_, o) in std::mem::take(&mut st.retries) {
-            let stage = match o.last_error.clone() {
-                Some(last) => UndeliveredStage::RetryPending { last },
-                None => UndeliveredStage::NotSent,
-            };
-            push(o.events, o.slots, stage);
-        }
-        if let Some(o) = st.staged.take() {
-            push(o.events, o.slots, UndeliveredStage::NotSent);
-        }
-        st.batcher.flush_all(now);
-        while let Some(batch) = st.batcher.poll_batch(now) {
-            let events = batch.into_events();
-            let slots = st.pending.take(&events);
-            push(events, slots, UndeliveredStage::NotSent);
-        }
-        // Ordered mode may hold batches behind ones that never completed; and any slot left.
-        for s in st.pending.drain() {
-            s.resolve(Outcome::Failed {
+        for Entry { event, slot } in intake.into_iter().chain(queued) {
+            slot.resolve(Outcome::Failed {
                 reason: FailureReason::Shutdown,
             });
-        }
-        let queued = self.shared.queue.close(Closed::Shutdown, true);
-        let (mut events, mut slots) = (Vec::new(), Vec::new());
-        for Entry { event, slot } in st.intake.drain(..).chain(queued) {
             events.push(event);
-            slots.push(slot);
         }
-        push(events, slots, UndeliveredStage::NotSent);
+        if !events.is_empty() {
+            out.push(Undelivered {
+                endpoint: self.cfg.name.clone(),
+                events,
+                stage: UndeliveredStage::NotSent,
+            });
+        }
         self.shared.in_flight.store(0, Ordering::Relaxed);
         self.shared.retrying.store(0, Ordering::Relaxed);
         self.shared.buffered.store(0, Ordering::Relaxed);
@@ -912,69 +475,35 @@ impl Driver {
     }
 }
 
-/// Receipt slots of the events inside the batcher. Without key partitioning the batcher emits
-/// events in push order, so a FIFO suffices; with it, groups interleave and slots are found by
-/// event id (FIFO among equal ids).
-enum Pending {
-    Fifo(VecDeque<Slot>),
-    ById(HashMap<Box<str>, VecDeque<Slot>>),
+/// The endpoint's transport, counting every request sent (a token refresh's resend too).
+struct Counted {
+    inner: SharedTransport,
+    shared: Arc<Shared>,
 }
 
-impl Pending {
-    fn key(&self, event: &Event) -> Option<Box<str>> {
-        match self {
-            Pending::Fifo(_) => None,
-            Pending::ById(_) => Some(event.id().into()),
-        }
-    }
-
-    fn push(&mut self, key: Option<Box<str>>, slot: Slot) {
-        match (self, key) {
-            (Pending::Fifo(q), _) => q.push_back(slot),
-            (Pending::ById(m), Some(k)) => m.entry(k).or_default().push_back(slot),
-            // `key` returns `Some` for `ById`; a missing key drops (= fails) the slot loudly.
-            (Pending::ById(_), None) => drop(slot),
-        }
-    }
-
-    /// The slots of `events`, a batch just taken from the batcher.
-    fn take(&mut self, events: &[Event]) -> Vec<Slot> {
-        match self {
-            Pending::Fifo(q) => {
-                let n = events.len().min(q.len());
-                q.drain(..n).collect()
-            }
-            Pending::ById(m) => {
-                let mut slots = Vec::with_capacity(events.len());
-                for e in events {
-                    if let Some(q) = m.get_mut(e.id()) {
-                        if let Some(s) = q.pop_front() {
-                            slots.push(s);
-                        }
-                        if q.is_empty() {
-                            m.remove(e.id());
-                        }
-                    }
-                }
-                slots
-            }
-        }
-    }
-
-    fn drain(&mut self) -> Vec<Slot> {
-        match self {
-            Pending::Fifo(q) => q.drain(..).collect(),
-            Pending::ById(m) => m.drain().flat_map(|(_, q)| q).collect(),
-        }
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counted")
+            .field("inner", &self.inner)
+            .finish()
     }
 }
 
-fn idle_but_retries(st: &State, queued: usize) -> bool {
-    queued == 0
-        && st.in_flight.is_empty()
-        && st.staged.is_none()
-        && st.intake.is_empty()
-        && st.batcher.buffered_events() == 0
+impl Transport for Counted {
+    fn send(&self, request: http::Request<bytes::Bytes>) -> ResponseFuture {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.requests.increment(1);
+        self.inner.send(request)
+    }
+}
+
+fn transport_error(e: &crate::error::TransportError) -> AttemptError {
+    if e.is_timeout() {
+        AttemptError::Timeout
+    } else {
+        tracing::debug!(error = %e, "attempt failed");
+        AttemptError::Connect
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

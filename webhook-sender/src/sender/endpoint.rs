@@ -7,10 +7,10 @@ use std::time::Duration;
 use webhook_core::encode::Encoding;
 use webhook_core::request::Endpoint;
 use webhook_core::{
-    BatcherConfig, BatcherConfigError, BreakerConfig, HealthConfig, RetryPolicy, RouteError, Router,
+    BatcherConfig, BatcherConfigError, BreakerConfig, Concurrency, Delivery, DeliveryBuilder,
+    HealthConfig, RateLimit, RetryPolicy, RouteError, Router,
 };
 
-use super::limit::{Concurrency, RateLimit};
 use super::queue::OverflowPolicy;
 use crate::token::TokenProvider;
 use crate::transport::SharedTransport;
@@ -116,6 +116,18 @@ impl EndpointConfig {
     #[must_use]
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// The core delivery machine's builder with this endpoint's settings (the driver adds the
+    /// jitter seed and run id).
+    pub(crate) fn delivery(&self) -> DeliveryBuilder {
+        Delivery::builder(self.endpoint.clone())
+            .batcher(self.batcher.clone())
+            .retry(self.retry.clone())
+            .health(self.health)
+            .breaker(self.breaker)
+            .concurrency(self.concurrency)
+            .rate_limit(self.rate_limit)
     }
 
     /// Whether the filter selects `subject` (no filter: everything).

@@ -76,18 +76,7 @@ pub enum LifecycleEvent {
     },
 }
 
-/// Why an endpoint was disabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DisableReason {
-    /// It answered 410 Gone or `webhook-delivery: disable`.
-    Receiver {
-        /// The status of that answer.
-        status: StatusCode,
-    },
-    /// Nothing succeeded for the health `disable_after` window.
-    HealthWindow,
-}
+pub use webhook_core::{DisableReason, UndeliveredStage};
 
 /// Counters of one endpoint since the sender started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,21 +145,6 @@ pub struct Undelivered {
     pub events: Vec<Event>,
     /// Where they were when the deadline passed.
     pub stage: UndeliveredStage,
-}
-
-/// Where undelivered events were at shutdown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UndeliveredStage {
-    /// Never sent (queued or batched; or the endpoint was already disabled).
-    NotSent,
-    /// A request was in flight and was cancelled at the deadline.
-    InFlight,
-    /// Waiting for a retry after a failed attempt.
-    RetryPending {
-        /// The last attempt's error.
-        last: super::receipt::AttemptError,
-    },
 }
 
 /// What [`Sender::shutdown`](crate::Sender::shutdown) could not deliver.

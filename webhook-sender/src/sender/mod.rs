@@ -24,7 +24,6 @@ mod driver;
 mod endpoint;
 mod error;
 mod lifecycle;
-mod limit;
 pub mod metrics;
 mod queue;
 mod receipt;
@@ -36,7 +35,6 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Mutex as AsyncMutex, broadcast, watch};
 use tokio::task::JoinHandle;
 use webhook_core::Event;
-use webhook_core::encode::Body;
 
 pub use self::endpoint::{
     DEFAULT_QUEUE_CAPACITY, EndpointConfig, EndpointConfigBuilder, EndpointConfigError,
@@ -46,17 +44,18 @@ pub use self::lifecycle::{
     Counters, DeadLetter, DisableReason, EndpointHealth, LifecycleEvent, ShutdownReport,
     TEST_BODY_LIMIT, TestReport, Undelivered, UndeliveredStage,
 };
-pub use self::limit::{Concurrency, RateLimit};
 pub use self::queue::OverflowPolicy;
 pub use self::receipt::{
     AttemptError, DeliveryReport, EndpointOutcome, FailureReason, Outcome, Receipt,
 };
+pub use webhook_core::{Concurrency, RateLimit};
 
 use self::driver::{DeadLetterHook, Driver};
 use self::lifecycle::Shared;
 use self::queue::{Closed, Entry, Locked, Offer, Queue, Reopen};
 use self::receipt::{Slot, Tracker};
 use crate::tls::TlsConfigBuilder;
+use crate::token::AuthorizedSendError;
 use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
 
 /// Capacity of the lifecycle broadcast channel by default.
@@ -616,47 +615,45 @@ impl Sender {
         let event = Event::builder(id.as_str(), "webhook.test")
             .serialize(&payload)
             .map_err(|e| TestIntegrationError::Encode(e.to_string()))?;
-        let body = Body::encode(ep.cfg.batcher.encoding(), std::slice::from_ref(&event))
+        // Encoded as real deliveries are: the endpoint's encoding, and gzip when it compresses.
+        let body = ep
+            .cfg
+            .endpoint
+            .encode(std::slice::from_ref(&event))
             .map_err(|e| TestIntegrationError::Encode(e.to_string()))?;
-        let mut refreshed = false;
-        loop {
-            let mut request = ep
-                .cfg
-                .endpoint
-                .request(&id, &body, wall)
-                .map_err(|e| TestIntegrationError::Request(e.to_string()))?;
-            if let Some(t) = ep.cfg.request_timeout {
-                request.extensions_mut().insert(RequestTimeout(t));
-            }
-            let token = match &ep.cfg.tokens {
-                Some(tokens) => Some(tokens.authorize(&mut request).await?),
-                None => None,
-            };
-            let started = tokio::time::Instant::now();
-            let response = ep.transport.send(request).await?;
-            let latency = started.elapsed();
-            if response.status() == http::StatusCode::UNAUTHORIZED
-                && !refreshed
-                && let (Some(tokens), Some(token)) = (&ep.cfg.tokens, &token)
-            {
-                tokens.invalidate_if_current(token);
-                refreshed = true;
-                continue;
-            }
-            let status = response.status();
-            let headers = response.headers().clone();
-            let full = response.body();
-            let body_truncated = response.is_body_truncated() || full.len() > TEST_BODY_LIMIT;
-            let body = full.slice(..full.len().min(TEST_BODY_LIMIT));
-            tracing::info!(endpoint = %ep.cfg.name, status = status.as_u16(), latency_ms = latency.as_millis() as u64, "test integration");
-            return Ok(TestReport {
-                status,
-                latency,
-                headers,
-                body,
-                body_truncated,
-            });
+        let mut request = ep
+            .cfg
+            .endpoint
+            .request(&id, &body, wall)
+            .map_err(|e| TestIntegrationError::Request(e.to_string()))?;
+        if let Some(t) = ep.cfg.request_timeout {
+            request.extensions_mut().insert(RequestTimeout(t));
         }
+        let started = tokio::time::Instant::now();
+        let response = match &ep.cfg.tokens {
+            Some(tokens) => tokens
+                .send(&*ep.transport, request)
+                .await
+                .map_err(|e| match e {
+                    AuthorizedSendError::Token(e) => TestIntegrationError::Token(e),
+                    AuthorizedSendError::Transport(e) => TestIntegrationError::Transport(e),
+                })?,
+            None => ep.transport.send(request).await?,
+        };
+        let latency = started.elapsed();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let full = response.body();
+        let body_truncated = response.is_body_truncated() || full.len() > TEST_BODY_LIMIT;
+        let body = full.slice(..full.len().min(TEST_BODY_LIMIT));
+        tracing::info!(endpoint = %ep.cfg.name, status = status.as_u16(), latency_ms = latency.as_millis() as u64, "test integration");
+        Ok(TestReport {
+            status,
+            latency,
+            headers,
+            body,
+            body_truncated,
+        })
     }
 
     /// Stops intake, flushes every batcher, keeps delivering (retries included) until
@@ -877,10 +874,7 @@ impl SenderBuilder {
         let mut drivers = Vec::with_capacity(handles.len());
         for (cfg, transport) in handles {
             let cfg = Arc::new(cfg);
-            let limit = match cfg.concurrency {
-                Concurrency::Fixed(n) => n,
-                Concurrency::Adaptive { initial, .. } => initial,
-            };
+            let limit = cfg.concurrency.initial();
             let shared = Arc::new(Shared::new(
                 cfg.name.clone(),
                 Queue::new(cfg.queue_capacity, cfg.overflow),

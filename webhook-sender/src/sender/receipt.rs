@@ -16,67 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 use http::StatusCode;
 
-/// Why an event was not delivered to an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FailureReason {
-    /// The endpoint answered with a status that retrying cannot fix (3xx, 4xx other than
-    /// 408/410/429, 501).
-    #[error("rejected by the endpoint with status {status}")]
-    Rejected {
-        /// The status.
-        status: StatusCode,
-    },
-    /// The endpoint answered `webhook-delivery: abort-message` for this batch.
-    #[error("the endpoint asked to abort this message (status {status})")]
-    Aborted {
-        /// The status of that answer.
-        status: StatusCode,
-    },
-    /// The endpoint is disabled (410 Gone, `webhook-delivery: disable`, or its health
-    /// `disable_after` window ran out); events queued for it fail with this reason.
-    #[error("the endpoint is disabled")]
-    EndpointDisabled,
-    /// The retry policy gave up (attempts or elapsed time exhausted).
-    #[error("retries exhausted after {attempts} attempts; last error: {last}")]
-    RetriesExhausted {
-        /// Attempts made.
-        attempts: u32,
-        /// The outcome of the last attempt.
-        last: AttemptError,
-    },
-    /// The event alone encodes above the endpoint's `max_bytes`.
-    #[error("the event is larger than the endpoint's batch byte limit")]
-    Oversize,
-    /// The request could not be built (for example a signing failure); not retried.
-    #[error("the request could not be built: {0}")]
-    Request(String),
-    /// [`Sender::shutdown`](crate::Sender::shutdown) ended before the event was delivered; it is
-    /// also listed in the [`ShutdownReport`](crate::ShutdownReport).
-    #[error("the sender shut down before the event was delivered")]
-    Shutdown,
-    /// The endpoint's driver task stopped unexpectedly (a panic or a dropped runtime).
-    #[error("the sender stopped before the event was delivered")]
-    SenderStopped,
-}
-
-/// The outcome of one failed attempt (the last one, in [`FailureReason::RetriesExhausted`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AttemptError {
-    /// A non-2xx response.
-    #[error("status {0}")]
-    Status(StatusCode),
-    /// The request timed out.
-    #[error("timeout")]
-    Timeout,
-    /// No response: DNS, connect, TLS, reset, or the SSRF guard refused the address.
-    #[error("connection failed")]
-    Connect,
-    /// The bearer token could not be fetched from the authentication URL.
-    #[error("token fetch failed")]
-    Token,
-}
+pub use webhook_core::{AttemptError, FailureReason};
 
 /// What happened to an event at one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

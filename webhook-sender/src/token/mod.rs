@@ -35,8 +35,10 @@ use serde_json::Value;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
+use bytes::Bytes;
+
 use crate::error::TransportError;
-use crate::transport::{RequestTimeout, SharedTransport};
+use crate::transport::{RequestTimeout, Response, SharedTransport, Transport};
 
 mod source;
 
@@ -147,6 +149,32 @@ impl TokenError {
             _ => false,
         }
     }
+}
+
+/// Why [`TokenProvider::send`] got no response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizedSendError {
+    /// The token could not be fetched.
+    #[error("the token could not be fetched")]
+    Token(#[source] TokenError),
+    /// The request got no response (timeout, connection, TLS, SSRF guard).
+    #[error("the request failed")]
+    Transport(#[source] TransportError),
+}
+
+/// A copy of `request` to send again: method, URI, version, headers, body (shared bytes) and
+/// the per-request timeout.
+pub(crate) fn copy_request(request: &http::Request<Bytes>) -> http::Request<Bytes> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    if let Some(t) = request.extensions().get::<RequestTimeout>() {
+        copy.extensions_mut().insert(*t);
+    }
+    copy
 }
 
 /// A fetched token, ready to send. Cheap to clone; `Debug` never shows it.
@@ -365,6 +393,45 @@ impl TokenProvider {
         Ok(token)
     }
 
+    /// Authorizes `request`, sends it over `transport` and, when the answer is `401`, refreshes
+    /// the token and sends the request once more: the one place that policy lives (deliveries,
+    /// [`Sender::test_integration`](crate::Sender::test_integration) and call-outs use it).
+    ///
+    /// A second `401` is returned as it is. The token a `401` answered is dropped only if it is
+    /// still the cached one, so many requests rejected together cause one refetch.
+    ///
+    /// # Errors
+    /// [`AuthorizedSendError::Token`] when no token could be fetched;
+    /// [`AuthorizedSendError::Transport`] when a request got no response.
+    pub async fn send(
+        &self,
+        transport: &dyn Transport,
+        mut request: http::Request<Bytes>,
+    ) -> Result<Response, AuthorizedSendError> {
+        let again = copy_request(&request);
+        let sent_with = self
+            .authorize(&mut request)
+            .await
+            .map_err(AuthorizedSendError::Token)?;
+        let response = transport
+            .send(request)
+            .await
+            .map_err(AuthorizedSendError::Transport)?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        tracing::debug!("401: refreshing the token and sending again, once");
+        self.invalidate_if_current(&sent_with);
+        let mut again = again;
+        self.authorize(&mut again)
+            .await
+            .map_err(AuthorizedSendError::Token)?;
+        transport
+            .send(again)
+            .await
+            .map_err(AuthorizedSendError::Transport)
+    }
+
     /// Drops the cached token: the next [`token`](Self::token) fetches a new one.
     pub fn invalidate(&self) {
         self.lock_state().cached = None;
@@ -456,6 +523,25 @@ mod tests {
     use http::Method;
     use http::header::CONTENT_TYPE;
     use std::collections::VecDeque;
+
+    #[test]
+    fn copy_keeps_everything_needed_for_a_retry() -> Result<(), http::Error> {
+        let mut req = http::Request::post("https://x.test/a?b=c")
+            .header("x-k", "v")
+            .body(Bytes::from_static(b"{}"))?;
+        req.extensions_mut()
+            .insert(RequestTimeout(Duration::from_secs(2)));
+        let copy = copy_request(&req);
+        assert_eq!(copy.method(), http::Method::POST);
+        assert_eq!(copy.uri(), req.uri());
+        assert_eq!(copy.headers(), req.headers());
+        assert_eq!(copy.body(), req.body());
+        assert_eq!(
+            copy.extensions().get::<RequestTimeout>(),
+            Some(&RequestTimeout(Duration::from_secs(2)))
+        );
+        Ok(())
+    }
 
     /// A transport double that records requests and replays canned answers.
     #[derive(Debug, Default)]

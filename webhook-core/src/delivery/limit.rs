@@ -1,12 +1,13 @@
 //! Per-endpoint request limits: in-flight concurrency (fixed or adaptive AIMD) and an optional
-//! token-bucket rate limit. Pure state driven by `now`, like the core.
+//! token-bucket rate limit. Pure state driven by `now`; the [`Delivery`](super::Delivery)
+//! machine owns one of each.
 
 use std::time::{Duration, Instant};
 
 /// How many requests one endpoint may have in flight.
 ///
 /// ```
-/// use webhook_sender::Concurrency;
+/// use webhook_core::Concurrency;
 /// let fixed = Concurrency::Fixed(8);
 /// let adaptive = Concurrency::adaptive(1, 64);
 /// assert_ne!(fixed, adaptive);
@@ -47,7 +48,20 @@ impl Concurrency {
         }
     }
 
-    pub(crate) fn validate(self) -> Result<(), &'static str> {
+    /// The limit requests start with.
+    #[must_use]
+    pub fn initial(self) -> usize {
+        match self {
+            Concurrency::Fixed(n) => n.max(1),
+            Concurrency::Adaptive { initial, .. } => initial.max(1),
+        }
+    }
+
+    /// Checks the bounds (`Fixed(0)` or `min > max` are refused).
+    ///
+    /// # Errors
+    /// A message naming the broken bound.
+    pub fn validate(self) -> Result<(), &'static str> {
         match self {
             Concurrency::Fixed(0) => Err("concurrency must be at least 1"),
             Concurrency::Adaptive { min, initial, max }
@@ -70,13 +84,9 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub(crate) fn new(mode: Concurrency) -> Self {
-        let limit = match mode {
-            Concurrency::Fixed(n) => n.max(1),
-            Concurrency::Adaptive { initial, .. } => initial.max(1),
-        };
         Self {
+            limit: mode.initial(),
             mode,
-            limit,
             successes: 0,
         }
     }
@@ -107,7 +117,7 @@ impl Limiter {
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_sender::RateLimit;
+/// use webhook_core::RateLimit;
 /// let limit = RateLimit::new(1000, Duration::from_secs(60)); // burst = 1000
 /// assert_eq!(limit.burst(), 1000);
 /// ```
@@ -142,7 +152,11 @@ impl RateLimit {
         self.burst
     }
 
-    pub(crate) fn validate(self) -> Result<(), &'static str> {
+    /// Checks that requests, period and burst are non-zero.
+    ///
+    /// # Errors
+    /// A message naming the zero setting.
+    pub fn validate(self) -> Result<(), &'static str> {
         if self.requests == 0 || self.per.is_zero() || self.burst == 0 {
             Err("rate limit needs non-zero requests, period and burst")
         } else {

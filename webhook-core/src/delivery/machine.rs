@@ -1,0 +1,1138 @@
+//! The delivery machine of one endpoint: every decision between "an event was accepted" and "it
+//! was delivered, given up or abandoned", with no I/O and no clock (quinn-proto's form).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::limit::{Bucket, Concurrency, Limiter, RateLimit};
+use super::settle::{AttemptError, DisableReason, FailureReason, UndeliveredStage};
+use crate::batch::{BatchId, BatchOutcome, Batcher, BatcherConfig, PushError};
+use crate::breaker::{BreakerConfig, CircuitBreaker};
+use crate::encode::{Body, Encoding};
+use crate::event::Event;
+use crate::health::{Health, HealthConfig, HealthEvent, HealthState};
+use crate::request::Endpoint;
+use crate::retry::{
+    AttemptOutcome, GiveUpReason, RetryDecision, RetryPolicy, RetryState, SplitMix64,
+};
+
+/// Identifies one attempt handed out by [`Delivery::poll_transmit`]; give it back to
+/// [`Delivery::handle_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(u64);
+
+impl AttemptId {
+    /// The number, unique within one machine.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "attempt-{}", self.0)
+    }
+}
+
+/// A request ready to send, from [`Delivery::poll_transmit`]: signed at the wall time given,
+/// with the ids that tie its answer back to the machine.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Transmit {
+    /// The attempt; its outcome goes to [`Delivery::handle_response`].
+    pub attempt_id: AttemptId,
+    /// The batch (also the request's message id, e.g. `webhook-id`, stable across attempts).
+    pub batch_id: BatchId,
+    /// The attempt's number for this batch, from 1.
+    pub attempt: u32,
+    /// Events the batch carries (their ids: [`Delivery::attempt_events`]).
+    pub events: usize,
+    /// The request: method, URL, headers (auth, signature, custom headers, content type) and
+    /// the encoded body.
+    pub request: http::Request<Bytes>,
+}
+
+/// How one attempt ended, as the driver saw it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AttemptResult<'a> {
+    /// A response arrived.
+    Response {
+        /// Its status.
+        status: StatusCode,
+        /// Its headers (`Retry-After`, `webhook-delivery`).
+        headers: &'a HeaderMap,
+    },
+    /// No response: [`AttemptError::Timeout`], [`AttemptError::Connect`] or
+    /// [`AttemptError::Token`] (a status here is read as a connection failure).
+    Failed(AttemptError),
+}
+
+/// A change of the endpoint's health or lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthChange {
+    /// Healthy → failing: the first failed attempt after a success.
+    Failing {
+        /// When the first failure was seen.
+        since: Instant,
+    },
+    /// No success for the health `failed_after` window.
+    Failed {
+        /// When the failures began.
+        since: Instant,
+    },
+    /// A success after failures.
+    Recovered {
+        /// How long it was failing.
+        after: Duration,
+    },
+    /// The endpoint stopped sending: everything it holds is given up
+    /// ([`FailureReason::EndpointDisabled`], in the settlements that follow this change).
+    Disabled {
+        /// Why.
+        reason: DisableReason,
+    },
+}
+
+/// How a settlement ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settled {
+    /// Acknowledged with a 2xx.
+    Delivered {
+        /// The 2xx status.
+        status: StatusCode,
+        /// Attempts made for the batch, the successful one included.
+        attempts: u32,
+    },
+    /// Given up on (a dead letter).
+    GaveUp(FailureReason),
+    /// Shutdown's deadline passed first; the events are handed back.
+    Abandoned(UndeliveredStage),
+}
+
+/// Events whose delivery ended, with the tags they were pushed with (in the same order).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Settlement<T> {
+    /// The batch, when the events had left the batcher (`None` for an oversize event or
+    /// events abandoned before batching).
+    pub batch_id: Option<BatchId>,
+    /// The events. Empty only for tags abandoned in an ordered batcher's held batches, which
+    /// the batcher gives back only after their predecessors complete.
+    pub events: Vec<Event>,
+    /// The tags given to [`Delivery::push`], one per event (or per abandoned event).
+    pub tags: Vec<T>,
+    /// How it ended.
+    pub outcome: Settled,
+}
+
+/// An output of [`Delivery::poll_event`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DeliveryEvent<T> {
+    /// A batch went out: attempt `attempt` is in flight (also returned as a [`Transmit`]).
+    Sent {
+        /// The attempt.
+        attempt_id: AttemptId,
+        /// The batch ([`Delivery::batch_tags`] lists its events' tags).
+        batch_id: BatchId,
+        /// The attempt number, from 1.
+        attempt: u32,
+    },
+    /// An attempt failed and the batch will be sent again at `at`.
+    RetryScheduled {
+        /// The batch ([`Delivery::batch_tags`] lists its events' tags).
+        batch_id: BatchId,
+        /// Attempts made so far.
+        attempts: u32,
+        /// When the next attempt is due.
+        at: Instant,
+        /// The delay from the failed attempt's answer.
+        delay: Duration,
+        /// What went wrong.
+        error: AttemptError,
+    },
+    /// Events reached their end: delivered, given up or abandoned. Every tag pushed comes
+    /// out in exactly one settlement.
+    Settled(Settlement<T>),
+    /// The endpoint's health or lifecycle changed.
+    Health(HealthChange),
+}
+
+/// Errors building a [`Delivery`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryConfigError {
+    /// The batcher encodes differently from the endpoint's request builder.
+    #[error("the batcher encodes {batcher:?} but the endpoint declares {endpoint:?}")]
+    EncodingMismatch {
+        /// The batcher's encoding.
+        batcher: Encoding,
+        /// The endpoint's encoding.
+        endpoint: Encoding,
+    },
+    /// A limit is out of range.
+    #[error("invalid setting: {0}")]
+    InvalidSetting(&'static str),
+}
+
+/// Builder of a [`Delivery`]; chained calls never fail, [`build`](Self::build) reports the
+/// first problem.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DeliveryBuilder {
+    endpoint: Endpoint,
+    batcher: Option<BatcherConfig>,
+    retry: RetryPolicy,
+    health: HealthConfig,
+    breaker: Option<BreakerConfig>,
+    concurrency: Concurrency,
+    rate_limit: Option<RateLimit>,
+    jitter_seed: u64,
+    run_id: u64,
+}
+
+impl DeliveryBuilder {
+    /// Batching (default: [`BatcherConfig::builder`]'s defaults in the endpoint's encoding).
+    pub fn batcher(mut self, config: BatcherConfig) -> Self {
+        self.batcher = Some(config);
+        self
+    }
+
+    /// Retry policy (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Health windows (default [`HealthConfig::default`]).
+    pub fn health(mut self, config: HealthConfig) -> Self {
+        self.health = config;
+        self
+    }
+
+    /// A circuit breaker (default none).
+    pub fn breaker(mut self, config: Option<BreakerConfig>) -> Self {
+        self.breaker = config;
+        self
+    }
+
+    /// Requests in flight at once (default [`Concurrency::default`]).
+    pub fn concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// A request rate limit (default none).
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// The seed of the retry jitter (the driver draws it at random; tests fix it).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = seed;
+        self
+    }
+
+    /// This run's id, part of every batch id (`msg_<run id><sequence>`) so that ids never
+    /// repeat across runs; the driver draws it at random.
+    pub fn run_id(mut self, run_id: u64) -> Self {
+        self.run_id = run_id;
+        self
+    }
+
+    /// Builds the machine.
+    ///
+    /// # Errors
+    /// See [`DeliveryConfigError`].
+    pub fn build<T>(self) -> Result<Delivery<T>, DeliveryConfigError> {
+        let encoding = self.endpoint.encoding();
+        let batcher = match self.batcher {
+            Some(b) if b.encoding() != encoding => {
+                return Err(DeliveryConfigError::EncodingMismatch {
+                    batcher: b.encoding(),
+                    endpoint: encoding,
+                });
+            }
+            Some(b) => b,
+            None => BatcherConfig::builder()
+                .encoding(encoding)
+                .build()
+                .map_err(|_| DeliveryConfigError::InvalidSetting("default batcher"))?,
+        };
+        self.concurrency
+            .validate()
+            .map_err(DeliveryConfigError::InvalidSetting)?;
+        if let Some(limit) = self.rate_limit {
+            limit
+                .validate()
+                .map_err(DeliveryConfigError::InvalidSetting)?;
+        }
+        let run_id = self.run_id;
+        let pending = if batcher.partition_by_key() {
+            Pending::ById(HashMap::new())
+        } else {
+            Pending::Fifo(VecDeque::new())
+        };
+        Ok(Delivery {
+            max_buffered_events: batcher.max_buffered_events(),
+            max_buffered_bytes: batcher.max_buffered_bytes(),
+            batcher: Batcher::with_id_generator(batcher, move |seq| {
+                format!("msg_{run_id:016x}{seq:08x}")
+            }),
+            endpoint: self.endpoint,
+            retry: self.retry,
+            health: Health::new(self.health),
+            breaker_config: self.breaker,
+            breaker: self.breaker.map(CircuitBreaker::new),
+            limiter: Limiter::new(self.concurrency),
+            bucket: self.rate_limit.map(Bucket::new),
+            rng: SplitMix64::new(self.jitter_seed),
+            pending,
+            staged: None,
+            retries: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            held_events: 0,
+            held_bytes: 0,
+            events: VecDeque::new(),
+            seq: 0,
+            next_attempt: 0,
+            stop: Stop::Idle,
+            disabled: false,
+            disable_reason: None,
+            shutdown: None,
+            abandoned: false,
+        })
+    }
+}
+
+/// A batch out of the batcher, until it settles.
+struct Outstanding<T> {
+    id: BatchId,
+    events: Vec<Event>,
+    /// Event bytes of `events` (counted against the batcher's buffer limits).
+    event_bytes: usize,
+    tags: Vec<T>,
+    /// The encoded body; an uncompressed one is released while the batch waits for a retry
+    /// (the events hold the same bytes) and encoded again when it is due.
+    body: Option<Body>,
+    retry: Option<RetryState>,
+    last_error: Option<AttemptError>,
+}
+
+/// Why the last [`Delivery::poll_transmit`] returned `None`.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// Nothing to send now.
+    Idle,
+    /// The in-flight limit or a half-open breaker: wait for a request to finish.
+    Busy,
+    /// The rate limiter: wait until then.
+    RateLimited(Instant),
+    /// The breaker is open.
+    BreakerOpen,
+}
+
+/// The delivery machine of one endpoint.
+///
+/// It owns the [`Batcher`], the [`RetryPolicy`] and its jitter RNG, the [`Health`] tracker,
+/// the optional [`CircuitBreaker`], the concurrency and rate limits, and the endpoint's
+/// request builder (its one [`Encoding`] and gzip setting). It performs no I/O and never
+/// reads the clock; a driver feeds it inputs and carries out its outputs. Every event pushed
+/// comes out in exactly one [`Settlement`], so a store can persist an event's whole life from
+/// [`poll_event`](Self::poll_event) alone: accepted (`push` returned `Ok`), in flight
+/// ([`DeliveryEvent::Sent`]), waiting for a retry ([`DeliveryEvent::RetryScheduled`]),
+/// delivered, given up or abandoned ([`DeliveryEvent::Settled`]).
+///
+/// `T` is the caller's tag for one event (a receipt slot, an outbox record id); the machine
+/// carries it and hands it back in the event's settlement.
+///
+/// # Driving contract
+///
+/// **Inputs** (each may create outputs):
+/// - [`push`](Self::push)`(event, tag, now)`: accept an event; `Err` hands it back when the
+///   buffer limits are reached (push it again after outputs freed room);
+/// - [`handle_response`](Self::handle_response)`(attempt, result, now, wall)`: the outcome of
+///   a [`Transmit`];
+/// - [`handle_timeout`](Self::handle_timeout)`(now)`: call at [`poll_timeout`](Self::poll_timeout)
+///   or later (calling it early is harmless);
+/// - [`enable`](Self::enable)`(now)`: re-open a disabled endpoint;
+/// - [`begin_shutdown`](Self::begin_shutdown)`(deadline)`: seal every batch, deliver what is
+///   held until the deadline, then abandon the rest.
+///
+/// **Outputs**, to drain after every input, in this order:
+/// 1. [`poll_transmit`](Self::poll_transmit)`(now, wall)` until `None`: requests to send,
+///    while the in-flight limit, rate limit and breaker allow;
+/// 2. [`poll_event`](Self::poll_event) until `None`: settlements, retries, health changes, in
+///    the order they happened;
+/// 3. [`poll_timeout`](Self::poll_timeout): when to call `handle_timeout` next (valid once
+///    `poll_transmit` returned `None`).
+///
+/// **Getters**: [`buffered_events`](Self::buffered_events), [`in_flight`](Self::in_flight),
+/// [`retrying`](Self::retrying), [`limit`](Self::limit), [`health`](Self::health),
+/// [`is_idle`](Self::is_idle), [`is_abandoned`](Self::is_abandoned),
+/// [`attempt_events`](Self::attempt_events), [`batch_tags`](Self::batch_tags).
+///
+/// `now` must never go backwards; `wall` is only used to sign requests (their timestamp) and
+/// to read HTTP-date `Retry-After` values.
+///
+/// ```
+/// use std::time::{Duration, Instant, SystemTime};
+/// use http::{HeaderMap, StatusCode};
+/// use webhook_core::{AttemptResult, Delivery, DeliveryEvent, Endpoint, Event, Settled};
+///
+/// let endpoint = Endpoint::builder("https://hooks.example.com/in").build()?;
+/// let mut machine = Delivery::builder(endpoint).jitter_seed(7).build::<u32>()?;
+/// let t0 = Instant::now();
+/// let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let event = Event::builder("evt_1", "policy").json_bytes(&br#"{"a":1}"#[..])?;
+/// machine.push(event, 1, t0).map_err(|_| "full")?;
+///
+/// // Nothing goes out before the linger (default 100 ms) ...
+/// assert!(machine.poll_transmit(t0, wall).is_none());
+/// let at = machine.poll_timeout().ok_or("a deadline")?;
+/// machine.handle_timeout(at);
+/// // ... then one signed request carrying the event.
+/// let transmit = machine.poll_transmit(at, wall).ok_or("a request")?;
+/// assert_eq!(transmit.attempt, 1);
+/// assert_eq!(machine.attempt_events(transmit.attempt_id).map(|e| e[0].id()), Some("evt_1"));
+///
+/// // A 503 schedules a retry; a 200 then settles the event.
+/// let headers = HeaderMap::new();
+/// let answer = |status| AttemptResult::Response { status, headers: &headers };
+/// machine.handle_response(transmit.attempt_id, answer(StatusCode::SERVICE_UNAVAILABLE), at, wall);
+/// let retry_at = machine.poll_timeout().ok_or("a retry")?;
+/// machine.handle_timeout(retry_at);
+/// let again = machine.poll_transmit(retry_at, wall).ok_or("a retry")?;
+/// assert_eq!((again.attempt, again.batch_id == transmit.batch_id), (2, true));
+/// machine.handle_response(again.attempt_id, answer(StatusCode::OK), retry_at, wall);
+/// let settled = std::iter::from_fn(|| machine.poll_event())
+///     .find_map(|e| match e { DeliveryEvent::Settled(s) => Some(s), _ => None })
+///     .ok_or("settled")?;
+/// assert_eq!(settled.tags, vec![1]);
+/// assert_eq!(settled.outcome, Settled::Delivered { status: StatusCode::OK, attempts: 2 });
+/// assert!(machine.is_idle());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Delivery<T> {
+    endpoint: Endpoint,
+    batcher: Batcher,
+    max_buffered_events: usize,
+    max_buffered_bytes: usize,
+    retry: RetryPolicy,
+    health: Health,
+    breaker_config: Option<BreakerConfig>,
+    breaker: Option<CircuitBreaker>,
+    limiter: Limiter,
+    bucket: Option<Bucket>,
+    rng: SplitMix64,
+    /// Tags of the events inside the batcher.
+    pending: Pending<T>,
+    /// One batch taken from the batcher and waiting for permission to send.
+    staged: Option<Outstanding<T>>,
+    retries: BTreeMap<(Instant, u64), Outstanding<T>>,
+    in_flight: HashMap<AttemptId, Outstanding<T>>,
+    /// Events and event bytes of the batches out of the batcher (staged, in flight, retrying).
+    held_events: usize,
+    held_bytes: usize,
+    events: VecDeque<DeliveryEvent<T>>,
+    seq: u64,
+    next_attempt: u64,
+    stop: Stop,
+    disabled: bool,
+    disable_reason: Option<DisableReason>,
+    /// `Some(deadline)` once shutdown began (`Some(None)`: no deadline).
+    shutdown: Option<Option<Instant>>,
+    abandoned: bool,
+}
+
+impl<T> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("endpoint", &self.endpoint)
+            .field("buffered", &self.batcher.buffered_events())
+            .field("in_flight", &self.in_flight.len())
+            .field("retrying", &self.retries.len())
+            .field("health", &self.health.state())
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `push` hands back when the machine is full: the event and its tag, untouched.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Full<T> {
+    /// The event.
+    pub event: Event,
+    /// Its tag.
+    pub tag: T,
+}
+
+impl Delivery<()> {
+    /// Starts a builder for deliveries to `endpoint`.
+    pub fn builder(endpoint: Endpoint) -> DeliveryBuilder {
+        DeliveryBuilder {
+            endpoint,
+            batcher: None,
+            retry: RetryPolicy::default(),
+            health: HealthConfig::default(),
+            breaker: None,
+            concurrency: Concurrency::default(),
+            rate_limit: None,
+            jitter_seed: 0x5eed,
+            run_id: 0,
+        }
+    }
+}
+
+impl<T> Delivery<T> {
+    // ---- inputs ---------------------------------------------------------------------------
+
+    /// Accepts an event with its tag.
+    ///
+    /// The batcher's buffer limits bound everything the machine holds: batches out for
+    /// delivery or awaiting a retry count against them too, so while the endpoint is down the
+    /// events wait with the caller (whose queue applies its overflow policy).
+    ///
+    /// An event that alone encodes above the batch byte limit is accepted and settles at once
+    /// as given up ([`FailureReason::Oversize`]); on a disabled endpoint, as
+    /// [`FailureReason::EndpointDisabled`]; after shutdown abandoned what was left, as
+    /// [`Settled::Abandoned`].
+    ///
+    /// # Errors
+    /// [`Full`], with the event and tag, when the buffer limits are reached.
+    pub fn push(&mut self, event: Event, tag: T, now: Instant) -> Result<(), Full<T>> {
+        if self.abandoned {
+            let outcome = Settled::Abandoned(UndeliveredStage::NotSent);
+            self.settle(None, vec![event], vec![tag], outcome);
+            return Ok(());
+        }
+        if self.disabled {
+            let outcome = Settled::GaveUp(FailureReason::EndpointDisabled);
+            self.settle(None, vec![event], vec![tag], outcome);
+            return Ok(());
+        }
+        if self.held_events > 0
+            && (self.batcher.buffered_events() + self.held_events >= self.max_buffered_events
+                || self.batcher.buffered_bytes() + self.held_bytes + event.len()
+                    > self.max_buffered_bytes)
+        {
+            return Err(Full { event, tag });
+        }
+        let key = self.pending.key(&event);
+        match self.batcher.push(event, now) {
+            Ok(()) => {
+                self.pending.push(key, tag);
+                Ok(())
+            }
+            Err(PushError::Full { event, .. }) => Err(Full { event, tag }),
+            Err(err) => {
+                let event = err.into_event();
+                self.settle(
+                    None,
+                    vec![event],
+                    vec![tag],
+                    Settled::GaveUp(FailureReason::Oversize),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Feeds the outcome of an attempt. An unknown id (an attempt abandoned at shutdown, or
+    /// answered twice) is ignored.
+    ///
+    /// The retry policy decides: delivered, retry at a time, or give up; health, breaker and
+    /// the adaptive concurrency limit learn from it. A 410 or `webhook-delivery: disable`
+    /// disables the endpoint ([`HealthChange::Disabled`], then everything held settles as
+    /// given up). While disabled, a success still delivers its batch; anything else gives it
+    /// up.
+    pub fn handle_response(
+        &mut self,
+        attempt: AttemptId,
+        result: AttemptResult<'_>,
+        now: Instant,
+        wall: SystemTime,
+    ) {
+        let Some(mut o) = self.in_flight.remove(&attempt) else {
+            return;
+        };
+        let (outcome, error, status) = match result {
+            AttemptResult::Response { status, headers } => (
+                AttemptOutcome::Response { status, headers },
+                AttemptError::Status(status),
+                Some(status),
+            ),
+            AttemptResult::Failed(AttemptError::Timeout) => {
+                (AttemptOutcome::Timeout, AttemptError::Timeout, None)
+            }
+            AttemptResult::Failed(e) => (AttemptOutcome::ConnectError, e, None),
+        };
+        if self.disabled {
+            match status.filter(StatusCode::is_success) {
+                Some(status) => self.succeed(o, status),
+                None => self.give_up(o, FailureReason::EndpointDisabled),
+            }
+            return;
+        }
+        let state = o.retry.unwrap_or_else(|| RetryState::new(now));
+        match self
+            .retry
+            .decide(&state, &outcome, now, wall, &mut self.rng)
+        {
+            RetryDecision::Delivered => {
+                self.health.on_success(now);
+                if let Some(b) = self.breaker.as_mut() {
+                    b.record_success(now);
+                }
+                self.limiter.on_success();
+                self.succeed(o, status.unwrap_or(StatusCode::OK));
+            }
+            RetryDecision::RetryAt { at, delay } => {
+                self.health.on_failure(now);
+                if let Some(b) = self.breaker.as_mut() {
+                    b.record_failure(now);
+                }
+                self.limiter.on_throttle();
+                o.last_error = Some(error.clone());
+                if self.endpoint.gzip().is_none() {
+                    o.body = None;
+                }
+                self.events.push_back(DeliveryEvent::RetryScheduled {
+                    batch_id: o.id.clone(),
+                    attempts: state.attempts(),
+                    at,
+                    delay,
+                    error,
+                });
+                self.seq += 1;
+                self.retries.insert((at, self.seq), o);
+            }
+            RetryDecision::GiveUp(why) => {
+                let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if why != GiveUpReason::Aborted {
+                    self.health.on_failure(now);
+                }
+                if let Some(b) = self.breaker.as_mut() {
+                    b.record_failure(now);
+                }
+                let reason = match why {
+                    GiveUpReason::Permanent => FailureReason::Rejected { status },
+                    GiveUpReason::Aborted => FailureReason::Aborted { status },
+                    GiveUpReason::EndpointDisabled => FailureReason::EndpointDisabled,
+                    _ => FailureReason::RetriesExhausted {
+                        attempts: state.attempts(),
+                        last: error,
+                    },
+                };
+                self.give_up(o, reason);
+                if why == GiveUpReason::EndpointDisabled {
+                    self.disable(DisableReason::Receiver { status }, now);
+                }
+            }
+        }
+        self.health_events(now);
+    }
+
+    /// Advances timers: batch lingers, health windows, the breaker's cool-down, retries due,
+    /// and shutdown's deadline (past it, everything held settles as
+    /// [`Settled::Abandoned`] and in-flight attempts are forgotten: cancel them).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.health.handle_timeout(now);
+        if let Some(b) = self.breaker.as_mut() {
+            b.handle_timeout(now);
+        }
+        self.health_events(now);
+        if let Some(deadline) = self.shutdown {
+            if self.abandoned {
+                return;
+            }
+            self.batcher.flush_all(now);
+            // Past the deadline, or nothing left but retries due after it: abandon.
+            let only_late_retries = self.in_flight.is_empty()
+                && self.staged.is_none()
+                && self.batcher.buffered_events() == 0
+                && deadline
+                    .zip(self.retries.keys().next())
+                    .is_some_and(|(d, &(at, _))| at > d);
+            if deadline.is_some_and(|d| now >= d) || only_late_retries {
+                self.abandon(now);
+                return;
+            }
+        }
+        self.batcher.handle_timeout(now);
+    }
+
+    /// Re-opens a disabled endpoint: health and circuit breaker start afresh. Does nothing
+    /// when it is not disabled.
+    pub fn enable(&mut self, now: Instant) {
+        if !self.disabled {
+            return;
+        }
+        self.disabled = false;
+        self.disable_reason = None;
+        self.health.enable(now);
+        // The `Enabled` health event is the caller's to announce (it re-opened its intake).
+        while self.health.poll_event().is_some() {}
+        self.breaker = self.breaker_config.map(CircuitBreaker::new);
+    }
+
+    /// Begins shutdown: every batch is sealed now and sent; retries continue until
+    /// `deadline` (`None`: no deadline), after which what is left settles as
+    /// [`Settled::Abandoned`]. A second call changes nothing.
+    pub fn begin_shutdown(&mut self, deadline: Option<Instant>) {
+        if self.shutdown.is_none() {
+            self.shutdown = Some(deadline);
+        }
+    }
+
+    // ---- outputs --------------------------------------------------------------------------
+
+    /// The next request to send, while the in-flight limit, the rate limit and the breaker
+    /// allow: due retries first, then new batches. `None` also records why, for
+    /// [`poll_timeout`](Self::poll_timeout).
+    pub fn poll_transmit(&mut self, now: Instant, wall: SystemTime) -> Option<Transmit> {
+        loop {
+            if self.disabled || self.abandoned {
+                self.stop = Stop::Idle;
+                return None;
+            }
+            if self.in_flight.len() >= self.limiter.limit() {
+                self.stop = Stop::Busy;
+                return None;
+            }
+            let due = self.retries.keys().next().is_some_and(|&(at, _)| at <= now);
+            if !due && self.staged.is_none() {
+                if self.shutdown.is_some() {
+                    self.batcher.flush_all(now);
+                }
+                self.staged = self.take_batch(now);
+                if self.staged.is_none() {
+                    self.stop = Stop::Idle;
+                    return None;
+                }
+            }
+            if let Some(bucket) = self.bucket.as_mut()
+                && let Err(at) = bucket.try_take(now)
+            {
+                self.stop = Stop::RateLimited(at);
+                return None;
+            }
+            if let Some(b) = self.breaker.as_mut()
+                && !b.try_acquire(now)
+            {
+                // The token taken above is spent; the breaker will reopen the flow later.
+                self.stop = if b.poll_timeout().is_some() {
+                    Stop::BreakerOpen
+                } else {
+                    Stop::Busy
+                };
+                return None;
+            }
+            let next = if due {
+                self.retries.pop_first().map(|(_, o)| o)
+            } else {
+                self.staged.take()
+            };
+            let Some(o) = next else {
+                self.stop = Stop::Idle;
+                return None;
+            };
+            if let Some(transmit) = self.dispatch(o, now, wall) {
+                return Some(transmit);
+            }
+        }
+    }
+
+    /// The next output event; poll until `None` after every input.
+    pub fn poll_event(&mut self) -> Option<DeliveryEvent<T>> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever: the
+    /// earliest of the batch lingers, health windows, breaker cool-down, the next retry or
+    /// rate-limit token (unless the in-flight limit holds everything back), and shutdown's
+    /// deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.abandoned {
+            return None;
+        }
+        let waiting = match self.stop {
+            Stop::Idle => self.retries.keys().next().map(|&(at, _)| at),
+            Stop::RateLimited(at) => Some(at),
+            Stop::Busy | Stop::BreakerOpen => None,
+        };
+        [
+            self.batcher.poll_timeout(),
+            self.health.poll_timeout(),
+            self.breaker.as_ref().and_then(CircuitBreaker::poll_timeout),
+            waiting,
+            self.shutdown.flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ---- getters --------------------------------------------------------------------------
+
+    /// Events in the batcher, not yet in a batch taken for sending.
+    pub fn buffered_events(&self) -> usize {
+        self.batcher.buffered_events()
+    }
+
+    /// Attempts in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Batches waiting for a retry.
+    pub fn retrying(&self) -> usize {
+        self.retries.len()
+    }
+
+    /// The current in-flight limit (moves under [`Concurrency::Adaptive`]).
+    pub fn limit(&self) -> usize {
+        self.limiter.limit()
+    }
+
+    /// The endpoint's health.
+    pub fn health(&self) -> HealthState {
+        self.health.state()
+    }
+
+    /// `true` while disabled (until [`enable`](Self::enable)).
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// `true` when nothing is held: no buffered event, batch, retry or attempt in flight.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.is_empty()
+            && self.retries.is_empty()
+            && self.staged.is_none()
+            && self.batcher.buffered_events() == 0
+            && self.pending.is_empty()
+    }
+
+    /// `true` once shutdown's deadline abandoned what was left: the machine is finished.
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned
+    }
+
+    /// The events an attempt in flight carries.
+    pub fn attempt_events(&self, attempt: AttemptId) -> Option<&[Event]> {
+        self.in_flight.get(&attempt).map(|o| o.events.as_slice())
+    }
+
+    /// The tags of a batch held (in flight, waiting for a retry, or staged).
+    pub fn batch_tags(&self, batch: &BatchId) -> Option<&[T]> {
+        self.in_flight
+            .values()
+            .chain(self.retries.values())
+            .chain(self.staged.iter())
+            .find(|o| &o.id == batch)
+            .map(|o| o.tags.as_slice())
+    }
+
+    /// The request builder.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn take_batch(&mut self, now: Instant) -> Option<Outstanding<T>> {
+        let batch = self.batcher.poll_batch(now)?;
+        // Encoded once per batch (and compressed when the endpoint says so); every attempt
+        // reuses the bytes.
+        let body = match self.endpoint.gzip() {
+            None => batch.body(),
+            Some(_) => self
+                .endpoint
+                .encode(batch.events())
+                .unwrap_or_else(|_| batch.body()),
+        };
+        let id = batch.id().clone();
+        let events = batch.into_events();
+        let event_bytes = events.iter().map(Event::len).sum();
+        let tags = self.pending.take(&events);
+        self.held_events += events.len();
+        self.held_bytes += event_bytes;
+        Some(Outstanding {
+            id,
+            events,
+            event_bytes,
+            tags,
+            body: Some(body),
+            retry: None,
+            last_error: None,
+        })
+    }
+
+    fn dispatch(
+        &mut self,
+        mut o: Outstanding<T>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Option<Transmit> {
+        match o.retry.as_mut() {
+            Some(state) => state.record_attempt(),
+            None => o.retry = Some(RetryState::new(now)),
+        }
+        let attempt = o.retry.map_or(1, |s| s.attempts());
+        let body = match o.body.as_ref() {
+            Some(body) => Ok(body),
+            None => match Body::encode(self.endpoint.encoding(), &o.events) {
+                Ok(body) => Ok(&*o.body.insert(body)),
+                Err(err) => Err(err.to_string()),
+            },
+        };
+        let built = body.and_then(|body| {
+            self.endpoint
+                .request(o.id.as_str(), body, wall)
+                .map_err(|e| e.to_string())
+        });
+        let request = match built {
+            Ok(r) => r,
+            Err(err) => {
+                if let Some(b) = self.breaker.as_mut() {
+                    // Release the permit taken for this request.
+                    b.record_success(now);
+                }
+                self.give_up(o, FailureReason::Request(err));
+                return None;
+            }
+        };
+        self.next_attempt += 1;
+        let attempt_id = AttemptId(self.next_attempt);
+        let transmit = Transmit {
+            attempt_id,
+            batch_id: o.id.clone(),
+            attempt,
+            events: o.events.len(),
+            request,
+        };
+        self.events.push_back(DeliveryEvent::Sent {
+            attempt_id,
+            batch_id: o.id.clone(),
+            attempt,
+        });
+        self.in_flight.insert(attempt_id, o);
+        Some(transmit)
+    }
+
+    fn release(&mut self, o: &Outstanding<T>) {
+        self.held_events -= o.events.len();
+        self.held_bytes -= o.event_bytes;
+    }
+
+    fn succeed(&mut self, o: Outstanding<T>, status: StatusCode) {
+        self.release(&o);
+        let attempts = o.retry.map_or(1, |s| s.attempts());
+        // Unknown ids are only possible outside ordered mode, where `complete` only counts.
+        let _ = self.batcher.complete(&o.id, BatchOutcome::Delivered);
+        self.settle(
+            Some(o.id),
+            o.events,
+            o.tags,
+            Settled::Delivered { status, attempts },
+        );
+    }
+
+    fn give_up(&mut self, o: Outstanding<T>, reason: FailureReason) {
+        self.release(&o);
+        let _ = self.batcher.complete(&o.id, BatchOutcome::Abandoned);
+        self.settle(Some(o.id), o.events, o.tags, Settled::GaveUp(reason));
+    }
+
+    fn settle(
+        &mut self,
+        batch_id: Option<BatchId>,
+        events: Vec<Event>,
+        tags: Vec<T>,
+        outcome: Settled,
+    ) {
+        self.events.push_back(DeliveryEvent::Settled(Settlement {
+            batch_id,
+            events,
+            tags,
+            outcome,
+        }));
+    }
+
+    fn disable(&mut self, reason: DisableReason, now: Instant) {
+        if self.disabled {
+            return;
+        }
+        self.disable_reason = Some(reason);
+        self.health.disable(now);
+        self.health_events(now);
+    }
+
+    /// Translates the health tracker's events; a disable gives up everything held.
+    fn health_events(&mut self, now: Instant) {
+        while let Some(ev) = self.health.poll_event() {
+            let change = match ev {
+                HealthEvent::Failing { since } => HealthChange::Failing { since },
+                HealthEvent::Exhausted { since, .. } => HealthChange::Failed { since },
+                HealthEvent::Recovered { after } => HealthChange::Recovered { after },
+                HealthEvent::Disabled { .. } => {
+                    let reason = self
+                        .disable_reason
+                        .take()
+                        .unwrap_or(DisableReason::HealthWindow);
+                    self.disabled = true;
+                    // Announced first, then what it held fails.
+                    self.events
+                        .push_back(DeliveryEvent::Health(HealthChange::Disabled { reason }));
+                    self.fail_held(now);
+                    continue;
+                }
+                _ => continue,
+            };
+            self.events.push_back(DeliveryEvent::Health(change));
+        }
+    }
+
+    /// Gives up the batches held (buffered, staged, waiting for a retry), not those in flight.
+    fn fail_held(&mut self, now: Instant) {
+        self.batcher.flush_all(now);
+        while let Some(o) = self.take_batch(now) {
+            self.give_up(o, FailureReason::EndpointDisabled);
+        }
+        if let Some(o) = self.staged.take() {
+            self.give_up(o, FailureReason::EndpointDisabled);
+        }
+        while let Some((_, o)) = self.retries.pop_first() {
+            self.give_up(o, FailureReason::EndpointDisabled);
+        }
+    }
+
+    /// Shutdown's deadline passed: everything held settles as abandoned.
+    fn abandon(&mut self, now: Instant) {
+        self.abandoned = true;
+        let mut in_flight: Vec<_> = self.in_flight.drain().collect();
+        in_flight.sort_by_key(|(id, _)| *id);
+        for (_, o) in in_flight {
+            self.release(&o);
+            self.settle(
+                Some(o.id),
+                o.events,
+                o.tags,
+                Settled::Abandoned(UndeliveredStage::InFlight),
+            );
+        }
+        for (_, o) in std::mem::take(&mut self.retries) {
+            self.release(&o);
+            let stage = match o.last_error {
+                Some(last) => UndeliveredStage::RetryPending { last },
+                None => UndeliveredStage::NotSent,
+            };
+            self.settle(Some(o.id), o.events, o.tags, Settled::Abandoned(stage));
+        }
+        if let Some(o) = self.staged.take() {
+            self.release(&o);
+            self.settle(
+                Some(o.id),
+                o.events,
+                o.tags,
+                Settled::Abandoned(UndeliveredStage::NotSent),
+            );
+        }
+        self.batcher.flush_all(now);
+        while let Some(batch) = self.batcher.poll_batch(now) {
+            let id = batch.id().clone();
+            let events = batch.into_events();
+            let tags = self.pending.take(&events);
+            self.settle(
+                Some(id),
+                events,
+                tags,
+                Settled::Abandoned(UndeliveredStage::NotSent),
+            );
+        }
+        // An ordered batcher may hold batches behind ones that never completed.
+        let left = self.pending.drain();
+        if !left.is_empty() {
+            self.settle(
+                None,
+                Vec::new(),
+                left,
+                Settled::Abandoned(UndeliveredStage::NotSent),
+            );
+        }
+    }
+}
+
+/// Tags of the events inside the batcher. Without key partitioning the batcher emits events in
+/// push order, so a FIFO suffices; with it, groups interleave and tags are found by event id
+/// (FIFO among equal ids).
+enum Pending<T> {
+    Fifo(VecDeque<T>),
+    ById(HashMap<Box<str>, VecDeque<T>>),
+}
+
+impl<T> Pending<T> {
+    fn key(&self, event: &Event) -> Option<Box<str>> {
+        match self {
+            Pending::Fifo(_) => None,
+            Pending::ById(_) => Some(event.id().into()),
+        }
+    }
+
+    fn push(&mut self, key: Option<Box<str>>, tag: T) {
+        match (self, key) {
+            (Pending::Fifo(q), _) => q.push_back(tag),
+            (Pending::ById(m), Some(k)) => m.entry(k).or_default().push_back(tag),
+            // `key` returns `Some` for `ById`.
+            (Pending::ById(m), None) => m.entry(Box::from("")).or_default().push_back(tag),
+        }
+    }
+
+    /// The tags of `events`, a batch just taken from the batcher.
+    fn take(&mut self, events: &[Event]) -> Vec<T> {
+        match self {
+            Pending::Fifo(q) => {
+                let n = events.len().min(q.len());
+                q.drain(..n).collect()
+            }
+            Pending::ById(m) => {
+                let mut tags = Vec::with_capacity(events.len());
+                for e in events {
+                    if let Some(q) = m.get_mut(e.id()) {
+                        if let Some(t) = q.pop_front() {
+                            tags.push(t);
+                        }
+                        if q.is_empty() {
+                            m.remove(e.id());
+                        }
+                    }
+                }
+                tags
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Pending::Fifo(q) => q.is_empty(),
+            Pending::ById(m) => m.is_empty(),
+        }
+    }
+
+    fn drain(&mut self) -> Vec<T> {
+        match self {
+            Pending::Fifo(q) => q.drain(..).collect(),
+            Pending::ById(m) => m.drain().flat_map(|(_, q)| q).collect(),
+        }
+    }
+}
