@@ -1,4 +1,5 @@
-//! Integration tests of the delivery logic in `webhook-core`: batching and retry scheduling in
+//! Integration tests of the delivery logic in `webhook-core`: the delivery machine, batching and
+//! retry scheduling in
 //! virtual time, endpoint health and circuit breaking, routing, templates and response actions,
 //! with tables and property tests.
 
@@ -8,6 +9,8 @@ mod batch;
 mod breaker;
 #[path = "delivery/health.rs"]
 mod health;
+#[path = "delivery/machine.rs"]
+mod machine;
 #[path = "delivery/props.rs"]
 mod props;
 #[path = "delivery/response.rs"]

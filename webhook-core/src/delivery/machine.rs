@@ -395,7 +395,7 @@ enum Stop {
 /// let event = Event::builder("evt_1", "policy").json_bytes(&br#"{"a":1}"#[..])?;
 /// machine.push(event, 1, t0).map_err(|_| "full")?;
 ///
-/// // Nothing goes out before the linger (default 100 ms) ...
+/// // Nothing goes out before the linger (default 1 s) ...
 /// assert!(machine.poll_transmit(t0, wall).is_none());
 /// let at = machine.poll_timeout().ok_or("a deadline")?;
 /// machine.handle_timeout(at);
