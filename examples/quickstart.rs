@@ -100,7 +100,6 @@ async fn main() -> Result<(), Error> {
             .encoding(Encoding::JsonArray)
             .build()?;
         let batching = BatcherConfig::builder()
-            .encoding(Encoding::JsonArray)
             .max_events(100)
             .linger(Duration::from_millis(50))
             .build()?;

@@ -106,7 +106,6 @@ fn sender(
             EndpointConfig::builder("sysdig-mtls", endpoint)
                 .batching(
                     BatcherConfig::builder()
-                        .encoding(Encoding::Ndjson)
                         .linger(Duration::from_millis(20))
                         .build()?,
                 )

@@ -151,7 +151,6 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
     };
 
     let batching = BatcherConfig::builder()
-        .encoding(target.endpoint.encoding())
         .max_events(args.max_events)
         .max_bytes(args.max_bytes)
         .linger(args.linger)

@@ -197,6 +197,9 @@ pub enum BatcherConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatcherConfig {
     encoding: Encoding,
+    /// Whether `encoding` was declared; an undeclared one follows the endpoint's in a
+    /// [`Delivery`](crate::Delivery) machine.
+    encoding_declared: bool,
     max_events: usize,
     max_bytes: usize,
     linger: Duration,
@@ -216,6 +219,7 @@ impl BatcherConfig {
         BatcherConfigBuilder {
             config: Self {
                 encoding: Encoding::JsonArray,
+                encoding_declared: false,
                 max_events: 1000,
                 max_bytes: 1 << 20,
                 linger: Duration::from_secs(1),
@@ -233,6 +237,21 @@ impl BatcherConfig {
     /// Body encoding.
     pub fn encoding(&self) -> Encoding {
         self.encoding
+    }
+    /// Whether the encoding was declared with [`BatcherConfigBuilder::encoding`]. An endpoint's
+    /// batcher needs none: the [`Delivery`](crate::Delivery) machine gives it the endpoint's
+    /// (the one place the encoding is declared), and refuses a declared one that differs.
+    pub fn encoding_declared(&self) -> bool {
+        self.encoding_declared
+    }
+    /// This configuration in `encoding`, validated again (the limits depend on it).
+    ///
+    /// # Errors
+    /// As [`BatcherConfigBuilder::build`].
+    pub fn with_encoding(self, encoding: Encoding) -> Result<Self, BatcherConfigError> {
+        BatcherConfigBuilder { config: self }
+            .encoding(encoding)
+            .build()
     }
     /// Effective maximum events per batch (1 for [`Encoding::Single`]).
     pub fn max_events(&self) -> usize {
@@ -283,9 +302,11 @@ pub struct BatcherConfigBuilder {
 }
 
 impl BatcherConfigBuilder {
-    /// Body encoding (default JSON array).
+    /// Body encoding (default JSON array). Only for a batcher used on its own: an endpoint's
+    /// batcher follows the encoding declared on its [`Endpoint`](crate::Endpoint).
     pub fn encoding(mut self, encoding: Encoding) -> Self {
         self.config.encoding = encoding;
+        self.config.encoding_declared = true;
         self
     }
     /// Maximum events per batch (default 1000; forced to 1 by [`Encoding::Single`]).

@@ -268,7 +268,6 @@ pub fn sdk_sender(url: &str, t: Tuning) -> Sender {
             EndpointConfig::builder("bench", endpoint)
                 .batching(
                     BatcherConfig::builder()
-                        .encoding(Encoding::Ndjson)
                         .max_events(t.max_events)
                         .max_bytes(t.max_bytes)
                         .linger(t.linger)

@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::limit::{Bucket, Concurrency, Limiter, RateLimit};
 use super::settle::{AttemptError, DisableReason, FailureReason, UndeliveredStage};
-use crate::batch::{BatchId, BatchOutcome, Batcher, BatcherConfig, PushError};
+use crate::batch::{BatchId, BatchOutcome, Batcher, BatcherConfig, BatcherConfigError, PushError};
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::encode::{Body, Encoding};
 use crate::event::Event;
@@ -177,6 +177,9 @@ pub enum DeliveryConfigError {
         /// The endpoint's encoding.
         endpoint: Encoding,
     },
+    /// The batching limits do not fit the endpoint's encoding.
+    #[error("invalid batcher configuration for the endpoint's encoding")]
+    Batcher(#[source] BatcherConfigError),
     /// A limit is out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(&'static str),
@@ -199,7 +202,8 @@ pub struct DeliveryBuilder {
 }
 
 impl DeliveryBuilder {
-    /// Batching (default: [`BatcherConfig::builder`]'s defaults in the endpoint's encoding).
+    /// Batching (default: [`BatcherConfig::builder`]'s defaults). The batcher encodes in the
+    /// endpoint's encoding; a configuration that declared another one is refused.
     pub fn batcher(mut self, config: BatcherConfig) -> Self {
         self.batcher = Some(config);
         self
@@ -253,20 +257,19 @@ impl DeliveryBuilder {
     /// # Errors
     /// See [`DeliveryConfigError`].
     pub fn build<T>(self) -> Result<Delivery<T>, DeliveryConfigError> {
+        // The endpoint declares the encoding; the batcher follows it.
         let encoding = self.endpoint.encoding();
         let batcher = match self.batcher {
-            Some(b) if b.encoding() != encoding => {
+            Some(b) if b.encoding_declared() && b.encoding() != encoding => {
                 return Err(DeliveryConfigError::EncodingMismatch {
                     batcher: b.encoding(),
                     endpoint: encoding,
                 });
             }
-            Some(b) => b,
-            None => BatcherConfig::builder()
-                .encoding(encoding)
-                .build()
-                .map_err(|_| DeliveryConfigError::InvalidSetting("default batcher"))?,
-        };
+            Some(b) => b.with_encoding(encoding),
+            None => BatcherConfig::builder().encoding(encoding).build(),
+        }
+        .map_err(DeliveryConfigError::Batcher)?;
         self.concurrency
             .validate()
             .map_err(DeliveryConfigError::InvalidSetting)?;

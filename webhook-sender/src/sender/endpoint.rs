@@ -8,7 +8,7 @@ use webhook_core::encode::Encoding;
 use webhook_core::request::Endpoint;
 use webhook_core::{
     BatcherConfig, BatcherConfigError, BreakerConfig, Concurrency, Delivery, DeliveryBuilder,
-    HealthConfig, RateLimit, RetryPolicy, RouteError, Router,
+    DeliveryConfigError, HealthConfig, RateLimit, RetryPolicy, RouteError, Router,
 };
 
 use super::queue::OverflowPolicy;
@@ -28,10 +28,11 @@ pub enum EndpointConfigError {
     /// A filter pattern is invalid.
     #[error("invalid filter pattern")]
     Filter(#[source] RouteError),
-    /// The default batcher configuration could not be built for the endpoint's encoding.
+    /// The batching limits do not fit the endpoint's encoding.
     #[error("invalid batcher configuration")]
     Batcher(#[source] BatcherConfigError),
-    /// The batcher encodes differently from the endpoint's request builder.
+    /// The batcher configuration declared an encoding other than the endpoint's (leave it out:
+    /// the batcher follows the endpoint).
     #[error("the batcher encodes {batcher:?} but the endpoint declares {endpoint:?}")]
     EncodingMismatch {
         /// The batcher's encoding.
@@ -69,7 +70,7 @@ pub struct EndpointConfig {
     pub(crate) name: Arc<str>,
     pub(crate) endpoint: Endpoint,
     pub(crate) filter: Option<Router<()>>,
-    pub(crate) batcher: BatcherConfig,
+    pub(crate) batcher: Option<BatcherConfig>,
     pub(crate) retry: RetryPolicy,
     pub(crate) health: HealthConfig,
     pub(crate) breaker: Option<BreakerConfig>,
@@ -121,13 +122,16 @@ impl EndpointConfig {
     /// The core delivery machine's builder with this endpoint's settings (the driver adds the
     /// jitter seed and run id).
     pub(crate) fn delivery(&self) -> DeliveryBuilder {
-        Delivery::builder(self.endpoint.clone())
-            .batcher(self.batcher.clone())
-            .retry(self.retry.clone())
-            .health(self.health)
-            .breaker(self.breaker)
-            .concurrency(self.concurrency)
-            .rate_limit(self.rate_limit)
+        let builder = Delivery::builder(self.endpoint.clone());
+        match &self.batcher {
+            Some(batcher) => builder.batcher(batcher.clone()),
+            None => builder,
+        }
+        .retry(self.retry.clone())
+        .health(self.health)
+        .breaker(self.breaker)
+        .concurrency(self.concurrency)
+        .rate_limit(self.rate_limit)
     }
 
     /// Whether the filter selects `subject` (no filter: everything).
@@ -172,8 +176,9 @@ impl EndpointConfigBuilder {
         self
     }
 
-    /// Batching (default: [`BatcherConfig::default`] with the endpoint's encoding). Its encoding
-    /// must be the endpoint's. Its buffer limits also count the batches out for delivery or
+    /// Batching (default: [`BatcherConfig::default`]). The batcher encodes in the endpoint's
+    /// encoding, declared once on the [`Endpoint`]; leave the batcher's unset (one declared
+    /// differently is refused by [`build`](Self::build)). Its buffer limits also count the batches out for delivery or
     /// waiting for a retry, so they bound what the endpoint holds beyond its queue.
     pub fn batching(mut self, config: BatcherConfig) -> Self {
         self.batcher = Some(config);
@@ -253,20 +258,6 @@ impl EndpointConfigBuilder {
         if self.name.is_empty() {
             return Err(EndpointConfigError::EmptyName);
         }
-        let encoding = self.endpoint.encoding();
-        let batcher = match self.batcher {
-            Some(b) if b.encoding() != encoding => {
-                return Err(EndpointConfigError::EncodingMismatch {
-                    batcher: b.encoding(),
-                    endpoint: encoding,
-                });
-            }
-            Some(b) => b,
-            None => BatcherConfig::builder()
-                .encoding(encoding)
-                .build()
-                .map_err(EndpointConfigError::Batcher)?,
-        };
         let filter = if self.filter.is_empty() {
             None
         } else {
@@ -276,12 +267,6 @@ impl EndpointConfigBuilder {
             }
             Some(router.build().map_err(EndpointConfigError::Filter)?)
         };
-        self.concurrency
-            .validate()
-            .map_err(EndpointConfigError::InvalidSetting)?;
-        if let Some(r) = self.rate_limit {
-            r.validate().map_err(EndpointConfigError::InvalidSetting)?;
-        }
         if self.queue_capacity == 0 {
             return Err(EndpointConfigError::InvalidSetting(
                 "queue capacity must be at least 1",
@@ -292,11 +277,11 @@ impl EndpointConfigBuilder {
                 "request timeout must be non-zero",
             ));
         }
-        Ok(EndpointConfig {
+        let config = EndpointConfig {
             name: self.name,
             endpoint: self.endpoint,
             filter,
-            batcher,
+            batcher: self.batcher,
             retry: self.retry,
             health: self.health,
             breaker: self.breaker,
@@ -308,6 +293,16 @@ impl EndpointConfigBuilder {
             transport: self.transport,
             request_timeout: self.request_timeout,
             jitter_seed: self.jitter_seed,
-        })
+        };
+        // The delivery machine's own checks: batching for the endpoint's encoding, limits.
+        config.delivery().build::<()>().map_err(|e| match e {
+            DeliveryConfigError::EncodingMismatch { batcher, endpoint } => {
+                EndpointConfigError::EncodingMismatch { batcher, endpoint }
+            }
+            DeliveryConfigError::Batcher(e) => EndpointConfigError::Batcher(e),
+            DeliveryConfigError::InvalidSetting(s) => EndpointConfigError::InvalidSetting(s),
+            _ => EndpointConfigError::InvalidSetting("delivery configuration"),
+        })?;
+        Ok(config)
     }
 }

@@ -25,6 +25,7 @@ mod endpoint;
 mod error;
 mod lifecycle;
 pub mod metrics;
+mod publish;
 mod queue;
 mod receipt;
 

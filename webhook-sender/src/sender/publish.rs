@@ -1,0 +1,174 @@
+//! Publishing the delivery machine's outputs: receipts, counters, metrics, dead letters and
+//! lifecycle events. What the machine decided, told to the application.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use webhook_core::{BatchId, Delivery, DeliveryEvent, Event, HealthChange, Settled, Settlement};
+
+use super::driver::Driver;
+use super::lifecycle::{DeadLetter, LifecycleEvent, Undelivered};
+use super::queue::{Closed, Entry};
+use super::receipt::{FailureReason, Outcome, Slot};
+
+impl Driver {
+    /// Publishes the machine's outputs: receipts, counters, metrics, dead letters, lifecycle.
+    pub(crate) fn publish(
+        &self,
+        machine: &mut Delivery<Slot>,
+        intake: &mut VecDeque<Entry>,
+        out: &mut Vec<Undelivered>,
+    ) {
+        let endpoint = || self.cfg.name.clone();
+        while let Some(event) = machine.poll_event() {
+            match event {
+                DeliveryEvent::Sent { .. } => {}
+                DeliveryEvent::RetryScheduled {
+                    batch_id,
+                    attempts,
+                    delay,
+                    error,
+                    ..
+                } => {
+                    self.shared.retries.fetch_add(1, Ordering::Relaxed);
+                    self.shared.metrics.retried.increment(1);
+                    tracing::debug!(%batch_id, attempts, delay_ms = delay.as_millis() as u64, %error, "retry scheduled");
+                }
+                DeliveryEvent::Settled(s) => self.settled(s, out),
+                DeliveryEvent::Health(change) => {
+                    let event = match change {
+                        HealthChange::Failing { since } => {
+                            tracing::warn!("endpoint failing");
+                            LifecycleEvent::Failing {
+                                endpoint: endpoint(),
+                                since,
+                            }
+                        }
+                        HealthChange::Failed { since } => {
+                            tracing::error!(
+                                "endpoint failed: no success within the failure window"
+                            );
+                            LifecycleEvent::Failed {
+                                endpoint: endpoint(),
+                                since,
+                            }
+                        }
+                        HealthChange::Recovered { after } => {
+                            tracing::info!(
+                                after_ms = after.as_millis() as u64,
+                                "endpoint recovered"
+                            );
+                            LifecycleEvent::Recovered {
+                                endpoint: endpoint(),
+                                after,
+                            }
+                        }
+                        HealthChange::Disabled { reason } => {
+                            tracing::warn!(reason = ?reason, "endpoint disabled");
+                            let _ = self.lifecycle.send(LifecycleEvent::Disabled {
+                                endpoint: endpoint(),
+                                reason,
+                            });
+                            // Announced first; then what waits in the queue fails, then what
+                            // the machine held (the settlements that follow).
+                            let queued = self.shared.queue.close(Closed::Disabled, true);
+                            let (events, slots) = intake.drain(..).chain(queued).fold(
+                                (Vec::new(), Vec::new()),
+                                |(mut e, mut s), entry| {
+                                    e.push(entry.event);
+                                    s.push(entry.slot);
+                                    (e, s)
+                                },
+                            );
+                            if !events.is_empty() {
+                                self.fail(events, slots, None, FailureReason::EndpointDisabled);
+                            }
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    let _ = self.lifecycle.send(event);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn settled(&self, s: Settlement<Slot>, out: &mut Vec<Undelivered>) {
+        let Settlement {
+            batch_id,
+            events,
+            tags: slots,
+            outcome,
+            ..
+        } = s;
+        match outcome {
+            Settled::Delivered { status, attempts } => {
+                let n = events.len() as u64;
+                for slot in slots {
+                    slot.resolve(Outcome::Delivered { attempts, status });
+                }
+                self.shared.delivered.fetch_add(n, Ordering::Relaxed);
+                self.shared
+                    .batches_delivered
+                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.metrics.sent.increment(n);
+            }
+            Settled::GaveUp(reason) => {
+                if let Some(batch_id) = &batch_id {
+                    tracing::warn!(%batch_id, reason = %reason, "giving up on batch");
+                    let _ = self.lifecycle.send(LifecycleEvent::Exhausted {
+                        endpoint: self.cfg.name.clone(),
+                        batch_id: batch_id.clone(),
+                        events: events.len(),
+                        reason: reason.clone(),
+                    });
+                } else if reason == FailureReason::Oversize {
+                    tracing::warn!("event larger than the batch byte limit; not sent");
+                }
+                self.fail(events, slots, batch_id, reason);
+            }
+            Settled::Abandoned(stage) => {
+                for slot in slots {
+                    slot.resolve(Outcome::Failed {
+                        reason: FailureReason::Shutdown,
+                    });
+                }
+                if !events.is_empty() {
+                    out.push(Undelivered {
+                        endpoint: self.cfg.name.clone(),
+                        events,
+                        stage,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Fails events: receipts, counters, dead letter.
+    fn fail(
+        &self,
+        events: Vec<Event>,
+        slots: Vec<Slot>,
+        batch_id: Option<BatchId>,
+        reason: FailureReason,
+    ) {
+        let n = events.len() as u64;
+        for slot in slots {
+            slot.resolve(Outcome::Failed {
+                reason: reason.clone(),
+            });
+        }
+        self.shared.failed.fetch_add(n, Ordering::Relaxed);
+        self.shared.metrics.failed.increment(n);
+        if let Some(hook) = &self.dead_letter {
+            hook(DeadLetter {
+                endpoint: self.cfg.name.clone(),
+                batch_id,
+                events,
+                reason,
+            });
+        }
+    }
+}
