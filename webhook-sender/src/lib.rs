@@ -1,7 +1,8 @@
 //! # webhook-sender
 //!
-//! The async delivery engine: a thin tokio driver of `webhook-core`'s batcher, retry policy and
-//! endpoint health, with reqwest and hyper transports.
+//! The async delivery engine: a thin tokio driver per endpoint around `webhook-core`'s
+//! [`Delivery`](webhook_core::Delivery) machine (which decides batching, retries, health,
+//! breaker and limits), with reqwest and hyper transports.
 //!
 //! | module | what |
 //! | --- | --- |
