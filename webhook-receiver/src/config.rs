@@ -1,25 +1,18 @@
 //! Receiver configuration: authentication, limits, formats, methods, replay protection.
 //!
-//! [`ReceiverConfig`] is the part of the pipeline before handlers (method → media type and
-//! encoding → bounded body → decompression → authentication → replay check). It is shared by
-//! the [`Receiver`](crate::Receiver), the tower [`VerifyLayer`](crate::tower::VerifyLayer) and
-//! the axum extractor. Clones share one replay cache.
+//! [`ReceiverConfig`] configures the part of the pipeline before handlers (method → media type
+//! and encoding → bounded body → decompression → authentication → replay check), which the
+//! intake (`intake.rs`) runs for the [`Receiver`](crate::Receiver), the tower
+//! `VerifyLayer` and the axum extractor. Clones share one replay cache.
 
-use std::borrow::Borrow;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body::Body;
+use http::Method;
 
-use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
-use crate::replay::IdKey;
-use crate::{
-    Authenticate, Authenticated, Context, MediaType, PeerCertificate, Rejection, RemoteAddr,
-    ReplayCache,
-};
+use crate::auth::Authenticate;
+use crate::media::MediaType;
+use crate::replay::{ReplayCache, SharedReplayCache};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -113,7 +106,7 @@ struct Inner {
 /// The replay cache of a built configuration.
 struct ReplayState {
     window: Duration,
-    cache: Mutex<ReplayCache>,
+    cache: SharedReplayCache,
 }
 
 /// The validated pre-handler configuration; cheap to clone (shared, including the replay cache).
@@ -371,7 +364,7 @@ impl ReceiverConfigBuilder {
                 }
                 Some(ReplayState {
                     window,
-                    cache: Mutex::new(ReplayCache::new(window, max)),
+                    cache: Arc::new(Mutex::new(ReplayCache::new(window, max))),
                 })
             }
         };
@@ -387,44 +380,6 @@ impl ReceiverConfigBuilder {
                 replay,
             }),
         })
-    }
-}
-
-/// A request that passed every check before the handlers.
-#[derive(Debug)]
-pub(crate) struct Intake {
-    pub(crate) parts: http::request::Parts,
-    /// The body after content decoding.
-    pub(crate) body: Bytes,
-    pub(crate) media_type: Option<MediaType>,
-    pub(crate) authenticated: Authenticated,
-    /// The reserved replay key, if any.
-    pub(crate) reserved: Option<IdKey>,
-    pub(crate) now: SystemTime,
-    pub(crate) remote_addr: Option<SocketAddr>,
-}
-
-impl Intake {
-    /// The handler context and the replay reservation.
-    pub(crate) fn into_context(mut self) -> (Context, Option<IdKey>) {
-        let remote_addr = self
-            .remote_addr
-            .or_else(|| self.parts.extensions.get::<RemoteAddr>().map(|r| r.0));
-        let client_certificate = self
-            .parts
-            .extensions
-            .remove::<PeerCertificate>()
-            .map(|c| c.0);
-        let cx = Context::from_request(
-            self.parts,
-            self.body,
-            self.media_type,
-            remote_addr,
-            client_certificate,
-            self.authenticated,
-            self.now,
-        );
-        (cx, self.reserved)
     }
 }
 
@@ -475,167 +430,24 @@ impl ReceiverConfig {
         self.inner.replay.as_ref().map(|r| r.window)
     }
 
-    /// Runs the checks before the handlers at time `now`: method, media type, encoding, bounded
-    /// body, decompression, authentication and the replay reservation.
-    pub(crate) async fn intake<B>(
-        &self,
-        req: Request<B>,
-        now: SystemTime,
-        remote_addr: Option<SocketAddr>,
-    ) -> Result<Intake, Rejection>
-    where
-        B: Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let (parts, body) = req.into_parts();
-        let inner = &*self.inner;
-        if !inner.methods.contains(&parts.method) {
-            return Err(Rejection::MethodNotAllowed {
-                allowed: inner.methods.clone(),
-            });
-        }
-        let media_type = match parts.headers.get(header::CONTENT_TYPE) {
-            None => None,
-            Some(v) => match MediaType::from_content_type(v) {
-                Some(m) if inner.media_types.contains(&m) => Some(m),
-                _ => return Err(Rejection::UnsupportedMediaType),
-            },
-        };
-        let encoding = match parse_encoding(&parts.headers) {
-            Some(Encoding::Gzip) if !inner.gzip => return Err(Rejection::UnsupportedEncoding),
-            Some(e) => e,
-            None => return Err(Rejection::UnsupportedEncoding),
-        };
-        if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-            let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
-            match declared {
-                Some(n) if n > inner.body_limit as u64 => {
-                    return Err(Rejection::PayloadTooLarge {
-                        limit: inner.body_limit,
-                    });
-                }
-                Some(_) => {}
-                None => return Err(Rejection::InvalidContentLength),
-            }
-        }
-        let wire = read_limited(body, inner.body_limit).await?;
-        let decode = |wire: &Bytes| match encoding {
-            Encoding::Identity => Ok(wire.clone()),
-            Encoding::Gzip if wire.is_empty() => Ok(Bytes::new()),
-            Encoding::Gzip => gunzip_limited(wire, inner.decompressed_limit),
-        };
-        let (decoded, authenticated) = match inner.signed_body {
-            SignedBody::AsReceived => {
-                let a = inner.auth.authenticate(&parts.headers, &wire, now)?;
-                (decode(&wire)?, a)
-            }
-            SignedBody::Decoded => {
-                let d = decode(&wire)?;
-                let a = inner.auth.authenticate(&parts.headers, &d, now)?;
-                (d, a)
-            }
-        };
-        drop(wire);
-        if media_type.is_none() && !decoded.is_empty() {
-            return Err(Rejection::UnsupportedMediaType);
-        }
-        let reserved = self.reserve(&authenticated, now)?;
-        Ok(Intake {
-            parts,
-            body: decoded,
-            media_type,
-            authenticated,
-            reserved,
-            now,
-            remote_addr,
-        })
+    /// The authenticator.
+    pub(crate) fn authenticator(&self) -> &dyn Authenticate {
+        &*self.inner.auth
     }
 
-    fn reserve(
-        &self,
-        authenticated: &Authenticated,
-        now: SystemTime,
-    ) -> Result<Option<IdKey>, Rejection> {
-        let Some(replay) = &self.inner.replay else {
-            return Ok(None);
-        };
-        let digest = authenticated.replay_digest.as_ref();
-        if authenticated.message_id().is_none() && digest.is_none() {
-            return Ok(None);
-        }
-        let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = match (authenticated.message_id(), digest) {
-            (Some(id), _) => cache.key(id),
-            (None, Some(d)) => cache.key_bytes(d),
-            (None, None) => return Ok(None),
-        };
-        cache
-            .begin_key(key, authenticated.timestamp(), now)
-            .map_err(|_| Rejection::Replayed)?;
-        Ok(Some(key))
-    }
-}
-
-/// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
-/// dropping it without acknowledging releases the id so the sender's retry is accepted.
-#[derive(Debug)]
-pub struct Ticket {
-    inner: Reservation<ReceiverConfig>,
-}
-
-impl Ticket {
-    #[cfg(feature = "axum")]
-    pub(crate) fn new(config: ReceiverConfig, id: Option<IdKey>, now: SystemTime) -> Self {
-        Ticket {
-            inner: Reservation::new(config, id, now),
-        }
+    /// Whether `Content-Encoding: gzip` is accepted.
+    pub(crate) fn gzip(&self) -> bool {
+        self.inner.gzip
     }
 
-    /// Records the message id as seen (no-op without replay protection or message id).
-    pub fn acknowledge(self) {
-        self.inner.acknowledge();
-    }
-}
-
-/// A reservation over an owned ([`Ticket`]) or borrowed (the receiver's own path, which then
-/// touches no shared reference count) configuration.
-#[derive(Debug)]
-pub(crate) struct Reservation<C: Borrow<ReceiverConfig>> {
-    config: C,
-    id: Option<IdKey>,
-    now: SystemTime,
-    done: bool,
-}
-
-impl<C: Borrow<ReceiverConfig>> Reservation<C> {
-    pub(crate) fn new(config: C, id: Option<IdKey>, now: SystemTime) -> Self {
-        Reservation {
-            config,
-            id,
-            now,
-            done: false,
-        }
+    /// Which bytes the authenticator sees.
+    pub(crate) fn signed_body(&self) -> SignedBody {
+        self.inner.signed_body
     }
 
-    /// Records the message id as seen.
-    pub(crate) fn acknowledge(mut self) {
-        self.done = true;
-        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
-            let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.commit_key(key, self.now);
-        }
-    }
-}
-
-impl<C: Borrow<ReceiverConfig>> Drop for Reservation<C> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
-            let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.abort_key(key);
-        }
+    /// The replay cache (`None` without replay protection).
+    pub(crate) fn replay_cache(&self) -> Option<&SharedReplayCache> {
+        self.inner.replay.as_ref().map(|r| &r.cache)
     }
 }
 

@@ -5,7 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::{Context, Outcome};
+use crate::context::Context;
+use crate::outcome::Outcome;
 
 /// Handles one decoded payload of type `T`.
 ///

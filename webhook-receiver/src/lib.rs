@@ -82,6 +82,7 @@ mod config;
 mod context;
 mod decode;
 mod handler;
+mod intake;
 mod media;
 mod outcome;
 mod receiver;
@@ -101,7 +102,7 @@ pub mod tower;
 pub use auth::{AuthError, Authenticate, Authenticated, Identity, NoAuth};
 pub use config::{
     BuildError, DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_ENTRIES, DEFAULT_REPLAY_WINDOW, MAX_BODY_LIMIT,
-    ReceiverConfig, ReceiverConfigBuilder, SignedBody, Ticket,
+    ReceiverConfig, ReceiverConfigBuilder, SignedBody,
 };
 pub use context::{Context, ContextBuilder, PeerCertificate, RemoteAddr};
 pub use decode::{
@@ -113,7 +114,7 @@ pub use media::MediaType;
 pub use outcome::Outcome;
 pub use receiver::{Receiver, ReceiverBuilder, ReceiverResponse};
 pub use rejection::Rejection;
-pub use replay::{ReplayCache, Replayed};
+pub use replay::{ReplayCache, Replayed, Ticket};
 #[cfg(feature = "http2")]
 pub use server::MAX_HTTP2_STREAMS;
 #[cfg(feature = "server")]

@@ -28,10 +28,14 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::de::DeserializeOwned;
 
-use crate::handler::{CatchPanic, ErasedHandler};
+use crate::config::{BuildError, ReceiverConfig};
+use crate::context::Context;
+use crate::decode::{Decode, JsonDecoder};
+use crate::handler::{CatchPanic, ErasedHandler, Handler};
+use crate::intake::{Verified, intake};
+use crate::outcome::Outcome;
 use crate::rejection::{error_response, json_response};
 use crate::route::Routes;
-use crate::{BuildError, Context, Decode, Handler, JsonDecoder, Outcome, ReceiverConfig};
 use webhook_core::MatchMode;
 
 type SubjectFn<T> = dyn for<'a> Fn(&'a T) -> Option<&'a str> + Send + Sync;
@@ -241,13 +245,13 @@ impl<T: Send + 'static> Receiver<T> {
         &self.inner.config
     }
 
-    /// Handles a request now (reads the system clock once).
+    /// Handles a request now (the intake reads the system clock once).
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle_at(req, SystemTime::now()).await
+        self.handle_from(req, None, None).await
     }
 
     /// Handles a request as at time `now`.
@@ -256,40 +260,36 @@ impl<T: Send + 'static> Receiver<T> {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle_from(req, now, None).await
+        self.handle_from(req, Some(now), None).await
     }
 
-    /// [`handle_at`](Self::handle_at) with the peer address known to the integration (the
-    /// built-in server), without going through request extensions.
+    /// [`handle_at`](Self::handle_at) at `now` (the system clock when `None`), with the peer
+    /// address known to the integration (the built-in server), without going through request
+    /// extensions.
     pub(crate) async fn handle_from<B>(
         &self,
         req: Request<B>,
-        now: SystemTime,
+        now: Option<SystemTime>,
         remote_addr: Option<std::net::SocketAddr>,
     ) -> Response<Full<Bytes>>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let intake = match self.inner.config.intake(req, now, remote_addr).await {
-            Ok(i) => i,
-            Err(r) => {
-                tracing::debug!(status = %r.status(), kind = r.kind(), "webhook rejected");
-                return r.into_response();
-            }
+        let inner = &*self.inner;
+        let verified = match intake(&inner.config, req, now, remote_addr).await {
+            Ok(intake) => intake.decode(&*inner.decoder),
+            Err(r) => Err(r),
         };
-        let now = intake.now;
-        let (cx, reserved) = intake.into_context();
-        let ticket = crate::config::Reservation::new(&self.inner.config, reserved, now);
-        let items = match self.inner.decoder.decode_shared(cx.media_type(), cx.body()) {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::debug!(error = %e, "webhook body not decodable");
-                return crate::Rejection::Decode(e).into_response();
-            }
+        let Verified {
+            context: cx,
+            items,
+            reservation: ticket,
+        } = match verified {
+            Ok(v) => v,
+            Err(r) => return r.into_response(),
         };
         let mut decision: Option<(StatusCode, Bytes)> = None;
-        let inner = &*self.inner;
         for (index, item) in items.into_iter().enumerate() {
             let mut more: Vec<usize> = Vec::new();
             let first = {

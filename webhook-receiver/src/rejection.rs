@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
 
-use crate::{AuthError, DecodeError};
+use crate::auth::AuthError;
+use crate::decode::DecodeError;
 
 /// A request the receiver refused before (or instead of) running handlers.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 
 use webhook_core::{MatchMode, Matches, Router};
 
-use crate::BuildError;
+use crate::config::BuildError;
 
 /// Compiled routes: subject → handler indices.
 #[derive(Debug)]

@@ -34,7 +34,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use crate::{Receiver, Rejection};
+use crate::receiver::Receiver;
+use crate::rejection::Rejection;
 
 /// Default time allowed for in-flight requests to finish after shutdown starts: 30 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -387,11 +388,11 @@ impl<T: Send + 'static> Http<T> {
                 }
                 if let Some(der) = certificate {
                     req.extensions_mut()
-                        .insert(crate::PeerCertificate(der.clone()));
+                        .insert(crate::context::PeerCertificate(der.clone()));
                 }
-                // The peer address goes straight into the context (no extension map).
-                let now = std::time::SystemTime::now();
-                Ok(receiver.handle_from(req, now, Some(peer)).await)
+                // The peer address goes straight into the context (no extension map); the
+                // intake reads the clock.
+                Ok(receiver.handle_from(req, None, Some(peer)).await)
             }
         });
         #[cfg(feature = "http2")]

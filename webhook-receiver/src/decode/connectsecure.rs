@@ -7,7 +7,7 @@ use webhook_payloads::Framing;
 use webhook_payloads::connectsecure::{ConnectSecureAlert, Subject, repair_invalid_escapes};
 
 use super::{Decode, DecodeError, absent};
-use crate::MediaType;
+use crate::media::MediaType;
 
 /// Decodes ConnectSecure alerts: one object (what ConnectSecure sends), a JSON array or NDJSON.
 ///
@@ -105,7 +105,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err.location(),
-            Some(crate::Location::NdJsonLine { line: 2, .. })
+            Some(crate::decode::Location::NdJsonLine { line: 2, .. })
         ));
     }
 

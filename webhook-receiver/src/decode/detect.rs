@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use webhook_payloads::{Payload, detect};
 
 use super::{Decode, DecodeError};
-use crate::MediaType;
+use crate::media::MediaType;
 
 /// Decodes any body [`webhook_payloads::detect`] recognizes (Sysdig, ConnectSecure, Soveren,
 /// Falco, Alertmanager, structured CloudEvents, Standard Webhooks envelopes; other JSON as
@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
         assert!(matches!(
             err.location(),
-            Some(crate::Location::NdJsonLine { line: 2, .. })
+            Some(crate::decode::Location::NdJsonLine { line: 2, .. })
         ));
         let err = DetectDecoder
             .decode(

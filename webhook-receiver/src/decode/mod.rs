@@ -28,7 +28,7 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 use webhook_payloads::Framing;
 
-use crate::MediaType;
+use crate::media::MediaType;
 
 pub use connectsecure::ConnectSecureDecoder;
 pub use detect::DetectDecoder;

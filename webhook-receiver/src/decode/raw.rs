@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::{Decode, DecodeError};
-use crate::MediaType;
+use crate::media::MediaType;
 
 /// Hands the verified (and decompressed) body to one handler call as [`Bytes`] sharing the
 /// request's buffer: no per-item decoding, allocation or handler call by the receiver. The

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use webhook_payloads::sysdig::{SysdigEvent, parse_batch};
 
 use super::{Decode, DecodeError};
-use crate::MediaType;
+use crate::media::MediaType;
 
 /// Decodes Sysdig Secure events with [`parse_batch`] (each event then detached from the body
 /// with [`SysdigEvent::into_owned`]); [`subject`](Decode::subject) is the event `type`
@@ -67,7 +67,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err.location(),
-            Some(crate::Location::NdJsonLine { line: 2, .. })
+            Some(crate::decode::Location::NdJsonLine { line: 2, .. })
         ));
         let err = SysdigDecoder
             .decode(Some(MediaType::Json), br#"[{"type":"command"}]"#)

@@ -3,7 +3,7 @@
 use tower_layer::Layer;
 
 use super::Verify;
-use crate::ReceiverConfig;
+use crate::config::ReceiverConfig;
 
 /// Applies [`Verify`] (the receiver's checks) to an inner service.
 ///
