@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use http::HeaderMap;
 use webhook_core::ed25519::{Ed25519SigningKey, Ed25519VerifyingKey};
 use webhook_core::{Key, KeyRing, ReceiverAuth, Scheme, Secret};
-use webhook_receiver::{AuthError, Authenticate, Authenticated};
+use webhook_receiver::{AuthRejection, Authenticate, Authenticated};
 
 use crate::error::CliError;
 
@@ -140,7 +140,7 @@ impl Authenticate for CliAuth {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<Authenticated, AuthRejection> {
         let result = self.0.authenticate(headers, body, now);
         if result.is_err() {
             // Failure path only: ask the core for the detailed reason (header names, ages;
@@ -197,7 +197,7 @@ mod tests {
             let err = auth
                 .authenticate(&headers, b"{}", from_unix_secs(2_000))
                 .unwrap_err();
-            assert!(matches!(err, AuthError::Expired));
+            assert_eq!(err.kind(), webhook_receiver::AuthRejectionKind::Expired);
             REFUSAL.with(|r| r.borrow().clone())
         }));
         assert_eq!(

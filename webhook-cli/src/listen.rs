@@ -30,8 +30,8 @@ use webhook_core::{
 };
 use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
-    Context, Decode, DecodeError, Identity, Location, MediaType, Outcome, Receiver, ReceiverConfig,
-    RemoteAddr, handler_fn,
+    BodyDecodeError, Context, Decode, HandlerOutcome, Identity, Location, MediaType, Receiver,
+    ReceiverConfig, RemoteAddr, handler_fn,
 };
 
 use crate::cli::ListenArgs;
@@ -44,9 +44,13 @@ use crate::summary::{EventView, view};
 struct DetectDecoder;
 
 impl Decode<EventView> for DetectDecoder {
-    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<EventView>, DecodeError> {
+    fn decode(
+        &self,
+        media: Option<MediaType>,
+        body: &[u8],
+    ) -> Result<Vec<EventView>, BodyDecodeError> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(DecodeError::Empty);
+            return Err(BodyDecodeError::Empty);
         }
         let ct = media.map(MediaType::as_str);
         match webhook_payloads::detect(ct, &http::HeaderMap::new(), body) {
@@ -62,9 +66,9 @@ impl Decode<EventView> for DetectDecoder {
                     other => other.to_string(),
                 };
                 Err(if e.is_malformed() {
-                    DecodeError::Malformed { location, message }
+                    BodyDecodeError::Malformed { location, message }
                 } else {
-                    DecodeError::WrongShape { location, message }
+                    BodyDecodeError::WrongShape { location, message }
                 })
             }
         }
@@ -262,7 +266,7 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
                     .to_owned();
                 printer.event(&ev, &label, &cx);
                 totals.events.fetch_add(1, Ordering::Relaxed);
-                async { Outcome::Accepted }
+                async { HandlerOutcome::Accepted }
             }))
             .build()
             .map_err(|e| CliError::config(format!("receiver: {e}")))?
@@ -517,11 +521,11 @@ mod tests {
         let d = DetectDecoder;
         assert!(matches!(
             d.decode(Some(MediaType::Json), b"  "),
-            Err(DecodeError::Empty)
+            Err(BodyDecodeError::Empty)
         ));
         assert!(matches!(
             d.decode(Some(MediaType::Json), b"{\"a\":"),
-            Err(DecodeError::Malformed { .. })
+            Err(BodyDecodeError::Malformed { .. })
         ));
         let ok = d
             .decode(

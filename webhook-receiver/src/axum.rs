@@ -29,14 +29,15 @@ use crate::replay::Ticket;
 ///
 /// ```
 /// use axum_core::extract::FromRequest;
-/// use webhook_receiver::{NoAuth, ReceiverConfig, axum::Webhook};
+/// use webhook_receiver::{ReceiverConfig, axum::Webhook};
+/// use webhook_core::ReceiverAuth;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Alert { subject: String }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
 /// let req = http::Request::post("/")
 ///     .header("content-type", "application/json")
 ///     .body(axum_core::body::Body::from(r#"{"subject":"Asset Ports"}"#))?;

@@ -37,9 +37,11 @@ pub enum SignedBody {
 /// Why a configuration or receiver could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
-    /// No authenticator was chosen; pass [`NoAuth`](crate::NoAuth) to accept everyone explicitly.
-    #[error("no authenticator chosen (use NoAuth to accept unauthenticated requests explicitly)")]
+pub enum ReceiverBuildError {
+    /// No authenticator was chosen; pass [`ReceiverAuth::None`](webhook_core::ReceiverAuth::None) to accept everyone explicitly.
+    #[error(
+        "no authenticator chosen (use ReceiverAuth::None to accept unauthenticated requests explicitly)"
+    )]
     NoAuthenticator,
     /// The body limit is zero.
     #[error("the body limit must be at least 1 byte")]
@@ -113,10 +115,11 @@ struct ReplayState {
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::{MediaType, NoAuth, ReceiverConfig};
+/// use webhook_receiver::{MediaType, ReceiverConfig};
+/// use webhook_core::ReceiverAuth;
 ///
 /// let config = ReceiverConfig::builder()
-///     .auth(NoAuth)
+///     .auth(ReceiverAuth::None)
 ///     .body_limit(25 * 1024 * 1024)
 ///     .allow_method(http::Method::GET)
 ///     .media_types([MediaType::Json, MediaType::NdJson])
@@ -181,7 +184,7 @@ impl std::fmt::Debug for ReceiverConfigBuilder {
 }
 
 impl ReceiverConfigBuilder {
-    /// The authenticator (required; [`NoAuth`](crate::NoAuth) for none): a `webhook-core`
+    /// The authenticator (required; [`ReceiverAuth::None`](webhook_core::ReceiverAuth::None) for none): a `webhook-core`
     /// [`ReceiverAuth`](webhook_core::ReceiverAuth) (Basic, Bearer, header token, signature),
     /// a [`Verifier`](webhook_core::Verifier), or your own [`Authenticate`].
     ///
@@ -319,28 +322,28 @@ impl ReceiverConfigBuilder {
     }
 
     /// Validates and builds the configuration.
-    pub fn build(self) -> Result<ReceiverConfig, BuildError> {
-        let auth = self.auth.ok_or(BuildError::NoAuthenticator)?;
+    pub fn build(self) -> Result<ReceiverConfig, ReceiverBuildError> {
+        let auth = self.auth.ok_or(ReceiverBuildError::NoAuthenticator)?;
         if self.body_limit == 0 {
-            return Err(BuildError::ZeroBodyLimit);
+            return Err(ReceiverBuildError::ZeroBodyLimit);
         }
         let decompressed_limit = self.decompressed_limit.unwrap_or(self.body_limit);
         if decompressed_limit == 0 {
-            return Err(BuildError::ZeroDecompressedLimit);
+            return Err(ReceiverBuildError::ZeroDecompressedLimit);
         }
         for limit in [self.body_limit, decompressed_limit] {
             if limit > MAX_BODY_LIMIT {
-                return Err(BuildError::LimitTooLarge {
+                return Err(ReceiverBuildError::LimitTooLarge {
                     limit,
                     max: MAX_BODY_LIMIT,
                 });
             }
         }
         if self.media_types.is_empty() {
-            return Err(BuildError::NoMediaTypes);
+            return Err(ReceiverBuildError::NoMediaTypes);
         }
         if self.methods.is_empty() {
-            return Err(BuildError::NoMethods);
+            return Err(ReceiverBuildError::NoMethods);
         }
         let required = auth.replay_window();
         let (window, max) = match self.replay {
@@ -356,11 +359,11 @@ impl ReceiverConfigBuilder {
         };
         let replay = match window {
             None => None,
-            Some(window) if window.is_zero() => return Err(BuildError::ZeroReplayWindow),
-            Some(_) if max == 0 => return Err(BuildError::ZeroReplayEntries),
+            Some(window) if window.is_zero() => return Err(ReceiverBuildError::ZeroReplayWindow),
+            Some(_) if max == 0 => return Err(ReceiverBuildError::ZeroReplayEntries),
             Some(window) => {
                 if let Some(required) = required.filter(|r| window < *r) {
-                    return Err(BuildError::ReplayWindowTooShort { window, required });
+                    return Err(ReceiverBuildError::ReplayWindowTooShort { window, required });
                 }
                 Some(ReplayState {
                     window,
@@ -454,52 +457,52 @@ impl ReceiverConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NoAuth;
+    use webhook_core::ReceiverAuth;
 
     #[test]
     fn build_reports_first_problem() {
         assert_eq!(
             ReceiverConfig::builder().build().unwrap_err(),
-            BuildError::NoAuthenticator
+            ReceiverBuildError::NoAuthenticator
         );
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .body_limit(0)
                 .build()
                 .unwrap_err(),
-            BuildError::ZeroBodyLimit
+            ReceiverBuildError::ZeroBodyLimit
         );
         assert!(matches!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .body_limit(MAX_BODY_LIMIT + 1)
                 .build(),
-            Err(BuildError::LimitTooLarge { .. })
+            Err(ReceiverBuildError::LimitTooLarge { .. })
         ));
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .methods([])
                 .build()
                 .unwrap_err(),
-            BuildError::NoMethods
+            ReceiverBuildError::NoMethods
         );
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .media_types([])
                 .build()
                 .unwrap_err(),
-            BuildError::NoMediaTypes
+            ReceiverBuildError::NoMediaTypes
         );
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .replay_protection(Duration::ZERO, 1)
                 .build()
                 .unwrap_err(),
-            BuildError::ZeroReplayWindow
+            ReceiverBuildError::ZeroReplayWindow
         );
     }
 
@@ -525,7 +528,7 @@ mod tests {
                 .replay_protection(Duration::from_secs(300), 10)
                 .build()
                 .unwrap_err(),
-            BuildError::ReplayWindowTooShort {
+            ReceiverBuildError::ReplayWindowTooShort {
                 window: Duration::from_secs(300),
                 required: Duration::from_secs(901)
             }
@@ -540,14 +543,17 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = ReceiverConfig::builder().auth(NoAuth).build().unwrap();
+        let c = ReceiverConfig::builder()
+            .auth(ReceiverAuth::None)
+            .build()
+            .unwrap();
         assert_eq!(c.body_limit(), DEFAULT_BODY_LIMIT);
         assert_eq!(c.decompressed_limit(), DEFAULT_BODY_LIMIT);
         assert_eq!(c.methods(), &[Method::POST]);
         assert!(c.replay_protection());
         assert_eq!(c.replay_window(), Some(DEFAULT_REPLAY_WINDOW));
         let c = ReceiverConfig::builder()
-            .auth(NoAuth)
+            .auth(ReceiverAuth::None)
             .body_limit(300 * 1024 * 1024)
             .build()
             .unwrap();

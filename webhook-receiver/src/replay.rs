@@ -343,6 +343,7 @@ impl<C: Borrow<SharedReplayCache>> Reservation<C> {
 }
 
 impl Reservation<&SharedReplayCache> {
+    #[cfg(feature = "axum")]
     /// The same reservation, owning a reference to the cache (for a [`Ticket`] that outlives
     /// the configuration it came from).
     pub(crate) fn into_owned(mut self) -> Reservation<SharedReplayCache> {
