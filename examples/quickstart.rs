@@ -37,7 +37,7 @@ use webhook_payloads::connectsecure::ConnectSecureAlert;
 use webhook_payloads::soveren::SoverenEvent;
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::{
-    Context, DetectDecoder, Outcome, Receiver, ReceiverConfig, Server, handler_fn,
+    Context, DetectDecoder, HandlerOutcome, Receiver, ReceiverConfig, Server, handler_fn,
 };
 use webhook_sender::ssrf::{Cidr, SsrfPolicy};
 use webhook_sender::{EndpointConfig, Sender, TransportBuilder};
@@ -195,7 +195,7 @@ fn route(
     handler_fn(move |item: Payload<'static>, cx: Context| {
         count.fetch_add(1, Ordering::Relaxed);
         print_routed(name, &item, &cx);
-        async { Outcome::Accepted }
+        async { HandlerOutcome::Accepted }
     })
 }
 

@@ -18,7 +18,8 @@ use http::{Request, StatusCode};
 use webhook_core::{HeaderToken, SenderAuth};
 use webhook_payloads::connectsecure::ConnectSecureAlert;
 use webhook_receiver::{
-    ConnectSecureDecoder, Context, Handler, Outcome, Receiver, ReceiverConfig, Server, handler_fn,
+    ConnectSecureDecoder, Context, Handler, HandlerOutcome, Receiver, ReceiverConfig, Server,
+    handler_fn,
 };
 
 /// The alerts of ConnectSecure's payload guide, byte for byte (note `Corporation\ Product`).
@@ -42,7 +43,7 @@ fn printer(route: &'static str) -> impl Handler<ConnectSecureAlert> {
             "    ip={:?} host={:?} port={:?} company={:?} product={:?} cves={:?} user={:?}",
             f.ip, f.hostname, f.port, f.company, f.product, f.cve_ids, f.user_name
         );
-        Outcome::Accepted
+        HandlerOutcome::Accepted
     })
 }
 

@@ -20,12 +20,13 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use sha2::{Digest as _, Sha256};
+use webhook_core::ReceiverAuth;
 use webhook_core::request::Endpoint;
 use webhook_core::{BatcherConfig, ClientCertificate, Encoding, SenderAuth};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
-    Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server, SysdigDecoder, handler_fn,
+    Context, HandlerOutcome, Receiver, ReceiverConfig, Server, SysdigDecoder, handler_fn,
 };
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
@@ -126,7 +127,7 @@ async fn main() -> Result<(), BoxError> {
         .client_ca_pem(client_ca.pem())
         .build()?;
     let receiver = Receiver::with_decoder(
-        ReceiverConfig::builder().auth(NoAuth).build()?,
+        ReceiverConfig::builder().auth(ReceiverAuth::None).build()?,
         SysdigDecoder,
     )
     .fallback(handler_fn(
@@ -140,7 +141,7 @@ async fn main() -> Result<(), BoxError> {
                 ev.id().unwrap_or("?"),
                 cx.version(),
             );
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         },
     ))
     .build()?;

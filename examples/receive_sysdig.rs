@@ -24,7 +24,7 @@ use webhook_core::request::Endpoint;
 use webhook_core::{Encoding, Identity, KeyRing, Scheme, Secret, SenderAuth, Verifier};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::{
-    Context, Handler, Outcome, Receiver, ReceiverConfig, Server, SysdigDecoder, handler_fn,
+    Context, Handler, HandlerOutcome, Receiver, ReceiverConfig, Server, SysdigDecoder, handler_fn,
 };
 
 /// Prints an event with the key that verified its batch.
@@ -41,7 +41,7 @@ fn printer(route: &'static str) -> impl Handler<SysdigEvent<'static>> {
             ev.id().unwrap_or("?"),
             ev.severity(),
         );
-        Outcome::Accepted
+        HandlerOutcome::Accepted
     })
 }
 

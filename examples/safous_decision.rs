@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use webhook_core::{BasicCredentials, SenderAuth, Template, TemplateContext};
 use webhook_payloads::safous::{ConnectionFacts, SafousContext, SafousDecision};
-use webhook_receiver::{Context, Outcome, Receiver, ReceiverConfig, Server, handler_fn};
+use webhook_receiver::{Context, HandlerOutcome, Receiver, ReceiverConfig, Server, handler_fn};
 
 /// The decision: admins from outside the blocked network are allowed.
 fn decide(cx: &Context) -> SafousDecision {
@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         .fallback(handler_fn(|_: (), cx: Context| async move {
             let d = decide(&cx);
             println!("[decision] {} {} -> {:?}", cx.method(), cx.uri(), d);
-            Outcome::json(&d)
+            HandlerOutcome::json(&d)
         }))
         .build()?;
 

@@ -32,7 +32,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
-use webhook_receiver::{Context, Outcome, Receiver, ReceiverConfig, Server, handler_fn};
+use webhook_receiver::{Context, HandlerOutcome, Receiver, ReceiverConfig, Server, handler_fn};
 
 /// Concurrent keep-alive connections.
 const CONNECTIONS: usize = 16;
@@ -126,11 +126,11 @@ async fn bare_server() -> SocketAddr {
 struct Accept;
 
 impl webhook_receiver::Handler<Alert> for Accept {
-    async fn handle(&self, a: Alert, cx: Context) -> Outcome {
+    async fn handle(&self, a: Alert, cx: Context) -> HandlerOutcome {
         if a.data.rule.is_empty() || cx.message_id().is_none() {
-            return Outcome::failed("unexpected event");
+            return HandlerOutcome::failed("unexpected event");
         }
-        Outcome::Accepted
+        HandlerOutcome::Accepted
     }
 }
 
@@ -145,7 +145,7 @@ fn receiver() -> Receiver<Alert> {
         .subject(|a: &Alert| Some(a.r#type.as_str()))
         .route("policy.*", Accept)
         .fallback(handler_fn(|_a: Alert, _cx: Context| async {
-            Outcome::failed("unrouted")
+            HandlerOutcome::failed("unrouted")
         }))
         .build()
         .expect("receiver")
@@ -163,13 +163,13 @@ async fn receiver_server() -> SocketAddr {
 /// framework itself, between the bare server and the verified receiver.
 fn plain_receiver() -> Receiver<serde::de::IgnoredAny> {
     let config = ReceiverConfig::builder()
-        .auth(webhook_receiver::NoAuth)
+        .auth(webhook_core::ReceiverAuth::None)
         .no_replay_protection()
         .build()
         .expect("config");
     Receiver::builder(config)
         .fallback(handler_fn(|_: serde::de::IgnoredAny, _cx: Context| async {
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }))
         .build()
         .expect("receiver")

@@ -266,6 +266,10 @@ pub(crate) struct ListenArgs {
     /// --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) client_ca: Option<PathBuf>,
+
+    /// Also serve HTTP/2 (by ALPN over TLS, by prior knowledge over plain TCP), next to HTTP/1.1.
+    #[arg(long)]
+    pub(crate) http2: bool,
 }
 
 /// Payload format (Sysdig `output`).

@@ -1,15 +1,10 @@
-//! Signature schemes by name, secrets from the command line, and the adapter that plugs the
-//! core's `ReceiverAuth` into the receiver's `Authenticate` seam (remembering the detailed
-//! reason of a refusal so that `listen` can print it).
+//! Signature schemes by name and secrets from the command line.
 
-use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
-use http::HeaderMap;
 use webhook_core::ed25519::{Ed25519SigningKey, Ed25519VerifyingKey};
-use webhook_core::{Key, KeyRing, ReceiverAuth, Scheme, Secret};
-use webhook_receiver::{AuthError, Authenticate, Authenticated};
+use webhook_core::{Key, KeyRing, Scheme, Secret};
 
 use crate::error::CliError;
 
@@ -120,47 +115,9 @@ pub(crate) fn from_unix_secs(secs: u64) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-tokio::task_local! {
-    /// Where [`CliAuth`] leaves the detailed reason of a refusal for the request being served.
-    pub(crate) static REFUSAL: RefCell<Option<String>>;
-}
-
-/// The core's `ReceiverAuth` behind the receiver's `Authenticate` seam.
-///
-/// The receiver answers every refusal with a generic `401` body (it must not tell an attacker
-/// more); this adapter also records the precise reason (`missing header webhook-signature`,
-/// `the message is 512 s old, more than the 300 s allowed`, ...) in [`REFUSAL`] when the
-/// request runs inside `REFUSAL.scope(...)`, for the operator's terminal only.
-#[derive(Debug)]
-pub(crate) struct CliAuth(pub(crate) ReceiverAuth);
-
-impl Authenticate for CliAuth {
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
-        let result = self.0.authenticate(headers, body, now);
-        if result.is_err() {
-            // Failure path only: ask the core for the detailed reason (header names, ages;
-            // never a secret or a signature).
-            if let Err(e) = self.0.check(headers, body, now) {
-                let _ = REFUSAL.try_with(|slot| *slot.borrow_mut() = Some(e.to_string()));
-            }
-        }
-        result
-    }
-
-    fn replay_window(&self) -> Option<Duration> {
-        self.0.replay_window()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webhook_core::{Signer, Verifier};
 
     #[test]
     fn whsec_and_raw_secrets_parse() {
@@ -170,39 +127,5 @@ mod tests {
         assert!(!err.cause.contains("not*base64"), "{}", err.cause);
         assert!(parse_key("", SchemeName::Github).is_err());
         assert!(parse_key("zz", SchemeName::Discord).is_err());
-    }
-
-    #[test]
-    fn adapter_records_the_precise_reason() {
-        let ring = key_ring(&["k1".into()], SchemeName::StandardWebhooks).unwrap();
-        let signer = Signer::new(Scheme::standard_webhooks(), &ring).unwrap();
-        let mut headers = HeaderMap::new();
-        signer.sign("msg_1", 1_000, b"{}", &mut headers).unwrap();
-        let auth = CliAuth(ReceiverAuth::Signature(
-            Verifier::new(Scheme::standard_webhooks(), &ring).unwrap(),
-        ));
-        let ok = auth
-            .authenticate(&headers, b"{}", from_unix_secs(1_010))
-            .unwrap();
-        assert_eq!(ok.message_id(), Some("msg_1"));
-        assert!(matches!(
-            ok.identity(),
-            webhook_core::Identity::Signature { key_index: 0, .. }
-        ));
-
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let reason = rt.block_on(REFUSAL.scope(RefCell::new(None), async {
-            let err = auth
-                .authenticate(&headers, b"{}", from_unix_secs(2_000))
-                .unwrap_err();
-            assert!(matches!(err, AuthError::Expired));
-            REFUSAL.with(|r| r.borrow().clone())
-        }));
-        assert_eq!(
-            reason.as_deref(),
-            Some("the message is 1000 s old, more than the 300 s allowed")
-        );
     }
 }

@@ -1,42 +1,33 @@
 //! `webhook listen`: a receiver on a socket that prints what arrives.
 //!
-//! The pipeline is the SDK's own `Receiver` (limits, gzip, authentication over the raw bytes,
-//! replay protection, decoding); this module adds the payload families (`detect()`), route
-//! labels (the core `Router`, wildcards allowed), printing, and a small HTTP/1.1 accept loop
-//! that can see every answer — including refusals, with the precise reason the `CliAuth`
-//! adapter recorded — and that drains requests in flight on Ctrl-C before printing totals.
+//! It runs on the SDK's own `Server` and `Receiver` (HTTP/1.1, optionally HTTP/2, TLS and mutual
+//! TLS; limits, gzip, authentication over the raw bytes, replay protection, decoding; draining
+//! on Ctrl-C); this module adds the payload families (`detect()`), route labels (the core
+//! `Router`, wildcards allowed), and printing: every event, and every refusal with its detailed
+//! reason (the typed cause the server's response observer sees), failed TLS handshakes, and the
+//! totals on exit.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use webhook_core::{
     BasicCredentials, BearerToken, HeaderToken, ReceiverAuth, Router, Tolerance, Verifier,
 };
 use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
-    Context, Decode, DecodeError, Identity, Location, MediaType, Outcome, Receiver, ReceiverConfig,
-    RemoteAddr, handler_fn,
+    Answered, BodyDecodeError, Context, Decode, HandlerOutcome, Identity, Location, MediaType,
+    Receiver, ReceiverConfig, Rejection, ServeError, Server, handler_fn,
 };
 
 use crate::cli::ListenArgs;
 use crate::error::{CliError, Exit, chain};
-use crate::keys::{self, CliAuth, REFUSAL};
+use crate::keys;
 use crate::style::{Style, clock, truncate};
 use crate::summary::{EventView, view};
 
@@ -44,9 +35,13 @@ use crate::summary::{EventView, view};
 struct DetectDecoder;
 
 impl Decode<EventView> for DetectDecoder {
-    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<EventView>, DecodeError> {
+    fn decode(
+        &self,
+        media: Option<MediaType>,
+        body: &[u8],
+    ) -> Result<Vec<EventView>, BodyDecodeError> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(DecodeError::Empty);
+            return Err(BodyDecodeError::Empty);
         }
         let ct = media.map(MediaType::as_str);
         match webhook_payloads::detect(ct, &http::HeaderMap::new(), body) {
@@ -62,9 +57,9 @@ impl Decode<EventView> for DetectDecoder {
                     other => other.to_string(),
                 };
                 Err(if e.is_malformed() {
-                    DecodeError::Malformed { location, message }
+                    BodyDecodeError::Malformed { location, message }
                 } else {
-                    DecodeError::WrongShape { location, message }
+                    BodyDecodeError::WrongShape { location, message }
                 })
             }
         }
@@ -239,7 +234,7 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
             .map_err(|e| CliError::config(format!("--route: {e}")))?,
     );
     let config = ReceiverConfig::builder()
-        .auth(CliAuth(auth))
+        .auth(auth)
         .body_limit(args.max_body)
         .build()
         .map_err(|e| CliError::config(format!("receiver: {e}")))?;
@@ -262,7 +257,7 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
                     .to_owned();
                 printer.event(&ev, &label, &cx);
                 totals.events.fetch_add(1, Ordering::Relaxed);
-                async { Outcome::Accepted }
+                async { HandlerOutcome::Accepted }
             }))
             .build()
             .map_err(|e| CliError::config(format!("receiver: {e}")))?
@@ -296,68 +291,74 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
         args.max_body
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut conns: JoinSet<()> = JoinSet::new();
-    let mut ctrl_c = std::pin::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            () = &mut ctrl_c => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let service = Service {
-                        receiver: receiver.clone(),
-                        printer: Arc::clone(&printer),
-                        totals: Arc::clone(&totals),
-                        peer,
-                    };
-                    let stop = stop_rx.clone();
-                    match &tls {
-                        None => {
-                            let _ = stream.set_nodelay(true);
-                            conns.spawn(connection(stream, service, stop));
-                        }
-                        Some(tls) => {
-                            let tls = tls.clone();
-                            let _ = stream.set_nodelay(true);
-                            conns.spawn(async move {
-                                // A failed handshake is printed and drops only its connection.
-                                match tls.accept(stream, HANDSHAKE_TIMEOUT).await {
-                                    Ok((stream, _)) => connection(stream, service, stop).await,
-                                    Err(e) => eprintln!("TLS handshake failed from {peer}: {e}"),
-                                }
-                            });
-                        }
-                    }
-                }
-                Err(e) => {
-                    eprintln!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+    let observed = {
+        let printer = Arc::clone(&printer);
+        let totals = Arc::clone(&totals);
+        move |a: &Answered<'_>| observe(&printer, &totals, a)
+    };
+    let mut server = Server::new(receiver)
+        .shutdown_timeout(args.drain)
+        .header_read_timeout(HEADER_TIMEOUT)
+        .on_response(observed)
+        .on_tls_error(|peer, e| eprintln!("TLS handshake failed from {peer}: {e}"));
+    if args.http2 {
+        server = server.http2(true);
+    }
+    if let Some(tls) = tls {
+        server = server.tls(tls);
+    }
+    let shutdown = async {
+        ctrl_c.await;
+        eprintln!("stopping: finishing the requests in flight...");
+    };
+    if let Err(e) = server.serve(listener, shutdown).await {
+        match e {
+            ServeError::ShutdownTimedOut { aborted } => eprintln!(
+                "drain timed out after {:?}; aborting {aborted} connection(s)",
+                args.drain
+            ),
+            other => eprintln!("{other}"),
         }
-    }
-    drop(listener);
-    let in_flight = conns.len();
-    if in_flight > 0 {
-        eprintln!("stopping: finishing {in_flight} open connection(s)...");
-    }
-    let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(args.drain, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await
-    .is_ok();
-    if !drained {
-        eprintln!(
-            "drain timed out after {:?}; aborting {} connection(s)",
-            args.drain,
-            conns.len()
-        );
-        conns.abort_all();
     }
     print_totals(&totals, err_style);
     Ok(Exit::Ok)
+}
+
+/// Counts an answer and prints a refusal with its detailed reason.
+fn observe(printer: &Printer, totals: &Totals, a: &Answered<'_>) {
+    totals.requests.fetch_add(1, Ordering::Relaxed);
+    let status = a.response.status();
+    if status.is_success() {
+        totals.accepted.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let (kind, reason) = match a.rejection() {
+        Some(r) => (r.kind(), refusal_reason(r)),
+        None => (
+            "error",
+            status.canonical_reason().unwrap_or("no detail").to_owned(),
+        ),
+    };
+    *totals
+        .refused
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(status.as_u16())
+        .or_default() += 1;
+    let what = format!("{} {}", a.method, a.uri.path());
+    printer.refused(status.as_u16(), kind, &reason, a.peer, &what);
+}
+
+/// The operator's reason for a refusal: the detailed cause (for an authentication failure the
+/// core error: `missing header `webhook-signature``, `the message is 512 s old, ...`; never a
+/// secret or a signature), which the client is not shown.
+fn refusal_reason(r: &Rejection) -> String {
+    match r {
+        Rejection::Unauthorized(e) => {
+            std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
+        }
+        other => other.to_string(),
+    }
 }
 
 fn print_totals(t: &Totals, s: Style) {
@@ -383,62 +384,6 @@ fn print_totals(t: &Totals, s: Style) {
     );
 }
 
-#[derive(Clone)]
-struct Service {
-    receiver: Receiver<EventView>,
-    printer: Arc<Printer>,
-    totals: Arc<Totals>,
-    peer: SocketAddr,
-}
-
-impl Service {
-    async fn call(self, mut req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
-        self.totals.requests.fetch_add(1, Ordering::Relaxed);
-        let what = format!("{} {}", req.method(), req.uri().path());
-        req.extensions_mut().insert(RemoteAddr(self.peer));
-        let receiver = self.receiver.clone();
-        let (res, reason) = REFUSAL
-            .scope(RefCell::new(None), async move {
-                let res = receiver.handle(req).await;
-                let reason = REFUSAL.with(|r| r.borrow_mut().take());
-                (res, reason)
-            })
-            .await;
-        if res.status().is_success() {
-            self.totals.accepted.fetch_add(1, Ordering::Relaxed);
-            return res;
-        }
-        let (parts, body) = res.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let kind = parsed
-            .get("error")
-            .and_then(|v| v.as_str())
-            .unwrap_or("error");
-        let detail = reason.unwrap_or_else(|| {
-            parsed
-                .get("detail")
-                .and_then(|v| v.as_str())
-                .unwrap_or("no detail")
-                .to_owned()
-        });
-        *self
-            .totals
-            .refused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(parts.status.as_u16())
-            .or_default() += 1;
-        self.printer
-            .refused(parts.status.as_u16(), kind, &detail, self.peer, &what);
-        http::Response::from_parts(parts, Full::new(bytes))
-    }
-}
-
 /// The TLS side of `--tls-cert`/`--tls-key` (and `--client-ca`), if given.
 fn server_tls(args: &ListenArgs) -> Result<Option<ServerTls>, CliError> {
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
@@ -454,27 +399,8 @@ fn server_tls(args: &ListenArgs) -> Result<Option<ServerTls>, CliError> {
     Ok(Some(tls))
 }
 
-/// Time a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn connection<S>(stream: S, service: Service, mut stop: watch::Receiver<bool>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = service_fn(move |req| {
-        let service = service.clone();
-        async move { Ok::<_, Infallible>(service.call(req).await) }
-    });
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        () = async { let _ = stop.wait_for(|s| *s).await; } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.as_mut().await;
-        }
-    }
-}
+/// Time a client has to finish the TLS handshake, and then to send the request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
@@ -513,15 +439,50 @@ mod tests {
     }
 
     #[test]
+    fn refusals_print_the_core_reason() {
+        use webhook_core::Signer;
+        use webhook_receiver::{AuthRejectionKind, Authenticate};
+
+        let ring = keys::key_ring(&["k1".into()], keys::SchemeName::StandardWebhooks).unwrap();
+        let signer = Signer::new(webhook_core::Scheme::standard_webhooks(), &ring).unwrap();
+        let mut headers = http::HeaderMap::new();
+        signer.sign("msg_1", 1_000, b"{}", &mut headers).unwrap();
+        let auth = ReceiverAuth::Signature(
+            Verifier::new(webhook_core::Scheme::standard_webhooks(), &ring).unwrap(),
+        );
+        let ok = auth
+            .authenticate(&headers, b"{}", keys::from_unix_secs(1_010))
+            .unwrap();
+        assert_eq!(ok.message_id(), Some("msg_1"));
+        assert!(matches!(
+            ok.identity(),
+            webhook_core::Identity::Signature { key_index: 0, .. }
+        ));
+
+        let err = auth
+            .authenticate(&headers, b"{}", keys::from_unix_secs(2_000))
+            .unwrap_err();
+        assert_eq!(err.kind(), AuthRejectionKind::Expired);
+        assert_eq!(
+            refusal_reason(&Rejection::Unauthorized(err)),
+            "the message is 1000 s old, more than the 300 s allowed"
+        );
+        assert_eq!(
+            refusal_reason(&Rejection::Decode(BodyDecodeError::Empty)),
+            "the body is empty"
+        );
+    }
+
+    #[test]
     fn decoder_maps_errors_to_statuses() {
         let d = DetectDecoder;
         assert!(matches!(
             d.decode(Some(MediaType::Json), b"  "),
-            Err(DecodeError::Empty)
+            Err(BodyDecodeError::Empty)
         ));
         assert!(matches!(
             d.decode(Some(MediaType::Json), b"{\"a\":"),
-            Err(DecodeError::Malformed { .. })
+            Err(BodyDecodeError::Malformed { .. })
         ));
         let ok = d
             .decode(

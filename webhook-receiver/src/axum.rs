@@ -18,20 +18,26 @@
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
 
-use crate::{Context, Decode, JsonDecoder, ReceiverConfig, Rejection, Ticket};
+use crate::config::ReceiverConfig;
+use crate::context::Context;
+use crate::decode::{Decode, JsonDecoder};
+use crate::intake::intake;
+use crate::rejection::Rejection;
+use crate::replay::Ticket;
 
 /// A verified, decoded webhook: its items, context and replay ticket.
 ///
 /// ```
 /// use axum_core::extract::FromRequest;
-/// use webhook_receiver::{NoAuth, ReceiverConfig, axum::Webhook};
+/// use webhook_receiver::{ReceiverConfig, axum::Webhook};
+/// use webhook_core::ReceiverAuth;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Alert { subject: String }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
 /// let req = http::Request::post("/")
 ///     .header("content-type", "application/json")
 ///     .body(axum_core::body::Body::from(r#"{"subject":"Asset Ports"}"#))?;
@@ -101,22 +107,15 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let config = ReceiverConfig::from_ref(state);
-        let now = std::time::SystemTime::now();
-        let intake = config
-            .intake(req, now, None)
-            .await
-            .map_err(WebhookRejection)?;
-        let now = intake.now;
-        let (context, reserved) = intake.into_context();
-        let ticket = Ticket::new(config, reserved, now);
         let decoder = D::default();
-        let items = decoder
-            .decode_shared(context.media_type(), context.body())
-            .map_err(|e| WebhookRejection(Rejection::Decode(e)))?;
+        let verified = intake(&config, req, None, None)
+            .await
+            .and_then(|intake| intake.decode(&decoder))
+            .map_err(WebhookRejection)?;
         Ok(Webhook {
-            items,
-            context,
-            ticket,
+            items: verified.items,
+            context: verified.context,
+            ticket: Ticket::new(verified.reservation.into_owned()),
             decoder,
         })
     }

@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http_body::Body;
 use http_body_util::BodyExt;
 
-use crate::Rejection;
+use crate::rejection::Rejection;
 
 /// Reads a whole body of at most `limit` bytes.
 pub(crate) async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, Rejection>

@@ -1,25 +1,18 @@
 //! Receiver configuration: authentication, limits, formats, methods, replay protection.
 //!
-//! [`ReceiverConfig`] is the part of the pipeline before handlers (method → media type and
-//! encoding → bounded body → decompression → authentication → replay check). It is shared by
-//! the [`Receiver`](crate::Receiver), the tower [`VerifyLayer`](crate::tower::VerifyLayer) and
-//! the axum extractor. Clones share one replay cache.
+//! [`ReceiverConfig`] configures the part of the pipeline before handlers (method → media type
+//! and encoding → bounded body → decompression → authentication → replay check), which the
+//! intake (`intake.rs`) runs for the [`Receiver`](crate::Receiver), the tower
+//! `VerifyLayer` and the axum extractor. Clones share one replay cache.
 
-use std::borrow::Borrow;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body::Body;
+use http::Method;
 
-use crate::body::{Encoding, gunzip_limited, parse_encoding, read_limited};
-use crate::replay::IdKey;
-use crate::{
-    Authenticate, Authenticated, Context, MediaType, PeerCertificate, Rejection, RemoteAddr,
-    ReplayCache,
-};
+use crate::auth::Authenticate;
+use crate::media::MediaType;
+use crate::replay::{ReplayCache, SharedReplayCache};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -44,9 +37,11 @@ pub enum SignedBody {
 /// Why a configuration or receiver could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
-    /// No authenticator was chosen; pass [`NoAuth`](crate::NoAuth) to accept everyone explicitly.
-    #[error("no authenticator chosen (use NoAuth to accept unauthenticated requests explicitly)")]
+pub enum ReceiverBuildError {
+    /// No authenticator was chosen; pass [`ReceiverAuth::None`](webhook_core::ReceiverAuth::None) to accept everyone explicitly.
+    #[error(
+        "no authenticator chosen (use ReceiverAuth::None to accept unauthenticated requests explicitly)"
+    )]
     NoAuthenticator,
     /// The body limit is zero.
     #[error("the body limit must be at least 1 byte")]
@@ -113,17 +108,18 @@ struct Inner {
 /// The replay cache of a built configuration.
 struct ReplayState {
     window: Duration,
-    cache: Mutex<ReplayCache>,
+    cache: SharedReplayCache,
 }
 
 /// The validated pre-handler configuration; cheap to clone (shared, including the replay cache).
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::{MediaType, NoAuth, ReceiverConfig};
+/// use webhook_receiver::{MediaType, ReceiverConfig};
+/// use webhook_core::ReceiverAuth;
 ///
 /// let config = ReceiverConfig::builder()
-///     .auth(NoAuth)
+///     .auth(ReceiverAuth::None)
 ///     .body_limit(25 * 1024 * 1024)
 ///     .allow_method(http::Method::GET)
 ///     .media_types([MediaType::Json, MediaType::NdJson])
@@ -188,7 +184,7 @@ impl std::fmt::Debug for ReceiverConfigBuilder {
 }
 
 impl ReceiverConfigBuilder {
-    /// The authenticator (required; [`NoAuth`](crate::NoAuth) for none): a `webhook-core`
+    /// The authenticator (required; [`ReceiverAuth::None`](webhook_core::ReceiverAuth::None) for none): a `webhook-core`
     /// [`ReceiverAuth`](webhook_core::ReceiverAuth) (Basic, Bearer, header token, signature),
     /// a [`Verifier`](webhook_core::Verifier), or your own [`Authenticate`].
     ///
@@ -326,28 +322,28 @@ impl ReceiverConfigBuilder {
     }
 
     /// Validates and builds the configuration.
-    pub fn build(self) -> Result<ReceiverConfig, BuildError> {
-        let auth = self.auth.ok_or(BuildError::NoAuthenticator)?;
+    pub fn build(self) -> Result<ReceiverConfig, ReceiverBuildError> {
+        let auth = self.auth.ok_or(ReceiverBuildError::NoAuthenticator)?;
         if self.body_limit == 0 {
-            return Err(BuildError::ZeroBodyLimit);
+            return Err(ReceiverBuildError::ZeroBodyLimit);
         }
         let decompressed_limit = self.decompressed_limit.unwrap_or(self.body_limit);
         if decompressed_limit == 0 {
-            return Err(BuildError::ZeroDecompressedLimit);
+            return Err(ReceiverBuildError::ZeroDecompressedLimit);
         }
         for limit in [self.body_limit, decompressed_limit] {
             if limit > MAX_BODY_LIMIT {
-                return Err(BuildError::LimitTooLarge {
+                return Err(ReceiverBuildError::LimitTooLarge {
                     limit,
                     max: MAX_BODY_LIMIT,
                 });
             }
         }
         if self.media_types.is_empty() {
-            return Err(BuildError::NoMediaTypes);
+            return Err(ReceiverBuildError::NoMediaTypes);
         }
         if self.methods.is_empty() {
-            return Err(BuildError::NoMethods);
+            return Err(ReceiverBuildError::NoMethods);
         }
         let required = auth.replay_window();
         let (window, max) = match self.replay {
@@ -363,15 +359,15 @@ impl ReceiverConfigBuilder {
         };
         let replay = match window {
             None => None,
-            Some(window) if window.is_zero() => return Err(BuildError::ZeroReplayWindow),
-            Some(_) if max == 0 => return Err(BuildError::ZeroReplayEntries),
+            Some(window) if window.is_zero() => return Err(ReceiverBuildError::ZeroReplayWindow),
+            Some(_) if max == 0 => return Err(ReceiverBuildError::ZeroReplayEntries),
             Some(window) => {
                 if let Some(required) = required.filter(|r| window < *r) {
-                    return Err(BuildError::ReplayWindowTooShort { window, required });
+                    return Err(ReceiverBuildError::ReplayWindowTooShort { window, required });
                 }
                 Some(ReplayState {
                     window,
-                    cache: Mutex::new(ReplayCache::new(window, max)),
+                    cache: Arc::new(Mutex::new(ReplayCache::new(window, max))),
                 })
             }
         };
@@ -387,44 +383,6 @@ impl ReceiverConfigBuilder {
                 replay,
             }),
         })
-    }
-}
-
-/// A request that passed every check before the handlers.
-#[derive(Debug)]
-pub(crate) struct Intake {
-    pub(crate) parts: http::request::Parts,
-    /// The body after content decoding.
-    pub(crate) body: Bytes,
-    pub(crate) media_type: Option<MediaType>,
-    pub(crate) authenticated: Authenticated,
-    /// The reserved replay key, if any.
-    pub(crate) reserved: Option<IdKey>,
-    pub(crate) now: SystemTime,
-    pub(crate) remote_addr: Option<SocketAddr>,
-}
-
-impl Intake {
-    /// The handler context and the replay reservation.
-    pub(crate) fn into_context(mut self) -> (Context, Option<IdKey>) {
-        let remote_addr = self
-            .remote_addr
-            .or_else(|| self.parts.extensions.get::<RemoteAddr>().map(|r| r.0));
-        let client_certificate = self
-            .parts
-            .extensions
-            .remove::<PeerCertificate>()
-            .map(|c| c.0);
-        let cx = Context::from_request(
-            self.parts,
-            self.body,
-            self.media_type,
-            remote_addr,
-            client_certificate,
-            self.authenticated,
-            self.now,
-        );
-        (cx, self.reserved)
     }
 }
 
@@ -475,219 +433,76 @@ impl ReceiverConfig {
         self.inner.replay.as_ref().map(|r| r.window)
     }
 
-    /// Runs the checks before the handlers at time `now`: method, media type, encoding, bounded
-    /// body, decompression, authentication and the replay reservation.
-    pub(crate) async fn intake<B>(
-        &self,
-        req: Request<B>,
-        now: SystemTime,
-        remote_addr: Option<SocketAddr>,
-    ) -> Result<Intake, Rejection>
-    where
-        B: Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let (parts, body) = req.into_parts();
-        let inner = &*self.inner;
-        if !inner.methods.contains(&parts.method) {
-            return Err(Rejection::MethodNotAllowed {
-                allowed: inner.methods.clone(),
-            });
-        }
-        let media_type = match parts.headers.get(header::CONTENT_TYPE) {
-            None => None,
-            Some(v) => match MediaType::from_content_type(v) {
-                Some(m) if inner.media_types.contains(&m) => Some(m),
-                _ => return Err(Rejection::UnsupportedMediaType),
-            },
-        };
-        let encoding = match parse_encoding(&parts.headers) {
-            Some(Encoding::Gzip) if !inner.gzip => return Err(Rejection::UnsupportedEncoding),
-            Some(e) => e,
-            None => return Err(Rejection::UnsupportedEncoding),
-        };
-        if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-            let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
-            match declared {
-                Some(n) if n > inner.body_limit as u64 => {
-                    return Err(Rejection::PayloadTooLarge {
-                        limit: inner.body_limit,
-                    });
-                }
-                Some(_) => {}
-                None => return Err(Rejection::InvalidContentLength),
-            }
-        }
-        let wire = read_limited(body, inner.body_limit).await?;
-        let decode = |wire: &Bytes| match encoding {
-            Encoding::Identity => Ok(wire.clone()),
-            Encoding::Gzip if wire.is_empty() => Ok(Bytes::new()),
-            Encoding::Gzip => gunzip_limited(wire, inner.decompressed_limit),
-        };
-        let (decoded, authenticated) = match inner.signed_body {
-            SignedBody::AsReceived => {
-                let a = inner.auth.authenticate(&parts.headers, &wire, now)?;
-                (decode(&wire)?, a)
-            }
-            SignedBody::Decoded => {
-                let d = decode(&wire)?;
-                let a = inner.auth.authenticate(&parts.headers, &d, now)?;
-                (d, a)
-            }
-        };
-        drop(wire);
-        if media_type.is_none() && !decoded.is_empty() {
-            return Err(Rejection::UnsupportedMediaType);
-        }
-        let reserved = self.reserve(&authenticated, now)?;
-        Ok(Intake {
-            parts,
-            body: decoded,
-            media_type,
-            authenticated,
-            reserved,
-            now,
-            remote_addr,
-        })
+    /// The authenticator.
+    pub(crate) fn authenticator(&self) -> &dyn Authenticate {
+        &*self.inner.auth
     }
 
-    fn reserve(
-        &self,
-        authenticated: &Authenticated,
-        now: SystemTime,
-    ) -> Result<Option<IdKey>, Rejection> {
-        let Some(replay) = &self.inner.replay else {
-            return Ok(None);
-        };
-        let digest = authenticated.replay_digest.as_ref();
-        if authenticated.message_id().is_none() && digest.is_none() {
-            return Ok(None);
-        }
-        let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = match (authenticated.message_id(), digest) {
-            (Some(id), _) => cache.key(id),
-            (None, Some(d)) => cache.key_bytes(d),
-            (None, None) => return Ok(None),
-        };
-        cache
-            .begin_key(key, authenticated.timestamp(), now)
-            .map_err(|_| Rejection::Replayed)?;
-        Ok(Some(key))
-    }
-}
-
-/// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
-/// dropping it without acknowledging releases the id so the sender's retry is accepted.
-#[derive(Debug)]
-pub struct Ticket {
-    inner: Reservation<ReceiverConfig>,
-}
-
-impl Ticket {
-    #[cfg(feature = "axum")]
-    pub(crate) fn new(config: ReceiverConfig, id: Option<IdKey>, now: SystemTime) -> Self {
-        Ticket {
-            inner: Reservation::new(config, id, now),
-        }
+    /// Whether `Content-Encoding: gzip` is accepted.
+    pub(crate) fn gzip(&self) -> bool {
+        self.inner.gzip
     }
 
-    /// Records the message id as seen (no-op without replay protection or message id).
-    pub fn acknowledge(self) {
-        self.inner.acknowledge();
-    }
-}
-
-/// A reservation over an owned ([`Ticket`]) or borrowed (the receiver's own path, which then
-/// touches no shared reference count) configuration.
-#[derive(Debug)]
-pub(crate) struct Reservation<C: Borrow<ReceiverConfig>> {
-    config: C,
-    id: Option<IdKey>,
-    now: SystemTime,
-    done: bool,
-}
-
-impl<C: Borrow<ReceiverConfig>> Reservation<C> {
-    pub(crate) fn new(config: C, id: Option<IdKey>, now: SystemTime) -> Self {
-        Reservation {
-            config,
-            id,
-            now,
-            done: false,
-        }
+    /// Which bytes the authenticator sees.
+    pub(crate) fn signed_body(&self) -> SignedBody {
+        self.inner.signed_body
     }
 
-    /// Records the message id as seen.
-    pub(crate) fn acknowledge(mut self) {
-        self.done = true;
-        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
-            let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.commit_key(key, self.now);
-        }
-    }
-}
-
-impl<C: Borrow<ReceiverConfig>> Drop for Reservation<C> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if let (Some(replay), Some(key)) = (&self.config.borrow().inner.replay, self.id) {
-            let mut cache = replay.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.abort_key(key);
-        }
+    /// The replay cache (`None` without replay protection).
+    pub(crate) fn replay_cache(&self) -> Option<&SharedReplayCache> {
+        self.inner.replay.as_ref().map(|r| &r.cache)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NoAuth;
+    use webhook_core::ReceiverAuth;
 
     #[test]
     fn build_reports_first_problem() {
         assert_eq!(
             ReceiverConfig::builder().build().unwrap_err(),
-            BuildError::NoAuthenticator
+            ReceiverBuildError::NoAuthenticator
         );
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .body_limit(0)
                 .build()
                 .unwrap_err(),
-            BuildError::ZeroBodyLimit
+            ReceiverBuildError::ZeroBodyLimit
         );
         assert!(matches!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .body_limit(MAX_BODY_LIMIT + 1)
                 .build(),
-            Err(BuildError::LimitTooLarge { .. })
+            Err(ReceiverBuildError::LimitTooLarge { .. })
         ));
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .methods([])
                 .build()
                 .unwrap_err(),
-            BuildError::NoMethods
+            ReceiverBuildError::NoMethods
         );
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .media_types([])
                 .build()
                 .unwrap_err(),
-            BuildError::NoMediaTypes
+            ReceiverBuildError::NoMediaTypes
         );
         assert_eq!(
             ReceiverConfig::builder()
-                .auth(NoAuth)
+                .auth(ReceiverAuth::None)
                 .replay_protection(Duration::ZERO, 1)
                 .build()
                 .unwrap_err(),
-            BuildError::ZeroReplayWindow
+            ReceiverBuildError::ZeroReplayWindow
         );
     }
 
@@ -713,7 +528,7 @@ mod tests {
                 .replay_protection(Duration::from_secs(300), 10)
                 .build()
                 .unwrap_err(),
-            BuildError::ReplayWindowTooShort {
+            ReceiverBuildError::ReplayWindowTooShort {
                 window: Duration::from_secs(300),
                 required: Duration::from_secs(901)
             }
@@ -728,14 +543,17 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = ReceiverConfig::builder().auth(NoAuth).build().unwrap();
+        let c = ReceiverConfig::builder()
+            .auth(ReceiverAuth::None)
+            .build()
+            .unwrap();
         assert_eq!(c.body_limit(), DEFAULT_BODY_LIMIT);
         assert_eq!(c.decompressed_limit(), DEFAULT_BODY_LIMIT);
         assert_eq!(c.methods(), &[Method::POST]);
         assert!(c.replay_protection());
         assert_eq!(c.replay_window(), Some(DEFAULT_REPLAY_WINDOW));
         let c = ReceiverConfig::builder()
-            .auth(NoAuth)
+            .auth(ReceiverAuth::None)
             .body_limit(300 * 1024 * 1024)
             .build()
             .unwrap();

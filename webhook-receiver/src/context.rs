@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
 
-use crate::{Authenticated, Identity, MediaType};
+use crate::auth::{Authenticated, Identity};
+use crate::media::MediaType;
 
 /// The remote address of a connection, as a request extension.
 ///

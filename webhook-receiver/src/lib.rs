@@ -11,7 +11,7 @@
 //!
 //! Build a [`ReceiverConfig`] (authentication is required: a `webhook-core`
 //! [`Verifier`](webhook_core::Verifier) for any signature scheme and key ring, a
-//! [`ReceiverAuth`](webhook_core::ReceiverAuth) for Basic/Bearer/header token, or [`NoAuth`],
+//! [`ReceiverAuth`](webhook_core::ReceiverAuth) for Basic/Bearer/header token, or [`ReceiverAuth::None`](webhook_core::ReceiverAuth::None),
 //! the explicit "none"), then a [`Receiver`] with handlers routed by subject with
 //! `webhook-core`'s router (wildcards, case-insensitive, fallback); serve it with `Server` (feature `server`), as a tower
 //! service or `tower::VerifyLayer` (feature `tower`), or use the `axum::Webhook` extractor
@@ -48,7 +48,7 @@
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
 //! use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
-//! use webhook_receiver::{handler_fn, Context, Outcome, Receiver, ReceiverConfig};
+//! use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Event { r#type: String }
@@ -61,8 +61,8 @@
 //!     .build()?;
 //! let receiver = Receiver::builder(config)
 //!     .subject(|e: &Event| Some(e.r#type.as_str()))
-//!     .route("policy.*", handler_fn(|_e: Event, _cx: Context| async { Outcome::Accepted }))
-//!     .fallback(handler_fn(|_e: Event, _cx: Context| async { Outcome::failed("unexpected type") }))
+//!     .route("policy.*", handler_fn(|_e: Event, _cx: Context| async { HandlerOutcome::Accepted }))
+//!     .fallback(handler_fn(|_e: Event, _cx: Context| async { HandlerOutcome::failed("unexpected type") }))
 //!     .build()?;
 //!
 //! let body = br#"{"type":"policy.runtime"}"#;
@@ -82,6 +82,7 @@ mod config;
 mod context;
 mod decode;
 mod handler;
+mod intake;
 mod media;
 mod outcome;
 mod receiver;
@@ -98,23 +99,25 @@ pub mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use auth::{AuthError, Authenticate, Authenticated, Identity, NoAuth};
+pub use auth::{AuthRejection, AuthRejectionKind, Authenticate, Authenticated, Identity};
 pub use config::{
-    BuildError, DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_ENTRIES, DEFAULT_REPLAY_WINDOW, MAX_BODY_LIMIT,
-    ReceiverConfig, ReceiverConfigBuilder, SignedBody, Ticket,
+    DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_ENTRIES, DEFAULT_REPLAY_WINDOW, MAX_BODY_LIMIT,
+    ReceiverBuildError, ReceiverConfig, ReceiverConfigBuilder, SignedBody,
 };
 pub use context::{Context, ContextBuilder, PeerCertificate, RemoteAddr};
 pub use decode::{
-    ConnectSecureDecoder, Decode, DecodeError, DetectDecoder, JsonDecoder, Location, RawBody,
+    BodyDecodeError, ConnectSecureDecoder, Decode, DetectDecoder, JsonDecoder, Location, RawBody,
     SysdigDecoder,
 };
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use media::MediaType;
-pub use outcome::Outcome;
+pub use outcome::HandlerOutcome;
 pub use receiver::{Receiver, ReceiverBuilder, ReceiverResponse};
 pub use rejection::Rejection;
-pub use replay::{ReplayCache, Replayed};
+pub use replay::{ReplayCache, Replayed, Ticket};
 #[cfg(feature = "http2")]
 pub use server::MAX_HTTP2_STREAMS;
 #[cfg(feature = "server")]
-pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServeError, Server};
+pub use server::{
+    Answered, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServeError, Server,
+};

@@ -10,10 +10,10 @@ use http::StatusCode;
 ///
 /// | outcome | status | the sender should |
 /// | --- | --- | --- |
-/// | [`Accepted`](Outcome::Accepted) | `200` (empty body) | move on |
-/// | [`Respond`](Outcome::Respond) | the given 2xx, JSON body | read the decision |
-/// | [`Overloaded`](Outcome::Overloaded) | `429` (+ `Retry-After`) | retry later |
-/// | [`Failed`](Outcome::Failed) | `500` | retry (the event is not lost) |
+/// | [`Accepted`](HandlerOutcome::Accepted) | `200` (empty body) | move on |
+/// | [`Respond`](HandlerOutcome::Respond) | the given 2xx, JSON body | read the decision |
+/// | [`Overloaded`](HandlerOutcome::Overloaded) | `429` (+ `Retry-After`) | retry later |
+/// | [`Failed`](HandlerOutcome::Failed) | `500` | retry (the event is not lost) |
 ///
 /// In a batch, items are handled in order and the first non-accepted outcome stops the batch:
 /// `Failed` answers `500`, `Overloaded` answers `429`, and nothing is acknowledged (the message
@@ -21,7 +21,7 @@ use http::StatusCode;
 /// batch should therefore be idempotent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum HandlerOutcome {
     /// Handled; answer `200 OK` without a body.
     Accepted,
     /// Handled; answer with this 2xx status and JSON body (decision call-outs).
@@ -43,51 +43,54 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl HandlerOutcome {
     /// `200 OK` with a JSON body serialized from `value` (`Failed` if it cannot be serialized).
     ///
     /// ```
-    /// use webhook_receiver::Outcome;
+    /// use webhook_receiver::HandlerOutcome;
     ///
-    /// let o = Outcome::json(&serde_json::json!({"decision": "allow"}));
-    /// assert!(matches!(o, Outcome::Respond { status, .. } if status == http::StatusCode::OK));
+    /// let o = HandlerOutcome::json(&serde_json::json!({"decision": "allow"}));
+    /// assert!(matches!(o, HandlerOutcome::Respond { status, .. } if status == http::StatusCode::OK));
     /// ```
-    pub fn json<S: serde::Serialize + ?Sized>(value: &S) -> Outcome {
+    pub fn json<S: serde::Serialize + ?Sized>(value: &S) -> HandlerOutcome {
         match serde_json::to_vec(value) {
-            Ok(body) => Outcome::Respond {
+            Ok(body) => HandlerOutcome::Respond {
                 status: StatusCode::OK,
                 body: Bytes::from(body),
             },
-            Err(e) => Outcome::Failed {
+            Err(e) => HandlerOutcome::Failed {
                 reason: Cow::Owned(format!("response serialization failed: {e}")),
             },
         }
     }
 
     /// A handler failure with a reason for the logs.
-    pub fn failed(reason: impl Into<Cow<'static, str>>) -> Outcome {
-        Outcome::Failed {
+    pub fn failed(reason: impl Into<Cow<'static, str>>) -> HandlerOutcome {
+        HandlerOutcome::Failed {
             reason: reason.into(),
         }
     }
 
     /// Overloaded, asking the sender to retry after `after`.
-    pub fn overloaded(retry_after: Option<Duration>) -> Outcome {
-        Outcome::Overloaded { retry_after }
+    pub fn overloaded(retry_after: Option<Duration>) -> HandlerOutcome {
+        HandlerOutcome::Overloaded { retry_after }
     }
 
     /// Whether this outcome acknowledges the payload.
     pub fn is_acknowledged(&self) -> bool {
-        matches!(self, Outcome::Accepted | Outcome::Respond { .. })
+        matches!(
+            self,
+            HandlerOutcome::Accepted | HandlerOutcome::Respond { .. }
+        )
     }
 }
 
-impl<E: std::fmt::Display> From<Result<(), E>> for Outcome {
+impl<E: std::fmt::Display> From<Result<(), E>> for HandlerOutcome {
     /// `Ok(())` is accepted; `Err(e)` is a failure logged with `e`.
     fn from(r: Result<(), E>) -> Self {
         match r {
-            Ok(()) => Outcome::Accepted,
-            Err(e) => Outcome::failed(e.to_string()),
+            Ok(()) => HandlerOutcome::Accepted,
+            Err(e) => HandlerOutcome::failed(e.to_string()),
         }
     }
 }
@@ -98,18 +101,21 @@ mod tests {
 
     #[test]
     fn acknowledged() {
-        assert!(Outcome::Accepted.is_acknowledged());
-        assert!(Outcome::json(&1).is_acknowledged());
-        assert!(!Outcome::failed("x").is_acknowledged());
-        assert!(!Outcome::overloaded(None).is_acknowledged());
+        assert!(HandlerOutcome::Accepted.is_acknowledged());
+        assert!(HandlerOutcome::json(&1).is_acknowledged());
+        assert!(!HandlerOutcome::failed("x").is_acknowledged());
+        assert!(!HandlerOutcome::overloaded(None).is_acknowledged());
     }
 
     #[test]
     fn from_result() {
-        assert_eq!(Outcome::from(Ok::<(), String>(())), Outcome::Accepted);
+        assert_eq!(
+            HandlerOutcome::from(Ok::<(), String>(())),
+            HandlerOutcome::Accepted
+        );
         assert!(matches!(
-            Outcome::from(Err::<(), _>("db down")),
-            Outcome::Failed { reason } if reason == "db down"
+            HandlerOutcome::from(Err::<(), _>("db down")),
+            HandlerOutcome::Failed { reason } if reason == "db down"
         ));
     }
 }

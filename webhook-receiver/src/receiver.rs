@@ -28,10 +28,14 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::de::DeserializeOwned;
 
-use crate::handler::{CatchPanic, ErasedHandler};
+use crate::config::{ReceiverBuildError, ReceiverConfig};
+use crate::context::Context;
+use crate::decode::{Decode, JsonDecoder};
+use crate::handler::{CatchPanic, ErasedHandler, Handler};
+use crate::intake::{Verified, intake};
+use crate::outcome::HandlerOutcome;
 use crate::rejection::{error_response, json_response};
 use crate::route::Routes;
-use crate::{BuildError, Context, Decode, Handler, JsonDecoder, Outcome, ReceiverConfig};
 use webhook_core::MatchMode;
 
 type SubjectFn<T> = dyn for<'a> Fn(&'a T) -> Option<&'a str> + Send + Sync;
@@ -51,21 +55,22 @@ struct Inner<T> {
 /// Cheap to clone; clones share the configuration, handlers and replay cache.
 ///
 /// ```
-/// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig};
+/// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig};
+/// use webhook_core::ReceiverAuth;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Alert { subject: String, body: String }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
 /// let receiver = Receiver::builder(config)
 ///     .subject(|a: &Alert| Some(a.subject.as_str()))
 ///     .route("Login Failure", handler_fn(|a: Alert, _cx: Context| async move {
 ///         let _ = a.body;
-///         Outcome::Accepted
+///         HandlerOutcome::Accepted
 ///     }))
-///     .fallback(handler_fn(|_a: Alert, _cx: Context| async { Outcome::Accepted }))
+///     .fallback(handler_fn(|_a: Alert, _cx: Context| async { HandlerOutcome::Accepted }))
 ///     .build()?;
 ///
 /// let req = http::Request::post("/hook")
@@ -134,11 +139,12 @@ impl<T: Send + 'static> Receiver<T> {
     ///
     /// ```
     /// use webhook_payloads::sysdig::SysdigEvent;
-    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, SysdigDecoder};
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, SysdigDecoder};
+    /// use webhook_core::ReceiverAuth;
     ///
-    /// let receiver = Receiver::with_decoder(ReceiverConfig::builder().auth(NoAuth).build()?, SysdigDecoder)
-    ///     .route("policy", handler_fn(|_e: SysdigEvent<'static>, _cx: Context| async { Outcome::Accepted }))
-    ///     .fallback(handler_fn(|_e: SysdigEvent<'static>, _cx: Context| async { Outcome::Accepted }))
+    /// let receiver = Receiver::with_decoder(ReceiverConfig::builder().auth(ReceiverAuth::None).build()?, SysdigDecoder)
+    ///     .route("policy", handler_fn(|_e: SysdigEvent<'static>, _cx: Context| async { HandlerOutcome::Accepted }))
+    ///     .fallback(handler_fn(|_e: SysdigEvent<'static>, _cx: Context| async { HandlerOutcome::Accepted }))
     ///     .build()?;
     /// # let _ = receiver;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -213,9 +219,9 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
     }
 
     /// Validates and builds the receiver: a fallback is required, route patterns must be
-    /// non-empty ([`BuildError::Route`]) and distinct ([`BuildError::DuplicateRoute`]).
-    pub fn build(self) -> Result<Receiver<T>, BuildError> {
-        let fallback = self.fallback.ok_or(BuildError::NoFallback)?;
+    /// non-empty ([`ReceiverBuildError::Route`]) and distinct ([`ReceiverBuildError::DuplicateRoute`]).
+    pub fn build(self) -> Result<Receiver<T>, ReceiverBuildError> {
+        let fallback = self.fallback.ok_or(ReceiverBuildError::NoFallback)?;
         let mode = if self.clone.is_some() {
             MatchMode::All
         } else {
@@ -241,13 +247,13 @@ impl<T: Send + 'static> Receiver<T> {
         &self.inner.config
     }
 
-    /// Handles a request now (reads the system clock once).
+    /// Handles a request now (the intake reads the system clock once).
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle_at(req, SystemTime::now()).await
+        self.handle_from(req, None, None).await
     }
 
     /// Handles a request as at time `now`.
@@ -256,40 +262,36 @@ impl<T: Send + 'static> Receiver<T> {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle_from(req, now, None).await
+        self.handle_from(req, Some(now), None).await
     }
 
-    /// [`handle_at`](Self::handle_at) with the peer address known to the integration (the
-    /// built-in server), without going through request extensions.
+    /// [`handle_at`](Self::handle_at) at `now` (the system clock when `None`), with the peer
+    /// address known to the integration (the built-in server), without going through request
+    /// extensions.
     pub(crate) async fn handle_from<B>(
         &self,
         req: Request<B>,
-        now: SystemTime,
+        now: Option<SystemTime>,
         remote_addr: Option<std::net::SocketAddr>,
     ) -> Response<Full<Bytes>>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let intake = match self.inner.config.intake(req, now, remote_addr).await {
-            Ok(i) => i,
-            Err(r) => {
-                tracing::debug!(status = %r.status(), kind = r.kind(), "webhook rejected");
-                return r.into_response();
-            }
+        let inner = &*self.inner;
+        let verified = match intake(&inner.config, req, now, remote_addr).await {
+            Ok(intake) => intake.decode(&*inner.decoder),
+            Err(r) => Err(r),
         };
-        let now = intake.now;
-        let (cx, reserved) = intake.into_context();
-        let ticket = crate::config::Reservation::new(&self.inner.config, reserved, now);
-        let items = match self.inner.decoder.decode_shared(cx.media_type(), cx.body()) {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::debug!(error = %e, "webhook body not decodable");
-                return crate::Rejection::Decode(e).into_response();
-            }
+        let Verified {
+            context: cx,
+            items,
+            reservation: ticket,
+        } = match verified {
+            Ok(v) => v,
+            Err(r) => return r.into_response(),
         };
         let mut decision: Option<(StatusCode, Bytes)> = None;
-        let inner = &*self.inner;
         for (index, item) in items.into_iter().enumerate() {
             let mut more: Vec<usize> = Vec::new();
             let first = {
@@ -350,8 +352,8 @@ impl<T: Send + 'static> Receiver<T> {
             return Err(handler_failed(cx, index, "no handler"));
         };
         match CatchPanic::new(handler.call(item, cx.clone())).await {
-            Outcome::Accepted => Ok(()),
-            Outcome::Respond { status, body } => {
+            HandlerOutcome::Accepted => Ok(()),
+            HandlerOutcome::Respond { status, body } => {
                 if !status.is_success() {
                     return Err(handler_failed(cx, index, "non-2xx decision status"));
                 }
@@ -360,7 +362,7 @@ impl<T: Send + 'static> Receiver<T> {
                 }
                 Ok(())
             }
-            Outcome::Overloaded { retry_after } => {
+            HandlerOutcome::Overloaded { retry_after } => {
                 tracing::debug!(message_id = cx.message_id(), index, "handler overloaded");
                 let mut res = error_response(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -374,7 +376,7 @@ impl<T: Send + 'static> Receiver<T> {
                 }
                 Err(res)
             }
-            Outcome::Failed { reason } => Err(handler_failed(cx, index, &reason)),
+            HandlerOutcome::Failed { reason } => Err(handler_failed(cx, index, &reason)),
         }
     }
 }

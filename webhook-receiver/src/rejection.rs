@@ -8,10 +8,18 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
 
-use crate::{AuthError, DecodeError};
+use crate::auth::AuthRejection;
+use crate::decode::BodyDecodeError;
 
 /// A request the receiver refused before (or instead of) running handlers.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its [`Display`](std::fmt::Display) and [`source`](std::error::Error::source) chain carry the
+/// detailed cause (for an authentication failure, the `webhook-core` error behind the
+/// [`AuthRejection`]); the response body shows only the [`kind`](Self::kind) and a generic
+/// detail. The response made by [`into_response`](Self::into_response) carries the rejection in
+/// its extensions, where [`Rejection::of`] finds it (for logs and operator tools, never for the
+/// client).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
     /// The method is not allowed (`405`, with an `Allow` header).
@@ -49,13 +57,13 @@ pub enum Rejection {
     BodyRead,
     /// Authentication failed (`401`).
     #[error(transparent)]
-    Unauthorized(#[from] AuthError),
+    Unauthorized(#[from] AuthRejection),
     /// The message id was already acknowledged or is in flight (`409`).
     #[error("message already received")]
     Replayed,
-    /// The body could not be decoded (`400`, `415` or `422`, see [`DecodeError::status`]).
+    /// The body could not be decoded (`400`, `415` or `422`, see [`BodyDecodeError::status`]).
     #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(#[from] BodyDecodeError),
     /// The receiver is shutting down (`503`).
     #[error("shutting down")]
     ShuttingDown,
@@ -96,14 +104,29 @@ impl Rejection {
             Rejection::InvalidContentLength => "invalid_content_length",
             Rejection::Unauthorized(_) => "unauthorized",
             Rejection::Replayed => "replayed",
-            Rejection::Decode(DecodeError::WrongShape { .. }) => "unprocessable",
-            Rejection::Decode(DecodeError::UnsupportedMediaType) => "unsupported_media_type",
+            Rejection::Decode(BodyDecodeError::WrongShape { .. }) => "unprocessable",
+            Rejection::Decode(BodyDecodeError::UnsupportedMediaType) => "unsupported_media_type",
             Rejection::Decode(_) => "malformed",
             Rejection::ShuttingDown => "shutting_down",
         }
     }
 
-    /// The response for this rejection.
+    /// The rejection a response of the receiver (or of the tower middleware, the axum extractor
+    /// or the server) answers, if it is one: the typed cause, in the response extensions.
+    ///
+    /// ```
+    /// use webhook_receiver::Rejection;
+    ///
+    /// let res = Rejection::Replayed.into_response();
+    /// assert!(matches!(Rejection::of(&res), Some(Rejection::Replayed)));
+    /// ```
+    pub fn of<B>(response: &Response<B>) -> Option<&Rejection> {
+        response.extensions().get::<Rejection>()
+    }
+
+    /// The response for this rejection: its status, a JSON body with the [`kind`](Self::kind)
+    /// and a detail without secrets, and the rejection itself in the extensions
+    /// ([`Rejection::of`]).
     ///
     /// ```
     /// use webhook_receiver::Rejection;
@@ -143,6 +166,7 @@ impl Rejection {
             }
             _ => {}
         }
+        res.extensions_mut().insert(self);
         res
     }
 }
@@ -181,6 +205,7 @@ pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Full<By
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthRejectionKind;
     use http_body_util::BodyExt;
 
     fn body(res: Response<Full<Bytes>>) -> serde_json::Value {
@@ -203,7 +228,7 @@ mod tests {
             (Rejection::Replayed, 409, "replayed"),
             (Rejection::ShuttingDown, 503, "shutting_down"),
             (
-                Rejection::Unauthorized(AuthError::Invalid),
+                Rejection::Unauthorized(AuthRejectionKind::Invalid.into()),
                 401,
                 "unauthorized",
             ),
@@ -225,8 +250,26 @@ mod tests {
     }
 
     #[test]
+    fn the_response_carries_the_typed_cause() {
+        use std::error::Error as _;
+        let core = webhook_core::AuthError::InvalidCredentials;
+        let res = Rejection::Unauthorized(AuthRejection::from(core.clone())).into_response();
+        let Some(Rejection::Unauthorized(e)) = Rejection::of(&res) else {
+            panic!("no rejection in the extensions");
+        };
+        assert_eq!(e.core(), Some(&core));
+        assert_eq!(
+            Rejection::of(&res)
+                .and_then(|r| r.source())
+                .map(|s| s.to_string()),
+            Some("invalid credentials".to_owned())
+        );
+        assert!(Rejection::of(&Response::new(())).is_none());
+    }
+
+    #[test]
     fn auth_detail_is_generic() {
-        let res = Rejection::Unauthorized(AuthError::Other("key=hunter2".into())).into_response();
+        let res = Rejection::Unauthorized(AuthRejection::other("key=hunter2")).into_response();
         let v = body(res);
         assert_eq!(v["detail"], "authentication failed");
         assert!(!v.to_string().contains("hunter2"));

@@ -23,9 +23,13 @@
 //! allocates nothing per id, its memory is fixed by `max_entries`, and a lookup never chases a
 //! pointer to an old id's bytes.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use crate::auth::Authenticated;
 
 /// The 128-bit key of a message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -276,6 +280,108 @@ impl ReplayCache {
             }
         }
         false
+    }
+}
+
+/// The replay cache of a built configuration, shared by its clones and by the [`Ticket`]s it
+/// hands out.
+pub(crate) type SharedReplayCache = Arc<Mutex<ReplayCache>>;
+
+/// Reserves the replay key of `authenticated` (its message id, else its signed digest) in
+/// `cache` at `now`; without a cache or a key there is nothing to reserve.
+pub(crate) fn reserve<'a>(
+    cache: Option<&'a SharedReplayCache>,
+    authenticated: &Authenticated,
+    now: SystemTime,
+) -> Result<Reservation<&'a SharedReplayCache>, Replayed> {
+    let Some(shared) = cache else {
+        return Ok(Reservation::none(now));
+    };
+    let digest = authenticated.replay_digest.as_ref();
+    let id = authenticated.message_id();
+    if id.is_none() && digest.is_none() {
+        return Ok(Reservation::none(now));
+    }
+    let mut locked = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = match (id, digest) {
+        (Some(id), _) => locked.key(id),
+        (None, Some(d)) => locked.key_bytes(d),
+        (None, None) => return Ok(Reservation::none(now)),
+    };
+    locked.begin_key(key, authenticated.timestamp(), now)?;
+    Ok(Reservation {
+        held: Some((shared, key)),
+        now,
+    })
+}
+
+/// A replay reservation over a borrowed (the receiver's own path, which then touches no shared
+/// reference count) or owned ([`Ticket`]) cache: [`acknowledge`](Self::acknowledge) records the
+/// key as seen, dropping it without acknowledging releases the key.
+#[derive(Debug)]
+pub(crate) struct Reservation<C: Borrow<SharedReplayCache>> {
+    held: Option<(C, IdKey)>,
+    now: SystemTime,
+}
+
+impl<C: Borrow<SharedReplayCache>> Reservation<C> {
+    /// Nothing reserved (no replay protection, or nothing to key on).
+    fn none(now: SystemTime) -> Self {
+        Reservation { held: None, now }
+    }
+
+    /// Records the reserved key as seen.
+    pub(crate) fn acknowledge(mut self) {
+        if let Some((cache, key)) = self.held.take() {
+            let mut cache = cache
+                .borrow()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            cache.commit_key(key, self.now);
+        }
+    }
+}
+
+impl Reservation<&SharedReplayCache> {
+    #[cfg(feature = "axum")]
+    /// The same reservation, owning a reference to the cache (for a [`Ticket`] that outlives
+    /// the configuration it came from).
+    pub(crate) fn into_owned(mut self) -> Reservation<SharedReplayCache> {
+        Reservation {
+            held: self.held.take().map(|(c, k)| (Arc::clone(c), k)),
+            now: self.now,
+        }
+    }
+}
+
+impl<C: Borrow<SharedReplayCache>> Drop for Reservation<C> {
+    fn drop(&mut self) {
+        if let Some((cache, key)) = self.held.take() {
+            let mut cache = cache
+                .borrow()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            cache.abort_key(key);
+        }
+    }
+}
+
+/// A replay reservation: [`acknowledge`](Ticket::acknowledge) records the message id as seen;
+/// dropping it without acknowledging releases the id so the sender's retry is accepted.
+#[derive(Debug)]
+pub struct Ticket {
+    inner: Reservation<SharedReplayCache>,
+}
+
+impl Ticket {
+    #[cfg(feature = "axum")]
+    pub(crate) fn new(inner: Reservation<SharedReplayCache>) -> Self {
+        Ticket { inner }
+    }
+
+    /// Records the message id as seen (no-op without replay protection or message id).
+    pub fn acknowledge(self) {
+        self.inner.acknowledge();
     }
 }
 

@@ -7,7 +7,7 @@
 
 use webhook_core::{MatchMode, Matches, Router};
 
-use crate::BuildError;
+use crate::config::ReceiverBuildError;
 
 /// Compiled routes: subject → handler indices.
 #[derive(Debug)]
@@ -23,7 +23,7 @@ impl Routes {
         case_insensitive: bool,
         mode: MatchMode,
         fallback: usize,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, ReceiverBuildError> {
         for (i, (pattern, _)) in routes.iter().enumerate() {
             let duplicate = routes.iter().take(i).any(|(earlier, _)| {
                 if case_insensitive {
@@ -33,7 +33,7 @@ impl Routes {
                 }
             });
             if duplicate {
-                return Err(BuildError::DuplicateRoute {
+                return Err(ReceiverBuildError::DuplicateRoute {
                     pattern: pattern.clone(),
                 });
             }
@@ -125,7 +125,7 @@ mod tests {
                 MatchMode::First,
                 2
             ),
-            Err(BuildError::DuplicateRoute { .. })
+            Err(ReceiverBuildError::DuplicateRoute { .. })
         ));
         assert!(
             Routes::new(
@@ -143,13 +143,13 @@ mod tests {
                 MatchMode::First,
                 2
             ),
-            Err(BuildError::DuplicateRoute { .. })
+            Err(ReceiverBuildError::DuplicateRoute { .. })
         ));
         assert!(matches!(
             Routes::new(vec![(String::new(), 0)], false, MatchMode::First, 1),
-            Err(BuildError::Route(webhook_core::RouteError::EmptyPattern {
-                index: 0
-            }))
+            Err(ReceiverBuildError::Route(
+                webhook_core::RouteError::EmptyPattern { index: 0 }
+            ))
         ));
     }
 }

@@ -34,7 +34,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use crate::{Receiver, Rejection};
+use crate::receiver::Receiver;
+use crate::rejection::Rejection;
 
 /// Default time allowed for in-flight requests to finish after shutdown starts: 30 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,16 +55,61 @@ pub enum ServeError {
     },
 }
 
+/// One request the server answered, as the observer of [`Server::on_response`] sees it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Answered<'a> {
+    /// The address of the peer.
+    pub peer: SocketAddr,
+    /// The request method.
+    pub method: &'a http::Method,
+    /// The request URI.
+    pub uri: &'a http::Uri,
+    /// The response about to be sent.
+    pub response: &'a http::Response<http_body_util::Full<bytes::Bytes>>,
+}
+
+impl Answered<'_> {
+    /// Why the request was refused, if it was: the typed cause the response carries in its
+    /// extensions (see [`Rejection::of`]), with its detailed source (never shown to the client).
+    pub fn rejection(&self) -> Option<&Rejection> {
+        Rejection::of(self.response)
+    }
+}
+
+type ResponseObserver = dyn Fn(&Answered<'_>) + Send + Sync;
+#[cfg(feature = "tls")]
+type TlsErrorObserver = dyn Fn(SocketAddr, &std::io::Error) + Send + Sync;
+
+/// The observers of a server (none by default: then the request path does no extra work).
+#[derive(Clone, Default)]
+struct Observers {
+    response: Option<Arc<ResponseObserver>>,
+    #[cfg(feature = "tls")]
+    tls_error: Option<Arc<TlsErrorObserver>>,
+}
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Observers");
+        d.field("response", &self.response.is_some());
+        #[cfg(feature = "tls")]
+        d.field("tls_error", &self.tls_error.is_some());
+        d.finish()
+    }
+}
+
 /// Serves a [`Receiver`] over HTTP/1.1 on a [`TcpListener`].
 ///
 /// ```
-/// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+/// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, Server};
+/// use webhook_core::ReceiverAuth;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
 /// let receiver = Receiver::builder(config)
-///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
 ///     .build()?;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -86,6 +132,7 @@ pub struct Server<T> {
     http2: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
+    observers: Observers,
 }
 
 impl<T: Send + 'static> Server<T> {
@@ -101,7 +148,53 @@ impl<T: Send + 'static> Server<T> {
             http2: false,
             #[cfg(feature = "tls")]
             tls: None,
+            observers: Observers::default(),
         }
+    }
+
+    /// Calls `observer` with every answer to a webhook request (accepted or refused, including
+    /// the `503` of a draining server; not the health check), after the receiver made it and
+    /// before it is sent: for access logs and operator tools. A refusal carries its typed cause
+    /// ([`Answered::rejection`]), whose source chain holds the detail the client is not shown
+    /// (for example which signature header was missing). The observer runs on the request's
+    /// task: keep it short.
+    ///
+    /// ```
+    /// use webhook_core::ReceiverAuth;
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, Server};
+    ///
+    /// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
+    /// let receiver = Receiver::builder(config)
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
+    ///     .build()?;
+    /// let server = Server::new(receiver).on_response(|a| {
+    ///     if let Some(r) = a.rejection() {
+    ///         eprintln!("{} {} from {}: {r}", a.response.status(), a.uri.path(), a.peer);
+    ///     }
+    /// });
+    /// # let _ = server;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn on_response<F>(mut self, observer: F) -> Self
+    where
+        F: Fn(&Answered<'_>) + Send + Sync + 'static,
+    {
+        self.observers.response = Some(Arc::new(observer));
+        self
+    }
+
+    /// Calls `observer` with the peer and the error of every failed TLS handshake (a client that
+    /// does not trust the certificate, presents none under mutual TLS, speaks plain HTTP or
+    /// times out); the connection is then closed. Feature `tls`.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn on_tls_error<F>(mut self, observer: F) -> Self
+    where
+        F: Fn(SocketAddr, &std::io::Error) + Send + Sync + 'static,
+    {
+        self.observers.tls_error = Some(Arc::new(observer));
+        self
     }
 
     /// Also serves HTTP/2: over TLS when the client picks it by ALPN (`h2` is offered before
@@ -113,11 +206,12 @@ impl<T: Send + 'static> Server<T> {
     /// `http2`.
     ///
     /// ```
-    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_core::ReceiverAuth;
     ///
-    /// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+    /// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
     /// let receiver = Receiver::builder(config)
-    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
     ///     .build()?;
     /// let server = Server::new(receiver).http2(true);
     /// # let _ = server;
@@ -136,11 +230,12 @@ impl<T: Send + 'static> Server<T> {
     /// `path` reach the receiver as usual.
     ///
     /// ```
-    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_core::ReceiverAuth;
     ///
-    /// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+    /// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
     /// let receiver = Receiver::builder(config)
-    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
     ///     .build()?;
     /// let server = Server::new(receiver).health_check("/healthz");
     /// # let _ = server;
@@ -158,13 +253,14 @@ impl<T: Send + 'static> Server<T> {
     ///
     /// ```
     /// use webhook_receiver::tls::ServerTls;
-    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_core::ReceiverAuth;
     ///
     /// let key = rcgen::KeyPair::generate()?;
     /// let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
-    /// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+    /// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
     /// let receiver = Receiver::builder(config)
-    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
     ///     .build()?;
     /// let server = Server::new(receiver).tls(ServerTls::builder(cert.pem(), key.serialize_pem()).build()?);
     /// # let _ = server;
@@ -184,11 +280,12 @@ impl<T: Send + 'static> Server<T> {
     /// batches can cap it here, and bodies then arrive in pieces that are copied into one.
     ///
     /// ```
-    /// use webhook_receiver::{handler_fn, Context, NoAuth, Outcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig, Server};
+    /// use webhook_core::ReceiverAuth;
     ///
-    /// let config = ReceiverConfig::builder().auth(NoAuth).body_limit(8 << 20).build()?;
+    /// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).body_limit(8 << 20).build()?;
     /// let receiver = Receiver::builder(config)
-    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { Outcome::Accepted }))
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
     ///     .build()?;
     /// // 8 MiB bodies accepted; no connection buffers more than 256 KiB of them at a time.
     /// let server = Server::new(receiver).read_buffer_limit(256 << 10);
@@ -306,6 +403,7 @@ impl<T: Send + 'static> Server<T> {
             #[cfg(feature = "http2")]
             http2: self.http2,
             peer,
+            observer: self.observers.response.clone(),
             header_read_timeout: self.header_read_timeout,
             read_buffer: self
                 .read_buffer
@@ -313,6 +411,8 @@ impl<T: Send + 'static> Server<T> {
         };
         #[cfg(feature = "tls")]
         let tls = self.tls.clone();
+        #[cfg(feature = "tls")]
+        let tls_error = self.observers.tls_error.clone();
         async move {
             let _ = stream.set_nodelay(true);
             #[cfg(feature = "tls")]
@@ -324,6 +424,9 @@ impl<T: Send + 'static> Server<T> {
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                        if let Some(observer) = tls_error {
+                            observer(peer, &e);
+                        }
                         return;
                     }
                 }
@@ -341,6 +444,7 @@ struct Http<T> {
     #[cfg(feature = "http2")]
     http2: bool,
     peer: SocketAddr,
+    observer: Option<Arc<ResponseObserver>>,
     header_read_timeout: Duration,
     read_buffer: usize,
 }
@@ -364,17 +468,18 @@ impl<T: Send + 'static> Http<T> {
             #[cfg(feature = "http2")]
             http2,
             peer,
+            observer,
             header_read_timeout,
             read_buffer,
         } = self;
         // Per-connection state behind a per-connection `Arc`: each request clones only this
         // reference count, which no other connection touches (no cache-line ping-pong between
         // cores on the receiver's shared one).
-        let state = Arc::new((receiver, draining, certificate, health));
+        let state = Arc::new((receiver, draining, certificate, health, observer));
         let service = service_fn(move |mut req: http::Request<Incoming>| {
             let state = Arc::clone(&state);
             async move {
-                let (receiver, draining, certificate, health) = &*state;
+                let (receiver, draining, certificate, health, observer) = &*state;
                 if let Some(path) = health
                     && req.uri().path() == &**path
                     && (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
@@ -382,16 +487,30 @@ impl<T: Send + 'static> Http<T> {
                     let serving = !draining.load(Ordering::Relaxed);
                     return Ok(health_response(serving, req.method() == http::Method::HEAD));
                 }
-                if draining.load(Ordering::Relaxed) {
-                    return Ok::<_, Infallible>(Rejection::ShuttingDown.into_response());
+                // Only with an observer: what it is told about the request.
+                let seen = observer
+                    .as_ref()
+                    .map(|o| (o, req.method().clone(), req.uri().clone()));
+                let res = if draining.load(Ordering::Relaxed) {
+                    Rejection::ShuttingDown.into_response()
+                } else {
+                    if let Some(der) = certificate {
+                        req.extensions_mut()
+                            .insert(crate::context::PeerCertificate(der.clone()));
+                    }
+                    // The peer address goes straight into the context (no extension map); the
+                    // intake reads the clock.
+                    receiver.handle_from(req, None, Some(peer)).await
+                };
+                if let Some((observer, method, uri)) = seen {
+                    observer(&Answered {
+                        peer,
+                        method: &method,
+                        uri: &uri,
+                        response: &res,
+                    });
                 }
-                if let Some(der) = certificate {
-                    req.extensions_mut()
-                        .insert(crate::PeerCertificate(der.clone()));
-                }
-                // The peer address goes straight into the context (no extension map).
-                let now = std::time::SystemTime::now();
-                Ok(receiver.handle_from(req, now, Some(peer)).await)
+                Ok::<_, Infallible>(res)
             }
         });
         #[cfg(feature = "http2")]

@@ -29,7 +29,7 @@ use webhook_core::pem::{self, PemError, PemSource};
 /// Why a [`ServerTls`] could not be built. Never carries key material.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TlsError {
+pub enum ServerTlsError {
     /// A PEM input could not be read or decoded (which one, and why; never its content).
     #[error(transparent)]
     Pem(#[from] PemError),
@@ -215,16 +215,16 @@ impl ServerTlsBuilder {
     /// Reads and checks everything.
     ///
     /// # Errors
-    /// [`TlsError`] for unreadable files, malformed or empty PEM, a rejected client CA, or a
+    /// [`ServerTlsError`] for unreadable files, malformed or empty PEM, a rejected client CA, or a
     /// certificate and key rustls refuses (for example a key that does not match).
-    pub fn build(self) -> Result<ServerTls, TlsError> {
+    pub fn build(self) -> Result<ServerTls, ServerTlsError> {
         let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
         let chain = self.chain.load("server certificate", read)?;
         let chain = pem::certificates(&chain, "server certificate")?;
         let key = pem::private_key(&self.key.load("server key", read)?, "server key")?;
         let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .map_err(TlsError::Config)?;
+            .map_err(ServerTlsError::Config)?;
         let (builder, client_auth) = if self.client_cas.is_empty() {
             (builder.with_no_client_auth(), ClientAuth::None)
         } else {
@@ -234,7 +234,7 @@ impl ServerTlsBuilder {
                 for cert in pem::certificates(&bundle, "client CA bundle")? {
                     roots
                         .add(cert)
-                        .map_err(|e| TlsError::BadClientCa(Box::new(e)))?;
+                        .map_err(|e| ServerTlsError::BadClientCa(Box::new(e)))?;
                 }
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
@@ -245,12 +245,12 @@ impl ServerTlsBuilder {
             };
             let verifier = verifier
                 .build()
-                .map_err(|e| TlsError::BadClientCa(Box::new(e)))?;
+                .map_err(|e| ServerTlsError::BadClientCa(Box::new(e)))?;
             (builder.with_client_cert_verifier(verifier), mode)
         };
         let mut config = builder
             .with_single_cert(chain, key)
-            .map_err(TlsError::BadServerIdentity)?;
+            .map_err(ServerTlsError::BadServerIdentity)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(ServerTls {
             config: Arc::new(config),

@@ -17,8 +17,8 @@ use webhook_core::{
 };
 use webhook_payloads::sysdig::{self, SysdigEvent};
 use webhook_receiver::{
-    Context, Decode, DecodeError, MediaType, Outcome as Handled, RawBody, Receiver, ReceiverConfig,
-    Server, SysdigDecoder, handler_fn,
+    BodyDecodeError, Context, Decode, HandlerOutcome as Handled, MediaType, RawBody, Receiver,
+    ReceiverConfig, Server, SysdigDecoder, handler_fn,
 };
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::transport::TransportBuilder;
@@ -37,7 +37,7 @@ impl Decode<serde_json::Value> for Discard {
         &self,
         _media: Option<MediaType>,
         body: &[u8],
-    ) -> Result<Vec<serde_json::Value>, DecodeError> {
+    ) -> Result<Vec<serde_json::Value>, BodyDecodeError> {
         // Counted in chunks of 255 with a byte accumulator (vectorizes).
         let lines: u64 = body
             .chunks(255)
@@ -51,7 +51,7 @@ impl Decode<serde_json::Value> for Discard {
 /// Starts the acknowledge-only sink; returns its URL.
 pub async fn start_sink(count: Arc<AtomicU64>) -> String {
     let config = ReceiverConfig::builder()
-        .auth(webhook_receiver::NoAuth)
+        .auth(webhook_core::ReceiverAuth::None)
         .body_limit(BODY_LIMIT)
         .no_replay_protection()
         .build()

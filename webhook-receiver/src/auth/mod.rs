@@ -4,17 +4,19 @@
 //! exactly as received (see [`SignedBody`](crate::SignedBody)) and the current time, before
 //! anything parses the body. An implementation answers with an [`Authenticated`] (the
 //! [`Identity`] handed to handlers, and optionally the message id and timestamp used for replay
-//! protection) or an [`AuthError`] (answered with `401`).
+//! protection) or an [`AuthRejection`] (answered with `401`).
 //!
-//! [`NoAuth`] is the explicit "no authentication" choice. `webhook-core`'s authenticators plug in
-//! through this trait: a [`Verifier`](webhook_core::Verifier) for any
-//! signature scheme and key ring, and [`ReceiverAuth`](webhook_core::ReceiverAuth) for Basic,
-//! Bearer, a static header token or a signature.
+//! `webhook-core`'s authenticators plug in through this trait: a
+//! [`Verifier`](webhook_core::Verifier) for any signature scheme and key ring, and
+//! [`ReceiverAuth`](webhook_core::ReceiverAuth) for Basic, Bearer, a static header token, a
+//! signature, or none: [`ReceiverAuth::None`](webhook_core::ReceiverAuth::None) is the explicit
+//! "no authentication" choice (the receiver has no spelling of its own for it).
 //!
 //! The [`Identity`] handed to handlers is `webhook-core`'s: one type across the SDK.
 
 mod schemes;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
@@ -24,12 +26,12 @@ pub use webhook_core::Identity;
 /// Authenticates one inbound request.
 ///
 /// Implementations must compare secrets in constant time, must not read the clock (use `now`)
-/// and must never put a secret, a signature or a header value into an [`AuthError`].
+/// and must never put a secret, a signature or a header value into an [`AuthRejection`].
 ///
 /// ```
 /// use std::time::SystemTime;
 /// use http::HeaderMap;
-/// use webhook_receiver::{AuthError, Authenticate, Authenticated, Identity};
+/// use webhook_receiver::{AuthRejection, AuthRejectionKind, Authenticate, Authenticated, Identity};
 ///
 /// /// Accepts requests carrying `x-api-key: demo` (use a constant-time comparison in real code).
 /// struct ApiKey;
@@ -40,13 +42,13 @@ pub use webhook_core::Identity;
 ///         headers: &HeaderMap,
 ///         _body: &[u8],
 ///         _now: SystemTime,
-///     ) -> Result<Authenticated, AuthError> {
+///     ) -> Result<Authenticated, AuthRejection> {
 ///         match headers.get("x-api-key") {
-///             None => Err(AuthError::Missing),
+///             None => Err(AuthRejectionKind::Missing.into()),
 ///             Some(v) if v.as_bytes() == b"demo" => Ok(Authenticated::new(Identity::HeaderToken {
 ///                 header: http::HeaderName::from_static("x-api-key"),
 ///             })),
-///             Some(_) => Err(AuthError::Invalid),
+///             Some(_) => Err(AuthRejectionKind::Invalid.into()),
 ///         }
 ///     }
 /// }
@@ -63,7 +65,7 @@ pub trait Authenticate: Send + Sync + 'static {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Authenticated, AuthError>;
+    ) -> Result<Authenticated, AuthRejection>;
 
     /// How long after its first acceptance a message could be accepted again (its signed
     /// timestamp is still within the tolerance), if the authenticator knows. The receiver's
@@ -80,7 +82,7 @@ impl<A: Authenticate + ?Sized> Authenticate for std::sync::Arc<A> {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<Authenticated, AuthRejection> {
         (**self).authenticate(headers, body, now)
     }
 
@@ -95,40 +97,12 @@ impl<A: Authenticate + ?Sized> Authenticate for Box<A> {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<Authenticated, AuthRejection> {
         (**self).authenticate(headers, body, now)
     }
 
     fn replay_window(&self) -> Option<Duration> {
         (**self).replay_window()
-    }
-}
-
-/// Explicitly accept every request without authentication.
-///
-/// Choose it deliberately (for a sender that cannot authenticate, behind a trusted proxy, or in
-/// tests): the receiver builder has no implicit default. Requests get [`Identity::Anonymous`]
-/// and no message id, so replay protection has nothing to key on.
-///
-/// ```
-/// use std::time::SystemTime;
-/// use webhook_receiver::{Authenticate, Identity, NoAuth};
-///
-/// let auth = NoAuth.authenticate(&http::HeaderMap::new(), b"", SystemTime::now())?;
-/// assert_eq!(auth.identity(), &Identity::Anonymous);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NoAuth;
-
-impl Authenticate for NoAuth {
-    fn authenticate(
-        &self,
-        _headers: &HeaderMap,
-        _body: &[u8],
-        _now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
-        Ok(Authenticated::new(Identity::Anonymous))
     }
 }
 
@@ -191,45 +165,135 @@ impl Authenticated {
     }
 }
 
-/// Why authentication failed; every variant is answered with `401 Unauthorized`.
-///
-/// Variants carry no secret, signature or header value, so they are safe to log and their
-/// [`reason`](AuthError::reason) is what the response body shows.
-#[derive(Debug, thiserror::Error)]
+/// The class of an authentication failure; every kind is answered with `401 Unauthorized`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AuthError {
+pub enum AuthRejectionKind {
     /// The credentials or signature headers are absent.
-    #[error("credentials or signature missing")]
     Missing,
     /// The credentials or signature headers cannot be parsed.
-    #[error("credentials or signature malformed")]
     Malformed,
     /// The credentials did not match, or no signature matched any key.
-    #[error("credentials or signature invalid")]
     Invalid,
     /// Every key of the receiver's key ring has expired: a configuration problem of the
     /// receiver (rotate in a new key). The response shows the same generic reason as
     /// [`Invalid`](Self::Invalid), so outsiders learn nothing about the key ring.
-    #[error("no key of the key ring is live")]
     NoLiveKey,
     /// The signed timestamp is outside the accepted tolerance window.
-    #[error("timestamp outside the tolerance window")]
     Expired,
-    /// Another authenticator-specific failure (its message must not contain secrets; the
-    /// response body shows only a generic reason).
-    #[error("authentication failed: {0}")]
-    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Another authenticator-specific failure (the response body shows only a generic reason).
+    Other,
 }
 
-impl AuthError {
+impl AuthRejectionKind {
+    /// What an [`AuthRejection`] of this kind displays.
+    fn message(self) -> &'static str {
+        match self {
+            AuthRejectionKind::Missing => "credentials or signature missing",
+            AuthRejectionKind::Malformed => "credentials or signature malformed",
+            AuthRejectionKind::Invalid => "credentials or signature invalid",
+            AuthRejectionKind::NoLiveKey => "no key of the key ring is live",
+            AuthRejectionKind::Expired => "timestamp outside the tolerance window",
+            AuthRejectionKind::Other => "authentication failed",
+        }
+    }
+}
+
+/// Why authentication failed: its [kind](AuthRejectionKind) (answered with `401 Unauthorized`,
+/// with the kind's generic [`reason`](Self::reason) in the body) and, as its
+/// [`source`](std::error::Error::source), the detailed cause: the `webhook-core` error of the
+/// core's authenticators ([`core`](Self::core): missing header `webhook-signature`, the message
+/// is 512 s old, ...) or an authenticator's own error.
+///
+/// Neither the kind nor the cause carries a secret, signature or header value; the cause is
+/// never shown to the client, but it reaches the operator: the rejection travels in the
+/// extensions of the response (see [`Rejection::of`](crate::Rejection::of)).
+///
+/// ```
+/// use webhook_receiver::{AuthRejection, AuthRejectionKind};
+///
+/// let e = AuthRejection::from(webhook_core::AuthError::InvalidCredentials);
+/// assert_eq!(e.kind(), AuthRejectionKind::Invalid);
+/// assert_eq!(e.reason(), "credentials or signature invalid");
+/// assert_eq!(std::error::Error::source(&e).map(|s| s.to_string()).as_deref(), Some("invalid credentials"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthRejection {
+    kind: AuthRejectionKind,
+    cause: Option<Cause>,
+}
+
+/// The detailed cause of an [`AuthRejection`].
+#[derive(Debug, Clone)]
+enum Cause {
+    Core(webhook_core::AuthError),
+    Other(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl AuthRejection {
+    /// A rejection of `kind` without a detailed cause.
+    pub fn new(kind: AuthRejectionKind) -> Self {
+        AuthRejection { kind, cause: None }
+    }
+
+    /// A rejection of `kind` caused by the core error `cause`.
+    pub fn from_core(kind: AuthRejectionKind, cause: webhook_core::AuthError) -> Self {
+        AuthRejection {
+            kind,
+            cause: Some(Cause::Core(cause)),
+        }
+    }
+
+    /// An authenticator-specific failure ([`AuthRejectionKind::Other`]) caused by `cause`
+    /// (which must not contain secrets).
+    pub fn other(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AuthRejection {
+            kind: AuthRejectionKind::Other,
+            cause: Some(Cause::Other(Arc::from(cause.into()))),
+        }
+    }
+
+    /// The class of the failure.
+    pub fn kind(&self) -> AuthRejectionKind {
+        self.kind
+    }
+
+    /// The core error behind the rejection, when a `webhook-core` authenticator refused
+    /// (signature failures are [`webhook_core::AuthError::Signature`]).
+    pub fn core(&self) -> Option<&webhook_core::AuthError> {
+        match &self.cause {
+            Some(Cause::Core(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The short reason shown in the `401` response body.
     pub fn reason(&self) -> &'static str {
-        match self {
-            AuthError::Missing => "credentials or signature missing",
-            AuthError::Malformed => "credentials or signature malformed",
-            AuthError::Invalid | AuthError::NoLiveKey => "credentials or signature invalid",
-            AuthError::Expired => "timestamp outside the tolerance window",
-            AuthError::Other(_) => "authentication failed",
+        match self.kind {
+            AuthRejectionKind::NoLiveKey => AuthRejectionKind::Invalid.message(),
+            kind => kind.message(),
+        }
+    }
+}
+
+impl From<AuthRejectionKind> for AuthRejection {
+    fn from(kind: AuthRejectionKind) -> Self {
+        AuthRejection::new(kind)
+    }
+}
+
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind.message())
+    }
+}
+
+impl std::error::Error for AuthRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            None => None,
+            Some(Cause::Core(e)) => Some(e),
+            Some(Cause::Other(e)) => Some(&**e),
         }
     }
 }
@@ -237,16 +301,6 @@ impl AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn no_auth_is_anonymous_without_id() {
-        let a = NoAuth
-            .authenticate(&HeaderMap::new(), b"x", SystemTime::UNIX_EPOCH)
-            .expect("no auth accepts");
-        assert_eq!(a.identity(), &Identity::Anonymous);
-        assert_eq!(a.message_id(), None);
-        assert_eq!(a.timestamp(), None);
-    }
 
     #[test]
     fn authenticated_carries_id_and_timestamp() {
@@ -260,8 +314,27 @@ mod tests {
 
     #[test]
     fn other_reason_is_generic() {
-        let e = AuthError::Other("secret-ish detail".into());
+        let e = AuthRejection::other("secret-ish detail");
         assert_eq!(e.reason(), "authentication failed");
-        assert_eq!(AuthError::NoLiveKey.reason(), AuthError::Invalid.reason());
+        assert_eq!(
+            AuthRejection::new(AuthRejectionKind::NoLiveKey).reason(),
+            AuthRejection::new(AuthRejectionKind::Invalid).reason()
+        );
+    }
+
+    #[test]
+    fn the_detailed_cause_is_the_source() {
+        use std::error::Error as _;
+        let e = AuthRejection::other("custom detail");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("custom detail")
+        );
+        assert!(e.core().is_none());
+        assert!(
+            AuthRejection::new(AuthRejectionKind::Missing)
+                .source()
+                .is_none()
+        );
     }
 }

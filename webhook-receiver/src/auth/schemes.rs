@@ -6,8 +6,8 @@
 //!   message id, signed timestamp); the message id and timestamp also key replay protection.
 //! * [`ReceiverAuth`]: Basic, Bearer, a static header token, a signature, or none.
 //!
-//! Refusals map to the receiver's `401` kinds ([`AuthError`]); the detailed core error (header
-//! names, ages, never a secret or signature) is logged at `debug` level only.
+//! Refusals map to the receiver's `401` kinds ([`AuthRejectionKind`]); the detailed core error
+//! (header names, ages, never a secret or signature) stays the [`AuthRejection`]'s source.
 //!
 //! Replay protection keys on the message id when the scheme carries one (Standard Webhooks,
 //! Svix). Schemes that sign a timestamp but carry no id (Stripe, Slack, Zoom, Discord) are
@@ -24,45 +24,46 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
-use webhook_core::{ReceiverAuth, TimestampCheck, Verified, Verifier, VerifyError};
+use webhook_core::{
+    AuthError as CoreAuthError, ReceiverAuth, TimestampCheck, Verified, Verifier, VerifyError,
+};
 
-use super::{AuthError, Authenticate, Authenticated, Identity};
+use super::{AuthRejection, AuthRejectionKind, Authenticate, Authenticated, Identity};
 
-impl From<VerifyError> for AuthError {
+impl From<VerifyError> for AuthRejection {
     fn from(e: VerifyError) -> Self {
-        tracing::debug!(error = %e, "signature verification failed");
-        match e {
-            VerifyError::MissingHeader { .. } => AuthError::Missing,
+        let kind = match &e {
+            VerifyError::MissingHeader { .. } => AuthRejectionKind::Missing,
             VerifyError::MalformedHeader { .. } | VerifyError::UnsupportedVersion { .. } => {
-                AuthError::Malformed
+                AuthRejectionKind::Malformed
             }
-            VerifyError::TooOld { .. } | VerifyError::InFuture { .. } => AuthError::Expired,
+            VerifyError::TooOld { .. } | VerifyError::InFuture { .. } => AuthRejectionKind::Expired,
             VerifyError::NoLiveKey => {
                 tracing::warn!("every key of the webhook key ring has expired");
-                AuthError::NoLiveKey
+                AuthRejectionKind::NoLiveKey
             }
-            VerifyError::NoMatchingSignature => AuthError::Invalid,
-            other => AuthError::Other(Box::new(other)),
-        }
+            VerifyError::NoMatchingSignature => AuthRejectionKind::Invalid,
+            _ => AuthRejectionKind::Other,
+        };
+        AuthRejection::from_core(kind, CoreAuthError::Signature(e))
     }
 }
 
-impl From<webhook_core::AuthError> for AuthError {
-    fn from(e: webhook_core::AuthError) -> Self {
-        use webhook_core::AuthError as Core;
-        match e {
-            Core::Signature(v) => v.into(),
-            Core::MissingHeader { .. } => {
-                tracing::debug!(error = %e, "authentication failed");
-                AuthError::Missing
+impl From<CoreAuthError> for AuthRejection {
+    fn from(e: CoreAuthError) -> Self {
+        let e = match e {
+            CoreAuthError::Signature(v) => return v.into(),
+            other => other,
+        };
+        let kind = match &e {
+            CoreAuthError::MissingHeader { .. } => AuthRejectionKind::Missing,
+            CoreAuthError::WrongScheme { .. } | CoreAuthError::Malformed { .. } => {
+                AuthRejectionKind::Malformed
             }
-            Core::WrongScheme { .. } | Core::Malformed { .. } => {
-                tracing::debug!(error = %e, "authentication failed");
-                AuthError::Malformed
-            }
-            Core::InvalidCredentials => AuthError::Invalid,
-            other => AuthError::Other(Box::new(other)),
-        }
+            CoreAuthError::InvalidCredentials => AuthRejectionKind::Invalid,
+            _ => AuthRejectionKind::Other,
+        };
+        AuthRejection::from_core(kind, e)
     }
 }
 
@@ -126,10 +127,10 @@ impl Authenticate for Verifier {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<Authenticated, AuthRejection> {
         self.verify(headers, body, now)
             .map(|ok| authenticated(ok, body))
-            .map_err(AuthError::from)
+            .map_err(AuthRejection::from)
     }
 
     fn replay_window(&self) -> Option<Duration> {
@@ -139,10 +140,15 @@ impl Authenticate for Verifier {
 
 /// Basic, Bearer, static header token, signature, or none, with `webhook-core`.
 ///
+/// [`ReceiverAuth::None`] is the explicit choice to accept every request without
+/// authentication (for a sender that cannot authenticate, behind a trusted proxy, or in tests):
+/// the receiver builder has no implicit default. Requests get [`Identity::Anonymous`] and no
+/// message id, so replay protection has nothing to key on.
+///
 /// ```
 /// use std::time::SystemTime;
 /// use webhook_core::{HeaderToken, Identity, ReceiverAuth};
-/// use webhook_receiver::{AuthError, Authenticate};
+/// use webhook_receiver::{AuthRejectionKind, Authenticate};
 ///
 /// let auth = ReceiverAuth::HeaderToken(HeaderToken::new("x-connectsecure-token", "s3cret")?);
 /// let mut headers = http::HeaderMap::new();
@@ -150,7 +156,8 @@ impl Authenticate for Verifier {
 /// let ok = auth.authenticate(&headers, b"", SystemTime::now())?;
 /// assert!(matches!(ok.identity(), Identity::HeaderToken { .. }));
 /// headers.insert("x-connectsecure-token", "guess".parse()?);
-/// assert!(matches!(auth.authenticate(&headers, b"", SystemTime::now()), Err(AuthError::Invalid)));
+/// let refused = auth.authenticate(&headers, b"", SystemTime::now()).unwrap_err();
+/// assert_eq!(refused.kind(), AuthRejectionKind::Invalid);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl Authenticate for ReceiverAuth {
@@ -159,13 +166,14 @@ impl Authenticate for ReceiverAuth {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<Authenticated, AuthRejection> {
         match self {
+            ReceiverAuth::None => Ok(Authenticated::new(Identity::Anonymous)),
             ReceiverAuth::Signature(v) => v.authenticate(headers, body, now),
             other => other
                 .check(headers, body, now)
                 .map(Authenticated::new)
-                .map_err(AuthError::from),
+                .map_err(AuthRejection::from),
         }
     }
 
@@ -223,27 +231,27 @@ mod tests {
         let h = signed(b"{}");
         assert!(matches!(
             v.authenticate(&h, b"{ }", at(TS)),
-            Err(AuthError::Invalid)
+            Err(e) if e.kind() == AuthRejectionKind::Invalid
         ));
         assert!(matches!(
             v.authenticate(&h, b"{}", at(TS + 301)),
-            Err(AuthError::Expired)
+            Err(e) if e.kind() == AuthRejectionKind::Expired
         ));
         assert!(matches!(
             v.authenticate(&HeaderMap::new(), b"{}", at(TS)),
-            Err(AuthError::Missing)
+            Err(e) if e.kind() == AuthRejectionKind::Missing
         ));
         let mut bad = h.clone();
         bad.insert("webhook-signature", "v2,abc".parse().unwrap());
         assert!(matches!(
             v.authenticate(&bad, b"{}", at(TS)),
-            Err(AuthError::Malformed)
+            Err(e) if e.kind() == AuthRejectionKind::Malformed
         ));
         let expired = KeyRing::new().with_key_until(Secret::from_bytes("k").unwrap(), at(TS));
         let v = Verifier::new(Scheme::standard_webhooks(), &expired).unwrap();
         assert!(matches!(
             v.authenticate(&h, b"{}", at(TS)),
-            Err(AuthError::NoLiveKey)
+            Err(e) if e.kind() == AuthRejectionKind::NoLiveKey
         ));
     }
 
@@ -266,6 +274,16 @@ mod tests {
     }
 
     #[test]
+    fn no_auth_is_anonymous_without_id() {
+        let a = ReceiverAuth::None
+            .authenticate(&HeaderMap::new(), b"x", SystemTime::UNIX_EPOCH)
+            .expect("no auth accepts");
+        assert_eq!(a.identity(), &Identity::Anonymous);
+        assert_eq!(a.message_id(), None);
+        assert_eq!(a.timestamp(), None);
+    }
+
+    #[test]
     fn receiver_auth_methods() {
         let now = at(TS);
         let basic = ReceiverAuth::Basic(BasicCredentials::new("sysdig", "pw").unwrap());
@@ -282,16 +300,16 @@ mod tests {
         h.insert("authorization", "Bearer x".parse().unwrap());
         assert!(matches!(
             basic.authenticate(&h, b"", now),
-            Err(AuthError::Malformed)
+            Err(e) if e.kind() == AuthRejectionKind::Malformed
         ));
         let bearer = ReceiverAuth::Bearer(BearerToken::new("tok").unwrap());
         assert!(matches!(
             bearer.authenticate(&h, b"", now),
-            Err(AuthError::Invalid)
+            Err(e) if e.kind() == AuthRejectionKind::Invalid
         ));
         assert!(matches!(
             bearer.authenticate(&HeaderMap::new(), b"", now),
-            Err(AuthError::Missing)
+            Err(e) if e.kind() == AuthRejectionKind::Missing
         ));
         let sig =
             ReceiverAuth::Signature(Verifier::new(Scheme::standard_webhooks(), &ring()).unwrap());

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use webhook_payloads::Framing;
 use webhook_payloads::connectsecure::{ConnectSecureAlert, Subject, repair_invalid_escapes};
 
-use super::{Decode, DecodeError, absent};
-use crate::MediaType;
+use super::{BodyDecodeError, Decode, absent};
+use crate::media::MediaType;
 
 /// Decodes ConnectSecure alerts: one object (what ConnectSecure sends), a JSON array or NDJSON.
 ///
@@ -49,12 +49,12 @@ impl Decode<ConnectSecureAlert> for ConnectSecureDecoder {
         &self,
         media: Option<MediaType>,
         body: &[u8],
-    ) -> Result<Vec<ConnectSecureAlert>, DecodeError> {
+    ) -> Result<Vec<ConnectSecureAlert>, BodyDecodeError> {
         if let Some(absent) = absent(body) {
             return absent;
         }
         let framing = match media {
-            None => return Err(DecodeError::UnsupportedMediaType),
+            None => return Err(BodyDecodeError::UnsupportedMediaType),
             Some(MediaType::NdJson) => Framing::Ndjson,
             Some(_) => webhook_payloads::framing(None, body),
         };
@@ -63,7 +63,7 @@ impl Decode<ConnectSecureAlert> for ConnectSecureDecoder {
             Framing::Array => strict_then_repaired(body, webhook_payloads::decode_array),
             _ => ConnectSecureAlert::from_slice(body).map(|a| vec![a]),
         };
-        decoded.map_err(|e| DecodeError::from_payloads(e, framing))
+        decoded.map_err(|e| BodyDecodeError::from_payloads(e, framing))
     }
 
     fn subject<'a>(&self, item: &'a ConnectSecureAlert) -> Option<Cow<'a, str>> {
@@ -105,7 +105,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err.location(),
-            Some(crate::Location::NdJsonLine { line: 2, .. })
+            Some(crate::decode::Location::NdJsonLine { line: 2, .. })
         ));
     }
 

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use webhook_payloads::{Payload, detect};
 
-use super::{Decode, DecodeError};
-use crate::MediaType;
+use super::{BodyDecodeError, Decode};
+use crate::media::MediaType;
 
 /// Decodes any body [`webhook_payloads::detect`] recognizes (Sysdig, ConnectSecure, Soveren,
 /// Falco, Alertmanager, structured CloudEvents, Standard Webhooks envelopes; other JSON as
@@ -52,7 +52,7 @@ impl Decode<Payload<'static>> for DetectDecoder {
         &self,
         media: Option<MediaType>,
         body: &[u8],
-    ) -> Result<Vec<Payload<'static>>, DecodeError> {
+    ) -> Result<Vec<Payload<'static>>, BodyDecodeError> {
         let content_type = super::content_type_of(media, body)?;
         match detect(Some(content_type), &http::HeaderMap::new(), body) {
             Ok(found) => Ok(found
@@ -60,7 +60,7 @@ impl Decode<Payload<'static>> for DetectDecoder {
                 .into_iter()
                 .map(Payload::into_owned)
                 .collect()),
-            Err(e) => Err(DecodeError::from_payloads(
+            Err(e) => Err(BodyDecodeError::from_payloads(
                 e,
                 webhook_payloads::framing(Some(content_type), body),
             )),
@@ -136,11 +136,11 @@ mod tests {
     fn errors_are_typed_with_their_status() {
         assert!(matches!(
             DetectDecoder.decode(None, b" "),
-            Err(DecodeError::Empty)
+            Err(BodyDecodeError::Empty)
         ));
         assert!(matches!(
             DetectDecoder.decode(None, b"{}"),
-            Err(DecodeError::UnsupportedMediaType)
+            Err(BodyDecodeError::UnsupportedMediaType)
         ));
         let err = DetectDecoder
             .decode(Some(MediaType::NdJson), b"{\"a\":1}\n{\"a\":\n")
@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
         assert!(matches!(
             err.location(),
-            Some(crate::Location::NdJsonLine { line: 2, .. })
+            Some(crate::decode::Location::NdJsonLine { line: 2, .. })
         ));
         let err = DetectDecoder
             .decode(

@@ -12,7 +12,7 @@
 //! handler call without copying it, for handlers that parse it themselves with a borrowing
 //! parser (the fastest path for large batches).
 //!
-//! [`DecodeError`] separates what the sender must fix in the bytes (`400`, with the NDJSON line
+//! [`BodyDecodeError`] separates what the sender must fix in the bytes (`400`, with the NDJSON line
 //! or the JSON line and column) from valid JSON of the wrong shape (`422`) and from a format the
 //! receiver does not take (`415`).
 
@@ -28,7 +28,7 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 use webhook_payloads::Framing;
 
-use crate::MediaType;
+use crate::media::MediaType;
 
 pub use connectsecure::ConnectSecureDecoder;
 pub use detect::DetectDecoder;
@@ -41,15 +41,15 @@ pub use sysdig::SysdigDecoder;
 ///
 /// ```
 /// use std::borrow::Cow;
-/// use webhook_receiver::{Decode, DecodeError, MediaType};
+/// use webhook_receiver::{Decode, BodyDecodeError, MediaType};
 ///
 /// /// One item per body line, routed by its first word.
 /// struct Lines;
 ///
 /// impl Decode<String> for Lines {
-///     fn decode(&self, _media: Option<MediaType>, body: &[u8]) -> Result<Vec<String>, DecodeError> {
+///     fn decode(&self, _media: Option<MediaType>, body: &[u8]) -> Result<Vec<String>, BodyDecodeError> {
 ///         let text = std::str::from_utf8(body)
-///             .map_err(|e| DecodeError::Invalid { message: e.to_string() })?;
+///             .map_err(|e| BodyDecodeError::Invalid { message: e.to_string() })?;
 ///         Ok(text.lines().map(str::to_owned).collect())
 ///     }
 ///
@@ -64,12 +64,16 @@ pub use sysdig::SysdigDecoder;
 /// ```
 pub trait Decode<T>: Send + Sync + 'static {
     /// Decodes `body` (already decompressed) of media type `media` into items.
-    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<T>, DecodeError>;
+    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<T>, BodyDecodeError>;
 
     /// [`decode`](Self::decode) given the body as shared bytes, which is what the receiver
     /// calls: items may hold slices of the body without copying it (see [`RawBody`]). The
     /// default calls `decode`.
-    fn decode_shared(&self, media: Option<MediaType>, body: &Bytes) -> Result<Vec<T>, DecodeError> {
+    fn decode_shared(
+        &self,
+        media: Option<MediaType>,
+        body: &Bytes,
+    ) -> Result<Vec<T>, BodyDecodeError> {
         self.decode(media, body)
     }
 
@@ -104,30 +108,30 @@ pub struct JsonDecoder;
 pub(crate) fn content_type_of(
     media: Option<MediaType>,
     body: &[u8],
-) -> Result<&'static str, DecodeError> {
+) -> Result<&'static str, BodyDecodeError> {
     match media {
-        None if body.iter().all(u8::is_ascii_whitespace) => Err(DecodeError::Empty),
-        None => Err(DecodeError::UnsupportedMediaType),
+        None if body.iter().all(u8::is_ascii_whitespace) => Err(BodyDecodeError::Empty),
+        None => Err(BodyDecodeError::UnsupportedMediaType),
         Some(m) => Ok(m.as_str()),
     }
 }
 
 /// An empty (or blank) body decoded as JSON `null`: `Some(Ok(..))` when `T` accepts it.
-pub(crate) fn absent<T: DeserializeOwned>(body: &[u8]) -> Option<Result<Vec<T>, DecodeError>> {
+pub(crate) fn absent<T: DeserializeOwned>(body: &[u8]) -> Option<Result<Vec<T>, BodyDecodeError>> {
     body.iter().all(u8::is_ascii_whitespace).then(|| {
         T::deserialize(serde_json::Value::Null)
             .map(|item| vec![item])
-            .map_err(|_| DecodeError::Empty)
+            .map_err(|_| BodyDecodeError::Empty)
     })
 }
 
 impl<T: DeserializeOwned> Decode<T> for JsonDecoder {
-    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<T>, DecodeError> {
+    fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<T>, BodyDecodeError> {
         if let Some(absent) = absent(body) {
             return absent;
         }
         let framing = match media {
-            None => return Err(DecodeError::UnsupportedMediaType),
+            None => return Err(BodyDecodeError::UnsupportedMediaType),
             Some(MediaType::NdJson) => Framing::Ndjson,
             Some(MediaType::Json) => match body.trim_ascii_start().first() {
                 Some(b'[') => Framing::Array,
@@ -137,7 +141,7 @@ impl<T: DeserializeOwned> Decode<T> for JsonDecoder {
                     Ok(item) => return Ok(vec![item]),
                     Err(e) => match webhook_payloads::framing(None, body) {
                         Framing::Ndjson => Framing::Ndjson,
-                        other => return Err(DecodeError::from_payloads(e, other)),
+                        other => return Err(BodyDecodeError::from_payloads(e, other)),
                     },
                 },
             },
@@ -154,7 +158,7 @@ impl<T: DeserializeOwned> Decode<T> for JsonDecoder {
             Framing::Array => webhook_payloads::decode_array(body),
             _ => webhook_payloads::decode_object(body).map(|item| vec![item]),
         };
-        decoded.map_err(|e| DecodeError::from_payloads(e, framing))
+        decoded.map_err(|e| BodyDecodeError::from_payloads(e, framing))
     }
 }
 
@@ -190,9 +194,9 @@ impl std::fmt::Display for Location {
 }
 
 /// Why a body could not be decoded, with the status class it is answered with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum DecodeError {
+pub enum BodyDecodeError {
     /// Not valid JSON (`400`): syntax error or truncated input at `location`.
     #[error("malformed body at {location}: {message}")]
     Malformed {
@@ -224,24 +228,23 @@ pub enum DecodeError {
     },
 }
 
-impl DecodeError {
+impl BodyDecodeError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            DecodeError::Malformed { .. } | DecodeError::Empty => StatusCode::BAD_REQUEST,
-            DecodeError::WrongShape { .. } | DecodeError::Invalid { .. } => {
+            BodyDecodeError::Malformed { .. } | BodyDecodeError::Empty => StatusCode::BAD_REQUEST,
+            BodyDecodeError::WrongShape { .. } | BodyDecodeError::Invalid { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            DecodeError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyDecodeError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
     /// Where the error is, for malformed and wrong-shape errors.
     pub fn location(&self) -> Option<Location> {
         match self {
-            DecodeError::Malformed { location, .. } | DecodeError::WrongShape { location, .. } => {
-                Some(*location)
-            }
+            BodyDecodeError::Malformed { location, .. }
+            | BodyDecodeError::WrongShape { location, .. } => Some(*location),
             _ => None,
         }
     }
@@ -251,26 +254,26 @@ impl DecodeError {
     ///
     /// ```
     /// use webhook_payloads::Framing;
-    /// use webhook_receiver::{DecodeError, Location};
+    /// use webhook_receiver::{BodyDecodeError, Location};
     ///
     /// let e = webhook_payloads::decode_ndjson::<serde_json::Value>(b"{}\n{oops}\n").unwrap_err();
-    /// let e = DecodeError::from_payloads(e, Framing::Ndjson);
+    /// let e = BodyDecodeError::from_payloads(e, Framing::Ndjson);
     /// assert!(matches!(e.location(), Some(Location::NdJsonLine { line: 2, .. })));
     /// assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
     /// ```
-    pub fn from_payloads(e: webhook_payloads::DecodeError, framing: Framing) -> DecodeError {
+    pub fn from_payloads(e: webhook_payloads::DecodeError, framing: Framing) -> BodyDecodeError {
         use webhook_payloads::DecodeError as P;
         let location = |line, column| match framing {
             Framing::Ndjson => Location::NdJsonLine { line, column },
             _ => Location::Json { line, column },
         };
         match e {
-            P::Empty => DecodeError::Empty,
+            P::Empty => BodyDecodeError::Empty,
             P::Syntax {
                 line,
                 column,
                 message,
-            } => DecodeError::Malformed {
+            } => BodyDecodeError::Malformed {
                 location: location(line, column),
                 message: clip(message),
             },
@@ -278,11 +281,11 @@ impl DecodeError {
                 line,
                 column,
                 message,
-            } => DecodeError::WrongShape {
+            } => BodyDecodeError::WrongShape {
                 location: location(line, column),
                 message: clip(message),
             },
-            other => DecodeError::Invalid {
+            other => BodyDecodeError::Invalid {
                 message: clip(other.to_string()),
             },
         }
@@ -310,7 +313,7 @@ mod tests {
         subject: String,
     }
 
-    fn dec<T: DeserializeOwned>(m: Option<MediaType>, b: &[u8]) -> Result<Vec<T>, DecodeError> {
+    fn dec<T: DeserializeOwned>(m: Option<MediaType>, b: &[u8]) -> Result<Vec<T>, BodyDecodeError> {
         JsonDecoder.decode(m, b)
     }
 

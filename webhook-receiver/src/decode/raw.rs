@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::{Decode, DecodeError};
-use crate::MediaType;
+use super::{BodyDecodeError, Decode};
+use crate::media::MediaType;
 
 /// Hands the verified (and decompressed) body to one handler call as [`Bytes`] sharing the
 /// request's buffer: no per-item decoding, allocation or handler call by the receiver. The
@@ -29,7 +29,11 @@ pub struct RawBody;
 impl Decode<Bytes> for RawBody {
     /// Copies `body` (only reached when called directly; the receiver calls
     /// [`decode_shared`](Decode::decode_shared)).
-    fn decode(&self, _media: Option<MediaType>, body: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
+    fn decode(
+        &self,
+        _media: Option<MediaType>,
+        body: &[u8],
+    ) -> Result<Vec<Bytes>, BodyDecodeError> {
         Ok(vec![Bytes::copy_from_slice(body)])
     }
 
@@ -37,7 +41,7 @@ impl Decode<Bytes> for RawBody {
         &self,
         _media: Option<MediaType>,
         body: &Bytes,
-    ) -> Result<Vec<Bytes>, DecodeError> {
+    ) -> Result<Vec<Bytes>, BodyDecodeError> {
         Ok(vec![body.clone()])
     }
 }

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use webhook_payloads::sysdig::{SysdigEvent, parse_batch};
 
-use super::{Decode, DecodeError};
-use crate::MediaType;
+use super::{BodyDecodeError, Decode};
+use crate::media::MediaType;
 
 /// Decodes Sysdig Secure events with [`parse_batch`] (each event then detached from the body
 /// with [`SysdigEvent::into_owned`]); [`subject`](Decode::subject) is the event `type`
@@ -33,11 +33,11 @@ impl Decode<SysdigEvent<'static>> for SysdigDecoder {
         &self,
         media: Option<MediaType>,
         body: &[u8],
-    ) -> Result<Vec<SysdigEvent<'static>>, DecodeError> {
+    ) -> Result<Vec<SysdigEvent<'static>>, BodyDecodeError> {
         let content_type = super::content_type_of(media, body)?;
         match parse_batch(Some(content_type), body) {
             Ok((_, events)) => Ok(events.into_iter().map(SysdigEvent::into_owned).collect()),
-            Err(e) => Err(DecodeError::from_payloads(
+            Err(e) => Err(BodyDecodeError::from_payloads(
                 e,
                 webhook_payloads::framing(Some(content_type), body),
             )),
@@ -67,7 +67,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err.location(),
-            Some(crate::Location::NdJsonLine { line: 2, .. })
+            Some(crate::decode::Location::NdJsonLine { line: 2, .. })
         ));
         let err = SysdigDecoder
             .decode(Some(MediaType::Json), br#"[{"type":"command"}]"#)
@@ -75,7 +75,7 @@ mod tests {
         assert_eq!(err.status(), http::StatusCode::UNPROCESSABLE_ENTITY);
         assert!(matches!(
             SysdigDecoder.decode(None, b""),
-            Err(DecodeError::Empty)
+            Err(BodyDecodeError::Empty)
         ));
     }
 }

@@ -3,7 +3,7 @@
 use tower_layer::Layer;
 
 use super::Verify;
-use crate::ReceiverConfig;
+use crate::config::ReceiverConfig;
 
 /// Applies [`Verify`] (the receiver's checks) to an inner service.
 ///
@@ -12,11 +12,12 @@ use crate::ReceiverConfig;
 /// use bytes::Bytes;
 /// use http_body_util::Full;
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use webhook_receiver::{NoAuth, ReceiverConfig, tower::VerifyLayer};
+/// use webhook_receiver::{ReceiverConfig, tower::VerifyLayer};
+/// use webhook_core::ReceiverAuth;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ReceiverConfig::builder().auth(NoAuth).build()?;
+/// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
 /// let svc = ServiceBuilder::new()
 ///     .layer(VerifyLayer::new(config))
 ///     .service(tower::service_fn(|req: http::Request<Bytes>| async move {

@@ -11,7 +11,6 @@ mod layer;
 
 use std::convert::Infallible;
 use std::task::{Context as TaskContext, Poll};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -23,7 +22,9 @@ pub use error::BoxError;
 pub use future::{ReceiverFuture, VerifyFuture};
 pub use layer::VerifyLayer;
 
-use crate::{Receiver, ReceiverConfig};
+use crate::config::ReceiverConfig;
+use crate::intake::intake;
+use crate::receiver::Receiver;
 
 impl<T, B> Service<Request<B>> for Receiver<T>
 where
@@ -70,6 +71,16 @@ impl<S> Verify<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S, B, ResBody> Service<Request<B>> for Verify<S>
@@ -94,15 +105,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
         VerifyFuture::new(async move {
-            let now = SystemTime::now();
-            let intake = match config.intake(req, now, None).await {
-                Ok(intake) => intake,
+            let (req, ticket) = match intake(&config, req, None, None).await {
+                Ok(intake) => intake.into_request(),
                 Err(rejection) => return Ok(rejection.into_response().map(Either::Right)),
             };
-            let mut parts = intake.parts;
-            parts.extensions.insert(intake.authenticated);
-            let ticket = crate::config::Reservation::new(&config, intake.reserved, intake.now);
-            let res = inner.call(Request::from_parts(parts, intake.body)).await?;
+            let res = inner.call(req).await?;
             if res.status().is_success() {
                 ticket.acknowledge();
             }

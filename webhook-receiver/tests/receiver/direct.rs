@@ -3,7 +3,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::StatusCode;
-use webhook_receiver::{Context, Identity, Outcome, Receiver, ReceiverConfig, handler_fn};
+use webhook_receiver::{Context, HandlerOutcome, Identity, Receiver, ReceiverConfig, handler_fn};
 
 use crate::common::{
     Alert, Log, alert_json, body_json, signature_headers, signed_at, verified_config, verifier,
@@ -23,7 +23,7 @@ fn receiver(log: &Log) -> Receiver<Alert> {
                 ));
                 assert_eq!(cx.timestamp(), Some(UNIX_EPOCH + Duration::from_secs(TS)));
                 log.push(a.subject);
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         }))
         .build()
@@ -72,9 +72,9 @@ async fn handle_uses_the_current_time() {
             .duration_since(cx.received_at())
             .unwrap_or_default();
         if age < Duration::from_secs(60) {
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         } else {
-            Outcome::failed("received_at is not now")
+            HandlerOutcome::failed("received_at is not now")
         }
     }))
     .build()
@@ -97,7 +97,7 @@ async fn panicking_handler_is_500_and_the_retry_is_accepted() {
         let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         async move {
             assert!(n > 0, "first delivery panics");
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     }))
     .build()

@@ -21,7 +21,7 @@ use webhook_payloads::connectsecure::ConnectSecureAlert;
 use webhook_payloads::safous::{ConnectionFacts, SafousContext, SafousDecision};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::{
-    ConnectSecureDecoder, Context, Outcome, Receiver, ReceiverConfig, Server, SysdigDecoder,
+    ConnectSecureDecoder, Context, HandlerOutcome, Receiver, ReceiverConfig, Server, SysdigDecoder,
     handler_fn,
 };
 
@@ -92,17 +92,17 @@ fn sysdig_logger(
         async move {
             let key = match cx.identity() {
                 Identity::Signature { key_index, .. } => *key_index,
-                _ => return Outcome::failed("not signature-authenticated"),
+                _ => return HandlerOutcome::failed("not signature-authenticated"),
             };
             if cx.remote_addr().map(|a| a.ip().is_loopback()) != Some(true) {
-                return Outcome::failed("remote address not recorded");
+                return HandlerOutcome::failed("remote address not recorded");
             }
             log.push(format!(
                 "{name}:{}:{}:key{key}",
                 e.event_type().unwrap_or("?"),
                 e.id().unwrap_or("?")
             ));
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     })
 }
@@ -220,7 +220,7 @@ fn alert_logger(
         let log = log.clone();
         async move {
             if !matches!(cx.identity(), Identity::HeaderToken { .. }) {
-                return Outcome::failed("not token-authenticated");
+                return HandlerOutcome::failed("not token-authenticated");
             }
             let f = a.facts();
             let fact = match name {
@@ -235,7 +235,7 @@ fn alert_logger(
                 _ => f.user_name,
             };
             log.push(format!("{name}:{}", fact.unwrap_or_default()));
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     })
 }
@@ -329,7 +329,7 @@ async fn safous_get_call_out_is_answered_with_a_decision() {
                 (Some(user), _) => SafousDecision::deny(format!("{user} is not an admin")),
                 _ => SafousDecision::deny("no user"),
             };
-            Outcome::json(&decision)
+            HandlerOutcome::json(&decision)
         }))
         .build()
         .expect("receiver");
@@ -414,7 +414,7 @@ async fn detect_decoder_routes_a_mixed_batch_by_family_and_kind() {
                     .unwrap_or_default();
                 assert!(cx.message_id().is_some());
                 log.push(format!("{name}:{subject}"));
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         })
     };

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
-use webhook_receiver::{Context, Outcome, Receiver, ServeError, Server, handler_fn};
+use webhook_receiver::{Context, HandlerOutcome, Receiver, ServeError, Server, handler_fn};
 
 use crate::common::{Alert, Log, alert_json, signed, verified_config};
 
@@ -28,7 +28,7 @@ fn receiver(log: &Log, gate: Option<(Arc<Notify>, Arc<Notify>)>) -> Receiver<Ale
                     release.notified().await;
                 }
                 log.push(format!("{}:{:?}", a.subject, cx.version()));
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         }))
         .build()

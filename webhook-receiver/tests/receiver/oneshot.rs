@@ -13,9 +13,10 @@ use http::{Method, Request, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::Full;
 use tower::ServiceExt;
+use webhook_core::ReceiverAuth;
 use webhook_receiver::tower::VerifyLayer;
 use webhook_receiver::{
-    Authenticated, Context, Identity, NoAuth, Outcome, Receiver, ReceiverConfig, handler_fn,
+    Authenticated, Context, HandlerOutcome, Identity, Receiver, ReceiverConfig, handler_fn,
 };
 
 use crate::common::{Alert, Log, alert_json, body_json, signed, verifier};
@@ -39,7 +40,7 @@ fn alert_receiver(config: ReceiverConfig, log: &Log, fail: &Arc<AtomicBool>) -> 
                 let log = l1.clone();
                 async move {
                     log.push(format!("login:{}:{:?}", a.body, cx.message_id()));
-                    Outcome::Accepted
+                    HandlerOutcome::Accepted
                 }
             }),
         )
@@ -50,24 +51,24 @@ fn alert_receiver(config: ReceiverConfig, log: &Log, fail: &Arc<AtomicBool>) -> 
                 let fail = Arc::clone(&fail);
                 async move {
                     if fail.load(Ordering::SeqCst) {
-                        return Outcome::failed("database unavailable");
+                        return HandlerOutcome::failed("database unavailable");
                     }
                     log.push(format!("critical:{}", a.body));
-                    Outcome::Accepted
+                    HandlerOutcome::Accepted
                 }
             }),
         )
         .route(
             "Overload",
             handler_fn(|_a: Alert, _cx: Context| async {
-                Outcome::overloaded(Some(Duration::from_millis(1500)))
+                HandlerOutcome::overloaded(Some(Duration::from_millis(1500)))
             }),
         )
         .fallback(handler_fn(move |a: Alert, _cx: Context| {
             let log = l3.clone();
             async move {
                 log.push(format!("other:{}", a.subject));
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         }))
         .build()
@@ -529,7 +530,7 @@ async fn large_limit_accepts_large_bodies() {
 #[tokio::test]
 async fn get_call_out_answers_a_json_decision() {
     let cfg = ReceiverConfig::builder()
-        .auth(NoAuth)
+        .auth(ReceiverAuth::None)
         .methods([Method::GET, Method::POST])
         .build()
         .expect("config");
@@ -542,7 +543,7 @@ async fn get_call_out_answers_a_json_decision() {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
                 let decision = if user == "alice" { "allow" } else { "deny" };
-                Outcome::json(&serde_json::json!({ "decision": decision }))
+                HandlerOutcome::json(&serde_json::json!({ "decision": decision }))
             },
         ))
         .build()
@@ -660,9 +661,9 @@ async fn raw_body_hands_the_verified_batch_to_one_borrowing_handler() {
                 match webhook_payloads::sysdig::parse_ndjson(&body) {
                     Ok(events) => {
                         s.fetch_add(events.len(), Ordering::SeqCst);
-                        Outcome::Accepted
+                        HandlerOutcome::Accepted
                     }
-                    Err(e) => Outcome::failed(e.to_string()),
+                    Err(e) => HandlerOutcome::failed(e.to_string()),
                 }
             }
         }))

@@ -12,7 +12,9 @@ use webhook_core::{
     BasicCredentials, BearerToken, HeaderToken, Identity, KeyRing, ReceiverAuth, Scheme, Secret,
     SenderAuth, Signer, Verifier,
 };
-use webhook_receiver::{Authenticate, Context, Outcome, Receiver, ReceiverConfig, handler_fn};
+use webhook_receiver::{
+    Authenticate, Context, HandlerOutcome, Receiver, ReceiverConfig, handler_fn,
+};
 
 use crate::common::{Log, body_json};
 
@@ -36,7 +38,7 @@ fn receiver(auth: impl Authenticate, log: &Log) -> Receiver<serde_json::Value> {
         let log = log.clone();
         async move {
             log.push(format!("{:?}", cx.identity()));
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     }))
     .build()
@@ -233,8 +235,8 @@ async fn config_shortcuts_for_core_auth() {
         .fallback(handler_fn(
             |_v: serde_json::Value, cx: Context| async move {
                 match cx.identity() {
-                    Identity::Basic { user } if user == "u" => Outcome::Accepted,
-                    other => Outcome::failed(format!("unexpected identity {other:?}")),
+                    Identity::Basic { user } if user == "u" => HandlerOutcome::Accepted,
+                    other => HandlerOutcome::failed(format!("unexpected identity {other:?}")),
                 }
             },
         ))

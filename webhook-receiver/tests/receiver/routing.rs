@@ -6,9 +6,11 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use webhook_core::ReceiverAuth;
 use webhook_core::RouteError;
 use webhook_receiver::{
-    BuildError, Context, NoAuth, Outcome, Receiver, ReceiverBuilder, ReceiverConfig, handler_fn,
+    Context, HandlerOutcome, Receiver, ReceiverBuildError, ReceiverBuilder, ReceiverConfig,
+    handler_fn,
 };
 
 use crate::common::Log;
@@ -24,14 +26,14 @@ fn logging(log: &Log, name: &'static str) -> impl webhook_receiver::Handler<Even
         let log = log.clone();
         async move {
             log.push(format!("{name}:{}", e.r#type));
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     })
 }
 
 fn builder(log: &Log) -> ReceiverBuilder<Event> {
     let config = ReceiverConfig::builder()
-        .auth(NoAuth)
+        .auth(ReceiverAuth::None)
         .build()
         .expect("config");
     Receiver::builder(config)
@@ -127,7 +129,7 @@ async fn match_all_sends_an_item_to_every_matching_route() {
 async fn items_without_subject_go_to_the_fallback() {
     let log = Log::default();
     let config = ReceiverConfig::builder()
-        .auth(NoAuth)
+        .auth(ReceiverAuth::None)
         .build()
         .expect("config");
     let rx = Receiver::builder(config)
@@ -153,7 +155,7 @@ fn route_errors_are_build_errors() {
         .expect_err("empty pattern");
     assert_eq!(
         err,
-        BuildError::Route(RouteError::EmptyPattern { index: 3 })
+        ReceiverBuildError::Route(RouteError::EmptyPattern { index: 3 })
     );
     let err = builder(&log)
         .route("policy.*", logging(&log, "again"))
@@ -161,17 +163,17 @@ fn route_errors_are_build_errors() {
         .expect_err("duplicate");
     assert_eq!(
         err,
-        BuildError::DuplicateRoute {
+        ReceiverBuildError::DuplicateRoute {
             pattern: "policy.*".into()
         }
     );
     let config = ReceiverConfig::builder()
-        .auth(NoAuth)
+        .auth(ReceiverAuth::None)
         .build()
         .expect("config");
     let err = Receiver::<Event>::builder(config)
         .route("a", logging(&log, "a"))
         .build()
         .expect_err("no fallback");
-    assert_eq!(err, BuildError::NoFallback);
+    assert_eq!(err, ReceiverBuildError::NoFallback);
 }

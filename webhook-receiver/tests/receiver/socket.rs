@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 use webhook_receiver::{
-    Context, Outcome, Receiver, ReceiverConfig, ServeError, Server, handler_fn,
+    Context, HandlerOutcome, Receiver, ReceiverConfig, ServeError, Server, handler_fn,
 };
 
 use crate::common::{Alert, Log, alert_json, signature_headers, verified_config, verifier};
@@ -27,7 +27,7 @@ fn receiver(log: &Log) -> Receiver<Alert> {
             async move {
                 let ip = cx.remote_addr().map(|a| a.ip().to_string());
                 log.push(format!("{}:{}", a.subject, ip.unwrap_or_default()));
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         }))
         .build()
@@ -271,7 +271,7 @@ async fn shutdown_finishes_in_flight_and_answers_503_to_new_requests() {
         async move {
             s.notify_one();
             r.notified().await;
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     }))
     .build()
@@ -377,7 +377,7 @@ async fn shutdown_is_bounded_by_its_timeout() {
         async move {
             s.notify_one();
             std::future::pending::<()>().await;
-            Outcome::Accepted
+            HandlerOutcome::Accepted
         }
     }))
     .build()

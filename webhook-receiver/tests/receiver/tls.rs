@@ -14,8 +14,8 @@ use webhook_core::encode::Encoding;
 use webhook_core::pem::PemError;
 use webhook_core::request::Endpoint;
 use webhook_core::{BatcherConfig, Event, Secret, SenderAuth};
-use webhook_receiver::tls::{ServerTls, TlsError};
-use webhook_receiver::{Context, Outcome, Receiver, ServeError, Server, handler_fn};
+use webhook_receiver::tls::{ServerTls, ServerTlsError};
+use webhook_receiver::{Context, HandlerOutcome, Receiver, ServeError, Server, handler_fn};
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
 use webhook_sender::transport::TransportBuilder;
@@ -121,7 +121,7 @@ fn receiver(log: &Log, client_der: Vec<u8>) -> Receiver<serde_json::Value> {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("?");
                 log.push(format!("{subject}:{cert}"));
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         }))
         .build()
@@ -339,7 +339,7 @@ async fn with_http2_on_the_sdk_sender_picks_h2_by_alpn() -> TestResult {
             let seen = seen.clone();
             async move {
                 seen.push(format!("{:?}", cx.version()));
-                Outcome::Accepted
+                HandlerOutcome::Accepted
             }
         }))
         .build()?;
@@ -363,7 +363,7 @@ async fn with_http2_on_the_sdk_sender_picks_h2_by_alpn() -> TestResult {
 fn bad_certificates_and_keys_are_typed_errors() {
     let pki = Pki::new();
     let (cert, key) = pki.server.clone();
-    let cases: Vec<(&str, Result<ServerTls, TlsError>)> = vec![
+    let cases: Vec<(&str, Result<ServerTls, ServerTlsError>)> = vec![
         (
             "empty certificate",
             ServerTls::builder("", key.clone()).build(),
@@ -402,36 +402,36 @@ fn bad_certificates_and_keys_are_typed_errors() {
         let ok = match name {
             "empty certificate" | "key where the certificate goes" => matches!(
                 err,
-                TlsError::Pem(PemError::Empty {
+                ServerTlsError::Pem(PemError::Empty {
                     what: "server certificate",
                     ..
                 })
             ),
             "empty key" => matches!(
                 err,
-                TlsError::Pem(PemError::Empty {
+                ServerTlsError::Pem(PemError::Empty {
                     what: "server key",
                     ..
                 })
             ),
             "broken certificate PEM" => matches!(
                 err,
-                TlsError::Pem(PemError::InvalidPem {
+                ServerTlsError::Pem(PemError::InvalidPem {
                     what: "server certificate",
                     ..
                 })
             ),
-            "key of another certificate" => matches!(err, TlsError::BadServerIdentity(_)),
+            "key of another certificate" => matches!(err, ServerTlsError::BadServerIdentity(_)),
             "empty client CA bundle" => matches!(
                 err,
-                TlsError::Pem(PemError::Empty {
+                ServerTlsError::Pem(PemError::Empty {
                     what: "client CA bundle",
                     ..
                 })
             ),
             _ => matches!(
                 err,
-                TlsError::Pem(PemError::ReadFile {
+                ServerTlsError::Pem(PemError::ReadFile {
                     what: "server certificate",
                     ..
                 })
