@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use webhook_core::config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 use webhook_core::encode::Encoding;
 use webhook_core::request::{Endpoint, EndpointError};
+use webhook_core::sysdig_config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 use webhook_core::{BasicCredentials, BearerToken, HeaderToken, SenderAuth, TimestampFormat};
 use webhook_sender::SharedTransport;
 use webhook_sender::ssrf::SsrfPolicy;

@@ -6,9 +6,16 @@
 //! ([`Scheme::standard_webhooks`], [`Scheme::github`], ...) are values of this type, and users
 //! describe any other sender with [`Scheme::builder`].
 
+mod presets;
+
+#[cfg(test)]
+pub(crate) use presets::PRESET_HEADERS;
+pub(crate) use presets::is_sdk_signature_header;
+
 use std::borrow::Cow;
 use std::time::Duration;
 
+use hmac::Mac;
 use http::HeaderName;
 
 /// The MAC or signature algorithm.
@@ -687,6 +694,36 @@ impl SchemeBuilder {
             tolerance: self.tolerance,
         })
     }
+}
+
+/// Whether `id` survives a trip through an HTTP header unchanged.
+pub(crate) fn id_is_valid(id: &[u8]) -> bool {
+    let edge_ok = |b: Option<&u8>| b.is_none_or(|b| *b != b' ');
+    id.iter().all(|b| (0x20..0x7f).contains(b)) && edge_ok(id.first()) && edge_ok(id.last())
+}
+
+/// Computes the HMAC tag of the signed content from a keyed state.
+pub(crate) fn hmac_tag<M: Mac + Clone>(
+    keyed: &M,
+    scheme: &Scheme,
+    id: &[u8],
+    ts: &[u8],
+    body: &[u8],
+) -> hmac::digest::Output<M> {
+    let mut mac = keyed.clone();
+    scheme
+        .signed_content()
+        .feed(id, ts, body, |piece| mac.update(piece));
+    mac.finalize().into_bytes()
+}
+
+/// The signed content in one buffer (Ed25519 needs the whole message).
+#[cfg(feature = "ed25519")]
+pub(crate) fn content_bytes(scheme: &Scheme, id: &[u8], ts: &[u8], body: &[u8]) -> Vec<u8> {
+    let content = scheme.signed_content();
+    let mut msg = Vec::with_capacity(content.content_len(id, ts, body));
+    content.feed(id, ts, body, |piece| msg.extend_from_slice(piece));
+    msg
 }
 
 #[cfg(test)]

@@ -19,11 +19,10 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::sign::{Scheme, is_sdk_signature_header};
+use crate::Scheme;
+use crate::security::scheme::is_sdk_signature_header;
 
-/// Headers nobody may set through custom headers (lowercase), besides the SDK's own signature,
-/// id and timestamp headers.
-pub const RESERVED_HEADERS: &[&str] = &[
+const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "host",
     "content-encoding",
@@ -43,7 +42,7 @@ pub const RESERVED_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-/// Whether `name` (any case) is reserved: listed in [`RESERVED_HEADERS`], or a header the SDK
+/// Whether `name` (any case) is reserved: listed in [`CustomHeaders::RESERVED_HEADERS`], or a header the SDK
 /// sets itself (any preset's signature/id/timestamp header, `webhook-*`, `svix-*`).
 ///
 /// ```
@@ -116,6 +115,10 @@ pub struct CustomHeaders {
 }
 
 impl CustomHeaders {
+    /// Headers nobody may set through custom headers (lowercase), besides the SDK's own
+    /// signature, id and timestamp headers.
+    pub const RESERVED_HEADERS: &'static [&'static str] = RESERVED_HEADERS;
+
     /// Starts a builder.
     pub fn builder() -> CustomHeadersBuilder {
         CustomHeadersBuilder::default()
@@ -213,7 +216,7 @@ mod tests {
         for name in RESERVED_HEADERS
             .iter()
             .copied()
-            .chain(crate::sign::presets::PRESET_HEADERS.iter().copied())
+            .chain(crate::security::scheme::PRESET_HEADERS.iter().copied())
             .chain(["WEBHOOK-Anything", "Svix-Whatever", "AUTHORIZATION", "Te"])
         {
             let upper = name.to_ascii_uppercase();

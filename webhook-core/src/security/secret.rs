@@ -15,12 +15,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
-/// The prefix of a Standard Webhooks symmetric secret.
-pub const WHSEC_PREFIX: &str = "whsec_";
-/// The smallest decoded length the Standard Webhooks specification allows for `whsec_` secrets.
-pub const WHSEC_MIN_LEN: usize = 24;
-/// The largest decoded length the Standard Webhooks specification allows for `whsec_` secrets.
-pub const WHSEC_MAX_LEN: usize = 64;
+const WHSEC_PREFIX: &str = Secret::WHSEC_PREFIX;
+const WHSEC_MIN_LEN: usize = Secret::WHSEC_MIN_LEN;
+const WHSEC_MAX_LEN: usize = Secret::WHSEC_MAX_LEN;
 
 /// Why a secret could not be parsed. Never contains any part of the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +64,15 @@ pub enum SecretError {
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
+    /// The prefix of a Standard Webhooks symmetric secret.
+    pub const WHSEC_PREFIX: &'static str = "whsec_";
+    /// The smallest decoded length the Standard Webhooks specification allows for `whsec_`
+    /// secrets.
+    pub const WHSEC_MIN_LEN: usize = 24;
+    /// The largest decoded length the Standard Webhooks specification allows for `whsec_`
+    /// secrets.
+    pub const WHSEC_MAX_LEN: usize = 64;
+
     /// Takes raw key bytes as they are (any non-empty length).
     ///
     /// # Errors

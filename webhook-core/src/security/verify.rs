@@ -23,11 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
-use crate::keyring::{KeyRing, KeyRingError};
-use crate::sign::codec::{self, MAX_SIG_LEN};
-use crate::sign::keys::{self, KeyState, LoadedKey, Purpose};
-use crate::sign::{
-    Scheme, SignatureEncoding, SignatureFormat, TimestampSource, Tolerance, hmac_tag,
+use super::codec::{self, MAX_SIG_LEN};
+use super::keys::{self, KeyState, LoadedKey, Purpose};
+use super::scheme::hmac_tag;
+use crate::{
+    KeyRing, KeyRingError, Scheme, SignatureEncoding, SignatureFormat, TimestampSource, Tolerance,
 };
 
 /// Why a message was refused. Variants are stable reasons a receiver can act on (answer 400 or
@@ -285,7 +285,7 @@ impl Verifier {
                 }
                 let text = std::str::from_utf8(raw)
                     .ok()
-                    .filter(|_| crate::sign::id_is_valid(raw))
+                    .filter(|_| super::scheme::id_is_valid(raw))
                     .ok_or_else(|| malformed(name, "not printable ASCII"))?;
                 Some(text)
             }
@@ -392,7 +392,7 @@ impl Verifier {
                 #[cfg(feature = "ed25519")]
                 KeyState::Ed25519Verifying(vk) => {
                     let msg = content.get_or_insert_with(|| {
-                        crate::sign::content_bytes(scheme, id_bytes, ts_bytes, body)
+                        super::scheme::content_bytes(scheme, id_bytes, ts_bytes, body)
                     });
                     any_candidate(
                         &candidates,

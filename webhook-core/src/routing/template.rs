@@ -25,8 +25,7 @@ const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The parameters Safous documents (seed 004), besides `headers.*`.
-pub const SAFOUS_PARAMS: &[&str] = &[
+const SAFOUS_PARAMS: &[&str] = &[
     "username",
     "internal_addr",
     "user_agent",
@@ -73,7 +72,10 @@ impl Default for ParamSet {
 }
 
 impl ParamSet {
-    /// The Safous list ([`SAFOUS_PARAMS`]).
+    /// The parameters Safous documents (seed 004), besides `headers.*`.
+    pub const SAFOUS_PARAMS: &'static [&'static str] = SAFOUS_PARAMS;
+
+    /// The Safous list ([`ParamSet::SAFOUS_PARAMS`]).
     pub fn safous() -> Self {
         Self {
             names: SAFOUS_PARAMS.iter().map(|&n| n.into()).collect(),
