@@ -31,6 +31,26 @@
 //! | | `batch.rs`, `retry.rs`, `breaker.rs`, `health.rs` | [`Batcher`], [`RetryPolicy`], [`CircuitBreaker`], [`Health`] |
 //! | | `request.rs` | [`Endpoint`]: an event batch as a signed `http::Request` |
 //!
+//! ## Authentication methods
+//!
+//! Sender side and receiver side, in `security/auth/`:
+//!
+//! | method | sender ([`SenderAuth::apply`]) | receiver ([`ReceiverAuth::check`]) | identity |
+//! | --- | --- | --- | --- |
+//! | None | nothing | accepts | [`Identity::Anonymous`] |
+//! | Basic (Sysdig `BASIC_AUTH`, Safous) | `Authorization: Basic base64(user:password)` | constant-time | [`Identity::Basic`] (user name) |
+//! | Bearer (Sysdig `BEARER_TOKEN`) | `Authorization: Bearer <token>` | constant-time | [`Identity::Bearer`] |
+//! | Static header token (ConnectSecure, GitLab) | `<name>: <value>` | constant-time | [`Identity::HeaderToken`] |
+//! | Signature (Sysdig `SIGNATURE`) | the scheme's headers ([`Signer`]) | [`Verifier`] | [`Identity::Signature`] (key index, id, timestamp) |
+//! | Client certificate (Sysdig, mTLS) | configuration only: the sender's TLS layer presents it | the receiver's TLS layer | — |
+//!
+//! Sysdig does not publish how its `SIGNATURE` is computed, so [`SenderAuth::signature`] and
+//! [`ReceiverAuth::signature`] default to Standard Webhooks; any [`Scheme`] can be used instead.
+//!
+//! Constant time: credentials are compared as SHA-256 digests with `subtle`, so neither the
+//! position of the first difference nor the length of the expected secret leaks through timing.
+//! Header values that carry credentials are marked sensitive (never indexed by HTTP/2 HPACK).
+//!
 //! ## Features
 //!
 //! | feature | default | provides |

@@ -184,6 +184,11 @@ impl ResponseActionsBuilder {
 
 /// Compiled response actions.
 ///
+/// Each rule is (decision, key, condition): `key` is a dotted path (`data.user.groups.0`, a
+/// numeric segment indexes an array), the condition is equals / not-equals / exists / contains.
+/// Rules are evaluated in order; the first that holds decides. When none holds, the configured
+/// default decides. The result says which rule decided.
+///
 /// ```
 /// use webhook_core::{Condition, Decision, ResponseActions};
 /// let actions = ResponseActions::builder()

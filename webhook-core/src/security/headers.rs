@@ -94,6 +94,25 @@ pub enum HeaderError {
 
 /// A validated list of custom headers. Several values for one name are kept, in order.
 ///
+/// # What is refused
+///
+/// Senders let users add headers (Sysdig "Custom Headers", Safous "Headers", Sysdig agent
+/// `headers:`). Some headers must stay under the SDK's control, so [`CustomHeadersBuilder::build`]
+/// refuses, case-insensitively:
+///
+/// * the reserved list of `delivery.md` (Authorization, Host, Content-Encoding, Content-Length,
+///   Content-Type, User-Agent, Connection, Keep-Alive, Proxy-Authenticate, Proxy-Authorization,
+///   WWW-Authenticate, Accept-Encoding) and the other hop-by-hop headers (TE, Trailer,
+///   Transfer-Encoding, Upgrade, Proxy-Connection);
+/// * every header the SDK sets itself: the id, timestamp and signature headers of all presets,
+///   and the whole `webhook-*` and `svix-*` families; plus any name added with
+///   [`CustomHeadersBuilder::reserve`] / [`CustomHeadersBuilder::reserve_scheme`] (e.g. a static
+///   auth token header or a custom scheme's headers);
+/// * invalid names, and values containing CR, LF or NUL (header injection) or other control
+///   characters.
+///
+/// Each error names the offending header.
+///
 /// ```
 /// use webhook_core::{CustomHeaders, HeaderError};
 ///

@@ -49,6 +49,15 @@ pub enum SecretError {
 
 /// Symmetric key material, zeroized on drop and redacted in `Debug`.
 ///
+/// A [`Secret`] owns its bytes in a buffer that is zeroized when dropped, never prints them
+/// (`Debug` shows `Secret(***)`), and is parsed from the forms senders hand out:
+///
+/// * Standard Webhooks / Svix secrets, `whsec_` followed by standard padded base64 of 24 to 64
+///   bytes ([`Secret::from_whsec`]);
+/// * raw bytes, e.g. a GitHub or Slack signing secret typed by a user ([`Secret::from_bytes`]).
+///
+/// Ed25519 keys (`whsk_`/`whpk_`) live in `webhook_core::ed25519` (feature `ed25519`).
+///
 /// ```
 /// use webhook_core::Secret;
 ///

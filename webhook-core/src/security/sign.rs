@@ -42,6 +42,15 @@ pub enum SignError {
 
 /// Signs messages with one scheme and every live key of a ring.
 ///
+/// A [`Scheme`] describes a sender's signature (its parts and presets live in the sibling
+/// `scheme` module, shared with verification); a [`Signer`] binds a scheme to a [`KeyRing`] and writes the id, timestamp
+/// and signature headers of each delivery attempt.
+///
+/// # Driving contract
+/// Build the `Signer` once (keys are loaded and HMAC states keyed there), then call
+/// [`Signer::sign`] for every attempt with the event's stable id and the *attempt's* timestamp
+/// (unix seconds from your clock: this crate never reads it). Keys are live at that timestamp.
+///
 /// Like [`Verifier`](crate::Verifier), it keys HMAC states once at construction (see there for
 /// how that key material is held).
 ///
