@@ -21,7 +21,7 @@ use axum::Json;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use webhook_core::request::Endpoint;
+use webhook_core::Endpoint;
 use webhook_core::{
     BasicCredentials, Encoding, Event, HeaderToken, KeyRing, Scheme, Secret, SenderAuth, Verifier,
 };

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use sha2::{Digest as _, Sha256};
+use webhook_core::Endpoint;
 use webhook_core::ReceiverAuth;
-use webhook_core::request::Endpoint;
 use webhook_core::{BatcherConfig, ClientCertificate, Encoding, SenderAuth};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::tls::ServerTls;

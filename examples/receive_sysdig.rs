@@ -20,7 +20,7 @@ use std::error::Error;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
-use webhook_core::request::Endpoint;
+use webhook_core::Endpoint;
 use webhook_core::{Encoding, Identity, KeyRing, Scheme, Secret, SenderAuth, Verifier};
 use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::{

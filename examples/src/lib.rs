@@ -8,25 +8,25 @@
 pub const SYSDIG_FIXTURE_NDJSON: &str =
     include_str!("../../fixtures/sysdig/elastic-integrations-test-sysdig.ndjson");
 
-/// ConnectSecure alert samples (`{subject, body}`, as its documentation shows them), from
-/// `webhook-payloads`' test fixtures.
+/// ConnectSecure alert samples (`{subject, body}`, as its documentation shows them), from the
+/// repository's `fixtures/`.
 ///
 /// ```
 /// assert_eq!(webhook_examples::CONNECTSECURE_SAMPLES.len(), 3);
 /// ```
 pub const CONNECTSECURE_SAMPLES: &[&str] = &[
-    include_str!("../../webhook-payloads/tests/fixtures/connectsecure/login-failure.json"),
-    include_str!("../../webhook-payloads/tests/fixtures/connectsecure/asset-ports.json"),
-    include_str!("../../webhook-payloads/tests/fixtures/connectsecure/new-assets-added.json"),
+    include_str!("../../fixtures/connectsecure/login-failure.json"),
+    include_str!("../../fixtures/connectsecure/asset-ports.json"),
+    include_str!("../../fixtures/connectsecure/new-assets-added.json"),
 ];
 
-/// Soveren event samples (the current and the older field names), from `webhook-payloads`'
-/// test fixtures.
+/// Soveren event samples (the current and the older field names), from the repository's
+/// `fixtures/`.
 ///
 /// ```
 /// assert_eq!(webhook_examples::SOVEREN_SAMPLES.len(), 2);
 /// ```
 pub const SOVEREN_SAMPLES: &[&str] = &[
-    include_str!("../../webhook-payloads/tests/fixtures/soveren/event-new.json"),
-    include_str!("../../webhook-payloads/tests/fixtures/soveren/event-old.json"),
+    include_str!("../../fixtures/soveren/event-new.json"),
+    include_str!("../../fixtures/soveren/event-old.json"),
 ];

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use webhook_core::config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
-use webhook_core::encode::Encoding;
-use webhook_core::request::{Endpoint, EndpointError};
+use webhook_core::Encoding;
+use webhook_core::sysdig_config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 use webhook_core::{BasicCredentials, BearerToken, HeaderToken, SenderAuth, TimestampFormat};
+use webhook_core::{Endpoint, EndpointError};
 use webhook_sender::SharedTransport;
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use webhook_core::json::plain_prefix_len;
 
 use crate::object::{Borrowed, Lenient};
-use crate::sysdig::StringMap;
+use crate::string_map::StringMap;
 
 /// `serde_json`'s recursion limit: deeper input is left to it (and its error).
 const MAX_DEPTH: u32 = 128;

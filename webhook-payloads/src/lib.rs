@@ -48,6 +48,7 @@ mod detect;
 mod error;
 mod fast;
 mod object;
+mod string_map;
 mod timestamp;
 
 pub mod alertmanager;

@@ -21,6 +21,7 @@ use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use webhook_core::Decision;
 
 /// Facts about the client connection that are not in the HTTP request itself.
 ///
@@ -330,21 +331,6 @@ impl webhook_core::TemplateParams for SafousContext {
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         SafousContext::header(self, name)
     }
-}
-
-/// Allow or deny.
-///
-/// ```
-/// use webhook_payloads::safous::Decision;
-/// assert_eq!(serde_json::to_string(&Decision::Deny).unwrap(), r#""deny""#);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    /// Grant access.
-    Allow,
-    /// Deny access.
-    Deny,
 }
 
 /// A webhook-rule answer: `{"decision":"allow","allowed":true,"reason":"..."}`.

@@ -52,7 +52,7 @@ json_object! {
         /// `receiving`: the asset that received it.
         receiving "receiving": Option<Asset>,
         /// `endpoint`.
-        endpoint "endpoint": Option<Endpoint>,
+        endpoint "endpoint": Option<SoverenEndpoint>,
         /// `policy`.
         policy "policy": Option<Link>,
         /// `conflicting_assets[]`.
@@ -79,8 +79,9 @@ json_object! {
 }
 
 json_object! {
-    /// The `endpoint` of an event.
-    pub struct Endpoint {
+    /// The `endpoint` of an event: the API endpoint the data went through. (Named apart from
+    /// `webhook_core::Endpoint`, the sender's delivery target.)
+    pub struct SoverenEndpoint {
         /// `link`.
         link "link": Option<String>,
         /// `url`.

@@ -14,9 +14,9 @@ mod safous;
 #[path = "payloads/sysdig.rs"]
 mod sysdig;
 
-/// A file of `tests/fixtures/`.
+/// A file of the repository's `fixtures/`.
 fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 

@@ -5,10 +5,13 @@
 //! no body. Underlying errors are kept as sources for diagnostics.
 
 use std::error::Error as StdError;
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 use std::io;
 use std::time::Duration;
 
-use crate::ssrf::{ResolveError, SsrfViolation};
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
+use crate::ssrf::ResolveError;
+use crate::ssrf::SsrfViolation;
 use crate::tls::TlsError;
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -91,6 +94,7 @@ impl TransportError {
         !matches!(self, Self::SsrfRefused(_) | Self::InvalidRequest(_))
     }
 
+    #[cfg(any(feature = "reqwest", feature = "hyper"))]
     /// Classifies an error of an HTTP client by walking its source chain (stepping into
     /// `io::Error` payloads, which `source()` skips). `connect_hint` says whether the client
     /// itself reported a connection-phase error.
@@ -137,6 +141,7 @@ impl TransportError {
     }
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// HTTP/2 (the `h2` crate) re-creates I/O errors from their message, so a rustls error that
 /// arrives after the handshake (a TLS 1.3 server rejecting the client certificate sends its
 /// alert then) reaches us as text. Recognise rustls' messages for peer-caused failures.
@@ -154,6 +159,7 @@ fn is_stringified_tls_error(io: &io::Error) -> bool {
         .is_some_and(|msg| RUSTLS_MESSAGES.iter().any(|m| msg.starts_with(m)))
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// The source chain of an error, stepping into the payload of `io::Error`s.
 fn chain<'a>(
     err: &'a (dyn StdError + 'static),
@@ -184,7 +190,8 @@ pub enum BuildError {
     Client(#[source] BoxError),
 }
 
-#[cfg(test)]
+// The tests exercise `classify`, which only the built-in transports use.
+#[cfg(all(test, any(feature = "reqwest", feature = "hyper")))]
 mod tests {
     use super::*;
     use std::net::IpAddr;

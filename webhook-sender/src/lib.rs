@@ -24,10 +24,6 @@
 //!
 //! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.
 
-// Without a transport feature the shared transport plumbing has no user; the rest of the crate
-// (TLS, SSRF, tokens, call-outs over a user-supplied `Transport`) still works.
-#![cfg_attr(not(any(feature = "reqwest", feature = "hyper")), allow(dead_code))]
-
 pub mod callout;
 pub mod error;
 pub mod sender;

@@ -30,8 +30,8 @@ use hmac::{Hmac, Mac};
 use http::StatusCode;
 use sha2::Sha256;
 use tokio::sync::broadcast::error::TryRecvError;
-use webhook_core::encode::Encoding;
-use webhook_core::request::Endpoint;
+use webhook_core::Encoding;
+use webhook_core::Endpoint;
 use webhook_core::{
     BasicCredentials, BatcherConfig, BearerToken, Event, HealthConfig, HealthState, RetryPolicy,
     Secret as CoreSecret, SenderAuth,

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use webhook_benches::SYSDIG_FIXTURE_NDJSON;
-use webhook_core::encode::Encoding;
-use webhook_core::request::Endpoint;
+use webhook_core::Encoding;
+use webhook_core::Endpoint;
 use webhook_core::{
     BatcherConfig, Event, KeyRing, RetryPolicy, Scheme, Secret, SenderAuth, Verifier,
 };

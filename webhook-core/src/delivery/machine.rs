@@ -10,13 +10,15 @@ use http::{HeaderMap, StatusCode};
 
 use super::limit::{Bucket, Concurrency, Limiter, RateLimit};
 use super::settle::{AttemptError, DisableReason, FailureReason, UndeliveredStage};
-use crate::batch::{BatchId, BatchOutcome, Batcher, BatcherConfig, BatcherConfigError, PushError};
-use crate::breaker::{BreakerConfig, CircuitBreaker};
-use crate::encode::{Body, Encoding};
-use crate::event::Event;
-use crate::health::{Health, HealthConfig, HealthEvent, HealthState};
-use crate::request::Endpoint;
-use crate::retry::{
+use crate::delivery::batch::{
+    BatchId, BatchOutcome, Batcher, BatcherConfig, BatcherConfigError, PushError,
+};
+use crate::delivery::breaker::{BreakerConfig, CircuitBreaker};
+use crate::delivery::encode::{Body, Encoding};
+use crate::delivery::event::Event;
+use crate::delivery::health::{Health, HealthConfig, HealthEvent, HealthState};
+use crate::delivery::request::Endpoint;
+use crate::delivery::retry::{
     AttemptOutcome, GiveUpReason, RetryDecision, RetryPolicy, RetryState, SplitMix64,
 };
 

@@ -13,8 +13,16 @@
 //! reads the clock, feeds inputs, sends what [`Delivery::poll_transmit`] returns and publishes
 //! what [`Delivery::poll_event`] returns. See [`Delivery`] for the driving contract.
 
+pub(crate) mod batch;
+pub(crate) mod breaker;
+pub(crate) mod encode;
+pub(crate) mod event;
+pub(crate) mod health;
+pub mod json;
 mod limit;
 mod machine;
+pub(crate) mod request;
+pub(crate) mod retry;
 mod settle;
 
 pub use self::limit::{Concurrency, RateLimit};

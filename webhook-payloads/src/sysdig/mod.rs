@@ -30,7 +30,6 @@ mod legacy;
 mod policy;
 mod scan;
 mod severity;
-mod string_map;
 mod summary;
 
 use std::borrow::Cow;
@@ -42,6 +41,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
+pub use crate::string_map::StringMap;
 pub use activity::{
     CommandEvent, ConnectionEvent, FileAccessEvent, KubernetesArgs, KubernetesEvent, KubernetesUser,
 };
@@ -51,7 +51,6 @@ pub use hostscanning::HostScanningEvent;
 pub use legacy::{KeyValue, LegacyPolicyEvent};
 pub use policy::{Action, PolicyContent, PolicyEvent};
 pub use severity::Severity;
-pub use string_map::StringMap;
 
 use crate::decode::{Framing, Record, framing, from_json, record_error, split_records};
 use crate::object::{IntoStatic, Key};

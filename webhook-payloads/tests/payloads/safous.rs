@@ -1,7 +1,8 @@
 //! Safous: every `%param%` of seed 004 from a request and connection facts, with a real
 //! certificate whose thumbprints were computed independently with `openssl x509 -fingerprint`.
 
-use webhook_payloads::safous::{ConnectionFacts, Decision, SafousContext, SafousDecision};
+use webhook_core::Decision;
+use webhook_payloads::safous::{ConnectionFacts, SafousContext, SafousDecision};
 
 use super::fixture;
 

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use webhook_core::request::Endpoint;
+use webhook_core::Endpoint;
 use webhook_core::{
     BasicCredentials, Encoding, Event, HeaderToken, Identity, KeyRing, ReceiverAuth, Scheme,
     Secret, SenderAuth, Verifier,

@@ -10,9 +10,9 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair}
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use webhook_core::encode::Encoding;
+use webhook_core::Encoding;
+use webhook_core::Endpoint;
 use webhook_core::pem::PemError;
-use webhook_core::request::Endpoint;
 use webhook_core::{BatcherConfig, Event, Secret, SenderAuth};
 use webhook_receiver::tls::{ServerTls, ServerTlsError};
 use webhook_receiver::{Context, HandlerOutcome, Receiver, ServeError, Server, handler_fn};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use webhook_core::encode::Encoding;
-use webhook_core::request::Endpoint;
+use webhook_core::Encoding;
+use webhook_core::Endpoint;
 use webhook_core::{
     BatcherConfig, BatcherConfigError, BreakerConfig, Concurrency, Delivery, DeliveryBuilder,
     DeliveryConfigError, HealthConfig, RateLimit, RetryPolicy, RouteError, Router,
@@ -49,7 +49,7 @@ pub enum EndpointConfigError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use webhook_core::request::Endpoint;
+/// use webhook_core::Endpoint;
 /// use webhook_core::{HealthConfig, RetryPolicy};
 /// use webhook_sender::{Concurrency, EndpointConfig, OverflowPolicy, RateLimit};
 ///

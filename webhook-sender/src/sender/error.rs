@@ -1,8 +1,8 @@
 //! Errors of the delivery engine: building a sender, sending, re-enabling an endpoint, testing
 //! an integration.
 
+use webhook_core::AuthConfigError;
 use webhook_core::Event;
-use webhook_core::auth::AuthConfigError;
 
 use crate::error::{BuildError, TransportError};
 use crate::token::TokenError;

@@ -85,7 +85,7 @@ struct Inner {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use webhook_core::request::Endpoint;
+/// use webhook_core::Endpoint;
 /// use webhook_core::Event;
 /// use webhook_sender::{EndpointConfig, Sender};
 ///
@@ -218,7 +218,7 @@ impl Sender {
     ///
     /// ```no_run
     /// use webhook_core::Event;
-    /// use webhook_core::request::Endpoint;
+    /// use webhook_core::Endpoint;
     /// use webhook_sender::{EndpointConfig, OverflowPolicy, SendError, Sender};
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -27,15 +27,20 @@
 
 use std::fmt;
 use std::future::Future;
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
+use bytes::BytesMut;
 use http::{HeaderMap, StatusCode, Version};
 
-use crate::error::{BuildError, TransportError};
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
+use crate::error::BuildError;
+use crate::error::TransportError;
 use crate::ssrf::SsrfPolicy;
 use crate::tls::TlsConfig;
 
@@ -280,6 +285,7 @@ impl TransportBuilder {
         self
     }
 
+    #[cfg(any(feature = "reqwest", feature = "hyper"))]
     /// Validates the settings and resolves the TLS configuration; logs the insecure warning
     /// once for the client being built.
     pub(crate) fn prepare(&self) -> Result<Prepared, BuildError> {
@@ -332,11 +338,13 @@ impl TransportBuilder {
     }
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 pub(crate) struct Prepared {
     pub(crate) tls: TlsConfig,
     pub(crate) common: Common,
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// The per-request behaviour shared by both transports.
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
@@ -345,6 +353,7 @@ pub(crate) struct Common {
     pub(crate) max_response_body: usize,
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 impl Common {
     /// Checks the URI before anything is sent: absolute http(s), a host, and an IP-literal host
     /// permitted by the SSRF guard. Returns the timeout that applies.
@@ -380,6 +389,7 @@ impl Common {
 
     /// Applies the SSRF policy to a host that is an IP literal (host names are checked by the
     /// resolver, after resolution).
+    #[cfg(feature = "reqwest")]
     pub(crate) fn check_literal(&self, host: &str) -> Result<(), TransportError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
@@ -403,6 +413,7 @@ impl Common {
     }
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 /// Accumulates body chunks up to a cap without copying a lone chunk.
 #[derive(Debug)]
 pub(crate) struct CappedBody {
@@ -413,6 +424,7 @@ pub(crate) struct CappedBody {
     truncated: bool,
 }
 
+#[cfg(any(feature = "reqwest", feature = "hyper"))]
 impl CappedBody {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
@@ -474,7 +486,8 @@ impl CappedBody {
     }
 }
 
-#[cfg(test)]
+// The tests exercise the plumbing shared by the built-in transports.
+#[cfg(all(test, any(feature = "reqwest", feature = "hyper")))]
 mod tests {
     use super::*;
 

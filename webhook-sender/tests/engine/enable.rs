@@ -8,9 +8,9 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::TryRecvError;
+use webhook_core::Encoding;
+use webhook_core::Endpoint;
 use webhook_core::HealthState;
-use webhook_core::encode::Encoding;
-use webhook_core::request::Endpoint;
 use webhook_sender::{
     AttemptError, DisableReason, EnableError, EndpointConfig, FailureReason, LifecycleEvent,
     Outcome, Sender, UndeliveredStage,

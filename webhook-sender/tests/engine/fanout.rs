@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::sync::broadcast;
 use webhook_core::BatcherConfig;
-use webhook_core::request::Endpoint;
+use webhook_core::Endpoint;
 use webhook_sender::{
     Concurrency, EndpointConfig, EndpointHealth, LifecycleEvent, Outcome, OverflowPolicy,
     SendError, Sender,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use webhook_core::encode::Encoding;
-use webhook_core::request::Endpoint;
+use webhook_core::Encoding;
+use webhook_core::Endpoint;
 use webhook_sender::{EndpointConfig, Sender};
 
 use super::server::{BoxError, Reply, Server};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use webhook_core::request::Endpoint;
+use webhook_core::Endpoint;
 use webhook_core::{ClientCertificate, RetryPolicy, SenderAuth};
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::encode::{Body, Encoding};
-use crate::event::Event;
+use crate::delivery::encode::{Body, Encoding};
+use crate::delivery::event::Event;
 
 /// Longest `linger` / `group_interval` accepted (one year), so deadlines never overflow `Instant`.
 const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);

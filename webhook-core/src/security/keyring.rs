@@ -89,6 +89,17 @@ impl KeyEntry {
 /// An ordered set of keys. The position of a key (0-based) is its *index*, reported by
 /// verification as the key that matched.
 ///
+/// # Rotation
+///
+/// A sender signs with every *live* key (schemes whose header holds one signature use the first
+/// live key); a verifier accepts a signature made by any live key. A key is live at instant `t`
+/// when it has no expiry or `t < expires_at` (the expiry instant itself is already dead).
+/// Signers judge liveness at the signing timestamp, verifiers at the `now` they are given: this
+/// crate never reads the clock.
+///
+/// Rotation: add the new key, deploy receivers, switch senders, then give the old key an expiry
+/// (or remove it).
+///
 /// ```
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// use webhook_core::{KeyRing, Secret};

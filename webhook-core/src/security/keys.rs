@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::keyring::{Key, KeyRing, KeyRingError};
-use crate::sign::scheme::{Algorithm, Scheme};
+use crate::{Algorithm, Scheme};
+use crate::{Key, KeyRing, KeyRingError};
 
 /// What a key is loaded for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //!
 //! An [`Event`] is encoded **once**, when it is created (typed payloads go through serde straight
 //! to bytes, never through a `serde_json::Value`). Batching and request building then only
-//! concatenate those bytes (see [`crate::encode`]), so the per-batch cost is one `memcpy` per
+//! concatenate those bytes (see [`crate::delivery::encode`]), so the per-batch cost is one `memcpy` per
 //! event.
 //!
 //! Timestamps are integers of nanoseconds since the Unix epoch. [`TimestampFormat`] (Sysdig's
@@ -373,7 +373,7 @@ impl EventBuilder {
         Ok(self.finish(Bytes::from(buf.into_boxed_slice())))
     }
 
-    /// Encodes a payload that writes its own JSON ([`crate::json::ToJson`]: no serde, strings
+    /// Encodes a payload that writes its own JSON ([`crate::delivery::json::ToJson`]: no serde, strings
     /// escaped eight bytes at a time) and finishes the event; the bytes are the same as
     /// [`Self::serialize`] would write for a type whose two implementations agree.
     ///
@@ -386,19 +386,26 @@ impl EventBuilder {
     /// # Errors
     ///
     /// [`EventError::Empty`] or [`EventError::LineBreak`] when the implementation broke the
-    /// [`ToJson`](crate::json::ToJson) contract (nothing, or a raw CR/LF, which would break NDJSON
+    /// [`ToJson`](crate::delivery::json::ToJson) contract (nothing, or a raw CR/LF, which would break NDJSON
     /// framing; the scan is skipped for types that escape line breaks by construction,
-    /// [`ToJson::ESCAPES_LINE_BREAKS`](crate::json::ToJson::ESCAPES_LINE_BREAKS)); the JSON
+    /// [`ToJson::ESCAPES_LINE_BREAKS`](crate::delivery::json::ToJson::ESCAPES_LINE_BREAKS)); the JSON
     /// itself is not re-parsed.
-    pub fn json<T: crate::json::ToJson + ?Sized>(self, payload: &T) -> Result<Event, EventError> {
+    pub fn json<T: crate::delivery::json::ToJson + ?Sized>(
+        self,
+        payload: &T,
+    ) -> Result<Event, EventError> {
         let mut buf = Vec::with_capacity(SizeHint::get());
         payload.write_json(&mut buf);
         if buf.is_empty() {
             return Err(EventError::Empty);
         }
         if T::ESCAPES_LINE_BREAKS {
-            debug_assert_eq!(crate::json::find_line_break(&buf), None, "a raw line break");
-        } else if let Some(offset) = crate::json::find_line_break(&buf) {
+            debug_assert_eq!(
+                crate::delivery::json::find_line_break(&buf),
+                None,
+                "a raw line break"
+            );
+        } else if let Some(offset) = crate::delivery::json::find_line_break(&buf) {
             return Err(EventError::LineBreak { offset });
         }
         SizeHint::set(buf.len());
@@ -460,7 +467,7 @@ mod tests {
     #[test]
     fn json_writers_breaking_the_contract_are_refused() {
         struct Raw(&'static [u8]);
-        impl crate::json::ToJson for Raw {
+        impl crate::delivery::json::ToJson for Raw {
             fn write_json(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(self.0);
             }

@@ -25,8 +25,7 @@ const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The parameters Safous documents (seed 004), besides `headers.*`.
-pub const SAFOUS_PARAMS: &[&str] = &[
+const SAFOUS_PARAMS: &[&str] = &[
     "username",
     "internal_addr",
     "user_agent",
@@ -73,7 +72,10 @@ impl Default for ParamSet {
 }
 
 impl ParamSet {
-    /// The Safous list ([`SAFOUS_PARAMS`]).
+    /// The parameters Safous documents (seed 004), besides `headers.*`.
+    pub const SAFOUS_PARAMS: &'static [&'static str] = SAFOUS_PARAMS;
+
+    /// The Safous list ([`ParamSet::SAFOUS_PARAMS`]).
     pub fn safous() -> Self {
         Self {
             names: SAFOUS_PARAMS.iter().map(|&n| n.into()).collect(),
@@ -416,6 +418,17 @@ fn push_literal(parts: &mut Vec<Part>, literal: &mut String) {
 }
 
 /// A compiled template; render it many times.
+///
+/// A placeholder is `%name%` where `name` is a known parameter (the Safous list by default,
+/// [`ParamSet`]) or `headers.Header-Name` (the value of a request header). `%%` is a literal
+/// `%`. A `%`-delimited word that looks like a parameter but is unknown is an error when the
+/// template is built, so typos are caught before the first request. Other `%` characters are
+/// literal; in a URL, `%XX` with two hex digits stays a percent-escape unless `XX...` is a known
+/// parameter.
+///
+/// Values are escaped for where they land ([`TemplateContext`]): percent-encoded in a URL,
+/// JSON-string-escaped in a JSON body (placeholders must sit inside a JSON string literal), and
+/// refused with a typed error in a header if they contain CR, LF, NUL or another control byte.
 ///
 /// ```
 /// use std::collections::HashMap;

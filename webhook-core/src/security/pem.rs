@@ -1,7 +1,7 @@
 //! PEM inputs of TLS configurations, shared by the sender's client TLS and the receiver's
 //! server TLS: where a certificate or key comes from (bytes, or a file read through the
 //! caller's reader: this crate does no I/O), and its decoding into DER with
-//! `rustls-pki-types`. Feature `pem`.
+//! `rustls-pki-types` (always built: [`ClientCertificate`](crate::ClientCertificate) uses it too).
 //!
 //! Errors name the input (`"CA bundle"`, `"server key"`, ...) and never carry its content.
 //!
@@ -60,7 +60,8 @@ pub enum PemError {
 }
 
 /// Where a PEM input comes from: bytes given now, or a file read when the configuration is
-/// built. `Debug` shows the length or the path, never the content.
+/// built. `Debug` shows the length or the path, never the content; the bytes are zeroized when
+/// the last clone is dropped (they may be a private key).
 #[derive(Clone)]
 pub enum PemSource {
     /// PEM bytes.
@@ -102,6 +103,21 @@ impl PemSource {
                     })
             }
         }
+    }
+}
+
+impl Drop for PemSource {
+    fn drop(&mut self) {
+        if let PemSource::Bytes(bytes) = self {
+            wipe_if_unique(bytes);
+        }
+    }
+}
+
+/// Zeroizes `bytes` when no other reference to them exists (PEM that may hold a private key).
+pub(crate) fn wipe_if_unique(bytes: &mut Arc<[u8]>) {
+    if let Some(bytes) = Arc::get_mut(bytes) {
+        zeroize::Zeroize::zeroize(bytes);
     }
 }
 
@@ -202,6 +218,9 @@ mod tests {
                 expected: "PRIVATE KEY"
             })
         ));
+        let mut only = Arc::from(KEY.as_bytes());
+        wipe_if_unique(&mut only);
+        assert!(only.iter().all(|b| *b == 0), "a unique PEM buffer is wiped");
         let secret = PemSource::bytes(KEY);
         assert_eq!(format!("{secret:?}"), format!("Pem({} bytes)", KEY.len()));
         let err = PemSource::file("/nonexistent/k.pem")

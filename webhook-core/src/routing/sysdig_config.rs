@@ -1,4 +1,4 @@
-//! Configuration files: the Sysdig agent-local `WEBHOOK` forwarding configuration, read as is.
+//! The Sysdig agent-local `WEBHOOK` forwarding configuration, read as is.
 //!
 //! Seed 001 documents the agent-local forwarding parameters of a `WEBHOOK` integration:
 //!
@@ -23,9 +23,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encode::Encoding;
-use crate::request::{Endpoint, EndpointError};
-use crate::sign::Scheme;
+use crate::Scheme;
+use crate::delivery::encode::Encoding;
+use crate::delivery::request::{Endpoint, EndpointError};
 use crate::{
     AuthConfigError, BasicCredentials, BearerToken, KeyRing, KeyRingError, Secret, SecretError,
     SenderAuth, TimestampFormat,
@@ -71,7 +71,7 @@ pub struct SysdigHeader {
 /// (`auth` without `secret`, a URL that is not `http(s)://host`, ...).
 ///
 /// ```
-/// use webhook_core::config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
+/// use webhook_core::sysdig_config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 ///
 /// let cfg = SysdigWebhookConfig::from_json_str(r#"{
 ///     "endpoint": "https://siem.example.com/hook",
@@ -82,7 +82,7 @@ pub struct SysdigHeader {
 /// assert_eq!(cfg.auth, Some(SysdigAuth::BasicAuth));
 /// assert_eq!(cfg.output, SysdigOutput::Ndjson);
 /// assert!(!cfg.insecure);
-/// # Ok::<(), webhook_core::config::ConfigError>(())
+/// # Ok::<(), webhook_core::sysdig_config::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -258,7 +258,7 @@ impl SysdigWebhookConfig {
     ///
     /// ```
     /// use webhook_core::TimestampFormat;
-    /// use webhook_core::config::{SysdigAuth, SysdigWebhookConfig};
+    /// use webhook_core::sysdig_config::{SysdigAuth, SysdigWebhookConfig};
     ///
     /// let yaml = "
     /// local_forwarding:
@@ -279,7 +279,7 @@ impl SysdigWebhookConfig {
     /// assert_eq!(cfg.auth, Some(SysdigAuth::Signature));
     /// assert_eq!(cfg.timestamp_format, TimestampFormat::Milliseconds);
     /// assert_eq!(cfg.headers[0].key, "X-Tenant");
-    /// # Ok::<(), webhook_core::config::ConfigError>(())
+    /// # Ok::<(), webhook_core::sysdig_config::ConfigError>(())
     /// ```
     #[cfg(feature = "yaml")]
     pub fn from_yaml_str(s: &str) -> Result<Self, ConfigError> {
@@ -323,7 +323,7 @@ impl SysdigWebhookConfig {
     /// `headers` the custom headers (reserved ones refused, naming the header).
     ///
     /// ```
-    /// use webhook_core::config::SysdigWebhookConfig;
+    /// use webhook_core::sysdig_config::SysdigWebhookConfig;
     ///
     /// let cfg = SysdigWebhookConfig::from_json_str(r#"{"endpoint": "https://siem.example.com/in",
     ///     "auth": "BEARER_TOKEN", "secret": "tok3n", "insecure": true,
@@ -415,7 +415,7 @@ fn scalar_as_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Str
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), ConfigError> {
-    match crate::request::parse_url(endpoint) {
+    match crate::delivery::request::parse_url(endpoint) {
         Ok(_) => Ok(()),
         Err(EndpointError::Url { url, reason }) => Err(ConfigError::BadEndpoint {
             endpoint: url,

@@ -214,6 +214,11 @@ impl<T> RouterBuilder<T> {
 
 /// An immutable, compiled router over targets `T`.
 ///
+/// Used for inbound dispatch (ConnectSecure `subject`, Sysdig `type`) and outbound filtering
+/// (Sysdig "Data to Send", ConnectSecure event sets). A pattern is literal text where `*` matches
+/// any run of characters (including none, and including dots): `policy.*`, `*.created`,
+/// `a.*.b`, `*`. Case-insensitive matching folds ASCII letters only.
+///
 /// ```
 /// use webhook_core::{MatchMode, Router};
 /// let router = Router::builder()

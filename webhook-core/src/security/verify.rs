@@ -23,11 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
-use crate::keyring::{KeyRing, KeyRingError};
-use crate::sign::codec::{self, MAX_SIG_LEN};
-use crate::sign::keys::{self, KeyState, LoadedKey, Purpose};
-use crate::sign::{
-    Scheme, SignatureEncoding, SignatureFormat, TimestampSource, Tolerance, hmac_tag,
+use super::codec::{self, MAX_SIG_LEN};
+use super::keys::{self, KeyState, LoadedKey, Purpose};
+use super::scheme::hmac_tag;
+use crate::{
+    KeyRing, KeyRingError, Scheme, SignatureEncoding, SignatureFormat, TimestampSource, Tolerance,
 };
 
 /// Why a message was refused. Variants are stable reasons a receiver can act on (answer 400 or
@@ -131,6 +131,23 @@ impl<'h> Verified<'h> {
 }
 
 /// Verifies messages of one scheme against the live keys of a ring.
+///
+/// For HMAC schemes the hot path streams id, separators, timestamp and body into a clone of a
+/// pre-keyed HMAC state (no copy of the body, no string building), decodes each signature of the
+/// header into a stack buffer and compares the decoded bytes in constant time. Every signature
+/// entry is tried against every key live at `now` (rotation), and the timestamp is checked
+/// against a replay window set separately for the past and the future, before any hashing.
+///
+/// Ed25519 schemes need the signed content in one buffer, so they allocate it once per message.
+///
+/// # Rules
+/// * `now` is the caller's clock; this crate never reads it. Timestamps are compared in whole
+///   seconds (`now` truncated) and the bounds are inclusive: with the default 300 s window, a
+///   timestamp exactly 300 s old or ahead is accepted, 301 s is refused.
+/// * Hex signatures must be lowercase and base64 ones canonical padded standard base64, so that
+///   every change of the text is a change of the signature.
+/// * A malformed entry does not hide a valid one: entries that do not decode are skipped, and the
+///   header is reported as malformed only when no entry with the scheme's prefix decodes.
 ///
 /// Build it once per configuration: HMAC keys are absorbed into keyed states at construction
 /// and each message clones a state instead of re-hashing the key. Those keyed states are
@@ -285,7 +302,7 @@ impl Verifier {
                 }
                 let text = std::str::from_utf8(raw)
                     .ok()
-                    .filter(|_| crate::sign::id_is_valid(raw))
+                    .filter(|_| super::scheme::id_is_valid(raw))
                     .ok_or_else(|| malformed(name, "not printable ASCII"))?;
                 Some(text)
             }
@@ -392,7 +409,7 @@ impl Verifier {
                 #[cfg(feature = "ed25519")]
                 KeyState::Ed25519Verifying(vk) => {
                     let msg = content.get_or_insert_with(|| {
-                        crate::sign::content_bytes(scheme, id_bytes, ts_bytes, body)
+                        super::scheme::content_bytes(scheme, id_bytes, ts_bytes, body)
                     });
                     any_candidate(
                         &candidates,

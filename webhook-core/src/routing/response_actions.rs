@@ -8,11 +8,19 @@
 
 use serde_json::Value;
 
-/// Largest response body evaluated by default (64 KiB).
-pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+const DEFAULT_MAX_BODY: usize = ResponseActions::DEFAULT_MAX_BODY;
 
-/// Allow or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Allow or deny: the outcome of [`ResponseActions`], and the `decision` of a Safous answer
+/// (`webhook_payloads::safous::SafousDecision`). Serialized in lowercase.
+///
+/// ```
+/// use webhook_core::Decision;
+/// assert_eq!(serde_json::to_string(&Decision::Deny)?, r#""deny""#);
+/// assert_eq!(serde_json::from_str::<Decision>(r#""allow""#)?, Decision::Allow);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Decision {
     /// Grant access / accept.
     Allow,
@@ -135,7 +143,7 @@ impl ResponseActionsBuilder {
         self
     }
 
-    /// Largest body evaluated (default [`DEFAULT_MAX_BODY`]).
+    /// Largest body evaluated (default [`ResponseActions::DEFAULT_MAX_BODY`]).
     pub fn max_body(mut self, max: usize) -> Self {
         self.max_body = max;
         self
@@ -176,6 +184,11 @@ impl ResponseActionsBuilder {
 
 /// Compiled response actions.
 ///
+/// Each rule is (decision, key, condition): `key` is a dotted path (`data.user.groups.0`, a
+/// numeric segment indexes an array), the condition is equals / not-equals / exists / contains.
+/// Rules are evaluated in order; the first that holds decides. When none holds, the configured
+/// default decides. The result says which rule decided.
+///
 /// ```
 /// use webhook_core::{Condition, Decision, ResponseActions};
 /// let actions = ResponseActions::builder()
@@ -196,6 +209,9 @@ pub struct ResponseActions {
 }
 
 impl ResponseActions {
+    /// Largest response body evaluated by default (64 KiB).
+    pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
     /// Starts a builder (no rules, default deny, auto format).
     pub fn builder() -> ResponseActionsBuilder {
         ResponseActionsBuilder {

@@ -24,9 +24,9 @@ use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method, Uri};
 
-use crate::auth::{AuthError, SenderAuth};
-use crate::encode::{Body, Encoding};
-use crate::headers::{CustomHeaders, HeaderError};
+use crate::delivery::encode::{Body, Encoding};
+use crate::{AuthError, SenderAuth};
+use crate::{CustomHeaders, HeaderError};
 
 /// The user agent sent when none is configured: `webhook-sdk/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("webhook-sdk/", env!("CARGO_PKG_VERSION"));
@@ -43,7 +43,7 @@ pub const ID_HEADER: HeaderName = HeaderName::from_static("webhook-id");
 /// ```
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// use webhook_core::{Body, Encoding, Event, Secret, SenderAuth};
-/// use webhook_core::request::Endpoint;
+/// use webhook_core::Endpoint;
 ///
 /// let secret = Secret::from_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
 /// let endpoint = Endpoint::builder("https://siem.example.com/hooks/sysdig")

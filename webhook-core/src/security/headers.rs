@@ -19,11 +19,10 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::sign::{Scheme, is_sdk_signature_header};
+use crate::Scheme;
+use crate::security::scheme::is_sdk_signature_header;
 
-/// Headers nobody may set through custom headers (lowercase), besides the SDK's own signature,
-/// id and timestamp headers.
-pub const RESERVED_HEADERS: &[&str] = &[
+const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "host",
     "content-encoding",
@@ -43,7 +42,7 @@ pub const RESERVED_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-/// Whether `name` (any case) is reserved: listed in [`RESERVED_HEADERS`], or a header the SDK
+/// Whether `name` (any case) is reserved: listed in [`CustomHeaders::RESERVED_HEADERS`], or a header the SDK
 /// sets itself (any preset's signature/id/timestamp header, `webhook-*`, `svix-*`).
 ///
 /// ```
@@ -95,6 +94,25 @@ pub enum HeaderError {
 
 /// A validated list of custom headers. Several values for one name are kept, in order.
 ///
+/// # What is refused
+///
+/// Senders let users add headers (Sysdig "Custom Headers", Safous "Headers", Sysdig agent
+/// `headers:`). Some headers must stay under the SDK's control, so [`CustomHeadersBuilder::build`]
+/// refuses, case-insensitively:
+///
+/// * the reserved list of `delivery.md` (Authorization, Host, Content-Encoding, Content-Length,
+///   Content-Type, User-Agent, Connection, Keep-Alive, Proxy-Authenticate, Proxy-Authorization,
+///   WWW-Authenticate, Accept-Encoding) and the other hop-by-hop headers (TE, Trailer,
+///   Transfer-Encoding, Upgrade, Proxy-Connection);
+/// * every header the SDK sets itself: the id, timestamp and signature headers of all presets,
+///   and the whole `webhook-*` and `svix-*` families; plus any name added with
+///   [`CustomHeadersBuilder::reserve`] / [`CustomHeadersBuilder::reserve_scheme`] (e.g. a static
+///   auth token header or a custom scheme's headers);
+/// * invalid names, and values containing CR, LF or NUL (header injection) or other control
+///   characters.
+///
+/// Each error names the offending header.
+///
 /// ```
 /// use webhook_core::{CustomHeaders, HeaderError};
 ///
@@ -116,6 +134,10 @@ pub struct CustomHeaders {
 }
 
 impl CustomHeaders {
+    /// Headers nobody may set through custom headers (lowercase), besides the SDK's own
+    /// signature, id and timestamp headers.
+    pub const RESERVED_HEADERS: &'static [&'static str] = RESERVED_HEADERS;
+
     /// Starts a builder.
     pub fn builder() -> CustomHeadersBuilder {
         CustomHeadersBuilder::default()
@@ -213,7 +235,7 @@ mod tests {
         for name in RESERVED_HEADERS
             .iter()
             .copied()
-            .chain(crate::sign::presets::PRESET_HEADERS.iter().copied())
+            .chain(crate::security::scheme::PRESET_HEADERS.iter().copied())
             .chain(["WEBHOOK-Anything", "Svix-Whatever", "AUTHORIZATION", "Te"])
         {
             let upper = name.to_ascii_uppercase();

@@ -6,9 +6,16 @@
 //! ([`Scheme::standard_webhooks`], [`Scheme::github`], ...) are values of this type, and users
 //! describe any other sender with [`Scheme::builder`].
 
+mod presets;
+
+#[cfg(test)]
+pub(crate) use presets::PRESET_HEADERS;
+pub(crate) use presets::is_sdk_signature_header;
+
 use std::borrow::Cow;
 use std::time::Duration;
 
+use hmac::Mac;
 use http::HeaderName;
 
 /// The MAC or signature algorithm.
@@ -376,6 +383,33 @@ pub enum SchemeError {
 
 /// A complete, validated signature scheme. Cheap to clone.
 ///
+/// # Presets
+///
+/// The schemes of real senders, as values of the one general [`Scheme`].
+///
+/// | preset | headers | signed content | algorithm, encoding, prefix | timestamp |
+/// | --- | --- | --- | --- | --- |
+/// | [`Scheme::standard_webhooks`] | `webhook-id`, `webhook-timestamp`, `webhook-signature` | `{id}.{ts}.{body}` | HMAC-SHA256, base64, `v1,` (space-separated list) | header, 300 s |
+/// | `Scheme::standard_webhooks_v1a` | same | same | Ed25519, base64, `v1a,` | header, 300 s |
+/// | [`Scheme::svix`] | `svix-id`, `svix-timestamp`, `svix-signature` | `{id}.{ts}.{body}` | HMAC-SHA256, base64, `v1,` | header, 300 s |
+/// | [`Scheme::soveren`] | `x-soveren-signature` | `{body}` | HMAC-SHA256, hex, `sha256=` | none |
+/// | [`Scheme::github`] | `x-hub-signature-256` | `{body}` | HMAC-SHA256, hex, `sha256=` | none |
+/// | [`Scheme::github_legacy_sha1`] (verify only) | `x-hub-signature` | `{body}` | HMAC-SHA1, hex, `sha1=` | none |
+/// | [`Scheme::stripe`] | `stripe-signature: t=..,v1=..` | `{ts}.{body}` | HMAC-SHA256, hex, `v1=` (comma list) | `t=` entry, 300 s |
+/// | [`Scheme::slack`] | `x-slack-signature`, `x-slack-request-timestamp` | `v0:{ts}:{body}` | HMAC-SHA256, hex, `v0=` | header, 300 s |
+/// | [`Scheme::zoom`] | `x-zm-signature`, `x-zm-request-timestamp` | `v0:{ts}:{body}` | HMAC-SHA256, hex, `v0=` | header, 300 s |
+/// | [`Scheme::shopify`] | `x-shopify-hmac-sha256` | `{body}` | HMAC-SHA256, base64 | none |
+/// | `Scheme::discord` | `x-signature-ed25519`, `x-signature-timestamp` | `{ts}{body}` | Ed25519, hex | header, 300 s |
+///
+/// Zoom and Discord do not publish a replay window; the presets apply the same 300 s default,
+/// which a [`Verifier`](crate::Verifier) can change or switch off.
+///
+/// Every sender in the field is a point in the same space: an [`Algorithm`], a
+/// [`SignedContent`] template, an [`SignatureEncoding`], a prefix, header names, a [`SignatureFormat`]
+/// for several signatures, and a [`TimestampSource`] with a default [`Tolerance`]. The presets
+/// ([`Scheme::standard_webhooks`], [`Scheme::github`], ...) are values of this type, and users
+/// describe any other sender with [`Scheme::builder`].
+///
 /// Build one from a preset (`Scheme::standard_webhooks()`, `Scheme::stripe()`, ...) or with
 /// [`Scheme::builder`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -687,6 +721,36 @@ impl SchemeBuilder {
             tolerance: self.tolerance,
         })
     }
+}
+
+/// Whether `id` survives a trip through an HTTP header unchanged.
+pub(crate) fn id_is_valid(id: &[u8]) -> bool {
+    let edge_ok = |b: Option<&u8>| b.is_none_or(|b| *b != b' ');
+    id.iter().all(|b| (0x20..0x7f).contains(b)) && edge_ok(id.first()) && edge_ok(id.last())
+}
+
+/// Computes the HMAC tag of the signed content from a keyed state.
+pub(crate) fn hmac_tag<M: Mac + Clone>(
+    keyed: &M,
+    scheme: &Scheme,
+    id: &[u8],
+    ts: &[u8],
+    body: &[u8],
+) -> hmac::digest::Output<M> {
+    let mut mac = keyed.clone();
+    scheme
+        .signed_content()
+        .feed(id, ts, body, |piece| mac.update(piece));
+    mac.finalize().into_bytes()
+}
+
+/// The signed content in one buffer (Ed25519 needs the whole message).
+#[cfg(feature = "ed25519")]
+pub(crate) fn content_bytes(scheme: &Scheme, id: &[u8], ts: &[u8], body: &[u8]) -> Vec<u8> {
+    let content = scheme.signed_content();
+    let mut msg = Vec::with_capacity(content.content_len(id, ts, body));
+    content.feed(id, ts, body, |piece| msg.extend_from_slice(piece));
+    msg
 }
 
 #[cfg(test)]

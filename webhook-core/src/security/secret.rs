@@ -15,12 +15,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
-/// The prefix of a Standard Webhooks symmetric secret.
-pub const WHSEC_PREFIX: &str = "whsec_";
-/// The smallest decoded length the Standard Webhooks specification allows for `whsec_` secrets.
-pub const WHSEC_MIN_LEN: usize = 24;
-/// The largest decoded length the Standard Webhooks specification allows for `whsec_` secrets.
-pub const WHSEC_MAX_LEN: usize = 64;
+const WHSEC_PREFIX: &str = Secret::WHSEC_PREFIX;
+const WHSEC_MIN_LEN: usize = Secret::WHSEC_MIN_LEN;
+const WHSEC_MAX_LEN: usize = Secret::WHSEC_MAX_LEN;
 
 /// Why a secret could not be parsed. Never contains any part of the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +49,15 @@ pub enum SecretError {
 
 /// Symmetric key material, zeroized on drop and redacted in `Debug`.
 ///
+/// A [`Secret`] owns its bytes in a buffer that is zeroized when dropped, never prints them
+/// (`Debug` shows `Secret(***)`), and is parsed from the forms senders hand out:
+///
+/// * Standard Webhooks / Svix secrets, `whsec_` followed by standard padded base64 of 24 to 64
+///   bytes ([`Secret::from_whsec`]);
+/// * raw bytes, e.g. a GitHub or Slack signing secret typed by a user ([`Secret::from_bytes`]).
+///
+/// Ed25519 keys (`whsk_`/`whpk_`) live in `webhook_core::ed25519` (feature `ed25519`).
+///
 /// ```
 /// use webhook_core::Secret;
 ///
@@ -67,6 +73,15 @@ pub enum SecretError {
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
+    /// The prefix of a Standard Webhooks symmetric secret.
+    pub const WHSEC_PREFIX: &'static str = "whsec_";
+    /// The smallest decoded length the Standard Webhooks specification allows for `whsec_`
+    /// secrets.
+    pub const WHSEC_MIN_LEN: usize = 24;
+    /// The largest decoded length the Standard Webhooks specification allows for `whsec_`
+    /// secrets.
+    pub const WHSEC_MAX_LEN: usize = 64;
+
     /// Takes raw key bytes as they are (any non-empty length).
     ///
     /// # Errors

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use http::HeaderName;
 
-use super::scheme::{
+use super::{
     Algorithm, Scheme, SignatureEncoding, SignatureFormat, SignedContent, TimestampSource,
     Tolerance,
 };
@@ -348,6 +348,12 @@ impl Scheme {
         all.extend([Scheme::standard_webhooks_v1a(), Scheme::discord()]);
         all
     }
+}
+
+/// Header names the presets write, plus the families `webhook-*` and `svix-*`.
+pub(crate) fn is_sdk_signature_header(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    PRESET_HEADERS.contains(&n) || n.starts_with("webhook-") || n.starts_with("svix-")
 }
 
 #[cfg(test)]

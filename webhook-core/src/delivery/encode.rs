@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::event::Event;
+use crate::delivery::event::Event;
 
 /// Errors encoding a body.
 #[derive(Debug, thiserror::Error)]

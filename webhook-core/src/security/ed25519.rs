@@ -186,7 +186,7 @@ impl Ed25519VerifyingKey {
         }
         let lower = text.to_ascii_lowercase();
         let mut arr = [0u8; 32];
-        match crate::sign::codec::hex_decode(lower.as_bytes(), &mut arr) {
+        match crate::security::codec::hex_decode(lower.as_bytes(), &mut arr) {
             Some(32) => Self::from_bytes(&arr),
             _ => Err(Ed25519KeyError::InvalidEncoding { encoding: "hex" }),
         }
@@ -202,7 +202,7 @@ impl Ed25519VerifyingKey {
     /// Formats the key as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         let mut buf = [0u8; 64];
-        let n = crate::sign::codec::hex_encode(self.0.as_bytes(), &mut buf);
+        let n = crate::security::codec::hex_encode(self.0.as_bytes(), &mut buf);
         buf.get(..n)
             .map(|b| b.iter().map(|&c| char::from(c)).collect())
             .unwrap_or_default()

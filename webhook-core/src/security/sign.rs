@@ -1,7 +1,7 @@
 //! Signing: one general mechanism, many presets.
 //!
-//! A [`Scheme`] describes a sender's signature (see [`scheme`] for the parts and [`presets`]
-//! for the senders); a [`Signer`] binds a scheme to a [`KeyRing`] and writes the id, timestamp
+//! A [`Scheme`] describes a sender's signature (its parts and presets live in the sibling
+//! `scheme` module, shared with verification); a [`Signer`] binds a scheme to a [`KeyRing`] and writes the id, timestamp
 //! and signature headers of each delivery attempt.
 //!
 //! # Driving contract
@@ -9,24 +9,17 @@
 //! [`Signer::sign`] for every attempt with the event's stable id and the *attempt's* timestamp
 //! (unix seconds from your clock: this crate never reads it). Keys are live at that timestamp.
 
-pub(crate) mod codec;
-pub(crate) mod keys;
-pub mod presets;
-pub mod scheme;
-
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::Mac;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
-use crate::keyring::{KeyRing, KeyRingError};
-use codec::{MAX_ENCODED_LEN, MAX_SIG_LEN};
-use keys::{KeyState, LoadedKey, Purpose};
-pub use scheme::{
-    Algorithm, Scheme, SchemeBuilder, SchemeError, SignatureEncoding, SignatureFormat,
-    SignedContent, TimestampSource, Tolerance,
-};
+use super::codec::{self, MAX_ENCODED_LEN, MAX_SIG_LEN};
+use super::keys::{self, KeyState, LoadedKey, Purpose};
+#[cfg(feature = "ed25519")]
+use super::scheme::content_bytes;
+use super::scheme::{hmac_tag, id_is_valid};
+use crate::{KeyRing, KeyRingError, Scheme, SignatureEncoding, SignatureFormat, TimestampSource};
 
 /// Why a message could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +41,15 @@ pub enum SignError {
 }
 
 /// Signs messages with one scheme and every live key of a ring.
+///
+/// A [`Scheme`] describes a sender's signature (its parts and presets live in the sibling
+/// `scheme` module, shared with verification); a [`Signer`] binds a scheme to a [`KeyRing`] and writes the id, timestamp
+/// and signature headers of each delivery attempt.
+///
+/// # Driving contract
+/// Build the `Signer` once (keys are loaded and HMAC states keyed there), then call
+/// [`Signer::sign`] for every attempt with the event's stable id and the *attempt's* timestamp
+/// (unix seconds from your clock: this crate never reads it). Keys are live at that timestamp.
 ///
 /// Like [`Verifier`](crate::Verifier), it keys HMAC states once at construction (see there for
 /// how that key material is held).
@@ -95,36 +97,6 @@ fn encode(encoding: SignatureEncoding, raw: &[u8]) -> Encoded {
         SignatureEncoding::Base64 => codec::base64_encode(raw, &mut buf),
     };
     Encoded { buf, len }
-}
-
-/// Whether `id` survives a trip through an HTTP header unchanged.
-pub(crate) fn id_is_valid(id: &[u8]) -> bool {
-    let edge_ok = |b: Option<&u8>| b.is_none_or(|b| *b != b' ');
-    id.iter().all(|b| (0x20..0x7f).contains(b)) && edge_ok(id.first()) && edge_ok(id.last())
-}
-
-/// Computes the HMAC tag of the signed content from a keyed state.
-pub(crate) fn hmac_tag<M: Mac + Clone>(
-    keyed: &M,
-    scheme: &Scheme,
-    id: &[u8],
-    ts: &[u8],
-    body: &[u8],
-) -> hmac::digest::Output<M> {
-    let mut mac = keyed.clone();
-    scheme
-        .signed_content()
-        .feed(id, ts, body, |piece| mac.update(piece));
-    mac.finalize().into_bytes()
-}
-
-/// The signed content in one buffer (Ed25519 needs the whole message).
-#[cfg(feature = "ed25519")]
-pub(crate) fn content_bytes(scheme: &Scheme, id: &[u8], ts: &[u8], body: &[u8]) -> Vec<u8> {
-    let content = scheme.signed_content();
-    let mut msg = Vec::with_capacity(content.content_len(id, ts, body));
-    content.feed(id, ts, body, |piece| msg.extend_from_slice(piece));
-    msg
 }
 
 impl Signer {
@@ -273,12 +245,6 @@ fn copy(dst: &mut [u8; MAX_SIG_LEN], src: &[u8]) -> usize {
         d.copy_from_slice(s);
     }
     n
-}
-
-/// Header names this module's presets write, plus the families `webhook-*` and `svix-*`.
-pub(crate) fn is_sdk_signature_header(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    presets::PRESET_HEADERS.contains(&n) || n.starts_with("webhook-") || n.starts_with("svix-")
 }
 
 #[cfg(test)]
