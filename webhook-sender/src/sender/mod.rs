@@ -487,7 +487,7 @@ impl Sender {
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::time::Duration;
     /// use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    /// use webhook_core::{Event, HealthState, request::Endpoint};
+    /// use webhook_core::{Endpoint, Event, HealthState};
     /// use webhook_sender::ssrf::SsrfPolicy;
     /// use webhook_sender::transport::TransportBuilder;
     /// use webhook_sender::{
