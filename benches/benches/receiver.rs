@@ -201,7 +201,7 @@ impl Clients {
             tokio::spawn(conn);
             senders.push(sender);
         }
-        Clients { senders }
+        Self { senders }
     }
 
     /// Sends every request (split over the connections), asserting `200` for each.
@@ -239,7 +239,7 @@ struct Requests {
 
 impl Requests {
     fn new() -> Self {
-        Requests {
+        Self {
             body: event_body(),
             signer: Signer::new(Scheme::standard_webhooks(), &ring()).expect("signer"),
             next_id: AtomicU64::new(0),
@@ -291,7 +291,7 @@ impl Setup {
             let verified = Clients::connect(receiver_server().await).await;
             (bare, plain, verified)
         });
-        Setup {
+        Self {
             rt,
             bare,
             plain,

@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(ok.message_id(), Some("msg_1"));
         assert!(matches!(
             ok.identity(),
-            webhook_core::Identity::Signature { key_index: 0, .. }
+            Identity::Signature { key_index: 0, .. }
         ));
 
         let err = auth

@@ -26,7 +26,7 @@ pub(crate) struct Target {
     pub(crate) transport: SharedTransport,
     pub(crate) tokens: Option<TokenProvider>,
     /// Rewrite Sysdig `timestamp`s at this resolution (`None`: as read).
-    pub(crate) timestamp_format: Option<webhook_payloads::TimestampFormat>,
+    pub(crate) timestamp_format: Option<TimestampFormat>,
     pub(crate) url: String,
     pub(crate) auth_label: String,
 }
@@ -52,12 +52,12 @@ fn ts_arg(t: TimestampFormat) -> TimestampArg {
     }
 }
 
-pub(crate) fn payload_ts(t: TimestampArg) -> webhook_payloads::TimestampFormat {
+pub(crate) fn payload_ts(t: TimestampArg) -> TimestampFormat {
     match t {
-        TimestampArg::Seconds => webhook_payloads::TimestampFormat::Seconds,
-        TimestampArg::Milliseconds => webhook_payloads::TimestampFormat::Milliseconds,
-        TimestampArg::Microseconds => webhook_payloads::TimestampFormat::Microseconds,
-        TimestampArg::Nanoseconds => webhook_payloads::TimestampFormat::Nanoseconds,
+        TimestampArg::Seconds => TimestampFormat::Seconds,
+        TimestampArg::Milliseconds => TimestampFormat::Milliseconds,
+        TimestampArg::Microseconds => TimestampFormat::Microseconds,
+        TimestampArg::Nanoseconds => TimestampFormat::Nanoseconds,
     }
 }
 

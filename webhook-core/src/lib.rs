@@ -150,7 +150,9 @@ pub use delivery::batch::{
 };
 pub use delivery::breaker::{BreakerConfig, BreakerConfigError, BreakerState, CircuitBreaker};
 pub use delivery::encode::{Body, EncodeError, Encoding};
-pub use delivery::event::{Event, EventBuilder, EventError, ScaledTimestamp, TimestampFormat};
+pub use delivery::event::{
+    Event, EventBuilder, EventError, ParseTimestampFormatError, ScaledTimestamp, TimestampFormat,
+};
 pub use delivery::health::{Health, HealthConfig, HealthEvent, HealthState};
 pub use delivery::request::{
     DEFAULT_USER_AGENT, Endpoint, EndpointBuilder, EndpointError, ID_HEADER, RequestError,

@@ -371,7 +371,7 @@ impl Key {
         } else {
             (1u64 << (8 * text.len())) - 1
         };
-        Key { text, word, mask }
+        Self { text, word, mask }
     }
 }
 
@@ -401,7 +401,7 @@ impl<'a, T: FastRead<'a>> FastRead<'a> for Option<T> {
 
 impl<'a, T: FastRead<'a>> FastRead<'a> for Vec<T> {
     fn read(r: &mut Reader<'a>) -> Option<Self> {
-        let mut out = Vec::new();
+        let mut out = Self::new();
         r.array(|r| {
             out.push(T::read(r)?);
             Some(())
@@ -440,9 +440,9 @@ where
 {
     fn read(r: &mut Reader<'a>) -> Option<Self> {
         if r.null_next()? {
-            Some(Lenient(None))
+            Some(Self(None))
         } else {
-            Lenient::<T>::read(r).map(|Lenient(v)| Lenient(Some(v)))
+            Lenient::<T>::read(r).map(|Lenient(v)| Self(Some(v)))
         }
     }
 }
@@ -459,9 +459,9 @@ where
 {
     fn read(r: &mut Reader<'a>) -> Option<Self> {
         if r.null_next()? {
-            Some(Borrowed(None))
+            Some(Self(None))
         } else {
-            Borrowed::<T>::read(r).map(|Borrowed(v)| Borrowed(Some(v)))
+            Borrowed::<T>::read(r).map(|Borrowed(v)| Self(Some(v)))
         }
     }
 }

@@ -159,7 +159,7 @@ where
     Lenient<T>: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Lenient(
+        Ok(Self(
             Option::<Lenient<T>>::deserialize(d)?.map(|Lenient(v)| v),
         ))
     }
@@ -529,7 +529,7 @@ pub(crate) use required;
 impl<'de> Deserialize<'de> for Lenient<String> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match LenientString::deserialize(d)? {
-            LenientString(Some(s)) => Ok(Lenient(s)),
+            LenientString(Some(s)) => Ok(Self(s)),
             LenientString(None) => Err(de::Error::invalid_type(de::Unexpected::Unit, &"a string")),
         }
     }
@@ -611,7 +611,7 @@ where
     Borrowed<T>: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Borrowed(
+        Ok(Self(
             Option::<Borrowed<T>>::deserialize(d)?.map(|Borrowed(v)| v),
         ))
     }

@@ -325,11 +325,11 @@ impl SafousContext {
 /// [`SafousContext::param`], `%headers.Name%` the client's request header.
 impl webhook_core::TemplateParams for SafousContext {
     fn param(&self, name: &str) -> Option<Cow<'_, str>> {
-        SafousContext::param(self, name)
+        Self::param(self, name)
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
-        SafousContext::header(self, name)
+        Self::header(self, name)
     }
 }
 

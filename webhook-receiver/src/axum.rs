@@ -112,7 +112,7 @@ where
             .await
             .and_then(|intake| intake.decode(&decoder))
             .map_err(WebhookRejection)?;
-        Ok(Webhook {
+        Ok(Self {
             items: verified.items,
             context: verified.context,
             ticket: Ticket::new(verified.reservation.into_owned()),

@@ -69,8 +69,8 @@ impl Context {
         client_certificate: Option<Bytes>,
         auth: Authenticated,
         received_at: SystemTime,
-    ) -> Context {
-        Context {
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 method: parts.method,
                 uri: parts.uri,

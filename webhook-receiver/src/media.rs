@@ -29,32 +29,32 @@ pub enum MediaType {
 
 impl MediaType {
     /// Every media type, the receiver's default set.
-    pub const ALL: [MediaType; 4] = [
-        MediaType::Json,
-        MediaType::NdJson,
-        MediaType::CloudEvents,
-        MediaType::CloudEventsBatch,
+    pub const ALL: [Self; 4] = [
+        Self::Json,
+        Self::NdJson,
+        Self::CloudEvents,
+        Self::CloudEventsBatch,
     ];
 
     /// Parses a `Content-Type` header value (parameters such as `charset` are ignored, case is
     /// not significant). `None` for a type the receiver cannot decode.
-    pub fn from_content_type(value: &HeaderValue) -> Option<MediaType> {
+    pub fn from_content_type(value: &HeaderValue) -> Option<Self> {
         let s = value.to_str().ok()?;
         let essence = s.split(';').next()?.trim();
         let eq = |t: &str| essence.eq_ignore_ascii_case(t);
         if eq("application/json") || eq("text/json") {
-            Some(MediaType::Json)
+            Some(Self::Json)
         } else if eq("application/x-ndjson")
             || eq("application/ndjson")
             || eq("application/jsonl")
             || eq("application/x-jsonlines")
             || eq("application/jsonlines")
         {
-            Some(MediaType::NdJson)
+            Some(Self::NdJson)
         } else if eq("application/cloudevents+json") {
-            Some(MediaType::CloudEvents)
+            Some(Self::CloudEvents)
         } else if eq("application/cloudevents-batch+json") {
-            Some(MediaType::CloudEventsBatch)
+            Some(Self::CloudEventsBatch)
         } else {
             None
         }
@@ -63,10 +63,10 @@ impl MediaType {
     /// The canonical media type string.
     pub fn as_str(self) -> &'static str {
         match self {
-            MediaType::Json => "application/json",
-            MediaType::NdJson => "application/x-ndjson",
-            MediaType::CloudEvents => "application/cloudevents+json",
-            MediaType::CloudEventsBatch => "application/cloudevents-batch+json",
+            Self::Json => "application/json",
+            Self::NdJson => "application/x-ndjson",
+            Self::CloudEvents => "application/cloudevents+json",
+            Self::CloudEventsBatch => "application/cloudevents-batch+json",
         }
     }
 }

@@ -52,36 +52,33 @@ impl HandlerOutcome {
     /// let o = HandlerOutcome::json(&serde_json::json!({"decision": "allow"}));
     /// assert!(matches!(o, HandlerOutcome::Respond { status, .. } if status == http::StatusCode::OK));
     /// ```
-    pub fn json<S: serde::Serialize + ?Sized>(value: &S) -> HandlerOutcome {
+    pub fn json<S: serde::Serialize + ?Sized>(value: &S) -> Self {
         match serde_json::to_vec(value) {
-            Ok(body) => HandlerOutcome::Respond {
+            Ok(body) => Self::Respond {
                 status: StatusCode::OK,
                 body: Bytes::from(body),
             },
-            Err(e) => HandlerOutcome::Failed {
+            Err(e) => Self::Failed {
                 reason: Cow::Owned(format!("response serialization failed: {e}")),
             },
         }
     }
 
     /// A handler failure with a reason for the logs.
-    pub fn failed(reason: impl Into<Cow<'static, str>>) -> HandlerOutcome {
-        HandlerOutcome::Failed {
+    pub fn failed(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Failed {
             reason: reason.into(),
         }
     }
 
     /// Overloaded, asking the sender to retry after `after`.
-    pub fn overloaded(retry_after: Option<Duration>) -> HandlerOutcome {
-        HandlerOutcome::Overloaded { retry_after }
+    pub fn overloaded(retry_after: Option<Duration>) -> Self {
+        Self::Overloaded { retry_after }
     }
 
     /// Whether this outcome acknowledges the payload.
     pub fn is_acknowledged(&self) -> bool {
-        matches!(
-            self,
-            HandlerOutcome::Accepted | HandlerOutcome::Respond { .. }
-        )
+        matches!(self, Self::Accepted | Self::Respond { .. })
     }
 }
 
@@ -89,8 +86,8 @@ impl<E: std::fmt::Display> From<Result<(), E>> for HandlerOutcome {
     /// `Ok(())` is accepted; `Err(e)` is a failure logged with `e`.
     fn from(r: Result<(), E>) -> Self {
         match r {
-            Ok(()) => HandlerOutcome::Accepted,
-            Err(e) => HandlerOutcome::failed(e.to_string()),
+            Ok(()) => Self::Accepted,
+            Err(e) => Self::failed(e.to_string()),
         }
     }
 }

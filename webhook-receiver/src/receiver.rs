@@ -89,7 +89,7 @@ pub struct Receiver<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        Receiver {
+        Self {
             inner: Arc::clone(&self.inner),
         }
     }

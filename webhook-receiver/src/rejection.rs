@@ -73,41 +73,39 @@ impl Rejection {
     /// The status code this rejection is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Rejection::UnsupportedMediaType | Rejection::UnsupportedEncoding => {
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType | Self::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            Rejection::BadEncoding | Rejection::BodyRead | Rejection::InvalidContentLength => {
+            Self::BadEncoding | Self::BodyRead | Self::InvalidContentLength => {
                 StatusCode::BAD_REQUEST
             }
-            Rejection::PayloadTooLarge { .. } | Rejection::DecompressedTooLarge { .. } => {
+            Self::PayloadTooLarge { .. } | Self::DecompressedTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Rejection::Replayed => StatusCode::CONFLICT,
-            Rejection::Decode(e) => e.status(),
-            Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Replayed => StatusCode::CONFLICT,
+            Self::Decode(e) => e.status(),
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// The machine-readable kind shown as `"error"` in the response body.
     pub fn kind(&self) -> &'static str {
         match self {
-            Rejection::MethodNotAllowed { .. } => "method_not_allowed",
-            Rejection::UnsupportedMediaType => "unsupported_media_type",
-            Rejection::UnsupportedEncoding => "unsupported_encoding",
-            Rejection::BadEncoding => "bad_encoding",
-            Rejection::PayloadTooLarge { .. } | Rejection::DecompressedTooLarge { .. } => {
-                "payload_too_large"
-            }
-            Rejection::BodyRead => "body_read_failed",
-            Rejection::InvalidContentLength => "invalid_content_length",
-            Rejection::Unauthorized(_) => "unauthorized",
-            Rejection::Replayed => "replayed",
-            Rejection::Decode(BodyDecodeError::WrongShape { .. }) => "unprocessable",
-            Rejection::Decode(BodyDecodeError::UnsupportedMediaType) => "unsupported_media_type",
-            Rejection::Decode(_) => "malformed",
-            Rejection::ShuttingDown => "shutting_down",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedEncoding => "unsupported_encoding",
+            Self::BadEncoding => "bad_encoding",
+            Self::PayloadTooLarge { .. } | Self::DecompressedTooLarge { .. } => "payload_too_large",
+            Self::BodyRead => "body_read_failed",
+            Self::InvalidContentLength => "invalid_content_length",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Replayed => "replayed",
+            Self::Decode(BodyDecodeError::WrongShape { .. }) => "unprocessable",
+            Self::Decode(BodyDecodeError::UnsupportedMediaType) => "unsupported_media_type",
+            Self::Decode(_) => "malformed",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 
@@ -120,8 +118,8 @@ impl Rejection {
     /// let res = Rejection::Replayed.into_response();
     /// assert!(matches!(Rejection::of(&res), Some(Rejection::Replayed)));
     /// ```
-    pub fn of<B>(response: &Response<B>) -> Option<&Rejection> {
-        response.extensions().get::<Rejection>()
+    pub fn of<B>(response: &Response<B>) -> Option<&Self> {
+        response.extensions().get::<Self>()
     }
 
     /// The response for this rejection: its status, a JSON body with the [`kind`](Self::kind)
@@ -136,12 +134,12 @@ impl Rejection {
     /// ```
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let detail = match &self {
-            Rejection::Unauthorized(e) => e.reason().to_owned(),
+            Self::Unauthorized(e) => e.reason().to_owned(),
             other => other.to_string(),
         };
         let mut res = error_response(self.status(), self.kind(), &detail);
         match &self {
-            Rejection::MethodNotAllowed { allowed } => {
+            Self::MethodNotAllowed { allowed } => {
                 let allow = allowed
                     .iter()
                     .map(Method::as_str)
@@ -151,15 +149,13 @@ impl Rejection {
                     res.headers_mut().insert(header::ALLOW, v);
                 }
             }
-            Rejection::ShuttingDown => {
+            Self::ShuttingDown => {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
-            Rejection::PayloadTooLarge { .. }
-            | Rejection::BodyRead
-            | Rejection::InvalidContentLength => {
+            Self::PayloadTooLarge { .. } | Self::BodyRead | Self::InvalidContentLength => {
                 // The rest of the body is not read: the connection cannot be reused.
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -115,7 +115,7 @@ pub struct Replayed {
 impl ReplayCache {
     /// A cache remembering ids for `window`, holding at most `max_entries` (at least 1).
     pub fn new(window: Duration, max_entries: usize) -> Self {
-        ReplayCache {
+        Self {
             window,
             max_entries: max_entries.max(1),
             hashers: (RandomState::new(), RandomState::new()),
@@ -327,7 +327,7 @@ pub(crate) struct Reservation<C: Borrow<SharedReplayCache>> {
 impl<C: Borrow<SharedReplayCache>> Reservation<C> {
     /// Nothing reserved (no replay protection, or nothing to key on).
     fn none(now: SystemTime) -> Self {
-        Reservation { held: None, now }
+        Self { held: None, now }
     }
 
     /// Records the reserved key as seen.
@@ -376,7 +376,7 @@ pub struct Ticket {
 impl Ticket {
     #[cfg(feature = "axum")]
     pub(crate) fn new(inner: Reservation<SharedReplayCache>) -> Self {
-        Ticket { inner }
+        Self { inner }
     }
 
     /// Records the message id as seen (no-op without replay protection or message id).
@@ -476,7 +476,7 @@ mod tests {
         // model makes (forgetting is allowed, inventing a replay is not).
         let window = Duration::from_secs(30);
         let mut c = ReplayCache::new(window, 40);
-        let mut model: std::collections::HashMap<u64, (SystemTime, bool)> = Default::default();
+        let mut model: HashMap<u64, (SystemTime, bool)> = Default::default();
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
         for step in 0..50_000u64 {
             rng ^= rng << 13;

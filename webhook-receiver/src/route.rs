@@ -45,7 +45,7 @@ impl Routes {
         for (pattern, target) in routes {
             b = b.route(pattern, target);
         }
-        Ok(Routes {
+        Ok(Self {
             router: b.build()?,
             fallback,
         })

@@ -138,7 +138,7 @@ pub struct Server<T> {
 impl<T: Send + 'static> Server<T> {
     /// A server for `receiver` with the default timeouts.
     pub fn new(receiver: Receiver<T>) -> Self {
-        Server {
+        Self {
             receiver,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
@@ -461,7 +461,7 @@ impl<T: Send + 'static> Http<T> {
     ) where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let Http {
+        let Self {
             receiver,
             draining,
             health,

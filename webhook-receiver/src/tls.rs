@@ -122,7 +122,7 @@ impl ServerTls {
     /// `h2` only for a server with `Server::http2` on (feature `http2`; the server does not
     /// change it).
     pub fn from_config(config: Arc<rustls::ServerConfig>) -> Self {
-        ServerTls {
+        Self {
             config,
             client_auth: ClientAuth::External,
         }
@@ -180,7 +180,7 @@ impl ServerTls {
         }
         let mut config = (*self.config).clone();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        ServerTls {
+        Self {
             config: Arc::new(config),
             client_auth: self.client_auth,
         }

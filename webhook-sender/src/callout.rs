@@ -184,8 +184,8 @@ pub enum FailMode {
 impl FailMode {
     fn decision(self) -> Decision {
         match self {
-            FailMode::Closed => Decision::Deny,
-            FailMode::Open => Decision::Allow,
+            Self::Closed => Decision::Deny,
+            Self::Open => Decision::Allow,
         }
     }
 }

@@ -748,7 +748,7 @@ async fn batches_awaiting_retries_count_against_the_buffer_limits() -> Result<()
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let u = up.clone();
     let server = Server::start(move |_, _| {
-        if u.load(std::sync::atomic::Ordering::SeqCst) {
+        if u.load(Ordering::SeqCst) {
             Reply::ok()
         } else {
             Reply::status(503)
@@ -794,7 +794,7 @@ async fn batches_awaiting_retries_count_against_the_buffer_limits() -> Result<()
     );
     assert_eq!(h.queued, 30);
     assert!(h.counters.dropped > 0, "{h:?}");
-    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    up.store(true, Ordering::SeqCst);
     let reports = all(receipts).await;
     let delivered = reports.iter().filter(|r| r.is_delivered()).count();
     let dropped = reports
@@ -816,7 +816,7 @@ async fn batches_awaiting_retries_count_against_the_buffer_limits() -> Result<()
     );
     // A released body is encoded again for its retry: every delivered event is in a body, and
     // every body is well-formed NDJSON.
-    let mut ids = std::collections::HashSet::new();
+    let mut ids = HashSet::new();
     for seen in server.seen() {
         for line in seen.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let v: serde_json::Value = serde_json::from_slice(line)?;

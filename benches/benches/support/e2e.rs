@@ -191,7 +191,7 @@ impl Tuning {
     /// in flight, `E2E_LINGER_US` the 2 ms linger. 500 events (~585 KB) measured faster than
     /// 250 or 1000 on the 2-core machine.
     pub fn throughput() -> Self {
-        Tuning {
+        Self {
             linger: Duration::from_micros(env_or("E2E_LINGER_US", 2000) as u64),
             in_flight: env_or("E2E_IN_FLIGHT", 4),
             queue: 50_000,
@@ -209,7 +209,7 @@ impl Tuning {
     /// does not queue behind the ones already out; the linger is unchanged.
     pub fn latency() -> Self {
         let limits = Self::batch_limits(env_or("E2E_LATENCY_MAX_EVENTS", 250));
-        Tuning {
+        Self {
             max_events: limits.max_events,
             max_bytes: limits.max_bytes,
             in_flight: env_or("E2E_LATENCY_IN_FLIGHT", 8),
@@ -219,7 +219,7 @@ impl Tuning {
 
     /// `max_events` and its byte limit (2 KiB per event, at least 1 MiB); the rest zero.
     fn batch_limits(max_events: usize) -> Self {
-        Tuning {
+        Self {
             max_events,
             max_bytes: (max_events * 2048).max(1 << 20),
             linger: Duration::ZERO,

@@ -121,7 +121,7 @@ impl ToJson for i64 {
 }
 
 impl ToJson for bool {
-    const ESCAPES_LINE_BREAKS: bool = true;
+    const ESCAPES_LINE_BREAKS: Self = true;
 
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(if *self { b"true" } else { b"false" });

@@ -33,7 +33,7 @@ pub enum Concurrency {
 impl Default for Concurrency {
     /// `Fixed(4)`.
     fn default() -> Self {
-        Concurrency::Fixed(4)
+        Self::Fixed(4)
     }
 }
 
@@ -41,7 +41,7 @@ impl Concurrency {
     /// Adaptive between `min` and `max`, starting at `min`.
     #[must_use]
     pub fn adaptive(min: usize, max: usize) -> Self {
-        Concurrency::Adaptive {
+        Self::Adaptive {
             min,
             initial: min,
             max,
@@ -52,8 +52,8 @@ impl Concurrency {
     #[must_use]
     pub fn initial(self) -> usize {
         match self {
-            Concurrency::Fixed(n) => n.max(1),
-            Concurrency::Adaptive { initial, .. } => initial.max(1),
+            Self::Fixed(n) => n.max(1),
+            Self::Adaptive { initial, .. } => initial.max(1),
         }
     }
 
@@ -63,8 +63,8 @@ impl Concurrency {
     /// A message naming the broken bound.
     pub fn validate(self) -> Result<(), &'static str> {
         match self {
-            Concurrency::Fixed(0) => Err("concurrency must be at least 1"),
-            Concurrency::Adaptive { min, initial, max }
+            Self::Fixed(0) => Err("concurrency must be at least 1"),
+            Self::Adaptive { min, initial, max }
                 if min == 0 || max < min || initial < min || initial > max =>
             {
                 Err("adaptive concurrency needs 1 <= min <= initial <= max")

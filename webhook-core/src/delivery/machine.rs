@@ -1089,28 +1089,28 @@ enum Pending<T> {
 impl<T> Pending<T> {
     fn key(&self, event: &Event) -> Option<Box<str>> {
         match self {
-            Pending::Fifo(_) => None,
-            Pending::ById(_) => Some(event.id().into()),
+            Self::Fifo(_) => None,
+            Self::ById(_) => Some(event.id().into()),
         }
     }
 
     fn push(&mut self, key: Option<Box<str>>, tag: T) {
         match (self, key) {
-            (Pending::Fifo(q), _) => q.push_back(tag),
-            (Pending::ById(m), Some(k)) => m.entry(k).or_default().push_back(tag),
+            (Self::Fifo(q), _) => q.push_back(tag),
+            (Self::ById(m), Some(k)) => m.entry(k).or_default().push_back(tag),
             // `key` returns `Some` for `ById`.
-            (Pending::ById(m), None) => m.entry(Box::from("")).or_default().push_back(tag),
+            (Self::ById(m), None) => m.entry(Box::from("")).or_default().push_back(tag),
         }
     }
 
     /// The tags of `events`, a batch just taken from the batcher.
     fn take(&mut self, events: &[Event]) -> Vec<T> {
         match self {
-            Pending::Fifo(q) => {
+            Self::Fifo(q) => {
                 let n = events.len().min(q.len());
                 q.drain(..n).collect()
             }
-            Pending::ById(m) => {
+            Self::ById(m) => {
                 let mut tags = Vec::with_capacity(events.len());
                 for e in events {
                     if let Some(q) = m.get_mut(e.id()) {
@@ -1129,15 +1129,15 @@ impl<T> Pending<T> {
 
     fn is_empty(&self) -> bool {
         match self {
-            Pending::Fifo(q) => q.is_empty(),
-            Pending::ById(m) => m.is_empty(),
+            Self::Fifo(q) => q.is_empty(),
+            Self::ById(m) => m.is_empty(),
         }
     }
 
     fn drain(&mut self) -> Vec<T> {
         match self {
-            Pending::Fifo(q) => q.drain(..).collect(),
-            Pending::ById(m) => m.drain().flat_map(|(_, q)| q).collect(),
+            Self::Fifo(q) => q.drain(..).collect(),
+            Self::ById(m) => m.drain().flat_map(|(_, q)| q).collect(),
         }
     }
 }

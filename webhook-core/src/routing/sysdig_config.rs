@@ -215,19 +215,19 @@ pub enum ConfigError {
 
 impl From<AuthConfigError> for ConfigError {
     fn from(e: AuthConfigError) -> Self {
-        ConfigError::BadSecret(e.to_string())
+        Self::BadSecret(e.to_string())
     }
 }
 
 impl From<SecretError> for ConfigError {
     fn from(e: SecretError) -> Self {
-        ConfigError::BadSecret(e.to_string())
+        Self::BadSecret(e.to_string())
     }
 }
 
 impl From<KeyRingError> for ConfigError {
     fn from(e: KeyRingError) -> Self {
-        ConfigError::BadSecret(e.to_string())
+        Self::BadSecret(e.to_string())
     }
 }
 

@@ -33,32 +33,32 @@ impl Key {
     /// A short name of the key kind, for errors and logs.
     pub fn kind(&self) -> &'static str {
         match self {
-            Key::Hmac(_) => "hmac secret",
+            Self::Hmac(_) => "hmac secret",
             #[cfg(feature = "ed25519")]
-            Key::Ed25519Signing(_) => "ed25519 signing key",
+            Self::Ed25519Signing(_) => "ed25519 signing key",
             #[cfg(feature = "ed25519")]
-            Key::Ed25519Verifying(_) => "ed25519 verifying key",
+            Self::Ed25519Verifying(_) => "ed25519 verifying key",
         }
     }
 }
 
 impl From<Secret> for Key {
     fn from(s: Secret) -> Self {
-        Key::Hmac(s)
+        Self::Hmac(s)
     }
 }
 
 #[cfg(feature = "ed25519")]
 impl From<Ed25519SigningKey> for Key {
     fn from(k: Ed25519SigningKey) -> Self {
-        Key::Ed25519Signing(k)
+        Self::Ed25519Signing(k)
     }
 }
 
 #[cfg(feature = "ed25519")]
 impl From<Ed25519VerifyingKey> for Key {
     fn from(k: Ed25519VerifyingKey) -> Self {
-        Key::Ed25519Verifying(k)
+        Self::Ed25519Verifying(k)
     }
 }
 

@@ -21,8 +21,8 @@ pub(crate) enum Purpose {
 impl Purpose {
     fn name(self) -> &'static str {
         match self {
-            Purpose::Sign => "sign",
-            Purpose::Verify => "verify",
+            Self::Sign => "sign",
+            Self::Verify => "verify",
         }
     }
 }

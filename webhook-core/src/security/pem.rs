@@ -73,12 +73,12 @@ pub enum PemSource {
 impl PemSource {
     /// PEM bytes.
     pub fn bytes(pem: impl Into<Vec<u8>>) -> Self {
-        PemSource::Bytes(Arc::from(pem.into()))
+        Self::Bytes(Arc::from(pem.into()))
     }
 
     /// A PEM file, read by [`load`](Self::load).
     pub fn file(path: impl AsRef<Path>) -> Self {
-        PemSource::File(path.as_ref().to_owned())
+        Self::File(path.as_ref().to_owned())
     }
 
     /// The PEM text, reading a file through `read` (e.g. `std::fs::read`); `what` names the
@@ -92,23 +92,21 @@ impl PemSource {
         read: impl FnOnce(&Path) -> std::io::Result<Vec<u8>>,
     ) -> Result<Arc<[u8]>, PemError> {
         match self {
-            PemSource::Bytes(b) => Ok(Arc::clone(b)),
-            PemSource::File(path) => {
-                read(path)
-                    .map(Arc::from)
-                    .map_err(|source| PemError::ReadFile {
-                        what,
-                        path: path.clone(),
-                        source,
-                    })
-            }
+            Self::Bytes(b) => Ok(Arc::clone(b)),
+            Self::File(path) => read(path)
+                .map(Arc::from)
+                .map_err(|source| PemError::ReadFile {
+                    what,
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
 }
 
 impl Drop for PemSource {
     fn drop(&mut self) {
-        if let PemSource::Bytes(bytes) = self {
+        if let Self::Bytes(bytes) = self {
             wipe_if_unique(bytes);
         }
     }
@@ -124,8 +122,8 @@ pub(crate) fn wipe_if_unique(bytes: &mut Arc<[u8]>) {
 impl fmt::Debug for PemSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PemSource::Bytes(b) => write!(f, "Pem({} bytes)", b.len()),
-            PemSource::File(p) => write!(f, "PemFile({})", p.display()),
+            Self::Bytes(b) => write!(f, "Pem({} bytes)", b.len()),
+            Self::File(p) => write!(f, "PemFile({})", p.display()),
         }
     }
 }

@@ -87,10 +87,7 @@ impl VerifyError {
     /// Whether the refusal is about the replay window ([`TooOld`](Self::TooOld) or
     /// [`InFuture`](Self::InFuture)): a clock problem rather than a forgery.
     pub fn is_timestamp(&self) -> bool {
-        matches!(
-            self,
-            VerifyError::TooOld { .. } | VerifyError::InFuture { .. }
-        )
+        matches!(self, Self::TooOld { .. } | Self::InFuture { .. })
     }
 }
 

@@ -450,7 +450,7 @@ fn payload_types_escape_line_breaks_by_construction() {
     // `EventBuilder::json` skips its line-break scan for these (and runs it in debug builds).
     const {
         assert!(SysdigEvent::ESCAPES_LINE_BREAKS);
-        assert!(webhook_payloads::sysdig::PolicyEvent::ESCAPES_LINE_BREAKS);
+        assert!(sysdig::PolicyEvent::ESCAPES_LINE_BREAKS);
         assert!(webhook_payloads::connectsecure::ConnectSecureAlert::ESCAPES_LINE_BREAKS);
         assert!(webhook_payloads::soveren::SoverenEvent::ESCAPES_LINE_BREAKS);
         assert!(webhook_payloads::falco::FalcoEvent::ESCAPES_LINE_BREAKS);

@@ -76,7 +76,7 @@ pub trait Authenticate: Send + Sync + 'static {
     }
 }
 
-impl<A: Authenticate + ?Sized> Authenticate for std::sync::Arc<A> {
+impl<A: Authenticate + ?Sized> Authenticate for Arc<A> {
     fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -121,7 +121,7 @@ pub struct Authenticated {
 impl Authenticated {
     /// An authentication result for `identity` with no message id and no timestamp.
     pub fn new(identity: Identity) -> Self {
-        Authenticated {
+        Self {
             identity,
             message_id: None,
             timestamp: None,
@@ -189,12 +189,12 @@ impl AuthRejectionKind {
     /// What an [`AuthRejection`] of this kind displays.
     fn message(self) -> &'static str {
         match self {
-            AuthRejectionKind::Missing => "credentials or signature missing",
-            AuthRejectionKind::Malformed => "credentials or signature malformed",
-            AuthRejectionKind::Invalid => "credentials or signature invalid",
-            AuthRejectionKind::NoLiveKey => "no key of the key ring is live",
-            AuthRejectionKind::Expired => "timestamp outside the tolerance window",
-            AuthRejectionKind::Other => "authentication failed",
+            Self::Missing => "credentials or signature missing",
+            Self::Malformed => "credentials or signature malformed",
+            Self::Invalid => "credentials or signature invalid",
+            Self::NoLiveKey => "no key of the key ring is live",
+            Self::Expired => "timestamp outside the tolerance window",
+            Self::Other => "authentication failed",
         }
     }
 }
@@ -233,12 +233,12 @@ enum Cause {
 impl AuthRejection {
     /// A rejection of `kind` without a detailed cause.
     pub fn new(kind: AuthRejectionKind) -> Self {
-        AuthRejection { kind, cause: None }
+        Self { kind, cause: None }
     }
 
     /// A rejection of `kind` caused by the core error `cause`.
     pub fn from_core(kind: AuthRejectionKind, cause: webhook_core::AuthError) -> Self {
-        AuthRejection {
+        Self {
             kind,
             cause: Some(Cause::Core(cause)),
         }
@@ -247,7 +247,7 @@ impl AuthRejection {
     /// An authenticator-specific failure ([`AuthRejectionKind::Other`]) caused by `cause`
     /// (which must not contain secrets).
     pub fn other(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        AuthRejection {
+        Self {
             kind: AuthRejectionKind::Other,
             cause: Some(Cause::Other(Arc::from(cause.into()))),
         }
@@ -278,7 +278,7 @@ impl AuthRejection {
 
 impl From<AuthRejectionKind> for AuthRejection {
     fn from(kind: AuthRejectionKind) -> Self {
-        AuthRejection::new(kind)
+        Self::new(kind)
     }
 }
 

@@ -45,7 +45,7 @@ impl From<VerifyError> for AuthRejection {
             VerifyError::NoMatchingSignature => AuthRejectionKind::Invalid,
             _ => AuthRejectionKind::Other,
         };
-        AuthRejection::from_core(kind, CoreAuthError::Signature(e))
+        Self::from_core(kind, CoreAuthError::Signature(e))
     }
 }
 
@@ -63,7 +63,7 @@ impl From<CoreAuthError> for AuthRejection {
             CoreAuthError::InvalidCredentials => AuthRejectionKind::Invalid,
             _ => AuthRejectionKind::Other,
         };
-        AuthRejection::from_core(kind, e)
+        Self::from_core(kind, e)
     }
 }
 
@@ -168,8 +168,8 @@ impl Authenticate for ReceiverAuth {
         now: SystemTime,
     ) -> Result<Authenticated, AuthRejection> {
         match self {
-            ReceiverAuth::None => Ok(Authenticated::new(Identity::Anonymous)),
-            ReceiverAuth::Signature(v) => v.authenticate(headers, body, now),
+            Self::None => Ok(Authenticated::new(Identity::Anonymous)),
+            Self::Signature(v) => v.authenticate(headers, body, now),
             other => other
                 .check(headers, body, now)
                 .map(Authenticated::new)
@@ -179,7 +179,7 @@ impl Authenticate for ReceiverAuth {
 
     fn replay_window(&self) -> Option<Duration> {
         match self {
-            ReceiverAuth::Signature(v) => verifier_window(v),
+            Self::Signature(v) => verifier_window(v),
             _ => None,
         }
     }

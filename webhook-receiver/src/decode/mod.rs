@@ -185,8 +185,8 @@ pub enum Location {
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Location::Json { line, column } => write!(f, "line {line} column {column}"),
-            Location::NdJsonLine { line, column } => {
+            Self::Json { line, column } => write!(f, "line {line} column {column}"),
+            Self::NdJsonLine { line, column } => {
                 write!(f, "NDJSON line {line} column {column}")
             }
         }
@@ -232,19 +232,16 @@ impl BodyDecodeError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            BodyDecodeError::Malformed { .. } | BodyDecodeError::Empty => StatusCode::BAD_REQUEST,
-            BodyDecodeError::WrongShape { .. } | BodyDecodeError::Invalid { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            BodyDecodeError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Malformed { .. } | Self::Empty => StatusCode::BAD_REQUEST,
+            Self::WrongShape { .. } | Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
     /// Where the error is, for malformed and wrong-shape errors.
     pub fn location(&self) -> Option<Location> {
         match self {
-            BodyDecodeError::Malformed { location, .. }
-            | BodyDecodeError::WrongShape { location, .. } => Some(*location),
+            Self::Malformed { location, .. } | Self::WrongShape { location, .. } => Some(*location),
             _ => None,
         }
     }
@@ -261,19 +258,19 @@ impl BodyDecodeError {
     /// assert!(matches!(e.location(), Some(Location::NdJsonLine { line: 2, .. })));
     /// assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
     /// ```
-    pub fn from_payloads(e: webhook_payloads::DecodeError, framing: Framing) -> BodyDecodeError {
+    pub fn from_payloads(e: webhook_payloads::DecodeError, framing: Framing) -> Self {
         use webhook_payloads::DecodeError as P;
         let location = |line, column| match framing {
             Framing::Ndjson => Location::NdJsonLine { line, column },
             _ => Location::Json { line, column },
         };
         match e {
-            P::Empty => BodyDecodeError::Empty,
+            P::Empty => Self::Empty,
             P::Syntax {
                 line,
                 column,
                 message,
-            } => BodyDecodeError::Malformed {
+            } => Self::Malformed {
                 location: location(line, column),
                 message: clip(message),
             },
@@ -281,11 +278,11 @@ impl BodyDecodeError {
                 line,
                 column,
                 message,
-            } => BodyDecodeError::WrongShape {
+            } => Self::WrongShape {
                 location: location(line, column),
                 message: clip(message),
             },
-            other => BodyDecodeError::Invalid {
+            other => Self::Invalid {
                 message: clip(other.to_string()),
             },
         }

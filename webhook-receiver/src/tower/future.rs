@@ -19,7 +19,7 @@ pub struct ReceiverFuture {
 
 impl ReceiverFuture {
     pub(crate) fn new(f: impl Future<Output = ReceiverOutput> + Send + 'static) -> Self {
-        ReceiverFuture { inner: Box::pin(f) }
+        Self { inner: Box::pin(f) }
     }
 }
 
@@ -44,7 +44,7 @@ pub struct VerifyFuture<R, E> {
 
 impl<R, E> VerifyFuture<R, E> {
     pub(crate) fn new(f: impl Future<Output = Result<R, E>> + Send + 'static) -> Self {
-        VerifyFuture { inner: Box::pin(f) }
+        Self { inner: Box::pin(f) }
     }
 }
 

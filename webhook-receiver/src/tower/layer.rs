@@ -40,7 +40,7 @@ pub struct VerifyLayer {
 impl VerifyLayer {
     /// A layer running the checks of `config`.
     pub fn new(config: ReceiverConfig) -> Self {
-        VerifyLayer { config }
+        Self { config }
     }
 }
 

@@ -64,7 +64,7 @@ pub struct Verify<S> {
 impl<S> Verify<S> {
     /// Wraps `inner` with the checks of `config`.
     pub fn new(inner: S, config: ReceiverConfig) -> Self {
-        Verify { inner, config }
+        Self { inner, config }
     }
 
     /// The inner service.

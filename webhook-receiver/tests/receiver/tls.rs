@@ -66,7 +66,7 @@ impl Pki {
         let (cert, _, key) = leaf(&server_ca, false);
         let client_ca = ca("receiver test client CA");
         let rogue_ca = ca("somebody else's client CA");
-        Pki {
+        Self {
             server_ca: server_ca.pem(),
             server: (cert, key),
             client_ca: client_ca.pem(),

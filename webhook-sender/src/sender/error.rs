@@ -59,7 +59,7 @@ impl SendError {
     #[must_use]
     pub fn into_event(self) -> Event {
         match self {
-            SendError::Closed(e) | SendError::Full(e) => e,
+            Self::Closed(e) | Self::Full(e) => e,
         }
     }
 }

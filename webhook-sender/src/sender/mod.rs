@@ -113,7 +113,7 @@ pub struct Sender {
 impl Clone for Sender {
     /// Another handle on the same endpoints and tasks, with its own copy of the names.
     fn clone(&self) -> Self {
-        Sender {
+        Self {
             inner: Arc::clone(&self.inner),
             names: own_copy(&self.names),
         }

@@ -44,7 +44,7 @@ impl Outcome {
     /// `true` for [`Outcome::Delivered`].
     #[must_use]
     pub fn is_delivered(&self) -> bool {
-        matches!(self, Outcome::Delivered { .. })
+        matches!(self, Self::Delivered { .. })
     }
 }
 

@@ -532,7 +532,7 @@ mod tests {
         req.extensions_mut()
             .insert(RequestTimeout(Duration::from_secs(2)));
         let copy = copy_request(&req);
-        assert_eq!(copy.method(), http::Method::POST);
+        assert_eq!(copy.method(), Method::POST);
         assert_eq!(copy.uri(), req.uri());
         assert_eq!(copy.headers(), req.headers());
         assert_eq!(copy.body(), req.body());

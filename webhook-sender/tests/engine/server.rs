@@ -64,11 +64,11 @@ pub(crate) enum Reply {
 
 impl Reply {
     pub(crate) fn ok() -> Self {
-        Reply::Status(StatusCode::OK, Vec::new(), "ok".into())
+        Self::Status(StatusCode::OK, Vec::new(), "ok".into())
     }
 
     pub(crate) fn status(code: u16) -> Self {
-        Reply::Status(
+        Self::Status(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             Vec::new(),
             String::new(),

@@ -87,11 +87,11 @@ impl ReceiverAuth {
         now: SystemTime,
     ) -> Result<Identity, AuthError> {
         match self {
-            ReceiverAuth::None => Ok(Identity::Anonymous),
-            ReceiverAuth::Basic(c) => c.check(headers),
-            ReceiverAuth::Bearer(t) => t.check(headers),
-            ReceiverAuth::HeaderToken(t) => t.check(headers),
-            ReceiverAuth::Signature(v) => {
+            Self::None => Ok(Identity::Anonymous),
+            Self::Basic(c) => c.check(headers),
+            Self::Bearer(t) => t.check(headers),
+            Self::HeaderToken(t) => t.check(headers),
+            Self::Signature(v) => {
                 let ok = v.verify(headers, body, now)?;
                 Ok(Identity::Signature {
                     key_index: ok.key_index(),

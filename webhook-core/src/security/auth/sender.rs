@@ -64,17 +64,17 @@ impl SenderAuth {
         headers: &mut HeaderMap,
     ) -> Result<(), AuthError> {
         match self {
-            SenderAuth::None | SenderAuth::ClientCertificate(_) => {}
-            SenderAuth::Basic(c) => {
+            Self::None | Self::ClientCertificate(_) => {}
+            Self::Basic(c) => {
                 headers.insert(AUTHORIZATION, c.header_value()?);
             }
-            SenderAuth::Bearer(t) => {
+            Self::Bearer(t) => {
                 headers.insert(AUTHORIZATION, t.header_value()?);
             }
-            SenderAuth::HeaderToken(t) => {
+            Self::HeaderToken(t) => {
                 headers.insert(t.name().clone(), t.header_value()?);
             }
-            SenderAuth::Signature(s) => s.sign(id, timestamp_secs, body, headers)?,
+            Self::Signature(s) => s.sign(id, timestamp_secs, body, headers)?,
         }
         Ok(())
     }
@@ -82,7 +82,7 @@ impl SenderAuth {
     /// The client certificate, for the sender's TLS configuration.
     pub fn client_certificate(&self) -> Option<&ClientCertificate> {
         match self {
-            SenderAuth::ClientCertificate(c) => Some(c),
+            Self::ClientCertificate(c) => Some(c),
             _ => None,
         }
     }
@@ -90,10 +90,10 @@ impl SenderAuth {
     /// The headers this method writes (to reserve them against custom headers).
     pub fn header_names(&self) -> Vec<HeaderName> {
         match self {
-            SenderAuth::None | SenderAuth::ClientCertificate(_) => Vec::new(),
-            SenderAuth::Basic(_) | SenderAuth::Bearer(_) => vec![AUTHORIZATION],
-            SenderAuth::HeaderToken(t) => vec![t.name().clone()],
-            SenderAuth::Signature(s) => s.scheme().headers().cloned().collect(),
+            Self::None | Self::ClientCertificate(_) => Vec::new(),
+            Self::Basic(_) | Self::Bearer(_) => vec![AUTHORIZATION],
+            Self::HeaderToken(t) => vec![t.name().clone()],
+            Self::Signature(s) => s.scheme().headers().cloned().collect(),
         }
     }
 }

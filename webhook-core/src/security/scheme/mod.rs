@@ -36,25 +36,25 @@ impl Algorithm {
     /// Length in bytes of a tag or signature.
     pub fn output_len(self) -> usize {
         match self {
-            Algorithm::HmacSha256 => 32,
-            Algorithm::HmacSha1 => 20,
+            Self::HmacSha256 => 32,
+            Self::HmacSha1 => 20,
             #[cfg(feature = "ed25519")]
-            Algorithm::Ed25519 => 64,
+            Self::Ed25519 => 64,
         }
     }
 
     /// Whether this crate signs with the algorithm (everything but HMAC-SHA1).
     pub fn can_sign(self) -> bool {
-        !matches!(self, Algorithm::HmacSha1)
+        !matches!(self, Self::HmacSha1)
     }
 
     /// Display name.
     pub fn name(self) -> &'static str {
         match self {
-            Algorithm::HmacSha256 => "HMAC-SHA256",
-            Algorithm::HmacSha1 => "HMAC-SHA1",
+            Self::HmacSha256 => "HMAC-SHA256",
+            Self::HmacSha1 => "HMAC-SHA1",
             #[cfg(feature = "ed25519")]
-            Algorithm::Ed25519 => "Ed25519",
+            Self::Ed25519 => "Ed25519",
         }
     }
 }
@@ -124,7 +124,7 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// The default of the Standard Webhooks reference libraries: 300 s either way.
-    pub const DEFAULT: Tolerance = Tolerance {
+    pub const DEFAULT: Self = Self {
         past: Duration::from_secs(300),
         future: Duration::from_secs(300),
     };

@@ -97,7 +97,7 @@ impl Scheme {
     /// assert_eq!(ok.id(), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn standard_webhooks() -> Scheme {
+    pub fn standard_webhooks() -> Self {
         preset(
             "standard-webhooks",
             Algorithm::HmacSha256,
@@ -128,7 +128,7 @@ impl Scheme {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "ed25519")]
-    pub fn standard_webhooks_v1a() -> Scheme {
+    pub fn standard_webhooks_v1a() -> Self {
         preset(
             "standard-webhooks-v1a",
             Algorithm::Ed25519,
@@ -147,7 +147,7 @@ impl Scheme {
     /// ```
     /// assert_eq!(webhook_core::Scheme::svix().signature_header().as_str(), "svix-signature");
     /// ```
-    pub fn svix() -> Scheme {
+    pub fn svix() -> Self {
         preset(
             "svix",
             Algorithm::HmacSha256,
@@ -166,7 +166,7 @@ impl Scheme {
     /// ```
     /// assert_eq!(webhook_core::Scheme::soveren().prefix(), "sha256=");
     /// ```
-    pub fn soveren() -> Scheme {
+    pub fn soveren() -> Self {
         preset(
             "soveren",
             Algorithm::HmacSha256,
@@ -193,7 +193,7 @@ impl Scheme {
     /// Verifier::new(Scheme::github(), &ring)?.verify(&headers, b"Hello, World!", SystemTime::now())?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn github() -> Scheme {
+    pub fn github() -> Self {
         preset(
             "github",
             Algorithm::HmacSha256,
@@ -216,7 +216,7 @@ impl Scheme {
     ///                  Err(KeyRingError::VerifyOnlyAlgorithm { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn github_legacy_sha1() -> Scheme {
+    pub fn github_legacy_sha1() -> Self {
         preset(
             "github-sha1",
             Algorithm::HmacSha1,
@@ -235,7 +235,7 @@ impl Scheme {
     /// ```
     /// assert_eq!(webhook_core::Scheme::stripe().prefix(), "v1=");
     /// ```
-    pub fn stripe() -> Scheme {
+    pub fn stripe() -> Self {
         preset(
             "stripe",
             Algorithm::HmacSha256,
@@ -255,7 +255,7 @@ impl Scheme {
     /// ```
     /// assert_eq!(webhook_core::Scheme::slack().signed_content().template(), "v0:{ts}:{body}");
     /// ```
-    pub fn slack() -> Scheme {
+    pub fn slack() -> Self {
         preset(
             "slack",
             Algorithm::HmacSha256,
@@ -275,7 +275,7 @@ impl Scheme {
     /// ```
     /// assert_eq!(webhook_core::Scheme::zoom().signature_header().as_str(), "x-zm-signature");
     /// ```
-    pub fn zoom() -> Scheme {
+    pub fn zoom() -> Self {
         preset(
             "zoom",
             Algorithm::HmacSha256,
@@ -294,7 +294,7 @@ impl Scheme {
     /// ```
     /// assert_eq!(webhook_core::Scheme::shopify().prefix(), "");
     /// ```
-    pub fn shopify() -> Scheme {
+    pub fn shopify() -> Self {
         preset(
             "shopify",
             Algorithm::HmacSha256,
@@ -315,7 +315,7 @@ impl Scheme {
     /// assert_eq!(webhook_core::Scheme::discord().algorithm(), webhook_core::Algorithm::Ed25519);
     /// ```
     #[cfg(feature = "ed25519")]
-    pub fn discord() -> Scheme {
+    pub fn discord() -> Self {
         preset(
             "discord",
             Algorithm::Ed25519,
@@ -331,21 +331,21 @@ impl Scheme {
 
     /// The symmetric presets (and, with feature `ed25519`, the Ed25519 ones), for listings and
     /// tests.
-    pub fn presets() -> Vec<Scheme> {
+    pub fn presets() -> Vec<Self> {
         #[cfg_attr(not(feature = "ed25519"), allow(unused_mut))]
         let mut all = vec![
-            Scheme::standard_webhooks(),
-            Scheme::svix(),
-            Scheme::soveren(),
-            Scheme::github(),
-            Scheme::github_legacy_sha1(),
-            Scheme::stripe(),
-            Scheme::slack(),
-            Scheme::zoom(),
-            Scheme::shopify(),
+            Self::standard_webhooks(),
+            Self::svix(),
+            Self::soveren(),
+            Self::github(),
+            Self::github_legacy_sha1(),
+            Self::stripe(),
+            Self::slack(),
+            Self::zoom(),
+            Self::shopify(),
         ];
         #[cfg(feature = "ed25519")]
-        all.extend([Scheme::standard_webhooks_v1a(), Scheme::discord()]);
+        all.extend([Self::standard_webhooks_v1a(), Self::discord()]);
         all
     }
 }
