@@ -15,7 +15,7 @@
 //!   default (§2.3.1) or with `client_id`/`client_secret` in the body; reads `access_token`,
 //!   `token_type` and `expires_in` (§5.1).
 //!
-//! [`TokenProvider`] fetches through a [`Transport`](crate::transport::Transport) (so TLS settings and the SSRF guard apply),
+//! [`TokenProvider`] fetches through a [`Transport`] (so TLS settings and the SSRF guard apply),
 //! caches the token until its expiry minus a skew margin, coalesces concurrent fetches (when
 //! many tasks ask at once, one request is made and all share its outcome) and offers
 //! [`TokenProvider::invalidate_if_current`] so the delivery engine can refresh once after a
