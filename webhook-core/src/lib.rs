@@ -135,6 +135,9 @@ pub use routing::response_actions::{
     ResponseFormat,
 };
 pub use routing::route::{MatchMode, Matches, RouteError, Router, RouterBuilder};
+pub use routing::subscription::{
+    EventSet, EventSets, RouteIndex, Selector, Subscription, SubscriptionError,
+};
 pub use routing::template::{
     OnMissing, ParamSet, RenderError, Template, TemplateBuilder, TemplateContext, TemplateError,
     TemplateParams, WithHeaders,

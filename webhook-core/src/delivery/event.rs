@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize, Serializer};
@@ -274,7 +275,17 @@ pub struct Event {
     subject: Box<str>,
     timestamp_nanos: u64,
     partition_key: Option<Box<str>>,
+    /// Tenant and labels, shared by the copies of a fanned-out event (`None`: neither).
+    scope: Option<Arc<Scope>>,
     body: Bytes,
+}
+
+/// Who an event belongs to and how it is labelled: what subscriptions select it by, beside
+/// its subject ([`Subscription`](crate::Subscription)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Scope {
+    tenant: Option<Box<str>>,
+    labels: Box<[Box<str>]>,
 }
 
 impl Event {
@@ -285,7 +296,21 @@ impl Event {
             subject: subject.into(),
             timestamp_nanos: 0,
             partition_key: None,
+            tenant: None,
+            labels: Vec::new(),
         }
+    }
+
+    /// The tenant the event belongs to (ConnectSecure's company, a Svix application), if any:
+    /// only endpoints of that tenant, or of every tenant, receive it.
+    pub fn tenant(&self) -> Option<&str> {
+        self.scope.as_ref().and_then(|s| s.tenant.as_deref())
+    }
+
+    /// The event's labels (Svix channels): an endpoint with a label filter receives it when
+    /// it carries one of the filter's labels.
+    pub fn labels(&self) -> &[Box<str>] {
+        self.scope.as_ref().map_or(&[], |s| &s.labels)
     }
 
     /// The event id.
@@ -338,9 +363,33 @@ pub struct EventBuilder {
     subject: Box<str>,
     timestamp_nanos: u64,
     partition_key: Option<Box<str>>,
+    tenant: Option<Box<str>>,
+    labels: Vec<Box<str>>,
 }
 
 impl EventBuilder {
+    /// Sets the tenant ([`Event::tenant`]).
+    ///
+    /// ```
+    /// let e = webhook_core::Event::builder("1", "alert")
+    ///     .tenant("acme")
+    ///     .label("prod")
+    ///     .json_bytes(&b"{}"[..])?;
+    /// assert_eq!(e.tenant(), Some("acme"));
+    /// assert_eq!(&*e.labels()[0], "prod");
+    /// # Ok::<(), webhook_core::EventError>(())
+    /// ```
+    pub fn tenant(mut self, tenant: impl Into<Box<str>>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Adds a label ([`Event::labels`]).
+    pub fn label(mut self, label: impl Into<Box<str>>) -> Self {
+        self.labels.push(label.into());
+        self
+    }
+
     /// Sets the event time in nanoseconds since the Unix epoch.
     pub fn timestamp_nanos(mut self, nanos: u64) -> Self {
         self.timestamp_nanos = nanos;
@@ -440,6 +489,12 @@ impl EventBuilder {
             subject: self.subject,
             timestamp_nanos: self.timestamp_nanos,
             partition_key: self.partition_key,
+            scope: (self.tenant.is_some() || !self.labels.is_empty()).then(|| {
+                Arc::new(Scope {
+                    tenant: self.tenant,
+                    labels: self.labels.into_boxed_slice(),
+                })
+            }),
             body,
         }
     }

@@ -5,5 +5,6 @@
 
 pub(crate) mod response_actions;
 pub(crate) mod route;
+pub(crate) mod subscription;
 pub mod sysdig_config;
 pub(crate) mod template;

@@ -8,7 +8,8 @@ use webhook_core::Encoding;
 use webhook_core::Endpoint;
 use webhook_core::{
     BatcherConfig, BatcherConfigError, BreakerConfig, Concurrency, Delivery, DeliveryBuilder,
-    DeliveryConfigError, HealthConfig, RateLimit, RetryPolicy, RouteError, Router,
+    DeliveryConfigError, EventSets, HealthConfig, RateLimit, RetryPolicy, Selector,
+    Subscription, SubscriptionError,
 };
 
 use super::queue::OverflowPolicy;
@@ -25,9 +26,10 @@ pub enum EndpointConfigError {
     /// The name is empty.
     #[error("the endpoint name is empty")]
     EmptyName,
-    /// A filter pattern is invalid.
-    #[error("invalid filter pattern")]
-    Filter(#[source] RouteError),
+    /// The subscription is invalid (an empty type pattern or label; event set names are
+    /// checked by the sender, which holds the sets).
+    #[error("invalid subscription")]
+    Subscription(#[source] SubscriptionError),
     /// The batching limits do not fit the endpoint's encoding.
     #[error("invalid batcher configuration")]
     Batcher(#[source] BatcherConfigError),
@@ -69,7 +71,10 @@ pub enum EndpointConfigError {
 pub struct EndpointConfig {
     pub(crate) name: Arc<str>,
     pub(crate) endpoint: Endpoint,
-    pub(crate) filter: Option<Router<()>>,
+    pub(crate) subscription: Subscription,
+    pub(crate) interim: Arc<Selector>,
+    pub(crate) paused: bool,
+    pub(crate) require_test: bool,
     pub(crate) batcher: Option<BatcherConfig>,
     pub(crate) retry: RetryPolicy,
     pub(crate) health: HealthConfig,
@@ -91,7 +96,9 @@ impl EndpointConfig {
         EndpointConfigBuilder {
             name: name.into(),
             endpoint,
-            filter: Vec::new(),
+            subscription: Subscription::default(),
+            paused: false,
+            require_test: false,
             batcher: None,
             retry: RetryPolicy::default(),
             health: HealthConfig::default(),
@@ -134,10 +141,28 @@ impl EndpointConfig {
         .rate_limit(self.rate_limit)
     }
 
-    /// Whether the filter selects `subject` (no filter: everything).
+    /// What the endpoint receives: tenant, event sets, types and labels.
     #[must_use]
-    pub fn selects(&self, subject: &str) -> bool {
-        self.filter.as_ref().is_none_or(|r| r.is_match(subject))
+    pub fn subscription(&self) -> &Subscription {
+        &self.subscription
+    }
+
+    /// Compiles the subscription against `sets`.
+    pub(crate) fn selector(&self, sets: &EventSets) -> Result<Selector, SubscriptionError> {
+        Selector::compile(&self.subscription, sets)
+    }
+
+    /// Whether the endpoint starts paused ([`EndpointConfigBuilder::paused`]).
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Whether the endpoint waits for a passing test before it receives events
+    /// ([`EndpointConfigBuilder::require_test`]).
+    #[must_use]
+    pub fn requires_test(&self) -> bool {
+        self.require_test
     }
 }
 
@@ -148,7 +173,9 @@ impl EndpointConfig {
 pub struct EndpointConfigBuilder {
     name: Arc<str>,
     endpoint: Endpoint,
-    filter: Vec<String>,
+    subscription: Subscription,
+    paused: bool,
+    require_test: bool,
     batcher: Option<BatcherConfig>,
     retry: RetryPolicy,
     health: HealthConfig,
@@ -172,7 +199,55 @@ impl EndpointConfigBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.filter.extend(patterns.into_iter().map(Into::into));
+        self.subscription.types.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// The whole subscription at once (tenant, event sets, types, labels), replacing what
+    /// [`filter`](Self::filter), [`tenant`](Self::tenant), [`event_set`](Self::event_set) and
+    /// [`labels`](Self::labels) set.
+    pub fn subscription(mut self, subscription: Subscription) -> Self {
+        self.subscription = subscription;
+        self
+    }
+
+    /// The endpoint belongs to `tenant` and receives that tenant's events only (default: every
+    /// tenant's, and those without a tenant).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.subscription.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Subscribes to the sender's event set named `name` (ConnectSecure event sets, Sysdig
+    /// channels); the set must exist when the endpoint is added.
+    pub fn event_set(mut self, name: impl Into<String>) -> Self {
+        self.subscription.event_sets.push(name.into());
+        self
+    }
+
+    /// Receives only events carrying one of `labels` (Svix channels). Calling it again adds
+    /// labels.
+    pub fn labels<I, S>(mut self, labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subscription.labels.extend(labels.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts paused: events it selects wait in its queue until
+    /// [`Sender::resume`](crate::Sender::resume).
+    pub fn paused(mut self, paused: bool) -> Self {
+        self.paused = paused;
+        self
+    }
+
+    /// Sysdig's rule: the endpoint starts *untested* and receives nothing until
+    /// [`Sender::test_integration`](crate::Sender::test_integration) gets a 2xx from it or it
+    /// is enabled explicitly ([`Sender::enable`](crate::Sender::enable)).
+    pub fn require_test(mut self, require: bool) -> Self {
+        self.require_test = require;
         self
     }
 
@@ -258,15 +333,15 @@ impl EndpointConfigBuilder {
         if self.name.is_empty() {
             return Err(EndpointConfigError::EmptyName);
         }
-        let filter = if self.filter.is_empty() {
-            None
-        } else {
-            let mut router = Router::builder();
-            for p in self.filter {
-                router = router.route(p, ());
-            }
-            Some(router.build().map_err(EndpointConfigError::Filter)?)
+        // Patterns and labels now; event set names when the sender adds it.
+        let unchecked = Subscription {
+            event_sets: Vec::new(),
+            ..self.subscription.clone()
         };
+        let interim = Arc::new(
+            Selector::compile(&unchecked, &EventSets::new())
+                .map_err(EndpointConfigError::Subscription)?,
+        );
         if self.queue_capacity == 0 {
             return Err(EndpointConfigError::InvalidSetting(
                 "queue capacity must be at least 1",
@@ -280,7 +355,10 @@ impl EndpointConfigBuilder {
         let config = EndpointConfig {
             name: self.name,
             endpoint: self.endpoint,
-            filter,
+            subscription: self.subscription,
+            interim,
+            paused: self.paused,
+            require_test: self.require_test,
             batcher: self.batcher,
             retry: self.retry,
             health: self.health,

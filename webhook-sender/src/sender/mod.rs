@@ -139,6 +139,7 @@ impl std::fmt::Debug for Sender {
 #[must_use]
 pub struct SenderBuilder {
     endpoints: Vec<EndpointConfig>,
+    event_sets: Vec<webhook_core::EventSet>,
     transport: Option<SharedTransport>,
     transport_builder: TransportBuilder,
     tls: Option<TlsConfigBuilder>,
@@ -161,6 +162,7 @@ impl Sender {
     pub fn builder() -> SenderBuilder {
         SenderBuilder {
             endpoints: Vec::new(),
+            event_sets: Vec::new(),
             transport: None,
             transport_builder: TransportBuilder::new(),
             tls: None,
@@ -251,11 +253,10 @@ impl Sender {
     pub fn try_send(&self, event: Event) -> Result<Receipt, SendError> {
         let (tracker, receipt) = self.start(&event)?;
         let endpoints = &self.inner.endpoints;
-        let subject = event.subject();
         let selected = endpoints
             .iter()
             .enumerate()
-            .find(|(_, e)| e.cfg.selects(subject));
+            .find(|(_, e)| e.cfg.interim.selects(&event));
         let Some((first, first_ep)) = selected else {
             for (i, ep) in endpoints.iter().enumerate() {
                 filter_out(&tracker, i, ep);
@@ -264,7 +265,7 @@ impl Sender {
         };
         let last = endpoints
             .iter()
-            .rposition(|e| e.cfg.selects(subject))
+            .rposition(|e| e.cfg.interim.selects(&event))
             .unwrap_or(first);
         if first == last {
             // One selecting endpoint: one offer (one lock), as before.
@@ -301,7 +302,7 @@ impl Sender {
             .enumerate()
             .take(last.saturating_add(1))
             .skip(first)
-            .filter(|(i, ep)| *i == first || *i == last || ep.cfg.selects(event.subject()))
+            .filter(|(i, ep)| *i == first || *i == last || ep.cfg.interim.selects(&event))
             .map(|(index, ep)| Lane {
                 index,
                 ep,
@@ -732,7 +733,7 @@ impl<'a> Fanout<'a> {
         let last = inner
             .endpoints
             .iter()
-            .rposition(|e| e.cfg.selects(event.subject()));
+            .rposition(|e| e.cfg.interim.selects(&event));
         Self {
             endpoints: &inner.endpoints,
             index: 0,
@@ -749,7 +750,7 @@ impl<'a> Fanout<'a> {
             self.index += 1;
             let slot = Slot::new(tracker.clone(), i);
             // After the last selecting endpoint took the event, no later endpoint selects it.
-            let Some(event) = self.event.as_ref().filter(|e| ep.cfg.selects(e.subject())) else {
+            let Some(event) = self.event.as_ref().filter(|e| ep.cfg.interim.selects(e)) else {
                 ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
                 slot.resolve(Outcome::Filtered);
                 continue;
@@ -776,6 +777,13 @@ impl SenderBuilder {
     /// Adds an endpoint (fan-out: every event goes to every endpoint whose filter selects it).
     pub fn endpoint(mut self, config: EndpointConfig) -> Self {
         self.endpoints.push(config);
+        self
+    }
+
+    /// Adds an event set endpoints can subscribe to by name
+    /// ([`EndpointConfigBuilder::event_set`]).
+    pub fn event_set(mut self, set: webhook_core::EventSet) -> Self {
+        self.event_sets.push(set);
         self
     }
 
