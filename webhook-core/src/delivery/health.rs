@@ -166,6 +166,12 @@ impl Health {
         }
     }
 
+    /// New thresholds; the state and its history are kept (the new windows apply from the
+    /// next input).
+    pub fn set_config(&mut self, config: HealthConfig) {
+        self.config = config;
+    }
+
     /// The current state (as of the last input).
     pub fn state(&self) -> HealthState {
         self.state

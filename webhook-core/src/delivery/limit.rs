@@ -175,6 +175,18 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
+    /// Whether the bucket would be full at `now` (a fresh one would behave the same).
+    pub(crate) fn is_full_at(&self, now: Instant) -> bool {
+        match self.last {
+            None => true,
+            Some(last) => {
+                self.tokens >= self.burst
+                    || now.saturating_duration_since(last)
+                        >= self.interval.saturating_mul(self.burst - self.tokens)
+            }
+        }
+    }
+
     pub(crate) fn new(limit: RateLimit) -> Self {
         Self {
             interval: limit.per / limit.requests.max(1),

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -292,9 +293,11 @@ impl DeliveryBuilder {
             batcher: Batcher::with_id_generator(batcher, move |seq| {
                 format!("msg_{run_id:016x}{seq:08x}")
             }),
-            endpoint: self.endpoint,
+            endpoint: Arc::new(self.endpoint),
             retry: self.retry,
             health: Health::new(self.health),
+            concurrency: self.concurrency,
+            rate_limit: self.rate_limit,
             breaker_config: self.breaker,
             breaker: self.breaker.map(CircuitBreaker::new),
             limiter: Limiter::new(self.concurrency),
@@ -302,6 +305,8 @@ impl DeliveryBuilder {
             rng: SplitMix64::new(self.jitter_seed),
             pending,
             staged: None,
+            formed: VecDeque::new(),
+            next_batcher: None,
             retries: BTreeMap::new(),
             in_flight: HashMap::new(),
             held_events: 0,
@@ -312,6 +317,8 @@ impl DeliveryBuilder {
             stop: Stop::Idle,
             disabled: false,
             disable_reason: None,
+            paused: false,
+            removed: false,
             shutdown: None,
             abandoned: false,
         })
@@ -321,6 +328,9 @@ impl DeliveryBuilder {
 /// A batch out of the batcher, until it settles.
 struct Outstanding<T> {
     id: BatchId,
+    /// The request builder of the settings the batch was formed under (an update applies to
+    /// batches formed after it).
+    endpoint: Arc<Endpoint>,
     events: Vec<Event>,
     /// Event bytes of `events` (counted against the batcher's buffer limits).
     event_bytes: usize,
@@ -337,6 +347,8 @@ struct Outstanding<T> {
 enum Stop {
     /// Nothing to send now.
     Idle,
+    /// Paused, disabled, retired or abandoned: nothing is sent whatever is due.
+    Halted,
     /// The in-flight limit or a half-open breaker: wait for a request to finish.
     Busy,
     /// The rate limiter: wait until then.
@@ -427,7 +439,7 @@ enum Stop {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Delivery<T> {
-    endpoint: Endpoint,
+    endpoint: Arc<Endpoint>,
     batcher: Batcher,
     max_buffered_events: usize,
     max_buffered_bytes: usize,
@@ -435,13 +447,20 @@ pub struct Delivery<T> {
     health: Health,
     breaker_config: Option<BreakerConfig>,
     breaker: Option<CircuitBreaker>,
+    concurrency: Concurrency,
     limiter: Limiter,
+    rate_limit: Option<RateLimit>,
     bucket: Option<Bucket>,
     rng: SplitMix64,
     /// Tags of the events inside the batcher.
     pending: Pending<T>,
     /// One batch taken from the batcher and waiting for permission to send.
     staged: Option<Outstanding<T>>,
+    /// Batches sealed by an update (formed under the settings before it), sent before new ones.
+    formed: VecDeque<Outstanding<T>>,
+    /// A new batcher waiting for the old one to hand out the batches it holds back (ordered
+    /// mode), with its tag queue.
+    next_batcher: Option<(Batcher, Pending<T>)>,
     retries: BTreeMap<(Instant, u64), Outstanding<T>>,
     in_flight: HashMap<AttemptId, Outstanding<T>>,
     /// Events and event bytes of the batches out of the batcher (staged, in flight, retrying).
@@ -453,6 +472,10 @@ pub struct Delivery<T> {
     stop: Stop,
     disabled: bool,
     disable_reason: Option<DisableReason>,
+    /// Paused by the caller: nothing is sent; events are accepted up to the buffer limits.
+    paused: bool,
+    /// Retired by the caller ([`Delivery::retire`]).
+    removed: bool,
     /// `Some(deadline)` once shutdown began (`Some(None)`: no deadline).
     shutdown: Option<Option<Instant>>,
     abandoned: bool,
@@ -520,8 +543,8 @@ impl<T> Delivery<T> {
             self.settle(None, vec![event], vec![tag], outcome);
             return Ok(());
         }
-        if self.disabled {
-            let outcome = Settled::GaveUp(FailureReason::EndpointDisabled);
+        if self.disabled || self.removed {
+            let outcome = Settled::GaveUp(self.refusal());
             self.settle(None, vec![event], vec![tag], outcome);
             return Ok(());
         }
@@ -581,11 +604,15 @@ impl<T> Delivery<T> {
             }
             AttemptResult::Failed(e) => (AttemptOutcome::ConnectError, e, None),
         };
-        if self.disabled {
+        if self.disabled || self.removed {
             match status.filter(StatusCode::is_success) {
                 Some(status) => self.succeed(o, status),
-                None => self.give_up(o, FailureReason::EndpointDisabled),
+                None => {
+                    let reason = self.refusal();
+                    self.give_up(o, reason);
+                }
             }
+            self.fail_held(now);
             return;
         }
         let state = o.retry.unwrap_or_else(|| RetryState::new(now));
@@ -608,7 +635,7 @@ impl<T> Delivery<T> {
                 }
                 self.limiter.on_throttle();
                 o.last_error = Some(error.clone());
-                if self.endpoint.gzip().is_none() {
+                if o.endpoint.gzip().is_none() {
                     o.body = None;
                 }
                 self.events.push_back(DeliveryEvent::RetryScheduled {
@@ -661,14 +688,16 @@ impl<T> Delivery<T> {
                 return;
             }
             self.batcher.flush_all(now);
-            // Past the deadline, or nothing left but retries due after it: abandon.
+            // Past the deadline, or nothing left but retries due after it, or paused (nothing
+            // may be sent): abandon.
             let only_late_retries = self.in_flight.is_empty()
                 && self.staged.is_none()
+                && self.formed.is_empty()
                 && self.batcher.buffered_events() == 0
                 && deadline
                     .zip(self.retries.keys().next())
                     .is_some_and(|(d, &(at, _))| at > d);
-            if deadline.is_some_and(|d| now >= d) || only_late_retries {
+            if deadline.is_some_and(|d| now >= d) || only_late_retries || self.paused {
                 self.abandon(now);
                 return;
             }
@@ -699,6 +728,119 @@ impl<T> Delivery<T> {
         }
     }
 
+    /// Pauses or resumes sending. While paused nothing is sent (retries that fall due wait),
+    /// events are still accepted up to the buffer limits, and attempts in flight finish and
+    /// settle as usual. Shutdown abandons what a paused machine holds at once.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        if !paused && matches!(self.stop, Stop::Halted) {
+            self.stop = Stop::Idle;
+        }
+    }
+
+    /// `true` while paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Retires the machine (its endpoint is removed without delivering first): everything it
+    /// holds but has not sent settles now as given up with [`FailureReason::EndpointRemoved`];
+    /// attempts in flight finish (a 2xx delivers their batch, anything else gives it up with
+    /// the same reason, never a retry), and later pushes are given up at once. The machine
+    /// is finished when [`is_idle`](Self::is_idle).
+    pub fn retire(&mut self, now: Instant) {
+        if self.removed {
+            return;
+        }
+        self.removed = true;
+        self.fail_held(now);
+    }
+
+    /// New settings ([`Delivery::builder`]'s, with a **new** `run_id` so batch ids never
+    /// repeat), applied without losing or repeating anything:
+    ///
+    /// * the events buffered in the batcher are sealed into batches under the old settings;
+    ///   batches already formed (sealed, waiting for a retry, in flight) keep the request
+    ///   builder they were formed with (URL, auth and secrets, headers, encoding), so only
+    ///   batches formed after the update use the new one;
+    /// * the retry policy, health windows and buffer limits apply from now on to every
+    ///   decision (health keeps its state); the circuit breaker, concurrency and rate limit are
+    ///   replaced, starting afresh, only when they changed;
+    /// * under an ordered batcher that still holds batches back behind ones out for delivery,
+    ///   the new batcher takes over when the old one has handed them all out.
+    ///
+    /// # Errors
+    /// What [`DeliveryBuilder::build`] refuses; the machine is then unchanged.
+    pub fn update(
+        &mut self,
+        settings: DeliveryBuilder,
+        now: Instant,
+    ) -> Result<(), DeliveryConfigError> {
+        let health = settings.health;
+        let fresh = settings.build::<T>()?;
+        self.seal_all(now);
+        let Delivery {
+            endpoint,
+            batcher,
+            max_buffered_events,
+            max_buffered_bytes,
+            retry,
+            breaker_config,
+            breaker,
+            concurrency,
+            limiter,
+            rate_limit,
+            bucket,
+            pending,
+            ..
+        } = fresh;
+        self.endpoint = endpoint;
+        if self.batcher.is_empty() && self.pending.is_empty() {
+            self.batcher = batcher;
+            self.pending = pending;
+            self.next_batcher = None;
+        } else {
+            self.next_batcher = Some((batcher, pending));
+        }
+        self.max_buffered_events = max_buffered_events;
+        self.max_buffered_bytes = max_buffered_bytes;
+        self.retry = retry;
+        self.health.set_config(health);
+        if breaker_config != self.breaker_config {
+            self.breaker_config = breaker_config;
+            self.breaker = breaker;
+        }
+        if concurrency != self.concurrency {
+            self.concurrency = concurrency;
+            self.limiter = limiter;
+        }
+        if rate_limit != self.rate_limit {
+            self.rate_limit = rate_limit;
+            self.bucket = bucket;
+        }
+        Ok(())
+    }
+
+    /// `true` when a machine built afresh from the same settings would behave the same: nothing
+    /// held, healthy, not disabled, paused or retired, the breaker closed (or none), the
+    /// concurrency limit at its start and the rate-limit bucket full. A driver may then drop
+    /// the machine while its endpoint is idle, and build a new one when events come.
+    pub fn is_at_rest(&self, now: Instant) -> bool {
+        self.is_idle()
+            && self.events.is_empty()
+            && self.health.state() == HealthState::Healthy
+            && !self.disabled
+            && !self.paused
+            && !self.removed
+            && self.shutdown.is_none()
+            && self
+                .breaker
+                .as_ref()
+                .is_none_or(|b| b.state() == crate::delivery::breaker::BreakerState::Closed)
+            && self.limiter.limit() == self.concurrency.initial()
+            && self.bucket.as_ref().is_none_or(|b| b.is_full_at(now))
+    }
+
     // ---- outputs --------------------------------------------------------------------------
 
     /// The next request to send, while the in-flight limit, the rate limit and the breaker
@@ -706,8 +848,8 @@ impl<T> Delivery<T> {
     /// [`poll_timeout`](Self::poll_timeout).
     pub fn poll_transmit(&mut self, now: Instant, wall: SystemTime) -> Option<Transmit> {
         loop {
-            if self.disabled || self.abandoned {
-                self.stop = Stop::Idle;
+            if self.disabled || self.abandoned || self.paused || self.removed {
+                self.stop = Stop::Halted;
                 return None;
             }
             if self.in_flight.len() >= self.limiter.limit() {
@@ -719,7 +861,10 @@ impl<T> Delivery<T> {
                 if self.shutdown.is_some() {
                     self.batcher.flush_all(now);
                 }
-                self.staged = self.take_batch(now);
+                self.staged = match self.formed.pop_front() {
+                    Some(o) => Some(o),
+                    None => self.take_batch(now),
+                };
                 if self.staged.is_none() {
                     self.stop = Stop::Idle;
                     return None;
@@ -773,7 +918,7 @@ impl<T> Delivery<T> {
         let waiting = match self.stop {
             Stop::Idle => self.retries.keys().next().map(|&(at, _)| at),
             Stop::RateLimited(at) => Some(at),
-            Stop::Busy | Stop::BreakerOpen => None,
+            Stop::Busy | Stop::BreakerOpen | Stop::Halted => None,
         };
         [
             self.batcher.poll_timeout(),
@@ -824,8 +969,10 @@ impl<T> Delivery<T> {
         self.in_flight.is_empty()
             && self.retries.is_empty()
             && self.staged.is_none()
+            && self.formed.is_empty()
             && self.batcher.buffered_events() == 0
             && self.pending.is_empty()
+            && self.next_batcher.is_none()
     }
 
     /// `true` once shutdown's deadline abandoned what was left: the machine is finished.
@@ -844,6 +991,7 @@ impl<T> Delivery<T> {
             .values()
             .chain(self.retries.values())
             .chain(self.staged.iter())
+            .chain(self.formed.iter())
             .find(|o| &o.id == batch)
             .map(|o| o.tags.as_slice())
     }
@@ -856,7 +1004,19 @@ impl<T> Delivery<T> {
     // ---- internals ------------------------------------------------------------------------
 
     fn take_batch(&mut self, now: Instant) -> Option<Outstanding<T>> {
-        let batch = self.batcher.poll_batch(now)?;
+        let batch = match self.batcher.poll_batch(now) {
+            Some(batch) => batch,
+            None => {
+                // An update's batcher takes over once the old one holds nothing back.
+                if self.next_batcher.is_some() && self.batcher.is_empty() && self.pending.is_empty() {
+                    if let Some((batcher, pending)) = self.next_batcher.take() {
+                        self.batcher = batcher;
+                        self.pending = pending;
+                    }
+                }
+                return None;
+            }
+        };
         // Encoded once per batch (and compressed when the endpoint says so); every attempt
         // reuses the bytes.
         let body = match self.endpoint.gzip() {
@@ -874,6 +1034,7 @@ impl<T> Delivery<T> {
         self.held_bytes += event_bytes;
         Some(Outstanding {
             id,
+            endpoint: Arc::clone(&self.endpoint),
             events,
             event_bytes,
             tags,
@@ -896,13 +1057,13 @@ impl<T> Delivery<T> {
         let attempt = o.retry.map_or(1, |s| s.attempts());
         let body = match o.body.as_ref() {
             Some(body) => Ok(body),
-            None => match Body::encode(self.endpoint.encoding(), &o.events) {
+            None => match Body::encode(o.endpoint.encoding(), &o.events) {
                 Ok(body) => Ok(&*o.body.insert(body)),
                 Err(err) => Err(err.to_string()),
             },
         };
         let built = body.and_then(|body| {
-            self.endpoint
+            o.endpoint
                 .request(o.id.as_str(), body, wall)
                 .map_err(|e| e.to_string())
         });
@@ -1008,17 +1169,44 @@ impl<T> Delivery<T> {
         }
     }
 
-    /// Gives up the batches held (buffered, staged, waiting for a retry), not those in flight.
+    /// Gives up the batches held (buffered, staged, formed, waiting for a retry), not those in
+    /// flight.
     fn fail_held(&mut self, now: Instant) {
+        let reason = self.refusal();
+        // Giving a batch up completes it, which may release batches an ordered batcher held
+        // back behind it: seal and give up again until nothing more comes out. Batches held
+        // back behind attempts in flight come out when those finish (`handle_response`).
+        loop {
+            self.seal_all(now);
+            if self.formed.is_empty() && self.staged.is_none() && self.retries.is_empty() {
+                return;
+            }
+            while let Some(o) = self.formed.pop_front() {
+                self.give_up(o, reason.clone());
+            }
+            if let Some(o) = self.staged.take() {
+                self.give_up(o, reason.clone());
+            }
+            while let Some((_, o)) = self.retries.pop_first() {
+                self.give_up(o, reason.clone());
+            }
+        }
+    }
+
+    /// Seals everything the batcher holds and moves the batches it hands out to `formed`.
+    fn seal_all(&mut self, now: Instant) {
         self.batcher.flush_all(now);
         while let Some(o) = self.take_batch(now) {
-            self.give_up(o, FailureReason::EndpointDisabled);
+            self.formed.push_back(o);
         }
-        if let Some(o) = self.staged.take() {
-            self.give_up(o, FailureReason::EndpointDisabled);
-        }
-        while let Some((_, o)) = self.retries.pop_first() {
-            self.give_up(o, FailureReason::EndpointDisabled);
+    }
+
+    /// Why events are refused: retired or disabled.
+    fn refusal(&self) -> FailureReason {
+        if self.removed {
+            FailureReason::EndpointRemoved
+        } else {
+            FailureReason::EndpointDisabled
         }
     }
 
@@ -1044,7 +1232,7 @@ impl<T> Delivery<T> {
             };
             self.settle(Some(o.id), o.events, o.tags, Settled::Abandoned(stage));
         }
-        if let Some(o) = self.staged.take() {
+        for o in self.staged.take().into_iter().chain(std::mem::take(&mut self.formed)) {
             self.release(&o);
             self.settle(
                 Some(o.id),

@@ -25,6 +25,10 @@ pub enum FailureReason {
     /// `disable_after` window ran out); events queued for it fail with this reason.
     #[error("the endpoint is disabled")]
     EndpointDisabled,
+    /// The endpoint was removed with a policy that does not deliver what it held first (the
+    /// events it held but had not sent, and the batches whose attempt in flight then failed).
+    #[error("the endpoint was removed")]
+    EndpointRemoved,
     /// The retry policy gave up (attempts or elapsed time exhausted).
     #[error("retries exhausted after {attempts} attempts; last error: {last}")]
     RetriesExhausted {
