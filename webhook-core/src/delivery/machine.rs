@@ -721,11 +721,14 @@ impl<T> Delivery<T> {
 
     /// Begins shutdown: every batch is sealed now and sent; retries continue until
     /// `deadline` (`None`: no deadline), after which what is left settles as
-    /// [`Settled::Abandoned`]. A second call changes nothing.
+    /// [`Settled::Abandoned`]. A second call may only bring the deadline forward.
     pub fn begin_shutdown(&mut self, deadline: Option<Instant>) {
-        if self.shutdown.is_none() {
-            self.shutdown = Some(deadline);
-        }
+        // A later call may only bring the deadline forward.
+        self.shutdown = match (self.shutdown, deadline) {
+            (None, d) | (Some(None), d @ Some(_)) => Some(d),
+            (Some(Some(old)), Some(new)) => Some(Some(old.min(new))),
+            (keep, None) => keep,
+        };
     }
 
     /// Pauses or resumes sending. While paused nothing is sent (retries that fall due wait),
@@ -1008,7 +1011,8 @@ impl<T> Delivery<T> {
             Some(batch) => batch,
             None => {
                 // An update's batcher takes over once the old one holds nothing back.
-                if self.next_batcher.is_some() && self.batcher.is_empty() && self.pending.is_empty() {
+                if self.next_batcher.is_some() && self.batcher.is_empty() && self.pending.is_empty()
+                {
                     if let Some((batcher, pending)) = self.next_batcher.take() {
                         self.batcher = batcher;
                         self.pending = pending;
@@ -1232,7 +1236,12 @@ impl<T> Delivery<T> {
             };
             self.settle(Some(o.id), o.events, o.tags, Settled::Abandoned(stage));
         }
-        for o in self.staged.take().into_iter().chain(std::mem::take(&mut self.formed)) {
+        for o in self
+            .staged
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.formed))
+        {
             self.release(&o);
             self.settle(
                 Some(o.id),

@@ -418,7 +418,9 @@ impl<K: Copy> Default for RouteIndex<K> {
 
 impl<K: Copy> RouteIndex<K> {
     /// Indexes `(key, tenant, selector)` triples (`tenant`: `None` for every tenant).
-    pub fn build<'t>(entries: impl IntoIterator<Item = (K, Option<&'t str>, Arc<Selector>)>) -> Self {
+    pub fn build<'t>(
+        entries: impl IntoIterator<Item = (K, Option<&'t str>, Arc<Selector>)>,
+    ) -> Self {
         let mut index = Self::default();
         for (key, tenant, selector) in entries {
             let bucket = match tenant {
@@ -489,7 +491,9 @@ mod tests {
             .unwrap();
         let subs = [
             Subscription::tenant("a").event_set("audit"),
-            Subscription::tenant("a").event_set("policies").labels(["prod"]),
+            Subscription::tenant("a")
+                .event_set("policies")
+                .labels(["prod"]),
             Subscription::tenant("b"),
             Subscription::all_tenants().types(["policy"]),
         ];
@@ -511,7 +515,10 @@ mod tests {
         );
         assert_eq!(index.selected(&event(Some("b"), "anything", &[])), [2]);
         assert_eq!(index.selected(&event(None, "policy", &[])), [3]);
-        assert_eq!(index.selected(&event(Some("c"), "command", &[])), Vec::<usize>::new());
+        assert_eq!(
+            index.selected(&event(Some("c"), "command", &[])),
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

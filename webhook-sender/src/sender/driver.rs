@@ -14,8 +14,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{broadcast, watch};
@@ -25,8 +25,9 @@ use webhook_core::{AttemptError, AttemptId, AttemptResult, Delivery, Transmit, U
 
 use super::endpoint::EndpointConfig;
 use super::lifecycle::{DeadLetter, LifecycleEvent, Shared, Undelivered};
-use super::queue::{Closed, Entry};
+use super::queue::{Closed, Drivers, Entry};
 use super::receipt::{FailureReason, Outcome, Slot};
+use super::registry::RemovePolicy;
 use crate::token::AuthorizedSendError;
 use crate::transport::{RequestTimeout, Response, ResponseFuture, SharedTransport, Transport};
 
@@ -47,14 +48,58 @@ pub(crate) fn random_u64() -> u64 {
     h.finish()
 }
 
-/// Everything a driver needs; built by the `Sender` builder.
-pub(crate) struct Driver {
-    pub(crate) cfg: Arc<EndpointConfig>,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) transport: SharedTransport,
+/// What every driver of one sender shares.
+pub(crate) struct Common {
+    pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) lifecycle: broadcast::Sender<LifecycleEvent>,
     pub(crate) dead_letter: Option<DeadLetterHook>,
     pub(crate) shutdown: ShutdownSignal,
+    pub(crate) drivers: Arc<Drivers>,
+    /// What drivers ended with undelivered (collected by `Sender::shutdown`).
+    pub(crate) undelivered: Mutex<Vec<Undelivered>>,
+    /// How long a driver stays idle before it parks.
+    pub(crate) park_after: Duration,
+}
+
+impl std::fmt::Debug for Common {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Common")
+            .field("drivers", &self.drivers)
+            .field("park_after", &self.park_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Spawns the driver of `shared` (the caller won the queue's `ensure_driver` or an offer's
+/// `Spawn`: it is counted as running already).
+pub(crate) fn spawn(common: &Arc<Common>, shared: &Arc<Shared>) {
+    let (cfg, transport) = {
+        let p = shared.published();
+        (p.cfg.clone(), p.transport.clone())
+    };
+    let driver = Driver {
+        common: common.clone(),
+        shared: shared.clone(),
+        cfg,
+        transport,
+        revision: None,
+        removal: None,
+        shutdown: common.shutdown.clone(),
+    };
+    common.runtime.spawn(driver.run());
+}
+
+/// One endpoint's driver task; started on demand, parked when idle.
+pub(crate) struct Driver {
+    pub(crate) common: Arc<Common>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) cfg: Arc<EndpointConfig>,
+    pub(crate) transport: SharedTransport,
+    /// The configuration revision the machine runs (`None`: not built yet).
+    revision: Option<u64>,
+    /// The removal applied to the machine.
+    pub(crate) removal: Option<RemovePolicy>,
+    shutdown: ShutdownSignal,
 }
 
 /// What a request task returns.
@@ -69,46 +114,162 @@ fn now() -> (Instant, SystemTime) {
     (tokio::time::Instant::now().into_std(), SystemTime::now())
 }
 
+/// Ends the driver's accounting however the task ends (a panic included).
+struct Running {
+    common: Arc<Common>,
+    shared: Arc<Shared>,
+    parked: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.parked {
+            self.shared.queue.driver_ended();
+            // A removal waits for this, however the driver ended (deadline, panic).
+            let mut p = self.shared.published();
+            if p.removal.is_some() && !p.retired {
+                p.retired = true;
+                drop(p);
+                self.shared.retired.notify_waiters();
+            }
+        }
+        self.common.drivers.ended();
+    }
+}
+
+/// How a run ended.
+enum End {
+    /// Parked while idle; a later event starts a new driver.
+    Parked,
+    /// Shutdown, the last handle dropped, or the endpoint removed: for good.
+    Finished,
+}
+
 impl Driver {
-    /// Runs until shutdown, returning what could not be delivered.
-    ///
-    /// A disabled endpoint's task stays alive, parked on its closed queue (no timer, no
-    /// request), until [`Sender::enable`](crate::Sender::enable) asks it to reset its health
-    /// or shutdown stops it: requests that were in flight when it was disabled still complete
-    /// on it, and an ordered batcher's state survives a re-enable.
-    pub(crate) async fn run(self) -> Vec<Undelivered> {
-        let span = tracing::info_span!("webhook_endpoint", endpoint = %self.cfg.name);
-        self.run_inner().instrument(span).await
+    /// Runs until the endpoint is idle for the park delay, shutdown, or its removal is
+    /// settled. What could not be delivered goes to the sender's shutdown report.
+    async fn run(self) {
+        let span = tracing::info_span!("webhook_endpoint", endpoint = %self.shared.name);
+        let mut running = Running {
+            common: self.common.clone(),
+            shared: self.shared.clone(),
+            parked: false,
+        };
+        let (end, out) = self.run_inner().instrument(span).await;
+        if !out.is_empty() {
+            running
+                .common
+                .undelivered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(out);
+        }
+        running.parked = matches!(end, End::Parked);
     }
 
-    async fn run_inner(mut self) -> Vec<Undelivered> {
-        let cfg = self.cfg.clone();
-        let built = cfg
+    /// The machine a parked driver kept, or a new one.
+    fn machine(&mut self) -> Option<Delivery<Slot>> {
+        let parked = self
+            .shared
+            .parked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((machine, revision)) = parked {
+            self.revision = Some(revision);
+            return Some(machine);
+        }
+        let built = self
+            .cfg
             .delivery()
-            .jitter_seed(cfg.jitter_seed.unwrap_or_else(random_u64))
+            .jitter_seed(self.cfg.jitter_seed.unwrap_or_else(random_u64))
             .run_id(random_u64())
             .build::<Slot>();
-        let mut machine = match built {
-            Ok(m) => m,
+        match built {
+            Ok(m) => Some(m),
             Err(err) => {
                 // `EndpointConfig::build` validated the same settings; unreachable in practice.
                 tracing::error!(error = %err, "endpoint configuration refused by the delivery machine");
-                return Vec::new();
+                None
             }
+        }
+    }
+
+    /// Applies what the registry changed: configuration, re-enable, pause, removal.
+    fn apply_control(&mut self, machine: &mut Delivery<Slot>, now: Instant) {
+        let (update, enable, paused, removal) = {
+            let mut p = self.shared.published();
+            let update = (self.revision != Some(p.revision)).then(|| {
+                self.cfg = p.cfg.clone();
+                self.transport = p.transport.clone();
+                p.revision
+            });
+            let enable = std::mem::take(&mut p.enable_requested);
+            (update, enable, p.paused, p.removal)
+        };
+        if let Some(revision) = update {
+            // A machine built from the current configuration has nothing to update.
+            if self.revision.is_some() {
+                let settings = self
+                    .cfg
+                    .delivery()
+                    .jitter_seed(random_u64())
+                    .run_id(random_u64());
+                if let Err(err) = machine.update(settings, now) {
+                    tracing::error!(error = %err, "endpoint update refused by the delivery machine");
+                }
+                tracing::info!(revision, "endpoint configuration updated");
+            }
+            self.revision = Some(revision);
+        }
+        if enable {
+            machine.enable(now);
+            tracing::debug!("endpoint re-enabled: health and circuit breaker reset");
+        }
+        match (self.removal, removal) {
+            (None, Some(policy)) => {
+                self.removal = Some(policy);
+                match policy {
+                    RemovePolicy::Deliver => {
+                        machine.set_paused(false);
+                        machine.begin_shutdown(None);
+                    }
+                    _ => machine.retire(now),
+                }
+            }
+            (None, None) => machine.set_paused(paused),
+            _ => {}
+        }
+    }
+
+    async fn run_inner(mut self) -> (End, Vec<Undelivered>) {
+        let mut out = Vec::new();
+        let Some(mut machine) = self.machine() else {
+            return (End::Finished, out);
         };
         let mut intake: VecDeque<Entry> = VecDeque::new();
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         let mut attempts: HashMap<TaskId, AttemptId> = HashMap::new();
-        let mut out = Vec::new();
         let mut shutting_down = false;
         let mut deadline = None;
         let mut finished: Vec<(TaskId, Option<Finished>)> = Vec::new();
+        let mut control_seen = None;
+        let mut idle_since: Option<tokio::time::Instant> = None;
+        let mut first = true;
+        // Shutdown may have begun before this driver started.
+        if self.shutdown.has_changed().is_err() || self.shutdown.borrow().is_some() {
+            shutting_down = true;
+            deadline = self.shutdown.borrow().flatten();
+        }
 
         loop {
             // ---- wait ------------------------------------------------------------------
             let wake = machine.poll_timeout().map(tokio::time::Instant::from_std);
+            let park_at = idle_since.map(|t| t + self.common.park_after);
             tokio::select! {
                 biased;
+                // A new driver runs a first round at once: it was spawned for work in hand.
+                () = std::future::ready(()), if first => {}
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     finished.push(match done {
                         Ok((id, r)) => (id, Some(r)),
@@ -121,11 +282,12 @@ impl Driver {
                     if changed.is_ok() {
                         deadline = self.shutdown.borrow().flatten();
                     }
-                    self.shared.queue.close(Closed::Shutdown, false);
                 }
                 () = self.shared.queue.readable.notified(), if intake.is_empty() => {}
                 () = sleep_until_opt(wake), if wake.is_some() => {}
+                () = sleep_until_opt(park_at), if park_at.is_some() => {}
             }
+            first = false;
             while let Some(done) = tasks.try_join_next_with_id() {
                 finished.push(match done {
                     Ok((id, r)) => (id, Some(r)),
@@ -137,9 +299,10 @@ impl Driver {
             let (now, wall) = now();
 
             // ---- feed the machine ------------------------------------------------------
-            if self.shared.take_enable_request() {
-                machine.enable(now);
-                tracing::debug!("endpoint re-enabled: health and circuit breaker reset");
+            let control = self.shared.control.load(Ordering::Acquire);
+            if control_seen != Some(control) {
+                control_seen = Some(control);
+                self.apply_control(&mut machine, now);
             }
             for (task, result) in finished.drain(..) {
                 let Some(attempt) = attempts.remove(&task) else {
@@ -165,10 +328,11 @@ impl Driver {
                 machine.handle_response(attempt, answer, now, wall);
             }
             if shutting_down {
+                self.shared.queue.close(Closed::Shutdown, false);
                 machine.begin_shutdown(deadline.map(tokio::time::Instant::into_std));
             }
             machine.handle_timeout(now);
-            self.publish(&mut machine, &mut intake, &mut out);
+            self.publish(&mut machine, &mut intake, &mut out, wall);
 
             // ---- send what the machine emits, refilling it as sending frees room -------
             loop {
@@ -181,7 +345,7 @@ impl Driver {
                     let task = tasks.spawn(self.attempt(t));
                     attempts.insert(task.id(), attempt);
                 }
-                self.publish(&mut machine, &mut intake, &mut out);
+                self.publish(&mut machine, &mut intake, &mut out, wall);
                 if intake.is_empty() || machine.in_flight() == before {
                     break;
                 }
@@ -207,11 +371,53 @@ impl Driver {
             if machine.is_abandoned() {
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
-                return self.abandon(intake, out);
+                return (End::Finished, self.abandon(intake, out));
             }
-            if shutting_down && machine.is_idle() && intake.is_empty() && queued == 0 {
+            let drained = machine.is_idle() && intake.is_empty() && queued == 0 && tasks.is_empty();
+            if drained && (shutting_down || self.removal.is_some()) {
                 metrics.queue_depth.set(0.0);
-                return out;
+                return (End::Finished, out);
+            }
+            if drained && machine.poll_timeout().is_none() {
+                let t = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+                if tokio::time::Instant::now() >= t + self.common.park_after {
+                    match self.park(machine, now) {
+                        Ok(()) => return (End::Parked, out),
+                        Err(m) => {
+                            machine = m;
+                            idle_since = None;
+                        }
+                    }
+                }
+            } else {
+                idle_since = None;
+            }
+        }
+    }
+
+    /// Parks: keeps the machine when it is not at rest (failing, disabled, limits in use),
+    /// drops it otherwise; gives it back when events arrived meanwhile.
+    fn park(&self, machine: Delivery<Slot>, now: Instant) -> Result<(), Delivery<Slot>> {
+        let keep = !machine.is_at_rest(now);
+        let revision = self.revision.unwrap_or(0);
+        let mut machine = Some(machine);
+        let parked = self.shared.queue.try_park(|| {
+            if keep {
+                *self
+                    .shared
+                    .parked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    machine.take().map(|m| (m, revision));
+            } else {
+                machine = None;
+            }
+        });
+        match machine {
+            Some(m) if !parked => Err(m),
+            _ => {
+                tracing::debug!(kept_state = keep, "endpoint idle: driver parked");
+                Ok(())
             }
         }
     }
@@ -255,7 +461,7 @@ impl Driver {
         let tokens = self.cfg.tokens.clone();
         let span = tracing::debug_span!(
             "webhook_attempt",
-            endpoint = %self.cfg.name,
+            endpoint = %self.shared.name,
             batch_id = %batch_id,
             attempt,
             events,
@@ -300,7 +506,7 @@ impl Driver {
         }
         if !events.is_empty() {
             out.push(Undelivered {
-                endpoint: self.cfg.name.clone(),
+                endpoint: self.shared.name.clone(),
                 events,
                 stage: UndeliveredStage::NotSent,
             });

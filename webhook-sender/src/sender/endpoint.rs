@@ -8,8 +8,8 @@ use webhook_core::Encoding;
 use webhook_core::Endpoint;
 use webhook_core::{
     BatcherConfig, BatcherConfigError, BreakerConfig, Concurrency, Delivery, DeliveryBuilder,
-    DeliveryConfigError, EventSets, HealthConfig, RateLimit, RetryPolicy, Selector,
-    Subscription, SubscriptionError,
+    DeliveryConfigError, EventSets, HealthConfig, RateLimit, RetryPolicy, Selector, Subscription,
+    SubscriptionError,
 };
 
 use super::queue::OverflowPolicy;
@@ -72,7 +72,6 @@ pub struct EndpointConfig {
     pub(crate) name: Arc<str>,
     pub(crate) endpoint: Endpoint,
     pub(crate) subscription: Subscription,
-    pub(crate) interim: Arc<Selector>,
     pub(crate) paused: bool,
     pub(crate) require_test: bool,
     pub(crate) batcher: Option<BatcherConfig>,
@@ -199,7 +198,9 @@ impl EndpointConfigBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.subscription.types.extend(patterns.into_iter().map(Into::into));
+        self.subscription
+            .types
+            .extend(patterns.into_iter().map(Into::into));
         self
     }
 
@@ -232,7 +233,9 @@ impl EndpointConfigBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.subscription.labels.extend(labels.into_iter().map(Into::into));
+        self.subscription
+            .labels
+            .extend(labels.into_iter().map(Into::into));
         self
     }
 
@@ -338,10 +341,8 @@ impl EndpointConfigBuilder {
             event_sets: Vec::new(),
             ..self.subscription.clone()
         };
-        let interim = Arc::new(
-            Selector::compile(&unchecked, &EventSets::new())
-                .map_err(EndpointConfigError::Subscription)?,
-        );
+        Selector::compile(&unchecked, &EventSets::new())
+            .map_err(EndpointConfigError::Subscription)?;
         if self.queue_capacity == 0 {
             return Err(EndpointConfigError::InvalidSetting(
                 "queue capacity must be at least 1",
@@ -356,7 +357,6 @@ impl EndpointConfigBuilder {
             name: self.name,
             endpoint: self.endpoint,
             subscription: self.subscription,
-            interim,
             paused: self.paused,
             require_test: self.require_test,
             batcher: self.batcher,

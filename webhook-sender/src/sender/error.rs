@@ -14,9 +14,6 @@ pub enum SenderBuildError {
     /// `build` was called outside a tokio runtime (the driver tasks need one).
     #[error("Sender::builder().build() must be called inside a tokio runtime")]
     NoRuntime,
-    /// No endpoint was added.
-    #[error("a sender needs at least one endpoint")]
-    NoEndpoints,
     /// Two endpoints share a name.
     #[error("two endpoints are named {0:?}")]
     DuplicateEndpoint(String),
@@ -38,6 +35,24 @@ pub enum SenderBuildError {
     /// A setting is out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(&'static str),
+    /// An event set is invalid or given twice.
+    #[error("event set {name:?} is refused")]
+    EventSet {
+        /// The set.
+        name: String,
+        /// Why.
+        #[source]
+        source: webhook_core::SubscriptionError,
+    },
+    /// An endpoint's subscription names an unknown event set (or is invalid).
+    #[error("the subscription of endpoint {endpoint:?} is refused")]
+    Subscription {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: webhook_core::SubscriptionError,
+    },
 }
 
 /// Errors of [`Sender::send`](crate::Sender::send) and

@@ -3,15 +3,19 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use webhook_core::{BatchId, Event, HealthState};
+use tokio::sync::Notify;
+use webhook_core::{BatchId, Delivery, Event, HealthState};
 
+use super::endpoint::EndpointConfig;
 use super::metrics::EndpointMetrics;
-use super::queue::Queue;
-use super::receipt::FailureReason;
+use super::queue::{Drivers, Queue};
+use super::receipt::{FailureReason, Slot};
+use super::registry::RemovePolicy;
+use crate::transport::SharedTransport;
 
 /// A change in an endpoint's life, broadcast to [`Sender::lifecycle`](crate::Sender::lifecycle)
 /// subscribers. Slow subscribers lose the oldest events (tokio `broadcast` semantics); the
@@ -86,10 +90,9 @@ pub struct Counters {
     pub delivered: u64,
     /// Events given up on (rejected, exhausted, aborted, disabled, oversize).
     pub failed: u64,
-    /// Events dropped by the overflow policy.
+    /// Events dropped by the overflow policy, or by a removal under
+    /// [`RemovePolicy::Drop`](crate::RemovePolicy::Drop).
     pub dropped: u64,
-    /// Events the filter did not select.
-    pub filtered: u64,
     /// Requests sent (every attempt).
     pub requests: u64,
     /// Attempts scheduled for a retry.
@@ -203,7 +206,6 @@ pub(crate) struct Shared {
     pub(crate) delivered: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    pub(crate) filtered: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) batches_delivered: AtomicU64,
@@ -211,44 +213,83 @@ pub(crate) struct Shared {
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retrying: AtomicUsize,
     pub(crate) limit: AtomicUsize,
+    /// Bumped by every change the driver must look at (configuration, pause, removal,
+    /// re-enable); the driver compares it with the last one it applied.
+    pub(crate) control: AtomicU64,
     state: Mutex<Published>,
+    /// The machine of a parked driver that was not at rest (failing, disabled, ...), with the
+    /// configuration revision it runs.
+    pub(crate) parked: Mutex<Option<(Delivery<Slot>, u64)>>,
+    /// Notified when the driver of a removed endpoint has settled everything.
+    pub(crate) retired: Notify,
     pub(crate) metrics: EndpointMetrics,
 }
 
-/// The health state shown in snapshots, and a re-enable request for the driver. One lock, so
-/// the driver's publication of its (still disabled) state cannot overwrite the `Healthy` that
-/// [`Sender::enable`](crate::Sender::enable) shows at once, before the driver has seen it.
-struct Published {
-    health: HealthState,
-    enable_requested: bool,
+/// What the registry and the driver share under one lock: the configuration, the endpoint's
+/// phase, its health as published by the driver, and the last success and error.
+pub(crate) struct Published {
+    pub(crate) cfg: Arc<EndpointConfig>,
+    pub(crate) transport: SharedTransport,
+    /// Revision of `cfg` (bumped by every update).
+    pub(crate) revision: u64,
+    pub(crate) health: HealthState,
+    pub(crate) enable_requested: bool,
+    pub(crate) untested: bool,
+    pub(crate) paused: bool,
+    pub(crate) removal: Option<RemovePolicy>,
+    pub(crate) retired: bool,
+    pub(crate) last_success: Option<SystemTime>,
+    pub(crate) last_error: Option<LastError>,
 }
 
 impl Shared {
-    pub(crate) fn new(name: Arc<str>, queue: Queue, limit: usize) -> Self {
+    pub(crate) fn new(
+        cfg: Arc<EndpointConfig>,
+        transport: SharedTransport,
+        drivers: Arc<Drivers>,
+    ) -> Self {
+        let name = cfg.name.clone();
         Self {
-            queue,
+            queue: Queue::new(cfg.queue_capacity, cfg.overflow, drivers),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            filtered: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             batches_delivered: AtomicU64::new(0),
             buffered: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
-            limit: AtomicUsize::new(limit),
+            limit: AtomicUsize::new(cfg.concurrency.initial()),
+            control: AtomicU64::new(0),
             state: Mutex::new(Published {
                 health: HealthState::Healthy,
                 enable_requested: false,
+                untested: cfg.require_test,
+                paused: cfg.paused,
+                removal: None,
+                retired: false,
+                last_success: None,
+                last_error: None,
+                revision: 0,
+                transport,
+                cfg,
             }),
+            parked: Mutex::new(None),
+            retired: Notify::new(),
             metrics: EndpointMetrics::new(&name),
             name,
         }
     }
 
-    fn published(&self) -> std::sync::MutexGuard<'_, Published> {
+    pub(crate) fn published(&self) -> std::sync::MutexGuard<'_, Published> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the driver to look at the published state again (and wakes it).
+    pub(crate) fn poke(&self) {
+        self.control.fetch_add(1, Ordering::AcqRel);
+        self.queue.readable.notify_one();
     }
 
     /// The driver publishes its health state (ignored while a re-enable is pending).
@@ -267,11 +308,6 @@ impl Shared {
         p.enable_requested = true;
     }
 
-    /// The driver takes a pending re-enable request.
-    pub(crate) fn take_enable_request(&self) -> bool {
-        std::mem::take(&mut self.published().enable_requested)
-    }
-
     pub(crate) fn snapshot(&self) -> EndpointHealth {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         EndpointHealth {
@@ -286,11 +322,115 @@ impl Shared {
                 delivered: r(&self.delivered),
                 failed: r(&self.failed),
                 dropped: r(&self.dropped),
-                filtered: r(&self.filtered),
                 requests: r(&self.requests),
                 retries: r(&self.retries),
                 batches_delivered: r(&self.batches_delivered),
             },
         }
     }
+
+    /// The endpoint's status as the application shows it ([`EndpointStatus`]).
+    pub(crate) fn status(&self, now: Instant, wall: SystemTime) -> EndpointStatus {
+        let health = self.snapshot();
+        let p = self.published();
+        let at = |since: Instant| {
+            wall.checked_sub(now.saturating_duration_since(since))
+                .unwrap_or(wall)
+        };
+        let state = if p.removal.is_some() {
+            EndpointState::Removing
+        } else if p.untested {
+            EndpointState::Untested
+        } else if let HealthState::Disabled { .. } = p.health {
+            EndpointState::Disabled
+        } else if p.paused {
+            EndpointState::Paused
+        } else {
+            match p.health {
+                HealthState::Failing { since } => EndpointState::Failing { since: at(since) },
+                HealthState::Failed { since } => EndpointState::Failed { since: at(since) },
+                _ => EndpointState::Connected,
+            }
+        };
+        EndpointStatus {
+            endpoint: self.name.clone(),
+            tenant: p.cfg.subscription.tenant.as_deref().map(Arc::from),
+            state,
+            revision: p.revision,
+            last_success: p.last_success,
+            last_error: p.last_error.clone(),
+            queued: health.queued,
+            buffered: health.buffered,
+            in_flight: health.in_flight,
+            retrying: health.retrying,
+            counters: health.counters,
+        }
+    }
+}
+
+/// What an endpoint is doing, as the seed products' settings pages show it (Soveren's
+/// connected/failed, Sysdig's untested integration, ConnectSecure's "Error Sending Request").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointState {
+    /// Added with [`require_test`](crate::EndpointConfigBuilder::require_test): receives
+    /// nothing until a test passes or it is enabled explicitly.
+    Untested,
+    /// Delivering (or idle) without failure.
+    Connected,
+    /// Attempts fail since then (retries go on).
+    Failing {
+        /// The first failure.
+        since: SystemTime,
+    },
+    /// No success within the endpoint's `failed_after` window (Soveren's 15 minutes).
+    Failed {
+        /// The first failure.
+        since: SystemTime,
+    },
+    /// Paused: events wait in its queue.
+    Paused,
+    /// Disabled by its receiver (410, `webhook-delivery: disable`) or its health window; see
+    /// [`Sender::enable`](crate::Sender::enable).
+    Disabled,
+    /// Being removed: settling what it held.
+    Removing,
+}
+
+/// The last error seen at an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastError {
+    /// When.
+    pub at: SystemTime,
+    /// What (an HTTP status, a timeout, a connection error, or why events were given up).
+    pub error: String,
+}
+
+/// One endpoint's status, from [`Sender::status`](crate::Sender::status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStatus {
+    /// The endpoint's name.
+    pub endpoint: Arc<str>,
+    /// Its tenant (`None`: every tenant).
+    pub tenant: Option<Arc<str>>,
+    /// Untested, connected, failing since, failed since, paused, disabled or removing.
+    pub state: EndpointState,
+    /// Configuration revision (0 when added; each update adds one).
+    pub revision: u64,
+    /// The last delivery acknowledged.
+    pub last_success: Option<SystemTime>,
+    /// The last failure (attempt or given-up events).
+    pub last_error: Option<LastError>,
+    /// Events in its queue.
+    pub queued: usize,
+    /// Events in its batcher.
+    pub buffered: usize,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Batches waiting for a retry.
+    pub retrying: usize,
+    /// Counters since it was added.
+    pub counters: Counters,
 }

@@ -20,6 +20,7 @@
 //! events only (its uncompressed body is encoded again when the retry is due). When an
 //! endpoint is down, the queue fills and its overflow policy applies.
 
+mod audit_diff;
 mod driver;
 mod endpoint;
 mod error;
@@ -28,13 +29,13 @@ pub mod metrics;
 mod publish;
 mod queue;
 mod receipt;
+mod registry;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Mutex as AsyncMutex, broadcast, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, watch};
 use webhook_core::Event;
 
 pub use self::endpoint::{
@@ -42,19 +43,24 @@ pub use self::endpoint::{
 };
 pub use self::error::{EnableError, SendError, SenderBuildError, TestIntegrationError};
 pub use self::lifecycle::{
-    Counters, DeadLetter, DisableReason, EndpointHealth, LifecycleEvent, ShutdownReport,
-    TEST_BODY_LIMIT, TestReport, Undelivered, UndeliveredStage,
+    Counters, DeadLetter, DisableReason, EndpointHealth, EndpointState, EndpointStatus, LastError,
+    LifecycleEvent, ShutdownReport, TEST_BODY_LIMIT, TestReport, Undelivered, UndeliveredStage,
 };
 pub use self::queue::OverflowPolicy;
 pub use self::receipt::{
     AttemptError, DeliveryReport, EndpointOutcome, FailureReason, Outcome, Receipt,
 };
+pub use self::registry::{
+    AuditAction, AuditEntry, AuditStream, AuditTarget, FieldChange, RegistryError, RemovePolicy,
+    RemoveReport,
+};
 pub use webhook_core::{Concurrency, RateLimit};
 
-use self::driver::{DeadLetterHook, Driver};
+use self::driver::{Common, DeadLetterHook};
 use self::lifecycle::Shared;
-use self::queue::{Closed, Entry, Locked, Offer, Queue, Reopen};
+use self::queue::{Closed, Drivers, Entry, Locked, Offer};
 use self::receipt::{Slot, Tracker};
+use self::registry::{Audit, Registry, Routes};
 use crate::tls::TlsConfigBuilder;
 use crate::token::AuthorizedSendError;
 use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
@@ -62,18 +68,62 @@ use crate::transport::{RequestTimeout, SharedTransport, TransportBuilder};
 /// Capacity of the lifecycle broadcast channel by default.
 pub const DEFAULT_LIFECYCLE_CAPACITY: usize = 1024;
 
-struct EndpointHandle {
-    cfg: Arc<EndpointConfig>,
-    shared: Arc<Shared>,
-    transport: SharedTransport,
+/// How long an endpoint's driver task stays idle before it parks, by default.
+pub const DEFAULT_PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// Builds the transports of endpoints added at build time and at runtime.
+struct TransportFactory {
+    default: Mutex<Option<SharedTransport>>,
+    builder: TransportBuilder,
+    tls: Option<TlsConfigBuilder>,
+}
+
+impl TransportFactory {
+    /// The endpoint's own transport, one with its client certificate, or the shared default.
+    fn transport_for(&self, cfg: &EndpointConfig) -> Result<SharedTransport, SenderBuildError> {
+        match (&cfg.transport, cfg.endpoint.auth().client_certificate()) {
+            (Some(t), _) => Ok(t.clone()),
+            (None, Some(cert)) => {
+                let pem = cert.load(|path| std::fs::read(path)).map_err(|e| {
+                    SenderBuildError::ClientCertificate {
+                        endpoint: cfg.name.to_string(),
+                        source: e,
+                    }
+                })?;
+                let tls = self
+                    .tls
+                    .clone()
+                    .unwrap_or_else(crate::tls::TlsConfig::builder)
+                    .client_identity_pem(pem.cert_chain_pem(), pem.private_key_pem())
+                    .build()
+                    .map_err(|e| SenderBuildError::Transport(e.into()))?;
+                build_transport(self.builder.clone().tls(tls))
+            }
+            (None, None) => {
+                let mut default = self.default.lock().unwrap_or_else(PoisonError::into_inner);
+                match &*default {
+                    Some(t) => Ok(t.clone()),
+                    None => {
+                        let t = build_transport(self.builder.clone())?;
+                        *default = Some(t.clone());
+                        Ok(t)
+                    }
+                }
+            }
+        }
+    }
 }
 
 struct Inner {
-    endpoints: Vec<EndpointHandle>,
-    lifecycle: broadcast::Sender<LifecycleEvent>,
+    common: Arc<Common>,
+    registry: Mutex<Registry>,
+    routes: RwLock<Arc<Routes>>,
+    /// The version of `routes`, read by every handle before it routes an event.
+    version: AtomicU64,
+    factory: TransportFactory,
+    audit: Audit,
     shutdown: watch::Sender<Option<Option<tokio::time::Instant>>>,
     closed: AtomicBool,
-    drivers: AsyncMutex<Vec<JoinHandle<Vec<Undelivered>>>>,
 }
 
 /// The async delivery engine. Cheap to clone: clones share the endpoints and their tasks (each
@@ -104,31 +154,34 @@ struct Inner {
 /// ```
 pub struct Sender {
     inner: Arc<Inner>,
-    /// This handle's own copy of the endpoint names, which every receipt made through it
-    /// references: tasks that send through their own clones never count references on one
-    /// shared counter (its cache line bouncing between cores cost about 1 % of a busy sender).
-    names: Arc<[Arc<str>]>,
+    /// This handle's copy of the current routes: one uncontended lock and one atomic read per
+    /// event, the shared lock only when the registry changed.
+    routes: Mutex<Arc<Routes>>,
 }
 
 impl Clone for Sender {
-    /// Another handle on the same endpoints and tasks, with its own copy of the names.
+    /// Another handle on the same endpoints and tasks.
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
-            names: own_copy(&self.names),
+            routes: Mutex::new(self.inner.current_routes()),
         }
     }
 }
 
-/// The names in new allocations (nothing shared with `names`).
-fn own_copy(names: &[Arc<str>]) -> Arc<[Arc<str>]> {
-    names.iter().map(|n| Arc::from(&**n)).collect()
+impl Inner {
+    fn current_routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")
-            .field("endpoints", &self.names)
+            .field("routed_endpoints", &self.current().endpoints.len())
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish()
     }
@@ -145,6 +198,7 @@ pub struct SenderBuilder {
     tls: Option<TlsConfigBuilder>,
     dead_letter: Option<DeadLetterHook>,
     lifecycle_capacity: usize,
+    park_after: Duration,
 }
 
 impl std::fmt::Debug for SenderBuilder {
@@ -168,7 +222,17 @@ impl Sender {
             tls: None,
             dead_letter: None,
             lifecycle_capacity: DEFAULT_LIFECYCLE_CAPACITY,
+            park_after: DEFAULT_PARK_AFTER,
         }
+    }
+
+    /// This handle's routes, refreshed when the registry changed.
+    fn current(&self) -> Arc<Routes> {
+        let mut cached = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.version != self.inner.version.load(Ordering::Acquire) {
+            *cached = self.inner.current_routes();
+        }
+        Arc::clone(&cached)
     }
 
     /// Queues `event` for every endpoint whose filter selects its subject, waiting for space
@@ -177,23 +241,47 @@ impl Sender {
     /// # Errors
     /// [`SendError::Closed`] after [`shutdown`](Self::shutdown) started.
     pub async fn send(&self, event: Event) -> Result<Receipt, SendError> {
-        let (tracker, receipt) = self.start(&event)?;
-        let mut fan = Fanout::new(&self.inner, event);
-        while let Some((ep, entry)) = fan.next(&tracker) {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed(event));
+        }
+        let routes = self.current();
+        let picks = routes.pick(&event);
+        let picks = picks.as_slice();
+        let tracker = Tracker::new(
+            picks
+                .iter()
+                .map(|&p| routes.endpoints[p as usize].name.clone()),
+        );
+        let receipt = Receipt::new(tracker.clone());
+        let mut event = Some(event);
+        let mut accepted = false;
+        for (slot, &pos) in picks.iter().enumerate() {
+            let ep = &routes.endpoints[pos as usize];
+            // The last selecting endpoint takes the event, the others a copy.
+            let copy = if slot + 1 == picks.len() {
+                event.take()
+            } else {
+                event.clone()
+            };
+            let Some(copy) = copy else { break };
+            let mut entry = Entry {
+                event: copy,
+                slot: Slot::new(tracker.clone(), slot),
+            };
             // While there is room, no waiter is registered (a lock and an unlink per event).
-            let mut entry = match self.place(ep, entry, fan.accepted)? {
+            entry = match self.place(ep, entry, accepted)? {
                 Placed::Done => {
-                    fan.accepted = true;
+                    accepted = true;
                     continue;
                 }
                 Placed::Full(e) => e,
             };
             loop {
-                let notified = ep.shared.queue.writable().notified();
+                let notified = ep.queue.writable().notified();
                 let mut notified = std::pin::pin!(notified);
                 // Registered before offering, so space made in between is not missed.
                 notified.as_mut().enable();
-                match self.place(ep, entry, fan.accepted)? {
+                match self.place(ep, entry, accepted)? {
                     Placed::Done => break,
                     Placed::Full(e) => {
                         entry = e;
@@ -201,7 +289,7 @@ impl Sender {
                     }
                 }
             }
-            fan.accepted = true;
+            accepted = true;
         }
         Ok(receipt)
     }
@@ -251,69 +339,67 @@ impl Sender {
     /// handed back intact, queued nowhere, and no counter, metric or lifecycle event of any
     /// endpoint changed.
     pub fn try_send(&self, event: Event) -> Result<Receipt, SendError> {
-        let (tracker, receipt) = self.start(&event)?;
-        let endpoints = &self.inner.endpoints;
-        let selected = endpoints
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.cfg.interim.selects(&event));
-        let Some((first, first_ep)) = selected else {
-            for (i, ep) in endpoints.iter().enumerate() {
-                filter_out(&tracker, i, ep);
-            }
-            return Ok(receipt);
-        };
-        let last = endpoints
-            .iter()
-            .rposition(|e| e.cfg.interim.selects(&event))
-            .unwrap_or(first);
-        if first == last {
-            // One selecting endpoint: one offer (one lock), as before.
-            let entry = Entry {
-                event,
-                slot: Slot::new(tracker.clone(), first),
-            };
-            if let Placed::Full(Entry { event, slot }) = self.place(first_ep, entry, false)? {
-                // Nobody holds the receipt: resolving this slot is not observable.
-                slot.resolve(Outcome::Dropped);
-                return Err(SendError::Full(event));
-            }
-            for (i, ep) in endpoints.iter().enumerate().filter(|(i, _)| *i != first) {
-                filter_out(&tracker, i, ep);
-            }
-            return Ok(receipt);
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed(event));
         }
-        self.try_send_all(endpoints, first, last, event, tracker)?;
-        Ok(receipt)
+        let routes = self.current();
+        let picks = routes.pick(&event);
+        let picks = picks.as_slice();
+        let tracker = Tracker::new(
+            picks
+                .iter()
+                .map(|&p| routes.endpoints[p as usize].name.clone()),
+        );
+        let receipt = Receipt::new(tracker.clone());
+        match picks {
+            [] => Ok(receipt),
+            [only] => {
+                // One selecting endpoint: one offer (one lock).
+                let entry = Entry {
+                    event,
+                    slot: Slot::new(tracker, 0),
+                };
+                let ep = &routes.endpoints[*only as usize];
+                if let Placed::Full(Entry { event, slot }) = self.place(ep, entry, false)? {
+                    // Nobody holds the receipt: resolving this slot is not observable.
+                    slot.resolve(Outcome::Dropped);
+                    return Err(SendError::Full(event));
+                }
+                Ok(receipt)
+            }
+            many => {
+                self.try_send_all(&routes, many, event, tracker)?;
+                Ok(receipt)
+            }
+        }
     }
 
-    /// [`try_send`](Self::try_send) to the selecting endpoints `first..=last` (at least two).
+    /// [`try_send`](Self::try_send) to the selecting endpoints at `picks` (at least two,
+    /// ascending).
     fn try_send_all(
         &self,
-        endpoints: &[EndpointHandle],
-        first: usize,
-        last: usize,
+        routes: &Routes,
+        picks: &[u32],
         event: Event,
         tracker: Arc<Tracker>,
     ) -> Result<(), SendError> {
-        // Filters and copies first, without any lock held; the original goes to the last lane.
-        let mut lanes: Vec<Lane<'_>> = endpoints
+        // Copies first, without any lock held; the original goes to the last lane.
+        let last = picks.len() - 1;
+        let mut lanes: Vec<Lane<'_>> = picks
             .iter()
             .enumerate()
-            .take(last.saturating_add(1))
-            .skip(first)
-            .filter(|(i, ep)| *i == first || *i == last || ep.cfg.interim.selects(&event))
-            .map(|(index, ep)| Lane {
-                index,
-                ep,
-                event: (index != last).then(|| event.clone()),
+            .map(|(slot, &pos)| Lane {
+                slot,
+                ep: &routes.endpoints[pos as usize],
+                event: (slot != last).then(|| event.clone()),
                 queue: None,
                 offer: None,
             })
             .collect();
-        // Every lock in endpoint index order (the only place holding two queue locks).
+        // Every lock in the order endpoints were added (the only place holding two queue
+        // locks; every version of the routes keeps that order).
         for lane in &mut lanes {
-            lane.queue = Some(lane.ep.shared.queue.lock_for_offer());
+            lane.queue = Some(lane.ep.queue.lock_for_offer());
         }
         let locked = || lanes.iter().filter_map(|l| l.queue.as_ref());
         let refused = if locked().any(|q| q.is_shut_down()) {
@@ -324,7 +410,7 @@ impl Sender {
             None
         };
         if let Some(refused) = refused {
-            unlock_all(&mut lanes);
+            self.unlock_all(&mut lanes);
             return Err(refused(event));
         }
         let mut event = Some(event);
@@ -339,65 +425,59 @@ impl Sender {
             };
             lane.offer = Some(queue.offer(Entry {
                 event,
-                slot: Slot::new(tracker.clone(), lane.index),
+                slot: Slot::new(tracker.clone(), lane.slot),
             }));
         }
-        unlock_all(&mut lanes);
+        self.unlock_all(&mut lanes);
         // Outcomes (drops, disabled endpoints) only once every lock is released.
-        let mut lanes = lanes.into_iter().peekable();
-        for (i, ep) in endpoints.iter().enumerate() {
-            let Some(lane) = lanes.next_if(|l| l.index == i) else {
-                filter_out(&tracker, i, ep);
-                continue;
-            };
+        for lane in lanes {
             let Some(offer) = lane.offer else { continue };
             // Every `Block` queue had room and none was shut down, under the same locks as
             // the offers: `Full` cannot happen; were it to, the event is dropped, not lost.
-            if let Placed::Full(e) = self.settle(ep, offer, true)? {
-                self.dropped(ep, e);
+            if let Placed::Full(e) = self.settle(lane.ep, offer, true)? {
+                self.dropped(lane.ep, e);
             }
         }
         Ok(())
     }
 
-    fn start(&self, event: &Event) -> Result<(Arc<Tracker>, Receipt), SendError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(SendError::Closed(event.clone()));
+    /// Releases every lane's lock, waking (or spawning) the drivers that need it.
+    fn unlock_all(&self, lanes: &mut [Lane<'_>]) {
+        for lane in lanes {
+            if let Some(queue) = lane.queue.take()
+                && queue.unlock()
+            {
+                driver::spawn(&self.inner.common, lane.ep);
+            }
         }
-        let tracker = Tracker::new(Arc::clone(&self.names));
-        let receipt = Receipt::new(tracker.clone());
-        Ok((tracker, receipt))
     }
 
     /// Offers one endpoint's entry; `Full` only under `Block`.
-    fn place(
-        &self,
-        ep: &EndpointHandle,
-        entry: Entry,
-        accepted: bool,
-    ) -> Result<Placed, SendError> {
-        self.settle(ep, ep.shared.queue.offer(entry), accepted)
+    fn place(&self, ep: &Arc<Shared>, entry: Entry, accepted: bool) -> Result<Placed, SendError> {
+        let (offer, spawn) = ep.queue.offer(entry);
+        if spawn {
+            driver::spawn(&self.inner.common, ep);
+        }
+        self.settle(ep, offer, accepted)
     }
 
-    /// Acts on an offer's result (drops, disabled endpoint, shutdown); `accepted` says whether
-    /// an earlier endpoint took the event (then a shutdown fails this slot only).
-    fn settle(
-        &self,
-        ep: &EndpointHandle,
-        offer: Offer,
-        accepted: bool,
-    ) -> Result<Placed, SendError> {
+    /// Acts on an offer's result (drops, disabled or removed endpoint, shutdown); `accepted`
+    /// says whether an earlier endpoint took the event (then a shutdown fails this slot only).
+    fn settle(&self, ep: &Shared, offer: Offer, accepted: bool) -> Result<Placed, SendError> {
         match offer {
             Offer::Queued(None) => {}
             Offer::Queued(Some(old)) => self.dropped(ep, old),
             Offer::DroppedNewest(e) => self.dropped(ep, e),
             Offer::Full(e) => return Ok(Placed::Full(e)),
-            Offer::Closed(e, Closed::Disabled) => {
-                ep.shared.failed.fetch_add(1, Ordering::Relaxed);
-                ep.shared.metrics.failed.increment(1);
-                e.slot.resolve(Outcome::Failed {
-                    reason: FailureReason::EndpointDisabled,
-                });
+            Offer::Closed(e, closed @ (Closed::Disabled | Closed::Removed)) => {
+                ep.failed.fetch_add(1, Ordering::Relaxed);
+                ep.metrics.failed.increment(1);
+                let reason = if closed == Closed::Removed {
+                    FailureReason::EndpointRemoved
+                } else {
+                    FailureReason::EndpointDisabled
+                };
+                e.slot.resolve(Outcome::Failed { reason });
             }
             Offer::Closed(e, Closed::Shutdown) => {
                 let Entry { event, slot } = e;
@@ -412,46 +492,46 @@ impl Sender {
         Ok(Placed::Done)
     }
 
-    fn dropped(&self, ep: &EndpointHandle, entry: Entry) {
+    fn dropped(&self, ep: &Shared, entry: Entry) {
         let Entry { event, slot } = entry;
         slot.resolve(Outcome::Dropped);
-        ep.shared.dropped.fetch_add(1, Ordering::Relaxed);
-        ep.shared.metrics.dropped.increment(1);
-        tracing::debug!(endpoint = %ep.cfg.name, event_id = %event.id(), "event dropped by the overflow policy");
-        let _ = self.inner.lifecycle.send(LifecycleEvent::Dropped {
-            endpoint: ep.cfg.name.clone(),
+        ep.dropped.fetch_add(1, Ordering::Relaxed);
+        ep.metrics.dropped.increment(1);
+        tracing::debug!(endpoint = %ep.name, event_id = %event.id(), "event dropped by the overflow policy");
+        let _ = self.inner.common.lifecycle.send(LifecycleEvent::Dropped {
+            endpoint: ep.name.clone(),
             event_id: Arc::from(event.id()),
         });
     }
 
-    /// The endpoint names, in the order they were added (the order of
-    /// [`DeliveryReport::outcomes`]).
+    /// The endpoint names, in the order they were added.
     #[must_use]
-    pub fn endpoints(&self) -> &[Arc<str>] {
-        &self.names
+    pub fn endpoints(&self) -> Vec<Arc<str>> {
+        self.inner
+            .registry()
+            .shared()
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// A health snapshot of every endpoint.
     #[must_use]
     pub fn health(&self) -> Vec<EndpointHealth> {
-        self.inner
-            .endpoints
-            .iter()
-            .map(|e| e.shared.snapshot())
-            .collect()
+        let all: Vec<Arc<Shared>> = self.inner.registry().shared().cloned().collect();
+        all.iter().map(|e| e.snapshot()).collect()
     }
 
     /// A health snapshot of the endpoint named `endpoint`.
     #[must_use]
     pub fn endpoint_health(&self, endpoint: &str) -> Option<EndpointHealth> {
-        self.find(endpoint).map(|e| e.shared.snapshot())
+        self.find(endpoint).map(|e| e.snapshot())
     }
 
     /// Subscribes to lifecycle events (failing, failed, recovered, disabled, enabled,
     /// exhausted, dropped) from now on.
     #[must_use]
     pub fn lifecycle(&self) -> broadcast::Receiver<LifecycleEvent> {
-        self.inner.lifecycle.subscribe()
+        self.inner.common.lifecycle.subscribe()
     }
 
     /// Re-enables the endpoint named `endpoint` after it was disabled (a 410 Gone, a
@@ -552,37 +632,11 @@ impl Sender {
     /// # Ok(()) }
     /// ```
     pub fn enable(&self, endpoint: &str) -> Result<(), EnableError> {
-        let ep = self
-            .find(endpoint)
-            .ok_or_else(|| EnableError::UnknownEndpoint(endpoint.to_owned()))?;
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(EnableError::ShutDown);
-        }
-        match ep.shared.queue.reopen() {
-            Reopen::ShutDown => Err(EnableError::ShutDown),
-            Reopen::WasOpen => {
-                tracing::debug!(endpoint = %ep.cfg.name, "enable: endpoint not disabled");
-                Ok(())
-            }
-            Reopen::Reopened => {
-                tracing::info!(endpoint = %ep.cfg.name, "endpoint re-enabled");
-                // Broadcast before the driver learns of it: until then it stays disabled and
-                // sends nothing, so no later event of its own can overtake this one.
-                let _ = self.inner.lifecycle.send(LifecycleEvent::Enabled {
-                    endpoint: ep.cfg.name.clone(),
-                });
-                ep.shared.request_enable();
-                ep.shared.queue.readable.notify_one();
-                Ok(())
-            }
-        }
+        self.enable_by(endpoint, "application")
     }
 
-    fn find(&self, endpoint: &str) -> Option<&EndpointHandle> {
-        self.inner
-            .endpoints
-            .iter()
-            .find(|e| &*e.cfg.name == endpoint)
+    fn find(&self, endpoint: &str) -> Option<Arc<Shared>> {
+        self.inner.registry().find(endpoint).cloned()
     }
 
     /// Sends a test event to the endpoint named `endpoint` (Sysdig "Test Integration",
@@ -600,9 +654,17 @@ impl Sender {
         &self,
         endpoint: &str,
     ) -> Result<TestReport, TestIntegrationError> {
-        let ep = self
+        let shared = self
             .find(endpoint)
             .ok_or_else(|| TestIntegrationError::UnknownEndpoint(endpoint.to_owned()))?;
+        let (cfg, transport) = {
+            let p = shared.published();
+            (p.cfg.clone(), p.transport.clone())
+        };
+        let ep = TestTarget {
+            cfg: &cfg,
+            transport: &transport,
+        };
         let wall = SystemTime::now();
         let secs = wall
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -649,6 +711,19 @@ impl Sender {
         let body_truncated = response.is_body_truncated() || full.len() > TEST_BODY_LIMIT;
         let body = full.slice(..full.len().min(TEST_BODY_LIMIT));
         tracing::info!(endpoint = %ep.cfg.name, status = status.as_u16(), latency_ms = latency.as_millis() as u64, "test integration");
+        // Sysdig's rule: a passing test enables an untested endpoint.
+        if status.is_success() {
+            self.mark_tested(&shared);
+        }
+        self.inner.audit.record(
+            "test_integration",
+            AuditTarget::Endpoint(shared.name.clone()),
+            AuditAction::Tested {
+                status: status.as_u16(),
+                passed: status.is_success(),
+            },
+            Vec::new(),
+        );
         Ok(TestReport {
             status,
             latency,
@@ -666,24 +741,32 @@ impl Sender {
         let inner = &*self.inner;
         inner.closed.store(true, Ordering::Release);
         let until = tokio::time::Instant::now() + deadline;
-        for ep in &inner.endpoints {
-            ep.shared.queue.close(Closed::Shutdown, false);
+        let all: Vec<Arc<Shared>> = inner.registry().shared().cloned().collect();
+        for ep in &all {
+            ep.queue.close(Closed::Shutdown, false);
         }
         inner.shutdown.send_replace(Some(Some(until)));
-        let handles = std::mem::take(&mut *inner.drivers.lock().await);
-        let mut report = ShutdownReport::default();
-        for h in handles {
-            match h.await {
-                Ok(mut undelivered) => report.undelivered.append(&mut undelivered),
-                Err(e) => tracing::error!(error = %e, "endpoint driver task failed"),
-            }
-        }
+        inner.common.drivers.all_ended().await;
+        let undelivered = std::mem::take(
+            &mut *inner
+                .common
+                .undelivered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let report = ShutdownReport { undelivered };
         tracing::info!(
             undelivered = report.undelivered_events(),
             "sender shut down"
         );
         report
     }
+}
+
+/// The configuration and transport `test_integration` uses.
+struct TestTarget<'a> {
+    cfg: &'a EndpointConfig,
+    transport: &'a SharedTransport,
 }
 
 enum Placed {
@@ -693,8 +776,9 @@ enum Placed {
 
 /// One selecting endpoint of a multi-endpoint [`Sender::try_send`].
 struct Lane<'a> {
-    index: usize,
-    ep: &'a EndpointHandle,
+    /// Its slot in the receipt.
+    slot: usize,
+    ep: &'a Arc<Shared>,
     /// Its copy of the event (`None` for the last lane, which takes the original).
     event: Option<Event>,
     /// Its queue, locked from the check until every offer is made.
@@ -703,78 +787,18 @@ struct Lane<'a> {
     offer: Option<Offer>,
 }
 
-/// Releases every lane's lock (waking the drivers whose queues need it).
-fn unlock_all(lanes: &mut [Lane<'_>]) {
-    for lane in lanes {
-        if let Some(queue) = lane.queue.take() {
-            queue.unlock();
-        }
-    }
-}
-
-/// Resolves endpoint `i`'s slot as filtered out and counts it.
-fn filter_out(tracker: &Arc<Tracker>, i: usize, ep: &EndpointHandle) {
-    ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
-    Slot::new(tracker.clone(), i).resolve(Outcome::Filtered);
-}
-
-/// Walks the endpoints for one event: filtered ones resolve at once; the event is cloned for
-/// all but the last selecting endpoint, which takes it.
-struct Fanout<'a> {
-    endpoints: &'a [EndpointHandle],
-    index: usize,
-    last: Option<usize>,
-    event: Option<Event>,
-    accepted: bool,
-}
-
-impl<'a> Fanout<'a> {
-    fn new(inner: &'a Inner, event: Event) -> Self {
-        let last = inner
-            .endpoints
-            .iter()
-            .rposition(|e| e.cfg.interim.selects(&event));
-        Self {
-            endpoints: &inner.endpoints,
-            index: 0,
-            last,
-            event: Some(event),
-            accepted: false,
-        }
-    }
-
-    fn next(&mut self, tracker: &Arc<Tracker>) -> Option<(&'a EndpointHandle, Entry)> {
-        loop {
-            let i = self.index;
-            let ep = self.endpoints.get(i)?;
-            self.index += 1;
-            let slot = Slot::new(tracker.clone(), i);
-            // After the last selecting endpoint took the event, no later endpoint selects it.
-            let Some(event) = self.event.as_ref().filter(|e| ep.cfg.interim.selects(e)) else {
-                ep.shared.filtered.fetch_add(1, Ordering::Relaxed);
-                slot.resolve(Outcome::Filtered);
-                continue;
-            };
-            let event = if Some(i) == self.last {
-                self.event.take()?
-            } else {
-                event.clone()
-            };
-            return Some((ep, Entry { event, slot }));
-        }
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
-        for ep in &self.endpoints {
-            ep.shared.queue.close(Closed::Shutdown, false);
+        for ep in self.registry().shared() {
+            ep.queue.close(Closed::Shutdown, false);
         }
     }
 }
 
 impl SenderBuilder {
-    /// Adds an endpoint (fan-out: every event goes to every endpoint whose filter selects it).
+    /// Adds an endpoint (fan-out: every event goes to every endpoint whose subscription
+    /// selects it). More can be added, changed and removed while the sender runs
+    /// ([`Sender::add_endpoint`]).
     pub fn endpoint(mut self, config: EndpointConfig) -> Self {
         self.endpoints.push(config);
         self
@@ -817,6 +841,14 @@ impl SenderBuilder {
         self
     }
 
+    /// How long an endpoint's driver task stays idle (nothing queued, held or due) before it
+    /// parks (default [`DEFAULT_PARK_AFTER`]): an idle endpoint then holds no task and no
+    /// buffer, and its next event starts a driver again.
+    pub fn park_after(mut self, idle: Duration) -> Self {
+        self.park_after = idle;
+        self
+    }
+
     /// Capacity of the lifecycle broadcast channel (default [`DEFAULT_LIFECYCLE_CAPACITY`]).
     pub fn lifecycle_capacity(mut self, capacity: usize) -> Self {
         self.lifecycle_capacity = capacity;
@@ -831,88 +863,73 @@ impl SenderBuilder {
     pub fn build(self) -> Result<Sender, SenderBuildError> {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| SenderBuildError::NoRuntime)?;
-        if self.endpoints.is_empty() {
-            return Err(SenderBuildError::NoEndpoints);
-        }
-        for (i, e) in self.endpoints.iter().enumerate() {
-            if self.endpoints[..i].iter().any(|o| o.name == e.name) {
-                return Err(SenderBuildError::DuplicateEndpoint(e.name.to_string()));
-            }
-        }
         if self.lifecycle_capacity == 0 {
             return Err(SenderBuildError::InvalidSetting(
                 "lifecycle capacity must be at least 1",
             ));
         }
-        let mut default_transport = self.transport.clone();
-        let mut handles = Vec::with_capacity(self.endpoints.len());
-        for cfg in self.endpoints {
-            let transport = match (&cfg.transport, cfg.endpoint.auth().client_certificate()) {
-                (Some(t), _) => t.clone(),
-                (None, Some(cert)) => {
-                    let pem = cert.load(|path| std::fs::read(path)).map_err(|e| {
-                        SenderBuildError::ClientCertificate {
-                            endpoint: cfg.name.to_string(),
-                            source: e,
-                        }
-                    })?;
-                    let tls = self
-                        .tls
-                        .clone()
-                        .unwrap_or_else(crate::tls::TlsConfig::builder)
-                        .client_identity_pem(pem.cert_chain_pem(), pem.private_key_pem())
-                        .build()
-                        .map_err(|e| SenderBuildError::Transport(e.into()))?;
-                    build_transport(self.transport_builder.clone().tls(tls))?
-                }
-                (None, None) => match &default_transport {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t = build_transport(self.transport_builder.clone())?;
-                        default_transport = Some(t.clone());
-                        t
-                    }
-                },
-            };
-            handles.push((cfg, transport));
+        if self.park_after.is_zero() {
+            return Err(SenderBuildError::InvalidSetting(
+                "park_after must be non-zero",
+            ));
         }
-        let names: Arc<[Arc<str>]> = handles.iter().map(|(c, _)| c.name.clone()).collect();
+        let factory = TransportFactory {
+            default: Mutex::new(self.transport.clone()),
+            builder: self.transport_builder,
+            tls: self.tls,
+        };
         let (lifecycle, _) = broadcast::channel(self.lifecycle_capacity);
         let (shutdown, shutdown_rx) = watch::channel(None);
-        let mut endpoints = Vec::with_capacity(handles.len());
-        let mut drivers = Vec::with_capacity(handles.len());
-        for (cfg, transport) in handles {
-            let cfg = Arc::new(cfg);
-            let limit = cfg.concurrency.initial();
-            let shared = Arc::new(Shared::new(
-                cfg.name.clone(),
-                Queue::new(cfg.queue_capacity, cfg.overflow),
-                limit,
-            ));
-            let driver = Driver {
-                cfg: cfg.clone(),
-                shared: shared.clone(),
-                transport: transport.clone(),
-                lifecycle: lifecycle.clone(),
-                dead_letter: self.dead_letter.clone(),
-                shutdown: shutdown_rx.clone(),
-            };
-            drivers.push(runtime.spawn(driver.run()));
-            endpoints.push(EndpointHandle {
-                cfg,
-                shared,
-                transport,
-            });
+        let common = Arc::new(Common {
+            runtime,
+            lifecycle,
+            dead_letter: self.dead_letter,
+            shutdown: shutdown_rx,
+            drivers: Arc::new(Drivers::default()),
+            undelivered: Mutex::new(Vec::new()),
+            park_after: self.park_after,
+        });
+        let mut registry = Registry::default();
+        for set in self.event_sets {
+            let name = set.name.clone();
+            registry
+                .event_sets
+                .insert(set)
+                .map_err(|e| SenderBuildError::EventSet { name, source: e })?;
         }
+        for cfg in self.endpoints {
+            let transport = factory.transport_for(&cfg)?;
+            let selector =
+                cfg.selector(&registry.event_sets)
+                    .map_err(|e| SenderBuildError::Subscription {
+                        endpoint: cfg.name.to_string(),
+                        source: e,
+                    })?;
+            let shared = Arc::new(Shared::new(
+                Arc::new(cfg),
+                transport,
+                Arc::clone(&common.drivers),
+            ));
+            let name = shared.name.to_string();
+            registry
+                .insert(shared, selector)
+                .map_err(|_| SenderBuildError::DuplicateEndpoint(name))?;
+        }
+        let inner = Arc::new(Inner {
+            common,
+            registry: Mutex::new(Registry::default()),
+            routes: RwLock::new(Arc::new(Routes::empty())),
+            version: AtomicU64::new(0),
+            factory,
+            audit: Audit::default(),
+            shutdown,
+            closed: AtomicBool::new(false),
+        });
+        inner.publish_routes(&registry);
+        *inner.registry() = registry;
         Ok(Sender {
-            names,
-            inner: Arc::new(Inner {
-                endpoints,
-                lifecycle,
-                shutdown,
-                closed: AtomicBool::new(false),
-                drivers: AsyncMutex::new(drivers),
-            }),
+            routes: Mutex::new(inner.current_routes()),
+            inner,
         })
     }
 }

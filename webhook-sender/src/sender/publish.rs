@@ -3,13 +3,15 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use webhook_core::{BatchId, Delivery, DeliveryEvent, Event, HealthChange, Settled, Settlement};
 
 use super::driver::Driver;
-use super::lifecycle::{DeadLetter, LifecycleEvent, Undelivered};
+use super::lifecycle::{DeadLetter, LastError, LifecycleEvent, Undelivered};
 use super::queue::{Closed, Entry};
 use super::receipt::{FailureReason, Outcome, Slot};
+use super::registry::RemovePolicy;
 
 impl Driver {
     /// Publishes the machine's outputs: receipts, counters, metrics, dead letters, lifecycle.
@@ -18,8 +20,9 @@ impl Driver {
         machine: &mut Delivery<Slot>,
         intake: &mut VecDeque<Entry>,
         out: &mut Vec<Undelivered>,
+        wall: SystemTime,
     ) {
-        let endpoint = || self.cfg.name.clone();
+        let endpoint = || self.shared.name.clone();
         while let Some(event) = machine.poll_event() {
             match event {
                 DeliveryEvent::Sent { .. } => {}
@@ -32,9 +35,13 @@ impl Driver {
                 } => {
                     self.shared.retries.fetch_add(1, Ordering::Relaxed);
                     self.shared.metrics.retried.increment(1);
+                    self.shared.published().last_error = Some(LastError {
+                        at: wall,
+                        error: error.to_string(),
+                    });
                     tracing::debug!(%batch_id, attempts, delay_ms = delay.as_millis() as u64, %error, "retry scheduled");
                 }
-                DeliveryEvent::Settled(s) => self.settled(s, out),
+                DeliveryEvent::Settled(s) => self.settled(s, out, wall),
                 DeliveryEvent::Health(change) => {
                     let event = match change {
                         HealthChange::Failing { since } => {
@@ -65,7 +72,7 @@ impl Driver {
                         }
                         HealthChange::Disabled { reason } => {
                             tracing::warn!(reason = ?reason, "endpoint disabled");
-                            let _ = self.lifecycle.send(LifecycleEvent::Disabled {
+                            let _ = self.common.lifecycle.send(LifecycleEvent::Disabled {
                                 endpoint: endpoint(),
                                 reason,
                             });
@@ -87,14 +94,14 @@ impl Driver {
                         }
                         _ => continue,
                     };
-                    let _ = self.lifecycle.send(event);
+                    let _ = self.common.lifecycle.send(event);
                 }
                 _ => {}
             }
         }
     }
 
-    fn settled(&self, s: Settlement<Slot>, out: &mut Vec<Undelivered>) {
+    fn settled(&self, s: Settlement<Slot>, out: &mut Vec<Undelivered>, wall: SystemTime) {
         let Settlement {
             batch_id,
             events,
@@ -113,12 +120,33 @@ impl Driver {
                     .batches_delivered
                     .fetch_add(1, Ordering::Relaxed);
                 self.shared.metrics.sent.increment(n);
+                self.shared.published().last_success = Some(wall);
+            }
+            Settled::GaveUp(reason)
+                if reason == FailureReason::EndpointRemoved
+                    && self.removal == Some(RemovePolicy::Drop) =>
+            {
+                // Removed under the drop policy: counted, no dead letter.
+                let n = events.len() as u64;
+                for slot in slots {
+                    slot.resolve(Outcome::Failed {
+                        reason: reason.clone(),
+                    });
+                }
+                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+                self.shared.metrics.dropped.increment(n);
             }
             Settled::GaveUp(reason) => {
+                if reason != FailureReason::EndpointRemoved {
+                    self.shared.published().last_error = Some(LastError {
+                        at: wall,
+                        error: reason.to_string(),
+                    });
+                }
                 if let Some(batch_id) = &batch_id {
                     tracing::warn!(%batch_id, reason = %reason, "giving up on batch");
-                    let _ = self.lifecycle.send(LifecycleEvent::Exhausted {
-                        endpoint: self.cfg.name.clone(),
+                    let _ = self.common.lifecycle.send(LifecycleEvent::Exhausted {
+                        endpoint: self.shared.name.clone(),
                         batch_id: batch_id.clone(),
                         events: events.len(),
                         reason: reason.clone(),
@@ -136,7 +164,7 @@ impl Driver {
                 }
                 if !events.is_empty() {
                     out.push(Undelivered {
-                        endpoint: self.cfg.name.clone(),
+                        endpoint: self.shared.name.clone(),
                         events,
                         stage,
                     });
@@ -162,9 +190,9 @@ impl Driver {
         }
         self.shared.failed.fetch_add(n, Ordering::Relaxed);
         self.shared.metrics.failed.increment(n);
-        if let Some(hook) = &self.dead_letter {
+        if let Some(hook) = &self.common.dead_letter {
             hook(DeadLetter {
-                endpoint: self.cfg.name.clone(),
+                endpoint: self.shared.name.clone(),
                 batch_id,
                 events,
                 reason,

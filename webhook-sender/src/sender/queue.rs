@@ -9,7 +9,8 @@
 //! broadcast.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 use webhook_core::Event;
@@ -45,6 +46,58 @@ pub(crate) enum Closed {
     Shutdown,
     /// The endpoint was disabled.
     Disabled,
+    /// The endpoint was removed.
+    Removed,
+}
+
+/// The driver tasks running (or about to be spawned) for one sender's endpoints; shutdown
+/// waits for none to be left.
+#[derive(Debug, Default)]
+pub(crate) struct Drivers {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+impl Drivers {
+    fn started(&self) {
+        self.running.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A driver task ended.
+    pub(crate) fn ended(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Waits until no driver runs.
+    pub(crate) async fn all_ended(&self) {
+        loop {
+            let idle = self.idle.notified();
+            let mut idle = std::pin::pin!(idle);
+            idle.as_mut().enable();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Driver tasks running.
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
+/// What the caller must do once the queue lock is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Wake {
+    /// Nothing.
+    No,
+    /// Wake the running driver.
+    Driver,
+    /// No driver runs: spawn one (it is already counted as running).
+    Spawn,
 }
 
 /// Result of offering an entry to a full-or-not queue without waiting.
@@ -61,6 +114,10 @@ pub(crate) enum Offer {
 
 struct Inner {
     items: VecDeque<Entry>,
+    capacity: usize,
+    policy: OverflowPolicy,
+    /// A driver task runs (or is about to be spawned) for this queue.
+    driver: bool,
     closed: Option<Closed>,
     /// Closed for shutdown (even when it was already closed as disabled): never reopens.
     shut_down: bool,
@@ -79,17 +136,17 @@ struct Inner {
 pub(crate) struct Locked<'a> {
     queue: &'a Queue,
     inner: MutexGuard<'a, Inner>,
-    /// An offer needs the driver woken once the lock is released.
-    wake: bool,
+    /// What an offer made through this needs once the lock is released.
+    wake: Wake,
 }
 
 impl Locked<'_> {
     /// Whether [`offer`](Self::offer) would return [`Offer::Full`]: open, at capacity and
     /// under [`OverflowPolicy::Block`].
     pub(crate) fn is_full(&self) -> bool {
-        self.queue.policy == OverflowPolicy::Block
+        self.inner.policy == OverflowPolicy::Block
             && self.inner.closed.is_none()
-            && self.inner.items.len() >= self.queue.capacity
+            && self.inner.items.len() >= self.inner.capacity
     }
 
     /// Whether the queue was closed for shutdown (it never accepts events again).
@@ -100,18 +157,18 @@ impl Locked<'_> {
     /// [`Queue::offer`] under the held lock; the driver is woken by [`unlock`](Self::unlock).
     pub(crate) fn offer(&mut self, entry: Entry) -> Offer {
         let (offer, wake) = self.queue.offer_in(&mut self.inner, entry);
-        self.wake |= wake;
+        self.wake = self.wake.max(wake);
         offer
     }
 
     /// Releases the lock, then wakes the driver if an offer made through this requires it
     /// (as [`Queue::offer`] does).
-    pub(crate) fn unlock(self) {
+    /// Returns `true` when the caller must spawn the endpoint's driver.
+    #[must_use]
+    pub(crate) fn unlock(self) -> bool {
         let Locked { queue, inner, wake } = self;
         drop(inner);
-        if wake {
-            queue.readable.notify_one();
-        }
+        queue.wake(wake)
     }
 }
 
@@ -129,8 +186,7 @@ pub(crate) enum Reopen {
 /// A bounded multi-producer, single-consumer queue.
 pub(crate) struct Queue {
     inner: Mutex<Inner>,
-    capacity: usize,
-    policy: OverflowPolicy,
+    drivers: Arc<Drivers>,
     /// Wakes the driver: entries arrived or the queue closed.
     pub(crate) readable: Notify,
     /// Wakes blocked senders: space was made or the queue closed.
@@ -138,15 +194,19 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize, policy: OverflowPolicy) -> Self {
+    pub(crate) fn new(capacity: usize, policy: OverflowPolicy, drivers: Arc<Drivers>) -> Self {
         Self {
             inner: Mutex::new(Inner {
-                items: VecDeque::with_capacity(capacity.min(4096)),
+                // Grows with use and is released when the driver parks: an idle endpoint holds
+                // no buffer.
+                items: VecDeque::new(),
+                capacity,
+                policy,
+                driver: false,
                 closed: None,
                 shut_down: false,
             }),
-            capacity,
-            policy,
+            drivers,
             readable: Notify::new(),
             writable: Notify::new(),
         }
@@ -161,14 +221,65 @@ impl Queue {
     }
 
     /// Offers without waiting, applying the drop policies.
-    pub(crate) fn offer(&self, entry: Entry) -> Offer {
+    /// Offers an entry; the `bool` is `true` when the caller must spawn the driver.
+    pub(crate) fn offer(&self, entry: Entry) -> (Offer, bool) {
         let mut inner = self.lock();
         let (offer, wake) = self.offer_in(&mut inner, entry);
         drop(inner);
-        if wake {
-            self.readable.notify_one();
+        (offer, self.wake(wake))
+    }
+
+    fn wake(&self, wake: Wake) -> bool {
+        match wake {
+            Wake::No => false,
+            Wake::Driver => {
+                self.readable.notify_one();
+                false
+            }
+            Wake::Spawn => true,
         }
-        offer
+    }
+
+    /// Marks a driver running if none is, counted at once (so shutdown waits for it); `true`
+    /// when the caller must spawn it.
+    #[must_use]
+    pub(crate) fn ensure_driver(&self) -> bool {
+        let mut inner = self.lock();
+        let spawn = !inner.driver;
+        if spawn {
+            inner.driver = true;
+            self.drivers.started();
+        }
+        spawn
+    }
+
+    /// The driver parks: when nothing is queued, `park` runs under the lock (keeping the
+    /// machine) and the queue forgets its driver, releasing its buffer; `false` when events
+    /// arrived (keep running).
+    pub(crate) fn try_park(&self, park: impl FnOnce()) -> bool {
+        let mut inner = self.lock();
+        if !inner.items.is_empty() {
+            return false;
+        }
+        park();
+        inner.items = VecDeque::new();
+        inner.driver = false;
+        true
+    }
+
+    /// The driver ends for good (shutdown or removal): the queue forgets it.
+    pub(crate) fn driver_ended(&self) {
+        self.lock().driver = false;
+    }
+
+    /// New capacity and overflow policy (an update of the endpoint); events already queued
+    /// stay, and senders waiting for room are woken to look again.
+    pub(crate) fn set_limits(&self, capacity: usize, policy: OverflowPolicy) {
+        let mut inner = self.lock();
+        inner.capacity = capacity;
+        inner.policy = policy;
+        drop(inner);
+        self.writable.notify_waiters();
     }
 
     /// Takes this queue's lock so that several queues can be checked and offered to as one
@@ -177,32 +288,42 @@ impl Queue {
         Locked {
             queue: self,
             inner: self.lock(),
-            wake: false,
+            wake: Wake::No,
         }
     }
 
     /// The body of [`offer`](Self::offer) under the caller's lock; the flag says whether the
     /// driver must be woken once the lock is released.
     #[inline]
-    fn offer_in(&self, inner: &mut Inner, entry: Entry) -> (Offer, bool) {
+    fn offer_in(&self, inner: &mut Inner, entry: Entry) -> (Offer, Wake) {
         if let Some(c) = inner.closed {
-            return (Offer::Closed(entry, c), false);
+            return (Offer::Closed(entry, c), Wake::No);
         }
-        if inner.items.len() < self.capacity {
+        let (offer, wake) = if inner.items.len() < inner.capacity {
             // The driver drains everything it finds, so only the first entry after a drain
             // needs to wake it (a permit is kept if it is busy).
             let was_empty = inner.items.is_empty();
             inner.items.push_back(entry);
-            return (Offer::Queued(None), was_empty);
-        }
-        match self.policy {
-            OverflowPolicy::Block => (Offer::Full(entry), false),
-            OverflowPolicy::DropNewest => (Offer::DroppedNewest(entry), false),
-            OverflowPolicy::DropOldest => {
-                let old = inner.items.pop_front();
-                inner.items.push_back(entry);
-                (Offer::Queued(old), true)
+            let wake = if was_empty { Wake::Driver } else { Wake::No };
+            (Offer::Queued(None), wake)
+        } else {
+            match inner.policy {
+                OverflowPolicy::Block => return (Offer::Full(entry), Wake::No),
+                OverflowPolicy::DropNewest => return (Offer::DroppedNewest(entry), Wake::No),
+                OverflowPolicy::DropOldest => {
+                    let old = inner.items.pop_front();
+                    inner.items.push_back(entry);
+                    (Offer::Queued(old), Wake::Driver)
+                }
             }
+        };
+        if inner.driver {
+            (offer, wake)
+        } else {
+            // Counted under the lock, before anyone can see the event queued.
+            inner.driver = true;
+            self.drivers.started();
+            (offer, Wake::Spawn)
         }
     }
 
@@ -226,7 +347,9 @@ impl Queue {
     /// Stops intake (keeps the first reason) and returns what was still queued when `take`.
     pub(crate) fn close(&self, reason: Closed, take: bool) -> Vec<Entry> {
         let mut inner = self.lock();
-        if inner.closed.is_none() {
+        // A removal overrides a disable (the endpoint never reopens); otherwise the first
+        // reason sticks.
+        if inner.closed.is_none() || reason == Closed::Removed {
             inner.closed = Some(reason);
         }
         inner.shut_down |= reason == Closed::Shutdown;
@@ -246,7 +369,7 @@ impl Queue {
     /// the reopened queue and closes it, or makes this refuse).
     pub(crate) fn reopen(&self) -> Reopen {
         let mut inner = self.lock();
-        if inner.shut_down {
+        if inner.shut_down || inner.closed == Some(Closed::Removed) {
             return Reopen::ShutDown;
         }
         match inner.closed.take() {
@@ -269,7 +392,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str) -> (Entry, Receipt) {
-        let t = Tracker::new(Arc::from(vec![Arc::<str>::from("e")]));
+        let t = Tracker::new([Arc::<str>::from("e")].into_iter());
         let event = Event::builder(id, "s").json_bytes(&b"{}"[..]).unwrap();
         (
             Entry {
@@ -282,36 +405,36 @@ mod tests {
 
     #[test]
     fn drop_policies() {
-        let q = Queue::new(1, OverflowPolicy::DropOldest);
+        let q = Queue::new(1, OverflowPolicy::DropOldest, Arc::default());
         let (a, _ra) = entry("a");
         let (b, _rb) = entry("b");
-        assert!(matches!(q.offer(a), Offer::Queued(None)));
-        let Offer::Queued(Some(old)) = q.offer(b) else {
+        assert!(matches!(q.offer(a).0, Offer::Queued(None)));
+        let Offer::Queued(Some(old)) = q.offer(b).0 else {
             panic!("expected the oldest to be displaced")
         };
         assert_eq!(old.event.id(), "a");
 
-        let q = Queue::new(1, OverflowPolicy::DropNewest);
+        let q = Queue::new(1, OverflowPolicy::DropNewest, Arc::default());
         let (a, _ra) = entry("a");
         let (b, _rb) = entry("b");
-        assert!(matches!(q.offer(a), Offer::Queued(None)));
-        assert!(matches!(q.offer(b), Offer::DroppedNewest(e) if e.event.id() == "b"));
+        assert!(matches!(q.offer(a).0, Offer::Queued(None)));
+        assert!(matches!(q.offer(b).0, Offer::DroppedNewest(e) if e.event.id() == "b"));
 
-        let q = Queue::new(1, OverflowPolicy::Block);
+        let q = Queue::new(1, OverflowPolicy::Block, Arc::default());
         let (a, _ra) = entry("a");
         let (b, _rb) = entry("b");
-        assert!(matches!(q.offer(a), Offer::Queued(None)));
-        assert!(matches!(q.offer(b), Offer::Full(_)));
+        assert!(matches!(q.offer(a).0, Offer::Queued(None)));
+        assert!(matches!(q.offer(b).0, Offer::Full(_)));
     }
 
     #[test]
     fn close_returns_queued_and_refuses_more() {
-        let q = Queue::new(4, OverflowPolicy::Block);
+        let q = Queue::new(4, OverflowPolicy::Block, Arc::default());
         let (a, _ra) = entry("a");
         let (b, rb) = entry("b");
-        assert!(matches!(q.offer(a), Offer::Queued(None)));
+        assert!(matches!(q.offer(a).0, Offer::Queued(None)));
         assert_eq!(q.close(Closed::Disabled, true).len(), 1);
-        match q.offer(b) {
+        match q.offer(b).0 {
             Offer::Closed(e, Closed::Disabled) => e.slot.resolve(Outcome::Dropped),
             _ => panic!("expected closed"),
         }
@@ -329,15 +452,15 @@ mod tests {
 
     #[test]
     fn reopen_after_disable_accepts_again() {
-        let q = Queue::new(4, OverflowPolicy::Block);
+        let q = Queue::new(4, OverflowPolicy::Block, Arc::default());
         assert_eq!(q.reopen(), Reopen::WasOpen);
         q.close(Closed::Disabled, true);
         let (a, _ra) = entry("a");
-        assert!(matches!(q.offer(a), Offer::Closed(_, Closed::Disabled)));
+        assert!(matches!(q.offer(a).0, Offer::Closed(_, Closed::Disabled)));
         assert_eq!(q.reopen(), Reopen::Reopened);
         assert_eq!(q.closed(), None);
         let (b, _rb) = entry("b");
-        assert!(matches!(q.offer(b), Offer::Queued(None)));
+        assert!(matches!(q.offer(b).0, Offer::Queued(None)));
         assert_eq!(q.len(), 1);
         assert_eq!(q.reopen(), Reopen::WasOpen);
         q.close(Closed::Shutdown, false);
@@ -347,10 +470,13 @@ mod tests {
 
     #[test]
     fn locked_checks_then_offers_to_several_queues_as_one_step() {
-        let a = Queue::new(1, OverflowPolicy::Block);
-        let b = Queue::new(1, OverflowPolicy::Block);
+        let a = Queue::new(1, OverflowPolicy::Block, Arc::default());
+        let b = Queue::new(1, OverflowPolicy::Block, Arc::default());
+        // Drivers run for both (an offer to a queue without one asks for a spawn instead).
+        assert!(a.ensure_driver() && b.ensure_driver());
+        assert!(!a.ensure_driver());
         let (b0, _r) = entry("b0");
-        assert!(matches!(b.offer(b0), Offer::Queued(None)));
+        assert!(matches!(b.offer(b0).0, Offer::Queued(None)));
 
         // `b` is full under `Block`: the caller sees it before offering anywhere.
         let (la, lb) = (a.lock_for_offer(), b.lock_for_offer());
@@ -368,8 +494,8 @@ mod tests {
         let (y, _ry) = entry("y");
         assert!(matches!(la.offer(x), Offer::Queued(None)));
         assert!(matches!(lb.offer(y), Offer::Queued(None)));
-        la.unlock();
-        lb.unlock();
+        let _ = la.unlock();
+        let _ = lb.unlock();
         assert_eq!((a.len(), b.len()), (1, 1));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -384,14 +510,14 @@ mod tests {
         });
 
         // The drop policies are never "full"; a displaced entry comes back in the offer.
-        let c = Queue::new(1, OverflowPolicy::DropOldest);
+        let c = Queue::new(1, OverflowPolicy::DropOldest, Arc::default());
         let (c0, _r0) = entry("c0");
         let (c1, _r1) = entry("c1");
-        assert!(matches!(c.offer(c0), Offer::Queued(None)));
+        assert!(matches!(c.offer(c0).0, Offer::Queued(None)));
         let mut lc = c.lock_for_offer();
         assert!(!lc.is_full());
         assert!(matches!(lc.offer(c1), Offer::Queued(Some(old)) if old.event.id() == "c0"));
-        lc.unlock();
+        let _ = lc.unlock();
 
         // Closed queues are not full; a shutdown close is reported, a disable is not.
         a.close(Closed::Disabled, true);
@@ -406,14 +532,14 @@ mod tests {
     fn locked_holds_the_queue_lock_until_unlocked() {
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        let q = Arc::new(Queue::new(4, OverflowPolicy::Block));
+        let q = Arc::new(Queue::new(4, OverflowPolicy::Block, Arc::default()));
         let done = Arc::new(AtomicBool::new(false));
         let locked = q.lock_for_offer();
         let (e, _r) = entry("e");
         let worker = {
             let (q, done) = (q.clone(), done.clone());
             std::thread::spawn(move || {
-                let queued = matches!(q.offer(e), Offer::Queued(None));
+                let queued = matches!(q.offer(e).0, Offer::Queued(None));
                 done.store(true, Ordering::SeqCst);
                 queued
             })
@@ -423,7 +549,7 @@ mod tests {
             !done.load(Ordering::SeqCst),
             "offer went through a held lock"
         );
-        locked.unlock();
+        let _ = locked.unlock();
         assert!(worker.join().unwrap());
         assert_eq!(q.len(), 1);
     }

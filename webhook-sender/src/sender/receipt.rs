@@ -1,10 +1,10 @@
 //! Receipts: one per event given to [`Sender::send`](crate::Sender::send), resolving to the
 //! outcome at every endpoint.
 //!
-//! A receipt is a future. Each endpoint the sender fans out to owns one *slot* of it; the slot
-//! travels with the event through the endpoint's queue, batcher, requests and retries, and is
-//! resolved exactly once: delivered, failed with a reason, dropped by the overflow policy, or
-//! filtered out by the endpoint's filter. A slot that is dropped unresolved (a driver task that
+//! A receipt is a future. Each endpoint whose subscription selected the event when it was sent
+//! owns one *slot* of it; the slot travels with the event through the endpoint's queue, batcher,
+//! requests and retries, and is resolved exactly once: delivered, failed with a reason, or
+//! dropped by the overflow policy. A slot that is dropped unresolved (a driver task that
 //! ended abnormally) resolves itself as failed with [`FailureReason::SenderStopped`], so a
 //! receipt always completes and no event is ever lost silently.
 
@@ -36,8 +36,6 @@ pub enum Outcome {
     },
     /// Dropped by the queue's overflow policy (counted, and reported on the lifecycle stream).
     Dropped,
-    /// The endpoint's filter does not select the event's subject.
-    Filtered,
 }
 
 impl Outcome {
@@ -57,21 +55,22 @@ pub struct EndpointOutcome {
     pub outcome: Outcome,
 }
 
-/// What a [`Receipt`] resolves to: the outcome at each endpoint of the sender, in the order the
-/// endpoints were added.
+/// What a [`Receipt`] resolves to: the outcome at each endpoint whose subscription selected the
+/// event when it was sent (tenant, event sets, types, labels), in the order the endpoints were
+/// added. Endpoints that did not select it are not listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryReport {
     outcomes: Vec<EndpointOutcome>,
 }
 
 impl DeliveryReport {
-    /// All outcomes, one per endpoint.
+    /// All outcomes, one per selecting endpoint.
     #[must_use]
     pub fn outcomes(&self) -> &[EndpointOutcome] {
         &self.outcomes
     }
 
-    /// The outcome at the endpoint named `endpoint`.
+    /// The outcome at the endpoint named `endpoint` (`None` when it did not select the event).
     #[must_use]
     pub fn outcome(&self, endpoint: &str) -> Option<&Outcome> {
         self.outcomes
@@ -80,19 +79,11 @@ impl DeliveryReport {
             .map(|o| &o.outcome)
     }
 
-    /// `true` when every endpoint whose filter selected the event acknowledged it (and at least
-    /// one did).
+    /// `true` when every endpoint that selected the event acknowledged it (and at least one
+    /// did).
     #[must_use]
     pub fn is_delivered(&self) -> bool {
-        let mut any = false;
-        for o in &self.outcomes {
-            match o.outcome {
-                Outcome::Delivered { .. } => any = true,
-                Outcome::Filtered => {}
-                _ => return false,
-            }
-        }
-        any
+        !self.outcomes.is_empty() && self.outcomes.iter().all(|o| o.outcome.is_delivered())
     }
 }
 
@@ -102,32 +93,24 @@ struct State {
     waker: Option<Waker>,
 }
 
-/// The per-endpoint outcomes of one receipt: inline for the common single-endpoint sender, so
-/// a receipt costs one allocation.
+/// The selecting endpoints' names and outcomes: inline for the common single endpoint, so a
+/// receipt costs one allocation.
 enum Outcomes {
-    One(Option<Outcome>),
-    Many(Vec<Option<Outcome>>),
+    One(Arc<str>, Option<Outcome>),
+    Many(Vec<(Arc<str>, Option<Outcome>)>),
 }
 
 impl Outcomes {
-    fn new(n: usize) -> Self {
-        if n == 1 {
-            Self::One(None)
-        } else {
-            Self::Many(vec![None; n])
-        }
-    }
-
     fn get_mut(&mut self, index: usize) -> Option<&mut Option<Outcome>> {
         match self {
-            Self::One(o) => (index == 0).then_some(o),
-            Self::Many(v) => v.get_mut(index),
+            Self::One(_, o) => (index == 0).then_some(o),
+            Self::Many(v) => v.get_mut(index).map(|(_, o)| o),
         }
     }
 
-    fn as_slice(&self) -> &[Option<Outcome>] {
+    fn as_slice(&self) -> &[(Arc<str>, Option<Outcome>)] {
         match self {
-            Self::One(o) => std::slice::from_ref(o),
+            Self::One(..) => &[],
             Self::Many(v) => v,
         }
     }
@@ -135,17 +118,22 @@ impl Outcomes {
 
 /// Shared state of one receipt.
 pub(crate) struct Tracker {
-    names: Arc<[Arc<str>]>,
     state: Mutex<State>,
 }
 
 impl Tracker {
-    pub(crate) fn new(names: Arc<[Arc<str>]>) -> Arc<Self> {
+    /// A receipt for the endpoints `names` (slot `i` is `names[i]`).
+    pub(crate) fn new(mut names: impl ExactSizeIterator<Item = Arc<str>>) -> Arc<Self> {
         let n = names.len();
+        let outcomes = match (n, names.next()) {
+            (1, Some(name)) => Outcomes::One(name, None),
+            (_, first) => {
+                Outcomes::Many(first.into_iter().chain(names).map(|n| (n, None)).collect())
+            }
+        };
         Arc::new(Self {
-            names,
             state: Mutex::new(State {
-                outcomes: Outcomes::new(n),
+                outcomes,
                 remaining: n,
                 waker: None,
             }),
@@ -251,18 +239,16 @@ impl Receipt {
     }
 
     fn report(&self, state: &State) -> DeliveryReport {
-        let outcomes = self
-            .tracker
-            .names
-            .iter()
-            .zip(state.outcomes.as_slice())
-            .map(|(name, o)| EndpointOutcome {
-                endpoint: name.clone(),
-                outcome: o.clone().unwrap_or(Outcome::Failed {
-                    reason: FailureReason::SenderStopped,
-                }),
-            })
-            .collect();
+        let entry = |name: &Arc<str>, o: &Option<Outcome>| EndpointOutcome {
+            endpoint: name.clone(),
+            outcome: o.clone().unwrap_or(Outcome::Failed {
+                reason: FailureReason::SenderStopped,
+            }),
+        };
+        let outcomes = match &state.outcomes {
+            Outcomes::One(name, o) => vec![entry(name, o)],
+            many => many.as_slice().iter().map(|(n, o)| entry(n, o)).collect(),
+        };
         DeliveryReport { outcomes }
     }
 }
@@ -296,8 +282,8 @@ impl Future for Receipt {
 mod tests {
     use super::*;
 
-    fn names() -> Arc<[Arc<str>]> {
-        Arc::from(vec![Arc::<str>::from("a"), Arc::<str>::from("b")])
+    fn names() -> impl ExactSizeIterator<Item = Arc<str>> {
+        [Arc::<str>::from("a"), Arc::<str>::from("b")].into_iter()
     }
 
     #[tokio::test]
@@ -307,7 +293,7 @@ mod tests {
         let a = Slot::new(t.clone(), 0);
         let b = Slot::new(t, 1);
         assert!(receipt.try_report().is_none());
-        a.resolve(Outcome::Filtered);
+        a.resolve(Outcome::Dropped);
         assert!(receipt.try_report().is_none());
         let handle = tokio::spawn(receipt);
         b.resolve(Outcome::Delivered {
@@ -315,8 +301,10 @@ mod tests {
             status: StatusCode::OK,
         });
         let report = handle.await.unwrap();
-        assert!(report.is_delivered());
-        assert_eq!(report.outcome("a"), Some(&Outcome::Filtered));
+        assert!(!report.is_delivered());
+        assert_eq!(report.outcome("a"), Some(&Outcome::Dropped));
+        assert!(report.outcome("b").is_some_and(Outcome::is_delivered));
+        assert_eq!(report.outcome("c"), None);
     }
 
     #[test]
