@@ -35,7 +35,6 @@ pub const FORMAT_VERSION: u32 = 1;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct RegistrySnapshot {
     /// Format version ([`FORMAT_VERSION`]).
     pub version: u32,

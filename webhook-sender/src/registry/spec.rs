@@ -258,7 +258,6 @@ impl fmt::Debug for KeySpec {
 /// inline PEM text (exactly one of the two for each).
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct ClientCertificateSpec {
     /// Path of the certificate chain PEM file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,7 +378,6 @@ impl EncodingSpec {
 /// Batching limits; a field left out keeps the engine's default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct BatchingSpec {
     /// Events per request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,7 +426,6 @@ pub enum RetrySpec {
 /// A request rate limit: `requests` per `per_secs` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct RateLimitSpec {
     /// Requests per period.
     pub requests: u32,
@@ -458,7 +455,6 @@ pub enum ConcurrencySpec {
 /// Intake queue capacity and what happens when it is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct QueueSpec {
     /// Capacity in events (≥ 1).
     pub capacity: usize,
