@@ -1,21 +1,6 @@
 //! A Sysdig agent's `local_forwarding` section as a [`RegistrySnapshot`]: one endpoint per
-//! `WEBHOOK` integration, its `channels` as event sets.
-//!
-//! # Channel catalog
-//!
-//! The event subject of a Sysdig event is its payload's `type`. The payload reference
-//! documents the types and which data each belongs to; Sysdig's documentation (seeds 000 and
-//! 001, "Data to Send") does not list the agent's channel identifiers.
-//!
-//! | channel | types | source |
-//! | --- | --- | --- |
-//! | `SECURE_EVENTS_POLICIES` | `policy` | channel as written in agent configurations (this repository's `dragent.yaml` example); type documented |
-//! | `ACTIVITY_AUDIT` | `command`, `connection`, `fileaccess`, `kubernetes` | channel as in agent configurations; types documented as "activity audit" |
-//! | `PLATFORM_AUDIT` | `audittrail` | **this SDK's naming**, after the reference's "(platform audit)"; type documented |
-//! | `BENCHMARK_EVENTS` | `benchmark` | **this SDK's naming**; type documented |
-//! | `HOST_VULNERABILITIES` | `hostscanning` | **this SDK's naming**; type documented |
-//!
-//! `SECURE_AUDIT` is not accepted: nothing in the reference ties it to a type.
+//! `WEBHOOK` integration, its `channels` as event sets
+//! (the channel catalog is on [`sysdig_channel_types`]).
 
 use serde_json::Value;
 use webhook_core::EventSet;
@@ -37,8 +22,23 @@ const CATALOG: &[(&str, &[&str])] = &[
     ("HOST_VULNERABILITIES", &["hostscanning"]),
 ];
 
-/// The event `type`s a Sysdig channel carries (see the [module documentation](self) for which
-/// entries are documented and which are this SDK's naming); `None` for an unknown channel.
+/// The event `type`s a Sysdig channel carries; `None` for an unknown channel.
+///
+/// # Catalog
+///
+/// The event subject of a Sysdig event is its payload's `type`. The payload reference
+/// documents the types and which data each belongs to; Sysdig's documentation (seeds 000 and
+/// 001, "Data to Send") does not list the agent's channel identifiers.
+///
+/// | channel | types | source |
+/// | --- | --- | --- |
+/// | `SECURE_EVENTS_POLICIES` | `policy` | channel as written in agent configurations (this repository's `dragent.yaml` example); type documented |
+/// | `ACTIVITY_AUDIT` | `command`, `connection`, `fileaccess`, `kubernetes` | channel as in agent configurations; types documented as "activity audit" |
+/// | `PLATFORM_AUDIT` | `audittrail` | **this SDK's naming**, after the reference's "(platform audit)"; type documented |
+/// | `BENCHMARK_EVENTS` | `benchmark` | **this SDK's naming**; type documented |
+/// | `HOST_VULNERABILITIES` | `hostscanning` | **this SDK's naming**; type documented |
+///
+/// `SECURE_AUDIT` is not accepted: nothing in the reference ties it to a type.
 ///
 /// ```
 /// use webhook_sender::registry::sysdig_channel_types;
