@@ -109,7 +109,12 @@ NDJSON (--output ndjson), authenticated with --auth, retried on failure.
 
 All endpoint options can come from --config FILE instead: the Sysdig agent-local WEBHOOK
 configuration as is (the bare mapping, an integration entry, or a whole local_forwarding
-document; YAML or JSON). Flags given on the command line override the file.
+document; YAML or JSON). Flags given on the command line override the file. Each WEBHOOK
+integration of a local_forwarding document is an endpoint receiving its channels' events
+(SECURE_EVENTS_POLICIES: policy; ACTIVITY_AUDIT: command, connection, fileaccess, kubernetes);
+a registry snapshot file (with an `endpoints` key) sends to each of its endpoints. With
+several endpoints, --endpoint, --auth, --secret, --header, --output and --token-url are
+refused; events no endpoint selects are counted as filtered.
 
 Each event's id is its `id` field (else its position in the file) and its subject is its
 `type` (else `subject`, `event_type`, else `event`). Sysdig events get their `timestamp`
@@ -318,7 +323,10 @@ pub(crate) struct TargetArgs {
     pub(crate) endpoint: Option<String>,
 
     /// Read the endpoint settings from a Sysdig agent-local WEBHOOK configuration (YAML or
-    /// JSON, as is); command-line flags override it.
+    /// JSON, as is); command-line flags override it. For `send`, a local_forwarding section
+    /// with several WEBHOOK integrations sends to each, routed by its channels, and a registry
+    /// snapshot (a file with an `endpoints` key) to each of its endpoints; `test` uses the first
+    /// integration.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use webhook_core::{BatcherConfig, Event, RetryPolicy};
+use webhook_core::{BatcherConfig, Event, RetryPolicy, TimestampFormat};
+use webhook_sender::transport::TransportBuilder;
 use webhook_sender::{
-    AttemptError, Concurrency, EndpointConfig, FailureReason, Outcome, Receipt, Sender,
+    AttemptError, Concurrency, Counters, EndpointConfig, FailureReason, Outcome, Receipt,
+    RegistrySnapshot, Sender, SpecError,
 };
 
 use crate::cli::SendArgs;
@@ -21,7 +23,8 @@ use crate::events;
 use crate::style::Style;
 use crate::target;
 
-/// The endpoint's name inside the sender (one endpoint per run).
+/// The endpoint's name inside the sender when the flags (or a single `WEBHOOK` mapping)
+/// describe one endpoint.
 const NAME: &str = "endpoint";
 
 /// Builds the retry policy from the flags: exponential with full jitter, `retries` after the
@@ -109,6 +112,8 @@ const STREAM_BUFFER: usize = 1024;
 #[derive(Default)]
 struct Tally {
     delivered: usize,
+    /// Selected by no endpoint (outside every integration's channels).
+    filtered: usize,
     attempts_max: u32,
     failed: Vec<(Event, FailureReason)>,
 }
@@ -122,53 +127,263 @@ fn collect_receipts(
         let mut t = Tally::default();
         while let Some((ev, receipt)) = receipts.recv().await {
             let report = receipt.await;
-            match report.outcome(NAME) {
-                Some(Outcome::Delivered { attempts, .. }) => {
-                    t.delivered += 1;
-                    t.attempts_max = t.attempts_max.max(*attempts);
+            // Delivered when every endpoint that selected it delivered it.
+            let mut failure = None;
+            let mut delivered_somewhere = false;
+            for o in report.outcomes() {
+                match &o.outcome {
+                    Outcome::Delivered { attempts, .. } => {
+                        delivered_somewhere = true;
+                        t.attempts_max = t.attempts_max.max(*attempts);
+                    }
+                    Outcome::Failed { reason } => {
+                        failure.get_or_insert_with(|| reason.clone());
+                    }
+                    Outcome::Dropped => {
+                        failure.get_or_insert(FailureReason::Shutdown);
+                    }
+                    _ => {
+                        failure.get_or_insert(FailureReason::SenderStopped);
+                    }
                 }
-                Some(Outcome::Failed { reason }) => t.failed.push((ev, reason.clone())),
-                Some(Outcome::Dropped) => t.failed.push((ev, FailureReason::Shutdown)),
-                _ => t.failed.push((ev, FailureReason::SenderStopped)),
+            }
+            match failure {
+                Some(reason) => t.failed.push((ev, reason)),
+                None if delivered_somewhere => t.delivered += 1,
+                // No endpoint's subscription selected it.
+                None => t.filtered += 1,
             }
         }
         t
     })
 }
 
-/// Runs `send`.
-pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError> {
-    let target = target::build(&args.target)?;
-    let streaming = args.file.as_os_str() == "-";
-    let (mut source, known_total) = if streaming {
-        let rx = events::stream(std::io::stdin(), target.timestamp_format, STREAM_BUFFER);
-        (Source::Stream(rx), None)
-    } else {
-        let input = events::read_input(&args.file)?;
-        let all = events::parse(&input, target.timestamp_format)?;
-        let n = all.len();
-        (Source::File(all.into_iter()), Some(n))
-    };
+/// The sender of one run and what to say about it.
+struct Plan {
+    sender: Sender,
+    /// The endpoints' names inside the sender.
+    names: Vec<String>,
+    /// Rewrite Sysdig `timestamp`s at this resolution (`None`: as read).
+    timestamp_format: Option<TimestampFormat>,
+    /// `<url> (auth: ...)`, or the list of endpoints.
+    destination: String,
+}
 
-    let batching = BatcherConfig::builder()
+fn batching(args: &SendArgs) -> Result<BatcherConfig, CliError> {
+    BatcherConfig::builder()
         .max_events(args.max_events)
         .max_bytes(args.max_bytes)
         .linger(args.linger)
         .build()
-        .map_err(|e| CliError::config(format!("batching: {e}")))?;
+        .map_err(|e| CliError::config(format!("batching: {e}")))
+}
+
+/// One endpoint from the flags, on top of a single `WEBHOOK` configuration if any; with a
+/// one-integration `local_forwarding` file, that integration's channels as event sets.
+fn single_plan(args: &SendArgs, sysdig: Option<RegistrySnapshot>) -> Result<Plan, CliError> {
+    let target = target::build(&args.target)?;
     let mut endpoint = EndpointConfig::builder(NAME, target.endpoint.clone())
-        .batching(batching)
-        .retry(retry_policy(&args)?)
+        .batching(batching(args)?)
+        .retry(retry_policy(args)?)
         .concurrency(Concurrency::Fixed(args.concurrency.max(1)))
         .transport(target.transport.clone());
     if let Some(tokens) = target.tokens.clone() {
         endpoint = endpoint.token_provider(tokens);
     }
+    let mut sender = Sender::builder();
+    if let Some(snapshot) = sysdig {
+        if let Some(spec) = snapshot.endpoints.first() {
+            endpoint = endpoint.subscription(spec.subscription());
+        }
+        for set in snapshot.event_sets {
+            sender = sender.event_set(set);
+        }
+    }
     let endpoint = endpoint.build().map_err(|e| CliError::config(chain(&e)))?;
-    let sender = Sender::builder()
+    let sender = sender
         .endpoint(endpoint)
         .build()
         .map_err(|e| CliError::config(chain(&e)))?;
+    Ok(Plan {
+        sender,
+        names: vec![NAME.to_owned()],
+        timestamp_format: target.timestamp_format,
+        destination: format!("{} (auth: {})", target.url, target.auth_label),
+    })
+}
+
+/// Every endpoint of a registry snapshot or of a `local_forwarding` section with several
+/// `WEBHOOK` integrations. The flags that describe one endpoint are refused; the transport,
+/// batching, retry and concurrency flags apply to every endpoint (a snapshot's own batching,
+/// retry and concurrency win).
+fn registry_plan(args: &SendArgs, snapshot: RegistrySnapshot) -> Result<Plan, CliError> {
+    let t = &args.target;
+    let one_endpoint_flags = [
+        ("--endpoint", t.endpoint.is_some()),
+        ("--auth", t.auth.is_some()),
+        ("--secret", t.secret.is_some()),
+        ("--header", !t.headers.is_empty()),
+        ("--output", t.output.is_some()),
+        ("--token-url", t.token_url.is_some()),
+    ];
+    if let Some((flag, _)) = one_endpoint_flags.iter().find(|(_, set)| *set) {
+        return Err(CliError::usage(format!(
+            "{flag} describes one endpoint, but the config file holds {} endpoint(s)",
+            snapshot.endpoints.len()
+        ))
+        .hint(
+            "set it in the config file, or send to one endpoint with --endpoint and no --config",
+        ));
+    }
+    // The events are read (and their timestamps rewritten) once for every endpoint.
+    let timestamp_format = match t.timestamp_format {
+        Some(arg) => Some(target::payload_ts(arg)),
+        None => {
+            let mut formats: Vec<Option<TimestampFormat>> = Vec::new();
+            for spec in &snapshot.endpoints {
+                if !formats.contains(&spec.timestamp_format) {
+                    formats.push(spec.timestamp_format);
+                }
+            }
+            if formats.len() > 1 {
+                return Err(CliError::config(
+                    "the endpoints of the config file ask for different timestamp formats; \
+                     `send` rewrites the events once for all of them",
+                )
+                .hint("pass --timestamp-format, or send to each integration separately"));
+            }
+            formats.into_iter().flatten().next()
+        }
+    };
+    let cert = match (&t.cert, &t.key) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        _ => None,
+    };
+    let verifying = target::transport(
+        t.insecure,
+        t.ca.as_deref(),
+        cert,
+        t.allow_private,
+        t.timeout,
+    )?;
+    let mut insecure = None;
+    let batching = batching(args)?;
+    let retry = retry_policy(args)?;
+    let names: Vec<String> = snapshot.endpoints.iter().map(|e| e.name.clone()).collect();
+    let destination = snapshot
+        .endpoints
+        .iter()
+        .map(|e| format!("{} ({}, auth: {})", e.name, e.url, e.auth.kind()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sender = Sender::builder().transport_builder(
+        TransportBuilder::new()
+            .ssrf(target::ssrf_policy(t.allow_private))
+            .timeout(t.timeout),
+    );
+    let mut transport_error = None;
+    let sender = snapshot.apply_with(sender, |spec, mut b| {
+        let mtls = matches!(
+            spec.auth,
+            webhook_sender::registry::AuthSpec::ClientCertificate(_)
+        );
+        if spec.insecure && !t.insecure {
+            if mtls {
+                return Err(SpecError::Insecure {
+                    endpoint: spec.name.clone(),
+                });
+            }
+            if insecure.is_none() {
+                match target::transport(true, t.ca.as_deref(), cert, t.allow_private, t.timeout) {
+                    Ok(tr) => insecure = Some(tr),
+                    Err(e) => {
+                        transport_error = Some(e);
+                        return Err(SpecError::Insecure {
+                            endpoint: spec.name.clone(),
+                        });
+                    }
+                }
+            }
+            if let Some(tr) = &insecure {
+                b = b.transport(tr.clone());
+            }
+        } else if !mtls {
+            // mTLS endpoints get a transport of their own presenting their certificate.
+            b = b.transport(verifying.clone());
+        }
+        if spec.batching.is_none() {
+            b = b.batching(batching.clone());
+        }
+        if spec.retry.is_none() {
+            b = b.retry(retry.clone());
+        }
+        if spec.concurrency.is_none() {
+            b = b.concurrency(Concurrency::Fixed(args.concurrency.max(1)));
+        }
+        Ok(b)
+    });
+    let sender = match (sender, transport_error) {
+        (_, Some(e)) => return Err(e),
+        (Err(e), None) => {
+            return Err(CliError::config(chain(&e)));
+        }
+        (Ok(b), None) => b.build().map_err(|e| CliError::config(chain(&e)))?,
+    };
+    Ok(Plan {
+        sender,
+        names,
+        timestamp_format,
+        destination,
+    })
+}
+
+fn plan(args: &SendArgs) -> Result<Plan, CliError> {
+    let file = match &args.target.config {
+        Some(path) => target::read_config_file(path)?,
+        None => target::ConfigFile::Single,
+    };
+    match file {
+        target::ConfigFile::Single => single_plan(args, None),
+        target::ConfigFile::Sysdig(s) if s.endpoints.len() == 1 => single_plan(args, Some(s)),
+        target::ConfigFile::Sysdig(s) | target::ConfigFile::Registry(s) => registry_plan(args, s),
+    }
+}
+
+/// The counters of every endpoint, added up, and the batches waiting for a retry.
+fn totals(sender: &Sender, names: &[String]) -> Option<(Counters, usize)> {
+    let mut all: Option<(Counters, usize)> = None;
+    for h in names.iter().filter_map(|n| sender.endpoint_health(n)) {
+        let (c, retrying) = all.get_or_insert((Counters::default(), 0));
+        let e = h.counters;
+        c.delivered += e.delivered;
+        c.failed += e.failed;
+        c.dropped += e.dropped;
+        c.requests += e.requests;
+        c.retries += e.retries;
+        c.batches_delivered += e.batches_delivered;
+        *retrying += h.retrying;
+    }
+    all
+}
+
+/// Runs `send`.
+pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError> {
+    let Plan {
+        sender,
+        names,
+        timestamp_format,
+        destination,
+    } = plan(&args)?;
+    let streaming = args.file.as_os_str() == "-";
+    let (mut source, known_total) = if streaming {
+        let rx = events::stream(std::io::stdin(), timestamp_format, STREAM_BUFFER);
+        (Source::Stream(rx), None)
+    } else {
+        let input = events::read_input(&args.file)?;
+        let all = events::parse(&input, timestamp_format)?;
+        let n = all.len();
+        (Source::File(all.into_iter()), Some(n))
+    };
 
     let interrupt = crate::signal::interrupt()
         .map_err(|e| CliError::io("cannot install the Ctrl-C handler", &e))?;
@@ -178,10 +393,8 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
         None => "events from stdin as they arrive".to_owned(),
     };
     eprintln!(
-        "{} {what} to {} (auth: {}; up to {} per request)",
+        "{} {what} to {destination} (up to {} per request)",
         err_style.bold("sending"),
-        target.url,
-        target.auth_label,
         args.max_events
     );
 
@@ -205,18 +418,18 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
     let bar = progress(known_total.map(|n| n as u64), !args.no_progress);
     let ticker = bar.as_ref().map(|bar| {
         let (bar, sender, read) = (bar.clone(), sender.clone(), Arc::clone(&read));
+        let names = names.clone();
         let started = Instant::now();
         tokio::spawn(async move {
             loop {
-                if let Some(h) = sender.endpoint_health(NAME) {
-                    let c = h.counters;
+                if let Some((c, retrying)) = totals(&sender, &names) {
                     let secs = started.elapsed().as_secs_f64().max(0.001);
                     bar.set_position(c.delivered + c.failed);
                     bar.set_message(format!(
                         "read {} · delivered {} · retrying {} · failed {} · {:.0} events/s",
                         read.load(Ordering::Relaxed),
                         c.delivered,
-                        h.retrying,
+                        retrying,
                         c.failed,
                         c.delivered as f64 / secs
                     ));
@@ -271,19 +484,20 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
     drop(receipts);
     let Tally {
         delivered,
+        filtered,
         attempts_max,
         failed,
     } = collector
         .await
         .map_err(|e| CliError::new(Exit::Io, format!("receipt collector failed: {e}")))?;
-    let total = delivered + failed.len() + unsent.len();
+    let total = delivered + filtered + failed.len() + unsent.len();
     let elapsed = started.elapsed();
     let _ = sender.shutdown(args.drain).await;
     ctrl_c.abort();
     if let Some(t) = ticker {
         t.abort();
     }
-    let counters = sender.endpoint_health(NAME).map(|h| h.counters);
+    let counters = totals(&sender, &names).map(|(c, _)| c);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -321,6 +535,7 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
             "events": total,
             "delivered": delivered,
             "undelivered": undelivered,
+            "filtered": filtered,
             "requests": requests,
             "retries": counters.map_or(0, |c| c.retries),
             "seconds": elapsed.as_secs_f64(),
@@ -347,6 +562,11 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
                 String::new()
             }
         );
+        if filtered > 0 {
+            println!(
+                "  {filtered} event(s) selected by no endpoint (outside its channels/event sets)"
+            );
+        }
         for (reason, n) in &reasons {
             if reason.starts_with("input line") {
                 println!("  {} {n} {reason}", s.red("✗"));

@@ -9,11 +9,11 @@ use webhook_core::Encoding;
 use webhook_core::sysdig_config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 use webhook_core::{BasicCredentials, BearerToken, HeaderToken, SenderAuth, TimestampFormat};
 use webhook_core::{Endpoint, EndpointError};
-use webhook_sender::SharedTransport;
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
 use webhook_sender::token::{AuthUrlSource, TokenProvider};
 use webhook_sender::transport::TransportBuilder;
+use webhook_sender::{RegistrySnapshot, SharedTransport, SpecError};
 
 use crate::cli::{AuthKind, OutputFormat, TargetArgs, TimestampArg};
 use crate::error::{CliError, chain};
@@ -80,6 +80,58 @@ pub(crate) fn read_config(path: &Path) -> Result<SysdigWebhookConfig, CliError> 
              timestampFormat",
         )
     })
+}
+
+/// What a `--config` file holds beyond one `WEBHOOK` mapping.
+#[derive(Debug)]
+pub(crate) enum ConfigFile {
+    /// A bare `WEBHOOK` mapping or one integration entry: [`settings`] reads it.
+    Single,
+    /// A `local_forwarding` section (or an agent configuration holding one): every `WEBHOOK`
+    /// integration, its channels as event sets.
+    Sysdig(RegistrySnapshot),
+    /// A registry snapshot (detected by its `endpoints` key).
+    Registry(RegistrySnapshot),
+}
+
+/// Reads `path` as a registry snapshot, a Sysdig `local_forwarding` document, or (left to
+/// [`settings`]) a single `WEBHOOK` configuration. YAML, or JSON for `.json` files.
+pub(crate) fn read_config_file(path: &Path) -> Result<ConfigFile, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::io(format!("cannot read config {}", path.display()), &e))?;
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let value: serde_json::Value = if json {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())
+    }
+    .map_err(|e| CliError::config(format!("config {}: {e}", path.display())))?;
+    let refused = |e: SpecError| {
+        CliError::config(format!("config {}: {}", path.display(), chain(&e))).hint(
+            "expected a registry snapshot (version, event_sets, endpoints) or the Sysdig \
+             agent's local_forwarding section",
+        )
+    };
+    if value.get("endpoints").is_some() {
+        let snapshot = if json {
+            RegistrySnapshot::from_json_str(&text)
+        } else {
+            RegistrySnapshot::from_yaml_str(&text)
+        };
+        return snapshot.map(ConfigFile::Registry).map_err(refused);
+    }
+    let section = value.get("local_forwarding").unwrap_or(&value);
+    if section.get("integrations").is_some() {
+        let snapshot = if json {
+            RegistrySnapshot::from_sysdig_json_str(&text)
+        } else {
+            RegistrySnapshot::from_sysdig_yaml_str(&text)
+        };
+        return snapshot.map(ConfigFile::Sysdig).map_err(refused);
+    }
+    Ok(ConfigFile::Single)
 }
 
 /// Merges the config file (if any) with the flags; flags win.

@@ -503,7 +503,10 @@ fn config_reads_the_sysdig_agent_yaml_as_is() {
     assert_eq!(out.status.code(), Some(0));
     let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(summary["events"], 8);
-    assert_eq!(summary["delivered"], 8);
+    // The integration's channels (SECURE_EVENTS_POLICIES, ACTIVITY_AUDIT) do not carry the
+    // `audittrail` event: it is selected by no endpoint, and not a failure.
+    assert_eq!(summary["delivered"], 7);
+    assert_eq!(summary["filtered"], 1);
     assert_eq!(summary["undelivered"], 0);
     assert_eq!(summary["requests"], 1);
     let (head, body) = requests.recv_timeout(Duration::from_secs(20)).unwrap();
@@ -515,7 +518,8 @@ fn config_reads_the_sysdig_agent_yaml_as_is() {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 7);
+    assert!(lines.iter().all(|l| l["type"] != "audittrail"));
     assert_eq!(
         lines[0]["timestamp"], 1_720_031_001_639_u64,
         "timestampFormat: milliseconds"
@@ -549,6 +553,163 @@ fn config_reads_the_sysdig_agent_yaml_as_is() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("timestampformat"));
     assert!(stderr(&out).contains("hint:"));
+}
+
+/// Events of every request a `serve` receiver got within a few seconds, by `type`.
+fn received_types(
+    requests: &mpsc::Receiver<(String, Vec<u8>)>,
+    expected: usize,
+) -> (Vec<String>, Vec<String>) {
+    let (mut types, mut heads) = (Vec::new(), Vec::new());
+    while types.len() < expected {
+        let Ok((head, body)) = requests.recv_timeout(Duration::from_secs(20)) else {
+            break;
+        };
+        let events: Vec<serde_json::Value> =
+            if header(&head, "content-type") == Some("application/x-ndjson") {
+                body.split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| serde_json::from_slice(l).unwrap())
+                    .collect()
+            } else {
+                serde_json::from_slice(&body).unwrap()
+            };
+        types.extend(
+            events
+                .iter()
+                .map(|e| e["type"].as_str().unwrap().to_owned()),
+        );
+        heads.push(head);
+    }
+    // Nothing more arrives.
+    if let Ok((head, _)) = requests.recv_timeout(Duration::from_millis(300)) {
+        panic!("unexpected request: {head}");
+    }
+    types.sort();
+    (types, heads)
+}
+
+#[test]
+fn config_with_several_integrations_routes_each_channel_to_its_endpoint() {
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let (policies_addr, policies) = serve(10, OK);
+    let (audit_addr, audit) = serve(10, OK);
+    let dir = TempDir::new("integrations");
+    let config = dir.0.join("dragent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "local_forwarding:
+  enabled: true
+  integrations:
+    - type: WEBHOOK
+      channels: [SECURE_EVENTS_POLICIES]
+      configuration:
+        endpoint: http://{policies_addr}/policies
+        auth: SIGNATURE
+        secret: {SECRET}
+    - type: WEBHOOK
+      channels: [ACTIVITY_AUDIT]
+      configuration:
+        endpoint: http://{audit_addr}/audit
+        auth: BEARER_TOKEN
+        secret: audit-t0ken
+        output: ndjson
+        headers:
+          - key: X-Tenant
+            value: blue
+"
+        ),
+    )
+    .unwrap();
+    let out = run(bin().args([
+        "send",
+        "-f",
+        fixture().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--allow-private",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["events"], 8);
+    assert_eq!(summary["delivered"], 7);
+    assert_eq!(summary["filtered"], 1, "audittrail is in neither channel");
+    assert_eq!(summary["undelivered"], 0);
+
+    let mut want_policies = Vec::new();
+    let mut want_audit = Vec::new();
+    for line in fixture_lines() {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let kind = v["type"].as_str().unwrap().to_owned();
+        match kind.as_str() {
+            "policy" => want_policies.push(kind),
+            "command" | "connection" | "fileaccess" | "kubernetes" => want_audit.push(kind),
+            _ => {}
+        }
+    }
+    want_policies.sort();
+    want_audit.sort();
+    assert!(!want_policies.is_empty() && !want_audit.is_empty());
+
+    let (got, heads) = received_types(&policies, want_policies.len());
+    assert_eq!(got, want_policies);
+    assert!(heads.iter().all(|h| h.starts_with("POST /policies ")
+        && header(h, "webhook-signature").is_some()
+        && header(h, "content-type") == Some("application/json")));
+    let (got, heads) = received_types(&audit, want_audit.len());
+    assert_eq!(got, want_audit);
+    assert!(heads.iter().all(|h| h.starts_with("POST /audit ")
+        && header(h, "authorization") == Some("Bearer audit-t0ken")
+        && header(h, "x-tenant") == Some("blue")));
+
+    // One-endpoint flags are refused with several endpoints.
+    let out = run(bin().args([
+        "send",
+        "-f",
+        fixture().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoint",
+        "http://127.0.0.1:9/x",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--endpoint"), "{}", stderr(&out));
+
+    // A registry snapshot file (detected by its `endpoints` key).
+    let (addr, requests) = serve(10, OK);
+    let snapshot = dir.0.join("registry.json");
+    std::fs::write(
+        &snapshot,
+        format!(
+            r#"{{"version": 1,
+                "event_sets": [{{"name": "runtime", "types": ["policy"]}}],
+                "endpoints": [{{"name": "acme", "url": "http://{addr}/acme",
+                                "event_sets": ["runtime"],
+                                "auth": {{"type": "header", "name": "X-Acme-Token", "value": "t0k"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let out = run(bin().args([
+        "send",
+        "-f",
+        fixture().to_str().unwrap(),
+        "--config",
+        snapshot.to_str().unwrap(),
+        "--allow-private",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["delivered"], want_policies.len());
+    let (got, heads) = received_types(&requests, want_policies.len());
+    assert_eq!(got, want_policies);
+    assert!(
+        heads
+            .iter()
+            .all(|h| header(h, "x-acme-token") == Some("t0k"))
+    );
 }
 
 #[test]

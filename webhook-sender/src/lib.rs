@@ -26,6 +26,7 @@
 
 pub mod callout;
 pub mod error;
+pub mod registry;
 pub mod sender;
 pub mod ssrf;
 pub mod tls;
@@ -33,6 +34,7 @@ pub mod token;
 pub mod transport;
 
 pub use error::{BuildError, TransportError};
+pub use registry::{EndpointSpec, RegistrySnapshot, SpecError};
 pub use sender::{
     AttemptError, Concurrency, Counters, DeadLetter, DeliveryReport, DisableReason, EnableError,
     EndpointConfig, EndpointConfigBuilder, EndpointConfigError, EndpointHealth, EndpointOutcome,

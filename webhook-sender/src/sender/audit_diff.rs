@@ -1,6 +1,10 @@
-//! The field-level changes between two endpoint configurations, for the audit trail. Values
-//! are rendered with the types' own `Debug`, which never shows a secret (auth, key rings and
-//! custom header values print redacted); custom headers show their names only.
+//! The field-level changes between two endpoint configurations, for the audit trail.
+//!
+//! Configurations built from an [`EndpointSpec`](crate::EndpointSpec) are compared field by
+//! field through [`EndpointSpec::changes`](crate::EndpointSpec::changes) (secrets as
+//! redaction markers, so a rotation shows). Those built in code are compared through the
+//! types' own `Debug`, which never shows a secret (auth and key rings print redacted, custom
+//! headers their names only): a change of secret value alone does not show there.
 
 use std::fmt::Debug;
 
@@ -42,26 +46,25 @@ fn fields(cfg: &EndpointConfig) -> Vec<(&'static str, String)> {
 
 /// The fields of an endpoint just added.
 pub(crate) fn added(cfg: &EndpointConfig) -> Vec<FieldChange> {
+    if let Some(spec) = &cfg.spec {
+        let empty = crate::EndpointSpec::new(String::new(), String::new());
+        return empty.changes(spec);
+    }
     fields(cfg)
         .into_iter()
-        .map(|(field, new)| FieldChange {
-            field: field.into(),
-            old: None,
-            new: Some(new),
-        })
+        .map(|(field, new)| FieldChange::new(field, None, Some(new)))
         .collect()
 }
 
 /// The fields that differ from `old` to `new`.
 pub(crate) fn changed(old: &EndpointConfig, new: &EndpointConfig) -> Vec<FieldChange> {
+    if let (Some(a), Some(b)) = (&old.spec, &new.spec) {
+        return a.changes(b);
+    }
     fields(old)
         .into_iter()
         .zip(fields(new))
         .filter(|((_, a), (_, b))| a != b)
-        .map(|((field, a), (_, b))| FieldChange {
-            field: field.into(),
-            old: Some(a),
-            new: Some(b),
-        })
+        .map(|((field, a), (_, b))| FieldChange::new(field, Some(a), Some(b)))
         .collect()
 }

@@ -13,6 +13,7 @@ use webhook_core::{
 };
 
 use super::queue::OverflowPolicy;
+use crate::registry::EndpointSpec;
 use crate::token::TokenProvider;
 use crate::transport::SharedTransport;
 
@@ -72,6 +73,8 @@ pub struct EndpointConfig {
     pub(crate) name: Arc<str>,
     pub(crate) endpoint: Endpoint,
     pub(crate) subscription: Subscription,
+    /// The data it was built from, when it was ([`EndpointSpec::to_config`]).
+    pub(crate) spec: Option<Arc<EndpointSpec>>,
     pub(crate) paused: bool,
     pub(crate) require_test: bool,
     pub(crate) batcher: Option<BatcherConfig>,
@@ -96,6 +99,7 @@ impl EndpointConfig {
             name: name.into(),
             endpoint,
             subscription: Subscription::default(),
+            spec: None,
             paused: false,
             require_test: false,
             batcher: None,
@@ -151,6 +155,13 @@ impl EndpointConfig {
         Selector::compile(&self.subscription, sets)
     }
 
+    /// The [`EndpointSpec`] this configuration was built from (`None` when built in code):
+    /// what [`Sender::snapshot`](crate::Sender::snapshot) saves and the audit trail compares.
+    #[must_use]
+    pub fn spec(&self) -> Option<&EndpointSpec> {
+        self.spec.as_deref()
+    }
+
     /// Whether the endpoint starts paused ([`EndpointConfigBuilder::paused`]).
     #[must_use]
     pub fn is_paused(&self) -> bool {
@@ -173,6 +184,7 @@ pub struct EndpointConfigBuilder {
     name: Arc<str>,
     endpoint: Endpoint,
     subscription: Subscription,
+    spec: Option<Arc<EndpointSpec>>,
     paused: bool,
     require_test: bool,
     batcher: Option<BatcherConfig>,
@@ -209,6 +221,13 @@ impl EndpointConfigBuilder {
     /// [`labels`](Self::labels) set.
     pub fn subscription(mut self, subscription: Subscription) -> Self {
         self.subscription = subscription;
+        self
+    }
+
+    /// Remembers the data this configuration is built from (done by
+    /// [`EndpointSpec::config_builder`]).
+    pub(crate) fn spec(mut self, spec: EndpointSpec) -> Self {
+        self.spec = Some(Arc::new(spec));
         self
     }
 
@@ -357,6 +376,7 @@ impl EndpointConfigBuilder {
             name: self.name,
             endpoint: self.endpoint,
             subscription: self.subscription,
+            spec: self.spec,
             paused: self.paused,
             require_test: self.require_test,
             batcher: self.batcher,

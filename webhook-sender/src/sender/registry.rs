@@ -29,6 +29,7 @@ use super::endpoint::EndpointConfig;
 use super::lifecycle::{Counters, EndpointStatus, Shared};
 use super::queue::{Closed, Reopen};
 use super::{Inner, Sender};
+pub use crate::registry::FieldChange;
 
 /// What happens to the events a removed endpoint still holds (queued, buffered, waiting for a
 /// retry). Attempts in flight always finish: a 2xx delivers their batch.
@@ -136,19 +137,6 @@ pub enum AuditAction {
         /// The policy, as text (`deliver`, `dead_letter`, `drop`).
         policy: &'static str,
     },
-}
-
-/// One field that changed, rendered for people: secrets never appear (they show as a
-/// redaction marker, so a rotation is visible without the value).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub struct FieldChange {
-    /// The field (`url`, `auth`, `headers`, `subscription.event_sets`, ...).
-    pub field: String,
-    /// Before (`None`: unset or added).
-    pub old: Option<String>,
-    /// After (`None`: unset or removed).
-    pub new: Option<String>,
 }
 
 /// One change of the registry: when, by whom (as the caller said), what, and which fields.
@@ -706,11 +694,11 @@ impl Sender {
         } else {
             AuditAction::Added
         };
-        let changes = vec![FieldChange {
-            field: "types".into(),
-            old: old.map(|o| o.types.join(", ")),
-            new: Some(new_types),
-        }];
+        let changes = vec![FieldChange::new(
+            "types",
+            old.map(|o| o.types.join(", ")),
+            Some(new_types),
+        )];
         inner
             .audit
             .record(actor, AuditTarget::EventSet(name), action, changes);
@@ -745,11 +733,7 @@ impl Sender {
             actor,
             AuditTarget::EventSet(Arc::from(name)),
             AuditAction::Removed { policy: "unused" },
-            vec![FieldChange {
-                field: "types".into(),
-                old: Some(old.types.join(", ")),
-                new: None,
-            }],
+            vec![FieldChange::new("types", Some(old.types.join(", ")), None)],
         );
         Ok(())
     }
@@ -774,6 +758,32 @@ impl Sender {
         let all: Vec<Arc<Shared>> = self.inner.registry().shared().cloned().collect();
         let (now, wall) = (std::time::Instant::now(), SystemTime::now());
         all.iter().map(|s| s.status(now, wall)).collect()
+    }
+
+    /// The registry as data, to persist and load again
+    /// ([`RegistrySnapshot::apply`](crate::RegistrySnapshot::apply)): the event sets and every
+    /// endpoint built from an [`EndpointSpec`](crate::EndpointSpec), with its current state
+    /// (`paused`, and `require_test` while it is untested). Endpoints configured in code have
+    /// no spec and are not in it ([`EndpointConfig::spec`]); secrets are in it (use
+    /// [`RegistrySnapshot::redacted`](crate::RegistrySnapshot::redacted) to show it).
+    #[must_use]
+    pub fn snapshot(&self) -> crate::RegistrySnapshot {
+        let registry = self.inner.registry();
+        let endpoints = registry
+            .shared()
+            .filter_map(|s| {
+                let p = s.published();
+                let mut spec = p.cfg.spec.as_deref()?.clone();
+                spec.paused = p.paused;
+                spec.require_test = p.untested;
+                Some(spec)
+            })
+            .collect();
+        crate::RegistrySnapshot {
+            version: crate::registry::FORMAT_VERSION,
+            event_sets: registry.event_sets.iter().cloned().collect(),
+            endpoints,
+        }
     }
 
     /// The audit trail from now on: every registry change, in order.
