@@ -6,7 +6,8 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`sender`] | the engine: [`Sender`], endpoints, queues and overflow policies, receipts, lifecycle, shutdown, metrics |
+//! | [`sender`] | the engine: [`Sender`], its runtime registry of endpoints (add, update, pause, remove, event sets, status, audit), queues and overflow policies, receipts, lifecycle, shutdown, metrics |
+//! | [`registry`] | endpoints as data: [`EndpointSpec`], [`RegistrySnapshot`] (JSON/YAML), the Sysdig `local_forwarding` file as a snapshot, redaction and field diffs |
 //! | [`transport`] | the [`Transport`] trait, its reqwest and hyper implementations, timeouts, body cap, no redirects |
 //! | [`tls`] | rustls client configuration: webpki roots, custom CA, mTLS, explicit insecure mode |
 //! | [`ssrf`] | the SSRF guard applied to the addresses actually connected to |
@@ -21,6 +22,7 @@
 //! | `reqwest` | yes | [`transport::ReqwestTransport`] |
 //! | `hyper` | no | `transport::HyperTransport` (hyper 1, hyper-util legacy client) |
 //! | `gzip` | no | gzip-compressed batch bodies for endpoints built with `EndpointBuilder::gzip` |
+//! | `yaml` | yes | [`RegistrySnapshot`] from and to YAML |
 //!
 //! Both use rustls with the `ring` provider; nothing pulls aws-lc or OpenSSL.
 
@@ -36,11 +38,12 @@ pub mod transport;
 pub use error::{BuildError, TransportError};
 pub use registry::{EndpointSpec, RegistrySnapshot, SpecError};
 pub use sender::{
-    AttemptError, Concurrency, Counters, DeadLetter, DeliveryReport, DisableReason, EnableError,
-    EndpointConfig, EndpointConfigBuilder, EndpointConfigError, EndpointHealth, EndpointOutcome,
-    FailureReason, LifecycleEvent, Outcome, OverflowPolicy, RateLimit, Receipt, SendError, Sender,
-    SenderBuildError, SenderBuilder, ShutdownReport, TestIntegrationError, TestReport, Undelivered,
-    UndeliveredStage,
+    AttemptError, AuditAction, AuditEntry, AuditStream, AuditTarget, Concurrency, Counters,
+    DEFAULT_PARK_AFTER, DeadLetter, DeliveryReport, DisableReason, EnableError, EndpointConfig,
+    EndpointConfigBuilder, EndpointConfigError, EndpointHealth, EndpointOutcome, EndpointState,
+    EndpointStatus, FailureReason, LastError, LifecycleEvent, Outcome, OverflowPolicy, RateLimit,
+    Receipt, RegistryError, RemovePolicy, RemoveReport, SendError, Sender, SenderBuildError,
+    SenderBuilder, ShutdownReport, TestIntegrationError, TestReport, Undelivered, UndeliveredStage,
 };
 pub use token::{Credential, TokenProvider};
 pub use transport::{Response, SharedTransport, Transport, TransportBuilder};

@@ -30,6 +30,7 @@ enum Answer {
 #[derive(Debug, Clone)]
 struct Seen {
     at: Instant,
+    uri: String,
     batch_id: String,
     attempt: u32,
     events: Vec<String>,
@@ -145,6 +146,7 @@ impl Harness {
             );
             let seen = Seen {
                 at: now,
+                uri: t.request.uri().to_string(),
                 batch_id: t.batch_id.as_str().to_owned(),
                 attempt: t.attempt,
                 events,
@@ -771,6 +773,228 @@ fn a_batcher_encoding_other_than_the_endpoints_is_refused() -> Result<(), BoxErr
 }
 
 /// One scripted answer, chosen by a property test.
+fn endpoint_at(url: &str) -> Result<Endpoint, BoxError> {
+    Ok(Endpoint::builder(url)
+        .encoding(Encoding::JsonArray)
+        .build()?)
+}
+
+#[test]
+fn an_update_applies_to_batches_formed_after_it() -> Result<(), BoxError> {
+    let m = Delivery::builder(endpoint_at("https://old.example.com/in")?)
+        .batcher(batching(200, 100)?)
+        .retry(fixed(&[5, 5])?)
+        .jitter_seed(1)
+        .build()?;
+    // The first request fails once: its retry comes after the update.
+    let mut h = Harness::new(m, Duration::from_millis(10), |s: &Seen| {
+        if s.events == ["evt_0"] && s.attempt == 1 {
+            Answer::Status(503)
+        } else {
+            Answer::Status(200)
+        }
+    });
+    h.push(event(0)?);
+    h.run(Duration::from_millis(300));
+    // Buffered (not yet a batch) when the update comes: sealed under the old settings.
+    h.push(event(1)?);
+    h.push(event(2)?);
+    let now = h.clock.now();
+    let new = Delivery::builder(endpoint_at("https://new.example.com/in")?)
+        .batcher(batching(50, 100)?)
+        .retry(fixed(&[1])?)
+        .run_id(2);
+    h.machine.update(new, now)?;
+    h.drain();
+    h.push(event(3)?);
+    h.run(Duration::from_secs(20));
+    let sent: Vec<(Vec<String>, &str, u32)> = h
+        .seen
+        .iter()
+        .map(|s| (s.events.clone(), s.uri.as_str(), s.attempt))
+        .collect();
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        sent,
+        [
+            (ids(&["evt_0"]), "https://old.example.com/in", 1),
+            (ids(&["evt_1", "evt_2"]), "https://old.example.com/in", 1),
+            (ids(&["evt_3"]), "https://new.example.com/in", 1),
+            // The retry of a batch formed before the update keeps its URL.
+            (ids(&["evt_0"]), "https://old.example.com/in", 2),
+        ]
+    );
+    // Batch ids never repeat across the update (a new run id).
+    let mut batch_ids: Vec<&str> = h
+        .seen
+        .iter()
+        .filter(|s| s.attempt == 1)
+        .map(|s| s.batch_id.as_str())
+        .collect();
+    batch_ids.sort_unstable();
+    batch_ids.dedup();
+    assert_eq!(batch_ids.len(), 3);
+    let outcomes = h.settled_once();
+    assert!(
+        outcomes
+            .values()
+            .all(|o| matches!(o, Settled::Delivered { .. }))
+    );
+    // An invalid update is refused and changes nothing.
+    let bad = Delivery::builder(endpoint_at("https://x.example.com/in")?)
+        .rate_limit(Some(RateLimit::new(0, Duration::from_secs(1))));
+    assert!(h.machine.update(bad, now).is_err());
+    assert_eq!(h.machine.endpoint().url(), "https://new.example.com/in");
+    Ok(())
+}
+
+#[test]
+fn a_paused_machine_sends_nothing_retries_wait_and_resume_sends_it_all() -> Result<(), BoxError> {
+    let m = machine(batching(10, 100)?, fixed(&[5])?)?.build()?;
+    let mut h = Harness::new(m, Duration::from_millis(10), |s: &Seen| {
+        if s.attempt == 1 && s.events == ["evt_0"] {
+            Answer::Status(503)
+        } else {
+            Answer::Status(200)
+        }
+    });
+    h.push(event(0)?);
+    h.run(Duration::from_millis(100));
+    assert_eq!(h.machine.retrying(), 1);
+    h.machine.set_paused(true);
+    assert!(h.machine.is_paused());
+    h.push(event(1)?);
+    // Past the retry's time and the linger: nothing is sent, and the harness is not woken
+    // in a loop (no deadline in the past).
+    h.run(Duration::from_secs(60));
+    assert_eq!(h.seen.len(), 1);
+    assert!(h.machine.poll_timeout().is_none_or(|t| t > h.clock.now()));
+    h.machine.set_paused(false);
+    h.run(Duration::from_secs(60));
+    assert_eq!(h.seen.len(), 3);
+    assert!(
+        h.settled_once()
+            .values()
+            .all(|o| matches!(o, Settled::Delivered { .. }))
+    );
+    // Shutdown abandons what a paused machine holds at once.
+    h.machine.set_paused(true);
+    h.push(event(2)?);
+    h.machine.begin_shutdown(None);
+    let now = h.clock.now();
+    h.machine.handle_timeout(now);
+    h.drain();
+    assert!(h.machine.is_abandoned());
+    assert!(matches!(
+        h.settled_once().get(&2),
+        Some(Settled::Abandoned(UndeliveredStage::NotSent))
+    ));
+    Ok(())
+}
+
+#[test]
+fn retire_gives_up_what_is_held_and_lets_the_attempt_in_flight_finish() -> Result<(), BoxError> {
+    for answer in [200, 503] {
+        let m = machine(batching(0, 1)?, fixed(&[5])?)?
+            .concurrency(Concurrency::Fixed(1))
+            .build()?;
+        let mut h = Harness::new(m, Duration::from_millis(100), move |_| {
+            Answer::Status(answer)
+        });
+        for i in 0..3 {
+            h.push(event(i)?);
+        }
+        assert_eq!(h.machine.in_flight(), 1);
+        let now = h.clock.now();
+        h.machine.retire(now);
+        h.drain();
+        // The two not sent are given up at once; the one in flight finishes.
+        let removed = Settled::GaveUp(FailureReason::EndpointRemoved);
+        let early: Vec<u64> = h.settled().into_iter().flat_map(|(_, t, _)| t).collect();
+        assert_eq!(early, [1, 2]);
+        h.run(Duration::from_secs(60));
+        h.push(event(3)?);
+        let outcomes = h.settled_once();
+        let first = if answer == 200 {
+            Settled::Delivered {
+                status: StatusCode::OK,
+                attempts: 1,
+            }
+        } else {
+            removed.clone()
+        };
+        assert_eq!(outcomes[&0], first, "never retried after retire");
+        assert!([1, 2, 3].iter().all(|t| outcomes[t] == removed));
+        assert_eq!(h.seen.len(), 1);
+        assert!(h.machine.is_idle());
+    }
+    Ok(())
+}
+
+#[test]
+fn at_rest_means_a_fresh_machine_would_behave_the_same() -> Result<(), BoxError> {
+    let m = machine(batching(0, 1)?, fixed(&[1])?)?
+        .breaker(Some(BreakerConfig::default()))
+        .rate_limit(Some(RateLimit::new(10, Duration::from_secs(1))))
+        .build()?;
+    let mut fail = true;
+    let mut h = Harness::new(m, Duration::from_millis(10), move |_| {
+        let a = if fail {
+            Answer::Status(503)
+        } else {
+            Answer::Status(200)
+        };
+        fail = false;
+        a
+    });
+    assert!(h.machine.is_at_rest(h.clock.now()));
+    h.push(event(0)?);
+    assert!(!h.machine.is_at_rest(h.clock.now()), "holds an event");
+    h.run(Duration::from_millis(500));
+    assert!(!h.machine.is_at_rest(h.clock.now()), "failing, a retry due");
+    h.run(Duration::from_secs(10));
+    // Recovered; the bucket refills within a tenth of a second.
+    assert!(h.machine.is_idle());
+    assert_eq!(h.machine.health(), webhook_core::HealthState::Healthy);
+    assert!(
+        !h.machine.is_at_rest(h.clock.now()),
+        "a token was just taken"
+    );
+    h.clock.set(h.clock.now() + Duration::from_millis(100));
+    assert!(h.machine.is_at_rest(h.clock.now()));
+    h.machine.set_paused(true);
+    assert!(
+        !h.machine.is_at_rest(h.clock.now()),
+        "paused is state to keep"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_second_shutdown_may_only_bring_the_deadline_forward() -> Result<(), BoxError> {
+    let m = machine(batching(0, 1)?, fixed(&[100, 100, 100, 100])?)?.build()?;
+    let mut h = Harness::new(m, Duration::from_millis(10), |_| Answer::Status(503));
+    h.push(event(0)?);
+    h.run(Duration::from_millis(100));
+    let t0 = h.clock.now();
+    h.machine.begin_shutdown(None);
+    h.machine
+        .begin_shutdown(Some(t0 + Duration::from_secs(300)));
+    h.machine
+        .begin_shutdown(Some(t0 + Duration::from_secs(500)));
+    h.machine.begin_shutdown(None);
+    // Attempts at 0, 100 and 200 s; the next would come after the 300 s deadline, so the batch
+    // is abandoned then and there (with a 500 s deadline, 300 and 400 would be tried too).
+    h.run(Duration::from_secs(1000));
+    assert!(h.machine.is_abandoned());
+    assert_eq!(h.seen.len(), 3);
+    let settled = h.settled();
+    assert_eq!(settled.len(), 1);
+    assert!(matches!(settled[0].2, Settled::Abandoned(_)));
+    assert!(settled[0].0 < t0 + Duration::from_secs(300));
+    Ok(())
+}
+
 fn answer() -> impl Strategy<Value = Answer> {
     prop_oneof![
         4 => Just(Answer::Status(200)),

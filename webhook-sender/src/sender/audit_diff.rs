@@ -9,7 +9,7 @@
 use std::fmt::Debug;
 
 use super::endpoint::EndpointConfig;
-use super::registry::FieldChange;
+use crate::registry::FieldChange;
 
 /// Every field of `cfg` rendered, as `(field, value)`.
 fn fields(cfg: &EndpointConfig) -> Vec<(&'static str, String)> {

@@ -206,6 +206,11 @@ pub(crate) struct Shared {
     pub(crate) delivered: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Events handed to the dead-letter hook.
+    pub(crate) dead_lettered: AtomicU64,
+    /// Events refused at the queue after the endpoint was removed (routed by a send that
+    /// raced the removal).
+    pub(crate) refused: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) batches_delivered: AtomicU64,
@@ -254,6 +259,8 @@ impl Shared {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             batches_delivered: AtomicU64::new(0),

@@ -1,14 +1,27 @@
-//! The delivery engine: [`Sender`] fans events out to endpoints, each driven by one task.
+//! The delivery engine: [`Sender`] routes each event to the endpoints whose subscription
+//! selects it, and each endpoint's driver task delivers it.
 //!
 //! ```text
-//! send(event) ─┬─ filter(endpoint 1) ─ queue ─▶ driver task 1 ─ Batcher ─ RetryPolicy ─ Health ─▶ transport
-//!              └─ filter(endpoint 2) ─ queue ─▶ driver task 2 ─ ...
+//!               routes (compiled on every registry change: tenant → exact type → labels)
+//! send(event) ─┬─ endpoint 1's queue ─▶ driver 1 (on demand) ─ Delivery machine ─▶ transport
+//!              └─ endpoint 2's queue ─▶ driver 2 ...
+//! add / update / pause / resume / remove (at runtime) ─▶ registry ─▶ new routes, drivers told
 //! ```
 //!
-//! Each endpoint has a bounded intake queue with an [`OverflowPolicy`], and one driver task
-//! (see the `driver` module docs) that feeds the core batcher, retry policy, health tracker and
-//! circuit breaker with time read in one place, and sends what they emit. Every event gets a
-//! [`Receipt`] that resolves to its outcome at every endpoint.
+//! Endpoints are data ([`registry`](crate::registry) for their serializable form): the
+//! application adds, changes, tests, pauses and removes them while events flow
+//! ([`Sender::add_endpoint`], [`Sender::update_endpoint`], [`Sender::pause`],
+//! [`Sender::remove_endpoint`], event sets with [`Sender::upsert_event_set`]), reads each one's
+//! [`EndpointStatus`] and an [`AuditStream`] of every change, and saves the whole registry with
+//! [`Sender::snapshot`]. An event is routed with the registry as it is when the event is sent.
+//!
+//! Each endpoint has a bounded intake queue with an [`OverflowPolicy`], and a driver task (see
+//! the `driver` module docs) that feeds the core [`Delivery`](webhook_core::Delivery) machine
+//! with time read in one place and sends what it emits. A driver starts when an event is queued
+//! for an endpoint that has none, and parks after [`SenderBuilder::park_after`] of idleness:
+//! an idle endpoint holds no task and no buffer (it keeps its machine only when that holds
+//! state a fresh one would not: failing health, a disabled endpoint, limits in use). Every
+//! event gets a [`Receipt`] that resolves to its outcome at every endpoint that selected it.
 //!
 //! An endpoint disabled by its receiver (410 Gone, `webhook-delivery: disable`) or by its health
 //! window fails the events sent to it until [`Sender::enable`] re-opens it.
@@ -51,8 +64,7 @@ pub use self::receipt::{
     AttemptError, DeliveryReport, EndpointOutcome, FailureReason, Outcome, Receipt,
 };
 pub use self::registry::{
-    AuditAction, AuditEntry, AuditStream, AuditTarget, FieldChange, RegistryError, RemovePolicy,
-    RemoveReport,
+    AuditAction, AuditEntry, AuditStream, AuditTarget, RegistryError, RemovePolicy, RemoveReport,
 };
 pub use webhook_core::{Concurrency, RateLimit};
 
@@ -473,6 +485,7 @@ impl Sender {
                 ep.failed.fetch_add(1, Ordering::Relaxed);
                 ep.metrics.failed.increment(1);
                 let reason = if closed == Closed::Removed {
+                    ep.refused.fetch_add(1, Ordering::Relaxed);
                     FailureReason::EndpointRemoved
                 } else {
                     FailureReason::EndpointDisabled

@@ -191,6 +191,7 @@ impl Driver {
         self.shared.failed.fetch_add(n, Ordering::Relaxed);
         self.shared.metrics.failed.increment(n);
         if let Some(hook) = &self.common.dead_letter {
+            self.shared.dead_lettered.fetch_add(n, Ordering::Relaxed);
             hook(DeadLetter {
                 endpoint: self.shared.name.clone(),
                 batch_id,

@@ -29,7 +29,7 @@ use super::endpoint::EndpointConfig;
 use super::lifecycle::{Counters, EndpointStatus, Shared};
 use super::queue::{Closed, Reopen};
 use super::{Inner, Sender};
-pub use crate::registry::FieldChange;
+use crate::registry::FieldChange;
 
 /// What happens to the events a removed endpoint still holds (queued, buffered, waiting for a
 /// retry). Attempts in flight always finish: a 2xx delivers their batch.
@@ -60,6 +60,9 @@ pub struct RemoveReport {
     pub dead_lettered: u64,
     /// Given up without a dead letter ([`RemovePolicy::Drop`]).
     pub dropped: u64,
+    /// Refused at its queue: sent while it was being removed, by a `send` that had routed
+    /// the event before the removal (their receipts say `EndpointRemoved`).
+    pub refused: u64,
     /// The endpoint's counters when it was gone.
     pub counters: Counters,
 }
@@ -413,6 +416,41 @@ impl Sender {
     /// [requires a test](crate::EndpointConfigBuilder::require_test) first). `actor` names
     /// who made the change in the audit trail.
     ///
+    /// ```
+    /// use webhook_core::{Endpoint, EventSet};
+    /// use webhook_sender::{
+    ///     AuditAction, EndpointConfig, EndpointState, RegistryError, RemovePolicy, Sender,
+    /// };
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sender = Sender::builder()
+    ///     .event_set(EventSet::new("vulnerabilities", ["vulnerability.*"]))
+    ///     .build()?;
+    /// let mut audit = sender.audit();
+    ///
+    /// // A customer's integration: their tenant, their event set, enabled after a test.
+    /// let endpoint = Endpoint::builder("https://siem.acme.example/hooks").build()?;
+    /// let config = EndpointConfig::builder("acme-siem", endpoint)
+    ///     .tenant("acme")
+    ///     .event_set("vulnerabilities")
+    ///     .require_test(true)
+    ///     .build()?;
+    /// sender.add_endpoint(config, "alice@vendor")?;
+    /// assert_eq!(sender.status("acme-siem").map(|s| s.state), Some(EndpointState::Untested));
+    ///
+    /// sender.enable_by("acme-siem", "alice@vendor")?; // or a passing test_integration
+    /// sender.pause("acme-siem", "bob@vendor")?;
+    /// assert_eq!(sender.status("acme-siem").map(|s| s.state), Some(EndpointState::Paused));
+    /// assert!(matches!(sender.resume("nope", "bob@vendor"), Err(RegistryError::Unknown(_))));
+    ///
+    /// let report = sender.remove_endpoint("acme-siem", RemovePolicy::DeadLetter, "bob@vendor").await?;
+    /// assert_eq!(report.dead_lettered, 0);
+    /// let actions: Vec<AuditAction> = std::iter::from_fn(|| audit.try_recv()).map(|e| e.action).collect();
+    /// assert_eq!(actions.len(), 4); // added, enabled, paused, removed
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`RegistryError::Duplicate`] when the name is taken, [`RegistryError::Subscription`]
     /// for an unknown event set, [`RegistryError::Transport`] when its client certificate
@@ -568,6 +606,13 @@ impl Sender {
             }
         };
         let before = shared.snapshot().counters;
+        let counted = |s: &Shared| {
+            (
+                s.dead_lettered.load(Ordering::Relaxed),
+                s.refused.load(Ordering::Relaxed),
+            )
+        };
+        let (dead_before, refused_before) = counted(&shared);
         shared.published().removal = Some(policy);
         shared.queue.close(Closed::Removed, false);
         shared.poke();
@@ -596,15 +641,12 @@ impl Sender {
             retired.await;
         }
         let after = shared.snapshot().counters;
-        let failed = after.failed - before.failed;
+        let (dead_after, refused_after) = counted(&shared);
         Ok(RemoveReport {
             delivered: after.delivered - before.delivered,
-            dead_lettered: if inner.common.dead_letter.is_some() {
-                failed
-            } else {
-                0
-            },
+            dead_lettered: dead_after - dead_before,
             dropped: after.dropped - before.dropped,
+            refused: refused_after - refused_before,
             counters: after,
         })
     }
