@@ -224,7 +224,7 @@ async fn a_thousand_changes_while_events_flow() -> Result<(), BoxError> {
                 let after = history.done.load(Ordering::SeqCst);
                 sent.push((id, tenant, kind, before, after, receipt));
                 i += 1;
-                if i % 64 == 0 {
+                if i.is_multiple_of(64) {
                     tokio::task::yield_now().await;
                 }
             }
@@ -313,7 +313,7 @@ async fn a_thousand_changes_while_events_flow() -> Result<(), BoxError> {
                 }
             }
         }
-        if change % 50 == 0 {
+        if change.is_multiple_of(50) {
             tokio::task::yield_now().await;
         }
     }

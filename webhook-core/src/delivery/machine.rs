@@ -782,7 +782,7 @@ impl<T> Delivery<T> {
         let health = settings.health;
         let fresh = settings.build::<T>()?;
         self.seal_all(now);
-        let Delivery {
+        let Self {
             endpoint,
             batcher,
             max_buffered_events,
@@ -1011,12 +1011,12 @@ impl<T> Delivery<T> {
             Some(batch) => batch,
             None => {
                 // An update's batcher takes over once the old one holds nothing back.
-                if self.next_batcher.is_some() && self.batcher.is_empty() && self.pending.is_empty()
+                if self.batcher.is_empty()
+                    && self.pending.is_empty()
+                    && let Some((batcher, pending)) = self.next_batcher.take()
                 {
-                    if let Some((batcher, pending)) = self.next_batcher.take() {
-                        self.batcher = batcher;
-                        self.pending = pending;
-                    }
+                    self.batcher = batcher;
+                    self.pending = pending;
                 }
                 return None;
             }

@@ -168,7 +168,7 @@ impl Driver {
     }
 
     /// The machine a parked driver kept, or a new one.
-    fn machine(&mut self) -> Option<Delivery<Slot>> {
+    fn machine(&mut self) -> Option<Box<Delivery<Slot>>> {
         let parked = self
             .shared
             .parked
@@ -186,7 +186,7 @@ impl Driver {
             .run_id(random_u64())
             .build::<Slot>();
         match built {
-            Ok(m) => Some(m),
+            Ok(m) => Some(Box::new(m)),
             Err(err) => {
                 // `EndpointConfig::build` validated the same settings; unreachable in practice.
                 tracing::error!(error = %err, "endpoint configuration refused by the delivery machine");
@@ -397,7 +397,11 @@ impl Driver {
 
     /// Parks: keeps the machine when it is not at rest (failing, disabled, limits in use),
     /// drops it otherwise; gives it back when events arrived meanwhile.
-    fn park(&self, machine: Delivery<Slot>, now: Instant) -> Result<(), Delivery<Slot>> {
+    fn park(
+        &self,
+        machine: Box<Delivery<Slot>>,
+        now: Instant,
+    ) -> Result<(), Box<Delivery<Slot>>> {
         let keep = !machine.is_at_rest(now);
         let revision = self.revision.unwrap_or(0);
         let mut machine = Some(machine);

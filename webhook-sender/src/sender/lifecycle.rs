@@ -224,7 +224,7 @@ pub(crate) struct Shared {
     state: Mutex<Published>,
     /// The machine of a parked driver that was not at rest (failing, disabled, ...), with the
     /// configuration revision it runs.
-    pub(crate) parked: Mutex<Option<(Delivery<Slot>, u64)>>,
+    pub(crate) parked: Mutex<Option<(Box<Delivery<Slot>>, u64)>>,
     /// Notified when the driver of a removed endpoint has settled everything.
     pub(crate) retired: Notify,
     pub(crate) metrics: EndpointMetrics,

@@ -709,7 +709,7 @@ impl Sender {
         let started = tokio::time::Instant::now();
         let response = match &ep.cfg.tokens {
             Some(tokens) => tokens
-                .send(&*ep.transport, request)
+                .send(ep.transport, request)
                 .await
                 .map_err(|e| match e {
                     AuthorizedSendError::Token(e) => TestIntegrationError::Token(e),
