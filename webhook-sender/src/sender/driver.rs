@@ -397,11 +397,7 @@ impl Driver {
 
     /// Parks: keeps the machine when it is not at rest (failing, disabled, limits in use),
     /// drops it otherwise; gives it back when events arrived meanwhile.
-    fn park(
-        &self,
-        machine: Box<Delivery<Slot>>,
-        now: Instant,
-    ) -> Result<(), Box<Delivery<Slot>>> {
+    fn park(&self, machine: Box<Delivery<Slot>>, now: Instant) -> Result<(), Box<Delivery<Slot>>> {
         let keep = !machine.is_at_rest(now);
         let revision = self.revision.unwrap_or(0);
         let mut machine = Some(machine);
