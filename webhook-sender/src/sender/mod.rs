@@ -253,18 +253,16 @@ impl Sender {
     /// # Errors
     /// [`SendError::Closed`] after [`shutdown`](Self::shutdown) started.
     pub async fn send(&self, event: Event) -> Result<Receipt, SendError> {
-        if self.inner.closed.load(Ordering::Acquire) {
+        let Some(Routed {
+            routes,
+            picks,
+            tracker,
+            receipt,
+        }) = self.route(&event)
+        else {
             return Err(SendError::Closed(event));
-        }
-        let routes = self.current();
-        let picks = routes.pick(&event);
+        };
         let picks = picks.as_slice();
-        let tracker = Tracker::new(
-            picks
-                .iter()
-                .map(|&p| routes.endpoints[p as usize].name.clone()),
-        );
-        let receipt = Receipt::new(tracker.clone());
         let mut event = Some(event);
         let mut accepted = false;
         for (slot, &pos) in picks.iter().enumerate() {
@@ -351,18 +349,16 @@ impl Sender {
     /// handed back intact, queued nowhere, and no counter, metric or lifecycle event of any
     /// endpoint changed.
     pub fn try_send(&self, event: Event) -> Result<Receipt, SendError> {
-        if self.inner.closed.load(Ordering::Acquire) {
+        let Some(Routed {
+            routes,
+            picks,
+            tracker,
+            receipt,
+        }) = self.route(&event)
+        else {
             return Err(SendError::Closed(event));
-        }
-        let routes = self.current();
-        let picks = routes.pick(&event);
+        };
         let picks = picks.as_slice();
-        let tracker = Tracker::new(
-            picks
-                .iter()
-                .map(|&p| routes.endpoints[p as usize].name.clone()),
-        );
-        let receipt = Receipt::new(tracker.clone());
         match picks {
             [] => Ok(receipt),
             [only] => {
@@ -462,6 +458,29 @@ impl Sender {
                 driver::spawn(&self.inner.common, lane.ep);
             }
         }
+    }
+
+    /// Routes `event` with this handle's current routes: the selecting endpoints, and the
+    /// receipt with one slot each. `None` once shutdown started.
+    fn route(&self, event: &Event) -> Option<Routed> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let routes = self.current();
+        let picks = routes.pick(event);
+        let tracker = Tracker::new(
+            picks
+                .as_slice()
+                .iter()
+                .map(|&p| routes.endpoints[p as usize].name.clone()),
+        );
+        let receipt = Receipt::new(tracker.clone());
+        Some(Routed {
+            routes,
+            picks,
+            tracker,
+            receipt,
+        })
     }
 
     /// Offers one endpoint's entry; `Full` only under `Block`.
@@ -780,6 +799,14 @@ impl Sender {
 struct TestTarget<'a> {
     cfg: &'a EndpointConfig,
     transport: &'a SharedTransport,
+}
+
+/// An event routed by [`Sender::route`].
+struct Routed {
+    routes: Arc<Routes>,
+    picks: registry::Picks,
+    tracker: Arc<Tracker>,
+    receipt: Receipt,
 }
 
 enum Placed {

@@ -128,11 +128,7 @@ impl Driver {
             {
                 // Removed under the drop policy: counted, no dead letter.
                 let n = events.len() as u64;
-                for slot in slots {
-                    slot.resolve(Outcome::Failed {
-                        reason: reason.clone(),
-                    });
-                }
+                resolve_failed(slots, &reason);
                 self.shared.dropped.fetch_add(n, Ordering::Relaxed);
                 self.shared.metrics.dropped.increment(n);
             }
@@ -183,11 +179,7 @@ impl Driver {
         reason: FailureReason,
     ) {
         let n = events.len() as u64;
-        for slot in slots {
-            slot.resolve(Outcome::Failed {
-                reason: reason.clone(),
-            });
-        }
+        resolve_failed(slots, &reason);
         self.shared.failed.fetch_add(n, Ordering::Relaxed);
         self.shared.metrics.failed.increment(n);
         if let Some(hook) = &self.common.dead_letter {
@@ -199,5 +191,14 @@ impl Driver {
                 reason,
             });
         }
+    }
+}
+
+/// Resolves every slot as failed for `reason`.
+fn resolve_failed(slots: Vec<Slot>, reason: &FailureReason) {
+    for slot in slots {
+        slot.resolve(Outcome::Failed {
+            reason: reason.clone(),
+        });
     }
 }
