@@ -120,8 +120,9 @@ fn batching() -> BatcherConfig {
 }
 
 /// Endpoint `m` of tenant `t`: NDJSON batches to `base/hooks/tenant-t/endpoint-m`, event set
-/// `m`, a signing secret of its own on every other endpoint.
-fn endpoint(base: &str, t: usize, m: usize) -> EndpointConfig {
+/// `m`, a signing secret of its own on every other endpoint; `untested`: requiring a test
+/// first (registered, not routed: a diagnostic telling the route index's cost apart).
+fn endpoint(base: &str, t: usize, m: usize, untested: bool) -> EndpointConfig {
     let i = t * PER_TENANT + m;
     let mut url = Endpoint::builder(format!("{base}/hooks/tenant-{t}/endpoint-{m}"))
         .encoding(Encoding::Ndjson);
@@ -137,8 +138,15 @@ fn endpoint(base: &str, t: usize, m: usize) -> EndpointConfig {
     .event_set(CATEGORIES[m])
     .batching(batching())
     .queue(10_000, OverflowPolicy::DropOldest)
+    .require_test(untested)
     .build()
     .expect("endpoint config")
+}
+
+/// `REGISTRY_MEMORY_UNROUTED=1`: endpoints are added untested (not in the routes) and the
+/// run stops after adding them.
+fn unrouted() -> bool {
+    std::env::var_os("REGISTRY_MEMORY_UNROUTED").is_some()
 }
 
 fn event_sets() -> impl Iterator<Item = EventSet> {
@@ -210,6 +218,14 @@ async fn parked(sender: &Sender) -> Duration {
     start.elapsed()
 }
 
+/// RSS and heap growth from `a` to `b` per endpoint.
+fn per_endpoint(a: Sample, b: Sample, endpoints: usize) -> (f64, f64) {
+    (
+        (b.rss as f64 - a.rss as f64) / endpoints as f64,
+        (b.heap - a.heap) as f64 / endpoints as f64,
+    )
+}
+
 /// One size, in this process; prints one result line.
 fn run(endpoints: usize) {
     let page = page_size();
@@ -235,7 +251,7 @@ fn run(endpoints: usize) {
         let warm = {
             let s = sender(&transport);
             for &(t, m) in &all[..100] {
-                s.add_endpoint(endpoint(&base, t, m), "bench")
+                s.add_endpoint(endpoint(&base, t, m, false), "bench")
                     .expect("add");
             }
             s
@@ -251,7 +267,10 @@ fn run(endpoints: usize) {
     let sender = sender(&transport);
     let empty = sample(page);
     // The configurations are built first: the application holds them before adding them.
-    let configs: Vec<EndpointConfig> = all.iter().map(|&(t, m)| endpoint(&base, t, m)).collect();
+    let configs: Vec<EndpointConfig> = all
+        .iter()
+        .map(|&(t, m)| endpoint(&base, t, m, unrouted()))
+        .collect();
     let with_configs = sample(page);
     let started = Instant::now();
     for cfg in configs {
@@ -259,28 +278,53 @@ fn run(endpoints: usize) {
     }
     let add_time = started.elapsed();
     let added = sample(page);
-    assert_eq!(sender.endpoints().len(), endpoints);
+    // The latency of one more add (and of updating it back out of the routes is not measured).
+    let one = Instant::now();
+    sender
+        .add_endpoint(endpoint(&base, tenants, 0, unrouted()), "bench")
+        .expect("add");
+    let one_add = one.elapsed();
+    let after_one = sample(page);
+    assert_eq!(sender.endpoints().len(), endpoints + 1);
     assert_eq!(sender.running_drivers(), 0, "no driver before any event");
 
+    if unrouted() {
+        let (rss, heap) = per_endpoint(empty, added, endpoints);
+        println!(
+            "| {endpoints} unrouted (require_test) | {tenants} | {rss:.0} | {heap:.0} | - | - | - | - | {:.2} s | - |",
+            add_time.as_secs_f64()
+        );
+        return;
+    }
+    let wave = std::env::var("REGISTRY_MEMORY_WAVE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let (peak, park_wait, touch_time) = rt.block_on(async {
         let started = Instant::now();
-        let peak = touch(&sender, &all, 1000).await;
+        let peak = touch(&sender, &all, wave).await;
         let touch_time = started.elapsed();
         (peak, parked(&sender).await, touch_time)
     });
     let used = sample(page);
+    // Once more: what a second use adds (none if the first one's residue is not per use).
+    rt.block_on(async {
+        touch(&sender, &all, wave).await;
+        parked(&sender).await;
+    });
+    let used_twice = sample(page);
     let delivered: u64 = sender.health().iter().map(|h| h.counters.delivered).sum();
-    assert_eq!(delivered, endpoints as u64, "one event delivered per endpoint");
+    assert_eq!(
+        delivered,
+        2 * endpoints as u64,
+        "two events delivered per endpoint"
+    );
 
-    let per = |a: Sample, b: Sample| {
-        (
-            (b.rss as f64 - a.rss as f64) / endpoints as f64,
-            (b.heap - a.heap) as f64 / endpoints as f64,
-        )
-    };
+    let per = |a: Sample, b: Sample| per_endpoint(a, b, endpoints);
     let (cfg_rss, cfg_heap) = per(empty, with_configs);
     let (idle_rss, idle_heap) = per(empty, added);
     let (used_rss, used_heap) = per(empty, used);
+    let (_, twice_heap) = per(empty, used_twice);
     println!(
         "| {endpoints} | {tenants} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} s | {:.2} s, peak {peak} drivers, parked {:.2} s later |",
         idle_rss,
@@ -294,13 +338,16 @@ fn run(endpoints: usize) {
         park_wait.as_secs_f64(),
     );
     eprintln!(
-        "  {endpoints} endpoints: RSS empty sender {:.1} MiB, after adding {:.1} MiB, after use and park {:.1} MiB; heap {:.1} / {:.1} / {:.1} MiB",
+        "  {endpoints} endpoints: RSS empty sender {:.1} MiB, after adding {:.1} MiB, after use and park {:.1} MiB; heap {:.1} / {:.1} / {:.1} MiB; \
+         heap per endpoint after a second use {twice_heap:.0} B; one more add_endpoint at {endpoints}: {:.1} ms, heap {} B; waves of {wave} events",
         empty.rss as f64 / 1048576.0,
         added.rss as f64 / 1048576.0,
         used.rss as f64 / 1048576.0,
         empty.heap as f64 / 1048576.0,
         added.heap as f64 / 1048576.0,
         used.heap as f64 / 1048576.0,
+        one_add.as_secs_f64() * 1e3,
+        after_one.heap - added.heap,
     );
     assert!(
         rt.block_on(sender.shutdown(Duration::from_secs(10)))
@@ -321,6 +368,15 @@ fn main() {
         return;
     }
     let sizes = std::env::var("REGISTRY_MEMORY_SIZES").unwrap_or_else(|_| "1000,10000".into());
+    // Inline sizes that every endpoint pays whether it is used or not (diagnostics): its
+    // configuration, and the delivery machine (the sender's per-endpoint state keeps room for
+    // a parked one inline).
+    println!(
+        "inline sizes: EndpointConfig {} B, Endpoint {} B, Delivery<_> {} B",
+        std::mem::size_of::<EndpointConfig>(),
+        std::mem::size_of::<Endpoint>(),
+        std::mem::size_of::<webhook_core::Delivery<(std::sync::Arc<()>, usize)>>(),
+    );
     println!(
         "memory per endpoint (bytes), each size in a fresh process, system allocator; idle = \
          added, no event yet; after use = one event delivered to each, drivers parked \
@@ -334,7 +390,16 @@ fn main() {
     for n in sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let status = std::process::Command::new(&exe)
             .arg("--bench")
-            .env("REGISTRY_MEMORY_CHILD", n)
+            .env("REGISTRY_MEMORY_CHILD", n.trim_end_matches('u'))
+            // `10000u`: the unrouted diagnostic.
+            .env(
+                if n.ends_with('u') {
+                    "REGISTRY_MEMORY_UNROUTED"
+                } else {
+                    "REGISTRY_MEMORY_UNROUTED_OFF"
+                },
+                "1",
+            )
             .status()
             .expect("child");
         assert!(status.success(), "size {n}: {status}");
