@@ -126,7 +126,7 @@ fn endpoint(base: &str, t: usize, m: usize, untested: bool) -> EndpointConfig {
     let i = t * PER_TENANT + m;
     let mut url = Endpoint::builder(format!("{base}/hooks/tenant-{t}/endpoint-{m}"))
         .encoding(Encoding::Ndjson);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let secret = Secret::from_whsec(&whsec(i)).expect("secret");
         url = url.auth(SenderAuth::signature(secret).expect("auth"));
     }
@@ -373,9 +373,9 @@ fn main() {
     // a parked one inline).
     println!(
         "inline sizes: EndpointConfig {} B, Endpoint {} B, Delivery<_> {} B",
-        std::mem::size_of::<EndpointConfig>(),
-        std::mem::size_of::<Endpoint>(),
-        std::mem::size_of::<webhook_core::Delivery<(std::sync::Arc<()>, usize)>>(),
+        size_of::<EndpointConfig>(),
+        size_of::<Endpoint>(),
+        size_of::<webhook_core::Delivery<(Arc<()>, usize)>>(),
     );
     println!(
         "memory per endpoint (bytes), each size in a fresh process, system allocator; idle = \
