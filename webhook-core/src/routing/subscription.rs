@@ -9,9 +9,8 @@
 //!   sets and extra type patterns it subscribes to (none: every type), and a label filter (none:
 //!   every event; otherwise the event must carry one of the labels).
 //! * A [`Selector`] is one subscription compiled against the event sets; a [`RouteIndex`] holds
-//!   the selectors of many endpoints, indexed by tenant and by exact type, so that routing one
-//!   event looks only at the endpoints that can select it: with 10 or 10,000 endpoints of
-//!   other tenants it costs the same.
+//!   the selectors of many endpoints in one table keyed by `(tenant, exact type)`, so that
+//!   routing one event is one probe and looks only at the endpoints that can select it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -26,7 +25,7 @@
 //!     (2, None, Arc::new(Selector::compile(&archive, &sets)?)),
 //! ]);
 //! let event = |tenant: &str, kind: &str| Event::builder("e", kind).tenant(tenant).json_bytes(&b"{}"[..]);
-//! assert_eq!(index.selected(&event("acme", "vulnerability.critical")?), [2, 1]);
+//! assert_eq!(index.selected(&event("acme", "vulnerability.critical")?), [1, 2]);
 //! assert_eq!(index.selected(&event("globex", "vulnerability.critical")?), [2]);
 //! assert_eq!(index.selected(&event("acme", "login.failure")?), [2]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -34,6 +33,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use std::hash::BuildHasher as _;
+
+use hashbrown::HashTable;
 
 use serde::{Deserialize, Serialize};
 
@@ -345,72 +348,87 @@ impl Selector {
     }
 }
 
-/// The endpoints of one tenant (or of every tenant).
+/// One endpoint an exact `(tenant, type)` selects: its label filter is looked at only when it
+/// has one (`None`: every event of that tenant and type).
 #[derive(Debug)]
-struct Bucket<K> {
-    /// Endpoints subscribing to exact types only, by type.
-    by_type: HashMap<Box<str>, Vec<(K, Arc<Selector>)>>,
-    /// The others (wildcards, or every type), checked one by one.
-    scan: Vec<(K, Arc<Selector>)>,
+struct Hit<K> {
+    key: K,
+    labels: Option<Arc<Selector>>,
 }
 
-impl<K> Default for Bucket<K> {
-    fn default() -> Self {
-        Self {
-            by_type: HashMap::new(),
-            scan: Vec::new(),
+impl<K: Copy> Hit<K> {
+    fn visit(&self, event: &Event, f: &mut impl FnMut(K)) {
+        if self.labels.as_ref().is_none_or(|s| s.selects_labels(event)) {
+            f(self.key);
         }
     }
 }
 
-impl<K: Copy> Bucket<K> {
-    fn add(&mut self, key: K, selector: Arc<Selector>) {
-        match selector.exact_only() {
-            Some(types) => {
-                for t in types {
-                    self.by_type
-                        .entry(t.clone())
-                        .or_default()
-                        .push((key, Arc::clone(&selector)));
-                }
-            }
-            None => self.scan.push((key, selector)),
-        }
-    }
+/// The endpoints of one exact `(tenant, type)`; the tenant and the type share one allocation,
+/// so recognising the entry reads one string.
+#[derive(Debug)]
+struct Exact<K> {
+    hash: u64,
+    /// The tenant's length (`u32::MAX`: every tenant).
+    tenant_len: u32,
+    /// The tenant, then the type.
+    pair: Box<str>,
+    first: Hit<K>,
+    more: Vec<Hit<K>>,
+}
 
-    fn for_each(&self, event: &Event, f: &mut impl FnMut(K)) {
-        if let Some(list) = self.by_type.get(event.subject()) {
-            for (k, s) in list {
-                if s.selects_labels(event) {
-                    f(*k);
-                }
-            }
+const EVERY_TENANT: u32 = u32::MAX;
+
+impl<K> Exact<K> {
+    fn is(&self, hash: u64, tenant: Option<&str>, kind: &str) -> bool {
+        if self.hash != hash {
+            return false;
         }
-        for (k, s) in &self.scan {
-            if s.selects(event) {
-                f(*k);
-            }
-        }
+        let (tl, t) = match tenant {
+            None => (EVERY_TENANT, ""),
+            Some(t) => match u32::try_from(t.len()) {
+                Ok(l) if l != EVERY_TENANT => (l, t),
+                _ => return false,
+            },
+        };
+        tl == self.tenant_len
+            && self.pair.len() == t.len() + kind.len()
+            && self.pair.as_bytes().get(..t.len()) == Some(t.as_bytes())
+            && self.pair.as_bytes().get(t.len()..) == Some(kind.as_bytes())
     }
 }
 
-/// Compiled routing for many endpoints: by tenant, then by exact type, then the label filter.
+type Scan<K> = Vec<(K, Arc<Selector>)>;
+
+/// Compiled routing for many endpoints.
 ///
-/// Built whole from the endpoints' selectors when a subscription changes (selectors are shared,
-/// so a rebuild compiles no pattern); routing an event costs one lookup for its tenant, one for
-/// its type, and a check of each endpoint that can select it.
+/// Endpoints whose types are all exact are found with one probe of one table keyed by
+/// `(tenant, type)` (hashed once per probe, foldhash); the others (wildcards, or every type)
+/// are checked one by one, those of every tenant and those of the event's tenant only. Label
+/// filters are read only for the endpoints that have one. Built whole from the endpoints'
+/// selectors when a subscription changes (selectors are shared, so a rebuild compiles no
+/// pattern).
 #[derive(Debug)]
 pub struct RouteIndex<K> {
-    everyone: Bucket<K>,
-    tenants: HashMap<Box<str>, Bucket<K>>,
+    exact: HashTable<Exact<K>>,
+    /// Some exact entry is of every tenant / of one tenant (the probe is skipped otherwise).
+    everyone_exact: bool,
+    tenant_exact: bool,
+    scan_everyone: Scan<K>,
+    scan_tenants: HashMap<Box<str>, Scan<K>, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     len: usize,
 }
 
 impl<K: Copy> Default for RouteIndex<K> {
     fn default() -> Self {
         Self {
-            everyone: Bucket::default(),
-            tenants: HashMap::new(),
+            exact: HashTable::new(),
+            everyone_exact: false,
+            tenant_exact: false,
+            scan_everyone: Vec::new(),
+            scan_tenants: HashMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
             len: 0,
         }
     }
@@ -423,30 +441,108 @@ impl<K: Copy> RouteIndex<K> {
     ) -> Self {
         let mut index = Self::default();
         for (key, tenant, selector) in entries {
-            let bucket = match tenant {
-                None => &mut index.everyone,
-                Some(t) => index.tenants.entry(Box::from(t)).or_default(),
-            };
-            bucket.add(key, selector);
             index.len += 1;
+            let Some(types) = selector.exact_only() else {
+                match tenant {
+                    None => index.scan_everyone.push((key, selector)),
+                    Some(t) => index
+                        .scan_tenants
+                        .entry(Box::from(t))
+                        .or_default()
+                        .push((key, selector)),
+                }
+                continue;
+            };
+            let labels = (!selector.labels.is_empty()).then(|| Arc::clone(&selector));
+            for kind in types {
+                index.insert(
+                    tenant,
+                    kind,
+                    Hit {
+                        key,
+                        labels: labels.clone(),
+                    },
+                );
+            }
         }
         index
     }
 
-    /// Calls `f` with the key of every endpoint selecting `event`: first those of every
-    /// tenant, then those of the event's tenant, each in the order they were indexed.
-    pub fn for_each_selected(&self, event: &Event, mut f: impl FnMut(K)) {
-        self.everyone.for_each(event, &mut f);
-        if let Some(bucket) = event.tenant().and_then(|t| self.tenants.get(t)) {
-            bucket.for_each(event, &mut f);
+    fn hash(&self, tenant: Option<&str>, kind: &str) -> u64 {
+        self.hasher.hash_one((tenant, kind))
+    }
+
+    fn insert(&mut self, tenant: Option<&str>, kind: &str, hit: Hit<K>) {
+        let hash = self.hash(tenant, kind);
+        if let Some(e) = self.exact.find_mut(hash, |e| e.is(hash, tenant, kind)) {
+            e.more.push(hit);
+            return;
+        }
+        match tenant {
+            None => self.everyone_exact = true,
+            Some(_) => self.tenant_exact = true,
+        }
+        let t = tenant.unwrap_or("");
+        let entry = Exact {
+            hash,
+            tenant_len: tenant.map_or(EVERY_TENANT, |t| {
+                u32::try_from(t.len()).unwrap_or(EVERY_TENANT - 1)
+            }),
+            pair: format!("{t}{kind}").into_boxed_str(),
+            first: hit,
+            more: Vec::new(),
+        };
+        self.exact.insert_unique(hash, entry, |e| e.hash);
+    }
+
+    fn probe(&self, tenant: Option<&str>, event: &Event, f: &mut impl FnMut(K)) {
+        let kind = event.subject();
+        let hash = self.hash(tenant, kind);
+        if let Some(e) = self.exact.find(hash, |e| e.is(hash, tenant, kind)) {
+            e.first.visit(event, f);
+            for hit in &e.more {
+                hit.visit(event, f);
+            }
         }
     }
 
-    /// The keys of the endpoints selecting `event` ([`for_each_selected`](Self::for_each_selected)).
+    /// Calls `f` with the key of every endpoint selecting `event`, each once, in no
+    /// particular order.
+    pub fn for_each_selected(&self, event: &Event, mut f: impl FnMut(K)) {
+        let tenant = event.tenant();
+        if self.everyone_exact {
+            self.probe(None, event, &mut f);
+        }
+        if self.tenant_exact && tenant.is_some() {
+            self.probe(tenant, event, &mut f);
+        }
+        for (k, s) in &self.scan_everyone {
+            if s.selects(event) {
+                f(*k);
+            }
+        }
+        if let Some(list) = tenant
+            .filter(|_| !self.scan_tenants.is_empty())
+            .and_then(|t| self.scan_tenants.get(t))
+        {
+            for (k, s) in list {
+                if s.selects(event) {
+                    f(*k);
+                }
+            }
+        }
+    }
+
+    /// The keys of the endpoints selecting `event`
+    /// ([`for_each_selected`](Self::for_each_selected)), sorted.
     #[must_use]
-    pub fn selected(&self, event: &Event) -> Vec<K> {
+    pub fn selected(&self, event: &Event) -> Vec<K>
+    where
+        K: Ord,
+    {
         let mut out = Vec::new();
         self.for_each_selected(event, |k| out.push(k));
+        out.sort_unstable();
         out
     }
 
@@ -507,7 +603,7 @@ mod tests {
         assert_eq!(index.selected(&event(Some("a"), "policy", &[])), [3]);
         assert_eq!(
             index.selected(&event(Some("a"), "policy", &["dev", "prod"])),
-            [3, 1]
+            [1, 3]
         );
         assert_eq!(
             index.selected(&event(Some("a"), "policy.x", &["prod"])),

@@ -181,15 +181,6 @@ impl Clone for Sender {
     }
 }
 
-impl Inner {
-    fn current_routes(&self) -> Arc<Routes> {
-        self.routes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")

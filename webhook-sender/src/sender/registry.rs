@@ -373,12 +373,31 @@ impl Inner {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Compiles and publishes new routes (the registry lock is held by the caller).
-    pub(crate) fn publish_routes(&self, registry: &Registry) {
-        let version = self.version.load(Ordering::Acquire) + 1;
-        let routes = Arc::new(registry.routes(version));
-        *self.routes.write().unwrap_or_else(PoisonError::into_inner) = routes;
-        self.version.store(version, Ordering::Release);
+    /// The registry changed (the caller holds its lock): the routes are compiled again by the
+    /// next `send` (so a burst of changes, such as loading 10,000 endpoints one by one,
+    /// compiles them once), and every `send` from now on sees the change.
+    pub(crate) fn publish_routes(&self, _registry: &Registry) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The routes of the current registry, compiled now if a change came since the last.
+    pub(crate) fn current_routes(&self) -> Arc<Routes> {
+        let built = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if built.version == self.version.load(Ordering::Acquire) {
+            return built;
+        }
+        let registry = self.registry();
+        // Changes bump the version under the registry lock: this one is consistent with it.
+        let version = self.version.load(Ordering::Acquire);
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if routes.version != version {
+            *routes = Arc::new(registry.routes(version));
+        }
+        Arc::clone(&routes)
     }
 
     fn check_open(&self) -> Result<(), RegistryError> {
