@@ -202,7 +202,7 @@ pub struct EndpointConfigBuilder {
 }
 
 impl EndpointConfigBuilder {
-    /// Sends only events whose subject matches one of `patterns` (core [`Router`] patterns:
+    /// Sends only events whose subject matches one of `patterns` (core [`Router`](webhook_core::Router) patterns:
     /// exact or `*` wildcards; Sysdig "Data to Send"). Calling it again adds patterns. Without
     /// a filter every event is sent.
     pub fn filter<I, S>(mut self, patterns: I) -> Self

@@ -45,7 +45,7 @@ pub enum RemovePolicy {
     /// Give it up at once to the dead-letter hook.
     DeadLetter,
     /// Give it up at once without dead letters (receipts still say
-    /// [`FailureReason::EndpointRemoved`]; counted as dropped).
+    /// [`FailureReason::EndpointRemoved`](webhook_core::FailureReason::EndpointRemoved); counted as dropped).
     Drop,
 }
 
