@@ -440,9 +440,9 @@ async fn rotation_mid_stream_signs_with_both_keys_until_the_old_one_expires() ->
         assert!(sender.send(send(i)?).await?.await.is_delivered());
     }
 
-    // Rotate: the new key, and the old one for two more seconds (whole seconds: `expires_at`
+    // Rotate: the new key, and the old one for four more seconds (whole seconds: `expires_at`
     // is in unix seconds).
-    let expires = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 2;
+    let expires = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 4;
     s.auth = AuthSpec::Signature {
         scheme: "standard-webhooks".into(),
         keys: vec![
