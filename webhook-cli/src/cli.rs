@@ -149,7 +149,8 @@ The \"Test Integration\" button: send one test event
 ({\"type\":\"webhook.test\",\"id\":...,\"timestamp\":...}) with the same options as `send`
 (endpoint, auth, headers, TLS, --config) and print the status, latency, response headers and
 the body (truncated). No retries. Exit code 0 for a 2xx answer, 5 for any other status, 6 when
-there is no answer.
+there is no answer. A --config file with several WEBHOOK integrations (or a registry snapshot)
+tests every one of them, one line each; exit code 5 when any fails.
 
 Examples:
   webhook test --endpoint https://siem.example.com/in --auth bearer --secret my-token

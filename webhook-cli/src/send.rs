@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use webhook_core::{BatcherConfig, Event, RetryPolicy, TimestampFormat};
-use webhook_sender::transport::TransportBuilder;
 use webhook_sender::{
     AttemptError, Concurrency, Counters, EndpointConfig, FailureReason, Outcome, Receipt,
-    RegistrySnapshot, Sender, SpecError,
+    RegistrySnapshot, Sender,
 };
 
 use crate::cli::SendArgs;
@@ -218,23 +217,7 @@ fn single_plan(args: &SendArgs, sysdig: Option<RegistrySnapshot>) -> Result<Plan
 /// retry and concurrency win).
 fn registry_plan(args: &SendArgs, snapshot: RegistrySnapshot) -> Result<Plan, CliError> {
     let t = &args.target;
-    let one_endpoint_flags = [
-        ("--endpoint", t.endpoint.is_some()),
-        ("--auth", t.auth.is_some()),
-        ("--secret", t.secret.is_some()),
-        ("--header", !t.headers.is_empty()),
-        ("--output", t.output.is_some()),
-        ("--token-url", t.token_url.is_some()),
-    ];
-    if let Some((flag, _)) = one_endpoint_flags.iter().find(|(_, set)| *set) {
-        return Err(CliError::usage(format!(
-            "{flag} describes one endpoint, but the config file holds {} endpoint(s)",
-            snapshot.endpoints.len()
-        ))
-        .hint(
-            "set it in the config file, or send to one endpoint with --endpoint and no --config",
-        ));
-    }
+    target::refuse_one_endpoint_flags(t, snapshot.endpoints.len())?;
     // The events are read (and their timestamps rewritten) once for every endpoint.
     let timestamp_format = match t.timestamp_format {
         Some(arg) => Some(target::payload_ts(arg)),
@@ -255,62 +238,11 @@ fn registry_plan(args: &SendArgs, snapshot: RegistrySnapshot) -> Result<Plan, Cl
             formats.into_iter().flatten().next()
         }
     };
-    let cert = match (&t.cert, &t.key) {
-        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
-        _ => None,
-    };
-    let verifying = target::transport(
-        t.insecure,
-        t.ca.as_deref(),
-        cert,
-        t.allow_private,
-        t.timeout,
-    )?;
-    let mut insecure = None;
     let batching = batching(args)?;
     let retry = retry_policy(args)?;
     let names: Vec<String> = snapshot.endpoints.iter().map(|e| e.name.clone()).collect();
-    let destination = snapshot
-        .endpoints
-        .iter()
-        .map(|e| format!("{} ({}, auth: {})", e.name, e.url, e.auth.kind()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sender = Sender::builder().transport_builder(
-        TransportBuilder::new()
-            .ssrf(target::ssrf_policy(t.allow_private))
-            .timeout(t.timeout),
-    );
-    let mut transport_error = None;
-    let sender = snapshot.apply_with(sender, |spec, mut b| {
-        let mtls = matches!(
-            spec.auth,
-            webhook_sender::registry::AuthSpec::ClientCertificate(_)
-        );
-        if spec.insecure && !t.insecure {
-            if mtls {
-                return Err(SpecError::Insecure {
-                    endpoint: spec.name.clone(),
-                });
-            }
-            if insecure.is_none() {
-                match target::transport(true, t.ca.as_deref(), cert, t.allow_private, t.timeout) {
-                    Ok(tr) => insecure = Some(tr),
-                    Err(e) => {
-                        transport_error = Some(e);
-                        return Err(SpecError::Insecure {
-                            endpoint: spec.name.clone(),
-                        });
-                    }
-                }
-            }
-            if let Some(tr) = &insecure {
-                b = b.transport(tr.clone());
-            }
-        } else if !mtls {
-            // mTLS endpoints get a transport of their own presenting their certificate.
-            b = b.transport(verifying.clone());
-        }
+    let destination = target::describe(&snapshot);
+    let sender = target::registry_sender(t, snapshot, |spec, mut b| {
         if spec.batching.is_none() {
             b = b.batching(batching.clone());
         }
@@ -320,15 +252,8 @@ fn registry_plan(args: &SendArgs, snapshot: RegistrySnapshot) -> Result<Plan, Cl
         if spec.concurrency.is_none() {
             b = b.concurrency(Concurrency::Fixed(args.concurrency.max(1)));
         }
-        Ok(b)
-    });
-    let sender = match (sender, transport_error) {
-        (_, Some(e)) => return Err(e),
-        (Err(e), None) => {
-            return Err(CliError::config(chain(&e)));
-        }
-        (Ok(b), None) => b.build().map_err(|e| CliError::config(chain(&e)))?,
-    };
+        b
+    })?;
     Ok(Plan {
         sender,
         names,

@@ -9,11 +9,14 @@ use webhook_core::Encoding;
 use webhook_core::sysdig_config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 use webhook_core::{BasicCredentials, BearerToken, HeaderToken, SenderAuth, TimestampFormat};
 use webhook_core::{Endpoint, EndpointError};
+use webhook_sender::registry::AuthSpec;
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
 use webhook_sender::token::{AuthUrlSource, TokenProvider};
 use webhook_sender::transport::TransportBuilder;
-use webhook_sender::{RegistrySnapshot, SharedTransport, SpecError};
+use webhook_sender::{
+    EndpointConfigBuilder, EndpointSpec, RegistrySnapshot, Sender, SharedTransport, SpecError,
+};
 
 use crate::cli::{AuthKind, OutputFormat, TargetArgs, TimestampArg};
 use crate::error::{CliError, chain};
@@ -132,6 +135,96 @@ pub(crate) fn read_config_file(path: &Path) -> Result<ConfigFile, CliError> {
         return snapshot.map(ConfigFile::Sysdig).map_err(refused);
     }
     Ok(ConfigFile::Single)
+}
+
+/// Refuses the flags that describe one endpoint when the config file holds `n`.
+pub(crate) fn refuse_one_endpoint_flags(t: &TargetArgs, n: usize) -> Result<(), CliError> {
+    let one_endpoint_flags = [
+        ("--endpoint", t.endpoint.is_some()),
+        ("--auth", t.auth.is_some()),
+        ("--secret", t.secret.is_some()),
+        ("--header", !t.headers.is_empty()),
+        ("--output", t.output.is_some()),
+        ("--token-url", t.token_url.is_some()),
+    ];
+    match one_endpoint_flags.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(CliError::usage(format!(
+            "{flag} describes one endpoint, but the config file holds {n} endpoint(s)"
+        ))
+        .hint("set it in the config file, or use one endpoint with --endpoint and no --config")),
+        None => Ok(()),
+    }
+}
+
+/// `name (url, auth: kind)` for every endpoint of `snapshot`.
+pub(crate) fn describe(snapshot: &RegistrySnapshot) -> String {
+    snapshot
+        .endpoints
+        .iter()
+        .map(|e| format!("{} ({}, auth: {})", e.name, e.url, e.auth.kind()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A sender with every endpoint of `snapshot`: the transport flags (TLS, SSRF, timeout) apply to
+/// all; an endpoint marked `insecure` gets a transport that skips certificate verification, and
+/// one with a client certificate its own; `extra` adds settings to each endpoint.
+pub(crate) fn registry_sender(
+    t: &TargetArgs,
+    snapshot: RegistrySnapshot,
+    mut extra: impl FnMut(&EndpointSpec, EndpointConfigBuilder) -> EndpointConfigBuilder,
+) -> Result<Sender, CliError> {
+    let cert = match (&t.cert, &t.key) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        _ => None,
+    };
+    let verifying = transport(
+        t.insecure,
+        t.ca.as_deref(),
+        cert,
+        t.allow_private,
+        t.timeout,
+    )?;
+    let mut insecure = None;
+    let sender = Sender::builder().transport_builder(
+        TransportBuilder::new()
+            .ssrf(ssrf_policy(t.allow_private))
+            .timeout(t.timeout),
+    );
+    let mut transport_error = None;
+    let sender = snapshot.apply_with(sender, |spec, mut b| {
+        let mtls = matches!(spec.auth, AuthSpec::ClientCertificate(_));
+        if spec.insecure && !t.insecure {
+            if mtls {
+                return Err(SpecError::Insecure {
+                    endpoint: spec.name.clone(),
+                });
+            }
+            if insecure.is_none() {
+                match transport(true, t.ca.as_deref(), cert, t.allow_private, t.timeout) {
+                    Ok(tr) => insecure = Some(tr),
+                    Err(e) => {
+                        transport_error = Some(e);
+                        return Err(SpecError::Insecure {
+                            endpoint: spec.name.clone(),
+                        });
+                    }
+                }
+            }
+            if let Some(tr) = &insecure {
+                b = b.transport(tr.clone());
+            }
+        } else if !mtls {
+            // mTLS endpoints get a transport of their own presenting their certificate.
+            b = b.transport(verifying.clone());
+        }
+        Ok(extra(spec, b))
+    });
+    match (sender, transport_error) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(CliError::config(chain(&e))),
+        (Ok(b), None) => b.build().map_err(|e| CliError::config(chain(&e))),
+    }
 }
 
 /// Merges the config file (if any) with the flags; flags win.

@@ -1,6 +1,7 @@
-//! `webhook test`: the "Test Integration" button, through `Sender::test_integration`.
+//! `webhook test`: the "Test Integration" button, through `Sender::test_integration`; with a
+//! config file of several integrations (or a registry snapshot), every one of them.
 
-use webhook_sender::{EndpointConfig, Sender, TestIntegrationError};
+use webhook_sender::{EndpointConfig, RegistrySnapshot, Sender, TestIntegrationError};
 
 use crate::cli::TestArgs;
 use crate::error::{self, CliError, Exit, chain};
@@ -11,6 +12,15 @@ const NAME: &str = "endpoint";
 
 /// Runs `test`.
 pub(crate) async fn run(args: TestArgs, no_color: bool) -> Result<Exit, CliError> {
+    if let Some(path) = &args.target.config {
+        match target::read_config_file(path)? {
+            target::ConfigFile::Sysdig(s) if s.endpoints.len() > 1 => {
+                return run_many(&args, s, no_color).await;
+            }
+            target::ConfigFile::Registry(s) => return run_many(&args, s, no_color).await,
+            _ => {}
+        }
+    }
     let target = target::build(&args.target)?;
     let mut endpoint =
         EndpointConfig::builder(NAME, target.endpoint.clone()).transport(target.transport.clone());
@@ -97,4 +107,67 @@ pub(crate) async fn run(args: TestArgs, no_color: bool) -> Result<Exit, CliError
         );
         Ok(Exit::Status)
     }
+}
+
+/// Tests every endpoint of a config file, one line each; fails when any answer is not a 2xx.
+async fn run_many(
+    args: &TestArgs,
+    snapshot: RegistrySnapshot,
+    no_color: bool,
+) -> Result<Exit, CliError> {
+    target::refuse_one_endpoint_flags(&args.target, snapshot.endpoints.len())?;
+    let endpoints: Vec<(String, String)> = snapshot
+        .endpoints
+        .iter()
+        .map(|e| (e.name.clone(), e.url.clone()))
+        .collect();
+    let sender = target::registry_sender(&args.target, snapshot, |_, b| b)?;
+    let s = Style::stdout(no_color);
+    let mut failed = Vec::new();
+    for (name, url) in &endpoints {
+        match sender.test_integration(name).await {
+            Ok(report) => {
+                let status = report.status;
+                let text = format!(
+                    "{} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                );
+                let painted = if status.is_success() {
+                    s.green(&text)
+                } else {
+                    failed.push(format!("{name} answered {text}"));
+                    s.red(&text)
+                };
+                println!(
+                    "{} {name} {} → {painted} in {} ms",
+                    s.bold("POST"),
+                    url,
+                    report.latency.as_millis()
+                );
+            }
+            Err(e) => {
+                println!("{} {name} {url} → {}", s.bold("POST"), s.red(&chain(&e)));
+                failed.push(format!("{name}: {}", chain(&e)));
+            }
+        }
+    }
+    let _ = sender.shutdown(std::time::Duration::ZERO).await;
+    if failed.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    eprintln!(
+        "{}",
+        CliError::new(
+            Exit::Status,
+            format!(
+                "{} of {} integration(s) failed: {}",
+                failed.len(),
+                endpoints.len(),
+                failed.join("; ")
+            )
+        )
+        .hint("run `webhook test` with --endpoint on one of them to see its response in full")
+    );
+    Ok(Exit::Status)
 }

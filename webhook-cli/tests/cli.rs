@@ -713,6 +713,73 @@ fn config_with_several_integrations_routes_each_channel_to_its_endpoint() {
 }
 
 #[test]
+fn test_with_several_integrations_tests_each_one() {
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    const DOWN: &str =
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let (up_addr, up) = serve(1, OK);
+    let (down_addr, down) = serve(1, DOWN);
+    let dir = TempDir::new("test-integrations");
+    let config = dir.0.join("dragent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "local_forwarding:
+  integrations:
+    - type: WEBHOOK
+      channels: [SECURE_EVENTS_POLICIES]
+      configuration:
+        endpoint: http://{up_addr}/policies
+        auth: SIGNATURE
+        secret: {SECRET}
+    - type: WEBHOOK
+      channels: [ACTIVITY_AUDIT]
+      configuration:
+        endpoint: http://{down_addr}/audit
+        auth: BEARER_TOKEN
+        secret: audit-t0ken
+"
+        ),
+    )
+    .unwrap();
+    let out = run(bin().args([
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--allow-private",
+    ]));
+    assert_eq!(out.status.code(), Some(5), "one integration fails");
+    let text = stdout(&out);
+    assert!(text.contains("/policies → 200 OK in "), "{text}");
+    assert!(
+        text.contains("/audit → 500 Internal Server Error in "),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("1 of 2 integration(s) failed"),
+        "{}",
+        stderr(&out)
+    );
+    // Each got its test event, signed or authorized as its integration says.
+    let (head, body) = up.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(header(&head, "webhook-signature").is_some());
+    let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sent[0]["type"], "webhook.test");
+    let (head, _) = down.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(header(&head, "authorization"), Some("Bearer audit-t0ken"));
+    // A flag describing one endpoint is refused with several.
+    let out = run(bin().args([
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoint",
+        "http://127.0.0.1:9/x",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--endpoint describes one endpoint"));
+}
+
+#[test]
 fn test_against_a_503_endpoint() {
     let (addr, requests) = serve(
         1,
