@@ -38,7 +38,7 @@ use webhook_sender::{Concurrency, EndpointConfig, Sender};
 #[path = "support/e2e.rs"]
 mod support;
 
-use support::{PRODUCERS, Tuning, WHSEC, policy_events, start_receiver};
+use support::{Tuning, WHSEC, policy_events, produce_with, start_receiver};
 
 /// mimalloc, as in `e2e.rs` (`--features system-alloc`: glibc's).
 #[cfg(not(feature = "system-alloc"))]
@@ -109,27 +109,6 @@ fn event(i: usize, typed: &[SysdigEvent<'static>]) -> Event {
         .expect("serialize")
 }
 
-/// `PRODUCERS` tasks each send their share of `events` and await every receipt.
-async fn produce(sender: &Sender, typed: &Arc<Vec<SysdigEvent<'static>>>, events: usize) {
-    let mut tasks = Vec::with_capacity(PRODUCERS);
-    for p in 0..PRODUCERS {
-        let (sender, typed) = (sender.clone(), typed.clone());
-        tasks.push(tokio::spawn(async move {
-            let share = events / PRODUCERS;
-            let mut receipts = Vec::with_capacity(share);
-            for i in p * share..(p + 1) * share {
-                receipts.push(sender.send(event(i, &typed)).await.expect("send"));
-            }
-            for r in receipts {
-                assert!(r.await.is_delivered());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("producer");
-    }
-}
-
 /// Runs `iters` rounds of `EVENTS` through `sender`, checks the receiver got them all.
 async fn timed(
     sender: &Sender,
@@ -140,7 +119,7 @@ async fn timed(
     let before = received.load(Ordering::Relaxed);
     let start = Instant::now();
     for _ in 0..iters {
-        produce(sender, typed, EVENTS).await;
+        produce_with(sender, typed, EVENTS, event).await;
     }
     let elapsed = start.elapsed();
     assert_eq!(

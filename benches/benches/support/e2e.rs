@@ -299,6 +299,16 @@ pub const PRODUCERS: usize = 2;
 
 /// Each producer serializes and sends its share of `events`, then awaits its receipts.
 pub async fn produce(sender: &Sender, typed: &Arc<Vec<SysdigEvent<'static>>>, events: usize) {
+    produce_with(sender, typed, events, serialize).await;
+}
+
+/// [`produce`] with event `i` made by `make`.
+pub async fn produce_with(
+    sender: &Sender,
+    typed: &Arc<Vec<SysdigEvent<'static>>>,
+    events: usize,
+    make: fn(usize, &[SysdigEvent<'static>]) -> Event,
+) {
     let mut tasks = Vec::with_capacity(PRODUCERS);
     for p in 0..PRODUCERS {
         let (sender, typed) = (sender.clone(), typed.clone());
@@ -306,7 +316,7 @@ pub async fn produce(sender: &Sender, typed: &Arc<Vec<SysdigEvent<'static>>>, ev
             let share = events / PRODUCERS;
             let mut receipts = Vec::with_capacity(share);
             for i in p * share..(p + 1) * share {
-                receipts.push(sender.send(serialize(i, &typed)).await.expect("send"));
+                receipts.push(sender.send(make(i, &typed)).await.expect("send"));
             }
             for r in receipts {
                 assert!(r.await.is_delivered());
