@@ -7,6 +7,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`sender`] | the engine: [`Sender`], its runtime registry of endpoints (add, update, pause, remove, event sets, status, audit), queues and overflow policies, receipts, lifecycle, shutdown, metrics |
+//! | [`outbox`] | the durable outbox: events kept on disk until settled, restart, dead letters and redelivery |
 //! | [`registry`] | endpoints as data: [`EndpointSpec`], [`RegistrySnapshot`] (JSON/YAML), the Sysdig `local_forwarding` file as a snapshot, redaction and field diffs |
 //! | [`transport`] | the [`Transport`] trait, its reqwest and hyper implementations, timeouts, body cap, no redirects |
 //! | [`tls`] | rustls client configuration: webpki roots, custom CA, mTLS, explicit insecure mode |
@@ -28,6 +29,7 @@
 
 pub mod callout;
 pub mod error;
+pub mod outbox;
 pub mod registry;
 pub mod sender;
 pub mod ssrf;

@@ -844,6 +844,65 @@ impl<T> Delivery<T> {
             && self.bucket.as_ref().is_none_or(|b| b.is_full_at(now))
     }
 
+    /// Takes back a batch a store kept across a restart, to be sent again at `due` with the
+    /// same batch id (the `webhook-id`, so receivers deduplicate), under the current request
+    /// settings. `attempts` were made (at least one), the first at `first_attempt_at`; the
+    /// retry policy counts on from there (its attempt and elapsed limits included).
+    ///
+    /// The events count against the buffer limits like pushed ones, but are never refused:
+    /// a restart hands back what it held before. Each tag comes out in one settlement, as for
+    /// [`push`](Self::push).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant, SystemTime};
+    /// use webhook_core::{BatchId, Delivery, Endpoint, Event};
+    ///
+    /// let endpoint = Endpoint::builder("https://hooks.example.com/in").build()?;
+    /// let mut machine = Delivery::builder(endpoint).build::<u32>()?;
+    /// let t0 = Instant::now();
+    /// let event = Event::builder("evt_1", "policy").json_bytes(&br#"{"a":1}"#[..])?;
+    /// let due = t0 + Duration::from_secs(5);
+    /// machine.restore(BatchId::new("msg_kept"), vec![event], vec![7], 2, t0, due);
+    /// assert!(machine.poll_transmit(t0, SystemTime::now()).is_none());
+    /// let t = machine.poll_transmit(due, SystemTime::now()).ok_or("due")?;
+    /// assert_eq!((t.batch_id.as_str(), t.attempt), ("msg_kept", 3));
+    /// assert_eq!(t.request.headers()["webhook-id"], "msg_kept");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn restore(
+        &mut self,
+        batch_id: BatchId,
+        events: Vec<Event>,
+        tags: Vec<T>,
+        attempts: u32,
+        first_attempt_at: Instant,
+        due: Instant,
+    ) {
+        if events.is_empty() {
+            return;
+        }
+        let event_bytes = events.iter().map(Event::len).sum();
+        self.held_events += events.len();
+        self.held_bytes += event_bytes;
+        let o = Outstanding {
+            id: batch_id,
+            endpoint: Arc::clone(&self.endpoint),
+            events,
+            event_bytes,
+            tags,
+            body: None,
+            retry: Some(RetryState::resumed(first_attempt_at, attempts)),
+            last_error: None,
+        };
+        if self.removed || self.disabled {
+            let reason = self.refusal();
+            self.give_up(o, reason);
+            return;
+        }
+        self.seq += 1;
+        self.retries.insert((due, self.seq), o);
+    }
+
     // ---- outputs --------------------------------------------------------------------------
 
     /// The next request to send, while the in-flight limit, the rate limit and the breaker

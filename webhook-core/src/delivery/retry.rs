@@ -296,6 +296,22 @@ impl RetryState {
         self.first_attempt_at
     }
 
+    /// State restored from a store: `attempts` made (at least 1), the first at
+    /// `first_attempt_at` (a durable outbox keeps both across restarts).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let t0 = Instant::now();
+    /// let state = webhook_core::RetryState::resumed(t0, 3);
+    /// assert_eq!((state.attempts(), state.first_attempt_at()), (3, t0));
+    /// ```
+    pub const fn resumed(first_attempt_at: Instant, attempts: u32) -> Self {
+        Self {
+            first_attempt_at,
+            attempts: if attempts == 0 { 1 } else { attempts },
+        }
+    }
+
     /// Records that the scheduled retry was made.
     pub fn record_attempt(&mut self) {
         self.attempts = self.attempts.saturating_add(1);

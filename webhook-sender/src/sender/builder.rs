@@ -30,6 +30,7 @@ pub struct SenderBuilder {
     dead_letter: Option<DeadLetterHook>,
     lifecycle_capacity: usize,
     park_after: Duration,
+    outbox: Option<crate::outbox::OutboxConfig>,
 }
 
 impl std::fmt::Debug for SenderBuilder {
@@ -100,6 +101,7 @@ impl Sender {
             dead_letter: None,
             lifecycle_capacity: DEFAULT_LIFECYCLE_CAPACITY,
             park_after: DEFAULT_PARK_AFTER,
+            outbox: None,
         }
     }
 }
@@ -158,6 +160,22 @@ impl SenderBuilder {
         self
     }
 
+    /// Keeps every accepted event in a durable outbox at `config`'s directory until each
+    /// endpoint it was routed to settled it (see [`outbox`](crate::outbox)): a crash or a
+    /// restart loses nothing, and a sender built over the same directory first delivers what
+    /// is left, with the same batch ids. The endpoint registry is saved there too: endpoints
+    /// built from an [`EndpointSpec`](crate::EndpointSpec) that this builder does not name are
+    /// restored from it (with their event sets and paused state). An event held for an
+    /// endpoint that exists no more becomes a dead letter.
+    ///
+    /// With an outbox, an endpoint's queue is a window in memory: when it is full, events
+    /// stay on disk and the endpoint reads them as it catches up, and the outbox's byte limit
+    /// and overflow policy apply instead of the queue's.
+    pub fn outbox(mut self, config: crate::outbox::OutboxConfig) -> Self {
+        self.outbox = Some(config);
+        self
+    }
+
     /// Capacity of the lifecycle broadcast channel (default [`DEFAULT_LIFECYCLE_CAPACITY`]).
     pub fn lifecycle_capacity(mut self, capacity: usize) -> Self {
         self.lifecycle_capacity = capacity;
@@ -182,6 +200,37 @@ impl SenderBuilder {
                 "park_after must be non-zero",
             ));
         }
+        let outbox = match self.outbox {
+            Some(cfg) => Some(crate::outbox::Outbox::open(cfg).map_err(SenderBuildError::Outbox)?),
+            None => None,
+        };
+        let mut endpoints = self.endpoints;
+        let mut event_sets = self.event_sets;
+        if let Some(saved) = outbox
+            .as_ref()
+            .map(crate::outbox::Outbox::registry)
+            .transpose()
+            .map_err(SenderBuildError::Outbox)?
+            .flatten()
+        {
+            // What the application gives now wins; the rest comes back as it was saved.
+            for set in saved.event_sets {
+                if !event_sets.iter().any(|s| s.name == set.name) {
+                    event_sets.push(set);
+                }
+            }
+            for spec in saved.endpoints {
+                if endpoints.iter().any(|e| *e.name == *spec.name) {
+                    continue;
+                }
+                match spec.to_config() {
+                    Ok(cfg) => endpoints.push(cfg),
+                    Err(e) => {
+                        tracing::warn!(endpoint = %spec.name, error = %e, "saved endpoint not restored");
+                    }
+                }
+            }
+        }
         let factory = TransportFactory {
             default: Mutex::new(self.transport.clone()),
             builder: self.transport_builder,
@@ -197,16 +246,17 @@ impl SenderBuilder {
             drivers: Arc::new(Drivers::default()),
             undelivered: Mutex::new(Vec::new()),
             park_after: self.park_after,
+            outbox: outbox.clone(),
         });
         let mut registry = Registry::default();
-        for set in self.event_sets {
+        for set in event_sets {
             let name = set.name.clone();
             registry
                 .event_sets
                 .insert(set)
                 .map_err(|e| SenderBuildError::EventSet { name, source: e })?;
         }
-        for cfg in self.endpoints {
+        for cfg in endpoints {
             let transport = factory.transport_for(&cfg)?;
             let selector =
                 cfg.selector(&registry.event_sets)
@@ -219,6 +269,9 @@ impl SenderBuilder {
                 transport,
                 Arc::clone(&common.drivers),
             ));
+            if common.outbox.is_some() {
+                shared.queue.set_durable();
+            }
             let name = shared.name.to_string();
             registry
                 .insert(shared, selector)
@@ -236,6 +289,9 @@ impl SenderBuilder {
         });
         inner.publish_routes(&registry);
         *inner.registry() = registry;
+        if outbox.is_some() {
+            inner.resume_outbox();
+        }
         Ok(Sender {
             routes: Mutex::new(inner.current_routes()),
             inner,

@@ -21,7 +21,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{broadcast, watch};
 use tokio::task::{Id as TaskId, JoinSet};
 use tracing::Instrument as _;
-use webhook_core::{AttemptError, AttemptId, AttemptResult, Delivery, Transmit, UndeliveredStage};
+use webhook_core::{
+    AttemptError, AttemptId, AttemptResult, BatchId, Delivery, Event, Transmit, UndeliveredStage,
+};
+
+use crate::outbox::{Log, ReadCursor, Restored};
 
 use super::endpoint::EndpointConfig;
 use super::lifecycle::{DeadLetter, LifecycleEvent, Shared, Undelivered};
@@ -59,6 +63,75 @@ pub(crate) struct Common {
     pub(crate) undelivered: Mutex<Vec<Undelivered>>,
     /// How long a driver stays idle before it parks.
     pub(crate) park_after: Duration,
+    /// The durable outbox, when the sender has one.
+    pub(crate) outbox: Option<crate::outbox::Outbox>,
+}
+
+/// How given-up events leave the outbox.
+#[derive(Debug)]
+pub(crate) enum GaveUpAs<'a> {
+    /// Into the dead letters, with the reason and the last attempt.
+    Dead {
+        reason: &'a FailureReason,
+        last: Option<crate::outbox::AttemptInfo>,
+    },
+    /// Dropped by policy: no dead letter.
+    Dropped,
+}
+
+impl Common {
+    /// Moves given-up events into the outbox's dead letters (or drops them), then settles
+    /// them there. Events without a seq (not in the outbox) are skipped.
+    pub(crate) fn outbox_gave_up(
+        &self,
+        endpoint: &str,
+        batch: Option<&BatchId>,
+        events: &[Event],
+        seqs: &[u64],
+        how: GaveUpAs<'_>,
+    ) {
+        let Some(outbox) = &self.outbox else { return };
+        let log = &outbox.log;
+        let batch = batch.map(BatchId::as_str);
+        let mut settled = Vec::with_capacity(seqs.len());
+        match how {
+            GaveUpAs::Dead { reason, last } => {
+                let mut attempts = batch
+                    .map(|b| log.batch_log(endpoint, b))
+                    .unwrap_or_default();
+                attempts.extend(last);
+                let reason = reason.to_string();
+                let wall = SystemTime::now();
+                for (event, &seq) in events.iter().zip(seqs) {
+                    if seq == 0 {
+                        continue;
+                    }
+                    match log.dead_letter(endpoint, event, &reason, batch, &attempts, wall) {
+                        Ok(_) => settled.push(seq),
+                        // Left unsettled: delivered again after a restart rather than lost.
+                        Err(e) => {
+                            tracing::error!(error = %e, "dead letter not written to the outbox")
+                        }
+                    }
+                }
+                log.settle(
+                    endpoint,
+                    crate::outbox::SettleKind::DeadLettered,
+                    batch,
+                    &settled,
+                );
+            }
+            GaveUpAs::Dropped => {
+                settled.extend(seqs.iter().copied().filter(|&q| q != 0));
+                log.settle(
+                    endpoint,
+                    crate::outbox::SettleKind::Dropped,
+                    batch,
+                    &settled,
+                );
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Common {
@@ -85,6 +158,8 @@ pub(crate) fn spawn(common: &Arc<Common>, shared: &Arc<Shared>) {
         revision: None,
         removal: None,
         shutdown: common.shutdown.clone(),
+        cursor: None,
+        answers: HashMap::new(),
     };
     common.runtime.spawn(driver.run());
 }
@@ -100,6 +175,10 @@ pub(crate) struct Driver {
     /// The removal applied to the machine.
     pub(crate) removal: Option<RemovePolicy>,
     shutdown: ShutdownSignal,
+    /// The outbox read position while catching up, with the queue's spill epoch it serves.
+    cursor: Option<(u64, ReadCursor)>,
+    /// The last answer per batch (status, latency), for the outbox's attempt log.
+    pub(crate) answers: HashMap<BatchId, (Option<u16>, Duration)>,
 }
 
 /// What a request task returns.
@@ -116,7 +195,9 @@ fn now() -> (Instant, SystemTime) {
 
 /// Ends the driver's accounting however the task ends (a panic included).
 struct Running {
-    common: Arc<Common>,
+    /// Released before the driver counts as ended, so that once `shutdown` returns nothing
+    /// of the sender (its outbox's directory lock included) is held by a driver.
+    common: Option<Arc<Common>>,
     shared: Arc<Shared>,
     parked: bool,
 }
@@ -133,7 +214,11 @@ impl Drop for Running {
                 self.shared.retired.notify_waiters();
             }
         }
-        self.common.drivers.ended();
+        if let Some(common) = self.common.take() {
+            let drivers = Arc::clone(&common.drivers);
+            drop(common);
+            drivers.ended();
+        }
     }
 }
 
@@ -151,14 +236,15 @@ impl Driver {
     async fn run(self) {
         let span = tracing::info_span!("webhook_endpoint", endpoint = %self.shared.name);
         let mut running = Running {
-            common: self.common.clone(),
+            common: Some(self.common.clone()),
             shared: self.shared.clone(),
             parked: false,
         };
         let (end, out) = self.run_inner().instrument(span).await;
-        if !out.is_empty() {
-            running
-                .common
+        if !out.is_empty()
+            && let Some(common) = &running.common
+        {
+            common
                 .undelivered
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -249,7 +335,7 @@ impl Driver {
         };
         let mut intake: VecDeque<Entry> = VecDeque::new();
         let mut tasks: JoinSet<Finished> = JoinSet::new();
-        let mut attempts: HashMap<TaskId, AttemptId> = HashMap::new();
+        let mut attempts: HashMap<TaskId, (AttemptId, BatchId)> = HashMap::new();
         let mut shutting_down = false;
         let mut deadline = None;
         let mut finished: Vec<(TaskId, Option<Finished>)> = Vec::new();
@@ -284,6 +370,7 @@ impl Driver {
                     }
                 }
                 () = self.shared.queue.readable.notified(), if intake.is_empty() => {}
+                () = self.shared.controlled.notified() => {}
                 () = sleep_until_opt(wake), if wake.is_some() => {}
                 () = sleep_until_opt(park_at), if park_at.is_some() => {}
             }
@@ -305,12 +392,16 @@ impl Driver {
                 self.apply_control(&mut machine, now);
             }
             for (task, result) in finished.drain(..) {
-                let Some(attempt) = attempts.remove(&task) else {
+                let Some((attempt, batch)) = attempts.remove(&task) else {
                     continue;
                 };
                 let result = match result {
                     Some(r) => {
                         self.shared.metrics.latency.record(r.latency.as_secs_f64());
+                        if self.common.outbox.is_some() {
+                            let status = r.result.as_ref().ok().map(|r| r.status().as_u16());
+                            self.answers.insert(batch, (status, r.latency));
+                        }
                         r.result
                     }
                     None => {
@@ -341,9 +432,9 @@ impl Driver {
                     self.intake(&mut machine, &mut intake, now);
                 }
                 while let Some(t) = machine.poll_transmit(now, wall) {
-                    let attempt = t.attempt_id;
+                    let ids = (t.attempt_id, t.batch_id.clone());
                     let task = tasks.spawn(self.attempt(t));
-                    attempts.insert(task.id(), attempt);
+                    attempts.insert(task.id(), ids);
                 }
                 self.publish(&mut machine, &mut intake, &mut out, wall);
                 if intake.is_empty() || machine.in_flight() == before {
@@ -373,7 +464,11 @@ impl Driver {
                 while tasks.join_next().await.is_some() {}
                 return (End::Finished, self.abandon(intake, out));
             }
-            let drained = machine.is_idle() && intake.is_empty() && queued == 0 && tasks.is_empty();
+            let drained = machine.is_idle()
+                && intake.is_empty()
+                && queued == 0
+                && tasks.is_empty()
+                && !self.shared.queue.is_spilling();
             if drained && (shutting_down || self.removal.is_some()) {
                 metrics.queue_depth.set(0.0);
                 return (End::Finished, out);
@@ -422,10 +517,14 @@ impl Driver {
         }
     }
 
-    /// Moves queued events into the machine while it has room.
-    fn intake(&self, machine: &mut Delivery<Slot>, intake: &mut VecDeque<Entry>, now: Instant) {
+    /// Moves queued events into the machine while it has room; once the queue is empty,
+    /// reads what the outbox holds for this endpoint (a restart's backlog, spilled events).
+    fn intake(&mut self, machine: &mut Delivery<Slot>, intake: &mut VecDeque<Entry>, now: Instant) {
         loop {
-            if intake.is_empty() && self.shared.queue.drain_into(intake, DRAIN_CHUNK) == 0 {
+            if intake.is_empty()
+                && self.shared.queue.drain_into(intake, DRAIN_CHUNK) == 0
+                && !self.read_outbox(machine, intake, now)
+            {
                 return;
             }
             while let Some(Entry { event, slot }) = intake.pop_front() {
@@ -436,6 +535,58 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Reads the next events the outbox holds for this endpoint into `intake` (and restores
+    /// the batches a restart kept); `false` when nothing was read.
+    fn read_outbox(
+        &mut self,
+        machine: &mut Delivery<Slot>,
+        intake: &mut VecDeque<Entry>,
+        now: Instant,
+    ) -> bool {
+        let Some(outbox) = self.common.outbox.clone() else {
+            return false;
+        };
+        let Some(spill) = self.shared.queue.spill() else {
+            self.cursor = None;
+            return false;
+        };
+        if self.cursor.as_ref().is_none_or(|(e, _)| *e != spill.epoch) {
+            self.cursor = Some((spill.epoch, ReadCursor::at(spill.next)));
+        }
+        let Some((_, cursor)) = self.cursor.as_mut() else {
+            return false;
+        };
+        let out = match outbox
+            .log
+            .read(&self.shared.name, cursor, DRAIN_CHUNK, spill.max)
+        {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the outbox failed; retrying on the next wake");
+                return false;
+            }
+        };
+        let seqs: Vec<u64> = out.events.iter().map(|(q, _)| *q).collect();
+        let (slots, ended) =
+            self.shared
+                .queue
+                .advance_spill(spill.epoch, cursor.seq, out.at_end, &seqs);
+        let mut batches = out.batches;
+        if ended {
+            batches.extend(Log::take_gathered(cursor));
+            self.cursor = None;
+        }
+        let read = !out.events.is_empty() || !batches.is_empty();
+        for ((seq, event), slot) in out.events.into_iter().zip(slots) {
+            let slot = slot.unwrap_or_else(|| Slot::detached(seq));
+            intake.push_back(Entry { event, slot });
+        }
+        for b in batches {
+            restore(machine, b, now);
+        }
+        read
     }
 
     /// The request task of one transmit.
@@ -547,6 +698,33 @@ fn transport_error(e: &crate::error::TransportError) -> AttemptError {
         tracing::debug!(error = %e, "attempt failed");
         AttemptError::Connect
     }
+}
+
+/// Hands a batch the outbox kept across a restart back to the machine, with its batch id,
+/// attempts and due time (wall-clock times mapped onto this run's monotonic clock).
+fn restore(machine: &mut Delivery<Slot>, b: Restored, now: Instant) {
+    let wall_now = crate::outbox::log::wall_ms(SystemTime::now());
+    let since_first = Duration::from_millis(wall_now.saturating_sub(b.first_ms));
+    let first_at = if b.first_ms == 0 {
+        now
+    } else {
+        now.checked_sub(since_first).unwrap_or(now)
+    };
+    let due = now + Duration::from_millis(b.due_ms.saturating_sub(wall_now));
+    let (events, tags): (Vec<Event>, Vec<Slot>) = b
+        .events
+        .into_iter()
+        .map(|(seq, e)| (e, Slot::detached(seq)))
+        .unzip();
+    tracing::debug!(batch_id = %b.batch_id, attempts = b.attempts, events = events.len(), "batch restored from the outbox");
+    machine.restore(
+        BatchId::new(b.batch_id),
+        events,
+        tags,
+        b.attempts.max(1),
+        first_at,
+        due,
+    );
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

@@ -35,6 +35,9 @@ pub enum SenderBuildError {
     /// A setting is out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(&'static str),
+    /// The outbox could not be opened (in use by another process, unusable directory).
+    #[error("the outbox could not be opened")]
+    Outbox(#[source] crate::outbox::OutboxError),
     /// An event set is invalid or given twice.
     #[error("event set {name:?} is refused")]
     EventSet {
@@ -67,6 +70,10 @@ pub enum SendError {
     /// event was queued for no endpoint (retry later, or `send` to wait for room).
     #[error("the endpoint queue is full")]
     Full(Event),
+    /// The outbox could not store the event (a write failed: intake stopped); it was queued
+    /// for no endpoint.
+    #[error("the outbox could not store the event")]
+    Outbox(Event, #[source] Box<crate::outbox::OutboxError>),
 }
 
 impl SendError {
@@ -74,7 +81,7 @@ impl SendError {
     #[must_use]
     pub fn into_event(self) -> Event {
         match self {
-            Self::Closed(e) | Self::Full(e) => e,
+            Self::Closed(e) | Self::Full(e) | Self::Outbox(e, _) => e,
         }
     }
 }

@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use webhook_core::Event;
 
-use super::driver;
+use super::driver::{self, GaveUpAs};
 use super::lifecycle::Shared;
 use super::queue::{Closed, Entry, Locked, Offer};
 use super::receipt::{Slot, Tracker};
 use super::registry::{Picks, Routes};
 use super::{FailureReason, LifecycleEvent, Outcome, Receipt, SendError, Sender};
+use crate::outbox::{Append, Durability, Outbox, OutboxError};
 
 impl Sender {
     /// Queues `event` for every endpoint whose filter selects its subject, waiting for space
@@ -30,6 +32,35 @@ impl Sender {
             return Err(SendError::Closed(event));
         };
         let picks = picks.as_slice();
+        if let Some(outbox) = &self.inner.common.outbox
+            && !picks.is_empty()
+        {
+            let seq = loop {
+                let space = outbox.log.space.notified();
+                let mut space = std::pin::pin!(space);
+                space.as_mut().enable();
+                match self.store(outbox, &routes, picks, &event) {
+                    Ok(Stored::Written(seq, pos)) => {
+                        if outbox.log.durability() == Durability::Sync
+                            && let Err(e) = outbox.log.synced(pos).await
+                        {
+                            // Written but not synced: it may still be delivered (from the
+                            // outbox after a restart); the caller learns it is not durable.
+                            return Err(SendError::Outbox(event, Box::new(e)));
+                        }
+                        break seq;
+                    }
+                    Ok(Stored::Full) => space.await,
+                    Ok(Stored::Dropped) => {
+                        self.dropped_by_outbox(&routes, picks, event, &tracker);
+                        return Ok(receipt);
+                    }
+                    Err(e) => return Err(SendError::Outbox(event, Box::new(e))),
+                }
+            };
+            self.place_stored(&routes, picks, event, &tracker, seq)?;
+            return Ok(receipt);
+        }
         let mut event = Some(event);
         let mut accepted = false;
         for (slot, &pos) in picks.iter().enumerate() {
@@ -126,6 +157,28 @@ impl Sender {
             return Err(SendError::Closed(event));
         };
         let picks = picks.as_slice();
+        if let Some(outbox) = &self.inner.common.outbox
+            && !picks.is_empty()
+        {
+            let seq = match self.store(outbox, &routes, picks, &event) {
+                Ok(Stored::Written(seq, _)) => {
+                    if outbox.log.durability() == Durability::Sync
+                        && let Err(e) = outbox.log.sync_now()
+                    {
+                        return Err(SendError::Outbox(event, Box::new(e)));
+                    }
+                    seq
+                }
+                Ok(Stored::Full) => return Err(SendError::Full(event)),
+                Ok(Stored::Dropped) => {
+                    self.dropped_by_outbox(&routes, picks, event, &tracker);
+                    return Ok(receipt);
+                }
+                Err(e) => return Err(SendError::Outbox(event, Box::new(e))),
+            };
+            self.place_stored(&routes, picks, event, &tracker, seq)?;
+            return Ok(receipt);
+        }
         match picks {
             [] => Ok(receipt),
             [only] => {
@@ -216,6 +269,79 @@ impl Sender {
         Ok(())
     }
 
+    /// Writes the event to the outbox for the selecting endpoints at `picks`.
+    fn store(
+        &self,
+        outbox: &Outbox,
+        routes: &Routes,
+        picks: &[u32],
+        event: &Event,
+    ) -> Result<Stored, OutboxError> {
+        let names: Vec<&str> = picks
+            .iter()
+            .map(|&p| &*routes.endpoints[p as usize].name)
+            .collect();
+        Ok(match outbox.log.append(&names, event, SystemTime::now())? {
+            Append::Written(seq, pos) => Stored::Written(seq, pos),
+            Append::Full => Stored::Full,
+            Append::Dropped => Stored::Dropped,
+        })
+    }
+
+    /// Offers a stored event to every selecting endpoint's queue (a full queue leaves it to
+    /// be read from the outbox).
+    fn place_stored(
+        &self,
+        routes: &Routes,
+        picks: &[u32],
+        event: Event,
+        tracker: &Arc<Tracker>,
+        seq: u64,
+    ) -> Result<(), SendError> {
+        let mut event = Some(event);
+        for (slot, &pos) in picks.iter().enumerate() {
+            let ep = &routes.endpoints[pos as usize];
+            let copy = if slot + 1 == picks.len() {
+                event.take()
+            } else {
+                event.clone()
+            };
+            let Some(copy) = copy else { break };
+            let entry = Entry {
+                event: copy,
+                slot: Slot::stored(tracker.clone(), slot, seq),
+            };
+            // Stored: a shutdown fails the receipt's slot only (the outbox keeps the event).
+            if let Placed::Full(e) = self.place(ep, entry, true)? {
+                // Durable queues spill rather than refuse; were one to refuse, the event is
+                // still in the outbox and delivered after a restart.
+                e.slot.forget();
+            }
+        }
+        Ok(())
+    }
+
+    /// The outbox dropped the event (its byte limit under `DropNewest`): every slot resolves
+    /// as dropped, counted at each endpoint.
+    fn dropped_by_outbox(
+        &self,
+        routes: &Routes,
+        picks: &[u32],
+        event: Event,
+        tracker: &Arc<Tracker>,
+    ) {
+        for (slot, &pos) in picks.iter().enumerate() {
+            let ep = &routes.endpoints[pos as usize];
+            self.dropped(
+                ep,
+                Entry {
+                    event: event.clone(),
+                    slot: Slot::new(tracker.clone(), slot),
+                },
+            );
+        }
+    }
+
     /// Releases every lane's lock, waking (or spawning) the drivers that need it.
     fn unlock_all(&self, lanes: &mut [Lane<'_>]) {
         for lane in lanes {
@@ -263,7 +389,7 @@ impl Sender {
     /// says whether an earlier endpoint took the event (then a shutdown fails this slot only).
     fn settle(&self, ep: &Shared, offer: Offer, accepted: bool) -> Result<Placed, SendError> {
         match offer {
-            Offer::Queued(None) => {}
+            Offer::Queued(None) | Offer::Spilled => {}
             Offer::Queued(Some(old)) => self.dropped(ep, old),
             Offer::DroppedNewest(e) => self.dropped(ep, e),
             Offer::Full(e) => return Ok(Placed::Full(e)),
@@ -276,6 +402,16 @@ impl Sender {
                 } else {
                     FailureReason::EndpointDisabled
                 };
+                self.inner.common.outbox_gave_up(
+                    &ep.name,
+                    None,
+                    std::slice::from_ref(&e.event),
+                    &[e.slot.seq()],
+                    GaveUpAs::Dead {
+                        reason: &reason,
+                        last: None,
+                    },
+                );
                 e.slot.resolve(Outcome::Failed { reason });
             }
             Offer::Closed(e, Closed::Shutdown) => {
@@ -315,6 +451,16 @@ struct Routed {
 enum Placed {
     Done,
     Full(Entry),
+}
+
+/// What the outbox did with an event.
+enum Stored {
+    /// Written at this seq; the position to wait for under `Durability::Sync`.
+    Written(u64, u64),
+    /// At the byte limit under `Block`.
+    Full,
+    /// At the byte limit under `DropNewest`.
+    Dropped,
 }
 
 /// One selecting endpoint of a multi-endpoint [`Sender::try_send`].

@@ -227,6 +227,9 @@ pub(crate) struct Shared {
     pub(crate) parked: Mutex<Option<(Box<Delivery<Slot>>, u64)>>,
     /// Notified when the driver of a removed endpoint has settled everything.
     pub(crate) retired: Notify,
+    /// Wakes the driver when the registry changed something (pause, resume, update, enable,
+    /// removal), whatever it is waiting for.
+    pub(crate) controlled: Notify,
     pub(crate) metrics: EndpointMetrics,
 }
 
@@ -284,6 +287,7 @@ impl Shared {
             }),
             parked: Mutex::new(None),
             retired: Notify::new(),
+            controlled: Notify::new(),
             metrics: EndpointMetrics::new(&name),
             name,
         }
@@ -296,7 +300,7 @@ impl Shared {
     /// Tells the driver to look at the published state again (and wakes it).
     pub(crate) fn poke(&self) {
         self.control.fetch_add(1, Ordering::AcqRel);
-        self.queue.readable.notify_one();
+        self.controlled.notify_one();
     }
 
     /// The driver publishes its health state (ignored while a re-enable is pending).

@@ -98,6 +98,7 @@ impl Sender {
             },
             Vec::new(),
         );
+        self.inner.persist_registry();
         Ok(TestReport {
             status,
             latency,

@@ -3,28 +3,61 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use webhook_core::{BatchId, Delivery, DeliveryEvent, Event, HealthChange, Settled, Settlement};
 
-use super::driver::Driver;
+use super::driver::{Driver, GaveUpAs};
 use super::lifecycle::{DeadLetter, LastError, LifecycleEvent, Undelivered};
 use super::queue::{Closed, Entry};
 use super::receipt::{FailureReason, Outcome, Slot};
 use super::registry::RemovePolicy;
+use crate::outbox::log::wall_ms;
+use crate::outbox::{AttemptInfo, BatchRecord, SettleKind};
 
 impl Driver {
     /// Publishes the machine's outputs: receipts, counters, metrics, dead letters, lifecycle.
     pub(crate) fn publish(
-        &self,
+        &mut self,
         machine: &mut Delivery<Slot>,
         intake: &mut VecDeque<Entry>,
         out: &mut Vec<Undelivered>,
         wall: SystemTime,
     ) {
-        let endpoint = || self.shared.name.clone();
+        let name = self.shared.name.clone();
+        let endpoint = || name.clone();
         while let Some(event) = machine.poll_event() {
             match event {
+                DeliveryEvent::Sent {
+                    attempt_id,
+                    batch_id,
+                    attempt: 1,
+                } => {
+                    // The batch's id and events, so a restart sends the same batch again.
+                    if let Some(outbox) = &self.common.outbox {
+                        let seqs: Vec<u64> = machine
+                            .batch_tags(&batch_id)
+                            .map(|t| t.iter().map(Slot::seq).collect())
+                            .unwrap_or_default();
+                        if seqs.iter().any(|&q| q != 0) {
+                            let ids: Vec<Box<str>> = machine
+                                .attempt_events(attempt_id)
+                                .map(|e| e.iter().map(|e| e.id().into()).collect())
+                                .unwrap_or_default();
+                            outbox.log.batch(
+                                &self.shared.name,
+                                batch_id.as_str(),
+                                BatchRecord {
+                                    first: Some((&seqs, &ids)),
+                                    attempts: 0,
+                                    first_ms: wall_ms(wall),
+                                    due_ms: 0,
+                                    attempt: None,
+                                },
+                            );
+                        }
+                    }
+                }
                 DeliveryEvent::Sent { .. } => {}
                 DeliveryEvent::RetryScheduled {
                     batch_id,
@@ -33,6 +66,30 @@ impl Driver {
                     error,
                     ..
                 } => {
+                    if let Some(outbox) = &self.common.outbox {
+                        let (status, latency) = self
+                            .answers
+                            .remove(&batch_id)
+                            .unwrap_or((None, Duration::ZERO));
+                        let due = wall_ms(wall)
+                            .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                        outbox.log.batch(
+                            &self.shared.name,
+                            batch_id.as_str(),
+                            BatchRecord {
+                                first: None,
+                                attempts,
+                                first_ms: 0,
+                                due_ms: due,
+                                attempt: Some(AttemptInfo {
+                                    at_ms: wall_ms(wall),
+                                    status,
+                                    latency,
+                                    error: error.to_string(),
+                                }),
+                            },
+                        );
+                    }
                     self.shared.retries.fetch_add(1, Ordering::Relaxed);
                     self.shared.metrics.retried.increment(1);
                     self.shared.published().last_error = Some(LastError {
@@ -101,7 +158,7 @@ impl Driver {
         }
     }
 
-    fn settled(&self, s: Settlement<Slot>, out: &mut Vec<Undelivered>, wall: SystemTime) {
+    fn settled(&mut self, s: Settlement<Slot>, out: &mut Vec<Undelivered>, wall: SystemTime) {
         let Settlement {
             batch_id,
             events,
@@ -109,8 +166,18 @@ impl Driver {
             outcome,
             ..
         } = s;
+        let answer = batch_id.as_ref().and_then(|b| self.answers.remove(b));
         match outcome {
             Settled::Delivered { status, attempts } => {
+                if let Some(outbox) = &self.common.outbox {
+                    let seqs: Vec<u64> = slots.iter().map(Slot::seq).filter(|&q| q != 0).collect();
+                    outbox.log.settle(
+                        &self.shared.name,
+                        SettleKind::Delivered,
+                        batch_id.as_ref().map(BatchId::as_str),
+                        &seqs,
+                    );
+                }
                 let n = events.len() as u64;
                 for slot in slots {
                     slot.resolve(Outcome::Delivered { attempts, status });
@@ -128,6 +195,14 @@ impl Driver {
             {
                 // Removed under the drop policy: counted, no dead letter.
                 let n = events.len() as u64;
+                let seqs: Vec<u64> = slots.iter().map(Slot::seq).collect();
+                self.common.outbox_gave_up(
+                    &self.shared.name,
+                    batch_id.as_ref(),
+                    &events,
+                    &seqs,
+                    GaveUpAs::Dropped,
+                );
                 resolve_failed(slots, &reason);
                 self.shared.dropped.fetch_add(n, Ordering::Relaxed);
                 self.shared.metrics.dropped.increment(n);
@@ -150,7 +225,13 @@ impl Driver {
                 } else if reason == FailureReason::Oversize {
                     tracing::warn!("event larger than the batch byte limit; not sent");
                 }
-                self.fail(events, slots, batch_id, reason);
+                let last = answer.map(|(status, latency)| AttemptInfo {
+                    at_ms: wall_ms(wall),
+                    status,
+                    latency,
+                    error: reason.to_string(),
+                });
+                self.fail_with(events, slots, batch_id, reason, last);
             }
             Settled::Abandoned(stage) => {
                 for slot in slots {
@@ -178,6 +259,29 @@ impl Driver {
         batch_id: Option<BatchId>,
         reason: FailureReason,
     ) {
+        self.fail_with(events, slots, batch_id, reason, None);
+    }
+
+    /// [`fail`](Self::fail) with the last attempt, for the outbox's attempt log.
+    fn fail_with(
+        &self,
+        events: Vec<Event>,
+        slots: Vec<Slot>,
+        batch_id: Option<BatchId>,
+        reason: FailureReason,
+        last: Option<AttemptInfo>,
+    ) {
+        let seqs: Vec<u64> = slots.iter().map(Slot::seq).collect();
+        self.common.outbox_gave_up(
+            &self.shared.name,
+            batch_id.as_ref(),
+            &events,
+            &seqs,
+            GaveUpAs::Dead {
+                reason: &reason,
+                last,
+            },
+        );
         let n = events.len() as u64;
         resolve_failed(slots, &reason);
         self.shared.failed.fetch_add(n, Ordering::Relaxed);

@@ -110,6 +110,23 @@ pub(crate) enum Offer {
     Full(Entry),
     /// Not queued: closed.
     Closed(Entry, Closed),
+    /// Not queued: the outbox holds it and the driver reads it from there (a durable queue
+    /// that is full, or already behind). The slot is kept for the driver when its receipt is
+    /// watched, otherwise forgotten.
+    Spilled,
+}
+
+/// A durable queue's catch-up state: events at or past `next` are read from the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spill {
+    /// The next seq the driver reads.
+    pub(crate) next: u64,
+    /// The highest seq spilled so far (reading ends once past it; nothing past it is read,
+    /// so an event still being placed is never read as well as queued).
+    pub(crate) max: u64,
+    /// Bumped when `next` moves back (a restart's or a redelivery's events): the driver
+    /// starts a new read cursor.
+    pub(crate) epoch: u64,
 }
 
 struct Inner {
@@ -121,6 +138,12 @@ struct Inner {
     closed: Option<Closed>,
     /// Closed for shutdown (even when it was already closed as disabled): never reopens.
     shut_down: bool,
+    /// Backed by the outbox: a full queue spills instead of applying the overflow policy.
+    durable: bool,
+    spill: Option<Spill>,
+    epochs: u64,
+    /// Watched receipts' slots of spilled events, by seq.
+    spilled: std::collections::HashMap<u64, Slot>,
 }
 
 /// One queue held locked by [`Queue::lock_for_offer`], so that
@@ -205,6 +228,10 @@ impl Queue {
                 driver: false,
                 closed: None,
                 shut_down: false,
+                durable: false,
+                spill: None,
+                epochs: 0,
+                spilled: std::collections::HashMap::new(),
             }),
             drivers,
             readable: Notify::new(),
@@ -258,7 +285,7 @@ impl Queue {
     /// arrived (keep running).
     pub(crate) fn try_park(&self, park: impl FnOnce()) -> bool {
         let mut inner = self.lock();
-        if !inner.items.is_empty() {
+        if !inner.items.is_empty() || inner.spill.is_some() {
             return false;
         }
         park();
@@ -299,7 +326,38 @@ impl Queue {
         if let Some(c) = inner.closed {
             return (Offer::Closed(entry, c), Wake::No);
         }
-        let (offer, wake) = if inner.items.len() < inner.capacity {
+        let seq = entry.slot.seq();
+        let spill = inner.durable && seq != 0 && {
+            let full = inner.items.len() >= inner.capacity;
+            match inner.spill.as_mut() {
+                Some(s) if seq >= s.next => {
+                    s.max = s.max.max(seq);
+                    true
+                }
+                // Behind the reader's position: queued (a few over capacity at most).
+                Some(_) => false,
+                None if full => {
+                    inner.epochs += 1;
+                    inner.spill = Some(Spill {
+                        next: seq,
+                        max: seq,
+                        epoch: inner.epochs,
+                    });
+                    true
+                }
+                None => false,
+            }
+        };
+        let (offer, wake) = if spill {
+            let Entry { event, slot } = entry;
+            drop(event);
+            if slot.is_watched() {
+                inner.spilled.insert(seq, slot);
+            } else {
+                slot.forget();
+            }
+            (Offer::Spilled, Wake::Driver)
+        } else if inner.items.len() < inner.capacity || (inner.durable && seq != 0) {
             // The driver drains everything it finds, so only the first entry after a drain
             // needs to wake it (a permit is kept if it is busy).
             let was_empty = inner.items.is_empty();
@@ -325,6 +383,83 @@ impl Queue {
             self.drivers.started();
             (offer, Wake::Spawn)
         }
+    }
+
+    /// Makes the queue durable (the sender has an outbox).
+    pub(crate) fn set_durable(&self) {
+        self.lock().durable = true;
+    }
+
+    /// Starts (or widens) reading from the outbox: events from `from` to `max` are there
+    /// (a restart, a redelivery); `true` when the caller must spawn the driver.
+    #[must_use]
+    pub(crate) fn spill_from(&self, from: u64, max: u64) -> bool {
+        let mut inner = self.lock();
+        let epochs = inner.epochs + 1;
+        match inner.spill.as_mut() {
+            Some(s) if from >= s.next => s.max = s.max.max(max),
+            Some(s) => {
+                s.next = from;
+                s.max = s.max.max(max);
+                s.epoch = epochs;
+                inner.epochs = epochs;
+            }
+            None => {
+                inner.epochs = epochs;
+                inner.spill = Some(Spill {
+                    next: from,
+                    max,
+                    epoch: epochs,
+                });
+            }
+        }
+        let spawn = !inner.driver;
+        if spawn {
+            inner.driver = true;
+            self.drivers.started();
+        }
+        drop(inner);
+        if !spawn {
+            self.readable.notify_one();
+        }
+        spawn
+    }
+
+    /// The catch-up state, while reading from the outbox.
+    pub(crate) fn spill(&self) -> Option<Spill> {
+        self.lock().spill
+    }
+
+    /// The driver read up to (not including) `next` in `epoch`: later spills from `next` on;
+    /// with `at_end`, reading ends when nothing at or past `next` was spilled. Returns the
+    /// watched slots of the seqs read (`seqs`), and whether reading ended.
+    pub(crate) fn advance_spill(
+        &self,
+        epoch: u64,
+        next: u64,
+        at_end: bool,
+        seqs: &[u64],
+    ) -> (Vec<Option<Slot>>, bool) {
+        let mut inner = self.lock();
+        let slots = seqs.iter().map(|q| inner.spilled.remove(q)).collect();
+        let ended = match inner.spill.as_mut() {
+            Some(s) if s.epoch == epoch => {
+                s.next = s.next.max(next);
+                if at_end && s.max < s.next {
+                    inner.spill = None;
+                    true
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        (slots, ended)
+    }
+
+    /// `true` while the driver has events to read from the outbox.
+    pub(crate) fn is_spilling(&self) -> bool {
+        self.lock().spill.is_some()
     }
 
     /// Notified when space is made or the queue closes (register before `offer`).

@@ -119,6 +119,8 @@ impl Outcomes {
 /// Shared state of one receipt.
 pub(crate) struct Tracker {
     state: Mutex<State>,
+    /// The [`Receipt`] is still held: an outcome may be observed.
+    watched: std::sync::atomic::AtomicBool,
 }
 
 impl Tracker {
@@ -137,7 +139,13 @@ impl Tracker {
                 remaining: n,
                 waker: None,
             }),
+            watched: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// `false` once the receipt was dropped: nobody can observe an outcome any more.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -172,6 +180,8 @@ impl Tracker {
 pub(crate) struct Slot {
     tracker: Option<Arc<Tracker>>,
     index: usize,
+    /// The event's seq in the outbox (0: none).
+    seq: u64,
 }
 
 impl Slot {
@@ -179,7 +189,41 @@ impl Slot {
         Self {
             tracker: Some(tracker),
             index,
+            seq: 0,
         }
+    }
+
+    /// A slot for an event the outbox holds at `seq`.
+    pub(crate) fn stored(tracker: Arc<Tracker>, index: usize, seq: u64) -> Self {
+        Self {
+            tracker: Some(tracker),
+            index,
+            seq,
+        }
+    }
+
+    /// A slot nobody observes (an event read back from the outbox).
+    pub(crate) fn detached(seq: u64) -> Self {
+        Self {
+            tracker: None,
+            index: 0,
+            seq,
+        }
+    }
+
+    /// The event's seq in the outbox (0: none).
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// `true` while the receipt it belongs to is held.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.tracker.as_ref().is_some_and(|t| t.is_watched())
+    }
+
+    /// Disarms the slot without an outcome (nobody observes it).
+    pub(crate) fn forget(mut self) {
+        self.tracker = None;
     }
 
     pub(crate) fn resolve(mut self, outcome: Outcome) {
@@ -250,6 +294,14 @@ impl Receipt {
             many => many.as_slice().iter().map(|(n, o)| entry(n, o)).collect(),
         };
         DeliveryReport { outcomes }
+    }
+}
+
+impl Drop for Receipt {
+    fn drop(&mut self) {
+        self.tracker
+            .watched
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

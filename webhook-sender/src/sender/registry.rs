@@ -373,6 +373,127 @@ impl Inner {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The registry as data (see [`Sender::snapshot`]).
+    pub(crate) fn snapshot(&self) -> crate::RegistrySnapshot {
+        let registry = self.registry();
+        let endpoints = registry
+            .shared()
+            .filter_map(|s| {
+                let p = s.published();
+                let mut spec = p.cfg.spec.as_deref()?.clone();
+                spec.paused = p.paused;
+                spec.require_test = p.untested;
+                Some(spec)
+            })
+            .collect();
+        crate::RegistrySnapshot {
+            version: crate::registry::FORMAT_VERSION,
+            event_sets: registry.event_sets.iter().cloned().collect(),
+            endpoints,
+        }
+    }
+
+    /// Saves the registry with the outbox (after every change), so a restart resumes the same
+    /// endpoints.
+    pub(crate) fn persist_registry(&self) {
+        let Some(outbox) = &self.common.outbox else {
+            return;
+        };
+        if let Err(e) = outbox.save_registry(&self.snapshot()) {
+            tracing::error!(error = %e, "the registry could not be saved with the outbox");
+        }
+    }
+
+    /// After the outbox opened: every endpoint with events held reads them back; events held
+    /// for endpoints that are not configured become dead letters; redeliveries reach the
+    /// endpoints at once; the registry is saved.
+    pub(crate) fn resume_outbox(self: &Arc<Self>) {
+        let Some(outbox) = &self.common.outbox else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        *outbox
+            .appended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(move |endpoint, seq| {
+            if let Some(inner) = weak.upgrade() {
+                inner.read_back(endpoint, seq, seq);
+            }
+        }));
+        let first = outbox.log.first_seq();
+        let last = outbox.log.next_seq().saturating_sub(1);
+        for (name, n) in outbox.log.pending_endpoints() {
+            if self.read_back(&name, first, last) {
+                tracing::info!(endpoint = %name, events = n, "resuming delivery from the outbox");
+            } else {
+                self.orphaned(outbox, &name, first);
+            }
+        }
+        self.persist_registry();
+    }
+
+    /// Makes the endpoint read events `from..=max` from the outbox; `false` when there is no
+    /// such endpoint.
+    fn read_back(&self, endpoint: &str, from: u64, max: u64) -> bool {
+        let shared = self.registry().find(endpoint).cloned();
+        let Some(shared) = shared else {
+            return false;
+        };
+        if shared.queue.spill_from(from, max) {
+            driver::spawn(&self.common, &shared);
+        }
+        true
+    }
+
+    /// Events the outbox holds for an endpoint that is not configured: dead letters (the
+    /// application can redeliver them once the endpoint exists again).
+    fn orphaned(&self, outbox: &crate::outbox::Outbox, endpoint: &str, first: u64) {
+        let mut cursor = crate::outbox::ReadCursor::at(first);
+        let reason = webhook_core::FailureReason::EndpointRemoved;
+        let mut n = 0usize;
+        loop {
+            let out = match outbox.log.read(endpoint, &mut cursor, 1024, u64::MAX) {
+                Ok(out) => out,
+                Err(e) => {
+                    tracing::error!(error = %e, endpoint, "reading the outbox failed");
+                    return;
+                }
+            };
+            let mut all = out.events;
+            for b in out.batches {
+                all.extend(b.events);
+            }
+            if out.at_end {
+                for b in crate::outbox::Log::take_gathered(&mut cursor) {
+                    all.extend(b.events);
+                }
+            }
+            if all.is_empty() && out.at_end {
+                break;
+            }
+            let (seqs, events): (Vec<u64>, Vec<Event>) = all.into_iter().unzip();
+            n += events.len();
+            self.common.outbox_gave_up(
+                endpoint,
+                None,
+                &events,
+                &seqs,
+                driver::GaveUpAs::Dead {
+                    reason: &reason,
+                    last: None,
+                },
+            );
+            if out.at_end {
+                break;
+            }
+        }
+        tracing::warn!(
+            endpoint,
+            events = n,
+            "the outbox held events for an endpoint that is not configured: moved to the dead letters"
+        );
+    }
+
     /// The registry changed (the caller holds its lock): the routes are compiled again by the
     /// next `send` (so a burst of changes, such as loading 10,000 endpoints one by one,
     /// compiles them once), and every `send` from now on sees the change.
@@ -427,6 +548,7 @@ impl Inner {
             action,
             Vec::new(),
         );
+        self.persist_registry();
     }
 }
 
@@ -489,6 +611,9 @@ impl Sender {
             transport,
             Arc::clone(&inner.common.drivers),
         ));
+        if inner.common.outbox.is_some() {
+            shared.queue.set_durable();
+        }
         let name = shared.name.clone();
         registry.insert(shared, selector)?;
         inner.publish_routes(&registry);
@@ -499,6 +624,7 @@ impl Sender {
             AuditAction::Added,
             changes,
         );
+        inner.persist_registry();
         Ok(())
     }
 
@@ -552,6 +678,7 @@ impl Sender {
             AuditAction::Updated,
             changes,
         );
+        inner.persist_registry();
         Ok(())
     }
 
@@ -796,6 +923,7 @@ impl Sender {
             AuditAction::Removed { policy: "unused" },
             vec![FieldChange::new("types", Some(old.types.join(", ")), None)],
         );
+        inner.persist_registry();
         Ok(())
     }
 
@@ -829,22 +957,7 @@ impl Sender {
     /// [`RegistrySnapshot::redacted`](crate::RegistrySnapshot::redacted) to show it).
     #[must_use]
     pub fn snapshot(&self) -> crate::RegistrySnapshot {
-        let registry = self.inner.registry();
-        let endpoints = registry
-            .shared()
-            .filter_map(|s| {
-                let p = s.published();
-                let mut spec = p.cfg.spec.as_deref()?.clone();
-                spec.paused = p.paused;
-                spec.require_test = p.untested;
-                Some(spec)
-            })
-            .collect();
-        crate::RegistrySnapshot {
-            version: crate::registry::FORMAT_VERSION,
-            event_sets: registry.event_sets.iter().cloned().collect(),
-            endpoints,
-        }
+        self.inner.snapshot()
     }
 
     /// The audit trail from now on: every registry change, in order.
@@ -859,6 +972,14 @@ impl Sender {
         let shared = self.inner.registry().find(endpoint).cloned()?;
         let cfg = shared.published().cfg.clone();
         Some(cfg)
+    }
+
+    /// The durable outbox, when the sender was built with one
+    /// ([`SenderBuilder::outbox`](crate::SenderBuilder::outbox)): its status, dead letters and
+    /// redelivery.
+    #[must_use]
+    pub fn outbox(&self) -> Option<&crate::outbox::Outbox> {
+        self.inner.common.outbox.as_ref()
     }
 
     /// Driver tasks running now (endpoints with work in hand; idle ones hold none).
