@@ -475,6 +475,47 @@ impl Outbox {
         Ok(done)
     }
 
+    /// Stores `event` for the endpoints named in `endpoints` without a sender (a producer
+    /// that only enqueues; the next sender over this outbox delivers it). Returns its seq.
+    /// As durable as the outbox's [`Durability`] says once [`flush`](Self::flush) returns
+    /// (`Interval`: already written to the operating system).
+    ///
+    /// ```
+    /// use webhook_core::Event;
+    /// use webhook_sender::outbox::{Outbox, OutboxConfig};
+    /// let dir = std::env::temp_dir().join(format!("outbox-append-doc-{}", std::process::id()));
+    /// let outbox = Outbox::open(OutboxConfig::new(&dir))?;
+    /// let event = Event::builder("evt_1", "policy").json_bytes(&br#"{"a":1}"#[..])?;
+    /// outbox.append(&["siem"], &event)?;
+    /// outbox.flush()?;
+    /// assert_eq!(outbox.stats().pending, 1);
+    /// # drop(outbox);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`OutboxError::Full`] at the byte limit (whatever the overflow policy: nothing waits
+    /// here), or the write error that stopped intake.
+    pub fn append(&self, endpoints: &[&str], event: &Event) -> Result<u64, OutboxError> {
+        match self.log.append(endpoints, event, SystemTime::now())? {
+            Append::Written(seq, _) => {
+                let notify = self
+                    .appended
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                if let Some(n) = notify {
+                    for e in endpoints {
+                        n(e, seq);
+                    }
+                }
+                Ok(seq)
+            }
+            Append::Full | Append::Dropped => Err(OutboxError::Full),
+        }
+    }
+
     /// Deletes the matching dead letters for good. Returns how many.
     ///
     /// # Errors
