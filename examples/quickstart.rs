@@ -39,6 +39,7 @@ use webhook_payloads::sysdig::SysdigEvent;
 use webhook_receiver::{
     Context, DetectDecoder, HandlerOutcome, Receiver, ReceiverConfig, Server, handler_fn,
 };
+use webhook_sender::outbox::OutboxConfig;
 use webhook_sender::ssrf::{Cidr, SsrfPolicy};
 use webhook_sender::{EndpointConfig, Sender, TransportBuilder};
 
@@ -89,8 +90,14 @@ async fn main() -> Result<(), Error> {
     // One endpoint per integration, each taking the events whose subject its filter matches.
     // The SSRF guard refuses loopback by default; this demo delivers to 127.0.0.1 on purpose.
     let loopback: Cidr = "127.0.0.0/8".parse()?;
+    // The durable outbox (embedded, no server): every event is on disk until delivered, so a
+    // crash or a restart loses nothing. A temporary directory here; an application gives a
+    // directory of its own and a restart delivers what is left there.
+    let outbox_dir =
+        std::env::temp_dir().join(format!("webhook-quickstart-{}", std::process::id()));
     let mut builder = Sender::builder()
-        .transport_builder(TransportBuilder::new().ssrf(SsrfPolicy::default().allow(loopback)));
+        .transport_builder(TransportBuilder::new().ssrf(SsrfPolicy::default().allow(loopback)))
+        .outbox(OutboxConfig::new(&outbox_dir));
     for name in INTEGRATIONS {
         let endpoint = Endpoint::builder(format!("{base}/{name}"))
             .auth(SenderAuth::signature_with(
@@ -151,13 +158,16 @@ async fn main() -> Result<(), Error> {
 
     // ---- Shut down: the sender flushes what it holds, the receiver drains in-flight work -
     let report = sender.shutdown(Duration::from_secs(5)).await;
+    let held = sender.outbox().map_or(0, |o| o.stats().pending);
+    drop(sender);
+    std::fs::remove_dir_all(&outbox_dir)?;
     let _ = stop_receiver.send(());
     server.await??;
 
     println!();
     println!("summary");
     println!(
-        "  sender    {delivered}/{total} events delivered in {batches} batch(es), {requests} request(s), {retries} retr(ies); {} undelivered at shutdown",
+        "  sender    {delivered}/{total} events delivered in {batches} batch(es), {requests} request(s), {retries} retr(ies); {} undelivered at shutdown, {held} held in the outbox",
         report.undelivered.len()
     );
     println!(

@@ -137,8 +137,13 @@ where
     if media_type.is_none() && !decoded.is_empty() {
         return Err(Rejection::UnsupportedMediaType);
     }
-    let reservation =
-        reserve(config.replay_cache(), &authenticated, now).map_err(|_| Rejection::Replayed)?;
+    let reservation = reserve(config.replay_cache(), &authenticated, now).map_err(|r| {
+        if r.in_flight {
+            Rejection::Replayed
+        } else {
+            Rejection::Duplicate
+        }
+    })?;
     Ok(Intake {
         parts,
         body: decoded,

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! request → method / media type / encoding → bounded body (413 while reading) → gzip (bounded)
-//!         → authenticate raw bytes (401) → replay reservation (409) → decode (400 / 422)
+//!         → authenticate raw bytes (401) → replay reservation (duplicate: 200; in flight: 409) → decode (400 / 422)
 //!         → route by subject → handlers → 200 | JSON decision | 429 | 500 (id released)
 //! ```
 //!
@@ -19,11 +19,11 @@
 //!
 //! | status | meaning | the sender should |
 //! | --- | --- | --- |
-//! | 2xx | accepted (optionally a JSON decision body) | move on |
+//! | 2xx | accepted (optionally a JSON decision body); `200 {"status":"duplicate"}` when this message (its id, or its signed timestamp and body) was already acknowledged: the handlers do not run again | move on |
 //! | 400 | malformed body (names the NDJSON line or JSON line/column), bad gzip | fix the request |
 //! | 401 | authentication or signature failure | fix credentials |
 //! | 405 | method not allowed (`Allow` lists the allowed ones) | fix the method |
-//! | 409 | replay: this message (its id, or its signed timestamp and body) was already acknowledged | nothing (it was received) |
+//! | 409 | the same message is being handled by another request right now | retry later |
 //! | 413 | body or decompressed body above the limit | send smaller batches |
 //! | 415 | unsupported media type or content encoding | fix the format |
 //! | 422 | valid JSON of the wrong shape | fix the payload |

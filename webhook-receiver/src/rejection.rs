@@ -58,9 +58,16 @@ pub enum Rejection {
     /// Authentication failed (`401`).
     #[error(transparent)]
     Unauthorized(#[from] AuthRejection),
-    /// The message id was already acknowledged or is in flight (`409`).
+    /// The message id is being processed by another request right now (`409`: the sender
+    /// retries later).
     #[error("message already received")]
     Replayed,
+    /// The message id was already acknowledged (`200`, with `{"status":"duplicate"}`): the
+    /// handlers do not run again. A sender that sends a message again with the same id (its
+    /// answer was lost, or it restarted from a durable outbox) learns it is delivered and
+    /// stops; answering an error would make it retry or give up on a delivered message.
+    #[error("message already acknowledged")]
+    Duplicate,
     /// The body could not be decoded (`400`, `415` or `422`, see [`BodyDecodeError::status`]).
     #[error(transparent)]
     Decode(#[from] BodyDecodeError),
@@ -85,6 +92,7 @@ impl Rejection {
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Replayed => StatusCode::CONFLICT,
+            Self::Duplicate => StatusCode::OK,
             Self::Decode(e) => e.status(),
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -102,6 +110,7 @@ impl Rejection {
             Self::InvalidContentLength => "invalid_content_length",
             Self::Unauthorized(_) => "unauthorized",
             Self::Replayed => "replayed",
+            Self::Duplicate => "duplicate",
             Self::Decode(BodyDecodeError::WrongShape { .. }) => "unprocessable",
             Self::Decode(BodyDecodeError::UnsupportedMediaType) => "unsupported_media_type",
             Self::Decode(_) => "malformed",
@@ -131,13 +140,23 @@ impl Rejection {
     ///
     /// let res = Rejection::Replayed.into_response();
     /// assert_eq!(res.status(), http::StatusCode::CONFLICT);
+    /// // An acknowledged message sent again is answered 200 (the handlers do not run again).
+    /// assert_eq!(Rejection::Duplicate.into_response().status(), http::StatusCode::OK);
     /// ```
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let detail = match &self {
             Self::Unauthorized(e) => e.reason().to_owned(),
             other => other.to_string(),
         };
-        let mut res = error_response(self.status(), self.kind(), &detail);
+        let mut res = match self {
+            Self::Duplicate => json_response(
+                StatusCode::OK,
+                Bytes::from_static(
+                    br#"{"status":"duplicate","detail":"message already acknowledged"}"#,
+                ),
+            ),
+            _ => error_response(self.status(), self.kind(), &detail),
+        };
         match &self {
             Self::MethodNotAllowed { allowed } => {
                 let allow = allowed

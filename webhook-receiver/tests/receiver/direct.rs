@@ -108,10 +108,13 @@ async fn panicking_handler_is_500_and_the_retry_is_accepted() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(json["error"], "handler_failed");
     assert_eq!(rx.handle_at(send(), now).await.status(), StatusCode::OK);
+    // Acknowledged: sent again, it is answered 200 as a duplicate and not handled again.
+    let (status, json) = body_json(rx.handle_at(send(), now).await).await;
     assert_eq!(
-        rx.handle_at(send(), now).await.status(),
-        StatusCode::CONFLICT
+        (status, &json["status"]),
+        (StatusCode::OK, &"duplicate".into())
     );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -304,7 +304,7 @@ async fn rotation_old_key_until_expiry_new_key_always() {
 }
 
 #[tokio::test]
-async fn replay_is_409_for_the_whole_tolerance_window() {
+async fn a_replay_is_a_duplicate_for_the_whole_tolerance_window() {
     let ring = crate::common::ring();
     let rx = receiver(
         Verifier::new(Scheme::standard_webhooks(), &ring).expect("verifier"),
@@ -317,10 +317,11 @@ async fn replay_is_409_for_the_whole_tolerance_window() {
         rx.handle_at(send(), at(TS - 300)).await.status(),
         StatusCode::OK
     );
-    // ... a replay at the latest valid instant is still refused as a replay.
+    // ... a replay at the latest valid instant is still recognised: answered 200 as a
+    // duplicate, not handled again.
     let (status, json) = body_json(rx.handle_at(send(), at(TS + 300)).await).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(json["error"], "replayed");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "duplicate");
     // After the tolerance the signature itself is refused.
     assert_eq!(
         rx.handle_at(send(), at(TS + 301)).await.status(),
@@ -350,7 +351,7 @@ async fn expired_key_ring_is_401_with_a_generic_reason() {
 }
 
 #[tokio::test]
-async fn schemes_without_message_id_refuse_exact_replays_by_signed_content() {
+async fn schemes_without_message_id_recognise_exact_replays_by_signed_content() {
     let ring = KeyRing::single(Secret::from_bytes("replay key secret 0123").expect("secret"));
     for scheme in [Scheme::stripe(), Scheme::slack(), Scheme::zoom()] {
         let name = scheme.name().to_owned();
@@ -371,8 +372,8 @@ async fn schemes_without_message_id_refuse_exact_replays_by_signed_content() {
             "{name}"
         );
         let (status, json) = body_json(rx.handle_at(at_ts(TS), now).await).await;
-        assert_eq!(status, StatusCode::CONFLICT, "{name}: exact replay");
-        assert_eq!(json["error"], "replayed");
+        assert_eq!(status, StatusCode::OK, "{name}: exact replay");
+        assert_eq!(json["status"], "duplicate");
         // The sender's retry is signed afresh: a new timestamp, a new message.
         assert_eq!(
             rx.handle_at(at_ts(TS + 1), now).await.status(),
@@ -401,10 +402,9 @@ async fn schemes_without_message_id_refuse_exact_replays_by_signed_content() {
         .map(|(head, _)| head)
         .expect("two entries");
     h.insert("stripe-signature", stripped.parse().expect("header"));
-    assert_eq!(
-        rx.handle_at(request(&h, BODY), at(TS)).await.status(),
-        StatusCode::CONFLICT
-    );
+    let (status, json) = body_json(rx.handle_at(request(&h, BODY), at(TS)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "duplicate");
 }
 
 #[tokio::test]

@@ -52,14 +52,15 @@ async fn extractor_verifies_then_deserializes() {
         .to_bytes();
     assert_eq!(&body[..], b"ax1:Login Failure,Asset Ports");
 
-    // Acknowledged: a replay is refused by the extractor's rejection.
+    // Acknowledged: sent again, the extractor answers 200 as a duplicate; the handler does not
+    // run.
     let res = app
         .oneshot(to_axum(signed("ax1", "application/json", batch)))
         .await
         .expect("infallible");
     let (status, json) = body_json(res).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(json["error"], "replayed");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "duplicate");
 }
 
 #[tokio::test]

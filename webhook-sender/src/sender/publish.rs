@@ -178,16 +178,17 @@ impl Driver {
                         &seqs,
                     );
                 }
+                // Counters first: whoever sees a receipt resolve sees them counted.
                 let n = events.len() as u64;
-                for slot in slots {
-                    slot.resolve(Outcome::Delivered { attempts, status });
-                }
                 self.shared.delivered.fetch_add(n, Ordering::Relaxed);
                 self.shared
                     .batches_delivered
                     .fetch_add(1, Ordering::Relaxed);
                 self.shared.metrics.sent.increment(n);
                 self.shared.published().last_success = Some(wall);
+                for slot in slots {
+                    slot.resolve(Outcome::Delivered { attempts, status });
+                }
             }
             Settled::GaveUp(reason)
                 if reason == FailureReason::EndpointRemoved
@@ -203,9 +204,9 @@ impl Driver {
                     &seqs,
                     GaveUpAs::Dropped,
                 );
-                resolve_failed(slots, &reason);
                 self.shared.dropped.fetch_add(n, Ordering::Relaxed);
                 self.shared.metrics.dropped.increment(n);
+                resolve_failed(slots, &reason);
             }
             Settled::GaveUp(reason) => {
                 if reason != FailureReason::EndpointRemoved {
@@ -283,9 +284,9 @@ impl Driver {
             },
         );
         let n = events.len() as u64;
-        resolve_failed(slots, &reason);
         self.shared.failed.fetch_add(n, Ordering::Relaxed);
         self.shared.metrics.failed.increment(n);
+        resolve_failed(slots, &reason);
         if let Some(hook) = &self.common.dead_letter {
             self.shared.dead_lettered.fetch_add(n, Ordering::Relaxed);
             hook(DeadLetter {
