@@ -432,6 +432,9 @@ impl Driver {
                     self.intake(&mut machine, &mut intake, now);
                 }
                 while let Some(t) = machine.poll_transmit(now, wall) {
+                    if t.attempt == 1 {
+                        self.record_batch(&machine, &t, wall);
+                    }
                     let ids = (t.attempt_id, t.batch_id.clone());
                     let task = tasks.spawn(self.attempt(t));
                     attempts.insert(task.id(), ids);
@@ -587,6 +590,37 @@ impl Driver {
             restore(machine, b, now);
         }
         read
+    }
+
+    /// Writes a batch's id and events to the outbox before its first request leaves, so a
+    /// restart sends the same batch with the same id (receivers see a duplicate, not new
+    /// events).
+    fn record_batch(&self, machine: &Delivery<Slot>, t: &Transmit, wall: SystemTime) {
+        let Some(outbox) = &self.common.outbox else {
+            return;
+        };
+        let seqs: Vec<u64> = machine
+            .batch_tags(&t.batch_id)
+            .map(|tags| tags.iter().map(Slot::seq).collect())
+            .unwrap_or_default();
+        if seqs.iter().all(|&q| q == 0) {
+            return;
+        }
+        let ids: Vec<Box<str>> = machine
+            .attempt_events(t.attempt_id)
+            .map(|e| e.iter().map(|e| e.id().into()).collect())
+            .unwrap_or_default();
+        outbox.log.batch(
+            &self.shared.name,
+            t.batch_id.as_str(),
+            crate::outbox::BatchRecord {
+                first: Some((&seqs, &ids)),
+                attempts: 0,
+                first_ms: crate::outbox::log::wall_ms(wall),
+                due_ms: 0,
+                attempt: None,
+            },
+        );
     }
 
     /// The request task of one transmit.

@@ -28,36 +28,6 @@ impl Driver {
         let endpoint = || name.clone();
         while let Some(event) = machine.poll_event() {
             match event {
-                DeliveryEvent::Sent {
-                    attempt_id,
-                    batch_id,
-                    attempt: 1,
-                } => {
-                    // The batch's id and events, so a restart sends the same batch again.
-                    if let Some(outbox) = &self.common.outbox {
-                        let seqs: Vec<u64> = machine
-                            .batch_tags(&batch_id)
-                            .map(|t| t.iter().map(Slot::seq).collect())
-                            .unwrap_or_default();
-                        if seqs.iter().any(|&q| q != 0) {
-                            let ids: Vec<Box<str>> = machine
-                                .attempt_events(attempt_id)
-                                .map(|e| e.iter().map(|e| e.id().into()).collect())
-                                .unwrap_or_default();
-                            outbox.log.batch(
-                                &self.shared.name,
-                                batch_id.as_str(),
-                                BatchRecord {
-                                    first: Some((&seqs, &ids)),
-                                    attempts: 0,
-                                    first_ms: wall_ms(wall),
-                                    due_ms: 0,
-                                    attempt: None,
-                                },
-                            );
-                        }
-                    }
-                }
                 DeliveryEvent::Sent { .. } => {}
                 DeliveryEvent::RetryScheduled {
                     batch_id,
