@@ -235,6 +235,15 @@ impl Tuning {
 
 /// The SDK sender: NDJSON batches signed with Standard Webhooks, over the reqwest transport.
 pub fn sdk_sender(url: &str, t: Tuning) -> Sender {
+    sdk_sender_with(url, t, None)
+}
+
+/// [`sdk_sender`] with a durable outbox when `outbox` is given.
+pub fn sdk_sender_with(
+    url: &str,
+    t: Tuning,
+    outbox: Option<webhook_sender::outbox::OutboxConfig>,
+) -> Sender {
     let transport = TransportBuilder::new()
         .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse().expect("cidr")))
         .max_response_body(4096)
@@ -262,7 +271,11 @@ pub fn sdk_sender(url: &str, t: Tuning) -> Sender {
             .build()
     }
     .expect("retry");
-    Sender::builder()
+    let builder = match outbox {
+        Some(o) => Sender::builder().outbox(o),
+        None => Sender::builder(),
+    };
+    builder
         .transport(transport)
         .endpoint(
             EndpointConfig::builder("bench", endpoint)

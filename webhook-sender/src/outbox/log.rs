@@ -38,6 +38,10 @@ use crate::sender::OverflowPolicy;
 pub(crate) const ATTEMPT_LOG: usize = 16;
 /// Bytes read per call when scanning a segment.
 const READ_CHUNK: usize = 1 << 20;
+/// Buffered bytes written out at once by the appender that reaches them.
+const WRITE_OUT_BYTES: usize = 1 << 20;
+/// How long buffered records wait at most before the sync thread writes them to the OS.
+pub(crate) const WRITE_OUT_DELAY: Duration = Duration::from_millis(2);
 
 pub(crate) fn wall_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -184,7 +188,12 @@ struct DeadLog {
 struct State {
     segs: VecDeque<Seg>,
     active: Arc<File>,
+    /// Bytes of the active segment written to the file (what readers may read).
     active_len: u64,
+    /// Records of the active segment not yet written to the file (group commit: written by
+    /// the sync thread within `WRITE_OUT_DELAY`, by an appender past `WRITE_OUT_BYTES`, before a
+    /// batch's first request, or when a reader needs them).
+    unwritten: Vec<u8>,
     next_seq: u64,
     next_seg_id: u64,
     disk_bytes: u64,
@@ -210,8 +219,10 @@ struct State {
 /// The sync thread's requests.
 #[derive(Debug, Default)]
 struct SyncReq {
-    /// Highest written position a `Sync` append waits for.
+    /// Highest position a `Sync` append waits for.
     wanted: u64,
+    /// Records were buffered: write them out within `WRITE_OUT_DELAY`.
+    dirty: bool,
     stop: bool,
 }
 
@@ -371,17 +382,30 @@ fn lock_dir(dir: &Path) -> Result<File, OutboxError> {
         .write(true)
         .open(&path)
         .map_err(|e| io_err("open", &path, e))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut s = String::new();
-            let _ = f.read_to_string(&mut s);
-            return Err(OutboxError::Locked {
-                dir: dir.to_owned(),
-                pid: s.trim().parse().ok(),
-            });
+    // A lock this process held a moment ago may still be held by a child it is spawning (a
+    // forked child shares the open file until it execs), so when the holder is this process
+    // the lock is tried again for a short while.
+    let mut tries = 0;
+    loop {
+        match f.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut s = String::new();
+                let _ = f.seek(SeekFrom::Start(0));
+                let _ = f.read_to_string(&mut s);
+                let pid: Option<u32> = s.trim().parse().ok();
+                if pid == Some(std::process::id()) && tries < 20 {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(25));
+                    continue;
+                }
+                return Err(OutboxError::Locked {
+                    dir: dir.to_owned(),
+                    pid,
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &path, e)),
         }
-        Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &path, e)),
     }
     f.set_len(0).map_err(|e| io_err("write", &path, e))?;
     f.seek(SeekFrom::Start(0))
@@ -546,6 +570,7 @@ impl Log {
             segs,
             active: Arc::new(active),
             active_len: HEADER_LEN,
+            unwritten: Vec::with_capacity(WRITE_OUT_BYTES),
             next_seq,
             next_seg_id: next_seg_id + 1,
             disk_bytes,
@@ -579,10 +604,11 @@ impl Log {
             cv: Condvar::new(),
             synced_tx,
         });
-        let (st, sy, durability) = (state.clone(), sync.clone(), cfg.durability);
+        let (st, sy, durability, log_dir) =
+            (state.clone(), sync.clone(), cfg.durability, dir.join("log"));
         std::thread::Builder::new()
             .name("webhook-outbox-sync".into())
-            .spawn(move || sync_loop(&st, &sy, durability))
+            .spawn(move || sync_loop(&st, &sy, durability, &log_dir))
             .map_err(|e| io_err("spawn", &dir, e))?;
         Ok(Arc::new(Self {
             dir,
@@ -657,7 +683,7 @@ impl Log {
                     while st.disk_bytes + len > self.cfg.max_bytes && st.segs.len() > 1 {
                         st.drop_oldest(&self.log_dir());
                     }
-                    if st.disk_bytes + len > self.cfg.max_bytes && st.active_len > HEADER_LEN {
+                    if st.disk_bytes + len > self.cfg.max_bytes && st.logical_len() > HEADER_LEN {
                         // Only the active segment is left: seal it and drop it.
                         if let Err(e) = st.roll(&self.log_dir(), seq) {
                             st.w = w;
@@ -673,8 +699,8 @@ impl Log {
                 }
             }
         }
-        if st.active_len + len > self.cfg.segment_bytes
-            && st.active_len > HEADER_LEN
+        if st.logical_len() + len > self.cfg.segment_bytes
+            && st.logical_len() > HEADER_LEN
             && let Err(e) = st.roll(&self.log_dir(), seq)
         {
             st.w = w;
@@ -682,7 +708,9 @@ impl Log {
         }
         let res = st.write(&w.buf, &self.log_dir());
         st.w = w;
-        res?;
+        if res? {
+            self.kick();
+        }
         st.next_seq += 1;
         let seg = st.segs.back_mut().expect("the active segment");
         if seg.first_ms == 0 {
@@ -719,9 +747,28 @@ impl Log {
 
     /// Syncs everything written so far, blocking (try_send under `Durability::Sync`).
     pub(crate) fn sync_now(&self) -> Result<(), OutboxError> {
-        let file = self.lock().active.clone();
+        let file = {
+            let mut st = self.lock();
+            st.write_out(&self.log_dir())?;
+            st.active.clone()
+        };
         file.sync_data()
             .map_err(|e| io_err("sync", &self.log_dir(), e))
+    }
+
+    /// Writes buffered records to the operating system now.
+    pub(crate) fn write_out(&self) -> Result<(), OutboxError> {
+        self.lock().write_out(&self.log_dir())
+    }
+
+    /// Wakes the sync thread: records were buffered.
+    fn kick(&self) {
+        self.sync
+            .req
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .dirty = true;
+        self.sync.cv.notify_one();
     }
 
     pub(crate) fn durability(&self) -> Durability {
@@ -747,9 +794,11 @@ impl Log {
         let mut w = std::mem::take(&mut st.w);
         w.buf.clear();
         w.settle_record(endpoint, how, batch, seqs);
-        if let Err(e) = st.write(&w.buf, &self.log_dir()) {
+        match st.write(&w.buf, &self.log_dir()) {
+            Ok(true) => self.kick(),
+            Ok(false) => {}
             // Not recorded: the events are delivered again after a restart (never lost).
-            tracing::error!(error = %e, endpoint, "outbox settlement not written");
+            Err(e) => tracing::error!(error = %e, endpoint, "outbox settlement not written"),
         }
         st.w = w;
         let mut n = 0;
@@ -811,8 +860,19 @@ impl Log {
             }
         }
         w.end();
-        if let Err(e) = st.write(&w.buf, &self.log_dir()) {
-            tracing::error!(error = %e, endpoint, "outbox batch record not written");
+        // A batch's first record is written out before its request leaves: a restart must send
+        // it again under the same id.
+        let res = st.write(&w.buf, &self.log_dir()).and_then(|kick| {
+            if first.is_some() {
+                st.write_out(&self.log_dir()).map(|()| false)
+            } else {
+                Ok(kick)
+            }
+        });
+        match res {
+            Ok(true) => self.kick(),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, endpoint, "outbox batch record not written"),
         }
         st.w = w;
         let meta = BatchMeta {
@@ -868,7 +928,14 @@ impl Log {
         loop {
             // Where to read: the segment holding the cursor, and how far it is written.
             let (seg_id, limit, active) = {
-                let st = self.lock();
+                let mut st = self.lock();
+                // What the reader needs may still be buffered: write it out now.
+                if !st.unwritten.is_empty()
+                    && cur.seg == st.segs.back().map(|b| b.id)
+                    && cur.offset >= st.active_len
+                {
+                    st.write_out(&dir)?;
+                }
                 let pick = match cur.seg {
                     Some(id) => st.segs.iter().find(|s| s.id == id),
                     None => None,
@@ -1243,7 +1310,8 @@ impl Log {
     /// Syncs everything now (shutdown).
     pub(crate) fn flush(&self) -> Result<(), OutboxError> {
         let (active, dead) = {
-            let st = self.lock();
+            let mut st = self.lock();
+            st.write_out(&self.log_dir())?;
             (st.active.clone(), st.dead.active.clone())
         };
         active
@@ -1383,23 +1451,56 @@ fn read_dead(payload: &[u8]) -> Result<DeadRecord, frame::Malformed> {
 }
 
 impl State {
-    /// Writes bytes to the active segment; a failure cuts the partial write and stops intake.
-    fn write(&mut self, buf: &[u8], dir: &Path) -> Result<(), OutboxError> {
-        let id = self.segs.back().map_or(0, |s| s.id);
-        match self.active.as_ref().write_all(buf) {
+    /// The active segment's length, buffered records included.
+    fn logical_len(&self) -> u64 {
+        self.active_len + self.unwritten.len() as u64
+    }
+
+    /// Buffers records for the active segment (written out past `WRITE_OUT_BYTES` at once);
+    /// `Ok(true)` when the buffer was empty (the sync thread must be woken to write it out).
+    fn write(&mut self, buf: &[u8], dir: &Path) -> Result<bool, OutboxError> {
+        if let Some((kind, message)) = &self.failed {
+            return Err(OutboxError::Failed {
+                kind: *kind,
+                message: message.clone(),
+            });
+        }
+        let was_empty = self.unwritten.is_empty();
+        self.unwritten.extend_from_slice(buf);
+        self.disk_bytes += buf.len() as u64;
+        self.written += buf.len() as u64;
+        let len = self.logical_len();
+        if let Some(s) = self.segs.back_mut() {
+            s.bytes = len;
+        }
+        if self.unwritten.len() >= WRITE_OUT_BYTES {
+            self.write_out(dir)?;
+            return Ok(false);
+        }
+        Ok(was_empty)
+    }
+
+    /// Writes the buffered records to the active segment. A failure cuts the partial write
+    /// (nothing written before is damaged), keeps the records in the buffer, and stops
+    /// intake.
+    fn write_out(&mut self, dir: &Path) -> Result<(), OutboxError> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        if let Some((kind, message)) = &self.failed {
+            return Err(OutboxError::Failed {
+                kind: *kind,
+                message: message.clone(),
+            });
+        }
+        match self.active.as_ref().write_all(&self.unwritten) {
             Ok(()) => {
-                self.active_len += buf.len() as u64;
-                self.disk_bytes += buf.len() as u64;
-                self.written += buf.len() as u64;
-                if let Some(s) = self.segs.back_mut() {
-                    s.bytes = self.active_len;
-                }
+                self.active_len += self.unwritten.len() as u64;
+                self.unwritten.clear();
                 Ok(())
             }
             Err(e) => {
-                let path = seg_path(dir, id);
-                // Cut whatever part of the frame reached the file, so nothing stored is
-                // damaged; nothing more is accepted.
+                let path = seg_path(dir, self.segs.back().map_or(0, |s| s.id));
                 let _ = self.active.set_len(self.active_len);
                 self.failed = Some((e.kind(), e.to_string()));
                 tracing::error!(error = %e, path = %path.display(), "outbox write failed; intake stopped");
@@ -1410,6 +1511,7 @@ impl State {
 
     /// Seals the active segment (synced) and starts a new one at `first_seq`.
     fn roll(&mut self, dir: &Path, first_seq: u64) -> Result<(), OutboxError> {
+        self.write_out(dir)?;
         let id = self.next_seg_id;
         self.active
             .sync_data()
@@ -1603,34 +1705,47 @@ impl DeadLog {
     }
 }
 
-/// The sync thread: group commit. Syncs when an append waits for it (`Durability::Sync`) or
-/// when the interval passed with unsynced writes (`Durability::Interval`); ends when the store
-/// is dropped.
-fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability) {
+/// The sync thread: group commit. Writes buffered records out within `WRITE_OUT_DELAY` of
+/// the first one, and syncs when an append waits for it (`Durability::Sync`) or when the
+/// interval passed with unsynced writes (`Durability::Interval`); ends when the store is
+/// dropped.
+fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability, dir: &Path) {
     let interval = match durability {
         Durability::Interval(d) => d,
         Durability::Sync => Duration::from_millis(200),
     };
     let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
     let mut synced = 0u64;
+    let mut last_sync = Instant::now();
     loop {
-        {
+        let (wanted, dirty) = {
             let req = sync.req.lock().unwrap_or_else(PoisonError::into_inner);
-            let (req, _) = sync
+            let (mut req, _) = sync
                 .cv
-                .wait_timeout_while(req, interval, |r| !r.stop && r.wanted <= synced)
+                .wait_timeout_while(req, interval, |r| !r.stop && r.wanted <= synced && !r.dirty)
                 .unwrap_or_else(PoisonError::into_inner);
             if req.stop {
                 return;
             }
+            let dirty = std::mem::take(&mut req.dirty);
+            (req.wanted, dirty)
+        };
+        if dirty && wanted <= synced {
+            // Let more records gather: one write for all of them.
+            std::thread::sleep(WRITE_OUT_DELAY);
         }
         let (active, dead, pos) = {
-            let st = lock();
+            let mut st = lock();
+            if let Err(e) = st.write_out(dir) {
+                tracing::error!(error = %e, "outbox write-out failed");
+            }
             (st.active.clone(), st.dead.active.clone(), st.written)
         };
-        if pos > synced {
+        let due = wanted > synced || last_sync.elapsed() >= interval;
+        if pos > synced && due {
             let t = Instant::now();
             let r = active.sync_data().and_then(|()| dead.sync_data());
+            last_sync = Instant::now();
             let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
             let mut st = lock();
             match r {
@@ -1650,6 +1765,12 @@ fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability) {
             metrics::gauge!("webhook_outbox_backlog_events")
                 .set(st.pending.values().sum::<u64>() as f64);
             metrics::gauge!("webhook_outbox_dead_letters").set(st.dead.index.len() as f64);
+            let oldest = st
+                .segs
+                .iter()
+                .find(|s| s.live > 0 && s.first_ms > 0)
+                .map_or(0, |s| wall_ms(SystemTime::now()).saturating_sub(s.first_ms));
+            metrics::gauge!("webhook_outbox_oldest_pending_seconds").set(oldest as f64 / 1e3);
             drop(st);
             synced = pos;
             // Waiters check for a failure after waking.

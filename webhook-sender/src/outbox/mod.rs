@@ -25,11 +25,14 @@
 //!   endpoints. A process killed with events in flight sends those batches again after the
 //!   restart, with the **same batch id** (the `webhook-id`), so receivers deduplicate; attempt
 //!   counts and retry due times are kept. Unordered, like every peer (Svix, Convoy, Outpost).
-//! * **Durability levels** ([`Durability`]): [`Interval`](Durability::Interval) (the default,
-//!   every 100 ms): `send` returns once the event is written to the operating system, so a
-//!   killed process loses nothing, and a power loss loses at most the interval;
+//! * **Durability levels** ([`Durability`]): [`Interval`](Durability::Interval) (the default:
+//!   group commit): `send` returns once the event is in the outbox's write buffer, which is
+//!   written to the operating system within 2 ms (one write for all the events of those 2 ms)
+//!   and synced to the disk every interval (100 ms by default). A killed process loses at
+//!   most the last 2 ms of events, a power loss at most the last interval;
+//!   [`Outbox::flush`] makes everything sent so far durable at once.
 //!   [`Sync`](Durability::Sync): `send` returns once an `fdatasync` covered the event
-//!   (concurrent sends share one sync: group commit). Without an outbox the sender keeps
+//!   (concurrent sends share one write and one sync). Without an outbox the sender keeps
 //!   everything in memory.
 //! * **Bounded**: [`OutboxConfig::max_bytes`] with the [`OverflowPolicy`]: `Block` (the default:
 //!   `send` waits for space), `DropNewest`, `DropOldest`, each drop counted. Memory stays
@@ -70,8 +73,10 @@ use crate::sender::OverflowPolicy;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Written to the operating system before `send` returns (a killed process loses
-    /// nothing); synced to the disk every interval (a power loss loses at most that).
+    /// Group commit: `send` returns once the event is buffered; the buffer is written to the
+    /// operating system within 2 ms of its first event (a killed process loses at most those
+    /// 2 ms) and synced to the disk every interval (a power loss loses at most the interval).
+    /// [`Outbox::flush`] makes everything sent so far durable at once.
     Interval(Duration),
     /// Synced to the disk (`fdatasync`) before `send` returns; concurrent sends share one
     /// sync.
@@ -477,8 +482,8 @@ impl Outbox {
 
     /// Stores `event` for the endpoints named in `endpoints` without a sender (a producer
     /// that only enqueues; the next sender over this outbox delivers it). Returns its seq.
-    /// As durable as the outbox's [`Durability`] says once [`flush`](Self::flush) returns
-    /// (`Interval`: already written to the operating system).
+    /// Buffered like a sender's events (see [`Durability`]); durable once
+    /// [`flush`](Self::flush) returns.
     ///
     /// ```
     /// use webhook_core::Event;
@@ -572,7 +577,18 @@ impl Outbox {
         Ok(())
     }
 
-    /// Syncs everything written so far.
+    /// Writes what is buffered to the operating system, without syncing: everything sent or
+    /// appended so far survives a killed process (not a power loss) once this returns. One
+    /// `write` call; cheap next to [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// The write error that stopped intake.
+    pub fn write_out(&self) -> Result<(), OutboxError> {
+        self.log.write_out()
+    }
+
+    /// Writes out what is buffered and syncs it (`fdatasync`): everything sent or appended
+    /// so far survives a crash or a power loss once this returns. Blocks for the sync.
     ///
     /// # Errors
     /// An I/O error.

@@ -144,6 +144,8 @@ struct Inner {
     epochs: u64,
     /// Watched receipts' slots of spilled events, by seq.
     spilled: std::collections::HashMap<u64, Slot>,
+    /// `spilled`'s size at which slots of dropped receipts are forgotten.
+    prune_at: usize,
 }
 
 /// One queue held locked by [`Queue::lock_for_offer`], so that
@@ -232,6 +234,7 @@ impl Queue {
                 spill: None,
                 epochs: 0,
                 spilled: std::collections::HashMap::new(),
+                prune_at: 1024,
             }),
             drivers,
             readable: Notify::new(),
@@ -353,6 +356,14 @@ impl Queue {
             drop(event);
             if slot.is_watched() {
                 inner.spilled.insert(seq, slot);
+                if inner.spilled.len() >= inner.prune_at {
+                    // Receipts dropped since: their slots are forgotten, so the map holds only
+                    // what someone still awaits (amortized: at most twice what is watched).
+                    for (_, s) in inner.spilled.extract_if(|_, s| !s.is_watched()) {
+                        s.forget();
+                    }
+                    inner.prune_at = (inner.spilled.len() * 2).max(1024);
+                }
             } else {
                 slot.forget();
             }
