@@ -181,6 +181,8 @@ struct DeadLog {
     segs: BTreeMap<u64, (u64, u64)>,
     index: BTreeMap<u64, DeadMeta>,
     next_id: u64,
+    /// Written since the last sync (an idle dead-letter log costs no sync).
+    dirty: bool,
 }
 
 /// The log's state, under one lock.
@@ -1168,6 +1170,7 @@ impl Log {
             .write_all(&w.buf)
             .map_err(|e| io_err("write", &path, e))?;
         d.active_len += w.buf.len() as u64;
+        d.dirty = true;
         d.next_id += 1;
         let e = d.segs.entry(d.active_id).or_insert((0, 0));
         e.0 += 1;
@@ -1261,6 +1264,7 @@ impl Log {
             .write_all(&w.buf)
             .map_err(|e| io_err("write", &path, e))?;
         d.active_len += w.buf.len() as u64;
+        d.dirty = true;
         let mut n = 0;
         for id in ids {
             if let Some(m) = d.index.remove(id) {
@@ -1312,11 +1316,12 @@ impl Log {
         let (active, dead) = {
             let mut st = self.lock();
             st.write_out(&self.log_dir())?;
-            (st.active.clone(), st.dead.active.clone())
+            let dead = std::mem::take(&mut st.dead.dirty).then(|| st.dead.active.clone());
+            (st.active.clone(), dead)
         };
         active
             .sync_data()
-            .and_then(|()| dead.sync_data())
+            .and_then(|()| dead.map_or(Ok(()), |d| d.sync_data()))
             .map_err(|e| io_err("sync", &self.dir, e))
     }
 }
@@ -1676,6 +1681,7 @@ impl DeadLog {
             segs,
             index,
             next_id,
+            dirty: false,
         };
         d.delete_settled();
         Ok(d)
@@ -1739,12 +1745,18 @@ fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability, di
             if let Err(e) = st.write_out(dir) {
                 tracing::error!(error = %e, "outbox write-out failed");
             }
-            (st.active.clone(), st.dead.active.clone(), st.written)
+            (st.active.clone(), st.dead.dirty, st.written)
         };
         let due = wanted > synced || last_sync.elapsed() >= interval;
-        if pos > synced && due {
+        if (pos > synced || dead) && due {
+            let dead = {
+                let mut st = lock();
+                std::mem::take(&mut st.dead.dirty).then(|| st.dead.active.clone())
+            };
             let t = Instant::now();
-            let r = active.sync_data().and_then(|()| dead.sync_data());
+            let r = active
+                .sync_data()
+                .and_then(|()| dead.map_or(Ok(()), |d| d.sync_data()));
             last_sync = Instant::now();
             let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
             let mut st = lock();
