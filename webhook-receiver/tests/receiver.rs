@@ -8,6 +8,8 @@ mod direct;
 #[cfg(feature = "server")]
 #[path = "receiver/families.rs"]
 mod families;
+#[path = "receiver/handshakes.rs"]
+mod handshakes;
 #[cfg(feature = "http2")]
 #[path = "receiver/http2.rs"]
 mod http2;
