@@ -13,6 +13,9 @@ mod handshakes;
 #[cfg(feature = "http2")]
 #[path = "receiver/http2.rs"]
 mod http2;
+#[cfg(feature = "server")]
+#[path = "receiver/interop.rs"]
+mod interop;
 #[cfg(feature = "tower")]
 #[path = "receiver/oneshot.rs"]
 mod oneshot;
