@@ -16,6 +16,11 @@
 //!
 //! Zoom and Discord do not publish a replay window; the presets apply the same 300 s default,
 //! which a [`Verifier`](crate::Verifier) can change or switch off.
+//!
+//! Each preset also says how it reads its secret ([`SecretFormat`]: Stripe, GitHub, Slack, Zoom,
+//! Shopify and Soveren literally, Standard Webhooks and Svix `whsec_` decoded, the Ed25519 ones
+//! `whsk_`/`whpk_`/hex) and which registration handshake its receivers answer ([`Handshake`]:
+//! Slack, Zoom, Discord).
 
 use std::borrow::Cow;
 
