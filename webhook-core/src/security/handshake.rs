@@ -20,7 +20,17 @@ use serde::Deserialize;
 use super::codec;
 use super::keys::{KeyState, LoadedKey};
 
-/// A provider's registration handshake (see the [module](self) table).
+/// A provider's registration handshake, answered by
+/// [`Verifier::answer_handshake`](crate::Verifier::answer_handshake) for a request that verified.
+///
+/// | handshake | preset | request body | answer (`200`, JSON) |
+/// | --- | --- | --- | --- |
+/// | [`DiscordPing`](Self::DiscordPing) | `Scheme::discord` | an interaction with `"type": 1` (PING) | `{"type":1}` (PONG) |
+/// | [`SlackUrlVerification`](Self::SlackUrlVerification) | [`Scheme::slack`](crate::Scheme::slack) | `{"type":"url_verification","challenge":"..."}` | `{"challenge":"..."}` |
+/// | [`ZoomUrlValidation`](Self::ZoomUrlValidation) | [`Scheme::zoom`](crate::Scheme::zoom) | `{"event":"endpoint.url_validation","payload":{"plainToken":"..."}}` | `{"plainToken":"...","encryptedToken":"<hex HMAC-SHA256 of plainToken, keyed with the secret token>"}` |
+///
+/// Recognition is strict (exact field values and types) and only looks at bodies of at most
+/// [`Handshake::MAX_BODY`] bytes, so ordinary events are never mistaken for a handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Handshake {

@@ -20,7 +20,16 @@
 
 use crate::{Algorithm, Key, Scheme, Secret, SecretError};
 
-/// How a scheme reads the secret text its sender hands out (see the [module](self) table).
+/// How a scheme reads the secret text its sender hands out ([`Scheme::parse_key`]).
+///
+/// The same text means different keys to different senders: Stripe HMACs with its endpoint
+/// secret `whsec_...` as it is, Standard Webhooks and Svix with the bytes its base64 decodes to.
+///
+/// | format | presets | the key is |
+/// | --- | --- | --- |
+/// | [`Whsec`](Self::Whsec) | Standard Webhooks, Svix | `whsec_` + base64 (padded or not): the decoded bytes; other text: its bytes as typed |
+/// | [`Literal`](Self::Literal) | Stripe, GitHub, Slack, Zoom, Shopify, Soveren | the text byte for byte, a `whsec_` prefix included |
+/// | [`Ed25519`](Self::Ed25519) | Standard Webhooks `v1a`, Discord | `whsk_` (signs and verifies), `whpk_` or 64 hex digits (verifies) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SecretFormat {

@@ -58,7 +58,12 @@ impl fmt::Debug for GeneratedKey {
 }
 
 impl Scheme {
-    /// Makes a new key for this scheme from 32 random bytes (see the [module](self) table).
+    /// Makes a new key for this scheme from 32 random bytes (from the operating system's
+    /// generator; the core reads no randomness itself), in the text forms
+    /// [`parse_key`](Self::parse_key) reads back: `whsec_` + base64 of 24 bytes for the HMAC
+    /// schemes (a [`SecretFormat::Literal`] scheme uses the whole text), or for Ed25519 the
+    /// secret key `whsk_` + base64 of the seed with the public key as `whpk_...` and as 64 hex
+    /// digits (Discord's form).
     ///
     /// ```
     /// use webhook_core::{Key, Scheme};

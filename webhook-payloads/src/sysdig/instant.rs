@@ -17,7 +17,15 @@ use serde::de::{Deserialize, Deserializer};
 use crate::TimestampFormat;
 use crate::object::{Field, IntoStatic, Lenient};
 
-/// Sysdig's integer `timestamp`, as sent, with its resolution (see the [module](self) docs).
+/// Sysdig's integer `timestamp`, as sent, with its resolution.
+///
+/// Sysdig Secure sends nanoseconds; an agent with `timestampFormat: seconds|milliseconds|
+/// microseconds` sends that resolution. The value is kept exactly as sent (written back
+/// unchanged) with its resolution: declared ([`with_format`](Self::with_format),
+/// [`SysdigEvent::set_timestamp_format`](super::SysdigEvent::set_timestamp_format)), or else read
+/// from the magnitude ([`TimestampFormat::guess`]: below 10^11 seconds, below 10^14
+/// milliseconds, below 10^17 microseconds, otherwise nanoseconds), which is right for every
+/// instant from March 1973 to the year 5138.
 ///
 /// ```
 /// use webhook_payloads::sysdig::SysdigTimestamp;
