@@ -110,7 +110,7 @@ Examples:
   # Slack (signing secret), Zoom (secret token), Discord (the application's public key):
   # their URL checks are answered
   webhook listen --scheme slack --secret 8f742231b10e8888abcd99yyyzzz85a5
-  webhook listen --scheme discord --secret 7f6b8e...64 hex digits...
+  webhook listen --scheme discord --secret \"$DISCORD_PUBLIC_KEY\"   # 64 hex digits
 
   # ConnectSecure-style static header, label events by subject, NDJSON for jq
   webhook listen --token-header 'X-Api-Key:s3cr3t' \\
