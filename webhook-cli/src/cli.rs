@@ -9,10 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::keys::SchemeName;
 use crate::parse::{self, HeaderArg, RuleArg};
 
-const ABOUT: &str = "Listen for, send, test, sign, verify and call webhooks from a terminal.";
+const ABOUT: &str =
+    "Listen for, send, test, sign, verify and call webhooks, and make keys, from a terminal.";
 
 const LONG_ABOUT: &str = "\
-Listen for, send, test, sign, verify and call webhooks from a terminal.
+Listen for, send, test, sign, verify and call webhooks, and make keys, from a terminal.
 
 A two-terminal tour (see `webhook <command> --help` for every option):
 
@@ -25,7 +26,13 @@ A two-terminal tour (see `webhook <command> --help` for every option):
       --auth signature --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 
 Secrets can also come from the WEBHOOK_SECRET environment variable, which keeps them out of
-your shell history and the process list. Nothing this tool prints contains a secret.";
+your shell history and the process list. Nothing this tool prints contains a secret, except
+the new key `webhook keygen` was asked to make.
+
+Secrets are read the way each --scheme's sender hands them out: Stripe, GitHub, Slack, Zoom,
+Shopify and Soveren use the text as typed (Stripe's whsec_... included); Standard Webhooks and
+Svix decode whsec_<base64> (padded or not); standard-webhooks-v1a and discord take Ed25519 keys
+(whsk_... to sign; whpk_... or the 64-hex-digit public key to verify).";
 
 /// `webhook`: the command-line face of the webhook SDK.
 #[derive(Debug, Parser)]
@@ -68,6 +75,10 @@ pub(crate) enum Command {
     /// Make a templated call-out (Safous webhook rule) and print allow or deny, and why.
     #[command(long_about = CALL_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
     Call(CallArgs),
+    /// Make a new secret (whsec_) or Ed25519 key pair (whsk_/whpk_) for a scheme, or print the
+    /// public key of a secret one.
+    #[command(long_about = KEYGEN_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Keygen(KeygenArgs),
 }
 
 const LISTEN_HELP: &str = "\
@@ -81,6 +92,12 @@ Choose exactly one authentication: --secret (signatures, with --scheme), --token
 --basic, --bearer, or --no-auth (explicit). Without any of them, the WEBHOOK_SECRET
 environment variable is taken as --secret.
 
+Registration handshakes are answered as each provider documents, only after the request's
+signature verified: Discord's PING ({\"type\":1}), Slack's url_verification (its challenge),
+Zoom's endpoint.url_validation (plainToken and its HMAC). Form bodies
+(application/x-www-form-urlencoded: Slack slash commands and interactivity, GitHub's form
+content type) are verified over the raw bytes and shown as the JSON they carry.
+
 Press Ctrl-C (or send SIGTERM) to stop: requests in flight finish, then totals are printed.
 
 Examples:
@@ -89,6 +106,11 @@ Examples:
 
   # GitHub, two secrets during a rotation, on another port
   webhook listen --addr 127.0.0.1:9000 --scheme github --secret old-secret --secret new-secret
+
+  # Slack (signing secret), Zoom (secret token), Discord (the application's public key):
+  # their URL checks are answered
+  webhook listen --scheme slack --secret 8f742231b10e8888abcd99yyyzzz85a5
+  webhook listen --scheme discord --secret \"$DISCORD_PUBLIC_KEY\"   # 64 hex digits
 
   # ConnectSecure-style static header, label events by subject, NDJSON for jq
   webhook listen --token-header 'X-Api-Key:s3cr3t' \\
@@ -166,7 +188,12 @@ Examples:
   webhook sign --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw --body '{\"test\": 2432232314}' \\
       --id msg_p5jXN8AQM9LWM0D4loKWxJek --timestamp 1614265330
   webhook sign --scheme github --secret \"It's a Secret to Everybody\" --body 'Hello, World!'
-  webhook sign --scheme stripe --secret whsec_test --file payload.json > headers.txt";
+  webhook sign --scheme stripe --secret whsec_test --file payload.json > headers.txt
+
+Stripe signs with its endpoint secret as the literal key (whsec_... included); Standard
+Webhooks and Svix with the bytes of its base64. --id is signed by standard-webhooks, svix and
+standard-webhooks-v1a only, --timestamp by every scheme but github, shopify and soveren; a
+warning says when one is given for a scheme that does not sign it.";
 
 const VERIFY_HELP: &str = "\
 Check a body (--body or --file) against signature headers (-H 'name: value', repeatable, or
@@ -174,7 +201,9 @@ Check a body (--body or --file) against signature headers (-H 'name: value', rep
 explain the verdict: which header is missing or malformed, which signature entry matched which
 key (by position, never the secret), how far the timestamp is from now (in seconds) and the
 allowed window, and, when nothing matches, whether the body was changed after signing.
-Exit code 0 when valid, 1 when not.
+Without --scheme, the scheme is the one whose signature header is present (stripe-signature:
+stripe, x-hub-signature-256: github, ...), else standard-webhooks. Exit code 0 when valid, 1
+when not.
 
 Examples:
   webhook sign --secret s3cr3t --body '{\"a\":1}' > headers.txt
@@ -206,6 +235,21 @@ Examples:
 
 Exit code 0 for allow, 1 for deny, 5 when the endpoint answered non-2xx, 6 without answer.";
 
+const KEYGEN_HELP: &str = "\
+Make a new key for --scheme from the operating system's random generator and print it: a
+shared secret whsec_<base64 of 24 bytes> for the HMAC schemes (Standard Webhooks and Svix read
+the decoded bytes, the others the whole text), or an Ed25519 pair for standard-webhooks-v1a and
+discord: the secret key whsk_... (signs) and the public key as whpk_... and as 64 hex digits
+(verifies; Discord's form). --public-of prints the public key of a whsk_ secret key.
+
+The output is a secret: store it, do not paste it into tickets or logs.
+
+Examples:
+  webhook keygen                                   # whsec_... for Standard Webhooks
+  webhook keygen --scheme discord --json
+  webhook keygen --public-of whsk_...              # or `-` to read the key from stdin
+  webhook listen --scheme standard-webhooks-v1a --secret \"$(webhook keygen --scheme standard-webhooks-v1a --json | jq -r .public_key)\"";
+
 /// `listen`: run a receiver.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("auth").multiple(false)
@@ -219,8 +263,9 @@ pub(crate) struct ListenArgs {
     #[arg(long, value_enum, default_value = "standard-webhooks")]
     pub(crate) scheme: SchemeName,
 
-    /// Signing secret (repeat for rotation: any may match). whsec_... is decoded. Without any
-    /// authentication flag, the WEBHOOK_SECRET environment variable is used.
+    /// Signing secret (repeat for rotation: any may match), as --scheme's sender shows it (see
+    /// `webhook --help`). Without any authentication flag, the WEBHOOK_SECRET environment
+    /// variable is used.
     #[arg(long = "secret", value_name = "SECRET")]
     pub(crate) secrets: Vec<String>,
 
@@ -382,7 +427,10 @@ pub(crate) struct TargetArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) ca: Option<PathBuf>,
 
-    /// Allow private, loopback and link-local destinations (local receivers, tests).
+    /// Allow loopback (127.0.0.0/8, ::1) and private (10.0.0.0/8, 172.16.0.0/12,
+    /// 192.168.0.0/16, fc00::/7) destinations, for local receivers and tests. Link-local
+    /// addresses (169.254.0.0/16, fe80::/10), where cloud metadata services such as
+    /// 169.254.169.254 answer, and the other special ranges stay blocked.
     #[arg(long)]
     pub(crate) allow_private: bool,
 
@@ -478,7 +526,8 @@ pub(crate) struct SignArgs {
     #[arg(long, value_enum, default_value = "standard-webhooks")]
     pub(crate) scheme: SchemeName,
 
-    /// Signing secret (repeat: one signature per key for list schemes).
+    /// Signing secret, as --scheme's sender shows it (repeat: one signature per key for list
+    /// schemes).
     #[arg(
         long = "secret",
         value_name = "SECRET",
@@ -507,9 +556,10 @@ pub(crate) struct SignArgs {
 /// `verify`: check and explain.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// Signature scheme.
-    #[arg(long, value_enum, default_value = "standard-webhooks")]
-    pub(crate) scheme: SchemeName,
+    /// Signature scheme [default: the one whose signature header is present, else
+    /// standard-webhooks].
+    #[arg(long, value_enum)]
+    pub(crate) scheme: Option<SchemeName>,
 
     /// Secret(s) to try (repeat for rotation).
     #[arg(
@@ -544,6 +594,23 @@ pub(crate) struct VerifyArgs {
     /// Do not check the timestamp (e.g. for a captured old request).
     #[arg(long)]
     pub(crate) ignore_timestamp: bool,
+}
+
+/// `keygen`: make a key.
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The scheme the key is for.
+    #[arg(long, value_enum, default_value = "standard-webhooks")]
+    pub(crate) scheme: SchemeName,
+
+    /// Print the public key of this Ed25519 secret key (whsk_...; `-` reads it from stdin)
+    /// instead of making a new key.
+    #[arg(long, value_name = "WHSK", conflicts_with = "scheme")]
+    pub(crate) public_of: Option<String>,
+
+    /// Print a JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// HTTP method of a call-out.
@@ -641,7 +708,10 @@ pub(crate) struct CallArgs {
     )]
     pub(crate) client_secret: Option<String>,
 
-    /// Allow private, loopback and link-local destinations.
+    /// Allow loopback (127.0.0.0/8, ::1) and private (10.0.0.0/8, 172.16.0.0/12,
+    /// 192.168.0.0/16, fc00::/7) destinations. Link-local addresses (169.254.0.0/16,
+    /// fe80::/10), where cloud metadata services such as 169.254.169.254 answer, and the other
+    /// special ranges stay blocked.
     #[arg(long)]
     pub(crate) allow_private: bool,
 

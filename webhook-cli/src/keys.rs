@@ -3,8 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
-use webhook_core::ed25519::{Ed25519SigningKey, Ed25519VerifyingKey};
-use webhook_core::{Key, KeyRing, Scheme, Secret};
+use http::HeaderMap;
+use webhook_core::{Key, KeyRing, Scheme};
 
 use crate::error::CliError;
 
@@ -55,43 +55,55 @@ impl SchemeName {
         }
     }
 
-    fn is_ed25519(self) -> bool {
-        matches!(self, Self::StandardWebhooksV1a | Self::Discord)
+    /// The command-line name (`standard-webhooks`, `stripe`, ...).
+    pub(crate) fn cli_name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The scheme whose signature header `headers` carries, for a command given no `--scheme`:
+    /// `stripe-signature` → stripe, `x-hub-signature-256` → github (`x-hub-signature` alone:
+    /// github-sha1), `webhook-signature` → standard-webhooks (standard-webhooks-v1a when its
+    /// entries are `v1a,`), ... `None` when no preset's signature header is present.
+    pub(crate) fn detect(headers: &HeaderMap) -> Option<(Self, String)> {
+        let found = Self::value_variants().iter().copied().find(|name| {
+            let scheme = name.scheme();
+            let Some(value) = headers.get(scheme.signature_header()) else {
+                return false;
+            };
+            match name {
+                // Both share `webhook-signature`: the entries' version decides.
+                Self::StandardWebhooks | Self::StandardWebhooksV1a => {
+                    let v1a = value
+                        .to_str()
+                        .is_ok_and(|v| v.split(' ').any(|e| e.starts_with("v1a,")));
+                    v1a == (*name == Self::StandardWebhooksV1a)
+                }
+                // The SHA-1 header counts only without the SHA-256 one.
+                Self::GithubSha1 => !headers.contains_key("x-hub-signature-256"),
+                _ => true,
+            }
+        })?;
+        Some((found, found.scheme().signature_header().as_str().to_owned()))
     }
 }
 
-/// Parses one secret for `scheme`: `whsec_<base64>` (Standard Webhooks / Svix form) is decoded;
-/// for Ed25519 schemes `whsk_` / `whpk_` / 64 hex digits (a public key); anything else is used
-/// as its UTF-8 bytes. Errors never contain the secret.
+/// Parses one secret as `scheme`'s sender hands it out ([`Scheme::parse_key`]: Stripe, GitHub,
+/// Slack, Zoom, Shopify and Soveren use the text as typed, `whsec_` included; Standard Webhooks
+/// and Svix decode `whsec_<base64>`, padded or not; Ed25519 schemes take `whsk_` / `whpk_` / 64
+/// hex digits). A text that cannot be a key of the scheme is refused with a hint. Errors never
+/// contain the secret.
 pub(crate) fn parse_key(text: &str, scheme: SchemeName) -> Result<Key, CliError> {
-    let bad = |e: &dyn std::fmt::Display| {
-        CliError::config(format!("secret refused: {e}"))
-            .hint("pass the secret exactly as the sender shows it (whsec_..., or the raw text)")
-    };
-    if scheme.is_ed25519() {
-        if text.starts_with("whsk_") {
-            return Ed25519SigningKey::from_whsk(text)
-                .map(Key::from)
-                .map_err(|e| bad(&e));
-        }
-        if text.starts_with("whpk_") {
-            return Ed25519VerifyingKey::from_whpk(text)
-                .map(Key::from)
-                .map_err(|e| bad(&e));
-        }
-        return Ed25519VerifyingKey::from_hex(text)
-            .map(Key::from)
-            .map_err(|e| {
-                bad(&e)
-                    .hint("Ed25519 schemes take whsk_... (to sign), whpk_... or a hex public key")
-            });
-    }
-    let secret = if text.starts_with("whsec_") {
-        Secret::from_whsec(text)
-    } else {
-        Secret::from_bytes(text.as_bytes())
-    };
-    secret.map(Key::from).map_err(|e| bad(&e))
+    let s = scheme.scheme();
+    s.parse_key(text).map_err(|e| {
+        CliError::config(format!("secret refused: {e}")).hint(format!(
+            "{}; the {} scheme takes {}",
+            e.hint(),
+            s.name(),
+            s.secret_format().describe()
+        ))
+    })
 }
 
 /// A key ring from one or more secrets (several: rotation, any may match).
@@ -127,5 +139,60 @@ mod tests {
         assert!(!err.cause.contains("not*base64"), "{}", err.cause);
         assert!(parse_key("", SchemeName::Github).is_err());
         assert!(parse_key("zz", SchemeName::Discord).is_err());
+    }
+
+    #[test]
+    fn stripe_reads_whsec_literally_and_an_ed25519_key_is_refused_with_a_hint() {
+        // Issue 18: `whsec_test` is no base64 secret; Stripe uses the text as the key.
+        let Key::Hmac(k) = parse_key("whsec_test", SchemeName::Stripe).unwrap() else {
+            panic!("an HMAC key")
+        };
+        assert_eq!(k.expose_secret(), b"whsec_test");
+        let err = parse_key("whpk_AAAA", SchemeName::Github).unwrap_err();
+        assert_eq!(err.exit, crate::error::Exit::Config);
+        assert!(err.hint.unwrap().contains("discord"));
+    }
+
+    #[test]
+    fn schemes_are_detected_from_their_headers() {
+        let detect = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, http::HeaderValue::from_static(v));
+            }
+            SchemeName::detect(&h).map(|(s, _)| s)
+        };
+        assert_eq!(
+            detect(&[("stripe-signature", "t=1,v1=00")]),
+            Some(SchemeName::Stripe)
+        );
+        assert_eq!(
+            detect(&[("webhook-signature", "v1a,AAAA")]),
+            Some(SchemeName::StandardWebhooksV1a)
+        );
+        assert_eq!(
+            detect(&[("webhook-signature", "v1,AAAA")]),
+            Some(SchemeName::StandardWebhooks)
+        );
+        assert_eq!(
+            detect(&[
+                ("x-hub-signature", "sha1=00"),
+                ("x-hub-signature-256", "sha256=00")
+            ]),
+            Some(SchemeName::Github)
+        );
+        assert_eq!(
+            detect(&[("x-hub-signature", "sha1=00")]),
+            Some(SchemeName::GithubSha1)
+        );
+        assert_eq!(
+            detect(&[("x-signature-ed25519", "00")]),
+            Some(SchemeName::Discord)
+        );
+        assert_eq!(detect(&[("content-type", "application/json")]), None);
+        assert_eq!(
+            SchemeName::StandardWebhooksV1a.cli_name(),
+            "standard-webhooks-v1a"
+        );
     }
 }

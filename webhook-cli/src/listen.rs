@@ -43,6 +43,11 @@ impl Decode<EventView> for DetectDecoder {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(BodyDecodeError::Empty);
         }
+        // A form (Slack slash command, GitHub's form content type): the JSON it carries.
+        if media == Some(MediaType::Form) {
+            let json = webhook_receiver::form_json(body)?;
+            return self.decode(Some(MediaType::Json), &json);
+        }
         let ct = media.map(MediaType::as_str);
         match webhook_payloads::detect(ct, &http::HeaderMap::new(), body) {
             Ok(found) => Ok(found.payloads.iter().map(view).collect()),
@@ -71,6 +76,7 @@ impl Decode<EventView> for DetectDecoder {
 struct Totals {
     requests: AtomicU64,
     accepted: AtomicU64,
+    handshakes: AtomicU64,
     events: AtomicU64,
     refused: Mutex<BTreeMap<u16, u64>>,
 }
@@ -116,6 +122,25 @@ impl Printer {
             ev.id.as_deref().unwrap_or("-"),
             s.yellow(ev.subject.as_deref().unwrap_or("-")),
             truncate(&ev.summary, 160),
+        ));
+    }
+
+    fn handshake(&self, name: &str, peer: SocketAddr, what: &str) {
+        if self.json {
+            let line = json!({
+                "kind": "handshake",
+                "handshake": name,
+                "remote": peer.to_string(),
+                "request": what,
+            });
+            self.line(&line.to_string());
+            return;
+        }
+        let s = self.style;
+        self.line(&format!(
+            "{} {} {name} answered ({what} from {peer})",
+            s.dim(&clock(SystemTime::now())),
+            s.green("↔ handshake"),
         ));
     }
 
@@ -328,6 +353,12 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
 fn observe(printer: &Printer, totals: &Totals, a: &Answered<'_>) {
     totals.requests.fetch_add(1, Ordering::Relaxed);
     let status = a.response.status();
+    if let Some(Rejection::Handshake(reply)) = a.rejection() {
+        totals.handshakes.fetch_add(1, Ordering::Relaxed);
+        let what = format!("{} {}", a.method, a.uri.path());
+        printer.handshake(reply.handshake().name(), a.peer, &what);
+        return;
+    }
     if status.is_success() {
         totals.accepted.fetch_add(1, Ordering::Relaxed);
         return;
@@ -369,12 +400,18 @@ fn print_totals(t: &Totals, s: Style) {
         .map(|(k, v)| format!("{k}×{v}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let handshakes = t.handshakes.load(Ordering::Relaxed);
     eprintln!(
-        "{}: {} request(s), {} accepted with {} event(s), {} refused{}",
+        "{}: {} request(s), {} accepted with {} event(s), {}{} refused{}",
         s.bold("totals"),
         t.requests.load(Ordering::Relaxed),
         t.accepted.load(Ordering::Relaxed),
         t.events.load(Ordering::Relaxed),
+        if handshakes == 0 {
+            String::new()
+        } else {
+            format!("{handshakes} handshake(s) answered, ")
+        },
         refused_n,
         if by_status.is_empty() {
             String::new()
@@ -471,6 +508,19 @@ mod tests {
             refusal_reason(&Rejection::Decode(BodyDecodeError::Empty)),
             "the body is empty"
         );
+    }
+
+    #[test]
+    fn forms_are_decoded_as_the_json_they_carry() {
+        let d = DetectDecoder;
+        let ok = d
+            .decode(Some(MediaType::Form), b"command=%2Fdeploy&text=api")
+            .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert!(matches!(
+            d.decode(Some(MediaType::Form), b"text=%zz"),
+            Err(BodyDecodeError::Form { .. })
+        ));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `webhook`: listen, send, test, sign, verify and call webhooks from a terminal.
+//! `webhook`: listen, send, test, sign, verify and call webhooks, and make keys, from a terminal.
 //!
 //! Each subcommand lives in its own module; this file parses the command line, runs the
 //! subcommand on a tokio runtime and turns its result into a documented exit code (see
@@ -8,6 +8,7 @@ mod call;
 mod cli;
 mod error;
 mod events;
+mod keygen;
 mod keys;
 mod listen;
 mod parse;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args, no_color),
+        Command::Keygen(args) => keygen::run(&args),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -60,7 +62,7 @@ fn main() -> ExitCode {
                             .unwrap_or_default();
                         call::run(args, rules, no_color).await
                     }
-                    Command::Sign(_) | Command::Verify(_) => Ok(Exit::Usage),
+                    Command::Sign(_) | Command::Verify(_) | Command::Keygen(_) => Ok(Exit::Usage),
                 }
             })
         }

@@ -16,7 +16,7 @@ use webhook_core::{
 use crate::cli::{BodyArgs, SignArgs, VerifyArgs};
 use crate::error::{CliError, Exit};
 use crate::events::read_input;
-use crate::keys::{self, from_unix_secs, unix_secs};
+use crate::keys::{self, SchemeName, from_unix_secs, unix_secs};
 use crate::parse::{self, HeaderArg};
 use crate::style::{Style, truncate};
 
@@ -49,6 +49,9 @@ pub(crate) fn sign(args: &SignArgs) -> Result<Exit, CliError> {
         ))
     })?;
     let body = body_bytes(&args.body)?;
+    for warning in unsigned_flags(&scheme, args.id.is_some(), args.timestamp.is_some()) {
+        eprintln!("warning: {warning}");
+    }
     let id = args.id.clone().unwrap_or_else(random_id);
     let ts = args
         .timestamp
@@ -78,6 +81,28 @@ pub(crate) fn sign(args: &SignArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// Warnings for `--id` / `--timestamp` given to a scheme that does not sign them (they would be
+/// silently ignored).
+fn unsigned_flags(scheme: &Scheme, id: bool, timestamp: bool) -> Vec<String> {
+    let content = scheme.signed_content();
+    let mut out = Vec::new();
+    if id && !content.uses_id() {
+        out.push(format!(
+            "--id is ignored: the {} scheme does not sign a message id (it signs {})",
+            scheme.name(),
+            content.template()
+        ));
+    }
+    if timestamp && !content.uses_timestamp() {
+        out.push(format!(
+            "--timestamp is ignored: the {} scheme does not sign a timestamp (it signs {})",
+            scheme.name(),
+            content.template()
+        ));
+    }
+    out
 }
 
 /// Reads `name: value` lines (HTTP request and status lines, blank lines and `#` comments
@@ -235,11 +260,25 @@ fn skew_text(ts: u64, now: u64) -> (String, u64, bool) {
 /// Runs `verify`.
 pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError> {
     let s = Style::stdout(no_color);
-    let scheme = args.scheme.scheme();
+    let mut header_args = args.headers.clone();
+    if let Some(path) = &args.headers_file {
+        header_args.extend(headers_from_file(path)?);
+    }
+    let headers = header_map(&header_args)?;
+    // Without --scheme: the scheme whose signature header the request carries.
+    let detected = match args.scheme {
+        Some(_) => None,
+        None => SchemeName::detect(&headers),
+    };
+    let scheme_name = args
+        .scheme
+        .or(detected.as_ref().map(|(name, _)| *name))
+        .unwrap_or(SchemeName::StandardWebhooks);
+    let scheme = scheme_name.scheme();
     let keys: Vec<Key> = args
         .secrets
         .iter()
-        .map(|t| keys::parse_key(t, args.scheme))
+        .map(|t| keys::parse_key(t, scheme_name))
         .collect::<Result<_, _>>()?;
     let ring = keys
         .iter()
@@ -253,11 +292,6 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
     } else {
         verifier.with_tolerance(tolerance)
     };
-    let mut header_args = args.headers.clone();
-    if let Some(path) = &args.headers_file {
-        header_args.extend(headers_from_file(path)?);
-    }
-    let headers = header_map(&header_args)?;
     let body = body_bytes(&args.body)?;
     let now_secs = args.now.unwrap_or_else(|| unix_secs(SystemTime::now()));
     let now = from_unix_secs(now_secs);
@@ -265,8 +299,13 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
 
     let names: Vec<&str> = scheme.headers().map(HeaderName::as_str).collect();
     println!(
-        "scheme {} (headers: {}), {} key(s), body {} bytes",
+        "scheme {}{} (headers: {}), {} key(s), body {} bytes",
         s.bold(scheme.name()),
+        match &detected {
+            Some((_, header)) => format!(", detected from the {header} header"),
+            None if args.scheme.is_none() => ", the default: no known signature header".to_owned(),
+            None => String::new(),
+        },
         names.join(", "),
         keys.len(),
         body.len()
@@ -381,8 +420,11 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
                         keys.len()
                     ),
                     EntryCheck::Undecodable => format!(
-                        "{bad} entry {n} ({shown}): does not decode as a {:?} {} signature",
-                        scheme.encoding(),
+                        "{bad} entry {n} ({shown}): does not decode as {} {} signature",
+                        match scheme.encoding() {
+                            webhook_core::SignatureEncoding::Hex => "a hex",
+                            _ => "a base64",
+                        },
                         scheme.algorithm().name()
                     ),
                     EntryCheck::OtherVersion => format!(
@@ -414,10 +456,18 @@ pub(crate) fn verify(args: &VerifyArgs, no_color: bool) -> Result<Exit, CliError
         Err(e) => {
             println!("{}: {e}", s.red("INVALID"));
             let why: String = match &e {
-                VerifyError::MissingHeader { header } => format!(
-                    "the request has no `{header}` header; is --scheme {} the sender's scheme?",
-                    scheme.name()
-                ),
+                VerifyError::MissingHeader { header } => match SchemeName::detect(&headers) {
+                    Some((other, found)) if other != scheme_name => format!(
+                        "the request has no `{header}` header, but a `{found}` header: it was \
+                         signed with the {} scheme; pass --scheme {}",
+                        other.cli_name(),
+                        other.cli_name()
+                    ),
+                    _ => format!(
+                        "the request has no `{header}` header; is --scheme {} the sender's scheme?",
+                        scheme_name.cli_name()
+                    ),
+                },
                 VerifyError::MalformedHeader { header, reason } => {
                     format!("header `{header}` is malformed ({reason})")
                 }
@@ -533,6 +583,24 @@ mod tests {
             check,
             EntryCheck::Unchecked("`x-slack-request-timestamp` is missing".into())
         );
+    }
+
+    #[test]
+    fn flags_a_scheme_does_not_sign_are_warned_about() {
+        assert!(unsigned_flags(&Scheme::standard_webhooks(), true, true).is_empty());
+        let w = unsigned_flags(&Scheme::stripe(), true, true);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("--id is ignored: the stripe scheme"),
+            "{w:?}"
+        );
+        let w = unsigned_flags(&Scheme::github(), true, true);
+        assert_eq!(w.len(), 2);
+        assert!(
+            w[1].contains("does not sign a timestamp (it signs {body})"),
+            "{w:?}"
+        );
+        assert!(unsigned_flags(&Scheme::github(), false, false).is_empty());
     }
 
     #[test]

@@ -1288,3 +1288,6 @@ fn listen_prints_every_refusal_and_accepts_other_families() {
         "{err}"
     );
 }
+
+#[path = "cli/presets.rs"]
+mod presets;

@@ -18,6 +18,8 @@
 //! | --- | --- | --- |
 //! | security | `security/secret.rs`, `keyring.rs` | [`Secret`], [`KeyRing`], [`Key`], [`KeyEntry`] (rotation windows) |
 //! | | `security/scheme/` | [`Scheme`] (one description of every signature scheme) and its presets: [`Scheme::standard_webhooks`], [`Scheme::github`], [`Scheme::stripe`], ... |
+//! | | `security/key_text.rs`, `keygen.rs` | [`SecretFormat`] and [`Scheme::parse_key`]: each scheme reads its secret as its sender hands it out (Stripe's `whsec_` literally, Standard Webhooks' decoded); [`Scheme::generate_key`] |
+//! | | `security/handshake.rs` | [`Handshake`]: Discord PING, Slack `url_verification`, Zoom `endpoint.url_validation`, answered by [`Verifier::answer_handshake`] |
 //! | | `security/sign.rs`, `verify.rs` | [`Signer`], [`Verifier`], [`Verified`]: constant time, allocation-free for HMAC |
 //! | | `security/auth/` | [`SenderAuth`], [`ReceiverAuth`], [`Identity`]: Basic, Bearer, header token, signature, [`ClientCertificate`] |
 //! | | `security/headers.rs` | [`CustomHeaders`]: the headers users may set |
@@ -114,7 +116,10 @@ pub use security::auth::{
     AuthConfigError, AuthError, BasicCredentials, BearerToken, ClientCertificate,
     ClientCertificatePem, HeaderToken, Identity, ReceiverAuth, SenderAuth,
 };
+pub use security::handshake::{Handshake, HandshakeReply};
 pub use security::headers::{CustomHeaders, CustomHeadersBuilder, HeaderError, is_reserved_header};
+pub use security::key_text::{KeyTextError, SecretFormat};
+pub use security::keygen::GeneratedKey;
 pub use security::keyring::{Key, KeyEntry, KeyRing, KeyRingError};
 pub use security::scheme::{
     Algorithm, Scheme, SchemeBuilder, SchemeError, SignatureEncoding, SignatureFormat,

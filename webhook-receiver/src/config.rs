@@ -103,6 +103,7 @@ struct Inner {
     media_types: Vec<MediaType>,
     methods: Vec<Method>,
     replay: Option<ReplayState>,
+    handshakes: bool,
 }
 
 /// The replay cache of a built configuration.
@@ -158,6 +159,7 @@ pub struct ReceiverConfigBuilder {
     media_types: Vec<MediaType>,
     methods: Vec<Method>,
     replay: Replay,
+    handshakes: bool,
 }
 
 /// The replay-protection choice of a builder.
@@ -238,6 +240,27 @@ impl ReceiverConfigBuilder {
     #[must_use]
     pub fn header_token(self, token: webhook_core::HeaderToken) -> Self {
         self.auth(webhook_core::ReceiverAuth::HeaderToken(token))
+    }
+
+    /// Whether to answer providers' registration handshakes (default `true`): a request that
+    /// authenticated and is its scheme's handshake (Discord PING, Slack `url_verification`, Zoom
+    /// `endpoint.url_validation`) is answered `200` with the reply the provider expects
+    /// ([`Rejection::Handshake`](crate::Rejection::Handshake)) and never reaches handlers.
+    /// `false` hands it to the handlers like any event.
+    ///
+    /// ```
+    /// use webhook_core::{KeyRing, Scheme, Secret, Verifier};
+    /// use webhook_receiver::ReceiverConfig;
+    ///
+    /// let ring = KeyRing::single(Scheme::slack().parse_key("8f742231b10e8888abcd99yyyzzz85a5")?);
+    /// let config = ReceiverConfig::builder().verify(Verifier::new(Scheme::slack(), &ring)?).build()?;
+    /// assert!(config.handshakes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn handshakes(mut self, answer: bool) -> Self {
+        self.handshakes = answer;
+        self
     }
 
     /// The largest body accepted as sent, in bytes (default 1 MiB, at most [`MAX_BODY_LIMIT`]).
@@ -381,6 +404,7 @@ impl ReceiverConfigBuilder {
                 media_types: self.media_types,
                 methods: self.methods,
                 replay,
+                handshakes: self.handshakes,
             }),
         })
     }
@@ -400,7 +424,14 @@ impl ReceiverConfig {
             replay: Replay::Default {
                 max_entries: DEFAULT_REPLAY_ENTRIES,
             },
+            handshakes: true,
         }
+    }
+
+    /// Whether verified registration handshakes are answered (see
+    /// [`Authenticate::handshake`]).
+    pub fn handshakes(&self) -> bool {
+        self.inner.handshakes
     }
 
     /// The body limit in bytes.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! clock (once) → method → media type → encoding → declared length → bounded body → gzip
-//!              → authenticate → replay reservation → [decode]
+//!              → authenticate → replay reservation → handshake (answered here) → [decode]
 //! ```
 //!
 //! [`intake`] is the one sequence, used by every integration: the [`Receiver`](crate::Receiver)
@@ -69,8 +69,17 @@ where
 {
     let now = now.unwrap_or_else(SystemTime::now);
     let result = checks(config, req, now, remote_addr).await;
-    if let Err(r) = &result {
-        tracing::debug!(status = %r.status(), kind = r.kind(), error = %r, "webhook rejected");
+    match &result {
+        Err(Rejection::Handshake(reply)) => {
+            tracing::debug!(
+                handshake = reply.handshake().name(),
+                "webhook handshake answered"
+            );
+        }
+        Err(r) => {
+            tracing::debug!(status = %r.status(), kind = r.kind(), error = %r, "webhook rejected");
+        }
+        Ok(_) => {}
     }
     result
 }
@@ -144,6 +153,13 @@ where
             Rejection::Duplicate
         }
     })?;
+    if config.handshakes()
+        && let Some(reply) = auth.handshake(&authenticated, &decoded)
+    {
+        // Answered here, for every integration; the handshake counts as received.
+        reservation.acknowledge();
+        return Err(Rejection::Handshake(reply));
+    }
     Ok(Intake {
         parts,
         body: decoded,

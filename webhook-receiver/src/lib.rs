@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! request → method / media type / encoding → bounded body (413 while reading) → gzip (bounded)
-//!         → authenticate raw bytes (401) → replay reservation (duplicate: 200; in flight: 409) → decode (400 / 422)
+//!         → authenticate raw bytes (401) → replay reservation (duplicate: 200; in flight: 409)
+//!         → registration handshake (Discord PING, Slack url_verification, Zoom
+//!           endpoint.url_validation: answered 200 here) → decode (400 / 422; forms as JSON)
 //!         → route by subject → handlers → 200 | JSON decision | 429 | 500 (id released)
 //! ```
 //!
@@ -19,7 +21,7 @@
 //!
 //! | status | meaning | the sender should |
 //! | --- | --- | --- |
-//! | 2xx | accepted (optionally a JSON decision body); `200 {"status":"duplicate"}` when this message (its id, or its signed timestamp and body) was already acknowledged: the handlers do not run again | move on |
+//! | 2xx | accepted (optionally a JSON decision body), or a verified handshake answered as its provider documents; `200 {"status":"duplicate"}` when this message (its id, or its signed timestamp and body) was already acknowledged: the handlers do not run again | move on |
 //! | 400 | malformed body (names the NDJSON line or JSON line/column), bad gzip | fix the request |
 //! | 401 | authentication or signature failure | fix credentials |
 //! | 405 | method not allowed (`Allow` lists the allowed ones) | fix the method |
@@ -107,7 +109,7 @@ pub use config::{
 pub use context::{Context, ContextBuilder, PeerCertificate, RemoteAddr};
 pub use decode::{
     BodyDecodeError, ConnectSecureDecoder, Decode, DetectDecoder, JsonDecoder, Location, RawBody,
-    SysdigDecoder,
+    SysdigDecoder, SysdigDecoderAt, form_json,
 };
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use media::MediaType;

@@ -25,15 +25,21 @@ pub enum MediaType {
     CloudEvents,
     /// A CloudEvents batch: `application/cloudevents-batch+json` (a JSON array).
     CloudEventsBatch,
+    /// An HTML form, `application/x-www-form-urlencoded`: Slack slash commands and
+    /// interactivity, GitHub's form content type. Verified over the raw bytes like any body,
+    /// then decoded as the JSON of its `payload` field, or an object of its fields
+    /// ([`form_json`](crate::form_json)).
+    Form,
 }
 
 impl MediaType {
     /// Every media type, the receiver's default set.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Json,
         Self::NdJson,
         Self::CloudEvents,
         Self::CloudEventsBatch,
+        Self::Form,
     ];
 
     /// Parses a `Content-Type` header value (parameters such as `charset` are ignored, case is
@@ -55,6 +61,8 @@ impl MediaType {
             Some(Self::CloudEvents)
         } else if eq("application/cloudevents-batch+json") {
             Some(Self::CloudEventsBatch)
+        } else if eq("application/x-www-form-urlencoded") {
+            Some(Self::Form)
         } else {
             None
         }
@@ -67,6 +75,7 @@ impl MediaType {
             Self::NdJson => "application/x-ndjson",
             Self::CloudEvents => "application/cloudevents+json",
             Self::CloudEventsBatch => "application/cloudevents-batch+json",
+            Self::Form => "application/x-www-form-urlencoded",
         }
     }
 }
@@ -94,6 +103,10 @@ mod tests {
         assert_eq!(
             parse("application/cloudevents-batch+json"),
             Some(MediaType::CloudEventsBatch)
+        );
+        assert_eq!(
+            parse("application/x-www-form-urlencoded; charset=utf-8"),
+            Some(MediaType::Form)
         );
     }
 

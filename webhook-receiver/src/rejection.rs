@@ -8,10 +8,13 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
 
+use webhook_core::HandshakeReply;
+
 use crate::auth::AuthRejection;
 use crate::decode::BodyDecodeError;
 
-/// A request the receiver refused before (or instead of) running handlers.
+/// A request the receiver refused (or, for a registration [handshake](Self::Handshake),
+/// answered) before (or instead of) running handlers.
 ///
 /// Its [`Display`](std::fmt::Display) and [`source`](std::error::Error::source) chain carry the
 /// detailed cause (for an authentication failure, the `webhook-core` error behind the
@@ -74,6 +77,11 @@ pub enum Rejection {
     /// The receiver is shutting down (`503`).
     #[error("shutting down")]
     ShuttingDown,
+    /// Not a refusal: the verified request is a provider's registration handshake (Discord's
+    /// PING, Slack's `url_verification`, Zoom's `endpoint.url_validation`), answered `200` with
+    /// the [`HandshakeReply`] instead of running handlers. Its message id is recorded as seen.
+    #[error("answered the {} handshake", .0.handshake().name())]
+    Handshake(HandshakeReply),
 }
 
 impl Rejection {
@@ -95,6 +103,7 @@ impl Rejection {
             Self::Duplicate => StatusCode::OK,
             Self::Decode(e) => e.status(),
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Handshake(_) => StatusCode::OK,
         }
     }
 
@@ -115,6 +124,7 @@ impl Rejection {
             Self::Decode(BodyDecodeError::UnsupportedMediaType) => "unsupported_media_type",
             Self::Decode(_) => "malformed",
             Self::ShuttingDown => "shutting_down",
+            Self::Handshake(_) => "handshake",
         }
     }
 
@@ -144,6 +154,15 @@ impl Rejection {
     /// assert_eq!(Rejection::Duplicate.into_response().status(), http::StatusCode::OK);
     /// ```
     pub fn into_response(self) -> Response<Full<Bytes>> {
+        if let Self::Handshake(reply) = &self {
+            let mut res = Response::new(Full::new(Bytes::from(reply.body().to_vec())));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(reply.content_type()),
+            );
+            res.extensions_mut().insert(self);
+            return res;
+        }
         let detail = match &self {
             Self::Unauthorized(e) => e.reason().to_owned(),
             other => other.to_string(),

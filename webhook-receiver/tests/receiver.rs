@@ -8,9 +8,14 @@ mod direct;
 #[cfg(feature = "server")]
 #[path = "receiver/families.rs"]
 mod families;
+#[path = "receiver/handshakes.rs"]
+mod handshakes;
 #[cfg(feature = "http2")]
 #[path = "receiver/http2.rs"]
 mod http2;
+#[cfg(feature = "server")]
+#[path = "receiver/interop.rs"]
+mod interop;
 #[cfg(feature = "tower")]
 #[path = "receiver/oneshot.rs"]
 mod oneshot;

@@ -747,3 +747,46 @@ fn sysdig_refusals_are_typed() {
             .contains("Host")
     );
 }
+
+/// Issue 18: a snapshot's secrets are read as the scheme's senders hand them out: Stripe's
+/// `whsec_...` endpoint secret is the literal HMAC key, Standard Webhooks' is base64.
+#[test]
+fn signature_keys_are_read_by_their_scheme() {
+    use webhook_core::{KeyRing, Scheme, Secret, Verifier};
+    let spec = |scheme: &str, secret: &str| {
+        let json = format!(
+            r#"{{"version":1,"endpoints":[{{"name":"a","url":"https://a.example/in",
+                "auth":{{"type":"signature","scheme":"{scheme}","keys":[{{"secret":"{secret}"}}]}}}}]}}"#
+        );
+        RegistrySnapshot::from_json_str(&json).unwrap().endpoints[0]
+            .to_config()
+            .unwrap()
+    };
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let request = |config: &webhook_sender::EndpointConfig| {
+        let ep = config.endpoint();
+        let events = [webhook_core::Event::builder("e1", "invoice.paid")
+            .json_bytes(&b"{}"[..])
+            .unwrap()];
+        let body = ep.encode(&events).unwrap();
+        let req = ep.request("b1", &body, at).unwrap();
+        (req.headers().clone(), body)
+    };
+    let (headers, body) = request(&spec("stripe", "whsec_test"));
+    let literal = KeyRing::single(Secret::from_bytes("whsec_test").unwrap());
+    Verifier::new(Scheme::stripe(), &literal)
+        .unwrap()
+        .verify(&headers, &body.bytes, at)
+        .unwrap();
+    let (headers, body) = request(&spec("standard-webhooks", WHSEC));
+    let decoded = KeyRing::single(Secret::from_whsec(WHSEC).unwrap());
+    Verifier::new(Scheme::standard_webhooks(), &decoded)
+        .unwrap()
+        .verify(&headers, &body.bytes, at)
+        .unwrap();
+    // An Ed25519 public key is no HMAC secret: refused by field.
+    let json = r#"{"version":1,"endpoints":[{"name":"a","url":"https://a.example/in",
+        "auth":{"type":"signature","scheme":"github","keys":[{"secret":"whpk_AAAA"}]}}]}"#;
+    let err = config_err(&RegistrySnapshot::from_json_str(json).unwrap().endpoints[0]);
+    assert!(err.to_string().contains("auth.keys[0].secret"), "{err}");
+}

@@ -27,8 +27,8 @@ use crate::Scheme;
 use crate::delivery::encode::Encoding;
 use crate::delivery::request::{Endpoint, EndpointError};
 use crate::{
-    AuthConfigError, BasicCredentials, BearerToken, KeyRing, KeyRingError, Secret, SecretError,
-    SenderAuth, TimestampFormat,
+    AuthConfigError, BasicCredentials, BearerToken, KeyRing, KeyRingError, SecretError, SenderAuth,
+    TimestampFormat,
 };
 
 /// How a Sysdig `WEBHOOK` integration authenticates (the `auth` attribute).
@@ -359,11 +359,11 @@ impl SysdigWebhookConfig {
             Some(SysdigAuth::BasicAuth) => SenderAuth::Basic(BasicCredentials::parse(secret)?),
             Some(SysdigAuth::BearerToken) => SenderAuth::Bearer(BearerToken::new(secret)?),
             Some(SysdigAuth::Signature) => {
-                let key = if secret.starts_with("whsec_") {
-                    Secret::from_whsec(secret)?
-                } else {
-                    Secret::from_bytes(secret.as_bytes())?
-                };
+                // Read as the scheme's senders hand it out (Standard Webhooks decodes
+                // `whsec_`, Stripe uses it literally, ...).
+                let key = scheme
+                    .parse_key(secret)
+                    .map_err(|e| ConfigError::BadSecret(e.to_string()))?;
                 SenderAuth::signature_with(scheme, &KeyRing::single(key))?
             }
         };

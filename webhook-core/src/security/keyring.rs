@@ -33,11 +33,11 @@ impl Key {
     /// A short name of the key kind, for errors and logs.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Hmac(_) => "hmac secret",
+            Self::Hmac(_) => "HMAC secret",
             #[cfg(feature = "ed25519")]
-            Self::Ed25519Signing(_) => "ed25519 signing key",
+            Self::Ed25519Signing(_) => "Ed25519 signing key",
             #[cfg(feature = "ed25519")]
-            Self::Ed25519Verifying(_) => "ed25519 verifying key",
+            Self::Ed25519Verifying(_) => "Ed25519 verifying key",
         }
     }
 }
@@ -183,10 +183,11 @@ pub enum KeyRingError {
     #[error("the key ring is empty")]
     Empty,
     /// A key does not fit the scheme's algorithm (e.g. an HMAC secret for an Ed25519 scheme, or
-    /// an Ed25519 public key given to a signer).
-    #[error("key {index} is a {kind}, which cannot be used to {purpose} with {algorithm}")]
+    /// an Ed25519 public key given to a signer). The message numbers keys from 1 (`key #1`),
+    /// as verification reports do.
+    #[error("key #{} is an {kind}, which cannot be used to {purpose} with {algorithm}", .index + 1)]
     WrongKeyKind {
-        /// Index of the key in the ring.
+        /// Index (0-based) of the key in the ring.
         index: usize,
         /// Kind of the key found.
         kind: &'static str,
@@ -219,6 +220,6 @@ mod tests {
         assert_eq!(live(exp - Duration::from_nanos(1)), vec![0, 1]);
         assert_eq!(live(exp), vec![1]);
         assert_eq!(ring.iter().next().unwrap().expires_at(), Some(exp));
-        assert_eq!(ring.iter().next().unwrap().key().kind(), "hmac secret");
+        assert_eq!(ring.iter().next().unwrap().key().kind(), "HMAC secret");
     }
 }

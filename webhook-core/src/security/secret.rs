@@ -3,8 +3,8 @@
 //! A [`Secret`] owns its bytes in a buffer that is zeroized when dropped, never prints them
 //! (`Debug` shows `Secret(***)`), and is parsed from the forms senders hand out:
 //!
-//! * Standard Webhooks / Svix secrets, `whsec_` followed by standard padded base64 of 24 to 64
-//!   bytes ([`Secret::from_whsec`]);
+//! * Standard Webhooks / Svix secrets, `whsec_` followed by standard base64 (padded or not, as
+//!   the reference libraries accept) of 24 to 64 bytes ([`Secret::from_whsec`]);
 //! * raw bytes, e.g. a GitHub or Slack signing secret typed by a user ([`Secret::from_bytes`]).
 //!
 //! Ed25519 keys (`whsk_`/`whpk_`) live in `webhook_core::ed25519` (feature `ed25519`).
@@ -12,12 +12,21 @@
 use std::fmt;
 
 use base64::Engine as _;
+use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use zeroize::Zeroizing;
 
 const WHSEC_PREFIX: &str = Secret::WHSEC_PREFIX;
 const WHSEC_MIN_LEN: usize = Secret::WHSEC_MIN_LEN;
 const WHSEC_MAX_LEN: usize = Secret::WHSEC_MAX_LEN;
+
+/// Standard-alphabet base64 with or without its `=` padding (canonical: non-zero trailing bits
+/// are refused). The Standard Webhooks and Svix libraries read unpadded secrets, so do we.
+const PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Why a secret could not be parsed. Never contains any part of the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,8 +41,8 @@ pub enum SecretError {
         /// The prefix that was expected.
         expected: &'static str,
     },
-    /// The text after the prefix is not standard padded base64.
-    #[error("the secret is not valid standard (padded) base64")]
+    /// The text after the prefix is not standard base64.
+    #[error("the secret is not valid standard base64")]
     InvalidBase64,
     /// The decoded key has a length outside the allowed range.
     #[error("the secret decodes to {len} bytes, expected {min} to {max}")]
@@ -52,8 +61,8 @@ pub enum SecretError {
 /// A [`Secret`] owns its bytes in a buffer that is zeroized when dropped, never prints them
 /// (`Debug` shows `Secret(***)`), and is parsed from the forms senders hand out:
 ///
-/// * Standard Webhooks / Svix secrets, `whsec_` followed by standard padded base64 of 24 to 64
-///   bytes ([`Secret::from_whsec`]);
+/// * Standard Webhooks / Svix secrets, `whsec_` followed by standard base64 (padded or not, as
+///   the reference libraries accept) of 24 to 64 bytes ([`Secret::from_whsec`]);
 /// * raw bytes, e.g. a GitHub or Slack signing secret typed by a user ([`Secret::from_bytes`]).
 ///
 /// Ed25519 keys (`whsk_`/`whpk_`) live in `webhook_core::ed25519` (feature `ed25519`).
@@ -94,13 +103,19 @@ impl Secret {
         Ok(Self(bytes))
     }
 
-    /// Parses a Standard Webhooks secret: `whsec_` + standard padded base64 of 24 to 64 bytes.
+    /// Parses a Standard Webhooks secret: `whsec_` + standard base64 of 24 to 64 bytes, with or
+    /// without its `=` padding (the reference libraries accept both and read the same key).
     ///
     /// ```
     /// use webhook_core::{Secret, SecretError};
     /// assert!(Secret::from_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+    /// // 32 bytes: 43 characters and one `=`, or the 43 characters alone.
+    /// let padded = Secret::from_whsec("whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")?;
+    /// let unpadded = Secret::from_whsec("whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc")?;
+    /// assert_eq!(padded.expose_secret(), unpadded.expose_secret());
     /// assert_eq!(Secret::from_whsec("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(),
     ///            SecretError::MissingPrefix { expected: "whsec_" });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
@@ -115,7 +130,7 @@ impl Secret {
         Self::from_base64(b64)
     }
 
-    /// Parses standard padded base64 of 24 to 64 bytes, without the `whsec_` prefix.
+    /// Parses standard base64 (padded or not) of 24 to 64 bytes, without the `whsec_` prefix.
     ///
     /// ```
     /// use webhook_core::Secret;
@@ -130,7 +145,7 @@ impl Secret {
             return Err(SecretError::Empty);
         }
         let bytes = Zeroizing::new(
-            STANDARD
+            PADDING_OPTIONAL
                 .decode(b64.as_bytes())
                 .map_err(|_| SecretError::InvalidBase64)?,
         );
@@ -226,10 +241,20 @@ mod tests {
             Secret::from_whsec("whsec_!!!!").unwrap_err(),
             SecretError::InvalidBase64
         );
-        // unpadded base64 is refused (the specification says padded)
-        let unpadded = STANDARD.encode([1u8; 25]).trim_end_matches('=').to_owned();
+        // unpadded base64 is read as the peers read it: the same key as padded
+        let padded = STANDARD.encode([1u8; 25]);
+        let unpadded = padded.trim_end_matches('=').to_owned();
+        assert_ne!(padded, unpadded);
         assert_eq!(
-            Secret::from_base64(&unpadded).unwrap_err(),
+            Secret::from_base64(&unpadded).unwrap().expose_secret(),
+            Secret::from_base64(&padded).unwrap().expose_secret()
+        );
+        // non-canonical trailing bits stay refused
+        let mut loose = unpadded.clone().into_bytes();
+        let last = loose.len() - 1;
+        loose[last] = b'B'; // sets bits the 25th byte does not have
+        assert_eq!(
+            Secret::from_base64(std::str::from_utf8(&loose).unwrap()).unwrap_err(),
             SecretError::InvalidBase64
         );
         assert_eq!(

@@ -27,7 +27,8 @@ use super::codec::{self, MAX_SIG_LEN};
 use super::keys::{self, KeyState, LoadedKey, Purpose};
 use super::scheme::hmac_tag;
 use crate::{
-    KeyRing, KeyRingError, Scheme, SignatureEncoding, SignatureFormat, TimestampSource, Tolerance,
+    HandshakeReply, KeyRing, KeyRingError, Scheme, SignatureEncoding, SignatureFormat,
+    TimestampSource, Tolerance,
 };
 
 /// Why a message was refused. Variants are stable reasons a receiver can act on (answer 400 or
@@ -253,6 +254,34 @@ impl Verifier {
     /// The scheme.
     pub fn scheme(&self) -> &Scheme {
         &self.scheme
+    }
+
+    /// The answer to a registration handshake ([`Scheme::handshake`]) when `body` is one, for a
+    /// request this verifier accepted: `key_index` is its [`Verified::key_index`] (Zoom's answer
+    /// is keyed with that key). `None` when the scheme has no handshake or `body` is not its
+    /// request. Call it only after [`verify`](Self::verify) succeeded on the same body: an
+    /// unverified request must get no answer.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
+    ///
+    /// let ring = KeyRing::single(Secret::from_bytes("zoom secret token")?);
+    /// let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+    /// let mut headers = http::HeaderMap::new();
+    /// Signer::new(Scheme::zoom(), &ring)?.sign("", 1_654_503_849, body, &mut headers)?;
+    /// let verifier = Verifier::new(Scheme::zoom(), &ring)?;
+    /// let ok = verifier.verify(&headers, body, UNIX_EPOCH + Duration::from_secs(1_654_503_850))?;
+    /// let reply = verifier.answer_handshake(ok.key_index(), body).ok_or("a handshake")?;
+    /// let answer: serde_json::Value = serde_json::from_slice(reply.body())?;
+    /// assert_eq!(answer["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+    /// assert_eq!(answer["encryptedToken"].as_str().map(str::len), Some(64));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn answer_handshake(&self, key_index: usize, body: &[u8]) -> Option<HandshakeReply> {
+        let handshake = self.scheme.handshake()?;
+        let key = self.keys.iter().find(|k| k.index == key_index);
+        handshake.answer(body, key)
     }
 
     /// How timestamps are checked.

@@ -15,8 +15,10 @@ macro_rules! sysdig_event {
                 id "id": std::borrow::Cow<'a, str> [borrow],
                 /// `type`: the data type (`policy`, `command`, ...).
                 kind "type": std::borrow::Cow<'a, str> [borrow],
-                /// `timestamp`: nanoseconds since the Unix epoch (exact; never via `f64`).
-                timestamp "timestamp": u64 [lenient] => $crate::sysdig::write_ns,
+                /// `timestamp` as sent: nanoseconds since the Unix epoch, or the resolution of
+                /// the agent's `timestampFormat` (exact; never via `f64`). Read the instant with
+                /// [`SysdigTimestamp::nanos`]($crate::sysdig::SysdigTimestamp::nanos).
+                timestamp "timestamp": $crate::sysdig::SysdigTimestamp [lenient] => $crate::sysdig::write_ns,
                 /// `timestampRFC3339Nano`: the same instant as text.
                 timestamp_rfc3339_nano "timestampRFC3339Nano": Option<std::borrow::Cow<'a, str>> [borrow],
                 /// `originator`, e.g. `policy`.

@@ -5,8 +5,13 @@
 //! Sysdig sends a JSON array per request (agent-local forwarding may send NDJSON);
 //! [`parse_batch`] reads both. Every field but `id`, `type` and `timestamp` is optional, unknown
 //! fields are kept in each struct's `extra`, so parse → serialize → parse is lossless.
-//! `timestamp` is `u64` nanoseconds, parsed exactly (values above 2^53 never pass through `f64`),
-//! and [`SysdigEvent::to_writer_with`] writes it at any [`TimestampFormat`].
+//! `timestamp` is a [`SysdigTimestamp`]: the integer as sent (parsed exactly, values above 2^53
+//! never pass through `f64`) with its resolution. Sysdig Secure sends nanoseconds; an agent with
+//! `timestampFormat: seconds|milliseconds|microseconds` sends that resolution. The resolution is
+//! read from the magnitude unless declared ([`SysdigEvent::set_timestamp_format`], or
+//! `webhook-receiver`'s `SysdigDecoder::with_timestamp_format`), so
+//! [`SysdigEvent::timestamp_ns`] is the instant for all four, and
+//! [`SysdigEvent::to_writer_with`] writes it at any [`TimestampFormat`] (`None`: as sent).
 //!
 //! # Performance
 //!
@@ -26,6 +31,7 @@ mod audittrail;
 mod base;
 mod benchmark;
 mod hostscanning;
+mod instant;
 mod legacy;
 mod policy;
 mod scan;
@@ -48,6 +54,7 @@ pub use activity::{
 pub use audittrail::{AuditTrailContent, AuditTrailEvent};
 pub use benchmark::BenchmarkEvent;
 pub use hostscanning::HostScanningEvent;
+pub use instant::SysdigTimestamp;
 pub use legacy::{KeyValue, LegacyPolicyEvent};
 pub use policy::{Action, PolicyContent, PolicyEvent};
 pub use severity::Severity;
@@ -68,9 +75,9 @@ fn has_legacy_marker(object: &serde_json::Map<String, Value>) -> bool {
         .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
 }
 
-/// Writes a nanosecond timestamp at the requested resolution (`None`: as received).
-pub(crate) fn write_ns(ns: &u64, format: Option<TimestampFormat>) -> u64 {
-    format.map_or(*ns, |f| f.from_nanos(*ns))
+/// Writes a `timestamp` at the requested resolution (`None`: as received).
+pub(crate) fn write_ns(t: &SysdigTimestamp, format: Option<TimestampFormat>) -> u64 {
+    t.value_at(format)
 }
 
 /// One Sysdig Secure event, by its `type`.
@@ -383,12 +390,35 @@ impl<'a> SysdigEvent<'a> {
         }
     }
 
-    /// The instant in nanoseconds since the Unix epoch (legacy: `timestampNs` or µs × 1000;
-    /// unknown: an integer `timestamp`, as sent).
+    /// The instant in nanoseconds since the Unix epoch, whatever resolution the sender used
+    /// (see [`SysdigTimestamp`]: declared, or read from the magnitude); legacy: `timestampNs`
+    /// or µs × 1000; unknown: an integer `timestamp`, its resolution read from its magnitude.
+    ///
+    /// ```
+    /// use webhook_payloads::sysdig::SysdigEvent;
+    /// for sent in ["1720453939", "1720453939637", "1720453939637554", "1720453939637554200"] {
+    ///     let line = format!(r#"{{"id":"a","type":"connection","timestamp":{sent}}}"#);
+    ///     let ev = SysdigEvent::from_slice(line.as_bytes())?;
+    ///     assert_eq!(ev.timestamp_ns().map(|ns| ns / 1_000_000_000), Some(1_720_453_939));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timestamp_ns(&self) -> Option<u64> {
         match self {
-            Self::Policy(e) => Some(e.timestamp),
             Self::LegacyPolicy(e) => e.timestamp_ns(),
+            Self::Unknown(v) => v
+                .get("timestamp")
+                .and_then(Value::as_u64)
+                .and_then(|t| SysdigTimestamp::new(t).nanos()),
+            other => other.timestamp().and_then(SysdigTimestamp::nanos),
+        }
+    }
+
+    /// The `timestamp` of the current-format event types, as sent with its resolution
+    /// (`None` for legacy and unknown events).
+    pub fn timestamp(&self) -> Option<SysdigTimestamp> {
+        match self {
+            Self::Policy(e) => Some(e.timestamp),
             Self::Command(e) => Some(e.timestamp),
             Self::Connection(e) => Some(e.timestamp),
             Self::FileAccess(e) => Some(e.timestamp),
@@ -396,8 +426,40 @@ impl<'a> SysdigEvent<'a> {
             Self::AuditTrail(e) => Some(e.timestamp),
             Self::Benchmark(e) => Some(e.timestamp),
             Self::HostScanning(e) => Some(e.timestamp),
-            Self::Unknown(v) => v.get("timestamp").and_then(Value::as_u64),
+            Self::LegacyPolicy(_) | Self::Unknown(_) => None,
         }
+    }
+
+    /// Declares the resolution the sender wrote `timestamp` at (the agent's
+    /// `timestampFormat`), instead of reading it from the magnitude; the value itself is kept as
+    /// sent. Legacy events carry their own units (`timestamp` in µs, `timestampNs`) and unknown
+    /// ones are left as they are.
+    ///
+    /// ```
+    /// use webhook_payloads::sysdig::SysdigEvent;
+    /// use webhook_payloads::TimestampFormat;
+    ///
+    /// // 90 s after the epoch, in milliseconds: the magnitude alone reads seconds.
+    /// let mut ev = SysdigEvent::from_slice(br#"{"id":"a","type":"command","timestamp":90000}"#)?;
+    /// assert_eq!(ev.timestamp_ns(), Some(90_000_000_000_000));
+    /// ev.set_timestamp_format(TimestampFormat::Milliseconds);
+    /// assert_eq!(ev.timestamp_ns(), Some(90_000_000_000));
+    /// assert!(String::from_utf8(ev.to_vec_with(TimestampFormat::Seconds)?)?.contains(r#""timestamp":90"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_timestamp_format(&mut self, format: TimestampFormat) {
+        let t = match self {
+            Self::Policy(e) => &mut e.timestamp,
+            Self::Command(e) => &mut e.timestamp,
+            Self::Connection(e) => &mut e.timestamp,
+            Self::FileAccess(e) => &mut e.timestamp,
+            Self::Kubernetes(e) => &mut e.timestamp,
+            Self::AuditTrail(e) => &mut e.timestamp,
+            Self::Benchmark(e) => &mut e.timestamp,
+            Self::HostScanning(e) => &mut e.timestamp,
+            Self::LegacyPolicy(_) | Self::Unknown(_) => return,
+        };
+        *t = t.with_format(format);
     }
 
     /// The severity level (0–3 high, 4–5 medium, 6 low, 7 info), when the event has one.

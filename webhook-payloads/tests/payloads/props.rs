@@ -95,9 +95,14 @@ proptest! {
         let bytes = serde_json::to_vec(&v).unwrap();
         match SysdigEvent::from_slice(&bytes) {
             Ok(ev) => {
-                // Whatever parsed re-parses to itself.
-                let out = ev.to_vec_with(TimestampFormat::Nanoseconds).unwrap();
+                // Whatever parsed re-parses to itself, written as sent...
+                let out = ev.to_json_vec();
                 prop_assert_eq!(&SysdigEvent::from_slice(&out).unwrap(), &ev);
+                // ...and names the same instant written in nanoseconds, read as such.
+                let out = ev.to_vec_with(TimestampFormat::Nanoseconds).unwrap();
+                let mut again = SysdigEvent::from_slice(&out).unwrap();
+                again.set_timestamp_format(TimestampFormat::Nanoseconds);
+                prop_assert_eq!(again.timestamp_ns(), ev.timestamp_ns());
                 // The serde-free writer writes exactly what serde_json writes.
                 prop_assert_eq!(ev.to_json_vec(), serde_json::to_vec(&ev).unwrap());
                 for f in [TimestampFormat::Seconds, TimestampFormat::Microseconds] {
@@ -153,10 +158,32 @@ proptest! {
     #[test]
     fn sysdig_timestamps_exact_at_every_resolution(ts in any::<u64>(), which in 0usize..4) {
         let format = [TimestampFormat::Seconds, TimestampFormat::Milliseconds, TimestampFormat::Microseconds, TimestampFormat::Nanoseconds][which];
+        // Nanoseconds, declared: exact for every u64.
         let line = format!(r#"{{"id":"a","type":"policy","timestamp":{ts}}}"#);
-        let ev = SysdigEvent::from_slice(line.as_bytes()).unwrap();
+        let mut ev = SysdigEvent::from_slice(line.as_bytes()).unwrap();
+        ev.set_timestamp_format(TimestampFormat::Nanoseconds);
         prop_assert_eq!(ev.timestamp_ns(), Some(ts));
         let v: Value = serde_json::from_slice(&ev.to_vec_with(format).unwrap()).unwrap();
         prop_assert_eq!(v["timestamp"].as_u64(), Some(format.from_nanos(ts)));
+    }
+
+    /// Issue 18: an agent's `timestampFormat` resolution, sent as is and read without being
+    /// told, gives the instant, and writes back as sent or at any resolution.
+    #[test]
+    fn sysdig_timestamps_at_the_senders_resolution(
+        ns in 100_000_000_000_000_000u64..=18_000_000_000_000_000_000,
+        sent_at in 0usize..4,
+        write_at in 0usize..4,
+    ) {
+        let all = [TimestampFormat::Seconds, TimestampFormat::Milliseconds, TimestampFormat::Microseconds, TimestampFormat::Nanoseconds];
+        let (sent_at, write_at) = (all[sent_at], all[write_at]);
+        let sent = sent_at.from_nanos(ns);
+        let line = format!(r#"{{"id":"a","type":"policy","timestamp":{sent}}}"#);
+        let ev = SysdigEvent::from_slice(line.as_bytes()).unwrap();
+        let instant = sent_at.to_nanos(sent).unwrap();
+        prop_assert_eq!(ev.timestamp_ns(), Some(instant));
+        prop_assert_eq!(ev.to_json_vec(), line.as_bytes());
+        let v: Value = serde_json::from_slice(&ev.to_vec_with(write_at).unwrap()).unwrap();
+        prop_assert_eq!(v["timestamp"].as_u64(), Some(write_at.from_nanos(instant)));
     }
 }

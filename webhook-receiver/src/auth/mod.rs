@@ -74,6 +74,21 @@ pub trait Authenticate: Send + Sync + 'static {
     fn replay_window(&self) -> Option<Duration> {
         None
     }
+
+    /// The answer to a provider's registration handshake when this request, which
+    /// [`authenticate`](Self::authenticate) accepted as `authenticated`, is one (Discord's
+    /// PING, Slack's `url_verification`, Zoom's `endpoint.url_validation`; see
+    /// [`webhook_core::Handshake`]). The receiver sends it with status `200` instead of running
+    /// handlers. Default: none; a [`Verifier`](webhook_core::Verifier) answers its scheme's
+    /// handshake.
+    fn handshake(
+        &self,
+        authenticated: &Authenticated,
+        body: &[u8],
+    ) -> Option<webhook_core::HandshakeReply> {
+        let _ = (authenticated, body);
+        None
+    }
 }
 
 impl<A: Authenticate + ?Sized> Authenticate for Arc<A> {
@@ -89,6 +104,14 @@ impl<A: Authenticate + ?Sized> Authenticate for Arc<A> {
     fn replay_window(&self) -> Option<Duration> {
         (**self).replay_window()
     }
+
+    fn handshake(
+        &self,
+        authenticated: &Authenticated,
+        body: &[u8],
+    ) -> Option<webhook_core::HandshakeReply> {
+        (**self).handshake(authenticated, body)
+    }
 }
 
 impl<A: Authenticate + ?Sized> Authenticate for Box<A> {
@@ -103,6 +126,14 @@ impl<A: Authenticate + ?Sized> Authenticate for Box<A> {
 
     fn replay_window(&self) -> Option<Duration> {
         (**self).replay_window()
+    }
+
+    fn handshake(
+        &self,
+        authenticated: &Authenticated,
+        body: &[u8],
+    ) -> Option<webhook_core::HandshakeReply> {
+        (**self).handshake(authenticated, body)
     }
 }
 

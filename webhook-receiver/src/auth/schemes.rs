@@ -25,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 use webhook_core::{
-    AuthError as CoreAuthError, ReceiverAuth, TimestampCheck, Verified, Verifier, VerifyError,
+    AuthError as CoreAuthError, HandshakeReply, ReceiverAuth, TimestampCheck, Verified, Verifier,
+    VerifyError,
 };
 
 use super::{AuthRejection, AuthRejectionKind, Authenticate, Authenticated, Identity};
@@ -95,6 +96,18 @@ fn authenticated(ok: Verified<'_>, body: &[u8]) -> Authenticated {
     }
 }
 
+/// The verifier's handshake answer for a request it accepted (keyed with the matched key).
+fn verifier_handshake(
+    v: &Verifier,
+    authenticated: &Authenticated,
+    body: &[u8],
+) -> Option<HandshakeReply> {
+    match authenticated.identity() {
+        Identity::Signature { key_index, .. } => v.answer_handshake(*key_index, body),
+        _ => None,
+    }
+}
+
 fn verifier_window(v: &Verifier) -> Option<Duration> {
     match v.timestamp_check() {
         TimestampCheck::Enforce(tol) => Some(tol.past.saturating_add(Duration::from_secs(1))),
@@ -135,6 +148,10 @@ impl Authenticate for Verifier {
 
     fn replay_window(&self) -> Option<Duration> {
         verifier_window(self)
+    }
+
+    fn handshake(&self, authenticated: &Authenticated, body: &[u8]) -> Option<HandshakeReply> {
+        verifier_handshake(self, authenticated, body)
     }
 }
 
@@ -180,6 +197,13 @@ impl Authenticate for ReceiverAuth {
     fn replay_window(&self) -> Option<Duration> {
         match self {
             Self::Signature(v) => verifier_window(v),
+            _ => None,
+        }
+    }
+
+    fn handshake(&self, authenticated: &Authenticated, body: &[u8]) -> Option<HandshakeReply> {
+        match self {
+            Self::Signature(v) => verifier_handshake(v, authenticated, body),
             _ => None,
         }
     }

@@ -53,6 +53,9 @@ impl Decode<ConnectSecureAlert> for ConnectSecureDecoder {
         if let Some(absent) = absent(body) {
             return absent;
         }
+        if let Some(form) = super::via_form(media, body, |m, b| self.decode(m, b)) {
+            return form;
+        }
         let framing = match media {
             None => return Err(BodyDecodeError::UnsupportedMediaType),
             Some(MediaType::NdJson) => Framing::Ndjson,

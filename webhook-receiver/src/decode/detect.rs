@@ -53,6 +53,9 @@ impl Decode<Payload<'static>> for DetectDecoder {
         media: Option<MediaType>,
         body: &[u8],
     ) -> Result<Vec<Payload<'static>>, BodyDecodeError> {
+        if let Some(form) = super::via_form(media, body, |m, b| self.decode(m, b)) {
+            return form;
+        }
         let content_type = super::content_type_of(media, body)?;
         match detect(Some(content_type), &http::HeaderMap::new(), body) {
             Ok(found) => Ok(found

@@ -12,12 +12,18 @@
 //! handler call without copying it, for handlers that parse it themselves with a borrowing
 //! parser (the fastest path for large batches).
 //!
+//! Form bodies (`application/x-www-form-urlencoded`: Slack slash commands and interactivity,
+//! GitHub's form content type) are read by every built-in decoder as the JSON [`form_json`]
+//! makes of them (the `payload` field, or the fields as an object); [`RawBody`] hands them over
+//! as received.
+//!
 //! [`BodyDecodeError`] separates what the sender must fix in the bytes (`400`, with the NDJSON line
 //! or the JSON line and column) from valid JSON of the wrong shape (`422`) and from a format the
 //! receiver does not take (`415`).
 
 mod connectsecure;
 mod detect;
+mod form;
 mod raw;
 mod sysdig;
 
@@ -32,8 +38,9 @@ use crate::media::MediaType;
 
 pub use connectsecure::ConnectSecureDecoder;
 pub use detect::DetectDecoder;
+pub use form::form_json;
 pub use raw::RawBody;
-pub use sysdig::SysdigDecoder;
+pub use sysdig::{SysdigDecoder, SysdigDecoderAt};
 
 /// Decodes a body into items of type `T`, and names the routing subject of an item.
 ///
@@ -125,10 +132,26 @@ pub(crate) fn absent<T: DeserializeOwned>(body: &[u8]) -> Option<Result<Vec<T>, 
     })
 }
 
+/// Decodes a form body as the JSON it stands for ([`form_json`]) with `decode`; `None` for
+/// other media types.
+pub(crate) fn via_form<T>(
+    media: Option<MediaType>,
+    body: &[u8],
+    decode: impl FnOnce(Option<MediaType>, &[u8]) -> Result<Vec<T>, BodyDecodeError>,
+) -> Option<Result<Vec<T>, BodyDecodeError>> {
+    (media == Some(MediaType::Form) && !body.iter().all(u8::is_ascii_whitespace)).then(|| {
+        let json = form_json(body)?;
+        decode(Some(MediaType::Json), &json)
+    })
+}
+
 impl<T: DeserializeOwned> Decode<T> for JsonDecoder {
     fn decode(&self, media: Option<MediaType>, body: &[u8]) -> Result<Vec<T>, BodyDecodeError> {
         if let Some(absent) = absent(body) {
             return absent;
+        }
+        if let Some(form) = via_form(media, body, |m, b| self.decode(m, b)) {
+            return form;
         }
         let framing = match media {
             None => return Err(BodyDecodeError::UnsupportedMediaType),
@@ -145,6 +168,7 @@ impl<T: DeserializeOwned> Decode<T> for JsonDecoder {
                     },
                 },
             },
+            Some(MediaType::Form) => Framing::Object,
             Some(MediaType::CloudEvents | MediaType::CloudEventsBatch) => {
                 if body.trim_ascii_start().first() == Some(&b'[') {
                     Framing::Array
@@ -219,6 +243,13 @@ pub enum BodyDecodeError {
     /// The body has no or an unsupported media type (`415`).
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A form body (`application/x-www-form-urlencoded`) that is not a valid form: a bad
+    /// `%` escape, text that is not UTF-8, a field given twice (`400`).
+    #[error("malformed form body: {message}")]
+    Form {
+        /// What is wrong.
+        message: String,
+    },
     /// The payload is not acceptable for a reason without a position (`422`), for example a
     /// missing CloudEvents attribute.
     #[error("invalid payload: {message}")]
@@ -232,7 +263,7 @@ impl BodyDecodeError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Malformed { .. } | Self::Empty => StatusCode::BAD_REQUEST,
+            Self::Malformed { .. } | Self::Empty | Self::Form { .. } => StatusCode::BAD_REQUEST,
             Self::WrongShape { .. } | Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }

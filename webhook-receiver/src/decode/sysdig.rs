@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use webhook_payloads::TimestampFormat;
 use webhook_payloads::sysdig::{SysdigEvent, parse_batch};
 
 use super::{BodyDecodeError, Decode};
@@ -25,8 +26,76 @@ use crate::media::MediaType;
 /// assert_eq!(SysdigDecoder.subject(&events[1]).as_deref(), Some("policy"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Timestamps: an agent with `timestampFormat: seconds|milliseconds|microseconds` sends
+/// `timestamp` at that resolution. This decoder reads the resolution from each value's
+/// magnitude (right from 1973 to the year 5138, see
+/// [`SysdigTimestamp`](webhook_payloads::sysdig::SysdigTimestamp));
+/// [`SysdigDecoder::with_timestamp_format`] declares it instead.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SysdigDecoder;
+
+impl SysdigDecoder {
+    /// A decoder that declares every event's `timestamp` to be at `format` (the sender's
+    /// `timestampFormat`), instead of reading the resolution from the magnitude.
+    ///
+    /// ```
+    /// use webhook_payloads::TimestampFormat;
+    /// use webhook_receiver::{Decode, MediaType, SysdigDecoder};
+    ///
+    /// let body = br#"[{"id":"a","type":"command","timestamp":90000}]"#; // 90 s, in ms
+    /// let events = SysdigDecoder.decode(Some(MediaType::Json), body)?;
+    /// assert_eq!(events[0].timestamp_ns(), Some(90_000 * 1_000_000_000)); // read as seconds
+    /// let events = SysdigDecoder::with_timestamp_format(TimestampFormat::Milliseconds)
+    ///     .decode(Some(MediaType::Json), body)?;
+    /// assert_eq!(events[0].timestamp_ns(), Some(90 * 1_000_000_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_timestamp_format(format: TimestampFormat) -> SysdigDecoderAt {
+        SysdigDecoderAt { format }
+    }
+}
+
+/// [`SysdigDecoder`] with a declared timestamp resolution
+/// ([`SysdigDecoder::with_timestamp_format`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysdigDecoderAt {
+    format: TimestampFormat,
+}
+
+impl SysdigDecoderAt {
+    /// The declared resolution.
+    pub fn timestamp_format(&self) -> TimestampFormat {
+        self.format
+    }
+}
+
+fn decode_events(
+    media: Option<MediaType>,
+    body: &[u8],
+    format: Option<TimestampFormat>,
+) -> Result<Vec<SysdigEvent<'static>>, BodyDecodeError> {
+    if let Some(form) = super::via_form(media, body, |m, b| decode_events(m, b, format)) {
+        return form;
+    }
+    let content_type = super::content_type_of(media, body)?;
+    match parse_batch(Some(content_type), body) {
+        Ok((_, events)) => Ok(events
+            .into_iter()
+            .map(|e| {
+                let mut e = e.into_owned();
+                if let Some(f) = format {
+                    e.set_timestamp_format(f);
+                }
+                e
+            })
+            .collect()),
+        Err(e) => Err(BodyDecodeError::from_payloads(
+            e,
+            webhook_payloads::framing(Some(content_type), body),
+        )),
+    }
+}
 
 impl Decode<SysdigEvent<'static>> for SysdigDecoder {
     fn decode(
@@ -34,14 +103,21 @@ impl Decode<SysdigEvent<'static>> for SysdigDecoder {
         media: Option<MediaType>,
         body: &[u8],
     ) -> Result<Vec<SysdigEvent<'static>>, BodyDecodeError> {
-        let content_type = super::content_type_of(media, body)?;
-        match parse_batch(Some(content_type), body) {
-            Ok((_, events)) => Ok(events.into_iter().map(SysdigEvent::into_owned).collect()),
-            Err(e) => Err(BodyDecodeError::from_payloads(
-                e,
-                webhook_payloads::framing(Some(content_type), body),
-            )),
-        }
+        decode_events(media, body, None)
+    }
+
+    fn subject<'a>(&self, item: &'a SysdigEvent<'static>) -> Option<Cow<'a, str>> {
+        item.event_type().map(Cow::Borrowed)
+    }
+}
+
+impl Decode<SysdigEvent<'static>> for SysdigDecoderAt {
+    fn decode(
+        &self,
+        media: Option<MediaType>,
+        body: &[u8],
+    ) -> Result<Vec<SysdigEvent<'static>>, BodyDecodeError> {
+        decode_events(media, body, Some(self.format))
     }
 
     fn subject<'a>(&self, item: &'a SysdigEvent<'static>) -> Option<Cow<'a, str>> {

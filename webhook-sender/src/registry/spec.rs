@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use webhook_core::pem::PemSource;
 use webhook_core::{
     BasicCredentials, BatcherConfig, BearerToken, ClientCertificate, Concurrency, Encoding,
-    Endpoint, HeaderToken, KeyRing, RateLimit, RetryPolicy, Scheme, Secret, SenderAuth,
-    Subscription, TimestampFormat,
+    Endpoint, HeaderToken, KeyRing, RateLimit, RetryPolicy, Scheme, SenderAuth, Subscription,
+    TimestampFormat,
 };
 
 use super::SpecError;
@@ -693,12 +693,11 @@ impl EndpointSpec {
                 for (i, k) in keys.iter().enumerate() {
                     let field = format!("auth.keys[{i}].secret");
                     secret(&field, &k.secret)?;
-                    let key = if k.secret.starts_with(Secret::WHSEC_PREFIX) {
-                        Secret::from_whsec(&k.secret)
-                    } else {
-                        Secret::from_bytes(k.secret.as_bytes())
-                    }
-                    .map_err(|e| refused(&field, e.to_string()))?;
+                    // Read as the scheme's senders hand it out (Stripe's `whsec_` literally,
+                    // Standard Webhooks' decoded).
+                    let key = scheme_value
+                        .parse_key(&k.secret)
+                        .map_err(|e| refused(&field, e.to_string()))?;
                     let expiry = k.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s));
                     ring.push(key, expiry);
                 }

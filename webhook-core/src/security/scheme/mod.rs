@@ -18,6 +18,8 @@ use std::time::Duration;
 use hmac::Mac;
 use http::HeaderName;
 
+use crate::{Handshake, SecretFormat};
+
 /// The MAC or signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -379,6 +381,22 @@ pub enum SchemeError {
         /// The header name.
         name: String,
     },
+    /// The secret format reads keys of another algorithm (e.g. Ed25519 keys for HMAC).
+    #[error("secret format {format:?} does not read {algorithm} keys")]
+    SecretFormat {
+        /// The format chosen.
+        format: SecretFormat,
+        /// The scheme's algorithm.
+        algorithm: &'static str,
+    },
+    /// The handshake cannot be answered with this scheme.
+    #[error("the {handshake} handshake does not fit the scheme: {reason}")]
+    Handshake {
+        /// The handshake's name.
+        handshake: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// A complete, validated signature scheme. Cheap to clone.
@@ -424,6 +442,8 @@ pub struct Scheme {
     pub(crate) id_header: Option<HeaderName>,
     pub(crate) timestamp: TimestampSource,
     pub(crate) tolerance: Tolerance,
+    pub(crate) secret_format: SecretFormat,
+    pub(crate) handshake: Option<Handshake>,
 }
 
 impl Scheme {
@@ -460,6 +480,8 @@ impl Scheme {
             id_header: None,
             timestamp: BuilderTimestamp::None,
             tolerance: Tolerance::DEFAULT,
+            secret_format: None,
+            handshake: None,
         }
     }
 
@@ -521,6 +543,18 @@ impl Scheme {
         self.tolerance
     }
 
+    /// The registration handshake a receiver of this scheme answers, if its sender has one
+    /// (Discord's PING, Slack's `url_verification`, Zoom's `endpoint.url_validation`).
+    ///
+    /// ```
+    /// use webhook_core::{Handshake, Scheme};
+    /// assert_eq!(Scheme::slack().handshake(), Some(Handshake::SlackUrlVerification));
+    /// assert_eq!(Scheme::github().handshake(), None);
+    /// ```
+    pub fn handshake(&self) -> Option<Handshake> {
+        self.handshake
+    }
+
     /// Every header this scheme writes when signing.
     pub fn headers(&self) -> impl Iterator<Item = &HeaderName> {
         std::iter::once(&self.signature_header)
@@ -551,6 +585,8 @@ pub struct SchemeBuilder {
     id_header: Option<Cow<'static, str>>,
     timestamp: BuilderTimestamp,
     tolerance: Tolerance,
+    secret_format: Option<SecretFormat>,
+    handshake: Option<Handshake>,
 }
 
 impl SchemeBuilder {
@@ -612,6 +648,19 @@ impl SchemeBuilder {
     /// Sets the default replay window (default 300 s each way).
     pub fn tolerance(mut self, tolerance: Tolerance) -> Self {
         self.tolerance = tolerance;
+        self
+    }
+
+    /// Sets how the scheme reads its secret text (default: [`SecretFormat::default_for`] the
+    /// algorithm, so `whsec_` secrets are decoded for HMAC schemes).
+    pub fn secret_format(mut self, format: SecretFormat) -> Self {
+        self.secret_format = Some(format);
+        self
+    }
+
+    /// Sets the registration handshake receivers answer (default none).
+    pub fn handshake(mut self, handshake: Handshake) -> Self {
+        self.handshake = Some(handshake);
         self
     }
 
@@ -708,6 +757,24 @@ impl SchemeBuilder {
                 });
             }
         }
+        let secret_format = self
+            .secret_format
+            .unwrap_or(SecretFormat::default_for(algorithm));
+        if !secret_format.fits(algorithm) {
+            return Err(SchemeError::SecretFormat {
+                format: secret_format,
+                algorithm: algorithm.name(),
+            });
+        }
+        if let Some(h) = self.handshake
+            && h.needs_hmac_key()
+            && algorithm != Algorithm::HmacSha256
+        {
+            return Err(SchemeError::Handshake {
+                handshake: h.name(),
+                reason: "its answer is an HMAC-SHA256 keyed with the secret",
+            });
+        }
         Ok(Scheme {
             name: self.name,
             algorithm,
@@ -719,6 +786,8 @@ impl SchemeBuilder {
             id_header,
             timestamp,
             tolerance: self.tolerance,
+            secret_format,
+            handshake: self.handshake,
         })
     }
 }

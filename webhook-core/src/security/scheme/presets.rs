@@ -16,6 +16,11 @@
 //!
 //! Zoom and Discord do not publish a replay window; the presets apply the same 300 s default,
 //! which a [`Verifier`](crate::Verifier) can change or switch off.
+//!
+//! Each preset also says how it reads its secret ([`SecretFormat`]: Stripe, GitHub, Slack, Zoom,
+//! Shopify and Soveren literally, Standard Webhooks and Svix `whsec_` decoded, the Ed25519 ones
+//! `whsk_`/`whpk_`/hex) and which registration handshake its receivers answer ([`Handshake`]:
+//! Slack, Zoom, Discord).
 
 use std::borrow::Cow;
 
@@ -25,6 +30,7 @@ use super::{
     Algorithm, Scheme, SignatureEncoding, SignatureFormat, SignedContent, TimestampSource,
     Tolerance,
 };
+use crate::{Handshake, SecretFormat};
 
 /// Every header name the presets write; custom headers may not use them.
 pub(crate) const PRESET_HEADERS: &[&str] = &[
@@ -70,6 +76,23 @@ fn preset(
         id_header: id_header.map(HeaderName::from_static),
         timestamp,
         tolerance: Tolerance::DEFAULT,
+        secret_format: SecretFormat::default_for(algorithm),
+        handshake: None,
+    }
+}
+
+impl Scheme {
+    /// The same scheme reading its secret as `format` (a preset's senders hand out secrets in
+    /// one form; see [`SecretFormat`]).
+    fn reading(mut self, format: SecretFormat) -> Self {
+        self.secret_format = format;
+        self
+    }
+
+    /// The same scheme answering `handshake`.
+    fn answering(mut self, handshake: Handshake) -> Self {
+        self.handshake = Some(handshake);
+        self
     }
 }
 
@@ -178,6 +201,7 @@ impl Scheme {
             None,
             TimestampSource::None,
         )
+        .reading(SecretFormat::Literal)
     }
 
     /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
@@ -205,6 +229,7 @@ impl Scheme {
             None,
             TimestampSource::None,
         )
+        .reading(SecretFormat::Literal)
     }
 
     /// GitHub's legacy `X-Hub-Signature: sha1=<hex HMAC-SHA1>`, for verifying old senders only.
@@ -228,6 +253,7 @@ impl Scheme {
             None,
             TimestampSource::None,
         )
+        .reading(SecretFormat::Literal)
     }
 
     /// Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]` over `{t}.{body}`.
@@ -247,6 +273,7 @@ impl Scheme {
             None,
             TimestampSource::SignatureEntry(Cow::Borrowed("t=")),
         )
+        .reading(SecretFormat::Literal)
     }
 
     /// Slack: `X-Slack-Signature: v0=<hex>` over `v0:{ts}:{body}`, timestamp in
@@ -267,6 +294,8 @@ impl Scheme {
             None,
             ts_header("x-slack-request-timestamp"),
         )
+        .reading(SecretFormat::Literal)
+        .answering(Handshake::SlackUrlVerification)
     }
 
     /// Zoom: `x-zm-signature: v0=<hex>` over `v0:{ts}:{body}`, timestamp in
@@ -287,6 +316,8 @@ impl Scheme {
             None,
             ts_header("x-zm-request-timestamp"),
         )
+        .reading(SecretFormat::Literal)
+        .answering(Handshake::ZoomUrlValidation)
     }
 
     /// Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256 of the body>`.
@@ -306,6 +337,7 @@ impl Scheme {
             None,
             TimestampSource::None,
         )
+        .reading(SecretFormat::Literal)
     }
 
     /// Discord: `X-Signature-Ed25519: <hex>` over `{ts}{body}`, timestamp in
@@ -327,6 +359,7 @@ impl Scheme {
             None,
             ts_header("x-signature-timestamp"),
         )
+        .answering(Handshake::DiscordPing)
     }
 
     /// The symmetric presets (and, with feature `ed25519`, the Ed25519 ones), for listings and
@@ -387,7 +420,12 @@ mod tests {
                 TimestampSource::Header(h) => b.timestamp_header(h.as_str().to_owned()),
                 TimestampSource::SignatureEntry(k) => b.timestamp_in_signature(k.clone()),
             };
+            b = b.secret_format(s.secret_format());
+            if let Some(h) = s.handshake() {
+                b = b.handshake(h);
+            }
             let built = b.build().unwrap();
+            assert_eq!(built, s);
             assert_eq!(built.signed_content().parts(), s.signed_content().parts());
             assert_eq!(built.headers().count(), s.headers().count());
         }
