@@ -10,7 +10,9 @@ mod error;
 mod events;
 mod keys;
 mod listen;
+mod outbox_cmd;
 mod parse;
+mod rfc3339;
 mod send;
 mod sign;
 mod signal;
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args, no_color),
+        Command::Outbox(args) => outbox_cmd::run(args, no_color),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
                             .unwrap_or_default();
                         call::run(args, rules, no_color).await
                     }
-                    Command::Sign(_) | Command::Verify(_) => Ok(Exit::Usage),
+                    Command::Sign(_) | Command::Verify(_) | Command::Outbox(_) => Ok(Exit::Usage),
                 }
             })
         }
