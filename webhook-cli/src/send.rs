@@ -589,8 +589,8 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
             match dir {
                 Some(dir) => {
                     eprintln!(
-                        "interrupted: storing the rest of the input, then stopping; undelivered \
-                         events stay in the outbox {}",
+                        "interrupted: stopping (a file's remaining events are stored first); \
+                         undelivered events stay in the outbox {}",
                         dir.display()
                     );
                     input_done.notified().await;
@@ -894,4 +894,64 @@ pub(crate) async fn run(args: SendArgs, no_color: bool) -> Result<Exit, CliError
         );
     }
     Ok(Exit::Negative)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use clap::Parser as _;
+    use webhook_core::{AttemptOutcome, RetryDecision, RetryState, SplitMix64};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn send_args(extra: &[&str]) -> SendArgs {
+        let cli = Cli::try_parse_from(
+            ["webhook", "send", "-f", "x", "--endpoint", "http://h/"]
+                .iter()
+                .chain(extra),
+        )
+        .unwrap();
+        match cli.command {
+            Command::Send(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    fn decide(policy: &RetryPolicy, attempts: u32, after: Duration) -> RetryDecision {
+        let t0 = Instant::now();
+        let state = RetryState::resumed(t0, attempts);
+        let mut rng = SplitMix64::new(1);
+        policy.decide(
+            &state,
+            &AttemptOutcome::ConnectError,
+            t0 + after,
+            SystemTime::now(),
+            &mut rng,
+        )
+    }
+
+    #[test]
+    fn the_default_policy_retries_for_fifteen_minutes_not_a_few_attempts() {
+        let policy = retry_policy(&send_args(&[])).unwrap();
+        // Still retrying after 200 attempts and 14 minutes...
+        assert!(matches!(
+            decide(&policy, 200, Duration::from_secs(14 * 60)),
+            RetryDecision::RetryAt { .. }
+        ));
+        // ...given up once the next attempt would fall after the 15-minute window.
+        assert!(matches!(
+            decide(&policy, 201, Duration::from_secs(15 * 60)),
+            RetryDecision::GiveUp(_)
+        ));
+        // --retries still caps the attempts; --retry-for moves the window.
+        let capped = retry_policy(&send_args(&["--retries", "1"])).unwrap();
+        assert_eq!(capped.max_attempts(), 2);
+        let short = retry_policy(&send_args(&["--retry-for", "2s"])).unwrap();
+        assert!(matches!(
+            decide(&short, 3, Duration::from_secs(2)),
+            RetryDecision::GiveUp(_)
+        ));
+    }
 }
