@@ -79,6 +79,9 @@ pub(crate) enum Command {
     /// public key of a secret one.
     #[command(long_about = KEYGEN_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
     Keygen(KeygenArgs),
+    /// Inspect a `send --outbox` directory offline: status, dead letters, redelivery, purge.
+    #[command(long_about = OUTBOX_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Outbox(crate::outbox_cmd::OutboxArgs),
 }
 
 const LISTEN_HELP: &str = "\
@@ -142,10 +145,24 @@ Each event's id is its `id` field (else its position in the file) and its subjec
 `type` (else `subject`, `event_type`, else `event`). Sysdig events get their `timestamp`
 rewritten at --timestamp-format (default: as in the file).
 
+Failed attempts are retried with exponential backoff (--retry-delay, doubling up to
+--retry-max-delay, with jitter; a Retry-After answer is honoured) for --retry-for (default
+15 minutes, the window after which Soveren marks an endpoint failed), then given up.
+
+With --outbox DIR every event is stored in DIR (a durable outbox) before it is sent and stays
+there until delivered: Ctrl-C, a kill or a crash loses nothing, and the next
+`webhook send --outbox DIR` (with or without a new --file) first delivers everything DIR still
+holds, then waits until DIR is empty or the retry window ends. Without --endpoint/--config it
+sends to the endpoints saved in DIR by the earlier run (transport flags such as
+--allow-private, --ca and --timeout are not saved: pass them again). Events given up become
+dead letters in DIR: see `webhook outbox --help` to list, show, redeliver or purge them.
+
 On a terminal a progress bar shows events read, delivered, retrying, failed and events/s.
-The run ends with a summary; the exit code is 1 if any event was not delivered, and
---dead-letter FILE receives those events as NDJSON, ready for a later `webhook send --file`.
-Ctrl-C stops reading, waits up to --drain for deliveries in flight, then dead-letters the rest.
+The run ends with a summary; the exit code is 1 if any event was not delivered. Without
+--outbox, --dead-letter FILE receives those events as NDJSON, ready for a later
+`webhook send --file`, and Ctrl-C stops reading, waits up to --drain for deliveries in
+flight, then gives up the rest. With --outbox, Ctrl-C (or SIGTERM) stores the rest of the
+file, waits at most 2 s for requests in flight, and leaves every undelivered event in DIR.
 
 Private and local addresses (127.0.0.1, 10.x, ...) are refused unless --allow-private.
 
@@ -164,7 +181,36 @@ Examples:
       --header 'X-Tenant: blue' --ca ca.pem
 
   # mTLS with a client certificate
-  webhook send -f events.ndjson --endpoint https://siem.example.com/in --cert client.pem --key client.key";
+  webhook send -f events.ndjson --endpoint https://siem.example.com/in --cert client.pem --key client.key
+
+  # Durable: survive Ctrl-C, kills and crashes; run again later to deliver what is left
+  webhook send -f events.ndjson --endpoint https://siem.example.com/in --outbox ./outbox
+  webhook send --outbox ./outbox
+  webhook outbox status ./outbox";
+
+const OUTBOX_HELP: &str = "\
+Inspect and repair the durable outbox of `webhook send --outbox DIR`, offline: these commands
+open DIR themselves, so they refuse (exit code 7, naming the pid) while a `send` uses it.
+
+  status DIR      pending events per endpoint, backlog bytes and segments, age of the oldest
+                  pending event, dead letters, the saved endpoints, what opening recovered
+  list DIR        dead letters, one line each (id, time, endpoint, event id, type, attempts,
+                  reason); --endpoint, --since, --until, --limit
+  show DIR ID     one dead letter: its event (JSON) and its attempts (time, status, latency,
+                  error)
+  redeliver DIR   move dead letters back to the pending events (the next
+                  `webhook send --outbox DIR` delivers them); needs a selector: --all,
+                  --endpoint NAME, --id N (repeatable), --since/--until TIME
+  purge DIR       delete dead letters for good; same selectors
+
+TIME is RFC 3339 (2024-05-01T12:00:00Z) or a duration back from now (90s, 15m, 1h).
+
+Examples:
+  webhook outbox status ./outbox
+  webhook outbox list ./outbox --endpoint endpoint --since 1h
+  webhook outbox show ./outbox 3
+  webhook outbox redeliver ./outbox --all && webhook send --outbox ./outbox
+  webhook outbox purge ./outbox --until 2024-05-01T00:00:00Z";
 
 const TEST_HELP: &str = "\
 The \"Test Integration\" button: send one test event
@@ -365,7 +411,7 @@ pub(crate) enum AuthKind {
 #[derive(Debug, Args)]
 pub(crate) struct TargetArgs {
     /// The webhook URL (http:// or https://).
-    #[arg(long, value_name = "URL", required_unless_present = "config")]
+    #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
 
     /// Read the endpoint settings from a Sysdig agent-local WEBHOOK configuration (YAML or
@@ -439,13 +485,31 @@ pub(crate) struct TargetArgs {
     pub(crate) timeout: Duration,
 }
 
+/// How durable `send --outbox` makes each event before sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DurabilityArg {
+    /// Written to the operating system at once (a killed process loses nothing), synced to
+    /// the disk every 100 ms (a power loss loses at most that).
+    Interval,
+    /// Synced to the disk before the event is sent (slower; concurrent events share a sync).
+    Sync,
+}
+
 /// `send`: forward events from a file.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("destination").multiple(true).required(true)
+    .args(["endpoint", "config", "outbox"])))]
 pub(crate) struct SendArgs {
     /// Events to send: NDJSON or one JSON array, checked whole first; `-` streams stdin (each
-    /// line is sent as it arrives; a bad line is reported and skipped).
-    #[arg(long, short = 'f', value_name = "FILE")]
-    pub(crate) file: PathBuf,
+    /// line is sent as it arrives; a bad line is reported and skipped). Optional with
+    /// --outbox: without it, the run delivers what the outbox holds.
+    #[arg(
+        long,
+        short = 'f',
+        value_name = "FILE",
+        required_unless_present = "outbox"
+    )]
+    pub(crate) file: Option<PathBuf>,
 
     #[command(flatten)]
     pub(crate) target: TargetArgs,
@@ -462,9 +526,16 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse::duration)]
     pub(crate) linger: Duration,
 
-    /// Retries after the first attempt (0: none).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub(crate) retries: u32,
+    /// Keep retrying a failed delivery for this long after its first attempt (exponential
+    /// backoff, Retry-After honoured), then give it up (into the outbox's dead letters with
+    /// --outbox). 15 minutes is the window after which Soveren marks an endpoint failed.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse::duration)]
+    pub(crate) retry_for: Duration,
+
+    /// Also give up after this many retries (0: no retry) [default: no limit within
+    /// --retry-for].
+    #[arg(long, value_name = "N")]
+    pub(crate) retries: Option<u32>,
 
     /// First retry delay (doubles each time, with jitter).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::duration)]
@@ -478,11 +549,27 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub(crate) concurrency: usize,
 
-    /// Write events that were not delivered to this file (NDJSON).
-    #[arg(long, value_name = "FILE")]
+    /// Write events that were not delivered to this file (NDJSON). Not with --outbox, which
+    /// keeps them itself.
+    #[arg(long, value_name = "FILE", conflicts_with = "outbox")]
     pub(crate) dead_letter: Option<PathBuf>,
 
-    /// How long to wait for deliveries in flight after Ctrl-C or when a run cannot finish.
+    /// Keep every event in this durable outbox directory (created when missing) until it is
+    /// delivered; first deliver what it still holds from an earlier run. See
+    /// `webhook outbox --help`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) outbox: Option<PathBuf>,
+
+    /// How durable an event is in the outbox before it is sent.
+    #[arg(long, value_enum, default_value = "interval", requires = "outbox")]
+    pub(crate) durability: DurabilityArg,
+
+    /// Most bytes the outbox's event log may hold; reading the input waits for room beyond it.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse::size, requires = "outbox")]
+    pub(crate) outbox_max_bytes: usize,
+
+    /// How long to wait for deliveries in flight after Ctrl-C or when a run cannot finish
+    /// (with --outbox, at most 2 s after Ctrl-C: the rest stays in the outbox).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
     pub(crate) drain: Duration,
 
@@ -497,6 +584,8 @@ pub(crate) struct SendArgs {
 
 /// `test`: one test event.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("destination").multiple(true).required(true)
+    .args(["endpoint", "config"])))]
 pub(crate) struct TestArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
@@ -799,6 +888,77 @@ mod tests {
         assert!(parse(&["send", "-f", "x"]).is_err());
         assert!(parse(&["send", "-f", "x", "--config", "c.yaml"]).is_ok());
         assert!(parse(&["send", "-f", "x", "--endpoint", "http://h/"]).is_ok());
+        assert!(parse(&["test"]).is_err());
+        assert!(parse(&["test", "--config", "c.yaml"]).is_ok());
+    }
+
+    #[test]
+    fn send_with_an_outbox_needs_no_file_nor_endpoint() {
+        // Without --outbox, --file is required.
+        assert!(parse(&["send", "--endpoint", "http://h/"]).is_err());
+        let cli = parse(&["send", "--outbox", "dir"]).unwrap();
+        let Command::Send(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.file, None);
+        assert_eq!(s.durability, DurabilityArg::Interval);
+        assert_eq!(s.outbox_max_bytes, 1 << 30);
+        let cli = parse(&[
+            "send",
+            "--outbox",
+            "dir",
+            "--durability",
+            "sync",
+            "--outbox-max-bytes",
+            "64MiB",
+        ])
+        .unwrap();
+        let Command::Send(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.durability, DurabilityArg::Sync);
+        assert_eq!(s.outbox_max_bytes, 64 << 20);
+        // The file-based dead letters are for runs without an outbox only.
+        let err = parse(&[
+            "send",
+            "--outbox",
+            "dir",
+            "-f",
+            "x",
+            "--dead-letter",
+            "d.ndjson",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--dead-letter"), "{err}");
+        // Outbox settings without an outbox are refused, not ignored.
+        assert!(
+            parse(&[
+                "send",
+                "-f",
+                "x",
+                "--endpoint",
+                "http://h/",
+                "--durability",
+                "sync"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn retries_are_bounded_by_time_by_default() {
+        let cli = parse(&["send", "-f", "x", "--endpoint", "http://h/"]).unwrap();
+        let Command::Send(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.retry_for, Duration::from_secs(15 * 60));
+        assert_eq!(s.retries, None);
+        let help = Cli::command()
+            .find_subcommand_mut("send")
+            .map(|c| c.render_long_help().to_string())
+            .unwrap_or_default();
+        assert!(help.contains("--retry-for"), "{help}");
+        assert!(help.contains("[default: 15m]"), "{help}");
     }
 
     #[test]
@@ -852,7 +1012,7 @@ mod tests {
         assert_eq!(s.target.auth, Some(AuthKind::Basic));
         assert_eq!(s.max_bytes, 64 * 1024);
         assert_eq!(s.linger, Duration::from_millis(50));
-        assert_eq!(s.retries, 0);
+        assert_eq!(s.retries, Some(0));
         assert!(
             parse(&[
                 "send",

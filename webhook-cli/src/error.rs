@@ -25,6 +25,8 @@ pub(crate) enum Exit {
     Status = 5,
     /// No answer: connection refused, DNS, TLS, timeout, or refused by the SSRF guard.
     Network = 6,
+    /// The outbox directory is in use by another process (`send --outbox`, `outbox`).
+    Locked = 7,
 }
 
 impl Exit {
@@ -45,7 +47,8 @@ Exit codes:
      certificate, template, rule)
   4  local I/O error (file not readable or writable, address already in use)
   5  the endpoint answered with a non-2xx status (test, call)
-  6  no answer from the endpoint (connection refused, DNS, TLS, timeout, SSRF guard)";
+  6  no answer from the endpoint (connection refused, DNS, TLS, timeout, SSRF guard)
+  7  the outbox directory is in use by another process (send --outbox, outbox)";
 
 /// A failure of a subcommand: what went wrong, in one line, and what to try.
 #[derive(Debug)]
@@ -167,7 +170,7 @@ mod tests {
     #[test]
     fn readme_documents_the_same_exit_codes() {
         let readme = include_str!("../README.md");
-        for code in 0..=6 {
+        for code in 0..=7 {
             assert!(
                 readme.contains(&format!("| {code} |")),
                 "README lacks exit code {code}"

@@ -11,7 +11,9 @@ mod events;
 mod keygen;
 mod keys;
 mod listen;
+mod outbox_cmd;
 mod parse;
+mod rfc3339;
 mod send;
 mod sign;
 mod signal;
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args, no_color),
         Command::Keygen(args) => keygen::run(&args),
+        Command::Outbox(args) => outbox_cmd::run(args, no_color),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -62,7 +65,10 @@ fn main() -> ExitCode {
                             .unwrap_or_default();
                         call::run(args, rules, no_color).await
                     }
-                    Command::Sign(_) | Command::Verify(_) | Command::Keygen(_) => Ok(Exit::Usage),
+                    Command::Sign(_)
+                    | Command::Verify(_)
+                    | Command::Keygen(_)
+                    | Command::Outbox(_) => Ok(Exit::Usage),
                 }
             })
         }

@@ -36,6 +36,42 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A point in time on the command line: an RFC 3339 time, or a duration back from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeArg {
+    /// `2024-05-01T12:00:00Z`.
+    At(std::time::SystemTime),
+    /// `1h`: an hour before now.
+    Ago(Duration),
+}
+
+impl TimeArg {
+    /// The time, relative ones counted back from `now`.
+    pub(crate) fn resolve(self, now: std::time::SystemTime) -> std::time::SystemTime {
+        match self {
+            Self::At(t) => t,
+            Self::Ago(d) => now
+                .checked_sub(d)
+                .filter(|t| *t >= std::time::UNIX_EPOCH)
+                .unwrap_or(std::time::UNIX_EPOCH),
+        }
+    }
+}
+
+/// `2024-05-01T12:00:00Z` (RFC 3339), or `90s`, `15m`, `1h` back from now.
+pub(crate) fn time(s: &str) -> Result<TimeArg, String> {
+    let t = s.trim();
+    if t.contains('-') && t.len() >= 10 {
+        return crate::rfc3339::parse(t).map(TimeArg::At);
+    }
+    duration(t).map(TimeArg::Ago).map_err(|_| {
+        format!(
+            "expected an RFC 3339 time (2024-05-01T12:00:00Z) or a duration back from now \
+             (90s, 15m, 1h), got {s:?}"
+        )
+    })
+}
+
 /// `1048576`, `512KiB`, `1MiB`, `10MB`, `64k`, `2M`.
 pub(crate) fn size(s: &str) -> Result<usize, String> {
     let s = s.trim();
@@ -185,6 +221,23 @@ mod tests {
                 .contains("unknown duration unit")
         );
         assert!(duration("-1s").is_err());
+    }
+
+    #[test]
+    fn times() {
+        use std::time::UNIX_EPOCH;
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert_eq!(
+            time("1h").map(|t| t.resolve(now)),
+            Ok(UNIX_EPOCH + Duration::from_secs(6_400))
+        );
+        assert_eq!(
+            time("1970-01-01T00:00:10Z").map(|t| t.resolve(now)),
+            Ok(UNIX_EPOCH + Duration::from_secs(10))
+        );
+        assert_eq!(time("5h").map(|t| t.resolve(now)), Ok(UNIX_EPOCH));
+        assert!(time("2024-05-01").unwrap_err().contains("RFC 3339"));
+        assert!(time("soon").unwrap_err().contains("RFC 3339"));
     }
 
     #[test]

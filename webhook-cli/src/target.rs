@@ -9,18 +9,20 @@ use webhook_core::Encoding;
 use webhook_core::sysdig_config::{SysdigAuth, SysdigOutput, SysdigWebhookConfig};
 use webhook_core::{BasicCredentials, BearerToken, HeaderToken, SenderAuth, TimestampFormat};
 use webhook_core::{Endpoint, EndpointError};
-use webhook_sender::registry::AuthSpec;
+use webhook_sender::outbox::{OutboxConfig, OutboxError};
+use webhook_sender::registry::{AuthSpec, EncodingSpec, HeaderSpec, KeySpec};
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::tls::TlsConfig;
 use webhook_sender::token::{AuthUrlSource, TokenProvider};
 use webhook_sender::transport::TransportBuilder;
 use webhook_sender::{
-    EndpointConfigBuilder, EndpointSpec, RegistrySnapshot, Sender, SharedTransport, SpecError,
+    EndpointConfigBuilder, EndpointSpec, RegistrySnapshot, Sender, SenderBuildError,
+    SharedTransport, SpecError,
 };
 
 use crate::cli::{AuthKind, OutputFormat, TargetArgs, TimestampArg};
 use crate::error::{CliError, chain};
-use crate::keys;
+use crate::keys::{self, SchemeName};
 use crate::parse::{self, HeaderArg};
 
 /// Everything needed to deliver to one endpoint.
@@ -172,6 +174,16 @@ pub(crate) fn describe(snapshot: &RegistrySnapshot) -> String {
 pub(crate) fn registry_sender(
     t: &TargetArgs,
     snapshot: RegistrySnapshot,
+    extra: impl FnMut(&EndpointSpec, EndpointConfigBuilder) -> EndpointConfigBuilder,
+) -> Result<Sender, CliError> {
+    registry_sender_with(t, snapshot, None, extra)
+}
+
+/// [`registry_sender`], keeping its events in a durable outbox when `outbox` is given.
+pub(crate) fn registry_sender_with(
+    t: &TargetArgs,
+    snapshot: RegistrySnapshot,
+    outbox: Option<OutboxConfig>,
     mut extra: impl FnMut(&EndpointSpec, EndpointConfigBuilder) -> EndpointConfigBuilder,
 ) -> Result<Sender, CliError> {
     let cert = match (&t.cert, &t.key) {
@@ -186,11 +198,14 @@ pub(crate) fn registry_sender(
         t.timeout,
     )?;
     let mut insecure = None;
-    let sender = Sender::builder().transport_builder(
+    let mut sender = Sender::builder().transport_builder(
         TransportBuilder::new()
             .ssrf(ssrf_policy(t.allow_private))
             .timeout(t.timeout),
     );
+    if let Some(cfg) = outbox {
+        sender = sender.outbox(cfg);
+    }
     let mut transport_error = None;
     let sender = snapshot.apply_with(sender, |spec, mut b| {
         let mtls = matches!(spec.auth, AuthSpec::ClientCertificate(_));
@@ -223,8 +238,73 @@ pub(crate) fn registry_sender(
     match (sender, transport_error) {
         (_, Some(e)) => Err(e),
         (Err(e), None) => Err(CliError::config(chain(&e))),
-        (Ok(b), None) => b.build().map_err(|e| CliError::config(chain(&e))),
+        (Ok(b), None) => b.build().map_err(|e| build_error(&e)),
     }
+}
+
+/// A sender that could not be built; an outbox held by another process keeps its exit code.
+pub(crate) fn build_error(e: &SenderBuildError) -> CliError {
+    match e {
+        SenderBuildError::Outbox(o) => match o {
+            OutboxError::Locked { dir, .. } => crate::outbox_cmd::outbox_error(o, dir),
+            _ => CliError::config(chain(e)),
+        },
+        _ => CliError::config(chain(e)),
+    }
+}
+
+/// The flags' one endpoint as an [`EndpointSpec`] named `name`, so that a sender with an
+/// outbox saves it there and a later `send --outbox DIR` without endpoint flags resumes it.
+/// `None` when the flags hold what a spec cannot: a token fetched from --token-url, or an
+/// Ed25519 signing key. Transport settings (--ca, --cert/--key, --allow-private, --timeout)
+/// are not part of it: they are given again on each run.
+pub(crate) fn spec(args: &TargetArgs, name: &str) -> Result<Option<EndpointSpec>, CliError> {
+    let s = settings(args)?;
+    let mut spec = EndpointSpec::new(name, s.url.clone());
+    let secret = s.secret.clone().unwrap_or_default();
+    spec.auth = match s.auth.unwrap_or(AuthKind::None) {
+        AuthKind::None => AuthSpec::None,
+        AuthKind::Basic => match secret.split_once(':') {
+            Some((user, password)) => AuthSpec::Basic {
+                username: user.to_owned(),
+                password: password.to_owned(),
+            },
+            None => return Ok(None),
+        },
+        AuthKind::Bearer => AuthSpec::Bearer { token: secret },
+        AuthKind::Signature
+            if matches!(
+                args.scheme,
+                SchemeName::StandardWebhooksV1a | SchemeName::Discord
+            ) =>
+        {
+            return Ok(None);
+        }
+        AuthKind::Signature => AuthSpec::Signature {
+            scheme: args.scheme.scheme().name().to_owned(),
+            keys: vec![KeySpec::new(secret)],
+        },
+        AuthKind::Token if args.token_url.is_some() => return Ok(None),
+        AuthKind::Token => match secret.split_once(':') {
+            Some((n, v)) => AuthSpec::Header {
+                name: n.trim().to_owned(),
+                value: v.trim().to_owned(),
+            },
+            None => return Ok(None),
+        },
+    };
+    spec.headers = s
+        .headers
+        .iter()
+        .map(|h| HeaderSpec::new(h.name.clone(), h.value.clone()))
+        .collect();
+    spec.encoding = match s.output.unwrap_or(OutputFormat::Json) {
+        OutputFormat::Json => EncodingSpec::Json,
+        OutputFormat::Ndjson => EncodingSpec::Ndjson,
+    };
+    spec.insecure = s.insecure;
+    spec.timestamp_format = s.timestamp.map(payload_ts);
+    Ok(Some(spec))
 }
 
 /// Merges the config file (if any) with the flags; flags win.

@@ -1291,3 +1291,335 @@ fn listen_prints_every_refusal_and_accepts_other_families() {
 
 #[path = "cli/presets.rs"]
 mod presets;
+// ---- send --outbox and `webhook outbox` ---------------------------------------------------
+
+/// A free port on 127.0.0.1 with nothing listening (a receiver that is down).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A `webhook listen --no-auth --json` on a given port (a receiver coming back up).
+fn listen_on(port: u16) -> Listener {
+    let mut child = bin()
+        .args(["listen", "--no-auth", "--json", "--addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn listen");
+    let (tx, lines) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (etx, stderr) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = etx.send(line);
+        }
+    });
+    stderr
+        .recv_timeout(Duration::from_secs(20))
+        .expect("listen prints its address");
+    Listener {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        lines,
+        stderr,
+    }
+}
+
+/// `webhook outbox ARGS...` on `dir`.
+fn outbox(sub: &str, dir: &Path, extra: &[&str]) -> Output {
+    run(bin().args(["outbox", sub]).arg(dir).args(extra))
+}
+
+/// Reads `child`'s stderr until a line starting with `prefix`, returning every line read.
+fn stderr_until(err: &mut impl std::io::BufRead, prefix: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = err.read_line(&mut line).unwrap();
+        assert!(n > 0, "stderr ended before {prefix:?}:\n{seen}");
+        seen.push_str(&line);
+        if line.starts_with(prefix) {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn send_outbox_killed_while_the_receiver_is_down_then_resumed_delivers_every_event() {
+    let port = closed_port();
+    let dir = TempDir::new("outbox-kill");
+    let ob = dir.0.join("outbox");
+    let url = format!("http://127.0.0.1:{port}/");
+    // The receiver is down: every attempt fails; the events wait in the outbox, retrying.
+    let mut child = bin()
+        .args([
+            "send",
+            "-f",
+            fixture().to_str().unwrap(),
+            "--endpoint",
+            &url,
+        ])
+        .args(["--allow-private", "--retry-delay", "100ms", "--outbox"])
+        .arg(&ob)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    stderr_until(&mut err, "stored: every event is in the outbox");
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL: nothing runs on the way out
+    let _ = child.wait();
+
+    // Offline, the outbox shows them all pending, for the saved endpoint.
+    let out = outbox("status", &ob, &["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let st: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(st["pending"], 8, "{st}");
+    assert_eq!(st["endpoints"][0]["url"], url.as_str(), "{st}");
+    assert_eq!(st["dead_letters"], 0, "{st}");
+
+    // The receiver is back; `send --outbox DIR` without --file nor --endpoint delivers them to
+    // the endpoint saved in the outbox.
+    let listener = listen_on(port);
+    let out = run(bin().args(["send", "--allow-private", "--outbox"]).arg(&ob));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("delivered: 8/8 event(s) held in the outbox"),
+        "{}",
+        stdout(&out)
+    );
+    let ids: BTreeSet<String> = listener
+        .json_lines(8)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ids, fixture_ids(), "every id at least once");
+    let out = outbox("status", &ob, &["--json"]);
+    let st: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(st["pending"], 0, "{st}");
+}
+
+#[test]
+fn retry_for_gives_up_after_the_window_into_the_outbox_dead_letters() {
+    let port = closed_port();
+    let dir = TempDir::new("outbox-retry-for");
+    let ob = dir.0.join("outbox");
+    let started = std::time::Instant::now();
+    let out = run(bin()
+        .args(["send", "-f", fixture().to_str().unwrap(), "--endpoint"])
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .args([
+            "--allow-private",
+            "--retry-for",
+            "2s",
+            "--retry-delay",
+            "100ms",
+        ])
+        .arg("--outbox")
+        .arg(&ob));
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_secs(10),
+        "gave up after {took:?}"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("NOT all delivered: 0/8"), "{text}");
+    assert!(
+        text.contains("8 event(s) given up, kept as dead letters"),
+        "{text}"
+    );
+    let out = outbox("status", &ob, &["--json"]);
+    let st: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (st["pending"].as_u64(), st["dead_letters"].as_u64()),
+        (Some(0), Some(8)),
+        "{st}"
+    );
+}
+
+#[test]
+fn outbox_commands_list_show_redeliver_and_purge_dead_letters() {
+    let (addr, _requests) = serve(
+        100,
+        "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
+    let dir = TempDir::new("outbox-dead");
+    let ob = dir.0.join("outbox");
+    let out = run(bin()
+        .args(["send", "-f", fixture().to_str().unwrap(), "--endpoint"])
+        .arg(format!("http://{addr}/"))
+        .args(["--allow-private", "--max-events", "4", "--outbox"])
+        .arg(&ob));
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = outbox("status", &ob, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("dead letters  8"), "{text}");
+    assert!(text.contains("pending       0"), "{text}");
+
+    // list: one line each; filters.
+    let out = outbox("list", &ob, &[]);
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    assert!(lines[0].starts_with("#1 "), "{}", lines[0]);
+    assert!(
+        lines[0].contains("endpoint") && lines[0].contains("400"),
+        "{}",
+        lines[0]
+    );
+    let out = outbox("list", &ob, &["--json", "--limit", "3", "--since", "1h"]);
+    let json: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(json.len(), 3);
+    assert!(fixture_ids().contains(json[0]["event_id"].as_str().unwrap()));
+    let out = outbox("list", &ob, &["--until", "1h"]);
+    assert!(
+        stdout(&out).contains("no dead letters match"),
+        "{}",
+        stdout(&out)
+    );
+    let out = outbox("list", &ob, &["--endpoint", "other"]);
+    assert!(stdout(&out).contains("no dead letters match"));
+    let out = outbox("list", &ob, &["--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("RFC 3339"), "{}", stderr(&out));
+
+    // show: the event and its attempts.
+    let out = outbox("show", &ob, &["1", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let d: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(d["event"]["id"], d["event_id"], "{d}");
+    assert_eq!(d["attempt_log"][0]["status"], 400, "{d}");
+    assert!(d["attempt_log"][0]["latency_ms"].is_number(), "{d}");
+    let out = outbox("show", &ob, &["1"]);
+    assert!(stdout(&out).contains("event JSON:"), "{}", stdout(&out));
+    let out = outbox("show", &ob, &["99"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no dead letter #99"),
+        "{}",
+        stderr(&out)
+    );
+
+    // redeliver: refused without a selector; by id it goes back to the pending events.
+    let out = outbox("redeliver", &ob, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = outbox("redeliver", &ob, &["--id", "1", "--id", "2"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("redelivered 2 dead letter(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = outbox("status", &ob, &["--json"]);
+    let st: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (st["pending"].as_u64(), st["dead_letters"].as_u64()),
+        (Some(2), Some(6)),
+        "{st}"
+    );
+
+    // purge: refused without a selector; --endpoint takes the rest.
+    assert_eq!(outbox("purge", &ob, &[]).status.code(), Some(2));
+    let out = outbox("purge", &ob, &["--endpoint", "endpoint", "--json"]);
+    let p: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (p["purged"].as_u64(), p["dead_letters"].as_u64()),
+        (Some(6), Some(0)),
+        "{p}"
+    );
+
+    // A directory that is not an outbox is not created.
+    let missing = dir.0.join("nope");
+    let out = outbox("status", &missing, &[]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn an_outbox_in_use_is_refused_naming_the_pid_and_ctrl_c_keeps_the_events() {
+    // A server that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            match s {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    let dir = TempDir::new("outbox-locked");
+    let ob = dir.0.join("outbox");
+    let mut child = bin()
+        .args(["send", "-f", fixture().to_str().unwrap(), "--endpoint"])
+        .arg(format!("http://{addr}/"))
+        .args(["--allow-private", "--outbox"])
+        .arg(&ob)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    stderr_until(&mut err, "stored: every event is in the outbox");
+    let pid = child.id().to_string();
+
+    for sub in ["status", "list"] {
+        let out = outbox(sub, &ob, &[]);
+        assert_eq!(out.status.code(), Some(7), "{sub}");
+        let text = stderr(&out);
+        assert!(text.contains(&format!("in use by process {pid}")), "{text}");
+    }
+    // A second sender over the same outbox is refused the same way.
+    let out = run(bin().args(["send", "--allow-private", "--outbox"]).arg(&ob));
+    assert_eq!(out.status.code(), Some(7));
+
+    // Ctrl-C: the run stops at once and says what stays in the outbox.
+    let started = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("8 undelivered event(s) remain in the outbox"),
+        "{text}"
+    );
+    assert!(
+        text.contains("resume with: webhook send --outbox"),
+        "{text}"
+    );
+    assert!(
+        rest.contains("undelivered events stay in the outbox"),
+        "{rest}"
+    );
+    let out = outbox("status", &ob, &["--json"]);
+    let st: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(st["pending"], 8, "{st}");
+}
