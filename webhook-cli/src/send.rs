@@ -83,6 +83,10 @@ fn hint_for(failures: &[FailureReason]) -> Option<&'static str> {
             Some("the endpoint refused the body size: lower --max-events or --max-bytes")
         }
         FailureReason::Oversize => Some("an event is larger than --max-bytes: raise it"),
+        FailureReason::Request(why) if why.contains("SSRF guard") => Some(
+            "the address is private or loopback: add --allow-private to send there (link-local \
+             and metadata addresses stay blocked)",
+        ),
         _ => None,
     })
 }

@@ -789,3 +789,36 @@ async fn killed_twenty_times_with_sigkill_and_every_event_arrives() -> Result<()
     let _ = std::fs::remove_file(dir.with_extension("progress"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_the_ssrf_guard_refuses_is_given_up_at_once() -> Result<(), BoxError> {
+    let dir = tempdir("ssrf");
+    let server = Server::start(|_, _| Reply::ok()).await?;
+    // Loopback is not allowed here: every attempt would be refused the same way.
+    let sender = Sender::builder()
+        .transport_builder(TransportBuilder::new().timeout(Duration::from_secs(5)))
+        .outbox(OutboxConfig::new(&dir))
+        .endpoint(endpoint("siem", &server.url("/in"), 10, 64)?)
+        .build()?;
+    let started = Instant::now();
+    let report = sender.send(event(1)?).await?.await;
+    assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    assert!(
+        matches!(
+            report.outcome("siem"),
+            Some(Outcome::Failed {
+                reason: FailureReason::Request(_)
+            })
+        ),
+        "{report:?}"
+    );
+    let outbox = sender.outbox().ok_or("an outbox")?.clone();
+    let dead = outbox.dead_letters(&Filter::all(), 10);
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].reason.contains("SSRF guard"), "{}", dead[0].reason);
+    assert_eq!(server.requests(), 0);
+    sender.shutdown(Duration::from_secs(5)).await;
+    drop((sender, outbox));
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

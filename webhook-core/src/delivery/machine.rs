@@ -70,8 +70,9 @@ pub enum AttemptResult<'a> {
         /// Its headers (`Retry-After`, `webhook-delivery`).
         headers: &'a HeaderMap,
     },
-    /// No response: [`AttemptError::Timeout`], [`AttemptError::Connect`] or
-    /// [`AttemptError::Token`] (a status here is read as a connection failure).
+    /// No response: [`AttemptError::Timeout`], [`AttemptError::Connect`],
+    /// [`AttemptError::Token`] (a status here is read as a connection failure) or
+    /// [`AttemptError::Refused`] (given up at once).
     Failed(AttemptError),
 }
 
@@ -601,6 +602,16 @@ impl<T> Delivery<T> {
             ),
             AttemptResult::Failed(AttemptError::Timeout) => {
                 (AttemptOutcome::Timeout, AttemptError::Timeout, None)
+            }
+            AttemptResult::Failed(AttemptError::Refused) => {
+                // Sending again would be refused again: given up now.
+                self.health.on_failure(now);
+                if let Some(b) = self.breaker.as_mut() {
+                    b.record_failure(now);
+                }
+                self.give_up(o, FailureReason::Request(AttemptError::Refused.to_string()));
+                self.health_events(now);
+                return;
             }
             AttemptResult::Failed(e) => (AttemptOutcome::ConnectError, e, None),
         };

@@ -68,6 +68,10 @@ pub enum AttemptError {
     /// The bearer token could not be fetched from the authentication URL.
     #[error("token fetch failed")]
     Token,
+    /// The request was refused before it left and would be refused again (the SSRF guard
+    /// refused the address): given up at once, never retried.
+    #[error("refused by the SSRF guard before sending (a private, loopback or metadata address)")]
+    Refused,
 }
 
 /// Why an endpoint was disabled.

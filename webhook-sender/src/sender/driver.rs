@@ -728,6 +728,9 @@ impl Transport for Counted {
 fn transport_error(e: &crate::error::TransportError) -> AttemptError {
     if e.is_timeout() {
         AttemptError::Timeout
+    } else if e.is_refused_by_ssrf_guard() {
+        tracing::warn!(error = %e, "the SSRF guard refused the endpoint's address: given up, not retried");
+        AttemptError::Refused
     } else {
         tracing::debug!(error = %e, "attempt failed");
         AttemptError::Connect
