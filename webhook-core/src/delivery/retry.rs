@@ -474,6 +474,26 @@ impl RetryPolicy {
 }
 
 impl Default for RetryPolicy {
+    /// [`RetryPolicy::svix`]: retries by time, not by a handful of attempts. Eight attempts
+    /// spread over about 27.6 hours (0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, ±20 %),
+    /// `Retry-After` honoured up to an hour, at least a minute after a timeout or a 429; then
+    /// the batch is given up (a dead letter, kept in the sender's outbox when it has one). An
+    /// endpoint down for a deploy or an afternoon loses nothing. For a fixed window (the CLI's
+    /// `--retry-for`, 15 minutes by default, when Soveren marks an endpoint failed), build an
+    /// exponential schedule with [`RetryPolicyBuilder::max_elapsed`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_core::RetryPolicy;
+    /// let window = RetryPolicy::builder()
+    ///     .exponential(Duration::from_secs(1), 2.0, Duration::from_secs(60), true)
+    ///     .max_attempts(u32::MAX)
+    ///     .max_elapsed(Duration::from_secs(15 * 60))
+    ///     .build()?;
+    /// assert_eq!(RetryPolicy::default().max_attempts(), 8);
+    /// # drop(window);
+    /// # Ok::<(), webhook_core::RetryPolicyError>(())
+    /// ```
     fn default() -> Self {
         Self::svix()
     }
