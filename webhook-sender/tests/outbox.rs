@@ -18,6 +18,10 @@
 )]
 mod server;
 
+#[path = "support/recorder.rs"]
+#[allow(dead_code, reason = "shared with the engine tests")]
+mod recorder;
+
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -819,6 +823,34 @@ async fn an_address_the_ssrf_guard_refuses_is_given_up_at_once() -> Result<(), B
     assert_eq!(server.requests(), 0);
     sender.shutdown(Duration::from_secs(5)).await;
     drop((sender, outbox));
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_exports_backlog_age_commit_and_dead_letter_metrics() -> Result<(), BoxError> {
+    // The sync thread records them: a process-wide recorder (this test binary's only one).
+    let recorder: &'static recorder::TestRecorder = Box::leak(Box::default());
+    metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    let dir = tempdir("metrics");
+    let sender = builder()?
+        .outbox(OutboxConfig::new(&dir))
+        .endpoint(endpoint("siem", "http://127.0.0.1:9/in", 10, 64)?)
+        .build()?;
+    sender.pause("siem", "t")?;
+    for i in 0..100 {
+        drop(sender.send(event(i)?).await?);
+    }
+    wait_for("the gauges", Duration::from_secs(10), || {
+        recorder.gauge("webhook_outbox_backlog_events{}") == Some(100.0)
+    })
+    .await?;
+    assert!(recorder.gauge("webhook_outbox_backlog_bytes{}").unwrap_or(0.0) > 1_000.0);
+    assert!(recorder.gauge("webhook_outbox_oldest_pending_seconds{}").is_some());
+    assert_eq!(recorder.gauge("webhook_outbox_dead_letters{}"), Some(0.0));
+    assert!(!recorder.histogram("webhook_outbox_commit_seconds{}").is_empty());
+    sender.shutdown(Duration::ZERO).await;
+    drop(sender);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
