@@ -31,7 +31,10 @@ use std::time::{Duration, Instant};
 
 use server::{BoxError, Reply, Server};
 use webhook_core::{BatcherConfig, Endpoint, Event, RetryPolicy};
-use webhook_sender::outbox::{Filter, Outbox, OutboxConfig, OutboxError};
+use webhook_sender::outbox::{
+    Appended, AttemptInfo, BatchRecord, Filter, Outbox, OutboxConfig, OutboxError, OutboxStore,
+    ReadCursor, ReadOut, SettleKind, StoreFuture,
+};
 use webhook_sender::ssrf::SsrfPolicy;
 use webhook_sender::transport::TransportBuilder;
 use webhook_sender::{
@@ -845,12 +848,175 @@ async fn the_outbox_exports_backlog_age_commit_and_dead_letter_metrics() -> Resu
         recorder.gauge("webhook_outbox_backlog_events{}") == Some(100.0)
     })
     .await?;
-    assert!(recorder.gauge("webhook_outbox_backlog_bytes{}").unwrap_or(0.0) > 1_000.0);
-    assert!(recorder.gauge("webhook_outbox_oldest_pending_seconds{}").is_some());
+    assert!(
+        recorder
+            .gauge("webhook_outbox_backlog_bytes{}")
+            .unwrap_or(0.0)
+            > 1_000.0
+    );
+    assert!(
+        recorder
+            .gauge("webhook_outbox_oldest_pending_seconds{}")
+            .is_some()
+    );
     assert_eq!(recorder.gauge("webhook_outbox_dead_letters{}"), Some(0.0));
-    assert!(!recorder.histogram("webhook_outbox_commit_seconds{}").is_empty());
+    assert!(
+        !recorder
+            .histogram("webhook_outbox_commit_seconds{}")
+            .is_empty()
+    );
     sender.shutdown(Duration::ZERO).await;
     drop(sender);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// A store of its own, in front of the embedded one: counts what the sender asks of it.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn OutboxStore>,
+    appends: std::sync::atomic::AtomicUsize,
+    settled: std::sync::atomic::AtomicUsize,
+    batches: std::sync::atomic::AtomicUsize,
+}
+
+impl OutboxStore for Counting {
+    fn location(&self) -> String {
+        format!("counting({})", self.inner.location())
+    }
+    fn durability(&self) -> webhook_sender::outbox::Durability {
+        self.inner.durability()
+    }
+    fn append(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        at: std::time::SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.inner.append(endpoints, event, at)
+    }
+    fn synced(&self, ticket: u64) -> StoreFuture<'_, Result<(), OutboxError>> {
+        self.inner.synced(ticket)
+    }
+    fn sync_now(&self) -> Result<(), OutboxError> {
+        self.inner.sync_now()
+    }
+    fn write_out(&self) -> Result<(), OutboxError> {
+        self.inner.write_out()
+    }
+    fn space(&self) -> &tokio::sync::Notify {
+        self.inner.space()
+    }
+    fn read(
+        &self,
+        endpoint: &str,
+        cursor: &mut ReadCursor,
+        max: usize,
+        until: u64,
+    ) -> Result<ReadOut, OutboxError> {
+        self.inner.read(endpoint, cursor, max, until)
+    }
+    fn batch(&self, endpoint: &str, batch_id: &str, record: BatchRecord<'_>) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.inner.batch(endpoint, batch_id, record);
+    }
+    fn batch_log(&self, endpoint: &str, batch_id: &str) -> Vec<AttemptInfo> {
+        self.inner.batch_log(endpoint, batch_id)
+    }
+    fn settle(&self, endpoint: &str, how: SettleKind, batch: Option<&str>, seqs: &[u64]) {
+        self.settled.fetch_add(seqs.len(), Ordering::Relaxed);
+        self.inner.settle(endpoint, how, batch, seqs);
+    }
+    fn dead_letter(
+        &self,
+        endpoint: &str,
+        event: &Event,
+        reason: &str,
+        batch: Option<&str>,
+        attempts: &[AttemptInfo],
+        at: std::time::SystemTime,
+    ) -> Result<u64, OutboxError> {
+        self.inner
+            .dead_letter(endpoint, event, reason, batch, attempts, at)
+    }
+    fn pending_endpoints(&self) -> Vec<(Arc<str>, u64)> {
+        self.inner.pending_endpoints()
+    }
+    fn first_seq(&self) -> u64 {
+        self.inner.first_seq()
+    }
+    fn next_seq(&self) -> u64 {
+        self.inner.next_seq()
+    }
+    fn stats(&self, now: std::time::SystemTime) -> webhook_sender::outbox::OutboxStats {
+        self.inner.stats(now)
+    }
+    fn recovery(&self) -> webhook_sender::outbox::RecoveryReport {
+        self.inner.recovery()
+    }
+    fn dead_letters(
+        &self,
+        filter: &Filter,
+        limit: usize,
+    ) -> Vec<webhook_sender::outbox::DeadLetterEntry> {
+        self.inner.dead_letters(filter, limit)
+    }
+    fn dead_letter_entry(
+        &self,
+        id: u64,
+    ) -> Result<Option<webhook_sender::outbox::DeadLetterEntry>, OutboxError> {
+        self.inner.dead_letter_entry(id)
+    }
+    fn remove_dead(&self, ids: &[u64]) -> Result<usize, OutboxError> {
+        self.inner.remove_dead(ids)
+    }
+    fn attempts_of(&self, event_id: &str) -> Vec<(Arc<str>, Box<str>, Vec<AttemptInfo>)> {
+        self.inner.attempts_of(event_id)
+    }
+    fn load_registry(&self) -> Result<Option<webhook_sender::RegistrySnapshot>, OutboxError> {
+        self.inner.load_registry()
+    }
+    fn save_registry(
+        &self,
+        snapshot: &webhook_sender::RegistrySnapshot,
+    ) -> Result<(), OutboxError> {
+        self.inner.save_registry(snapshot)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_store_plugs_in_behind_the_trait() -> Result<(), BoxError> {
+    let dir = tempdir("store");
+    let server = Server::start(|_, _| Reply::ok()).await?;
+    let store = Arc::new(Counting {
+        inner: Outbox::open(OutboxConfig::new(&dir))?.store(),
+        appends: Default::default(),
+        settled: Default::default(),
+        batches: Default::default(),
+    });
+    let sender = builder()?
+        .outbox_open(Outbox::from_store(store.clone()))
+        .endpoint(endpoint("siem", &server.url("/in"), 10, 64)?)
+        .build()?;
+    let mut receipts = Vec::new();
+    for i in 0..100 {
+        receipts.push(sender.send(event(i)?).await?);
+    }
+    for r in receipts {
+        assert!(r.await.is_delivered());
+    }
+    let outbox = sender.outbox().ok_or("an outbox")?.clone();
+    assert!(outbox.location().starts_with("counting("));
+    wait_for("settled", Duration::from_secs(10), || {
+        store.settled.load(Ordering::Relaxed) == 100
+    })
+    .await?;
+    assert_eq!(store.appends.load(Ordering::Relaxed), 100);
+    assert!(store.batches.load(Ordering::Relaxed) >= 10);
+    assert_eq!(outbox.stats().pending, 0);
+    sender.shutdown(Duration::from_secs(5)).await;
+    drop((sender, outbox, store));
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -41,9 +41,11 @@ pub(crate) mod kind {
     pub(crate) const REMOVED: u8 = 5;
 }
 
-/// How events settled at an endpoint (a `SETTLE` record).
+/// How events settled at an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SettleKind {
+#[non_exhaustive]
+pub enum SettleKind {
+    /// Acknowledged with a 2xx.
     Delivered = 1,
     /// Given up; a dead letter was written first.
     DeadLettered = 2,

@@ -29,9 +29,11 @@ use webhook_core::Event;
 use super::frame::{
     self, AttemptInfo, Cursor, FRAME_HEADER, FrameWriter, HEADER_LEN, Next, SettleKind, kind,
 };
+use super::store::{OutboxStore, StoreFuture};
 use super::{
     DeadLetterEntry, Durability, Filter, OutboxConfig, OutboxError, OutboxStats, RecoveryReport,
 };
+use crate::registry::RegistrySnapshot;
 use crate::sender::OverflowPolicy;
 
 /// Attempts kept per batch in the attempt log.
@@ -106,54 +108,108 @@ pub(crate) struct BatchMeta {
     pub(crate) log: VecDeque<AttemptInfo>,
 }
 
-/// A `BATCH` record: a batch formed (`first` carries its seqs and event ids, the first
-/// attempt in flight) or retried (`attempt` failed, the next due at `due_ms`).
+/// A batch record ([`OutboxStore::batch`](super::OutboxStore::batch)): a batch formed
+/// (`first` carries its seqs and event ids; its first attempt is about to leave) or an attempt
+/// that failed (`attempt`, with the next one due at `due_ms`).
 #[derive(Debug)]
-pub(crate) struct BatchRecord<'a> {
-    pub(crate) first: Option<(&'a [u64], &'a [Box<str>])>,
-    pub(crate) attempts: u32,
-    pub(crate) first_ms: u64,
-    pub(crate) due_ms: u64,
-    pub(crate) attempt: Option<AttemptInfo>,
+#[non_exhaustive]
+pub struct BatchRecord<'a> {
+    /// The batch's seqs and event ids, in the record of a batch formed.
+    pub first: Option<(&'a [u64], &'a [Box<str>])>,
+    /// Attempts made (0 in the record of a batch formed).
+    pub attempts: u32,
+    /// When the first attempt was made, ms since the Unix epoch (0: unchanged).
+    pub first_ms: u64,
+    /// When the next attempt is due, ms since the Unix epoch (0: at once).
+    pub due_ms: u64,
+    /// The attempt that failed.
+    pub attempt: Option<AttemptInfo>,
 }
 
-/// A batch taken back from the log after a restart, ready for `Delivery::restore`.
-#[derive(Debug)]
-pub(crate) struct Restored {
-    pub(crate) batch_id: Box<str>,
-    pub(crate) events: Vec<(u64, Event)>,
-    pub(crate) attempts: u32,
-    pub(crate) first_ms: u64,
-    pub(crate) due_ms: u64,
+impl<'a> BatchRecord<'a> {
+    /// The record of a batch formed at `first_ms`, its first attempt about to leave.
+    #[must_use]
+    pub fn formed(seqs: &'a [u64], event_ids: &'a [Box<str>], first_ms: u64) -> Self {
+        Self {
+            first: Some((seqs, event_ids)),
+            attempts: 0,
+            first_ms,
+            due_ms: 0,
+            attempt: None,
+        }
+    }
+
+    /// The record of a failed attempt: `attempts` made, the next due at `due_ms`.
+    #[must_use]
+    pub fn retried(attempts: u32, due_ms: u64, attempt: AttemptInfo) -> Self {
+        Self {
+            first: None,
+            attempts,
+            first_ms: 0,
+            due_ms,
+            attempt: Some(attempt),
+        }
+    }
 }
 
-/// Where one endpoint's catch-up read is in the log, with restored batches still being
-/// gathered.
+/// A batch a store kept across a restart, with its id, attempts and due time, ready for
+/// `Delivery::restore`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RestoredBatch {
+    /// Its id (the `webhook-id` it was sent with).
+    pub batch_id: Box<str>,
+    /// Its unsettled events, with their seqs.
+    pub events: Vec<(u64, Event)>,
+    /// Attempts made (0: the first was in flight).
+    pub attempts: u32,
+    /// When the first attempt was made, ms since the Unix epoch.
+    pub first_ms: u64,
+    /// When the next attempt is due, ms since the Unix epoch (0: at once).
+    pub due_ms: u64,
+}
+
+/// Where one endpoint's read is in a store, with restored batches still being gathered.
 #[derive(Debug, Default)]
-pub(crate) struct ReadCursor {
+#[non_exhaustive]
+pub struct ReadCursor {
     /// The next event seq to consider.
-    pub(crate) seq: u64,
-    seg: Option<u64>,
-    offset: u64,
-    gathering: HashMap<Box<str>, Restored>,
+    pub seq: u64,
+    /// The store's own place (the embedded log: the segment id).
+    pub segment: Option<u64>,
+    /// The store's own place (the embedded log: the byte offset in the segment).
+    pub offset: u64,
+    /// Restored batches whose events are not all read yet, by batch id.
+    pub gathering: HashMap<Box<str>, RestoredBatch>,
 }
 
 impl ReadCursor {
-    pub(crate) fn at(seq: u64) -> Self {
+    /// A cursor at `seq`.
+    #[must_use]
+    pub fn at(seq: u64) -> Self {
         Self {
             seq,
             ..Self::default()
         }
     }
+
+    /// What was gathered of restored batches that cannot complete any more (the rest of their
+    /// events were settled or lost): handed over as they are.
+    pub fn take_gathered(&mut self) -> Vec<RestoredBatch> {
+        self.gathering.drain().map(|(_, r)| r).collect()
+    }
 }
 
-/// What one read returned.
+/// What one [`read`](super::OutboxStore::read) returned.
 #[derive(Debug, Default)]
-pub(crate) struct ReadOut {
-    pub(crate) events: Vec<(u64, Event)>,
-    pub(crate) batches: Vec<Restored>,
-    /// Nothing more is written past the cursor (for now).
-    pub(crate) at_end: bool,
+#[non_exhaustive]
+pub struct ReadOut {
+    /// Events to deliver, with their seqs.
+    pub events: Vec<(u64, Event)>,
+    /// Batches restored whole.
+    pub batches: Vec<RestoredBatch>,
+    /// Nothing more is stored past the cursor (for now).
+    pub at_end: bool,
 }
 
 /// A dead letter's place and summary (the index kept in memory).
@@ -249,11 +305,17 @@ pub(crate) struct Log {
     _lock: File,
 }
 
-/// Result of trying to append without waiting.
-#[derive(Debug)]
-pub(crate) enum Append {
-    /// Written; the seq, and the position to wait for under `Durability::Sync`.
-    Written(u64, u64),
+/// What [`append`](super::OutboxStore::append) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Appended {
+    /// Stored at `seq`; under `Durability::Sync`, durable once `synced(ticket)` resolves.
+    Written {
+        /// The event's sequence number.
+        seq: u64,
+        /// What to wait for under `Durability::Sync`.
+        ticket: u64,
+    },
     /// The byte limit is reached under `Block`: wait for `space`.
     Full,
     /// The byte limit is reached under `DropNewest`: the event is dropped.
@@ -660,7 +722,7 @@ impl Log {
         endpoints: &[&str],
         event: &Event,
         wall: SystemTime,
-    ) -> Result<Append, OutboxError> {
+    ) -> Result<Appended, OutboxError> {
         let mut st = self.lock();
         if let Some((kind, msg)) = &st.failed {
             return Err(OutboxError::Failed {
@@ -679,7 +741,7 @@ impl Log {
                 OverflowPolicy::DropNewest => {
                     st.w = w;
                     st.dropped += endpoints.len() as u64;
-                    return Ok(Append::Dropped);
+                    return Ok(Appended::Dropped);
                 }
                 OverflowPolicy::DropOldest => {
                     while st.disk_bytes + len > self.cfg.max_bytes && st.segs.len() > 1 {
@@ -697,7 +759,7 @@ impl Log {
                 }
                 _ => {
                     st.w = w;
-                    return Ok(Append::Full);
+                    return Ok(Appended::Full);
                 }
             }
         }
@@ -729,7 +791,7 @@ impl Log {
             }
         }
         let pos = st.written;
-        Ok(Append::Written(seq, pos))
+        Ok(Appended::Written { seq, ticket: pos })
     }
 
     /// Waits until everything up to `pos` is synced (`Durability::Sync`).
@@ -747,17 +809,6 @@ impl Log {
         Ok(())
     }
 
-    /// Syncs everything written so far, blocking (try_send under `Durability::Sync`).
-    pub(crate) fn sync_now(&self) -> Result<(), OutboxError> {
-        let file = {
-            let mut st = self.lock();
-            st.write_out(&self.log_dir())?;
-            st.active.clone()
-        };
-        file.sync_data()
-            .map_err(|e| io_err("sync", &self.log_dir(), e))
-    }
-
     /// Writes buffered records to the operating system now.
     pub(crate) fn write_out(&self) -> Result<(), OutboxError> {
         self.lock().write_out(&self.log_dir())
@@ -771,10 +822,6 @@ impl Log {
             .unwrap_or_else(PoisonError::into_inner)
             .dirty = true;
         self.sync.cv.notify_one();
-    }
-
-    pub(crate) fn durability(&self) -> Durability {
-        self.cfg.durability
     }
 
     /// Records that `seqs` settled at `endpoint` (written; synced with the next commit).
@@ -933,12 +980,12 @@ impl Log {
                 let mut st = self.lock();
                 // What the reader needs may still be buffered: write it out now.
                 if !st.unwritten.is_empty()
-                    && cur.seg == st.segs.back().map(|b| b.id)
+                    && cur.segment == st.segs.back().map(|b| b.id)
                     && cur.offset >= st.active_len
                 {
                     st.write_out(&dir)?;
                 }
-                let pick = match cur.seg {
+                let pick = match cur.segment {
                     Some(id) => st.segs.iter().find(|s| s.id == id),
                     None => None,
                 };
@@ -953,7 +1000,7 @@ impl Log {
                             out.at_end = true;
                             return Ok(out);
                         };
-                        cur.seg = Some(s.id);
+                        cur.segment = Some(s.id);
                         cur.offset = HEADER_LEN;
                         s
                     }
@@ -974,7 +1021,7 @@ impl Log {
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    cur.seg = None;
+                    cur.segment = None;
                     continue;
                 }
                 Err(e) => return Err(io_err("open", &path, e)),
@@ -1076,16 +1123,16 @@ impl Log {
                         out.events.push((seq, event));
                         continue;
                     };
-                    let r = cur
-                        .gathering
-                        .entry(batch_id.clone())
-                        .or_insert_with(|| Restored {
-                            batch_id: batch_id.clone(),
-                            events: Vec::new(),
-                            attempts: meta.attempts,
-                            first_ms: meta.first_ms,
-                            due_ms: meta.due_ms,
-                        });
+                    let r =
+                        cur.gathering
+                            .entry(batch_id.clone())
+                            .or_insert_with(|| RestoredBatch {
+                                batch_id: batch_id.clone(),
+                                events: Vec::new(),
+                                attempts: meta.attempts,
+                                first_ms: meta.first_ms,
+                                due_ms: meta.due_ms,
+                            });
                     r.events.push((seq, event));
                     // Complete once none of its seqs is left to read.
                     let left = st
@@ -1110,24 +1157,18 @@ impl Log {
     fn next_segment(&self, cur: &mut ReadCursor) {
         let st = self.lock();
         let next = cur
-            .seg
+            .segment
             .and_then(|id| st.segs.iter().find(|s| s.id > id))
             .map(|s| (s.id, s.first_seq));
         match next {
             Some((id, first)) => {
-                cur.seg = Some(id);
+                cur.segment = Some(id);
                 cur.offset = HEADER_LEN;
                 cur.seq = cur.seq.max(first);
             }
-            None => cur.seg = None,
+            None => cur.segment = None,
         }
         // Batches whose remaining events are gone (cut) are handed over as they are.
-    }
-
-    /// Flushes what a reader gathered of restored batches that cannot complete any more (the
-    /// rest of their events were settled or cut).
-    pub(crate) fn take_gathered(cur: &mut ReadCursor) -> Vec<Restored> {
-        cur.gathering.drain().map(|(_, r)| r).collect()
     }
 
     // ---- dead letters ---------------------------------------------------------------------
@@ -1323,6 +1364,134 @@ impl Log {
             .sync_data()
             .and_then(|()| dead.map_or(Ok(()), |d| d.sync_data()))
             .map_err(|e| io_err("sync", &self.dir, e))
+    }
+}
+
+impl Log {
+    /// The registry saved next to the log (`registry.json`).
+    pub(crate) fn load_registry(&self) -> Result<Option<RegistrySnapshot>, OutboxError> {
+        let path = self.dir.join("registry.json");
+        match fs::read_to_string(&path) {
+            Ok(s) => RegistrySnapshot::from_json_str(&s)
+                .map(Some)
+                .map_err(|e| OutboxError::Registry(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(OutboxError::Registry(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Saves the registry atomically: a new file (mode 0600: it holds secrets), synced, renamed
+    /// over the old.
+    pub(crate) fn save_registry(&self, snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let json = snapshot
+            .to_json_string()
+            .map_err(|e| OutboxError::Registry(e.to_string()))?;
+        let path = self.dir.join("registry.json");
+        let tmp = self.dir.join("registry.json.new");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io_err("write", &tmp, e))?;
+        f.write_all(json.as_bytes())
+            .map_err(|e| io_err("write", &tmp, e))?;
+        f.sync_data().map_err(|e| io_err("sync", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| io_err("rename", &tmp, e))?;
+        Ok(())
+    }
+}
+
+impl OutboxStore for Log {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+    fn durability(&self) -> Durability {
+        self.cfg.durability
+    }
+    fn append(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        at: SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        Self::append(self, endpoints, event, at)
+    }
+    fn synced(&self, ticket: u64) -> StoreFuture<'_, Result<(), OutboxError>> {
+        Box::pin(Self::synced(self, ticket))
+    }
+    fn sync_now(&self) -> Result<(), OutboxError> {
+        Self::flush(self)
+    }
+    fn write_out(&self) -> Result<(), OutboxError> {
+        Self::write_out(self)
+    }
+    fn space(&self) -> &tokio::sync::Notify {
+        &self.space
+    }
+    fn read(
+        &self,
+        endpoint: &str,
+        cursor: &mut ReadCursor,
+        max: usize,
+        until: u64,
+    ) -> Result<ReadOut, OutboxError> {
+        Self::read(self, endpoint, cursor, max, until)
+    }
+    fn batch(&self, endpoint: &str, batch_id: &str, record: BatchRecord<'_>) {
+        Self::batch(self, endpoint, batch_id, record);
+    }
+    fn batch_log(&self, endpoint: &str, batch_id: &str) -> Vec<AttemptInfo> {
+        Self::batch_log(self, endpoint, batch_id)
+    }
+    fn settle(&self, endpoint: &str, how: SettleKind, batch: Option<&str>, seqs: &[u64]) {
+        Self::settle(self, endpoint, how, batch, seqs);
+    }
+    fn dead_letter(
+        &self,
+        endpoint: &str,
+        event: &Event,
+        reason: &str,
+        batch: Option<&str>,
+        attempts: &[AttemptInfo],
+        at: SystemTime,
+    ) -> Result<u64, OutboxError> {
+        Self::dead_letter(self, endpoint, event, reason, batch, attempts, at)
+    }
+    fn pending_endpoints(&self) -> Vec<(Arc<str>, u64)> {
+        Self::pending_endpoints(self)
+    }
+    fn first_seq(&self) -> u64 {
+        Self::first_seq(self)
+    }
+    fn next_seq(&self) -> u64 {
+        Self::next_seq(self)
+    }
+    fn stats(&self, now: SystemTime) -> OutboxStats {
+        Self::stats(self, now)
+    }
+    fn recovery(&self) -> RecoveryReport {
+        Self::recovery(self)
+    }
+    fn dead_letters(&self, filter: &Filter, limit: usize) -> Vec<DeadLetterEntry> {
+        Self::dead_letters(self, filter, limit)
+    }
+    fn dead_letter_entry(&self, id: u64) -> Result<Option<DeadLetterEntry>, OutboxError> {
+        Self::dead_letter_full(self, id)
+    }
+    fn remove_dead(&self, ids: &[u64]) -> Result<usize, OutboxError> {
+        Self::remove_dead(self, ids)
+    }
+    fn attempts_of(&self, event_id: &str) -> Vec<(Arc<str>, Box<str>, Vec<AttemptInfo>)> {
+        Self::attempts_of(self, event_id)
+    }
+    fn load_registry(&self) -> Result<Option<RegistrySnapshot>, OutboxError> {
+        Self::load_registry(self)
+    }
+    fn save_registry(&self, snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
+        Self::save_registry(self, snapshot)
     }
 }
 

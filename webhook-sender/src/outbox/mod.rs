@@ -55,6 +55,7 @@
 
 mod frame;
 pub(crate) mod log;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,8 +64,10 @@ use std::time::{Duration, SystemTime};
 use webhook_core::Event;
 
 pub use frame::AttemptInfo;
-pub(crate) use frame::SettleKind;
-pub(crate) use log::{Append, BatchRecord, Log, ReadCursor, Restored};
+pub(crate) use log::Log;
+pub use store::{
+    Appended, BatchRecord, OutboxStore, ReadCursor, ReadOut, RestoredBatch, SettleKind, StoreFuture,
+};
 
 use crate::registry::RegistrySnapshot;
 use crate::sender::OverflowPolicy;
@@ -353,21 +356,22 @@ impl Filter {
 }
 
 /// Tells a running sender that events were appended for an endpoint (a redelivery).
-pub(crate) type Appended = Arc<dyn Fn(&str, u64) + Send + Sync>;
+pub(crate) type Appended_ = Arc<dyn Fn(&str, u64) + Send + Sync>;
 
 /// An open outbox: status, dead letters and redelivery. A [`Sender`](crate::Sender) built with
-/// one exposes it ([`Sender::outbox`](crate::Sender::outbox)); [`Outbox::open`] opens one
-/// without a sender (the CLI's `webhook outbox`), and then no sender may use it meanwhile.
+/// one exposes it ([`Sender::outbox`](crate::Sender::outbox)); [`Outbox::open`] opens the
+/// embedded one without a sender (the CLI's `webhook outbox`), and then no sender may use it
+/// meanwhile. Any [`OutboxStore`] is one with [`Outbox::from_store`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
-    pub(crate) log: Arc<Log>,
-    pub(crate) appended: Arc<Mutex<Option<Appended>>>,
+    pub(crate) store: Arc<dyn OutboxStore>,
+    pub(crate) appended: Arc<Mutex<Option<Appended_>>>,
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("dir", &self.log.dir)
+            .field("location", &self.store.location())
             .finish()
     }
 }
@@ -391,35 +395,48 @@ impl Outbox {
     /// [`OutboxError::Locked`] when another process has it open; [`OutboxError::Io`] when the
     /// directory cannot be used.
     pub fn open(config: OutboxConfig) -> Result<Self, OutboxError> {
-        Ok(Self {
-            log: Log::open(config)?,
-            appended: Arc::new(Mutex::new(None)),
-        })
+        let log: Arc<dyn OutboxStore> = Log::open(config)?;
+        Ok(Self::from_store(log))
     }
 
-    /// The directory.
+    /// An outbox over any store (a backend other than the embedded log).
     #[must_use]
-    pub fn dir(&self) -> &Path {
-        &self.log.dir
+    pub fn from_store(store: Arc<dyn OutboxStore>) -> Self {
+        Self {
+            store,
+            appended: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> Arc<dyn OutboxStore> {
+        self.store.clone()
+    }
+
+    /// Where it keeps events (the embedded log: its directory).
+    #[must_use]
+    pub fn location(&self) -> String {
+        self.store.location()
     }
 
     /// Counters and gauges.
     #[must_use]
     pub fn stats(&self) -> OutboxStats {
-        self.log.stats(SystemTime::now())
+        self.store.stats(SystemTime::now())
     }
 
     /// What opening found.
     #[must_use]
     pub fn recovery(&self) -> RecoveryReport {
-        self.log.recovery()
+        self.store.recovery()
     }
 
     /// Dead letters matching `filter`, oldest first, at most `limit` (summaries: use
     /// [`dead_letter`](Self::dead_letter) for the event and its attempts).
     #[must_use]
     pub fn dead_letters(&self, filter: &Filter, limit: usize) -> Vec<DeadLetterEntry> {
-        self.log.dead_letters(filter, limit)
+        self.store.dead_letters(filter, limit)
     }
 
     /// One dead letter with its event and attempt log.
@@ -427,14 +444,14 @@ impl Outbox {
     /// # Errors
     /// [`OutboxError::Io`] or [`OutboxError::Corrupt`] when it cannot be read.
     pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetterEntry>, OutboxError> {
-        self.log.dead_letter_full(id)
+        self.store.dead_letter_entry(id)
     }
 
     /// The attempt log of an event still waiting for delivery: `(endpoint, batch id, attempts)`
     /// per endpoint that tried it.
     #[must_use]
     pub fn attempts(&self, event_id: &str) -> Vec<(String, String, Vec<AttemptInfo>)> {
-        self.log
+        self.store
             .attempts_of(event_id)
             .into_iter()
             .map(|(e, b, a)| (e.to_string(), b.to_string(), a))
@@ -450,7 +467,7 @@ impl Outbox {
     /// stay redelivered), or an I/O error.
     pub fn redeliver(&self, filter: &Filter) -> Result<usize, OutboxError> {
         let ids: Vec<u64> = self
-            .log
+            .store
             .dead_letters(filter, usize::MAX)
             .iter()
             .map(|d| d.id)
@@ -462,19 +479,22 @@ impl Outbox {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         for id in ids {
-            let Some(d) = self.log.dead_letter_full(id)? else {
+            let Some(d) = self.store.dead_letter_entry(id)? else {
                 continue;
             };
             let Some(event) = d.event else { continue };
-            match self.log.append(&[&d.endpoint], &event, SystemTime::now())? {
-                Append::Written(seq, _) => {
-                    self.log.remove_dead(&[id])?;
+            match self
+                .store
+                .append(&[&d.endpoint], &event, SystemTime::now())?
+            {
+                Appended::Written { seq, .. } => {
+                    self.store.remove_dead(&[id])?;
                     if let Some(n) = &notify {
                         n(&d.endpoint, seq);
                     }
                     done += 1;
                 }
-                Append::Full | Append::Dropped => return Err(OutboxError::Full),
+                Appended::Full | Appended::Dropped => return Err(OutboxError::Full),
             }
         }
         Ok(done)
@@ -503,8 +523,8 @@ impl Outbox {
     /// [`OutboxError::Full`] at the byte limit (whatever the overflow policy: nothing waits
     /// here), or the write error that stopped intake.
     pub fn append(&self, endpoints: &[&str], event: &Event) -> Result<u64, OutboxError> {
-        match self.log.append(endpoints, event, SystemTime::now())? {
-            Append::Written(seq, _) => {
+        match self.store.append(endpoints, event, SystemTime::now())? {
+            Appended::Written { seq, .. } => {
                 let notify = self
                     .appended
                     .lock()
@@ -517,7 +537,7 @@ impl Outbox {
                 }
                 Ok(seq)
             }
-            Append::Full | Append::Dropped => Err(OutboxError::Full),
+            Appended::Full | Appended::Dropped => Err(OutboxError::Full),
         }
     }
 
@@ -527,54 +547,25 @@ impl Outbox {
     /// An I/O error writing the removal.
     pub fn purge(&self, filter: &Filter) -> Result<usize, OutboxError> {
         let ids: Vec<u64> = self
-            .log
+            .store
             .dead_letters(filter, usize::MAX)
             .iter()
             .map(|d| d.id)
             .collect();
-        self.log.remove_dead(&ids)
+        self.store.remove_dead(&ids)
     }
 
     /// The registry saved with the outbox (by the sender that last used it), if any.
     ///
     /// # Errors
-    /// [`OutboxError::Registry`] when the file exists but cannot be read.
+    /// [`OutboxError::Registry`] when it exists but cannot be read.
     pub fn registry(&self) -> Result<Option<RegistrySnapshot>, OutboxError> {
-        let path = self.log.dir.join("registry.json");
-        match std::fs::read_to_string(&path) {
-            Ok(s) => RegistrySnapshot::from_json_str(&s)
-                .map(Some)
-                .map_err(|e| OutboxError::Registry(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(OutboxError::Registry(format!("{}: {e}", path.display()))),
-        }
+        self.store.load_registry()
     }
 
-    /// Saves the registry (atomically: a new file renamed over the old, mode 0600).
+    /// Saves the registry.
     pub(crate) fn save_registry(&self, snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let json = snapshot
-            .to_json_string()
-            .map_err(|e| OutboxError::Registry(e.to_string()))?;
-        let path = self.log.dir.join("registry.json");
-        let tmp = self.log.dir.join("registry.json.new");
-        let io = |op, e| OutboxError::Io {
-            op,
-            path: tmp.clone(),
-            source: e,
-        };
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io("write", e))?;
-        f.write_all(json.as_bytes()).map_err(|e| io("write", e))?;
-        f.sync_data().map_err(|e| io("sync", e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io("rename", e))?;
-        Ok(())
+        self.store.save_registry(snapshot)
     }
 
     /// Writes what is buffered to the operating system, without syncing: everything sent or
@@ -584,7 +575,7 @@ impl Outbox {
     /// # Errors
     /// The write error that stopped intake.
     pub fn write_out(&self) -> Result<(), OutboxError> {
-        self.log.write_out()
+        self.store.write_out()
     }
 
     /// Writes out what is buffered and syncs it (`fdatasync`): everything sent or appended
@@ -593,6 +584,6 @@ impl Outbox {
     /// # Errors
     /// An I/O error.
     pub fn flush(&self) -> Result<(), OutboxError> {
-        self.log.flush()
+        self.store.sync_now()
     }
 }

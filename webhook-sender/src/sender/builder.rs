@@ -30,7 +30,16 @@ pub struct SenderBuilder {
     dead_letter: Option<DeadLetterHook>,
     lifecycle_capacity: usize,
     park_after: Duration,
-    outbox: Option<crate::outbox::OutboxConfig>,
+    outbox: Option<OutboxSource>,
+}
+
+/// Where a sender's outbox comes from.
+#[derive(Debug)]
+enum OutboxSource {
+    /// The embedded log, opened at build.
+    Config(crate::outbox::OutboxConfig),
+    /// An outbox already open (any store).
+    Open(crate::outbox::Outbox),
 }
 
 impl std::fmt::Debug for SenderBuilder {
@@ -172,7 +181,15 @@ impl SenderBuilder {
     /// stay on disk and the endpoint reads them as it catches up, and the outbox's byte limit
     /// and overflow policy apply instead of the queue's.
     pub fn outbox(mut self, config: crate::outbox::OutboxConfig) -> Self {
-        self.outbox = Some(config);
+        self.outbox = Some(OutboxSource::Config(config));
+        self
+    }
+
+    /// As [`outbox`](Self::outbox), with an outbox already open: the embedded one
+    /// ([`Outbox::open`](crate::outbox::Outbox::open)) or any other
+    /// [`OutboxStore`](crate::outbox::OutboxStore) ([`Outbox::from_store`](crate::outbox::Outbox::from_store)).
+    pub fn outbox_open(mut self, outbox: crate::outbox::Outbox) -> Self {
+        self.outbox = Some(OutboxSource::Open(outbox));
         self
     }
 
@@ -201,7 +218,10 @@ impl SenderBuilder {
             ));
         }
         let outbox = match self.outbox {
-            Some(cfg) => Some(crate::outbox::Outbox::open(cfg).map_err(SenderBuildError::Outbox)?),
+            Some(OutboxSource::Config(cfg)) => {
+                Some(crate::outbox::Outbox::open(cfg).map_err(SenderBuildError::Outbox)?)
+            }
+            Some(OutboxSource::Open(outbox)) => Some(outbox),
             None => None,
         };
         let mut endpoints = self.endpoints;

@@ -25,7 +25,7 @@ use webhook_core::{
     AttemptError, AttemptId, AttemptResult, BatchId, Delivery, Event, Transmit, UndeliveredStage,
 };
 
-use crate::outbox::{Log, ReadCursor, Restored};
+use crate::outbox::{ReadCursor, RestoredBatch};
 
 use super::endpoint::EndpointConfig;
 use super::lifecycle::{DeadLetter, LifecycleEvent, Shared, Undelivered};
@@ -91,7 +91,7 @@ impl Common {
         how: GaveUpAs<'_>,
     ) {
         let Some(outbox) = &self.outbox else { return };
-        let log = &outbox.log;
+        let log = &outbox.store;
         let batch = batch.map(BatchId::as_str);
         let mut settled = Vec::with_capacity(seqs.len());
         match how {
@@ -562,7 +562,7 @@ impl Driver {
             return false;
         };
         let out = match outbox
-            .log
+            .store
             .read(&self.shared.name, cursor, DRAIN_CHUNK, spill.max)
         {
             Ok(out) => out,
@@ -578,7 +578,7 @@ impl Driver {
                 .advance_spill(spill.epoch, cursor.seq, out.at_end, &seqs);
         let mut batches = out.batches;
         if ended {
-            batches.extend(Log::take_gathered(cursor));
+            batches.extend(cursor.take_gathered());
             self.cursor = None;
         }
         let read = !out.events.is_empty() || !batches.is_empty();
@@ -610,7 +610,7 @@ impl Driver {
             .attempt_events(t.attempt_id)
             .map(|e| e.iter().map(|e| e.id().into()).collect())
             .unwrap_or_default();
-        outbox.log.batch(
+        outbox.store.batch(
             &self.shared.name,
             t.batch_id.as_str(),
             crate::outbox::BatchRecord {
@@ -739,7 +739,7 @@ fn transport_error(e: &crate::error::TransportError) -> AttemptError {
 
 /// Hands a batch the outbox kept across a restart back to the machine, with its batch id,
 /// attempts and due time (wall-clock times mapped onto this run's monotonic clock).
-fn restore(machine: &mut Delivery<Slot>, b: Restored, now: Instant) {
+fn restore(machine: &mut Delivery<Slot>, b: RestoredBatch, now: Instant) {
     let wall_now = crate::outbox::log::wall_ms(SystemTime::now());
     let since_first = Duration::from_millis(wall_now.saturating_sub(b.first_ms));
     let first_at = if b.first_ms == 0 {

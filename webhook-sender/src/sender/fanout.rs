@@ -13,7 +13,7 @@ use super::queue::{Closed, Entry, Locked, Offer};
 use super::receipt::{Slot, Tracker};
 use super::registry::{Picks, Routes};
 use super::{FailureReason, LifecycleEvent, Outcome, Receipt, SendError, Sender};
-use crate::outbox::{Append, Durability, Outbox, OutboxError};
+use crate::outbox::{Appended, Durability, Outbox, OutboxError};
 
 impl Sender {
     /// Queues `event` for every endpoint whose filter selects its subject, waiting for space
@@ -36,13 +36,13 @@ impl Sender {
             && !picks.is_empty()
         {
             let seq = loop {
-                let space = outbox.log.space.notified();
+                let space = outbox.store.space().notified();
                 let mut space = std::pin::pin!(space);
                 space.as_mut().enable();
                 match self.store(outbox, &routes, picks, &event) {
                     Ok(Stored::Written(seq, pos)) => {
-                        if outbox.log.durability() == Durability::Sync
-                            && let Err(e) = outbox.log.synced(pos).await
+                        if outbox.store.durability() == Durability::Sync
+                            && let Err(e) = outbox.store.synced(pos).await
                         {
                             // Written but not synced: it may still be delivered (from the
                             // outbox after a restart); the caller learns it is not durable.
@@ -162,8 +162,8 @@ impl Sender {
         {
             let seq = match self.store(outbox, &routes, picks, &event) {
                 Ok(Stored::Written(seq, _)) => {
-                    if outbox.log.durability() == Durability::Sync
-                        && let Err(e) = outbox.log.sync_now()
+                    if outbox.store.durability() == Durability::Sync
+                        && let Err(e) = outbox.store.sync_now()
                     {
                         return Err(SendError::Outbox(event, Box::new(e)));
                     }
@@ -281,11 +281,14 @@ impl Sender {
             .iter()
             .map(|&p| &*routes.endpoints[p as usize].name)
             .collect();
-        Ok(match outbox.log.append(&names, event, SystemTime::now())? {
-            Append::Written(seq, pos) => Stored::Written(seq, pos),
-            Append::Full => Stored::Full,
-            Append::Dropped => Stored::Dropped,
-        })
+        Ok(
+            match outbox.store.append(&names, event, SystemTime::now())? {
+                Appended::Written { seq, ticket } => Stored::Written(seq, ticket),
+                Appended::Full => Stored::Full,
+                // Only `Dropped` is left (`Appended` is non-exhaustive for other crates).
+                _ => Stored::Dropped,
+            },
+        )
     }
 
     /// Offers a stored event to every selecting endpoint's queue (a full queue leaves it to

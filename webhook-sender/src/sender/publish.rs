@@ -43,7 +43,7 @@ impl Driver {
                             .unwrap_or((None, Duration::ZERO));
                         let due = wall_ms(wall)
                             .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                        outbox.log.batch(
+                        outbox.store.batch(
                             &self.shared.name,
                             batch_id.as_str(),
                             BatchRecord {
@@ -141,7 +141,7 @@ impl Driver {
             Settled::Delivered { status, attempts } => {
                 if let Some(outbox) = &self.common.outbox {
                     let seqs: Vec<u64> = slots.iter().map(Slot::seq).filter(|&q| q != 0).collect();
-                    outbox.log.settle(
+                    outbox.store.settle(
                         &self.shared.name,
                         SettleKind::Delivered,
                         batch_id.as_ref().map(BatchId::as_str),

@@ -420,9 +420,9 @@ impl Inner {
                 inner.read_back(endpoint, seq, seq);
             }
         }));
-        let first = outbox.log.first_seq();
-        let last = outbox.log.next_seq().saturating_sub(1);
-        for (name, n) in outbox.log.pending_endpoints() {
+        let first = outbox.store.first_seq();
+        let last = outbox.store.next_seq().saturating_sub(1);
+        for (name, n) in outbox.store.pending_endpoints() {
             if self.read_back(&name, first, last) {
                 tracing::info!(endpoint = %name, events = n, "resuming delivery from the outbox");
             } else {
@@ -452,7 +452,7 @@ impl Inner {
         let reason = webhook_core::FailureReason::EndpointRemoved;
         let mut n = 0usize;
         loop {
-            let out = match outbox.log.read(endpoint, &mut cursor, 1024, u64::MAX) {
+            let out = match outbox.store.read(endpoint, &mut cursor, 1024, u64::MAX) {
                 Ok(out) => out,
                 Err(e) => {
                     tracing::error!(error = %e, endpoint, "reading the outbox failed");
@@ -464,7 +464,7 @@ impl Inner {
                 all.extend(b.events);
             }
             if out.at_end {
-                for b in crate::outbox::Log::take_gathered(&mut cursor) {
+                for b in cursor.take_gathered() {
                     all.extend(b.events);
                 }
             }

@@ -75,4 +75,3 @@ impl TestRecorder {
             .unwrap_or_default()
     }
 }
-
