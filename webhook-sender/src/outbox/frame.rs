@@ -91,6 +91,11 @@ pub(crate) struct FrameWriter {
 }
 
 impl FrameWriter {
+    /// A writer appending frames to `buf` (what it holds stays).
+    pub(crate) fn over(buf: Vec<u8>) -> Self {
+        Self { buf, start: 0 }
+    }
+
     /// Starts a frame of `kind`.
     pub(crate) fn begin(&mut self, kind: u8) {
         self.start = self.buf.len();
@@ -165,6 +170,30 @@ impl FrameWriter {
         self.u16(a.status.unwrap_or(0));
         self.u64(u64::try_from(a.latency.as_micros()).unwrap_or(u64::MAX));
         self.str(&a.error);
+    }
+
+    /// The exact length of the `EVENT` frame [`event_record`](Self::event_record) writes.
+    pub(crate) fn event_record_len(endpoints: &[&str], e: &Event) -> usize {
+        let s = |t: &str| 2 + t.len().min(u16::MAX as usize);
+        let opt = |t: Option<&str>| 1 + t.map_or(0, s);
+        FRAME_HEADER
+            + 8
+            + 8
+            + 2
+            + endpoints.iter().map(|n| s(n)).sum::<usize>()
+            + s(e.id())
+            + s(e.subject())
+            + 8
+            + opt(e.partition_key())
+            + opt(e.tenant())
+            + 2
+            + e.labels()
+                .iter()
+                .take(u16::MAX as usize)
+                .map(|l| s(l))
+                .sum::<usize>()
+            + 4
+            + e.body().len()
     }
 
     /// An `EVENT` frame.
@@ -398,6 +427,10 @@ mod tests {
         let mut w = FrameWriter::default();
         w.event_record(7, 1_000, &["siem", "archive"], &ev());
         let buf = w.buf.clone();
+        assert_eq!(
+            FrameWriter::event_record_len(&["siem", "archive"], &ev()),
+            buf.len()
+        );
         let Next::Frame(k, payload, total) = next_frame(&buf) else {
             panic!("a frame")
         };

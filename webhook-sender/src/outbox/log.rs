@@ -732,14 +732,10 @@ impl Log {
         }
         let ms = wall_ms(wall);
         let seq = st.next_seq;
-        st.w.buf.clear();
-        let mut w = std::mem::take(&mut st.w);
-        w.event_record(seq, ms, endpoints, event);
-        let len = w.buf.len() as u64;
+        let len = FrameWriter::event_record_len(endpoints, event) as u64;
         if st.disk_bytes + len > self.cfg.max_bytes {
             match self.cfg.overflow {
                 OverflowPolicy::DropNewest => {
-                    st.w = w;
                     st.dropped += endpoints.len() as u64;
                     return Ok(Appended::Dropped);
                 }
@@ -749,30 +745,26 @@ impl Log {
                     }
                     if st.disk_bytes + len > self.cfg.max_bytes && st.logical_len() > HEADER_LEN {
                         // Only the active segment is left: seal it and drop it.
-                        if let Err(e) = st.roll(&self.log_dir(), seq) {
-                            st.w = w;
-                            return Err(e);
-                        }
+                        st.roll(&self.log_dir(), seq)?;
                         st.drop_oldest(&self.log_dir());
                     }
                     self.space.notify_waiters();
                 }
-                _ => {
-                    st.w = w;
-                    return Ok(Appended::Full);
-                }
+                _ => return Ok(Appended::Full),
             }
         }
-        if st.logical_len() + len > self.cfg.segment_bytes
-            && st.logical_len() > HEADER_LEN
-            && let Err(e) = st.roll(&self.log_dir(), seq)
-        {
-            st.w = w;
-            return Err(e);
+        if st.logical_len() + len > self.cfg.segment_bytes && st.logical_len() > HEADER_LEN {
+            st.roll(&self.log_dir(), seq)?;
         }
-        let res = st.write(&w.buf, &self.log_dir());
-        st.w = w;
-        if res? {
+        // Encoded straight into the write buffer (one copy of the body).
+        let was_empty = st.unwritten.is_empty();
+        let mut w = FrameWriter::over(std::mem::take(&mut st.unwritten));
+        w.event_record(seq, ms, endpoints, event);
+        st.unwritten = w.buf;
+        st.buffered(len);
+        if st.unwritten.len() >= WRITE_OUT_BYTES {
+            st.write_out(&self.log_dir())?;
+        } else if was_empty {
             self.kick();
         }
         st.next_seq += 1;
@@ -1641,17 +1633,22 @@ impl State {
         }
         let was_empty = self.unwritten.is_empty();
         self.unwritten.extend_from_slice(buf);
-        self.disk_bytes += buf.len() as u64;
-        self.written += buf.len() as u64;
-        let len = self.logical_len();
-        if let Some(s) = self.segs.back_mut() {
-            s.bytes = len;
-        }
+        self.buffered(buf.len() as u64);
         if self.unwritten.len() >= WRITE_OUT_BYTES {
             self.write_out(dir)?;
             return Ok(false);
         }
         Ok(was_empty)
+    }
+
+    /// Accounts `len` bytes just added to the write buffer.
+    fn buffered(&mut self, len: u64) {
+        self.disk_bytes += len;
+        self.written += len;
+        let logical = self.logical_len();
+        if let Some(s) = self.segs.back_mut() {
+            s.bytes = logical;
+        }
     }
 
     /// Writes the buffered records to the active segment. A failure cuts the partial write

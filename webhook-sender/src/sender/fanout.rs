@@ -35,10 +35,8 @@ impl Sender {
         if let Some(outbox) = &self.inner.common.outbox
             && !picks.is_empty()
         {
+            let mut space = None;
             let seq = loop {
-                let space = outbox.store.space().notified();
-                let mut space = std::pin::pin!(space);
-                space.as_mut().enable();
                 match self.store(outbox, &routes, picks, &event) {
                     Ok(Stored::Written(seq, pos)) => {
                         if outbox.store.durability() == Durability::Sync
@@ -50,7 +48,16 @@ impl Sender {
                         }
                         break seq;
                     }
-                    Ok(Stored::Full) => space.await,
+                    // At the limit: registered for space first, then looked at again (space
+                    // freed in between is not missed); only this path pays for a waiter.
+                    Ok(Stored::Full) => match space.take() {
+                        None => {
+                            let mut waiter = Box::pin(outbox.store.space().notified());
+                            waiter.as_mut().enable();
+                            space = Some(waiter);
+                        }
+                        Some(waiter) => waiter.await,
+                    },
                     Ok(Stored::Dropped) => {
                         self.dropped_by_outbox(&routes, picks, event, &tracker);
                         return Ok(receipt);
