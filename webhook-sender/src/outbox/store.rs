@@ -3,26 +3,7 @@
 //! ([`Outbox::open`](super::Outbox::open)); other backends (a shared queue on a server) plug in
 //! with [`Outbox::from_store`](super::Outbox::from_store).
 //!
-//! # Contract
-//!
-//! * **Intake**: [`append`](OutboxStore::append) stores one event with the names of the
-//!   endpoints it was routed to and gives it a sequence number (`seq`), increasing in the order
-//!   of appends; it is as durable as [`durability`](OutboxStore::durability) says once
-//!   [`synced`](OutboxStore::synced) resolves for its ticket (`Durability::Sync`), or at once
-//!   otherwise. At the byte limit it answers [`Appended::Full`] (the sender waits for
-//!   [`space`](OutboxStore::space)) or [`Appended::Dropped`], as its overflow policy says.
-//! * **Delivery**: a sender hands events to an endpoint from memory; what it could not (a
-//!   full queue, a restart) it [`read`](OutboxStore::read)s back for that endpoint, in seq
-//!   order, never past `until`. Before a batch's first request it records the batch
-//!   ([`batch`](OutboxStore::batch) with its seqs and event ids), after each failed attempt
-//!   the attempt and the next due time, and when the batch ends it
-//!   [`settle`](OutboxStore::settle)s its seqs at the endpoint (dead letters are written
-//!   first with [`dead_letter`](OutboxStore::dead_letter)). An event is removed once settled
-//!   at every endpoint it was routed to. After a restart, `read` returns the batches that were
-//!   formed, with their ids, attempts and due times, as [`RestoredBatch`]es.
-//! * **Never lost**: whatever happens between two calls (a crash), an appended event is either
-//!   read back for each of its endpoints not settled, or was settled. Reads may repeat an
-//!   event whose settlement was not stored (at least once).
+//! The contract is on [`OutboxStore`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,7 +22,29 @@ use crate::registry::RegistrySnapshot;
 /// A future a store returns (object safe).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A backend of the outbox (see the [module](self) for the contract).
+/// A backend of the outbox: what a sender needs of a store that keeps events until they are
+/// settled.
+///
+/// # Contract
+///
+/// * **Intake**: [`append`](OutboxStore::append) stores one event with the names of the
+///   endpoints it was routed to and gives it a sequence number (`seq`), increasing in the order
+///   of appends; it is as durable as [`durability`](OutboxStore::durability) says once
+///   [`synced`](OutboxStore::synced) resolves for its ticket (`Durability::Sync`), or at once
+///   otherwise. At the byte limit it answers [`Appended::Full`] (the sender waits for
+///   [`space`](OutboxStore::space)) or [`Appended::Dropped`], as its overflow policy says.
+/// * **Delivery**: a sender hands events to an endpoint from memory; what it could not (a
+///   full queue, a restart) it [`read`](OutboxStore::read)s back for that endpoint, in seq
+///   order, never past `until`. Before a batch's first request it records the batch
+///   ([`batch`](OutboxStore::batch) with its seqs and event ids), after each failed attempt
+///   the attempt and the next due time, and when the batch ends it
+///   [`settle`](OutboxStore::settle)s its seqs at the endpoint (dead letters are written
+///   first with [`dead_letter`](OutboxStore::dead_letter)). An event is removed once settled
+///   at every endpoint it was routed to. After a restart, `read` returns the batches that were
+///   formed, with their ids, attempts and due times, as [`RestoredBatch`]es.
+/// * **Never lost**: whatever happens between two calls (a crash), an appended event is either
+///   read back for each of its endpoints not settled, or was settled. Reads may repeat an
+///   event whose settlement was not stored (at least once).
 ///
 /// ```
 /// use std::sync::Arc;
