@@ -764,7 +764,8 @@ impl Log {
         st.buffered(len);
         if st.unwritten.len() >= WRITE_OUT_BYTES {
             st.write_out(&self.log_dir())?;
-        } else if was_empty {
+        } else if was_empty && self.cfg.durability != Durability::Sync {
+            // Under `Sync` the caller's wait for its sync wakes the thread.
             self.kick();
         }
         st.next_seq += 1;
@@ -1902,10 +1903,18 @@ fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability, di
             let dirty = std::mem::take(&mut req.dirty);
             (req.wanted, dirty)
         };
-        if dirty && wanted <= synced {
-            // Let more records gather: one write for all of them.
-            std::thread::sleep(WRITE_OUT_DELAY);
-        }
+        let wanted = if dirty && wanted <= synced {
+            // Let more records gather (one write for all of them), unless a `Sync` append
+            // starts waiting meanwhile.
+            let req = sync.req.lock().unwrap_or_else(PoisonError::into_inner);
+            let (req, _) = sync
+                .cv
+                .wait_timeout_while(req, WRITE_OUT_DELAY, |r| !r.stop && r.wanted <= synced)
+                .unwrap_or_else(PoisonError::into_inner);
+            req.wanted
+        } else {
+            wanted
+        };
         let (active, dead, pos) = {
             let mut st = lock();
             if let Err(e) = st.write_out(dir) {
