@@ -250,8 +250,14 @@ struct State {
     active_len: u64,
     /// Records of the active segment not yet written to the file (group commit: written by
     /// the sync thread within `WRITE_OUT_DELAY`, by an appender past `WRITE_OUT_BYTES`, before a
-    /// batch's first request, or when a reader needs them).
+    /// batch's first request, or when a reader needs them). Written out of this lock, by one
+    /// writer at a time ([`write_out_all`]).
     unwritten: Vec<u8>,
+    /// The buffer of the last write-out, kept for the next swap.
+    spare: Vec<u8>,
+    /// Records of sealed segments not yet written (a roll with records still buffered), in
+    /// order; the writer writes and syncs them before the active buffer.
+    sealed: VecDeque<(u64, Arc<File>, Vec<u8>)>,
     next_seq: u64,
     next_seg_id: u64,
     disk_bytes: u64,
@@ -291,6 +297,8 @@ struct SyncShared {
     req: Mutex<SyncReq>,
     cv: Condvar,
     synced_tx: tokio::sync::watch::Sender<u64>,
+    /// Held by the one writer writing buffers to segment files (taken before the state lock).
+    io: Mutex<()>,
 }
 
 /// The embedded store.
@@ -635,6 +643,8 @@ impl Log {
             active: Arc::new(active),
             active_len: HEADER_LEN,
             unwritten: Vec::with_capacity(WRITE_OUT_BYTES),
+            spare: Vec::new(),
+            sealed: VecDeque::new(),
             next_seq,
             next_seg_id: next_seg_id + 1,
             disk_bytes,
@@ -667,6 +677,7 @@ impl Log {
             req: Mutex::new(SyncReq::default()),
             cv: Condvar::new(),
             synced_tx,
+            io: Mutex::new(()),
         });
         let (st, sy, durability, log_dir) =
             (state.clone(), sync.clone(), cfg.durability, dir.join("log"));
@@ -762,12 +773,7 @@ impl Log {
         w.event_record(seq, ms, endpoints, event);
         st.unwritten = w.buf;
         st.buffered(len);
-        if st.unwritten.len() >= WRITE_OUT_BYTES {
-            st.write_out(&self.log_dir())?;
-        } else if was_empty && self.cfg.durability != Durability::Sync {
-            // Under `Sync` the caller's wait for its sync wakes the thread.
-            self.kick();
-        }
+        let full = st.unwritten.len() >= WRITE_OUT_BYTES;
         st.next_seq += 1;
         let seg = st.segs.back_mut().expect("the active segment");
         if seg.first_ms == 0 {
@@ -784,6 +790,14 @@ impl Log {
             }
         }
         let pos = st.written;
+        drop(st);
+        if full {
+            // Written by this appender, out of the lock: others keep appending meanwhile.
+            self.write_out()?;
+        } else if was_empty && self.cfg.durability != Durability::Sync {
+            // Under `Sync` the caller's wait for its sync wakes the thread.
+            self.kick();
+        }
         Ok(Appended::Written { seq, ticket: pos })
     }
 
@@ -804,7 +818,7 @@ impl Log {
 
     /// Writes buffered records to the operating system now.
     pub(crate) fn write_out(&self) -> Result<(), OutboxError> {
-        self.lock().write_out(&self.log_dir())
+        write_out_all(&self.state, &self.sync.io, &self.log_dir())
     }
 
     /// Wakes the sync thread: records were buffered.
@@ -836,13 +850,16 @@ impl Log {
         let mut w = std::mem::take(&mut st.w);
         w.buf.clear();
         w.settle_record(endpoint, how, batch, seqs);
-        match st.write(&w.buf, &self.log_dir()) {
-            Ok(true) => self.kick(),
-            Ok(false) => {}
-            // Not recorded: the events are delivered again after a restart (never lost).
-            Err(e) => tracing::error!(error = %e, endpoint, "outbox settlement not written"),
-        }
+        let hint = st.write(&w.buf);
         st.w = w;
+        let hint = match hint {
+            Ok(h) => h,
+            // Not recorded: the events are delivered again after a restart (never lost).
+            Err(e) => {
+                tracing::error!(error = %e, endpoint, "outbox settlement not written");
+                Hint::None
+            }
+        };
         let mut n = 0;
         for &q in seqs {
             if let Some(s) = find_seg(&mut st.segs, q)
@@ -857,10 +874,12 @@ impl Log {
                 st.pending.remove(endpoint);
             }
         }
-        if st.delete_settled(&self.log_dir()) {
-            drop(st);
+        let freed = st.delete_settled(&self.log_dir());
+        drop(st);
+        if freed {
             self.space.notify_waiters();
         }
+        self.act_on(hint);
     }
 
     /// Records a batch formed (first attempt in flight) or retried.
@@ -902,21 +921,18 @@ impl Log {
             }
         }
         w.end();
-        // A batch's first record is written out before its request leaves: a restart must send
-        // it again under the same id.
-        let res = st.write(&w.buf, &self.log_dir()).and_then(|kick| {
-            if first.is_some() {
-                st.write_out(&self.log_dir()).map(|()| false)
-            } else {
-                Ok(kick)
-            }
-        });
-        match res {
-            Ok(true) => self.kick(),
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, endpoint, "outbox batch record not written"),
-        }
+        let hint = st.write(&w.buf);
         st.w = w;
+        let hint = match hint {
+            // A batch's first record is written out before its request leaves: a restart must
+            // send it again under the same id.
+            Ok(_) if first.is_some() => Hint::Now,
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, endpoint, "outbox batch record not written");
+                Hint::None
+            }
+        };
         let meta = BatchMeta {
             seqs: first.map(|(s, _)| s.to_vec()).unwrap_or_default(),
             event_ids: first.map(|(_, i)| i.to_vec()).unwrap_or_default(),
@@ -927,6 +943,21 @@ impl Log {
         };
         let key = (Arc::from(endpoint), Box::<str>::from(batch_id));
         merge_batch(&mut st.batches, key, meta);
+        drop(st);
+        self.act_on(hint);
+    }
+
+    /// Writes out now, or wakes the sync thread to, as a buffered write asked.
+    fn act_on(&self, hint: Hint) {
+        match hint {
+            Hint::Now => {
+                if let Err(e) = self.write_out() {
+                    tracing::error!(error = %e, "outbox write-out failed");
+                }
+            }
+            Hint::Kick => self.kick(),
+            Hint::None => {}
+        }
     }
 
     /// The attempt log of the batches holding `event_id`: `(endpoint, batch id, attempts)`.
@@ -970,13 +1001,17 @@ impl Log {
         loop {
             // Where to read: the segment holding the cursor, and how far it is written.
             let (seg_id, limit, active) = {
-                let mut st = self.lock();
-                // What the reader needs may still be buffered: write it out now.
-                if !st.unwritten.is_empty()
-                    && cur.segment == st.segs.back().map(|b| b.id)
-                    && cur.offset >= st.active_len
+                let st = self.lock();
+                // What the reader needs may still be buffered (a sealed segment's last records,
+                // or the active one's): written out first, out of the lock.
+                if !st.sealed.is_empty()
+                    || (!st.unwritten.is_empty()
+                        && cur.segment == st.segs.back().map(|b| b.id)
+                        && cur.offset >= st.active_len)
                 {
-                    st.write_out(&dir)?;
+                    drop(st);
+                    self.write_out()?;
+                    continue;
                 }
                 let pick = match cur.segment {
                     Some(id) => st.segs.iter().find(|s| s.id == id),
@@ -1347,9 +1382,9 @@ impl Log {
 
     /// Syncs everything now (shutdown).
     pub(crate) fn flush(&self) -> Result<(), OutboxError> {
+        self.write_out()?;
         let (active, dead) = {
             let mut st = self.lock();
-            st.write_out(&self.log_dir())?;
             let dead = std::mem::take(&mut st.dead.dirty).then(|| st.dead.active.clone());
             (st.active.clone(), dead)
         };
@@ -1623,9 +1658,10 @@ impl State {
         self.active_len + self.unwritten.len() as u64
     }
 
-    /// Buffers records for the active segment (written out past `WRITE_OUT_BYTES` at once);
-    /// `Ok(true)` when the buffer was empty (the sync thread must be woken to write it out).
-    fn write(&mut self, buf: &[u8], dir: &Path) -> Result<bool, OutboxError> {
+    /// Buffers records for the active segment; says what the caller must do once it released
+    /// the lock: write out (past `WRITE_OUT_BYTES`) or wake the sync thread (the buffer was
+    /// empty).
+    fn write(&mut self, buf: &[u8]) -> Result<Hint, OutboxError> {
         if let Some((kind, message)) = &self.failed {
             return Err(OutboxError::Failed {
                 kind: *kind,
@@ -1635,11 +1671,13 @@ impl State {
         let was_empty = self.unwritten.is_empty();
         self.unwritten.extend_from_slice(buf);
         self.buffered(buf.len() as u64);
-        if self.unwritten.len() >= WRITE_OUT_BYTES {
-            self.write_out(dir)?;
-            return Ok(false);
-        }
-        Ok(was_empty)
+        Ok(if self.unwritten.len() >= WRITE_OUT_BYTES {
+            Hint::Now
+        } else if was_empty {
+            Hint::Kick
+        } else {
+            Hint::None
+        })
     }
 
     /// Accounts `len` bytes just added to the write buffer.
@@ -1652,42 +1690,13 @@ impl State {
         }
     }
 
-    /// Writes the buffered records to the active segment. A failure cuts the partial write
-    /// (nothing written before is damaged), keeps the records in the buffer, and stops
-    /// intake.
-    fn write_out(&mut self, dir: &Path) -> Result<(), OutboxError> {
-        if self.unwritten.is_empty() {
-            return Ok(());
-        }
-        if let Some((kind, message)) = &self.failed {
-            return Err(OutboxError::Failed {
-                kind: *kind,
-                message: message.clone(),
-            });
-        }
-        match self.active.as_ref().write_all(&self.unwritten) {
-            Ok(()) => {
-                self.active_len += self.unwritten.len() as u64;
-                self.unwritten.clear();
-                Ok(())
-            }
-            Err(e) => {
-                let path = seg_path(dir, self.segs.back().map_or(0, |s| s.id));
-                let _ = self.active.set_len(self.active_len);
-                self.failed = Some((e.kind(), e.to_string()));
-                tracing::error!(error = %e, path = %path.display(), "outbox write failed; intake stopped");
-                Err(io_err("write", &path, e))
-            }
-        }
-    }
-
-    /// Seals the active segment (synced) and starts a new one at `first_seq`.
+    /// Seals the active segment and starts a new one at `first_seq`. The sealed segment's
+    /// buffered records are queued for the writer, which writes and syncs them first.
     fn roll(&mut self, dir: &Path, first_seq: u64) -> Result<(), OutboxError> {
-        self.write_out(dir)?;
         let id = self.next_seg_id;
-        self.active
-            .sync_data()
-            .map_err(|e| io_err("sync", dir, e))?;
+        let old = self.segs.back().map_or(0, |s| s.id);
+        let rest = std::mem::take(&mut self.unwritten);
+        self.sealed.push_back((old, self.active.clone(), rest));
         let f = new_segment(dir, id, first_seq).inspect_err(|e| {
             if let OutboxError::Io { source, .. } = e {
                 self.failed = Some((source.kind(), source.to_string()));
@@ -1878,6 +1887,80 @@ impl DeadLog {
     }
 }
 
+/// What a caller must do once it released the state lock after buffering records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// Nothing: the sync thread was woken already.
+    None,
+    /// Wake the sync thread (the buffer was empty).
+    Kick,
+    /// Write out now (past `WRITE_OUT_BYTES`, or a batch's first record).
+    Now,
+}
+
+/// Writes every buffered record to its segment file, in order, out of the state lock: the
+/// buffers of sealed segments first (each synced once written: nothing writes to it again),
+/// then the active segment's. One writer at a time (`io`, taken before the state lock), so
+/// appenders only wait for the lock while a buffer is swapped, never for the disk. A failure
+/// cuts the partial write (nothing written before is damaged), keeps the records in memory,
+/// and stops intake.
+fn write_out_all(state: &Mutex<State>, io: &Mutex<()>, dir: &Path) -> Result<(), OutboxError> {
+    let _io = io.lock().unwrap_or_else(PoisonError::into_inner);
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let (seg, file, buf, sealed, base) = {
+            let mut st = lock();
+            if let Some((kind, message)) = &st.failed {
+                return Err(OutboxError::Failed {
+                    kind: *kind,
+                    message: message.clone(),
+                });
+            }
+            if let Some((seg, file, buf)) = st.sealed.pop_front() {
+                (seg, file, buf, true, None)
+            } else if st.unwritten.is_empty() {
+                return Ok(());
+            } else {
+                let spare = std::mem::take(&mut st.spare);
+                let buf = std::mem::replace(&mut st.unwritten, spare);
+                let seg = st.segs.back().map_or(0, |s| s.id);
+                (seg, st.active.clone(), buf, false, Some(st.active_len))
+            }
+        };
+        let path = seg_path(dir, seg);
+        let result = file
+            .as_ref()
+            .write_all(&buf)
+            .and_then(|()| if sealed { file.sync_data() } else { Ok(()) });
+        let mut st = lock();
+        match result {
+            Ok(()) => {
+                if let Some(base) = base {
+                    let active = st.segs.back().map_or(0, |s| s.id);
+                    if active == seg {
+                        st.active_len = base + buf.len() as u64;
+                    }
+                    let mut buf = buf;
+                    buf.clear();
+                    st.spare = buf;
+                }
+            }
+            Err(e) => {
+                if let Some(base) = base {
+                    // Cut what part of the buffer reached the file; keep the records.
+                    let _ = file.set_len(base);
+                    let mut rest = buf;
+                    rest.extend_from_slice(&st.unwritten);
+                    st.unwritten = rest;
+                }
+                st.failed = Some((e.kind(), e.to_string()));
+                tracing::error!(error = %e, path = %path.display(), "outbox write failed; intake stopped");
+                return Err(io_err("write", &path, e));
+            }
+        }
+    }
+}
+
 /// The sync thread: group commit. Writes buffered records out within `WRITE_OUT_DELAY` of
 /// the first one, and syncs when an append waits for it (`Durability::Sync`) or when the
 /// interval passed with unsynced writes (`Durability::Interval`); ends when the store is
@@ -1915,12 +1998,20 @@ fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability, di
         } else {
             wanted
         };
+        if let Err(e) = write_out_all(state, &sync.io, dir) {
+            tracing::error!(error = %e, "outbox write-out failed");
+        }
         let (active, dead, pos) = {
-            let mut st = lock();
-            if let Err(e) = st.write_out(dir) {
-                tracing::error!(error = %e, "outbox write-out failed");
-            }
-            (st.active.clone(), st.dead.dirty, st.written)
+            let st = lock();
+            // Written up to here (records buffered since, or of a segment sealed since, wait
+            // for the next round).
+            let pending: u64 = st.unwritten.len() as u64
+                + st.sealed
+                    .iter()
+                    .map(|(_, _, b)| b.len() as u64)
+                    .sum::<u64>();
+            let pos = st.written - pending;
+            (st.active.clone(), st.dead.dirty, pos)
         };
         let due = wanted > synced || last_sync.elapsed() >= interval;
         if (pos > synced || dead) && due {
