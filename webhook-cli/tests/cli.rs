@@ -1423,13 +1423,17 @@ fn retry_for_gives_up_after_the_window_into_the_outbox_dead_letters() {
             "2s",
             "--retry-delay",
             "100ms",
+            // Small delays: the give-up (when the next jittered attempt would fall past the
+            // window) lands within 200 ms of its end, not up to a long delay before it.
+            "--retry-max-delay",
+            "200ms",
         ])
         .arg("--outbox")
         .arg(&ob));
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        took >= Duration::from_millis(1000) && took < Duration::from_secs(10),
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
         "gave up after {took:?}"
     );
     let text = stdout(&out);
