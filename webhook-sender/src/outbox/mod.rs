@@ -146,7 +146,11 @@ impl OutboxConfig {
         self
     }
 
-    /// What `send` does when the log is at `max_bytes`.
+    /// What `send` does when the log is at `max_bytes`: `Block` waits for space (`try_send`
+    /// says `Full`), `DropNewest` drops the event being sent, `DropOldest` deletes the oldest
+    /// segment. Drops are counted ([`OutboxStats::dropped`]). Under `DropOldest`, events an
+    /// endpoint already holds in memory (its queue and batcher window) when their segment is
+    /// dropped are still delivered, and counted as dropped too.
     #[must_use]
     pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
         self.overflow = policy;
