@@ -64,6 +64,9 @@ struct Seg {
     first_ms: u64,
     /// Per endpoint, the settled events (bit `seq - first_seq`).
     acked: HashMap<Arc<str>, Vec<u64>>,
+    /// Per endpoint, its events here not settled yet (what dropping the segment removes
+    /// from the pending counts, without reading it: its last records may not be written).
+    unsettled: HashMap<Arc<str>, u64>,
 }
 
 impl Seg {
@@ -83,6 +86,9 @@ impl Seg {
         }
         words[bit / 64] |= mask;
         self.live = self.live.saturating_sub(1);
+        if let Some(n) = self.unsettled.get_mut(endpoint) {
+            *n = n.saturating_sub(1);
+        }
         true
     }
 
@@ -548,6 +554,7 @@ impl Log {
                 live: 0,
                 first_ms: 0,
                 acked: HashMap::new(),
+                unsettled: HashMap::new(),
             };
             let mut settles: Vec<(Arc<str>, u64)> = Vec::new();
             let mut malformed = 0u64;
@@ -562,7 +569,9 @@ impl Log {
                             seg.end_seq = seg.end_seq.max(seq + 1);
                             seg.live += eps.len() as u64;
                             for e in eps {
-                                *pending.entry(intern(e)).or_default() += 1;
+                                let e = intern(e);
+                                *seg.unsettled.entry(e.clone()).or_default() += 1;
+                                *pending.entry(e).or_default() += 1;
                             }
                         }
                         _ => malformed += 1,
@@ -632,6 +641,7 @@ impl Log {
             live: 0,
             first_ms: 0,
             acked: HashMap::new(),
+            unsettled: HashMap::new(),
         });
         let disk_bytes = segs.iter().map(|s| s.bytes).sum();
         let dead = DeadLog::open(&dead_dir, &mut report)?;
@@ -782,10 +792,16 @@ impl Log {
         seg.end_seq = seq + 1;
         seg.live += endpoints.len() as u64;
         for e in endpoints {
-            match st.pending.get_mut(*e) {
+            let key = match st.pending.get_key_value(*e) {
+                Some((k, _)) => k.clone(),
+                None => Arc::from(*e),
+            };
+            *st.pending.entry(key.clone()).or_default() += 1;
+            let seg = st.segs.back_mut().expect("the active segment");
+            match seg.unsettled.get_mut(*e) {
                 Some(n) => *n += 1,
                 None => {
-                    st.pending.insert(Arc::from(*e), 1);
+                    seg.unsettled.insert(key, 1);
                 }
             }
         }
@@ -998,6 +1014,7 @@ impl Log {
         let mut out = ReadOut::default();
         let dir = self.log_dir();
         let mut found = 0usize;
+        let mut waited_for_writer = false;
         loop {
             // Where to read: the segment holding the cursor, and how far it is written.
             let (seg_id, limit, active) = {
@@ -1058,6 +1075,13 @@ impl Log {
             let mut buf = vec![0u8; want];
             let n =
                 read_at_most(&file, &mut buf, cur.offset).map_err(|e| io_err("read", &path, e))?;
+            if n < want && !waited_for_writer {
+                // Shorter than the store says: its last records are being written (a sealed
+                // segment's, by the writer, out of the lock). Wait for the writer and look again.
+                waited_for_writer = true;
+                self.write_out()?;
+                continue;
+            }
             buf.truncate(n);
             let mut at = 0usize;
             let mut candidates: Vec<(u64, Event)> = Vec::new();
@@ -1714,6 +1738,7 @@ impl State {
             live: 0,
             first_ms: 0,
             acked: HashMap::new(),
+            unsettled: HashMap::new(),
         });
         Ok(())
     }
@@ -1749,26 +1774,11 @@ impl State {
                 events = s.live,
                 "outbox full: oldest events dropped"
             );
-            // Per-endpoint pending counts: recount from what is left is costly; approximate by
-            // spreading is wrong, so subtract exactly by reading the segment's records.
-            let path = seg_path(dir, s.id);
-            let mut per: HashMap<Arc<str>, u64> = HashMap::new();
-            let _ = scan(&path, |k, payload, _| {
-                if k == kind::EVENT
-                    && let Ok((seq, _, eps)) = frame::event_head(&mut Cursor::new(payload))
-                {
-                    for e in eps {
-                        if !s.is_acked(e, seq) {
-                            *per.entry(Arc::from(e)).or_default() += 1;
-                        }
-                    }
-                }
-            });
-            for (e, n) in per {
-                if let Some(p) = self.pending.get_mut(&e) {
-                    *p = p.saturating_sub(n);
+            for (e, n) in &s.unsettled {
+                if let Some(p) = self.pending.get_mut(e) {
+                    *p = p.saturating_sub(*n);
                     if *p == 0 {
-                        self.pending.remove(&e);
+                        self.pending.remove(e);
                     }
                 }
             }
