@@ -57,7 +57,11 @@ struct Seg {
     first_seq: u64,
     /// One past the last event seq written to it.
     end_seq: u64,
+    /// Its length, buffered records included.
     bytes: u64,
+    /// What of it is written to its file (what a reader may read of a sealed segment; the
+    /// active one's is `State::active_len`).
+    written: u64,
     /// Unsettled (event, endpoint) pairs.
     live: u64,
     /// Acceptance time of its first event (ms since the epoch; 0 without events).
@@ -551,6 +555,7 @@ impl Log {
                 first_seq,
                 end_seq: first_seq,
                 bytes: 0,
+                written: 0,
                 live: 0,
                 first_ms: 0,
                 acked: HashMap::new(),
@@ -605,6 +610,7 @@ impl Log {
                 tracing::warn!(path = %path.display(), cut, corrupt, "outbox segment tail cut");
             }
             seg.bytes = kept;
+            seg.written = kept;
             next_seq = next_seq.max(seg.end_seq);
             segs.push_back(seg);
             // Settlements apply to this or any earlier segment.
@@ -638,6 +644,7 @@ impl Log {
             first_seq: next_seq,
             end_seq: next_seq,
             bytes: HEADER_LEN,
+            written: HEADER_LEN,
             live: 0,
             first_ms: 0,
             acked: HashMap::new(),
@@ -1017,7 +1024,7 @@ impl Log {
         let mut waited_for_writer = false;
         loop {
             // Where to read: the segment holding the cursor, and how far it is written.
-            let (seg_id, limit, active) = {
+            let (seg_id, limit, active, complete) = {
                 let st = self.lock();
                 // What the reader needs may still be buffered (a sealed segment's last records,
                 // or the active one's): written out first, out of the lock.
@@ -1051,13 +1058,25 @@ impl Log {
                     }
                 };
                 let active = st.segs.back().is_some_and(|b| b.id == seg.id);
-                let limit = if active { st.active_len } else { seg.bytes };
-                (seg.id, limit, active)
+                // Only what is written: a sealed segment's last records may still be on their
+                // way to its file (read concurrently, a half-written frame looks corrupt).
+                let limit = if active { st.active_len } else { seg.written };
+                let complete = active || seg.written >= seg.bytes;
+                (seg.id, limit, active, complete)
             };
             if cur.offset >= limit {
                 if active {
                     out.at_end = true;
                     return Ok(out);
+                }
+                if !complete {
+                    // The rest of this sealed segment is being written: wait for the writer.
+                    if waited_for_writer {
+                        return Ok(out);
+                    }
+                    waited_for_writer = true;
+                    self.write_out()?;
+                    continue;
                 }
                 self.next_segment(cur);
                 continue;
@@ -1719,6 +1738,10 @@ impl State {
     fn roll(&mut self, dir: &Path, first_seq: u64) -> Result<(), OutboxError> {
         let id = self.next_seg_id;
         let old = self.segs.back().map_or(0, |s| s.id);
+        let written = self.active_len;
+        if let Some(s) = self.segs.back_mut() {
+            s.written = written;
+        }
         let rest = std::mem::take(&mut self.unwritten);
         self.sealed.push_back((old, self.active.clone(), rest));
         let f = new_segment(dir, id, first_seq).inspect_err(|e| {
@@ -1735,6 +1758,7 @@ impl State {
             first_seq,
             end_seq: first_seq,
             bytes: HEADER_LEN,
+            written: HEADER_LEN,
             live: 0,
             first_ms: 0,
             acked: HashMap::new(),
@@ -1945,11 +1969,17 @@ fn write_out_all(state: &Mutex<State>, io: &Mutex<()>, dir: &Path) -> Result<(),
         let mut st = lock();
         match result {
             Ok(()) => {
-                if let Some(base) = base {
-                    let active = st.segs.back().map_or(0, |s| s.id);
-                    if active == seg {
+                let active = st.segs.back().map_or(0, |s| s.id);
+                if active == seg {
+                    if let Some(base) = base {
                         st.active_len = base + buf.len() as u64;
                     }
+                } else if let Some(s) = st.segs.iter_mut().find(|s| s.id == seg) {
+                    // A sealed segment's records (or the active buffer of a segment sealed
+                    // while they were written): readable now.
+                    s.written += buf.len() as u64;
+                }
+                if base.is_some() {
                     let mut buf = buf;
                     buf.clear();
                     st.spare = buf;
