@@ -1094,13 +1094,6 @@ impl Log {
             let mut buf = vec![0u8; want];
             let n =
                 read_at_most(&file, &mut buf, cur.offset).map_err(|e| io_err("read", &path, e))?;
-            if n < want && !waited_for_writer {
-                // Shorter than the store says: its last records are being written (a sealed
-                // segment's, by the writer, out of the lock). Wait for the writer and look again.
-                waited_for_writer = true;
-                self.write_out()?;
-                continue;
-            }
             buf.truncate(n);
             let mut at = 0usize;
             let mut candidates: Vec<(u64, Event)> = Vec::new();

@@ -38,7 +38,7 @@ impl Sender {
             let mut space = None;
             let seq = loop {
                 match self.store(outbox, &routes, picks, &event) {
-                    Ok(Stored::Written(seq, pos)) => {
+                    Ok(Appended::Written { seq, ticket: pos }) => {
                         if outbox.store.durability() == Durability::Sync
                             && let Err(e) = outbox.store.synced(pos).await
                         {
@@ -50,7 +50,7 @@ impl Sender {
                     }
                     // At the limit: registered for space first, then looked at again (space
                     // freed in between is not missed); only this path pays for a waiter.
-                    Ok(Stored::Full) => match space.take() {
+                    Ok(Appended::Full) => match space.take() {
                         None => {
                             let mut waiter = Box::pin(outbox.store.space().notified());
                             waiter.as_mut().enable();
@@ -58,7 +58,7 @@ impl Sender {
                         }
                         Some(waiter) => waiter.await,
                     },
-                    Ok(Stored::Dropped) => {
+                    Ok(Appended::Dropped) => {
                         self.dropped_by_outbox(&routes, picks, event, &tracker);
                         return Ok(receipt);
                     }
@@ -168,7 +168,7 @@ impl Sender {
             && !picks.is_empty()
         {
             let seq = match self.store(outbox, &routes, picks, &event) {
-                Ok(Stored::Written(seq, _)) => {
+                Ok(Appended::Written { seq, .. }) => {
                     if outbox.store.durability() == Durability::Sync
                         && let Err(e) = outbox.store.sync_now()
                     {
@@ -176,8 +176,8 @@ impl Sender {
                     }
                     seq
                 }
-                Ok(Stored::Full) => return Err(SendError::Full(event)),
-                Ok(Stored::Dropped) => {
+                Ok(Appended::Full) => return Err(SendError::Full(event)),
+                Ok(Appended::Dropped) => {
                     self.dropped_by_outbox(&routes, picks, event, &tracker);
                     return Ok(receipt);
                 }
@@ -283,19 +283,12 @@ impl Sender {
         routes: &Routes,
         picks: &[u32],
         event: &Event,
-    ) -> Result<Stored, OutboxError> {
+    ) -> Result<Appended, OutboxError> {
         let names: Vec<&str> = picks
             .iter()
             .map(|&p| &*routes.endpoints[p as usize].name)
             .collect();
-        Ok(
-            match outbox.store.append(&names, event, SystemTime::now())? {
-                Appended::Written { seq, ticket } => Stored::Written(seq, ticket),
-                Appended::Full => Stored::Full,
-                // Only `Dropped` is left (`Appended` is non-exhaustive for other crates).
-                _ => Stored::Dropped,
-            },
-        )
+        outbox.store.append(&names, event, SystemTime::now())
     }
 
     /// Offers a stored event to every selecting endpoint's queue (a full queue leaves it to
@@ -461,16 +454,6 @@ struct Routed {
 enum Placed {
     Done,
     Full(Entry),
-}
-
-/// What the outbox did with an event.
-enum Stored {
-    /// Written at this seq; the position to wait for under `Durability::Sync`.
-    Written(u64, u64),
-    /// At the byte limit under `Block`.
-    Full,
-    /// At the byte limit under `DropNewest`.
-    Dropped,
 }
 
 /// One selecting endpoint of a multi-endpoint [`Sender::try_send`].
