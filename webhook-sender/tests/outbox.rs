@@ -1113,3 +1113,21 @@ async fn a_backlog_read_back_through_small_segments_is_delivered_whole() -> Resu
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// A directory deleted behind the store's back: a read answers an error, it never spins.
+#[test]
+fn a_read_after_the_directory_vanished_is_an_error_not_a_spin() -> Result<(), BoxError> {
+    let dir = tempdir("vanished");
+    let outbox = Outbox::open(OutboxConfig::new(&dir))?;
+    outbox.append(&["e"], &event(1)?)?;
+    outbox.write_out()?;
+    std::fs::remove_dir_all(&dir)?;
+    let store = outbox.store();
+    let mut cursor = webhook_sender::outbox::ReadCursor::at(store.first_seq());
+    let read = store.read("e", &mut cursor, 10, u64::MAX);
+    assert!(
+        matches!(read, Err(OutboxError::Io { .. })),
+        "a typed I/O error: {read:?}"
+    );
+    Ok(())
+}

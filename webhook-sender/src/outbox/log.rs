@@ -1085,6 +1085,12 @@ impl Log {
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // Dropped meanwhile (settled, or `DropOldest`): start again from the
+                    // segments left. Still listed, the file was removed behind the store's
+                    // back (the directory deleted): an error, never a spin.
+                    if self.lock().segs.iter().any(|s| s.id == seg_id) {
+                        return Err(io_err("open", &path, e));
+                    }
                     cur.segment = None;
                     continue;
                 }
