@@ -25,7 +25,7 @@ pub struct RemoteAddr(pub SocketAddr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate(pub Bytes);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     method: Method,
     uri: Uri,
@@ -37,6 +37,8 @@ struct Inner {
     client_certificate: Option<Bytes>,
     auth: Authenticated,
     received_at: SystemTime,
+    /// The run of the handlers (1 unless an inbox retries).
+    attempt: u32,
 }
 
 /// The request around a payload: headers, ids, raw bytes, remote address and identity.
@@ -82,7 +84,24 @@ impl Context {
                 client_certificate,
                 auth,
                 received_at,
+                attempt: 1,
             }),
+        }
+    }
+
+    /// The authentication result (the inbox keys deduplication on it).
+    #[cfg(feature = "inbox")]
+    pub(crate) fn authenticated(&self) -> &Authenticated {
+        &self.inner.auth
+    }
+
+    /// The same context for run number `attempt` of an inbox message.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn with_attempt(&self, attempt: u32) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.attempt = attempt;
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -100,6 +119,7 @@ impl Context {
                 client_certificate: None,
                 auth: Authenticated::new(Identity::Anonymous),
                 received_at: SystemTime::UNIX_EPOCH,
+                attempt: 1,
             },
         }
     }
@@ -173,6 +193,18 @@ impl Context {
     /// When the receiver accepted the request (the `now` it was processed with).
     pub fn received_at(&self) -> SystemTime {
         self.inner.received_at
+    }
+
+    /// Which run of the handlers this is: `1` for a request handled as it arrives, and for an
+    /// inbox message (feature `inbox`) the attempt number, counted across restarts. Handlers run
+    /// at least once per message; one that sees `attempt() > 1` may want to check what an
+    /// earlier run already did.
+    ///
+    /// ```
+    /// assert_eq!(webhook_receiver::Context::builder().build().attempt(), 1);
+    /// ```
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
     }
 }
 

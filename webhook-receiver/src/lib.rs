@@ -94,6 +94,8 @@ mod route;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "inbox")]
+pub mod inbox;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "tls")]

@@ -48,6 +48,9 @@ struct Inner<T> {
     handlers: Vec<Box<dyn ErasedHandler<T>>>,
     /// Set in all-match mode: copies an item for every matching handler but the last.
     clone: Option<fn(&T) -> T>,
+    /// Inbox mode: where verified messages are stored before their handlers run.
+    #[cfg(feature = "inbox")]
+    inbox: Option<crate::inbox::Gate>,
 }
 
 /// Receives webhooks whose payload items are of type `T`.
@@ -221,6 +224,67 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
     /// Validates and builds the receiver: a fallback is required, route patterns must be
     /// non-empty ([`ReceiverBuildError::Route`]) and distinct ([`ReceiverBuildError::DuplicateRoute`]).
     pub fn build(self) -> Result<Receiver<T>, ReceiverBuildError> {
+        self.assemble(
+            #[cfg(feature = "inbox")]
+            None,
+        )
+    }
+
+    /// Builds the receiver in inbox mode (feature `inbox`): each verified request is stored in
+    /// the inbox of `config` and answered at once; the handlers run from the inbox on the
+    /// current Tokio runtime, with retries and dead letters. See [`crate::inbox`] for the
+    /// semantics.
+    ///
+    /// ```
+    /// use webhook_core::ReceiverAuth;
+    /// use webhook_receiver::inbox::InboxConfig;
+    /// use webhook_receiver::{handler_fn, Context, HandlerOutcome, Receiver, ReceiverConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = std::env::temp_dir().join(format!("inbox-doc-{}", std::process::id()));
+    /// let config = ReceiverConfig::builder().auth(ReceiverAuth::None).build()?;
+    /// let receiver = Receiver::<serde_json::Value>::builder(config)
+    ///     .fallback(handler_fn(|_v: serde_json::Value, _cx: Context| async { HandlerOutcome::Accepted }))
+    ///     .build_inbox(InboxConfig::new(&dir))?;
+    /// let req = http::Request::post("/hook")
+    ///     .header("content-type", "application/json")
+    ///     .body(http_body_util::Full::new(bytes::Bytes::from_static(br#"{"a":1}"#)))?;
+    /// let res = receiver.handle(req).await;
+    /// assert_eq!(res.status(), http::StatusCode::OK); // stored, not yet handled
+    /// let inbox = receiver.inbox().expect("inbox mode");
+    /// inbox.idle().await; // handled
+    /// assert_eq!(inbox.stats().succeeded, 1);
+    /// # drop(receiver);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`InboxError::Build`](crate::inbox::InboxError::Build) as [`build`](Self::build);
+    /// [`InboxError::Store`](crate::inbox::InboxError::Store) when the inbox cannot be opened
+    /// (another process holds it, an I/O error); [`InboxError::NoRuntime`](crate::inbox::InboxError::NoRuntime)
+    /// outside a Tokio runtime.
+    #[cfg(feature = "inbox")]
+    pub fn build_inbox(
+        self,
+        config: crate::inbox::InboxConfig,
+    ) -> Result<Receiver<T>, crate::inbox::InboxError> {
+        // Validate the receiver before opening (and locking) the store.
+        if self.fallback.is_none() {
+            return Err(ReceiverBuildError::NoFallback.into());
+        }
+        let shared = crate::inbox::open(config)?;
+        let receiver = self.assemble(Some(crate::inbox::Gate(shared.clone())))?;
+        crate::inbox::spawn(&receiver, shared);
+        Ok(receiver)
+    }
+
+    fn assemble(
+        self,
+        #[cfg(feature = "inbox")] inbox: Option<crate::inbox::Gate>,
+    ) -> Result<Receiver<T>, ReceiverBuildError> {
         let fallback = self.fallback.ok_or(ReceiverBuildError::NoFallback)?;
         let mode = if self.clone.is_some() {
             MatchMode::All
@@ -236,6 +300,8 @@ impl<T: Send + 'static> ReceiverBuilder<T> {
                 routes,
                 handlers: self.handlers,
                 clone: self.clone,
+                #[cfg(feature = "inbox")]
+                inbox,
             }),
         })
     }
@@ -245,6 +311,29 @@ impl<T: Send + 'static> Receiver<T> {
     /// The configuration.
     pub fn config(&self) -> &ReceiverConfig {
         &self.inner.config
+    }
+
+    /// The inbox, in inbox mode ([`ReceiverBuilder::build_inbox`]).
+    #[cfg(feature = "inbox")]
+    pub fn inbox(&self) -> Option<crate::inbox::Inbox> {
+        self.inner.inbox.as_ref().map(|g| crate::inbox::Inbox {
+            shared: g.0.clone(),
+        })
+    }
+
+    /// A handle that does not keep the receiver alive (the inbox's processor).
+    #[cfg(feature = "inbox")]
+    pub(crate) fn downgrade(&self) -> WeakReceiver<T> {
+        WeakReceiver(Arc::downgrade(&self.inner))
+    }
+
+    /// The items the decoder makes of a context's body.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn decode_items(
+        &self,
+        cx: &Context,
+    ) -> Result<Vec<T>, crate::decode::BodyDecodeError> {
+        self.inner.decoder.decode_shared(cx.media_type(), cx.body())
     }
 
     /// Handles a request now (the intake reads the system clock once).
@@ -291,79 +380,28 @@ impl<T: Send + 'static> Receiver<T> {
             Ok(v) => v,
             Err(r) => return r.into_response(),
         };
-        let mut decision: Option<(StatusCode, Bytes)> = None;
-        for (index, item) in items.into_iter().enumerate() {
-            let mut more: Vec<usize> = Vec::new();
-            let first = {
-                let subject: Option<Cow<'_, str>> = match &inner.subject {
-                    Some(f) => f(&item).map(Cow::Borrowed),
-                    None => inner.decoder.subject(&item),
-                };
-                let mut targets = inner.routes.targets(subject.as_deref());
-                let first = targets.next();
-                if inner.clone.is_some() {
-                    more.extend(targets);
-                }
-                first
-            };
-            let Some(first) = first else {
-                return handler_failed(&cx, index, "no handler");
-            };
-            let mut item = Some(item);
-            for (n, target) in std::iter::once(first)
-                .chain(more.iter().copied())
-                .enumerate()
-            {
-                let this = match (n < more.len(), inner.clone, item.as_ref()) {
-                    (true, Some(clone), Some(it)) => clone(it),
-                    _ => match item.take() {
-                        Some(it) => it,
-                        None => return handler_failed(&cx, index, "item already consumed"),
-                    },
-                };
-                if let Err(res) = self.run(target, this, &cx, index, &mut decision).await {
-                    return res;
-                }
-            }
+        #[cfg(feature = "inbox")]
+        if let Some(inbox) = &inner.inbox {
+            let subject = items
+                .first()
+                .and_then(|item| self.subject_of(item).map(Cow::into_owned));
+            return inbox.accept(cx, subject.as_deref(), ticket).await;
         }
-        ticket.acknowledge();
-        match decision {
-            Some((status, body)) => json_response(status, body),
-            None => {
-                let mut res = Response::new(Full::new(Bytes::new()));
-                *res.status_mut() = StatusCode::OK;
-                res
-            }
-        }
-    }
-}
-
-impl<T: Send + 'static> Receiver<T> {
-    /// Runs handler `target` on `item`; `Err` is the response that ends the request.
-    async fn run(
-        &self,
-        target: usize,
-        item: T,
-        cx: &Context,
-        index: usize,
-        decision: &mut Option<(StatusCode, Bytes)>,
-    ) -> Result<(), Response<Full<Bytes>>> {
-        let Some(handler) = self.inner.handlers.get(target) else {
-            return Err(handler_failed(cx, index, "no handler"));
-        };
-        match CatchPanic::new(handler.call(item, cx.clone())).await {
-            HandlerOutcome::Accepted => Ok(()),
-            HandlerOutcome::Respond { status, body } => {
-                if !status.is_success() {
-                    return Err(handler_failed(cx, index, "non-2xx decision status"));
+        match self.dispatch(items, &cx).await {
+            Dispatched::Done(decision) => {
+                ticket.acknowledge();
+                match decision {
+                    Some((status, body)) => json_response(status, body),
+                    None => {
+                        let mut res = Response::new(Full::new(Bytes::new()));
+                        *res.status_mut() = StatusCode::OK;
+                        res
+                    }
                 }
-                if decision.is_none() {
-                    *decision = Some((status, body));
-                }
-                Ok(())
             }
-            HandlerOutcome::Overloaded { retry_after } => {
-                tracing::debug!(message_id = cx.message_id(), index, "handler overloaded");
+            Dispatched::Failed { index, reason } => handler_failed(&cx, index, &reason),
+            Dispatched::Overloaded { retry_after } => {
+                tracing::debug!(message_id = cx.message_id(), "handler overloaded");
                 let mut res = error_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     "overloaded",
@@ -374,9 +412,118 @@ impl<T: Send + 'static> Receiver<T> {
                     res.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 }
-                Err(res)
+                res
             }
-            HandlerOutcome::Failed { reason } => Err(handler_failed(cx, index, &reason)),
+        }
+    }
+
+    /// The routing subject of `item`: the builder's subject function, else the decoder's.
+    fn subject_of<'a>(&'a self, item: &'a T) -> Option<Cow<'a, str>> {
+        match &self.inner.subject {
+            Some(f) => f(item).map(Cow::Borrowed),
+            None => self.inner.decoder.subject(item),
+        }
+    }
+
+    /// Runs the handlers of every item, in order; the first failure stops the rest.
+    pub(crate) async fn dispatch(&self, items: Vec<T>, cx: &Context) -> Dispatched {
+        let inner = &*self.inner;
+        let mut decision: Option<(StatusCode, Bytes)> = None;
+        for (index, item) in items.into_iter().enumerate() {
+            let mut more: Vec<usize> = Vec::new();
+            let first = {
+                let subject = self.subject_of(&item);
+                let mut targets = inner.routes.targets(subject.as_deref());
+                let first = targets.next();
+                if inner.clone.is_some() {
+                    more.extend(targets);
+                }
+                first
+            };
+            let Some(first) = first else {
+                return Dispatched::failed(index, "no handler");
+            };
+            let mut item = Some(item);
+            for (n, target) in std::iter::once(first)
+                .chain(more.iter().copied())
+                .enumerate()
+            {
+                let this = match (n < more.len(), inner.clone, item.as_ref()) {
+                    (true, Some(clone), Some(it)) => clone(it),
+                    _ => match item.take() {
+                        Some(it) => it,
+                        None => return Dispatched::failed(index, "item already consumed"),
+                    },
+                };
+                let Some(handler) = inner.handlers.get(target) else {
+                    return Dispatched::failed(index, "no handler");
+                };
+                match CatchPanic::new(handler.call(this, cx.clone())).await {
+                    HandlerOutcome::Accepted => {}
+                    HandlerOutcome::Respond { status, body } => {
+                        if !status.is_success() {
+                            return Dispatched::failed(index, "non-2xx decision status");
+                        }
+                        if decision.is_none() {
+                            decision = Some((status, body));
+                        }
+                    }
+                    HandlerOutcome::Overloaded { retry_after } => {
+                        return Dispatched::Overloaded { retry_after };
+                    }
+                    HandlerOutcome::Failed { reason } => {
+                        return Dispatched::Failed {
+                            index,
+                            reason: reason.into_owned(),
+                        };
+                    }
+                }
+            }
+        }
+        Dispatched::Done(decision)
+    }
+}
+
+/// A [`Receiver`] that does not keep it alive.
+#[cfg(feature = "inbox")]
+pub(crate) struct WeakReceiver<T>(std::sync::Weak<Inner<T>>);
+
+#[cfg(feature = "inbox")]
+impl<T> Clone for WeakReceiver<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<T> WeakReceiver<T> {
+    pub(crate) fn upgrade(&self) -> Option<Receiver<T>> {
+        self.0.upgrade().map(|inner| Receiver { inner })
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
+/// How running the handlers of one message ended.
+#[derive(Debug)]
+pub(crate) enum Dispatched {
+    /// Every item acknowledged; the first JSON decision, if any.
+    Done(Option<(StatusCode, Bytes)>),
+    /// Item `index` failed.
+    Failed { index: usize, reason: String },
+    /// A handler asked for a later retry.
+    Overloaded {
+        retry_after: Option<std::time::Duration>,
+    },
+}
+
+impl Dispatched {
+    fn failed(index: usize, reason: &str) -> Self {
+        Self::Failed {
+            index,
+            reason: reason.to_owned(),
         }
     }
 }

@@ -13,6 +13,12 @@ mod handshakes;
 #[cfg(feature = "http2")]
 #[path = "receiver/http2.rs"]
 mod http2;
+#[cfg(all(feature = "server", feature = "inbox"))]
+#[path = "receiver/inbox.rs"]
+mod inbox;
+#[cfg(all(feature = "server", feature = "inbox"))]
+#[path = "receiver/inbox_support.rs"]
+mod inbox_support;
 #[cfg(feature = "server")]
 #[path = "receiver/interop.rs"]
 mod interop;
