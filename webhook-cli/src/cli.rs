@@ -79,8 +79,9 @@ pub(crate) enum Command {
     /// public key of a secret one.
     #[command(long_about = KEYGEN_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
     Keygen(KeygenArgs),
-    /// Inspect a `send --outbox` directory offline: status, dead letters, redelivery, purge.
-    #[command(long_about = OUTBOX_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    /// Inspect a `send --outbox` or `listen --inbox` directory offline: status, dead letters,
+    /// redelivery (requeue), purge.
+    #[command(long_about = OUTBOX_HELP, after_long_help = crate::error::EXIT_CODES_HELP, visible_alias = "inbox")]
     Outbox(crate::outbox_cmd::OutboxArgs),
 }
 
@@ -103,6 +104,16 @@ content type) are verified over the raw bytes and shown as the JSON they carry.
 
 Press Ctrl-C (or send SIGTERM) to stop: requests in flight finish, then totals are printed.
 
+Inbox and relay: with --inbox DIR each verified request is stored durably and answered at once
+(200 {\"status\":\"queued\"}; 503 with Retry-After when DIR is full; a provider's retry of an id
+already stored is answered 200 \"duplicate\" and stored once). Printing, or forwarding with
+--forward URL, runs from the inbox with retries (exponential, --retry-delay to
+--retry-max-delay, for --retry-for), then the message becomes a dead letter (`webhook inbox
+list DIR`). With --forward the receiver is a durable relay: it verifies what the provider
+sends, answers at once, and forwards the body (re-signed with --forward-auth/--forward-secret/
+--forward-scheme when given) to a local service. Killing it loses nothing it answered 2xx: the
+next `webhook listen --inbox DIR ...` forwards what is left.
+
 Examples:
   # Standard Webhooks / Sysdig SIGNATURE (the default scheme)
   webhook listen --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
@@ -122,6 +133,11 @@ Examples:
   # Sysdig BASIC_AUTH / BEARER_TOKEN
   webhook listen --basic user:password
   webhook listen --bearer my-token
+
+  # A durable relay: verify GitHub's signature, answer at once, forward to a local service
+  # re-signed with Standard Webhooks
+  webhook listen --scheme github --secret gh-secret --inbox ./inbox \
+      --forward http://127.0.0.1:3000/hooks --forward-secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 
   # HTTPS, and mutual TLS: only senders with a certificate from client-ca.pem get through
   webhook listen --no-auth --tls-cert server.pem --tls-key server.key --client-ca client-ca.pem";
@@ -189,8 +205,10 @@ Examples:
   webhook outbox status ./outbox";
 
 const OUTBOX_HELP: &str = "\
-Inspect and repair the durable outbox of `webhook send --outbox DIR`, offline: these commands
-open DIR themselves, so they refuse (exit code 7, naming the pid) while a `send` uses it.
+Inspect and repair the durable outbox of `webhook send --outbox DIR`, or the inbox of
+`webhook listen --inbox DIR` (`webhook inbox ...` is the same command; an inbox's messages
+belong to the endpoint `inbox`), offline: these commands open DIR themselves, so they refuse
+(exit code 7, naming the pid) while a `send` or a `listen` uses it.
 
   status DIR      pending events per endpoint, backlog bytes and segments, age of the oldest
                   pending event, dead letters, the saved endpoints, what opening recovered
@@ -210,7 +228,9 @@ Examples:
   webhook outbox list ./outbox --endpoint endpoint --since 1h
   webhook outbox show ./outbox 3
   webhook outbox redeliver ./outbox --all && webhook send --outbox ./outbox
-  webhook outbox purge ./outbox --until 2024-05-01T00:00:00Z";
+  webhook outbox purge ./outbox --until 2024-05-01T00:00:00Z
+  webhook inbox list ./inbox
+  webhook inbox requeue ./inbox --all   # the next `webhook listen --inbox ./inbox` runs them";
 
 const TEST_HELP: &str = "\
 The \"Test Integration\" button: send one test event
@@ -367,6 +387,102 @@ pub(crate) struct ListenArgs {
     /// Also serve HTTP/2 (by ALPN over TLS, by prior knowledge over plain TCP), next to HTTP/1.1.
     #[arg(long)]
     pub(crate) http2: bool,
+
+    /// Store every verified request in this durable inbox directory (created when missing)
+    /// and answer it at once (`200 {\"status\":\"queued\"}`); printing (or --forward) runs from
+    /// the inbox, with retries. Killing the process loses nothing that was answered: the next
+    /// `listen --inbox DIR` goes on. Dead letters: `webhook inbox --help`.
+    #[arg(long, value_name = "DIR", help_heading = "Inbox and relay")]
+    pub(crate) inbox: Option<PathBuf>,
+
+    /// Relay: forward each verified request (its body and content type) to this URL, from the
+    /// inbox, retrying until it answers 2xx (loopback and private addresses allowed: it is the
+    /// operator's own service). Needs --inbox.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "inbox",
+        help_heading = "Inbox and relay"
+    )]
+    pub(crate) forward: Option<String>,
+
+    /// How forwarded requests authenticate [default: none, or `signature` when only
+    /// --forward-secret is given]: re-signed with the forward's own scheme and secret.
+    #[arg(
+        long,
+        value_enum,
+        requires = "forward",
+        help_heading = "Inbox and relay"
+    )]
+    pub(crate) forward_auth: Option<AuthKind>,
+
+    /// The secret for --forward-auth (forms as for `send --auth`).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "WEBHOOK_FORWARD_SECRET",
+        hide_env_values = true,
+        requires = "forward",
+        help_heading = "Inbox and relay"
+    )]
+    pub(crate) forward_secret: Option<String>,
+
+    /// Signature scheme of --forward-auth signature.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "standard-webhooks",
+        help_heading = "Inbox and relay"
+    )]
+    pub(crate) forward_scheme: SchemeName,
+
+    /// Extra header on forwarded requests (repeatable; reserved headers refused).
+    #[arg(long = "forward-header", value_name = "NAME:VALUE", value_parser = parse::custom_header, help_heading = "Inbox and relay")]
+    pub(crate) forward_headers: Vec<HeaderArg>,
+
+    /// Timeout of one forwarded request.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse::duration, help_heading = "Inbox and relay")]
+    pub(crate) forward_timeout: Duration,
+
+    /// Do not verify the forward target's TLS certificate (testing only).
+    #[arg(long, requires = "forward", help_heading = "Inbox and relay")]
+    pub(crate) forward_insecure: bool,
+
+    /// Keep retrying a message's handling (printing or forwarding) for this long, then make
+    /// it a dead letter in the inbox.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse::duration, help_heading = "Inbox and relay")]
+    pub(crate) retry_for: Duration,
+
+    /// First retry delay (doubles each time, with full jitter).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::duration, help_heading = "Inbox and relay")]
+    pub(crate) retry_delay: Duration,
+
+    /// Longest delay between retries.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse::duration, help_heading = "Inbox and relay")]
+    pub(crate) retry_max_delay: Duration,
+
+    /// Messages handled (forwarded) at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        help_heading = "Inbox and relay"
+    )]
+    pub(crate) concurrency: usize,
+
+    /// How durable a request is in the inbox before it is answered.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "interval",
+        requires = "inbox",
+        help_heading = "Inbox and relay"
+    )]
+    pub(crate) durability: DurabilityArg,
+
+    /// Most bytes the inbox may hold; past it requests are answered 503 with Retry-After.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse::size, requires = "inbox", help_heading = "Inbox and relay")]
+    pub(crate) inbox_max_bytes: usize,
 }
 
 /// Payload format (Sysdig `output`).

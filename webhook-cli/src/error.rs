@@ -48,7 +48,8 @@ Exit codes:
   4  local I/O error (file not readable or writable, address already in use)
   5  the endpoint answered with a non-2xx status (test, call)
   6  no answer from the endpoint (connection refused, DNS, TLS, timeout, SSRF guard)
-  7  the outbox directory is in use by another process (send --outbox, outbox)";
+  7  the outbox or inbox directory is in use by another process (send --outbox, outbox,
+     listen --inbox)";
 
 /// A failure of a subcommand: what went wrong, in one line, and what to try.
 #[derive(Debug)]
@@ -81,6 +82,13 @@ impl CliError {
 
     pub(crate) fn network(cause: impl fmt::Display) -> Self {
         Self::new(Exit::Network, cause.to_string())
+    }
+
+    /// The same error with `what: ` before its cause (which flag it is about).
+    #[must_use]
+    pub(crate) fn prefixed(mut self, what: &str) -> Self {
+        self.cause = format!("{what}: {}", self.cause);
+        self
     }
 
     #[must_use]

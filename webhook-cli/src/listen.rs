@@ -14,18 +14,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use serde_json::json;
 use tokio::net::TcpListener;
+use webhook_core::RetryPolicy;
 use webhook_core::{
     BasicCredentials, BearerToken, HeaderToken, ReceiverAuth, Router, Tolerance, Verifier,
 };
+use webhook_receiver::inbox::{Durability, InboxConfig, InboxError};
 use webhook_receiver::tls::ServerTls;
 use webhook_receiver::{
     Answered, BodyDecodeError, Context, Decode, HandlerOutcome, Identity, Location, MediaType,
-    Receiver, ReceiverConfig, Rejection, ServeError, Server, handler_fn,
+    RawBody, Receiver, ReceiverBuildError, ReceiverConfig, Rejection, ServeError, Server,
+    handler_fn,
 };
 
-use crate::cli::ListenArgs;
+use crate::cli::{DurabilityArg, ListenArgs};
 use crate::error::{CliError, Exit, chain};
 use crate::keys;
 use crate::style::{Style, clock, truncate};
@@ -123,6 +127,56 @@ impl Printer {
             s.yellow(ev.subject.as_deref().unwrap_or("-")),
             truncate(&ev.summary, 160),
         ));
+    }
+
+    fn forwarded(&self, result: &crate::relay::Forwarded, cx: &Context) {
+        let id = cx.message_id().unwrap_or("-");
+        let s = self.style;
+        match result {
+            crate::relay::Forwarded::Ok { status, took } => {
+                if self.json {
+                    let line = json!({
+                        "kind": "forwarded",
+                        "message_id": cx.message_id(),
+                        "status": status,
+                        "attempt": cx.attempt(),
+                        "ms": took.as_secs_f64() * 1e3,
+                    });
+                    self.line(&line.to_string());
+                    return;
+                }
+                self.line(&format!(
+                    "{} {} {id} → {status} in {:.1} ms{}",
+                    s.dim(&clock(SystemTime::now())),
+                    s.green("✓ forwarded"),
+                    took.as_secs_f64() * 1e3,
+                    if cx.attempt() > 1 {
+                        format!(" (attempt {})", cx.attempt())
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            crate::relay::Forwarded::Failed { reason, took } => {
+                if self.json {
+                    let line = json!({
+                        "kind": "forward_failed",
+                        "message_id": cx.message_id(),
+                        "reason": reason,
+                        "attempt": cx.attempt(),
+                        "ms": took.as_secs_f64() * 1e3,
+                    });
+                    self.line(&line.to_string());
+                    return;
+                }
+                self.line(&format!(
+                    "{} {} {id} attempt {}: {reason} (retrying)",
+                    s.dim(&clock(SystemTime::now())),
+                    s.yellow("↻ forward failed"),
+                    cx.attempt(),
+                ));
+            }
+        }
     }
 
     fn handshake(&self, name: &str, peer: SocketAddr, what: &str) {
@@ -268,26 +322,123 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
         style: Style::stdout(no_color),
     });
     let totals = Arc::new(Totals::default());
-    let receiver = {
+    let forwarder = crate::relay::Forwarder::new(&args)?.map(Arc::new);
+    let inbox_config = inbox_config(&args);
+    let print_events = {
         let printer = Arc::clone(&printer);
         let totals = Arc::clone(&totals);
-        Receiver::<EventView>::builder(config)
-            .decoder(DetectDecoder)
-            .fallback(handler_fn(move |ev: EventView, cx: Context| {
-                let label = ev
-                    .subject
-                    .as_deref()
-                    .and_then(|s| router.first(s))
-                    .map_or("-", String::as_str)
-                    .to_owned();
-                printer.event(&ev, &label, &cx);
-                totals.events.fetch_add(1, Ordering::Relaxed);
-                async { HandlerOutcome::Accepted }
-            }))
-            .build()
-            .map_err(|e| CliError::config(format!("receiver: {e}")))?
+        move |ev: EventView, cx: Context| {
+            let label = ev
+                .subject
+                .as_deref()
+                .and_then(|s| router.first(s))
+                .map_or("-", String::as_str)
+                .to_owned();
+            printer.event(&ev, &label, &cx);
+            totals.events.fetch_add(1, Ordering::Relaxed);
+            async { HandlerOutcome::Accepted }
+        }
     };
+    let build_error = |e: ReceiverBuildError| CliError::config(format!("receiver: {e}"));
+    match (inbox_config, forwarder) {
+        (None, _) => {
+            let receiver = Receiver::<EventView>::builder(config)
+                .decoder(DetectDecoder)
+                .fallback(handler_fn(print_events))
+                .build()
+                .map_err(build_error)?;
+            serve(receiver, args, printer, totals, no_color, None).await
+        }
+        (Some(inbox), None) => {
+            let dir = args.inbox.clone().unwrap_or_default();
+            let receiver = Receiver::<EventView>::builder(config)
+                .decoder(DetectDecoder)
+                .fallback(handler_fn(print_events))
+                .build_inbox(inbox)
+                .map_err(|e| inbox_error(e, &dir))?;
+            serve(receiver, args, printer, totals, no_color, None).await
+        }
+        (Some(inbox), Some(forwarder)) => {
+            let dir = args.inbox.clone().unwrap_or_default();
+            let forward = {
+                let printer = Arc::clone(&printer);
+                let totals = Arc::clone(&totals);
+                let forwarder = Arc::clone(&forwarder);
+                move |body: Bytes, cx: Context| {
+                    let (printer, totals, forwarder) = (
+                        Arc::clone(&printer),
+                        Arc::clone(&totals),
+                        Arc::clone(&forwarder),
+                    );
+                    async move {
+                        let result = forwarder.forward(body, &cx).await;
+                        if matches!(result, crate::relay::Forwarded::Ok { .. }) {
+                            totals.events.fetch_add(1, Ordering::Relaxed);
+                        }
+                        printer.forwarded(&result, &cx);
+                        result.outcome()
+                    }
+                }
+            };
+            let receiver = Receiver::<Bytes>::with_decoder(config, RawBody)
+                .fallback(handler_fn(forward))
+                .build_inbox(inbox)
+                .map_err(|e| inbox_error(e, &dir))?;
+            serve(receiver, args, printer, totals, no_color, Some(forwarder)).await
+        }
+    }
+}
 
+/// The inbox of `--inbox DIR`, if any.
+fn inbox_config(args: &ListenArgs) -> Option<InboxConfig> {
+    let dir = args.inbox.as_ref()?;
+    let retry = RetryPolicy::builder()
+        .exponential(
+            args.retry_delay,
+            2.0,
+            args.retry_max_delay.max(args.retry_delay),
+            true,
+        )
+        .max_attempts(u32::MAX)
+        .max_elapsed(args.retry_for)
+        .retry_after(true, args.retry_max_delay.max(args.retry_delay))
+        .min_wait_after_throttle(Duration::ZERO)
+        .build()
+        .unwrap_or_else(|_| webhook_receiver::inbox::default_retry_policy());
+    let durability = match args.durability {
+        DurabilityArg::Interval => Durability::default(),
+        DurabilityArg::Sync => Durability::Sync,
+    };
+    Some(
+        InboxConfig::new(dir)
+            .durability(durability)
+            .max_bytes(args.inbox_max_bytes as u64)
+            .retry(retry)
+            .concurrency(args.concurrency.max(1)),
+    )
+}
+
+fn inbox_error(e: InboxError, dir: &std::path::Path) -> CliError {
+    match e {
+        InboxError::Store(o) => crate::outbox_cmd::outbox_error(&o, dir).hint(
+            "a `webhook listen --inbox` (or a `webhook inbox` command) has it open: stop it, \
+             or use another directory",
+        ),
+        InboxError::Build(b) => CliError::config(format!("receiver: {b}")),
+        other => CliError::new(Exit::Io, chain(&other)),
+    }
+}
+
+/// Serves `receiver` until Ctrl-C, then closes its inbox (if any) and prints the totals.
+async fn serve<T: Send + 'static>(
+    receiver: Receiver<T>,
+    args: ListenArgs,
+    printer: Arc<Printer>,
+    totals: Arc<Totals>,
+    no_color: bool,
+    forwarder: Option<Arc<crate::relay::Forwarder>>,
+) -> Result<Exit, CliError> {
+    let inbox = receiver.inbox();
     let tls = server_tls(&args)?;
     let listener = TcpListener::bind(args.addr).await.map_err(|e| {
         let err = CliError::io(format!("cannot listen on {}", args.addr), &e);
@@ -315,6 +466,24 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
         },
         args.max_body
     );
+    if let Some(inbox) = &inbox {
+        let stats = inbox.stats();
+        eprintln!(
+            "{} {} ({} message(s) held from before, {} dead letter(s))",
+            err_style.bold("inbox"),
+            inbox.location(),
+            stats.depth,
+            stats.dead_letters,
+        );
+    }
+    if let Some(f) = &forwarder {
+        eprintln!(
+            "{} to {} ({})",
+            err_style.bold("forwarding"),
+            f.url,
+            f.auth_label
+        );
+    }
 
     let observed = {
         let printer = Arc::clone(&printer);
@@ -346,6 +515,26 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
         }
     }
     print_totals(&totals, err_style);
+    if let Some(inbox) = inbox {
+        // Handling in progress gets a moment; the rest stays in the inbox for the next run.
+        inbox.close(Duration::from_secs(2)).await;
+        let s = inbox.stats();
+        eprintln!(
+            "{}: {} stored, {} handled, {} retried, {} dead-lettered; {} left in {}{}",
+            err_style.bold("inbox"),
+            s.accepted,
+            s.succeeded,
+            s.retries,
+            s.dead_lettered,
+            s.depth,
+            inbox.location(),
+            if s.depth > 0 {
+                " (the next `webhook listen --inbox` with the same directory goes on)"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(Exit::Ok)
 }
 

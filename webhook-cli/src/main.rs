@@ -13,6 +13,7 @@ mod keys;
 mod listen;
 mod outbox_cmd;
 mod parse;
+mod relay;
 mod rfc3339;
 mod send;
 mod sign;

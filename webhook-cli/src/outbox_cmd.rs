@@ -31,7 +31,8 @@ pub(crate) enum OutboxCommand {
     /// One dead letter: its event and its attempts.
     Show(ShowArgs),
     /// Move dead letters back to the pending events; the next `send --outbox DIR` delivers
-    /// them.
+    /// them (the next `listen --inbox DIR` handles them again).
+    #[command(visible_alias = "requeue")]
     Redeliver(ChangeArgs),
     /// Delete dead letters for good.
     Purge(ChangeArgs),
@@ -409,6 +410,13 @@ fn show(a: &ShowArgs, s: Style) -> Result<Exit, CliError> {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(e.body()).into_owned()))
         })
         .unwrap_or(Value::Null);
+    // An inbox message: the request it holds, not its stored envelope.
+    let event = match d.event.as_ref() {
+        Some(e) if d.endpoint == webhook_receiver::inbox::INBOX_ENDPOINT => {
+            webhook_receiver::inbox::stored_request(e).map_or(event, |cx| request_json(&cx))
+        }
+        _ => event,
+    };
     if a.json {
         let mut line = entry_json(&d);
         if let Some(obj) = line.as_object_mut() {
@@ -476,6 +484,32 @@ fn show(a: &ShowArgs, s: Style) -> Result<Exit, CliError> {
         println!("    {line}");
     }
     Ok(Exit::Ok)
+}
+
+/// A stored request as JSON: method, URI, headers, peer, times, and the body (JSON when it
+/// is, else text).
+fn request_json(cx: &webhook_receiver::Context) -> Value {
+    let headers: serde_json::Map<String, Value> = cx
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let body = serde_json::from_slice::<Value>(cx.body())
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(cx.body()).into_owned()));
+    json!({
+        "method": cx.method().as_str(),
+        "uri": cx.uri().to_string(),
+        "message_id": cx.message_id(),
+        "received_at": rfc3339::format(cx.received_at()),
+        "remote": cx.remote_addr().map(|r| r.to_string()),
+        "headers": headers,
+        "body": body,
+    })
 }
 
 fn change(a: &ChangeArgs, s: Style, now: SystemTime, redeliver: bool) -> Result<Exit, CliError> {

@@ -1291,6 +1291,8 @@ fn listen_prints_every_refusal_and_accepts_other_families() {
 
 #[path = "cli/presets.rs"]
 mod presets;
+#[path = "cli/relay.rs"]
+mod relay;
 // ---- send --outbox and `webhook outbox` ---------------------------------------------------
 
 /// A free port on 127.0.0.1 with nothing listening (a receiver that is down).

@@ -1123,7 +1123,7 @@ fn a_read_after_the_directory_vanished_is_an_error_not_a_spin() -> Result<(), Bo
     outbox.write_out()?;
     std::fs::remove_dir_all(&dir)?;
     let store = outbox.store();
-    let mut cursor = webhook_sender::outbox::ReadCursor::at(store.first_seq());
+    let mut cursor = ReadCursor::at(store.first_seq());
     let read = store.read("e", &mut cursor, 10, u64::MAX);
     assert!(
         matches!(read, Err(OutboxError::Io { .. })),

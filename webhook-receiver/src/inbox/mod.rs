@@ -537,6 +537,22 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The request an inbox message holds (a dead letter's event, read offline with
+/// [`Outbox::open`](webhook_sender::outbox::Outbox::open) for instance): method, URI, headers,
+/// the body as received, identity and times, as its handlers see them.
+///
+/// ```
+/// let event = webhook_core::Event::builder("x", "t").json_bytes(&b"[1]"[..])?;
+/// assert!(webhook_receiver::inbox::stored_request(&event).is_err()); // not an inbox message
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`InboxError::Message`] when the event is not an inbox message.
+pub fn stored_request(event: &webhook_core::Event) -> Result<Context, InboxError> {
+    envelope::decode(event, 1).map_err(|e| InboxError::Message(e.to_string()))
+}
+
 /// The receiver's hold on its inbox: dropping the last receiver stops the processor.
 #[derive(Debug)]
 pub(crate) struct Gate(pub(crate) Arc<Shared>);
