@@ -14,6 +14,12 @@
 //!
 //! After the criterion groups, the bench runs both servers in alternating rounds and prints the
 //! requests per second of each and the ratio (the goal is at least 85 % of the bare server).
+//!
+//! The same rounds include the verified receiver in inbox mode (issue 17: every request stored
+//! in the embedded log and answered at once, the handler run from the log): its request rate
+//! against the direct verified receiver's (goal ≥ 0.7×), and its sustained rate (answering and
+//! then handling everything it stored). Then both serve a handler that takes 20 ms, and the
+//! bench prints the response times (p50, p99, max) of each.
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -32,6 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use webhook_core::{KeyRing, Scheme, Secret, Signer, Verifier};
+use webhook_receiver::inbox::{Inbox, InboxConfig};
 use webhook_receiver::{Context, HandlerOutcome, Receiver, ReceiverConfig, Server, handler_fn};
 
 /// Concurrent keep-alive connections.
@@ -136,6 +143,12 @@ impl webhook_receiver::Handler<Alert> for Accept {
 
 /// The receiver: Standard Webhooks verification, replay protection, typed decoding, routing.
 fn receiver() -> Receiver<Alert> {
+    receiver_builder(Accept).build().expect("receiver")
+}
+
+fn receiver_builder<H: webhook_receiver::Handler<Alert>>(
+    handler: H,
+) -> webhook_receiver::ReceiverBuilder<Alert> {
     let verifier = Verifier::new(Scheme::standard_webhooks(), &ring()).expect("verifier");
     let config = ReceiverConfig::builder()
         .verify(verifier)
@@ -143,12 +156,52 @@ fn receiver() -> Receiver<Alert> {
         .expect("config");
     Receiver::builder(config)
         .subject(|a: &Alert| Some(a.r#type.as_str()))
-        .route("policy.*", Accept)
+        .route("policy.*", handler)
         .fallback(handler_fn(|_a: Alert, _cx: Context| async {
             HandlerOutcome::failed("unrouted")
         }))
-        .build()
-        .expect("receiver")
+}
+
+/// A fresh inbox directory for this process.
+fn inbox_dir(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("webhook-bench-inbox-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The verified receiver in inbox mode behind the receiver's `Server` (inside a runtime).
+fn serve_on<T: Send + 'static>(receiver: Receiver<T>, listener: TcpListener) {
+    tokio::spawn(Server::new(receiver).serve(listener, std::future::pending()));
+}
+
+/// [`receiver`] with `handler`, directly or in inbox mode, served on 127.0.0.1.
+async fn server_with<H: webhook_receiver::Handler<Alert>>(
+    handler: H,
+    inbox: Option<&str>,
+) -> (SocketAddr, Option<Inbox>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let builder = receiver_builder(handler);
+    let receiver = match inbox {
+        Some(name) => builder
+            .build_inbox(InboxConfig::new(inbox_dir(name)))
+            .expect("inbox receiver"),
+        None => builder.build().expect("receiver"),
+    };
+    let handle = receiver.inbox();
+    serve_on(receiver, listener);
+    (addr, handle)
+}
+
+/// A handler that takes 20 ms (a database write, a call to another service).
+struct Slow;
+
+impl webhook_receiver::Handler<Alert> for Slow {
+    async fn handle(&self, _a: Alert, _cx: Context) -> HandlerOutcome {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        HandlerOutcome::Accepted
+    }
 }
 
 /// [`receiver`] behind the receiver's own hyper `Server`.
@@ -230,6 +283,40 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// Sends every request (split over the connections); the response time of each.
+    async fn drive_timed(&mut self, requests: Vec<Request<Full<Bytes>>>) -> Vec<Duration> {
+        let mut per_conn: Vec<Vec<Request<Full<Bytes>>>> =
+            (0..CONNECTIONS).map(|_| Vec::new()).collect();
+        for (i, r) in requests.into_iter().enumerate() {
+            per_conn[i % CONNECTIONS].push(r);
+        }
+        let mut tasks = Vec::with_capacity(CONNECTIONS);
+        for (sender, reqs) in self.senders.drain(..).zip(per_conn) {
+            tasks.push(tokio::spawn(async move {
+                let mut sender = sender;
+                let mut took = Vec::with_capacity(reqs.len());
+                for req in reqs {
+                    let start = Instant::now();
+                    sender.ready().await.expect("connection ready");
+                    let res = sender.send_request(req).await.expect("response");
+                    assert_eq!(res.status(), StatusCode::OK);
+                    let _ = res.into_body().collect().await.expect("response body");
+                    took.push(start.elapsed());
+                }
+                (sender, took)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            let (sender, took) = t.await.expect("client task");
+            self.senders.push(sender);
+            all.extend(took);
+        }
+        all
+    }
+}
+
 /// Builds the requests of one batch (outside the timed section).
 struct Requests {
     body: Bytes,
@@ -275,6 +362,8 @@ struct Setup {
     bare: Clients,
     plain: Clients,
     verified: Clients,
+    inbox: Clients,
+    inbox_handle: Inbox,
     requests: Requests,
 }
 
@@ -285,19 +374,35 @@ impl Setup {
             .enable_all()
             .build()
             .expect("runtime");
-        let (bare, plain, verified) = rt.block_on(async {
+        let (bare, plain, verified, (inbox, inbox_handle)) = rt.block_on(async {
             let bare = Clients::connect(bare_server().await).await;
             let plain = Clients::connect(plain_receiver_server().await).await;
             let verified = Clients::connect(receiver_server().await).await;
-            (bare, plain, verified)
+            let (addr, handle) = server_with(Accept, Some("rate")).await;
+            let inbox = Clients::connect(addr).await;
+            (bare, plain, verified, (inbox, handle.expect("inbox mode")))
         });
         Self {
             rt,
             bare,
             plain,
             verified,
+            inbox,
+            inbox_handle,
             requests: Requests::new(),
         }
+    }
+
+    /// The inbox receiver: the time to answer `n` requests, then the time until everything it
+    /// stored was handled.
+    fn run_inbox(&mut self, n: usize) -> (Duration, Duration) {
+        let reqs = self.requests.signed(n);
+        let start = Instant::now();
+        self.rt.block_on(self.inbox.drive(reqs));
+        let answered = start.elapsed();
+        let handle = self.inbox_handle.clone();
+        self.rt.block_on(handle.idle());
+        (answered, start.elapsed() - answered)
     }
 
     fn run_bare(&mut self, n: usize) -> Duration {
@@ -390,27 +495,39 @@ fn compare() {
     setup.run_bare(BATCH);
     setup.run_plain(BATCH);
     setup.run_verified(BATCH);
-    let mut totals = [Duration::ZERO; 3];
+    setup.run_inbox(BATCH);
+    let mut totals = [Duration::ZERO; 4];
+    let mut drained = Duration::ZERO;
     let mut ratios = Vec::with_capacity(rounds);
+    let mut inbox_ratios = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let mut this = [Duration::ZERO; 3];
-        for k in 0..3 {
-            let which = (round + k) % 3;
+        let mut this = [Duration::ZERO; 4];
+        for k in 0..4 {
+            let which = (round + k) % 4;
             this[which] = match which {
                 0 => setup.run_bare(n),
                 1 => setup.run_plain(n),
-                _ => setup.run_verified(n),
+                2 => setup.run_verified(n),
+                _ => {
+                    let (answered, drain) = setup.run_inbox(n);
+                    drained += drain;
+                    answered
+                }
             };
         }
         for (t, d) in totals.iter_mut().zip(this) {
             *t += d;
         }
         ratios.push(this[0].as_secs_f64() / this[2].as_secs_f64());
+        inbox_ratios.push(this[2].as_secs_f64() / this[3].as_secs_f64());
     }
     ratios.sort_by(f64::total_cmp);
+    inbox_ratios.sort_by(f64::total_cmp);
     let median = ratios[rounds / 2];
+    let inbox_median = inbox_ratios[rounds / 2];
     let total = (rounds * n) as f64;
-    let [bare, plain, verified] = totals.map(|d| total / d.as_secs_f64());
+    let sustained = total / (totals[3] + drained).as_secs_f64();
+    let [bare, plain, verified, inbox] = totals.map(|d| total / d.as_secs_f64());
     println!(
         "receiver throughput ({CONNECTIONS} connections, {BODY_LEN} B bodies, {rounds} rounds of \
          {n} requests): bare hyper {bare:.0} req/s; receiver without auth {plain:.0} req/s \
@@ -419,6 +536,71 @@ fn compare() {
         100.0 * plain / bare,
         100.0 * verified / bare,
         100.0 * median
+    );
+    println!(
+        "inbox mode (same rounds): verified receiver with the inbox {inbox:.0} req/s answered = \
+         {:.2}x the direct verified receiver (median of per-round ratios {:.2}x; goal >= 0.7x); \
+         sustained, answering then handling all it stored: {sustained:.0} req/s ({:.2}x)",
+        inbox / verified,
+        inbox_median,
+        sustained / verified
+    );
+    let stats = setup.inbox_handle.stats();
+    assert_eq!(
+        stats.succeeded, stats.accepted,
+        "every stored message handled"
+    );
+    assert_eq!(stats.depth, 0);
+}
+
+/// Response times with a handler that takes 20 ms, directly and in inbox mode (the same
+/// requests, 16 connections, alternating rounds).
+fn slow_handler_latency() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let requests = Requests::new();
+    let (mut direct, mut inbox, handle) = rt.block_on(async {
+        let (a, _) = server_with(Slow, None).await;
+        let (b, h) = server_with(Slow, Some("slow")).await;
+        (
+            Clients::connect(a).await,
+            Clients::connect(b).await,
+            h.expect("inbox"),
+        )
+    });
+    let (mut d, mut i) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let (first, second) = if round % 2 == 0 {
+            (&mut direct, &mut inbox)
+        } else {
+            (&mut inbox, &mut direct)
+        };
+        let a = rt.block_on(first.drive_timed(requests.signed(CONNECTIONS * 25)));
+        let b = rt.block_on(second.drive_timed(requests.signed(CONNECTIONS * 25)));
+        let (da, ib) = if round % 2 == 0 { (a, b) } else { (b, a) };
+        d.extend(da);
+        i.extend(ib);
+        rt.block_on(handle.idle());
+    }
+    let pct = |v: &mut Vec<Duration>, p: usize| {
+        v.sort();
+        v[(v.len() * p / 100).min(v.len() - 1)]
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "response times with a 20 ms handler ({CONNECTIONS} connections, {} requests each): \
+         direct p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; inbox p50 {:.2} ms, p99 {:.2} ms, \
+         max {:.2} ms",
+        d.len(),
+        ms(pct(&mut d, 50)),
+        ms(pct(&mut d, 99)),
+        ms(pct(&mut d, 100)),
+        ms(pct(&mut i, 50)),
+        ms(pct(&mut i, 99)),
+        ms(pct(&mut i, 100)),
     );
 }
 
@@ -432,5 +614,9 @@ fn main() {
         && std::env::var_os("WEBHOOK_BENCH_NO_COMPARE").is_none()
     {
         compare();
+        slow_handler_latency();
+        for name in ["rate", "slow"] {
+            let _ = std::fs::remove_dir_all(inbox_dir(name));
+        }
     }
 }

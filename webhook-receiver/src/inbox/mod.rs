@@ -318,14 +318,52 @@ pub(crate) struct Counters {
     pub(crate) anonymous: AtomicU64,
 }
 
+/// A message handed to the processor from memory: no read back, no decoding.
+#[derive(Debug)]
+pub(crate) struct Fresh {
+    pub(crate) seq: u64,
+    pub(crate) event: webhook_core::Event,
+    pub(crate) cx: Context,
+}
+
+/// Which stored messages the processor reads back from the log: the seqs `from..=until`
+/// (while `spilled`). Every message is either handed over from memory or in that range, never
+/// both: the choice is made under this lock in seq order (the append happens under it too).
+#[derive(Debug, Default)]
+pub(crate) struct Feed {
+    pub(crate) spilled: bool,
+    pub(crate) from: u64,
+    pub(crate) until: u64,
+    /// A new range began (the reader moves its cursor to `from`).
+    pub(crate) restart: bool,
+}
+
+impl Feed {
+    /// Seqs `first..=last` go by the log.
+    pub(crate) fn spill(&mut self, first: u64, last: u64) {
+        if !self.spilled {
+            self.spilled = true;
+            self.from = first;
+            self.restart = true;
+        }
+        self.until = self.until.max(last);
+    }
+}
+
 /// What the intake and the processor share.
 pub(crate) struct Shared {
     pub(crate) outbox: Outbox,
     pub(crate) store: Arc<dyn OutboxStore>,
     pub(crate) seen: Mutex<seen::SeenSet>,
     pub(crate) config: InboxConfig,
-    /// Wakes the processor (a message stored, a requeue, a close).
+    /// Wakes the processor (messages left on disk, a requeue, a close).
     pub(crate) wake: Notify,
+    /// How stored messages reach the processor: from memory, or read back from the log.
+    pub(crate) feed: Mutex<Feed>,
+    /// Messages handed over from memory (bounded: when full, they are read back instead).
+    pub(crate) fresh_tx: tokio::sync::mpsc::Sender<Fresh>,
+    /// The processor's end of `fresh_tx` (taken when it starts).
+    pub(crate) fresh_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Fresh>>>,
     /// Wakes [`Inbox::idle`] waiters when a message settles.
     pub(crate) settled: Notify,
     pub(crate) closed: AtomicBool,
@@ -407,7 +445,16 @@ pub(crate) fn open(config: InboxConfig) -> Result<Arc<Shared>, InboxError> {
     }
     seen.write()
         .map_err(|source| InboxError::Journal { path, source })?;
+    // What the log holds at open is read back; what arrives from now on comes from memory.
+    let mut feed = Feed::default();
+    if store.next_seq() > store.first_seq() {
+        feed.spill(store.first_seq(), store.next_seq() - 1);
+    }
+    let (fresh_tx, fresh_rx) = tokio::sync::mpsc::channel(config.max_in_flight);
     Ok(Arc::new(Shared {
+        feed: Mutex::new(feed),
+        fresh_tx,
+        fresh_rx: Mutex::new(Some(fresh_rx)),
         outbox,
         store,
         seen: Mutex::new(seen),
@@ -465,7 +512,29 @@ impl Shared {
             format!("in_{:x}_{n}", received_nanos(received))
         });
         let event = envelope::encode(&cx, &id, subject.unwrap_or_default());
-        let stored = match self.store.append(&[INBOX_ENDPOINT], &event, received) {
+        let appended = {
+            // The append and the choice of how the processor gets the message, in seq order.
+            let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+            let appended = self.store.append(&[INBOX_ENDPOINT], &event, received);
+            if let Ok(Appended::Written { seq, .. }) = &appended {
+                let seq = *seq;
+                let handed = !feed.spilled
+                    && self
+                        .fresh_tx
+                        .try_send(Fresh {
+                            seq,
+                            event,
+                            cx: cx.clone(),
+                        })
+                        .is_ok();
+                if !handed {
+                    feed.spill(seq, seq);
+                    self.wake.notify_one();
+                }
+            }
+            appended
+        };
+        let stored = match appended {
             Ok(Appended::Written { ticket: t, .. }) => match self.config.durability {
                 Durability::Sync => self.store.synced(t).await,
                 _ => self.store.write_out(),
@@ -483,7 +552,6 @@ impl Shared {
                 }
                 self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("webhook_inbox_accepted_total").increment(1);
-                self.wake.notify_one();
                 ticket.acknowledge();
                 queued("queued", &id)
             }
@@ -650,8 +718,17 @@ impl Inbox {
     /// [`OutboxError::Full`] at the byte limit (those requeued so far stay requeued), or an
     /// I/O error.
     pub fn requeue(&self, filter: &Filter) -> Result<usize, OutboxError> {
-        let n = self.shared.outbox.redeliver(filter);
-        self.shared.wake.notify_one();
+        let shared = &self.shared;
+        let mut feed = shared.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = shared.store.next_seq();
+        let n = shared.outbox.redeliver(filter);
+        let after = shared.store.next_seq();
+        if after > before {
+            // Appended by the store: read back like messages that found no room in memory.
+            feed.spill(before, after - 1);
+        }
+        drop(feed);
+        shared.wake.notify_one();
         n
     }
 

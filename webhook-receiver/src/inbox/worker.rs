@@ -43,10 +43,31 @@ pub(crate) fn spawn<T: Send + 'static>(receiver: &Receiver<T>, shared: Arc<Share
     tokio::spawn(read_loop(weak, shared));
 }
 
+/// How a message's task ended.
+enum Done {
+    /// Its handlers succeeded: the reader records it (with the others done meanwhile, after
+    /// one write of the id journal).
+    Succeeded {
+        seq: u64,
+        batch: Option<Box<str>>,
+        key: Option<String>,
+    },
+    /// Settled by the task (a dead letter) or left for the next open (a close).
+    Ended { key: Option<String> },
+}
+
 async fn read_loop<T: Send + 'static>(weak: WeakReceiver<T>, shared: Arc<Shared>) {
     let store = shared.store.clone();
     let sem = Arc::new(Semaphore::new(shared.config.concurrency));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Option<String>>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let Some(mut fresh_rx) = shared
+        .fresh_rx
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    else {
+        return;
+    };
     let mut cursor = ReadCursor::at(store.first_seq());
     let mut held = 0usize;
     // Keys with a message running or waiting, and the later messages of each.
@@ -55,84 +76,141 @@ async fn read_loop<T: Send + 'static>(weak: WeakReceiver<T>, shared: Arc<Shared>
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max = shared.config.max_in_flight;
+    let admit = |job: Job,
+                 held: &mut usize,
+                 busy: &mut HashSet<String>,
+                 waiting: &mut HashMap<String, VecDeque<Job>>| {
+        *held += 1;
+        shared.counters.in_flight.fetch_add(1, Ordering::AcqRel);
+        match job.key.clone() {
+            Some(k) if busy.contains(&k) => waiting.entry(k).or_default().push_back(job),
+            Some(k) => {
+                busy.insert(k);
+                start(&weak, &shared, &sem, &done_tx, job);
+            }
+            None => start(&weak, &shared, &sem, &done_tx, job),
+        }
+    };
     loop {
         if shared.closed.load(Ordering::Acquire) || !weak.alive() {
             break;
         }
-        // Take what fits from the log.
-        while held < max {
-            let room = (max - held).min(512);
-            let out = match store.read(INBOX_ENDPOINT, &mut cursor, room, u64::MAX) {
-                Ok(out) => out,
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbox: reading the log failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+        // Messages left on disk (no room in memory when they came, a requeue, a restart).
+        let (spilled, until) = {
+            let mut feed = shared
+                .feed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if feed.restart {
+                feed.restart = false;
+                cursor = ReadCursor::at(feed.from);
+            }
+            (feed.spilled, feed.until)
+        };
+        if spilled {
+            while held < max {
+                let room = (max - held).min(512);
+                let out = match store.read(INBOX_ENDPOINT, &mut cursor, room, until) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "inbox: reading the log failed; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                };
+                let n = out.events.len() + out.batches.len();
+                let mut jobs: Vec<Job> = out
+                    .events
+                    .into_iter()
+                    .map(|(seq, event)| Job::stored(seq, event))
+                    .collect();
+                for b in out.batches {
+                    for (seq, event) in b.events {
+                        let mut job = Job::stored(seq, event);
+                        job.attempts = b.attempts;
+                        job.first_ms = b.first_ms;
+                        job.due_ms = b.due_ms;
+                        job.batch = Some(b.batch_id.clone());
+                        jobs.push(job);
+                    }
+                }
+                jobs.sort_by_key(|j| j.seq);
+                for mut job in jobs {
+                    match envelope::decode(&job.event, job.attempts + 1) {
+                        Ok(cx) => {
+                            if let Some(order_by) = &shared.config.order_by {
+                                job.key = order_by(&cx);
+                            }
+                            job.cx = Some(cx);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "inbox: a stored message is unreadable");
+                        }
+                    }
+                    admit(job, &mut held, &mut busy, &mut waiting);
+                }
+                if out.at_end || n == 0 || cursor.seq > until {
                     break;
                 }
-            };
-            let n = out.events.len() + out.batches.len();
-            let mut jobs: Vec<Job> = out
-                .events
-                .into_iter()
-                .map(|(seq, event)| Job {
-                    seq,
-                    event,
-                    attempts: 0,
-                    first_ms: 0,
-                    due_ms: 0,
-                    batch: None,
-                    key: None,
-                    cx: None,
-                })
-                .collect();
-            for b in out.batches {
-                for (seq, event) in b.events {
-                    jobs.push(Job {
-                        seq,
-                        event,
-                        attempts: b.attempts,
-                        first_ms: b.first_ms,
-                        due_ms: b.due_ms,
-                        batch: Some(b.batch_id.clone()),
-                        key: None,
-                        cx: None,
-                    });
-                }
             }
-            jobs.sort_by_key(|j| j.seq);
-            for mut job in jobs {
-                held += 1;
-                shared.counters.in_flight.fetch_add(1, Ordering::AcqRel);
-                match envelope::decode(&job.event, job.attempts + 1) {
-                    Ok(cx) => {
-                        if let Some(order_by) = &shared.config.order_by {
-                            job.key = order_by(&cx);
-                        }
-                        job.cx = Some(cx);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "inbox: a stored message is unreadable");
-                    }
-                }
-                match job.key.clone() {
-                    Some(k) if busy.contains(&k) => waiting.entry(k).or_default().push_back(job),
-                    Some(k) => {
-                        busy.insert(k);
-                        start(&weak, &shared, &sem, &done_tx, job);
-                    }
-                    None => start(&weak, &shared, &sem, &done_tx, job),
-                }
-            }
-            if out.at_end || n == 0 {
-                break;
+            // Caught up with the range: what is stored from now on comes from memory.
+            let mut feed = shared
+                .feed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !feed.restart && cursor.seq > feed.until {
+                feed.spilled = false;
             }
         }
         tokio::select! {
+            fresh = fresh_rx.recv(), if held < max => {
+                let mut next = fresh;
+                while let Some(f) = next {
+                    let mut job = Job::stored(f.seq, f.event);
+                    if let Some(order_by) = &shared.config.order_by {
+                        job.key = order_by(&f.cx);
+                    }
+                    job.cx = Some(f.cx);
+                    admit(job, &mut held, &mut busy, &mut waiting);
+                    next = if held < max { fresh_rx.try_recv().ok() } else { None };
+                }
+            }
             () = shared.wake.notified() => {}
             done = done_rx.recv() => {
                 let mut next = done;
-                while let Some(key) = next {
+                let mut succeeded: Vec<(u64, Option<Box<str>>)> = Vec::new();
+                let mut freed: Vec<Option<String>> = Vec::new();
+                while let Some(d) = next {
+                    match d {
+                        Done::Succeeded { seq, batch, key } => {
+                            succeeded.push((seq, batch));
+                            freed.push(key);
+                        }
+                        Done::Ended { key } => freed.push(key),
+                    }
+                    next = done_rx.try_recv().ok();
+                }
+                if !succeeded.is_empty() {
+                    // The ids are on disk before their messages can leave the log.
+                    shared.write_ids();
+                    let plain: Vec<u64> = succeeded
+                        .iter()
+                        .filter(|(_, b)| b.is_none())
+                        .map(|(q, _)| *q)
+                        .collect();
+                    if !plain.is_empty() {
+                        store.settle(INBOX_ENDPOINT, SettleKind::Delivered, None, &plain);
+                    }
+                    for (seq, batch) in succeeded.iter().filter(|(_, b)| b.is_some()) {
+                        store.settle(INBOX_ENDPOINT, SettleKind::Delivered, batch.as_deref(), &[*seq]);
+                    }
+                    let n = succeeded.len() as u64;
+                    shared.counters.succeeded.fetch_add(n, Ordering::Relaxed);
+                    metrics::counter!("webhook_inbox_succeeded_total").increment(n);
+                }
+                for key in freed {
                     held -= 1;
+                    shared.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
                     if let Some(k) = key {
                         match waiting.get_mut(&k).and_then(VecDeque::pop_front) {
                             Some(job) => start(&weak, &shared, &sem, &done_tx, job),
@@ -142,8 +220,8 @@ async fn read_loop<T: Send + 'static>(weak: WeakReceiver<T>, shared: Arc<Shared>
                             }
                         }
                     }
-                    next = done_rx.try_recv().ok();
                 }
+                shared.settled.notify_waiters();
             }
             _ = tick.tick() => {
                 shared.write_ids();
@@ -155,24 +233,67 @@ async fn read_loop<T: Send + 'static>(weak: WeakReceiver<T>, shared: Arc<Shared>
             }
         }
     }
+    // Closing: messages parked behind their key never started; tasks that end from now on
+    // find the channel closed and account for themselves; successes already reported are
+    // recorded.
+    let parked: usize = waiting.values().map(VecDeque::len).sum();
+    shared
+        .counters
+        .in_flight
+        .fetch_sub(parked as u64, Ordering::AcqRel);
+    done_rx.close();
     shared.write_ids();
+    while let Ok(d) = done_rx.try_recv() {
+        if let Done::Succeeded { seq, batch, .. } = d {
+            store.settle(
+                INBOX_ENDPOINT,
+                SettleKind::Delivered,
+                batch.as_deref(),
+                &[seq],
+            );
+            shared.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+    shared.settled.notify_waiters();
     shared.reader_done.store(true, Ordering::Release);
+}
+
+impl Job {
+    fn stored(seq: u64, event: Event) -> Self {
+        Self {
+            seq,
+            event,
+            attempts: 0,
+            first_ms: 0,
+            due_ms: 0,
+            batch: None,
+            key: None,
+            cx: None,
+        }
+    }
 }
 
 fn start<T: Send + 'static>(
     weak: &WeakReceiver<T>,
     shared: &Arc<Shared>,
     sem: &Arc<Semaphore>,
-    done: &mpsc::UnboundedSender<Option<String>>,
+    done: &mpsc::UnboundedSender<Done>,
     job: Job,
 ) {
     let (weak, shared, sem, done) = (weak.clone(), shared.clone(), sem.clone(), done.clone());
     tokio::spawn(async move {
         let key = job.key.clone();
-        process(&weak, &shared, &sem, job).await;
-        shared.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
-        shared.settled.notify_waiters();
-        let _ = done.send(key);
+        let outcome = match process(&weak, &shared, &sem, job).await {
+            Some((seq, batch)) => Done::Succeeded { seq, batch, key },
+            None => Done::Ended { key },
+        };
+        if done.send(outcome).is_err() {
+            // The reader is gone (a close): nothing to record; the message runs again after
+            // the next open.
+            shared.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+            shared.settled.notify_waiters();
+        }
     });
 }
 
@@ -180,13 +301,14 @@ fn wall(ms_since_epoch: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms_since_epoch)
 }
 
-/// Runs one message's handlers until it settles (or the inbox closes).
+/// Runs one message's handlers until they succeed (`Some`: its seq and recorded batch, for
+/// the reader to settle), it is dead-lettered, or the inbox closes (`None`).
 async fn process<T: Send + 'static>(
     weak: &WeakReceiver<T>,
     shared: &Shared,
     sem: &Semaphore,
     job: Job,
-) {
+) -> Option<(u64, Option<Box<str>>)> {
     let store = &*shared.store;
     let Job {
         seq,
@@ -217,7 +339,7 @@ async fn process<T: Send + 'static>(
             &log,
             "the stored message is unreadable",
         );
-        return;
+        return None;
     };
     // The first attempt's time, on this process's monotonic clock.
     let now_wall = SystemTime::now();
@@ -238,24 +360,22 @@ async fn process<T: Send + 'static>(
         if !due.is_zero() {
             tokio::select! {
                 () = tokio::time::sleep(due) => {}
-                _ = cancel.wait_for(|c| *c) => return,
+                _ = cancel.wait_for(|c| *c) => return None,
             }
         }
         if shared.closed.load(Ordering::Acquire) {
-            return;
+            return None;
         }
         let _permit = tokio::select! {
             p = sem.acquire() => match p {
                 Ok(p) => p,
-                Err(_) => return,
+                Err(_) => return None,
             },
-            _ = cancel.wait_for(|c| *c) => return,
+            _ = cancel.wait_for(|c| *c) => return None,
         };
-        let Some(receiver) = weak.upgrade() else {
-            return;
-        };
+        let receiver = weak.upgrade()?;
         if shared.closed.load(Ordering::Acquire) {
-            return;
+            return None;
         }
         shared.counters.running.fetch_add(1, Ordering::AcqRel);
         attempts += 1;
@@ -280,23 +400,14 @@ async fn process<T: Send + 'static>(
         let Some(result) = result else {
             // Cut short by a close: left unsettled, it runs again after the next open.
             shared.counters.running.fetch_sub(1, Ordering::AcqRel);
-            return;
+            return None;
         };
         let latency = started.elapsed();
         shared.counters.running.fetch_sub(1, Ordering::AcqRel);
         metrics::histogram!("webhook_inbox_handler_seconds").record(latency.as_secs_f64());
         let (status, retry_after, reason) = match result {
             Dispatched::Done(_) => {
-                shared.write_ids();
-                store.settle(
-                    INBOX_ENDPOINT,
-                    SettleKind::Delivered,
-                    recorded.then_some(&*batch_id),
-                    &[seq],
-                );
-                shared.counters.succeeded.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("webhook_inbox_succeeded_total").increment(1);
-                return;
+                return Some((seq, recorded.then_some(batch_id)));
             }
             Dispatched::Failed { index, reason } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -359,12 +470,12 @@ async fn process<T: Send + 'static>(
             RetryDecision::GiveUp(why) => {
                 let text = format!("{reason} (gave up: {why:?} after {attempts} attempts)");
                 give_up(shared, seq, &event, &batch_id, recorded, &log, &text);
-                return;
+                return None;
             }
             _ => {
                 // `Delivered` cannot follow a failure; treat anything else as a give-up.
                 give_up(shared, seq, &event, &batch_id, recorded, &log, &reason);
-                return;
+                return None;
             }
         }
     }

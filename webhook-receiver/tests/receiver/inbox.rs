@@ -438,3 +438,58 @@ async fn a_second_receiver_on_the_same_directory_is_refused() {
     drop(inbox);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_beyond_the_memory_window_are_read_back_once_each() {
+    let dir = temp_dir("window");
+    let runs: Successes = Arc::default();
+    let r2 = runs.clone();
+    let receiver = Receiver::<Alert>::builder(verified_config())
+        .fallback(handler_fn(move |a: Alert, _cx: Context| {
+            let runs = r2.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                *runs.lock().unwrap().entry(a.body).or_default() += 1;
+                HandlerOutcome::Accepted
+            }
+        }))
+        // Four messages in memory at most: the rest are left in the log and read back, then
+        // the inbox hands messages over from memory again once it has caught up.
+        .build_inbox(InboxConfig::new(&dir).max_in_flight(4).concurrency(2))
+        .expect("inbox receiver");
+    let inbox = receiver.inbox().expect("inbox");
+    let served = Served::start(receiver).await;
+    for round in 0..3 {
+        let mut clients = Vec::new();
+        for c in 0..4 {
+            let addr = served.addr;
+            clients.push(tokio::spawn(async move {
+                let mut client = Client::connect(addr).await;
+                for i in 0..50 {
+                    let id = format!("w_{round}_{c}_{i}");
+                    let (status, _, _) = client
+                        .send(signed(
+                            &id,
+                            "application/json",
+                            alert_json("Login Failure", &id),
+                        ))
+                        .await;
+                    assert_eq!(status, StatusCode::OK);
+                }
+            }));
+        }
+        for c in clients {
+            c.await.expect("client");
+        }
+        tokio::time::timeout(Duration::from_secs(30), inbox.idle())
+            .await
+            .expect("drains");
+    }
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 600);
+    assert!(runs.values().all(|&n| n == 1), "each message handled once");
+    served.stop().await;
+    inbox.close(Duration::from_secs(1)).await;
+    drop(inbox);
+    std::fs::remove_dir_all(&dir).ok();
+}
