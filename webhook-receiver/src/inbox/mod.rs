@@ -515,7 +515,14 @@ impl Shared {
         let appended = {
             // The append and the choice of how the processor gets the message, in seq order.
             let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
-            let appended = self.store.append(&[INBOX_ENDPOINT], &event, received);
+            // Under `Interval`, written out with the append (the answer means the message
+            // survives a killed process); under `Sync`, synced below.
+            let appended = match self.config.durability {
+                Durability::Sync => self.store.append(&[INBOX_ENDPOINT], &event, received),
+                _ => self
+                    .store
+                    .append_written(&[INBOX_ENDPOINT], &event, received),
+            };
             if let Ok(Appended::Written { seq, .. }) = &appended {
                 let seq = *seq;
                 let handed = !feed.spilled
@@ -537,7 +544,7 @@ impl Shared {
         let stored = match appended {
             Ok(Appended::Written { ticket: t, .. }) => match self.config.durability {
                 Durability::Sync => self.store.synced(t).await,
-                _ => self.store.write_out(),
+                _ => Ok(()),
             }
             .map(|()| true),
             Ok(_) => Ok(false),

@@ -744,12 +744,34 @@ impl Log {
         self.lock().next_seq
     }
 
-    /// Appends one event routed to `endpoints` (written to the OS before it returns).
+    /// Appends one event routed to `endpoints` (written out by the sync thread within
+    /// `WRITE_OUT_DELAY`, or at once past `WRITE_OUT_BYTES`).
     pub(crate) fn append(
         &self,
         endpoints: &[&str],
         event: &Event,
         wall: SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        self.append_then(endpoints, event, wall, false)
+    }
+
+    /// Appends one event and writes what is buffered out before returning (no wake-up of the
+    /// sync thread: a caller that answers only once its record survives a killed process).
+    pub(crate) fn append_written(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        wall: SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        self.append_then(endpoints, event, wall, true)
+    }
+
+    fn append_then(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        wall: SystemTime,
+        write_now: bool,
     ) -> Result<Appended, OutboxError> {
         let mut st = self.lock();
         if let Some((kind, msg)) = &st.failed {
@@ -814,7 +836,7 @@ impl Log {
         }
         let pos = st.written;
         drop(st);
-        if full {
+        if full || write_now {
             // Written by this appender, out of the lock: others keep appending meanwhile.
             self.write_out()?;
         } else if was_empty && self.cfg.durability != Durability::Sync {
@@ -1497,6 +1519,14 @@ impl OutboxStore for Log {
     }
     fn write_out(&self) -> Result<(), OutboxError> {
         Self::write_out(self)
+    }
+    fn append_written(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        at: SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        Self::append_written(self, endpoints, event, at)
     }
     fn space(&self) -> &tokio::sync::Notify {
         &self.space

@@ -77,6 +77,26 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
         at: SystemTime,
     ) -> Result<Appended, OutboxError>;
 
+    /// [`append`](OutboxStore::append), then [`write_out`](OutboxStore::write_out) of
+    /// everything buffered: the event survives a killed process when this returns (a receiver's
+    /// inbox answers only then). A store may do both at once (the embedded log writes out
+    /// without waking its writer thread).
+    ///
+    /// # Errors
+    /// The error that stopped intake, or the write error.
+    fn append_written(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        at: SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        let appended = self.append(endpoints, event, at)?;
+        if let Appended::Written { .. } = appended {
+            self.write_out()?;
+        }
+        Ok(appended)
+    }
+
     /// Resolves once the append with this ticket is synced.
     fn synced(&self, ticket: u64) -> StoreFuture<'_, Result<(), OutboxError>>;
 
