@@ -389,7 +389,7 @@ pub(crate) struct ListenArgs {
     pub(crate) http2: bool,
 
     /// Store every verified request in this durable inbox directory (created when missing)
-    /// and answer it at once (`200 {\"status\":\"queued\"}`); printing (or --forward) runs from
+    /// and answer it at once (`200 {"status":"queued"}`); printing (or --forward) runs from
     /// the inbox, with retries. Killing the process loses nothing that was answered: the next
     /// `listen --inbox DIR` goes on. Dead letters: `webhook inbox --help`.
     #[arg(long, value_name = "DIR", help_heading = "Inbox and relay")]
