@@ -385,7 +385,10 @@ impl<T: Send + 'static> Receiver<T> {
             let subject = items
                 .first()
                 .and_then(|item| self.subject_of(item).map(Cow::into_owned));
-            return inbox.accept(cx, subject.as_deref(), ticket).await;
+            // The items decoded here go to the first run (no second decoding).
+            return inbox
+                .accept(cx, subject.as_deref(), Box::new(items), ticket)
+                .await;
         }
         match self.dispatch(items, &cx).await {
             Dispatched::Done(decision) => {

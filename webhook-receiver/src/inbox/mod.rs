@@ -324,6 +324,8 @@ pub(crate) struct Fresh {
     pub(crate) seq: u64,
     pub(crate) event: webhook_core::Event,
     pub(crate) cx: Context,
+    /// The items decoded at intake (a `Vec<T>`), for the first run.
+    pub(crate) items: Box<dyn std::any::Any + Send>,
 }
 
 /// Which stored messages the processor reads back from the log: the seqs `from..=until`
@@ -479,6 +481,7 @@ impl Shared {
         &self,
         cx: Context,
         subject: Option<&str>,
+        items: Box<dyn std::any::Any + Send>,
         ticket: Reservation<&SharedReplayCache>,
     ) -> Response<Full<Bytes>> {
         let received = cx.received_at();
@@ -532,6 +535,7 @@ impl Shared {
                             seq,
                             event,
                             cx: cx.clone(),
+                            items,
                         })
                         .is_ok();
                 if !handed {

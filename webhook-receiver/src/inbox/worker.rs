@@ -35,6 +35,8 @@ struct Job {
     /// Its ordering key.
     key: Option<String>,
     cx: Option<Context>,
+    /// The items decoded at intake (`Vec<T>`), for the first run of a message from memory.
+    items: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// Starts the processor of `receiver`'s inbox on the current runtime.
@@ -171,6 +173,7 @@ async fn read_loop<T: Send + 'static>(weak: WeakReceiver<T>, shared: Arc<Shared>
                         job.key = order_by(&f.cx);
                     }
                     job.cx = Some(f.cx);
+                    job.items = Some(f.items);
                     admit(job, &mut held, &mut busy, &mut waiting);
                     next = if held < max { fresh_rx.try_recv().ok() } else { None };
                 }
@@ -270,6 +273,7 @@ impl Job {
             batch: None,
             key: None,
             cx: None,
+            items: None,
         }
     }
 }
@@ -318,6 +322,7 @@ async fn process<T: Send + 'static>(
         due_ms,
         batch,
         cx,
+        mut items,
         ..
     } = job;
     let batch_id: Box<str> = batch
@@ -384,7 +389,11 @@ async fn process<T: Send + 'static>(
         let first_at = *first.get_or_insert(started);
         let first_ms = if first_ms == 0 { started_ms } else { first_ms };
         let run_cx = cx.with_attempt(attempts);
-        let result = match receiver.decode_items(&run_cx) {
+        let decoded = match items.take().map(|b| b.downcast::<Vec<T>>()) {
+            Some(Ok(items)) => Ok(*items),
+            _ => receiver.decode_items(&run_cx),
+        };
+        let result = match decoded {
             Ok(items) => {
                 tokio::select! {
                     r = receiver.dispatch(items, &run_cx) => Some(r),
