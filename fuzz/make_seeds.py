@@ -78,6 +78,10 @@ write(
     "soveren-hint",
     b"\x81user-agent: SoverenWebhook/1.0\n\n" + fixture("soveren/event-old.json"),
 )
+# Findings of the long runs (FUZZING.md), minimized.
+write("payloads", "finding-repeated-type",
+      b'\x00{"id":"17e047be24848be2ae63efba47ac8870","type":"connection","timestamp":1720453939637554201,'
+      b'"clientPort":51234,"type":"audittrail","timestamp":1720453755887574114,"content":{"userId":40123}}')
 write("payloads", "connectsecure-bad-escape",
       b"\x00{\"subject\":\"Asset Ports\",\"body\":\"Open Port 443\\ Discovered for Asset 10.0.0.1\"}")
 
