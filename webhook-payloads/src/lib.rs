@@ -47,6 +47,9 @@ mod decode;
 mod detect;
 mod error;
 mod fast;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod object;
 mod string_map;
 mod timestamp;

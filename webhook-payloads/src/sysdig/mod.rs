@@ -256,10 +256,23 @@ impl<'a> SysdigEvent<'a> {
     }
 
     fn parse_at(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
-        let kind = match scan::top_level_type(bytes) {
+        let scanned = scan::top_level_type(bytes);
+        let kind = match scanned {
             Some(t) => kind_of(Some(t), false),
             None => Self::probe_kind(bytes)?,
         };
+        let ev = Self::parse_as(kind, bytes)?;
+        // The scan stops at the first `type`; an object that repeats `type` holds the last one
+        // (as `serde_json` and the probe read it): the variant follows that one, so that the
+        // event's variant and its `type` agree (and survive being written and read again).
+        if scanned.is_some() && ev.event_type() != scanned {
+            return Self::parse_as(Self::probe_kind(bytes)?, bytes);
+        }
+        Ok(ev)
+    }
+
+    /// Parses `bytes` as the variant `kind` selects: the fast path, then `serde_json`.
+    fn parse_as(kind: Kind, bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
         if let Some(ev) = std::str::from_utf8(bytes)
             .ok()
             .and_then(|text| Self::read_fast(kind, text))

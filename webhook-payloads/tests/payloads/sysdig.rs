@@ -467,3 +467,27 @@ fn payload_types_escape_line_breaks_by_construction() {
         .unwrap();
     assert_eq!(event.body()[..], body[..]);
 }
+
+/// Fuzz finding (`fuzz/` target `payloads`): an object that repeats `type` was dispatched by
+/// the first one and kept the last one in its `type` field, so a `connection` variant said
+/// `audittrail` and read back as an audit-trail event once written. The last `type` decides, as
+/// `serde_json` reads it: the variant and `event_type()` agree, and a round trip keeps both.
+#[test]
+fn a_repeated_type_is_read_as_its_last_value_everywhere() {
+    let body = br#"{"id":"17e047be24848be2ae63efba47ac8870","type":"connection","timestamp":1720453939637554201,"clientPort":51234,"type":"audittrail","timestamp":1720453755887574114,"content":{"userId":40123}}"#;
+    let ev = SysdigEvent::from_slice(body).unwrap();
+    assert_eq!(variant(&ev), "audittrail");
+    assert_eq!(ev.event_type(), Some("audittrail"));
+    assert_eq!(ev.timestamp_ns(), Some(1_720_453_755_887_574_114));
+    let written = serde_json::to_vec(&ev).unwrap();
+    assert_eq!(SysdigEvent::from_slice(&written).unwrap(), ev);
+    // Both ways round: the last `type` also wins over a first one of another variant.
+    let body = br#"{"id":"a","type":"audittrail","timestamp":1,"type":"command","cmdline":"ls"}"#;
+    let ev = SysdigEvent::from_slice(body).unwrap();
+    assert_eq!(variant(&ev), "command");
+    assert_eq!(ev.event_type(), Some("command"));
+    // A batch reads each record the same way.
+    let batch = [&b"["[..], body, b"]"].concat();
+    let (_, events) = sysdig::parse_batch(None, &batch).unwrap();
+    assert_eq!(events, vec![ev]);
+}

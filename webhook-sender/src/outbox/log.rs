@@ -2125,3 +2125,7 @@ fn sync_loop(state: &Mutex<State>, sync: &SyncShared, durability: Durability, di
         }
     }
 }
+
+/// The segment reader, for the fuzz targets (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;

@@ -65,6 +65,9 @@ use webhook_core::Event;
 
 pub use frame::AttemptInfo;
 pub(crate) use log::Log;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use log::fuzzing::{ScannedRecord, SegmentScan, scan_segment};
 pub use store::{
     Appended, BatchRecord, OutboxStore, ReadCursor, ReadOut, RestoredBatch, SettleKind, StoreFuture,
 };
