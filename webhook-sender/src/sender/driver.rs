@@ -621,9 +621,7 @@ impl Driver {
         if self.feed.is_none() {
             return false;
         }
-        let (_, cursor) = self
-            .cursor
-            .get_or_insert_with(|| (0, ReadCursor::at(0)));
+        let (_, cursor) = self.cursor.get_or_insert_with(|| (0, ReadCursor::at(0)));
         let out = match outbox
             .store
             .read(&self.shared.name, cursor, DRAIN_CHUNK, u64::MAX)
