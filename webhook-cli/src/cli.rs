@@ -82,6 +82,14 @@ pub(crate) enum Command {
     /// Inspect a `send --outbox` directory offline: status, dead letters, redelivery, purge.
     #[command(long_about = OUTBOX_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
     Outbox(crate::outbox_cmd::OutboxArgs),
+
+    /// Append events to a queue on Redis Streams, for `webhook worker`s to deliver.
+    #[command(long_about = crate::redis_cmd::ENQUEUE_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Enqueue(crate::redis_cmd::EnqueueArgs),
+
+    /// Deliver a Redis Streams queue's events to one endpoint, beside any number of other workers.
+    #[command(long_about = crate::redis_cmd::WORKER_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Worker(crate::redis_cmd::WorkerArgs),
 }
 
 const LISTEN_HELP: &str = "\

@@ -1,0 +1,150 @@
+//! `webhook enqueue` and `webhook worker` against a real `redis-server` on 127.0.0.1 (see
+//! webhook-redis's `tests/support`): three worker processes deliver 100,000 events to a
+//! recording receiver while one is killed with SIGKILL and Redis itself is killed and
+//! restarted (AOF); every event arrives at least once, duplicates counted.
+
+#[path = "../../webhook-redis/tests/support/mod.rs"]
+mod support;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Recorder, RedisServer, queue_name};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_webhook"))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("webhook-cli-redis-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn events_file(dir: &std::path::Path, n: u64) -> PathBuf {
+    let path = dir.join("events.ndjson");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        writeln!(f, r#"{{"id":"evt_{i}","type":"load","n":{i}}}"#).unwrap();
+    }
+    f.flush().unwrap();
+    path
+}
+
+fn worker(url: &str, queue: &str, endpoint: &str, lease: &str) -> Child {
+    bin()
+        .args([
+            "worker",
+            "--redis",
+            url,
+            "--queue",
+            queue,
+            "--endpoint",
+            endpoint,
+        ])
+        .args(["--allow-private", "--name", "rec", "--lease", lease])
+        .args([
+            "--max-events",
+            "200",
+            "--linger",
+            "5ms",
+            "--concurrency",
+            "4",
+        ])
+        .args([
+            "--retry-delay",
+            "50ms",
+            "--retry-max-delay",
+            "500ms",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+fn enqueue(url: &str, queue: &str, file: &std::path::Path) {
+    let out = bin()
+        .args([
+            "enqueue", "--redis", url, "--queue", queue, "--json", "--file",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_one_killed_and_a_redis_restart_deliver_every_event() {
+    let Some(mut server) = RedisServer::start(true) else {
+        return;
+    };
+    let url = server.url();
+    let queue = queue_name("cli3");
+    let dir = tempdir("three");
+    const N: u64 = 100_000;
+    let file = events_file(&dir, N);
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let started = Instant::now();
+    enqueue(&url, &queue, &file);
+    let enqueued = started.elapsed();
+    let mut workers: Vec<Child> = (0..3)
+        .map(|_| worker(&url, &queue, &rec.url(), "2s"))
+        .collect();
+    // Mid-stream: one worker killed outright, holding entries.
+    rec.wait_distinct(15_000, Duration::from_secs(120)).await;
+    let mut killed = workers.remove(0);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    // Then Redis itself, killed and restarted from its AOF.
+    rec.wait_distinct(40_000, Duration::from_secs(120)).await;
+    server.restart();
+    let got = rec
+        .wait_distinct(N as usize, Duration::from_secs(240))
+        .await;
+    let took = started.elapsed();
+    for w in &workers {
+        sigterm(w);
+    }
+    let mut summaries = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success());
+        summaries.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let (dups, requests) = {
+        let s = rec.seen.lock().unwrap();
+        (
+            s.counts.values().map(|c| u64::from(c - 1)).sum::<u64>(),
+            s.requests,
+        )
+    };
+    eprintln!(
+        "100k through 3 workers (one SIGKILLed, redis restarted): {got} distinct, {dups} duplicates, {requests} requests, enqueue {enqueued:?}, total {took:?}; {summaries:?}"
+    );
+    assert_eq!(got, N as usize, "every event arrives at least once");
+    let reclaimed: u64 = summaries
+        .iter()
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(s.trim()).ok())
+        .filter_map(|v| v["reclaimed"].as_u64())
+        .sum();
+    assert!(
+        reclaimed > 0,
+        "the killed worker's entries were reclaimed: {summaries:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
