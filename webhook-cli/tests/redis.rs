@@ -148,3 +148,64 @@ async fn three_workers_one_killed_and_a_redis_restart_deliver_every_event() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Given up at the endpoint (a 400), the events are the queue's dead letters: `webhook outbox`
+/// lists, shows and redelivers them on the Redis queue as on a directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_commands_work_on_a_redis_queue() {
+    let Some(r) = support::redis() else { return };
+    let url = r.url();
+    let queue = queue_name("cliout");
+    let dir = tempdir("outbox");
+    let file = events_file(&dir, 3);
+    enqueue(&url, &queue, &file);
+    let refuse = Recorder::start(400, Duration::ZERO).await;
+    let w = worker(&url, &queue, &refuse.url(), "30s");
+    let target = format!("{url}#{queue}");
+    let start = Instant::now();
+    loop {
+        let out = run_ok(bin().args(["outbox", "list", &target, "--json"]));
+        if out.lines().count() == 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "dead letters: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sigterm(&w);
+    assert!(w.wait_with_output().unwrap().status.success());
+    let status = run_ok(bin().args(["outbox", "status", &target, "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["dead_letters"], 3, "{status}");
+    let first: serde_json::Value = serde_json::from_str(
+        run_ok(bin().args(["outbox", "list", &target, "--json"]))
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = first["id"].as_u64().unwrap().to_string();
+    let shown = run_ok(bin().args(["outbox", "show", &target, &id]));
+    assert!(shown.contains("400"), "{shown}");
+    let redone = run_ok(bin().args(["outbox", "redeliver", &target, "--all", "--json"]));
+    assert!(redone.contains("\"redelivered\":3"), "{redone}");
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let w = worker(&url, &queue, &rec.url(), "30s");
+    assert_eq!(rec.wait_distinct(3, Duration::from_secs(30)).await, 3);
+    sigterm(&w);
+    assert!(w.wait_with_output().unwrap().status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
