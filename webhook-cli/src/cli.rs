@@ -375,6 +375,9 @@ pub(crate) struct ListenArgs {
     /// Also serve HTTP/2 (by ALPN over TLS, by prior knowledge over plain TCP), next to HTTP/1.1.
     #[arg(long)]
     pub(crate) http2: bool,
+
+    #[command(flatten)]
+    pub(crate) replay_redis: crate::redis_cmd::ReplayRedisArgs,
 }
 
 /// Payload format (Sysdig `output`).

@@ -62,6 +62,49 @@ impl QueueArgs {
     }
 }
 
+/// `listen --replay-redis`: a replay cache shared with other receivers.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReplayRedisArgs {
+    /// Share the replay cache with every receiver pointed at this Redis server
+    /// (redis://HOST:PORT[/DB]): a replay sent to any of them is refused once any of them saw
+    /// the message. When Redis cannot be reached, requests are refused with 503 (see
+    /// --replay-fail-open).
+    #[arg(long, value_name = "URL")]
+    pub(crate) replay_redis: Option<String>,
+
+    /// The prefix of the shared cache's keys (receivers that share ids use the same).
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "whk:replay:",
+        requires = "replay_redis"
+    )]
+    pub(crate) replay_prefix: String,
+
+    /// When Redis cannot be reached, accept requests unchecked (a warning each time) rather
+    /// than refuse them with 503.
+    #[arg(long, requires = "replay_redis")]
+    pub(crate) replay_fail_open: bool,
+}
+
+/// The shared replay store of `listen --replay-redis`, if asked for.
+pub(crate) async fn replay_store(
+    a: &ReplayRedisArgs,
+) -> Result<Option<Arc<dyn webhook_receiver::ReplayStore>>, CliError> {
+    let Some(url) = &a.replay_redis else {
+        return Ok(None);
+    };
+    let store = webhook_redis::RedisReplayStore::connect(url, a.replay_prefix.clone())
+        .await
+        .map_err(|e| redis_error(&e))?
+        .fail_mode(if a.replay_fail_open {
+            webhook_redis::ReplayFailMode::Open
+        } else {
+            webhook_redis::ReplayFailMode::Closed
+        });
+    Ok(Some(Arc::new(store)))
+}
+
 /// The length limit's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OverflowArg {

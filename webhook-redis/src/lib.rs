@@ -19,9 +19,9 @@ mod check;
 mod codec;
 mod config;
 pub mod queue;
-// mod replay;
+mod replay;
 mod scripts;
 
 pub use config::RedisQueueConfig;
 pub use queue::{QueueCounters, RedisQueue, RedisQueueError};
-// pub use replay::{RedisReplayStore, ReplayFailMode};
+pub use replay::{RedisReplayStore, ReplayFailMode};
