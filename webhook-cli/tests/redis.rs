@@ -209,3 +209,126 @@ async fn outbox_commands_work_on_a_redis_queue() {
     assert!(w.wait_with_output().unwrap().status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Accepts one request, answers 200, hands over its bytes.
+fn capture_one() -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read as _;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", l.local_addr().unwrap());
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 8192];
+        loop {
+            let n = s.read(&mut tmp).unwrap();
+            buf.extend_from_slice(&tmp[..n]);
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..p]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= p + 4 + len || n == 0 {
+                    break;
+                }
+            }
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        buf
+    });
+    (url, h)
+}
+
+/// `webhook listen` prints its address on the first stderr line; returns (child, addr).
+fn listen(redis: &str) -> (Child, String) {
+    use std::io::BufRead as _;
+    let mut child = bin()
+        .args([
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--json",
+            "--secret",
+            SECRET,
+        ])
+        .args(["--replay-redis", redis])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split("://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .trim()
+        .to_owned();
+    (child, addr)
+}
+
+fn replay_to(addr: &str, request: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    // One request per connection.
+    let text =
+        String::from_utf8_lossy(request).replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n");
+    let request = text.replacen("connection: keep-alive\r\n", "", 1);
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Two `webhook listen --replay-redis` processes: a signed request captured once and sent to
+/// each is processed by the first and refused by the second.
+#[test]
+fn listen_replay_redis_shares_the_replay_cache() {
+    let Some(r) = support::redis() else { return };
+    let url = r.url();
+    let dir = tempdir("listen");
+    let file = events_file(&dir, 1);
+    let (capture, captured) = capture_one();
+    let out = bin()
+        .args([
+            "send",
+            "--endpoint",
+            &capture,
+            "--allow-private",
+            "--auth",
+            "signature",
+        ])
+        .args(["--secret", SECRET, "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = captured.join().unwrap();
+    let (mut a, addr_a) = listen(&url);
+    let (mut b, addr_b) = listen(&url);
+    let first = replay_to(&addr_a, &request);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(!first.contains("duplicate"), "{first}");
+    let second = replay_to(&addr_b, &request);
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert!(
+        second.contains(r#""status":"duplicate""#),
+        "the other instance refuses it: {second}"
+    );
+    for c in [&mut a, &mut b] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
