@@ -162,7 +162,7 @@ where
         && let Some(reply) = auth.handshake(&authenticated, &decoded)
     {
         // Answered here, for every integration; the handshake counts as received.
-        reservation.acknowledge();
+        reservation.acknowledge_async().await;
         return Err(Rejection::Handshake(reply));
     }
     Ok(Intake {

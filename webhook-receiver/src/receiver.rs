@@ -326,7 +326,7 @@ impl<T: Send + 'static> Receiver<T> {
                 }
             }
         }
-        ticket.acknowledge();
+        ticket.acknowledge_async().await;
         match decision {
             Some((status, body)) => json_response(status, body),
             None => {

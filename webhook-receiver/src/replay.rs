@@ -61,9 +61,11 @@ pub enum ReplayStoreError {
 /// 1. [`reserve`](Self::reserve) atomically claims `key` as in flight for `processing` (a
 ///    receiver that dies mid-request releases it by expiry), or refuses it with
 ///    [`Replayed`] (`in_flight` when not yet committed);
-/// 2. then exactly one of [`commit`](Self::commit) (acknowledged: held for `ttl`) or
-///    [`abort`](Self::abort) (a handler failed: released, so the sender's retry is accepted).
-///    Both are called from synchronous code and complete in the background.
+/// 2. then exactly one of [`commit`](Self::commit) (acknowledged: held for `ttl`; awaited
+///    before the answer leaves, so a replay that follows the answer finds the key seen), or
+///    [`commit_background`](Self::commit_background) (the same from synchronous code: the
+///    axum extractor's [`Ticket`]), or [`abort`](Self::abort) (a handler failed: released,
+///    so the sender's retry is accepted; from `Drop`, completed in the background).
 pub trait ReplayStore: Send + Sync + std::fmt::Debug {
     /// Claims `key` as in flight for `processing`, or refuses it.
     fn reserve<'a>(
@@ -72,8 +74,12 @@ pub trait ReplayStore: Send + Sync + std::fmt::Debug {
         processing: Duration,
     ) -> ReplayFuture<'a, Result<(), ReplayStoreError>>;
 
-    /// Marks a reserved `key` as acknowledged, held for `ttl`.
-    fn commit(&self, key: String, ttl: Duration);
+    /// Marks a reserved `key` as acknowledged, held for `ttl`. A failure is the store's to
+    /// log: the key stays in flight until its processing time ends.
+    fn commit<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a, ()>;
+
+    /// [`commit`](Self::commit) from synchronous code, completed in the background.
+    fn commit_background(&self, key: String, ttl: Duration);
 
     /// Releases a reserved `key` that was not acknowledged.
     fn abort(&self, key: String);
@@ -474,10 +480,19 @@ impl<C: Borrow<SharedReplayCache>> Reservation<C> {
         }
     }
 
-    /// Records the reserved key as seen.
+    /// Records the reserved key as seen, waiting for a shared store to have it (so a replay
+    /// that follows the answer is refused as a duplicate).
+    pub(crate) async fn acknowledge_async(mut self) {
+        if let Some(s) = self.shared.take() {
+            s.store.commit(&s.key, s.ttl).await;
+        }
+        self.acknowledge();
+    }
+
+    /// Records the reserved key as seen (a shared store: in the background).
     pub(crate) fn acknowledge(mut self) {
         if let Some(s) = self.shared.take() {
-            s.store.commit(s.key, s.ttl);
+            s.store.commit_background(s.key, s.ttl);
         }
         if let Some((cache, key)) = self.held.take() {
             let mut cache = cache

@@ -139,22 +139,26 @@ impl ReplayStore for RedisReplayStore {
         })
     }
 
-    fn commit(&self, key: String, ttl: Duration) {
-        let mut conn = self.conn.clone();
-        let key = format!("{}{key}", self.prefix);
-        let ttl = Self::ms(ttl);
-        self.runtime.spawn(async move {
+    fn commit<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
             let r: redis::RedisResult<()> = redis::cmd("SET")
-                .arg(&key)
+                .arg(format!("{}{key}", self.prefix))
                 .arg("s")
                 .arg("PX")
-                .arg(ttl)
+                .arg(Self::ms(ttl))
                 .query_async(&mut conn)
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "recording a message as seen in the replay store failed");
             }
-        });
+        })
+    }
+
+    fn commit_background(&self, key: String, ttl: Duration) {
+        let store = self.clone();
+        self.runtime
+            .spawn(async move { store.commit(&key, ttl).await });
     }
 
     fn abort(&self, key: String) {
