@@ -3,8 +3,8 @@
 //!
 //! The tests find a server through `WEBHOOK_TEST_REDIS_URL` (CI sets it); without it a test
 //! starts its own `redis-server` when the binary exists, else prints a notice and passes,
-//! except under `CI=true`, where a missing Redis fails. Tests that restart Redis always start
-//! their own server.
+//! except under `CI=true` or `WEBHOOK_TEST_REDIS_REQUIRED=1` (which `.ci/run` sets), where a
+//! missing Redis fails. Tests that restart Redis always start their own server.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
@@ -43,9 +43,12 @@ impl RedisServer {
             .output()
             .is_err()
         {
+            let required = std::env::var("CI").as_deref() == Ok("true")
+                || std::env::var("WEBHOOK_TEST_REDIS_REQUIRED").as_deref() == Ok("1");
             assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "redis-server is missing and CI=true: install redis-server (Debian package)"
+                !required,
+                "redis-server is missing and CI=true (or WEBHOOK_TEST_REDIS_REQUIRED=1): \
+                 install redis-server (Debian package)"
             );
             eprintln!("notice: redis-server not found; test skipped (install redis-server)");
             return None;
