@@ -336,10 +336,12 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<Exit, CliError> {
         .config()?
         .lease(args.lease)
         .max_receives(args.max_receives)
+        // Whole batches per read: a read of 64 for batches of 20 would leave a batch of 4.
         .fetch(
             args.max_events
+                .max(1)
                 .saturating_mul(args.concurrency.max(1))
-                .max(64),
+                .saturating_mul(2),
         );
     if let Some(c) = &args.consumer {
         cfg = cfg.consumer(c);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use webhook_sender::OverflowPolicy;
+use webhook_sender::outbox::Durability;
 
 /// The configuration of a [`RedisQueue`](crate::RedisQueue).
 ///
@@ -31,6 +32,7 @@ pub struct RedisQueueConfig {
     pub(crate) fetch: usize,
     pub(crate) block: Duration,
     pub(crate) batch: usize,
+    pub(crate) durability: Durability,
 }
 
 impl RedisQueueConfig {
@@ -50,6 +52,7 @@ impl RedisQueueConfig {
             fetch: 256,
             block: Duration::from_secs(1),
             batch: 4096,
+            durability: Durability::Sync,
         }
     }
 
@@ -125,6 +128,17 @@ impl RedisQueueConfig {
     #[must_use]
     pub fn block(mut self, d: Duration) -> Self {
         self.block = d.clamp(Duration::from_millis(10), Duration::from_secs(10));
+        self
+    }
+
+    /// When a sender's `send` over this queue returns: [`Durability::Sync`] (the default)
+    /// once Redis answered the append (concurrent sends share one pipeline); any
+    /// [`Durability::Interval`] at once, the append written by the background writer within
+    /// its next round trip (a process killed in between loses what was buffered). Either way
+    /// Redis's own persistence (AOF, `appendfsync`) decides what survives a crash of Redis.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 

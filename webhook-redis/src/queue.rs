@@ -1120,7 +1120,7 @@ impl OutboxStore for RedisQueue {
     }
 
     fn durability(&self) -> Durability {
-        Durability::Sync
+        self.inner.cfg.durability
     }
 
     fn append(
