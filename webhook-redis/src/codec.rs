@@ -28,6 +28,28 @@ pub(crate) fn fields(event: &Event) -> Vec<(&'static str, Vec<u8>)> {
     f
 }
 
+/// Appends `event`'s fields to an `XADD` (the same fields as [`fields`], without building
+/// them first: one copy of each into the command).
+pub(crate) fn add_args(cmd: &mut redis::Cmd, event: &Event) {
+    cmd.arg("id")
+        .arg(event.id())
+        .arg("sub")
+        .arg(event.subject());
+    cmd.arg("ts").arg(event.timestamp_nanos());
+    if let Some(t) = event.tenant() {
+        cmd.arg("ten").arg(t);
+    }
+    if let Some(k) = event.partition_key() {
+        cmd.arg("pk").arg(k);
+    }
+    if !event.labels().is_empty() {
+        let labels: Vec<&str> = event.labels().iter().map(|l| &**l).collect();
+        cmd.arg("lbl")
+            .arg(serde_json::to_vec(&labels).unwrap_or_else(|_| b"[]".to_vec()));
+    }
+    cmd.arg("body").arg(event.body().as_ref());
+}
+
 /// Why an entry could not be read as an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Malformed(pub(crate) String);
@@ -86,6 +108,30 @@ mod tests {
         f.into_iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v))
             .collect()
+    }
+
+    #[test]
+    fn the_command_carries_the_same_fields() {
+        let e = Event::builder("evt_1", "policy")
+            .tenant("acme")
+            .label("a")
+            .json_bytes(&br#"{"a":1}"#[..])
+            .unwrap();
+        let mut cmd = redis::cmd("XADD");
+        add_args(&mut cmd, &e);
+        let args: Vec<Vec<u8>> = cmd
+            .args_iter()
+            .filter_map(|a| match a {
+                redis::Arg::Simple(b) => Some(b.to_vec()),
+                _ => None,
+            })
+            .skip(1) // the command's name
+            .collect();
+        let expected: Vec<Vec<u8>> = fields(&e)
+            .into_iter()
+            .flat_map(|(k, v)| [k.as_bytes().to_vec(), v])
+            .collect();
+        assert_eq!(args, expected);
     }
 
     #[test]

@@ -113,11 +113,11 @@ struct Counters {
 /// A write waiting for the pipeline.
 #[derive(Debug)]
 enum Op {
+    /// A whole `XADD` (key, trim, fields), built when appended.
     Add {
         part: usize,
-        fields: Vec<(&'static str, Vec<u8>)>,
+        cmd: redis::Cmd,
         ticket: u64,
-        trim: bool,
     },
     Ack {
         part: usize,
@@ -479,12 +479,11 @@ impl RedisQueue {
         let mut conn = self.inner.conn.clone();
         for g in &groups {
             for key in &self.inner.keys.streams {
-                let r: Result<i64, _> = scripts::RENEW
+                let r: Result<i64, _> = scripts::RELEASE
                     .key(key)
                     .arg(&**g)
                     .arg(&self.inner.consumer)
                     .arg(86_400_000u64)
-                    .arg("1")
                     .invoke_async(&mut conn)
                     .await;
                 if let Err(e) = r {
@@ -527,13 +526,24 @@ impl RedisQueue {
                     inner.writing.store(false, Ordering::Release);
                     break;
                 }
+                let (pipe, meta) = build_pipeline(&inner, ops);
                 loop {
-                    let pipe = build_pipeline(&inner, &ops);
                     let r: Result<Vec<redis::RedisResult<Value>>, _> =
                         pipe.query_async(&mut conn).await;
                     match r {
                         Ok(results) => {
-                            written(&inner, &ops, &results);
+                            let adds: usize = meta.adds.iter().map(|&n| n as usize).sum();
+                            if let Some(Err(e)) = results.iter().take(adds).find(|r| r.is_err()) {
+                                // An append refused (out of memory, say): the whole pipeline
+                                // again, later (those that went in are appended twice: at
+                                // least once).
+                                inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(error = %e, retry_in = ?backoff, "redis refused an append; retrying");
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(Duration::from_secs(2));
+                                continue;
+                            }
+                            written(&inner, &meta, &results);
                             backoff = Duration::from_millis(50);
                             break;
                         }
@@ -563,7 +573,13 @@ impl RedisQueue {
             }
             let len: Result<u64, _> = redis::cmd("XLEN").arg(&key).query_async(&mut conn).await;
             if let Ok(len) = len {
-                inner.lengths[part].store(len, Ordering::Relaxed);
+                // Only with no append in flight: one written but not yet accounted for would
+                // be counted twice (the writer's own XLEN keeps the length right meanwhile).
+                let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if s.unwritten[part] == 0 && !inner.writing.load(Ordering::Acquire) {
+                    inner.lengths[part].store(len, Ordering::Relaxed);
+                }
+                drop(s);
                 if len < inner.cfg.max_len {
                     inner.space.notify_waiters();
                 }
@@ -790,19 +806,28 @@ impl RedisQueue {
         let every = (inner.cfg.lease / 3).max(Duration::from_millis(30));
         loop {
             tokio::time::sleep(every).await;
-            let r: Result<i64, _> = scripts::RENEW
-                .key(&key)
-                .arg(&*group)
-                .arg(&inner.consumer)
-                .arg(0)
-                .arg("0")
-                .invoke_async(&mut conn)
-                .await;
-            if let Err(e) = r
-                && !is_nogroup(&e)
-            {
-                inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, "renewing leases failed");
+            let ids: Vec<String> = inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .held
+                .values()
+                .filter(|h| h.part == part && h.group == group)
+                .map(|h| h.id.clone())
+                .collect();
+            for chunk in ids.chunks(1000) {
+                let mut call = scripts::RENEW.key(&key);
+                call.arg(&*group).arg(&inner.consumer);
+                for id in chunk {
+                    call.arg(id);
+                }
+                let r: Result<i64, _> = call.invoke_async(&mut conn).await;
+                if let Err(e) = r
+                    && !is_nogroup(&e)
+                {
+                    inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "renewing leases failed");
+                }
             }
         }
     }
@@ -984,61 +1009,52 @@ fn take_ops(inner: &Inner) -> Vec<Op> {
     ops
 }
 
-fn build_pipeline(inner: &Inner, ops: &[Op]) -> redis::Pipeline {
+/// What a pipeline holds, for [`written`].
+#[derive(Debug, Default)]
+struct Meta {
+    /// Appends per partition.
+    adds: Vec<u64>,
+    last_ticket: u64,
+    acks: u64,
+}
+
+fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
-    let mut acks: HashMap<(usize, &str), Vec<&str>> = HashMap::new();
-    let mut touched = vec![false; inner.keys.streams.len()];
+    let mut meta = Meta {
+        adds: vec![0; inner.keys.streams.len()],
+        ..Meta::default()
+    };
+    let mut acks: HashMap<(usize, Arc<str>), Vec<String>> = HashMap::new();
     for op in ops {
         match op {
-            Op::Add {
-                part, fields, trim, ..
-            } => {
-                let c = pipe.cmd("XADD").arg(&inner.keys.streams[*part]);
-                if *trim {
-                    c.arg("MAXLEN").arg("=").arg(inner.cfg.max_len);
-                }
-                c.arg("*");
-                for (k, v) in fields {
-                    c.arg(*k).arg(v.as_slice());
-                }
-                touched[*part] = true;
+            Op::Add { part, cmd, ticket } => {
+                pipe.add_command(cmd);
+                meta.adds[part] += 1;
+                meta.last_ticket = meta.last_ticket.max(ticket);
             }
             Op::Ack { part, group, id } => {
-                acks.entry((*part, &**group)).or_default().push(id);
+                acks.entry((part, group)).or_default().push(id);
+                meta.acks += 1;
             }
         }
     }
     for ((part, group), ids) in acks {
-        let c = pipe.cmd("XACK").arg(&inner.keys.streams[part]).arg(group);
+        let c = pipe.cmd("XACK").arg(&inner.keys.streams[part]).arg(&*group);
         for id in ids {
             c.arg(id);
         }
     }
-    for (p, t) in touched.iter().enumerate() {
-        if *t {
+    for (p, n) in meta.adds.iter().enumerate() {
+        if *n > 0 {
             pipe.cmd("XLEN").arg(&inner.keys.streams[p]);
         }
     }
-    pipe
+    (pipe, meta)
 }
 
 /// A pipeline was answered: counts, lengths, tickets.
-fn written(inner: &Inner, ops: &[Op], results: &[redis::RedisResult<Value>]) {
-    let mut adds = 0u64;
-    let mut last_ticket = 0;
-    let mut unwritten = vec![0u64; inner.keys.streams.len()];
-    let mut acked = 0u64;
-    for op in ops {
-        match op {
-            Op::Add { part, ticket, .. } => {
-                adds += 1;
-                last_ticket = last_ticket.max(*ticket);
-                unwritten[*part] += 1;
-            }
-            Op::Ack { .. } => acked += 1,
-        }
-    }
+fn written(inner: &Inner, meta: &Meta, results: &[redis::RedisResult<Value>]) {
     let errors: Vec<&RedisError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     for e in errors.iter().take(3) {
         if !is_nogroup(e) {
@@ -1046,7 +1062,7 @@ fn written(inner: &Inner, ops: &[Op], results: &[redis::RedisResult<Value>]) {
         }
     }
     // The trailing XLENs, in partition order.
-    let touched: Vec<usize> = (0..unwritten.len()).filter(|&p| unwritten[p] > 0).collect();
+    let touched: Vec<usize> = (0..meta.adds.len()).filter(|&p| meta.adds[p] > 0).collect();
     let lens = &results[results.len().saturating_sub(touched.len())..];
     for (p, r) in touched.iter().zip(lens) {
         if let Ok(v) = r
@@ -1057,12 +1073,16 @@ fn written(inner: &Inner, ops: &[Op], results: &[redis::RedisResult<Value>]) {
     }
     {
         let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
-        for (p, n) in unwritten.iter().enumerate() {
+        for (p, n) in meta.adds.iter().enumerate() {
             s.unwritten[p] = s.unwritten[p].saturating_sub(*n);
         }
     }
-    inner.counters.appended.fetch_add(adds, Ordering::Relaxed);
-    inner.counters.acked.fetch_add(acked, Ordering::Relaxed);
+    inner
+        .counters
+        .appended
+        .fetch_add(meta.adds.iter().sum(), Ordering::Relaxed);
+    inner.counters.acked.fetch_add(meta.acks, Ordering::Relaxed);
+    let last_ticket = meta.last_ticket;
     if last_ticket > 0 {
         inner.synced_tx.send_if_modified(|t| {
             let changed = last_ticket > *t;
@@ -1130,10 +1150,6 @@ impl OutboxStore for RedisQueue {
         _at: SystemTime,
     ) -> Result<Appended, OutboxError> {
         let inner = &self.inner;
-        let mut fields = codec::fields(event);
-        if !endpoints.is_empty() {
-            fields.push(("to", endpoints.join("\n").into_bytes()));
-        }
         let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
         let parts = inner.keys.streams.len();
         let part = s.next_part % parts;
@@ -1157,13 +1173,18 @@ impl OutboxStore for RedisQueue {
         let seq = s.next_seq;
         s.next_seq += 1;
         s.unwritten[part] += 1;
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&inner.keys.streams[part]);
+        if trim {
+            cmd.arg("MAXLEN").arg("=").arg(inner.cfg.max_len);
+        }
+        cmd.arg("*");
+        codec::add_args(&mut cmd, event);
+        if !endpoints.is_empty() {
+            cmd.arg("to").arg(endpoints.join("\n"));
+        }
         let wake = s.ops.is_empty() || s.ops.len() >= inner.cfg.batch;
-        s.ops.push(Op::Add {
-            part,
-            fields,
-            ticket,
-            trim,
-        });
+        s.ops.push(Op::Add { part, cmd, ticket });
         drop(s);
         if wake {
             inner.wake_writer.notify_one();

@@ -51,13 +51,41 @@ return {r[1], out, dead, gone}
     )
 });
 
-/// Renews the lease of every entry this consumer holds (`XCLAIM … JUSTID` to itself resets
-/// the idle time without counting a delivery), or releases them (`IDLE` set past any lease, so
-/// another worker reclaims them at once), and forgets the consumer when it holds none.
+/// Renews the lease of the entries this process holds (`XCLAIM … JUSTID` to itself resets
+/// the idle time without counting a delivery), each only while it is still this consumer's
+/// (one another worker claimed meanwhile stays claimed). Entries pending for this consumer that
+/// the process never received (a read whose answer was lost with the connection) are not
+/// renewed: they go idle and are claimed after the lease, by any worker.
 ///
-/// KEYS: stream. ARGV: group, consumer, idle ms to set (0: renew), forget the consumer when
-/// it holds nothing (0 or 1). Returns how many entries it holds.
+/// KEYS: stream. ARGV: group, consumer, ids... Returns how many were renewed.
 pub(crate) static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local mine = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then table.insert(mine, ARGV[i]) end
+end
+local i = 1
+while i <= #mine do
+  -- (unpack last: Lua expands only a call's last argument)
+  local args = {KEYS[1], ARGV[1], ARGV[2], 0}
+  for j = i, math.min(i + 499, #mine) do table.insert(args, mine[j]) end
+  table.insert(args, 'JUSTID')
+  redis.call('XCLAIM', unpack(args))
+  i = i + 500
+end
+return #mine
+"#,
+    )
+});
+
+/// Hands back every entry pending for this consumer (its `IDLE` set past any lease, so
+/// another worker claims it at once, without counting a delivery), then forgets the consumer
+/// if it holds nothing.
+///
+/// KEYS: stream. ARGV: group, consumer, idle ms to set. Returns how many were handed back.
+pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local total = 0
@@ -65,19 +93,18 @@ local start = '-'
 while true do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], start, '+', 500, ARGV[2])
   if #p == 0 then break end
-  local ids = {}
-  for _, e in ipairs(p) do table.insert(ids, e[1]) end
-  if tonumber(ARGV[3]) > 0 then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids), 'IDLE', ARGV[3], 'JUSTID')
-  else
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids), 'JUSTID')
-  end
-  total = total + #ids
+  local args = {KEYS[1], ARGV[1], ARGV[2], 0}
+  for _, e in ipairs(p) do table.insert(args, e[1]) end
+  local last = args[#args]
+  table.insert(args, 'IDLE')
+  table.insert(args, ARGV[3])
+  table.insert(args, 'JUSTID')
+  redis.call('XCLAIM', unpack(args))
+  total = total + #p
   if #p < 500 then break end
-  start = '(' .. ids[#ids]
+  start = '(' .. last
 end
-if tonumber(ARGV[3]) > 0 then total = 0 end
-if total == 0 and ARGV[4] == '1' then
+if total == 0 then
   redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 end
 return total
