@@ -243,6 +243,13 @@ fn backend(e: impl std::fmt::Display) -> OutboxError {
     OutboxError::Backend(e.to_string())
 }
 
+/// An entry's fields, as name and value pairs.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An entry read or claimed: its id, its fields (`None`: the entry was deleted), how many times
+/// it was handed out.
+type Got = (String, Option<Fields>, u64);
+
 /// The bytes of a bulk string (or a simple string).
 fn bytes_of(v: &Value) -> Option<Vec<u8>> {
     match v {
@@ -287,7 +294,7 @@ fn pairs(v: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// `[[id, [fields]], ...]`: the entries of an `XRANGE` or of one stream of an `XREADGROUP`.
-fn entries(v: &Value) -> Vec<(String, Option<Vec<(Vec<u8>, Vec<u8>)>>)> {
+fn entries(v: &Value) -> Vec<(String, Option<Fields>)> {
     items(v)
         .iter()
         .filter_map(|e| {
@@ -313,7 +320,13 @@ impl RedisQueue {
     pub async fn connect(cfg: RedisQueueConfig) -> Result<Self, RedisQueueError> {
         let client = redis::Client::open(cfg.url.as_str())
             .map_err(|e| RedisQueueError::Url(e.to_string()))?;
-        let conn = ConnectionManager::new_with_config(client.clone(), manager_config(None)).await?;
+        // The manager retries for ever (reconnects); the first connection is bounded.
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client.clone(), manager_config(None)),
+        )
+        .await
+        .map_err(|_| RedisQueueError::Redis(format!("{}: no answer within 5 s", cfg.url)))??;
         let warnings = crate::check::server(&mut conn.clone()).await?;
         for w in &warnings {
             tracing::warn!(queue = %cfg.queue, "{w}");
@@ -693,7 +706,7 @@ impl RedisQueue {
                             .collect(),
                     };
                     for s in streams {
-                        let got: Vec<(String, Option<Vec<(Vec<u8>, Vec<u8>)>>, u64)> =
+                        let got: Vec<Got> =
                             entries(s).into_iter().map(|(i, f)| (i, f, 1)).collect();
                         inner
                             .counters
@@ -762,7 +775,7 @@ impl RedisQueue {
                     .first()
                     .and_then(string_of)
                     .unwrap_or_else(|| "0-0".into());
-                let got: Vec<(String, Option<Vec<(Vec<u8>, Vec<u8>)>>, u64)> = r
+                let got: Vec<Got> = r
                     .get(1)
                     .map(items)
                     .unwrap_or_default()
@@ -937,12 +950,7 @@ async fn create_group(
 
 /// Hands read or claimed entries to the endpoint's buffer (those not routed to it, or not
 /// readable, are acknowledged at once).
-fn hand_out(
-    inner: &Inner,
-    group: &Arc<str>,
-    part: usize,
-    got: Vec<(String, Option<Vec<(Vec<u8>, Vec<u8>)>>, u64)>,
-) {
+fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
     if got.is_empty() {
         return;
     }

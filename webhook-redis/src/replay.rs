@@ -72,7 +72,12 @@ impl RedisReplayStore {
             .set_number_of_retries(1)
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(500)));
-        let conn = ConnectionManager::new_with_config(client, cfg).await?;
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client, cfg),
+        )
+        .await
+        .map_err(|_| RedisQueueError::Redis(format!("{url}: no answer within 5 s")))??;
         Ok(Self {
             conn,
             prefix: prefix.into(),
