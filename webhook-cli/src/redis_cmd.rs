@@ -134,6 +134,16 @@ pub(crate) struct EnqueueArgs {
     #[arg(long, value_enum, default_value = "block")]
     pub(crate) overflow: OverflowArg,
 
+    /// Keep the events in this local outbox directory first (created when missing) and
+    /// forward them to Redis from there: with Redis unreachable they wait on disk instead of
+    /// failing, and the next `enqueue --spool DIR` forwards what is left first.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
+
+    /// With --spool: how long to keep forwarding before exiting (what is left stays spooled).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration, requires = "spool")]
+    pub(crate) forward_for: Duration,
+
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -233,6 +243,9 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> Result<Exit, CliError> {
         OverflowArg::DropOldest => OverflowPolicy::DropOldest,
     };
     let cfg = args.queue.config()?.max_len(args.max_len).overflow(policy);
+    if let Some(dir) = &args.spool {
+        return enqueue_spooled(&args, dir, cfg, &events).await;
+    }
     let queue = connect(cfg).await?;
     let started = std::time::Instant::now();
     let mut dropped = 0u64;
@@ -287,6 +300,52 @@ pub(crate) async fn enqueue(args: EnqueueArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Ok
     })
+}
+
+/// `enqueue --spool DIR`: to disk first, then forwarded for at most `--forward-for`.
+async fn enqueue_spooled(
+    args: &EnqueueArgs,
+    dir: &std::path::Path,
+    cfg: RedisQueueConfig,
+    events: &[webhook_core::Event],
+) -> Result<Exit, CliError> {
+    let spool =
+        webhook_redis::SpooledQueue::open(webhook_sender::outbox::OutboxConfig::new(dir), cfg)
+            .map_err(|e| crate::outbox_cmd::outbox_error(&e, dir))?;
+    let before = spool.spooled();
+    for e in events {
+        spool
+            .enqueue(e)
+            .map_err(|e| crate::outbox_cmd::outbox_error(&e, dir))?;
+    }
+    let left = spool.drain(args.forward_for).await;
+    let forwarded = spool.forwarded();
+    spool.close().await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "spooled": events.len(),
+                "held_before": before,
+                "forwarded": forwarded,
+                "left_in_spool": left,
+                "queue": args.queue.queue,
+            })
+        );
+    } else {
+        println!(
+            "spooled {} event(s) in {}; {forwarded} forwarded to queue {}{}",
+            events.len(),
+            dir.display(),
+            args.queue.queue.as_deref().unwrap_or_default(),
+            if left > 0 {
+                format!("; {left} still spooled (redis unreachable?): run again to forward them")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if left > 0 { Exit::Negative } else { Exit::Ok })
 }
 
 /// A consumer group name from an endpoint URL: host, port and path, with every other

@@ -332,3 +332,73 @@ fn listen_replay_redis_shares_the_replay_cache() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `enqueue --spool DIR` with Redis down keeps the events on disk (exit 1, "still spooled");
+/// the next run, with Redis back, forwards them first.
+#[test]
+fn enqueue_spool_waits_on_disk_while_redis_is_down() {
+    let Some(mut server) = RedisServer::start(true) else {
+        return;
+    };
+    let url = server.url();
+    let queue = queue_name("clispool");
+    let dir = tempdir("spool");
+    let file = events_file(&dir, 50);
+    let spool = dir.join("spool");
+    server.kill();
+    let out = bin()
+        .args([
+            "enqueue",
+            "--redis",
+            &url,
+            "--queue",
+            &queue,
+            "--forward-for",
+            "300ms",
+            "--json",
+        ])
+        .arg("--spool")
+        .arg(&spool)
+        .arg("--file")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["left_in_spool"], 50, "{v}");
+    server.restart();
+    let out = bin()
+        .args(["enqueue", "--redis", &url, "--queue", &queue, "--json"])
+        .arg("--spool")
+        .arg(&spool)
+        .arg("--file")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["forwarded"].as_u64(), v["left_in_spool"].as_u64()),
+        (Some(100), Some(0)),
+        "{v}"
+    );
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg(format!("whk:{{{queue}.0}}:s"))
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(len, 100);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,16 +12,23 @@
 //!   (`SET key NX PX`), behind webhook-receiver's
 //!   [`ReplayStore`](webhook_receiver::ReplayStore) seam.
 //!
+//! * [`SpooledQueue`]: a local outbox in front of a queue, so that a producer buffers on disk
+//!   while Redis is unreachable instead of failing.
+//!
 //! Works with Redis 6.2 and later (tested on 7.0); a separate crate keeps the `redis`
 //! dependency away from users who do not want it.
 
 mod check;
 mod codec;
 mod config;
+#[doc = include_str!("../CLUSTER.md")]
+pub mod cluster {}
 pub mod queue;
 mod replay;
 mod scripts;
+mod spool;
 
 pub use config::RedisQueueConfig;
 pub use queue::{QueueCounters, RedisQueue, RedisQueueError};
 pub use replay::{RedisReplayStore, ReplayFailMode};
+pub use spool::SpooledQueue;

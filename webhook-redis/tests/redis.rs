@@ -391,3 +391,53 @@ async fn the_length_limit_applies_its_policy() -> Result<(), BoxError> {
 fn _uses(r: Redis) -> String {
     r.url()
 }
+
+/// With a spool (a local outbox in front), a producer keeps enqueueing while Redis is down:
+/// the events wait on disk, reach Redis once it is back, and a producer killed meanwhile
+/// forwards the rest when it opens the spool again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_buffers_on_disk_while_redis_is_down() -> Result<(), BoxError> {
+    use webhook_redis::SpooledQueue;
+    use webhook_sender::outbox::OutboxConfig;
+    let Some(mut server) = RedisServer::start(true) else {
+        return Ok(());
+    };
+    let url = server.url();
+    let q = queue_name("spool");
+    let dir = std::env::temp_dir().join(format!("webhook-redis-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    server.kill();
+    // Redis down: appends succeed, on disk.
+    let spool = SpooledQueue::open(OutboxConfig::new(&dir), RedisQueueConfig::new(&url, &q))?;
+    for n in 0..1000 {
+        spool.enqueue(&event(n))?;
+    }
+    assert_eq!(
+        spool.drain(Duration::from_millis(300)).await,
+        1000,
+        "held while Redis is down"
+    );
+    // Closed (a producer that exits) and opened again, Redis still down: nothing lost.
+    spool.close().await;
+    drop(spool);
+    let spool = SpooledQueue::open(OutboxConfig::new(&dir), RedisQueueConfig::new(&url, &q))?;
+    for n in 1000..1500 {
+        spool.enqueue(&event(n))?;
+    }
+    server.restart();
+    assert_eq!(
+        spool.drain(Duration::from_secs(30)).await,
+        0,
+        "forwarded once Redis is back"
+    );
+    assert_eq!(xlen(&url, &format!("whk:{{{q}.0}}:s")), 1500);
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(RedisQueueConfig::new(&url, &q)).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    assert_eq!(rec.wait_distinct(1500, Duration::from_secs(30)).await, 1500);
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    spool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
