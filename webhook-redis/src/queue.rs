@@ -147,7 +147,7 @@ struct Feed {
 
 #[derive(Debug, Default)]
 struct State {
-    ops: Vec<Op>,
+    ops: VecDeque<Op>,
     next_ticket: u64,
     next_seq: u64,
     next_part: usize,
@@ -176,8 +176,10 @@ struct Inner {
     writing: AtomicBool,
     space: Notify,
     stop: watch::Sender<bool>,
-    /// Per partition: the stream's length as last seen.
+    /// Per partition: the stream's length as last seen, plus what this process appended since.
     lengths: Vec<AtomicU64>,
+    /// Bumped by every pipeline answered: a length read from before it is stale.
+    length_gen: AtomicU64,
     counters: Counters,
     warnings: Vec<String>,
     /// The admin calls' blocking connection.
@@ -357,6 +359,7 @@ impl RedisQueue {
             space: Notify::new(),
             stop,
             lengths: (0..parts).map(|_| AtomicU64::new(0)).collect(),
+            length_gen: AtomicU64::new(0),
             counters: Counters::default(),
             warnings,
             admin: Mutex::new(None),
@@ -518,57 +521,66 @@ impl RedisQueue {
 
     // ---- the writer --------------------------------------------------------------------
 
-    /// Writes buffered appends and acknowledgements, one pipeline per round, retrying what
-    /// failed until Redis answers.
+    /// Writes buffered appends and acknowledgements: up to [`WRITES_IN_FLIGHT`] pipelines at
+    /// once (Redis works through one while the next is packed and sent), each settled in
+    /// order, a failed one retried until Redis answers.
     async fn writer(inner: Arc<Inner>) {
         let mut conn = inner.conn.clone();
         let mut backoff = Duration::from_millis(50);
+        let mut in_flight: VecDeque<(Flight, Meta)> = VecDeque::new();
         loop {
-            inner.wake_writer.notified().await;
-            loop {
-                if inner
-                    .writing
-                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    continue;
-                }
+            while in_flight.len() < WRITES_IN_FLIGHT {
                 let ops = take_ops(&inner);
                 if ops.is_empty() {
-                    inner.writing.store(false, Ordering::Release);
                     break;
                 }
+                inner.writing.store(true, Ordering::Release);
                 let (pipe, meta) = build_pipeline(&inner, ops);
-                loop {
-                    let r: Result<Vec<redis::RedisResult<Value>>, _> =
-                        pipe.query_async(&mut conn).await;
-                    match r {
-                        Ok(results) => {
-                            let adds: usize = meta.adds.iter().map(|&n| n as usize).sum();
-                            if let Some(Err(e)) = results.iter().take(adds).find(|r| r.is_err()) {
-                                // An append refused (out of memory, say): the whole pipeline
-                                // again, later (those that went in are appended twice: at
-                                // least once).
-                                inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(error = %e, retry_in = ?backoff, "redis refused an append; retrying");
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_secs(2));
-                                continue;
-                            }
-                            written(&inner, &meta, &results);
-                            backoff = Duration::from_millis(50);
-                            break;
-                        }
-                        Err(e) => {
-                            inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(error = %e, retry_in = ?backoff, "writing to redis failed; retrying");
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(2));
-                        }
-                    }
-                }
+                let mut c = inner.conn.clone();
+                let flight = inner.runtime.spawn(async move {
+                    let r = pipe.query_async(&mut c).await;
+                    (pipe, r)
+                });
+                in_flight.push_back((flight, meta));
+            }
+            let Some((flight, meta)) = in_flight.pop_front() else {
                 inner.writing.store(false, Ordering::Release);
+                inner.wake_writer.notified().await;
+                continue;
+            };
+            let (pipe, mut r) = match flight.await {
+                Ok(done) => done,
+                Err(e) => {
+                    // Only when the runtime shuts down (the process is ending).
+                    tracing::error!(error = %e, "a redis write was cut off");
+                    continue;
+                }
+            };
+            loop {
+                let failed = match &r {
+                    Ok(results) => {
+                        let adds: usize = meta.adds.iter().map(|&n| n as usize).sum();
+                        results
+                            .iter()
+                            .take(adds)
+                            .find_map(|r| r.as_ref().err())
+                            .map(|e| format!("redis refused an append: {e}"))
+                    }
+                    Err(e) => Some(format!("writing to redis failed: {e}")),
+                };
+                let Some(why) = failed else {
+                    if let Ok(results) = &r {
+                        written(&inner, &meta, results);
+                    }
+                    backoff = Duration::from_millis(50);
+                    break;
+                };
+                // Again, whole, later (appends that went in are appended twice: at least once).
+                inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(retry_in = ?backoff, "{why}; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                r = pipe.query_async(&mut conn).await;
             }
         }
     }
@@ -584,12 +596,16 @@ impl RedisQueue {
             if let Err(e) = &trimmed {
                 tracing::debug!(error = %e, "trimming failed");
             }
+            let seen_gen = inner.length_gen.load(Ordering::Acquire);
             let len: Result<u64, _> = redis::cmd("XLEN").arg(&key).query_async(&mut conn).await;
             if let Ok(len) = len {
-                // Only with no append in flight: one written but not yet accounted for would
-                // be counted twice (the writer's own XLEN keeps the length right meanwhile).
+                // Only with no append in flight and none answered meanwhile: one written but
+                // not yet accounted for would be counted twice, one answered since is missing.
                 let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
-                if s.unwritten[part] == 0 && !inner.writing.load(Ordering::Acquire) {
+                if s.unwritten[part] == 0
+                    && !inner.writing.load(Ordering::Acquire)
+                    && inner.length_gen.load(Ordering::Acquire) == seen_gen
+                {
                     inner.lengths[part].store(len, Ordering::Relaxed);
                 }
                 drop(s);
@@ -971,7 +987,7 @@ fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
             _ => None,
         };
         let Some(event) = event else {
-            s.ops.push(Op::Ack {
+            s.ops.push_back(Op::Ack {
                 part,
                 group: group.clone(),
                 id,
@@ -1009,13 +1025,17 @@ fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
 fn take_ops(inner: &Inner) -> Vec<Op> {
     let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
     let n = s.ops.len().min(inner.cfg.batch);
-    let rest = s.ops.split_off(n);
-    let ops = std::mem::replace(&mut s.ops, rest);
-    if !s.ops.is_empty() {
-        inner.wake_writer.notify_one();
-    }
-    ops
+    s.ops.drain(..n).collect()
 }
+
+/// Pipelines written at once.
+const WRITES_IN_FLIGHT: usize = 2;
+
+/// A pipeline on its way, handed back with its answer (to be sent again if it failed).
+type Flight = tokio::task::JoinHandle<(
+    redis::Pipeline,
+    redis::RedisResult<Vec<redis::RedisResult<Value>>>,
+)>;
 
 /// What a pipeline holds, for [`written`].
 #[derive(Debug, Default)]
@@ -1053,11 +1073,6 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
             c.arg(id);
         }
     }
-    for (p, n) in meta.adds.iter().enumerate() {
-        if *n > 0 {
-            pipe.cmd("XLEN").arg(&inner.keys.streams[p]);
-        }
-    }
     (pipe, meta)
 }
 
@@ -1069,21 +1084,17 @@ fn written(inner: &Inner, meta: &Meta, results: &[redis::RedisResult<Value>]) {
             tracing::warn!(error = %e, "a redis command failed");
         }
     }
-    // The trailing XLENs, in partition order.
-    let touched: Vec<usize> = (0..meta.adds.len()).filter(|&p| meta.adds[p] > 0).collect();
-    let lens = &results[results.len().saturating_sub(touched.len())..];
-    for (p, r) in touched.iter().zip(lens) {
-        if let Ok(v) = r
-            && let Some(n) = int_of(v)
-        {
-            inner.lengths[*p].store(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
-        }
-    }
     {
+        // Moved from "unwritten" to the length under the state lock, so that an appender
+        // never sees them in neither or in both.
         let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
         for (p, n) in meta.adds.iter().enumerate() {
-            s.unwritten[p] = s.unwritten[p].saturating_sub(*n);
+            if *n > 0 {
+                inner.lengths[p].fetch_add(*n, Ordering::Relaxed);
+                s.unwritten[p] = s.unwritten[p].saturating_sub(*n);
+            }
         }
+        inner.length_gen.fetch_add(1, Ordering::AcqRel);
     }
     inner
         .counters
@@ -1192,7 +1203,7 @@ impl OutboxStore for RedisQueue {
             cmd.arg("to").arg(endpoints.join("\n"));
         }
         let wake = s.ops.is_empty() || s.ops.len() >= inner.cfg.batch;
-        s.ops.push(Op::Add { part, cmd, ticket });
+        s.ops.push_back(Op::Add { part, cmd, ticket });
         drop(s);
         if wake {
             inner.wake_writer.notify_one();
@@ -1212,6 +1223,15 @@ impl OutboxStore for RedisQueue {
     }
 
     fn sync_now(&self) -> Result<(), OutboxError> {
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        {
+            // The writer runs on the runtime this would block: it could never answer.
+            return Err(backend(
+                "a blocking sync of a Redis queue from a current-thread runtime would wait for \
+                 itself: await RedisQueue::flush instead",
+            ));
+        }
         let last = self.next_ticket_minus_one();
         self.inner.wake_writer.notify_one();
         let (m, cv) = &self.inner.synced_sync;
@@ -1304,7 +1324,7 @@ impl OutboxStore for RedisQueue {
         let mut n = 0;
         for q in seqs {
             if let Some(h) = s.held.remove(q) {
-                s.ops.push(Op::Ack {
+                s.ops.push_back(Op::Ack {
                     part: h.part,
                     group: h.group,
                     id: h.id,
