@@ -28,7 +28,7 @@ pub enum ReplayFailMode {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use webhook_core::{KeyRing, ReceiverAuth, SchemeName, Verifier};
+/// use webhook_core::Verifier;
 /// use webhook_receiver::ReceiverConfig;
 /// use webhook_redis::RedisReplayStore;
 ///
