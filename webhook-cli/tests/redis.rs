@@ -243,8 +243,18 @@ fn capture_one() -> (String, std::thread::JoinHandle<Vec<u8>>) {
     (url, h)
 }
 
+/// A child process killed when dropped (a failing assertion leaves none behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `webhook listen` prints its address on the first stderr line; returns (child, addr).
-fn listen(redis: &str) -> (Child, String) {
+fn listen(redis: &str) -> (Killed, String) {
     use std::io::BufRead as _;
     let mut child = bin()
         .args([
@@ -271,7 +281,7 @@ fn listen(redis: &str) -> (Child, String) {
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .trim()
         .to_owned();
-    (child, addr)
+    (Killed(child), addr)
 }
 
 fn replay_to(addr: &str, request: &[u8]) -> String {
@@ -315,8 +325,8 @@ fn listen_replay_redis_shares_the_replay_cache() {
         String::from_utf8_lossy(&out.stderr)
     );
     let request = captured.join().unwrap();
-    let (mut a, addr_a) = listen(&url);
-    let (mut b, addr_b) = listen(&url);
+    let (_a, addr_a) = listen(&url);
+    let (_b, addr_b) = listen(&url);
     let first = replay_to(&addr_a, &request);
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(!first.contains("duplicate"), "{first}");
@@ -326,10 +336,6 @@ fn listen_replay_redis_shares_the_replay_cache() {
         second.contains(r#""status":"duplicate""#),
         "the other instance refuses it: {second}"
     );
-    for c in [&mut a, &mut b] {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
