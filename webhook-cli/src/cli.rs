@@ -83,6 +83,14 @@ pub(crate) enum Command {
     /// redelivery (requeue), purge.
     #[command(long_about = OUTBOX_HELP, after_long_help = crate::error::EXIT_CODES_HELP, visible_alias = "inbox")]
     Outbox(crate::outbox_cmd::OutboxArgs),
+
+    /// Append events to a queue on Redis Streams, for `webhook worker`s to deliver.
+    #[command(long_about = crate::redis_cmd::ENQUEUE_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Enqueue(crate::redis_cmd::EnqueueArgs),
+
+    /// Deliver a Redis Streams queue's events to one endpoint, beside any number of other workers.
+    #[command(long_about = crate::redis_cmd::WORKER_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Worker(crate::redis_cmd::WorkerArgs),
 }
 
 const LISTEN_HELP: &str = "\
@@ -483,6 +491,9 @@ pub(crate) struct ListenArgs {
     /// Most bytes the inbox may hold; past it requests are answered 503 with Retry-After.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse::size, requires = "inbox", help_heading = "Inbox and relay")]
     pub(crate) inbox_max_bytes: usize,
+
+    #[command(flatten)]
+    pub(crate) replay_redis: crate::redis_cmd::ReplayRedisArgs,
 }
 
 /// Payload format (Sysdig `output`).

@@ -312,9 +312,13 @@ pub(crate) async fn run(mut args: ListenArgs, no_color: bool) -> Result<Exit, Cl
             .build()
             .map_err(|e| CliError::config(format!("--route: {e}")))?,
     );
-    let config = ReceiverConfig::builder()
+    let mut config = ReceiverConfig::builder()
         .auth(auth)
-        .body_limit(args.max_body)
+        .body_limit(args.max_body);
+    if let Some(store) = crate::redis_cmd::replay_store(&args.replay_redis).await? {
+        config = config.replay_store(store);
+    }
+    let config = config
         .build()
         .map_err(|e| CliError::config(format!("receiver: {e}")))?;
     let printer = Arc::new(Printer {

@@ -13,6 +13,7 @@ mod keys;
 mod listen;
 mod outbox_cmd;
 mod parse;
+mod redis_cmd;
 mod relay;
 mod rfc3339;
 mod send;
@@ -59,6 +60,8 @@ fn main() -> ExitCode {
                     Command::Listen(args) => listen::run(args, no_color).await,
                     Command::Send(args) => send::run(args, no_color).await,
                     Command::Test(args) => test_cmd::run(args, no_color).await,
+                    Command::Enqueue(args) => redis_cmd::enqueue(args).await,
+                    Command::Worker(args) => redis_cmd::worker(args).await,
                     Command::Call(args) => {
                         let rules = matches
                             .subcommand_matches("call")

@@ -41,7 +41,9 @@ pub(crate) enum OutboxCommand {
 /// `outbox status`.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// The outbox directory (as given to `send --outbox`).
+    /// The outbox directory (as given to `send --outbox`), or a Redis queue as
+    /// `redis://HOST:PORT[/DB]#QUEUE` (see `webhook worker`; one partition unless the URL ends
+    /// `?partitions=N`, before the `#`).
     #[arg(value_name = "DIR")]
     pub(crate) dir: PathBuf,
 
@@ -53,7 +55,7 @@ pub(crate) struct StatusArgs {
 /// `outbox list`.
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// The outbox directory.
+    /// The outbox directory, or a Redis queue as `redis://HOST:PORT[/DB]#QUEUE`.
     #[arg(value_name = "DIR")]
     pub(crate) dir: PathBuf,
 
@@ -81,7 +83,7 @@ pub(crate) struct ListArgs {
 /// `outbox show`.
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// The outbox directory.
+    /// The outbox directory, or a Redis queue as `redis://HOST:PORT[/DB]#QUEUE`.
     #[arg(value_name = "DIR")]
     pub(crate) dir: PathBuf,
 
@@ -100,7 +102,7 @@ pub(crate) struct ShowArgs {
 #[command(group(clap::ArgGroup::new("selector").multiple(true).required(true)
     .args(["all", "endpoint", "ids", "since", "until"])))]
 pub(crate) struct ChangeArgs {
-    /// The outbox directory.
+    /// The outbox directory, or a Redis queue as `redis://HOST:PORT[/DB]#QUEUE`.
     #[arg(value_name = "DIR")]
     pub(crate) dir: PathBuf,
 
@@ -155,6 +157,9 @@ pub(crate) fn outbox_error(e: &OutboxError, dir: &Path) -> CliError {
 
 /// Opens an existing outbox (never creates one: a mistyped DIR is an error, not a new outbox).
 pub(crate) fn open_existing(dir: &Path) -> Result<Outbox, CliError> {
+    if let Some(url) = dir.to_str().filter(|d| is_redis(d)) {
+        return open_redis(url);
+    }
     if !dir.is_dir() {
         return Err(CliError::new(
             Exit::Io,
@@ -163,6 +168,43 @@ pub(crate) fn open_existing(dir: &Path) -> Result<Outbox, CliError> {
         .hint("pass the directory given to `webhook send --outbox DIR`"));
     }
     Outbox::open(OutboxConfig::new(dir)).map_err(|e| outbox_error(&e, dir))
+}
+
+fn is_redis(dir: &str) -> bool {
+    dir.starts_with("redis://")
+}
+
+/// A Redis queue, `redis://HOST:PORT[/DB][?partitions=N]#QUEUE`, as an outbox. Its background
+/// writer runs on a runtime of its own, kept for the rest of the process.
+fn open_redis(url: &str) -> Result<Outbox, CliError> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let Some((server, queue)) = url.split_once('#').filter(|(_, q)| !q.is_empty()) else {
+        return Err(CliError::usage(format!(
+            "{url}: name the queue after a #: redis://HOST:PORT#QUEUE"
+        )));
+    };
+    let (server, partitions) = match server.split_once("?partitions=") {
+        Some((s, p)) => (
+            s,
+            p.parse::<u16>()
+                .map_err(|_| CliError::usage(format!("{url}: partitions must be a number")))?,
+        ),
+        None => (server, 1),
+    };
+    let runtime = RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
+        .ok_or_else(|| CliError::new(Exit::Io, "cannot start the async runtime"))?;
+    let cfg = webhook_redis::RedisQueueConfig::new(server, queue).partitions(partitions);
+    let queue = runtime.block_on(crate::redis_cmd::connect(cfg))?;
+    Ok(Outbox::from_store(std::sync::Arc::new(queue)))
 }
 
 /// `1.5 KiB`.
@@ -535,8 +577,13 @@ fn change(a: &ChangeArgs, s: Style, now: SystemTime, redeliver: bool) -> Result<
     } else if redeliver {
         println!(
             "{} {done} dead letter(s): back among the pending events; deliver them with: \
-             webhook send --outbox {}",
+             {} {}",
             s.green(verb),
+            if a.dir.to_str().is_some_and(is_redis) {
+                "webhook worker --redis URL --queue NAME, as"
+            } else {
+                "webhook send --outbox"
+            },
             a.dir.display()
         );
     } else {

@@ -12,7 +12,7 @@ use http::Method;
 
 use crate::auth::Authenticate;
 use crate::media::MediaType;
-use crate::replay::{ReplayCache, SharedReplayCache};
+use crate::replay::{ReplayCache, ReplayStore, SharedReplayCache};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -110,6 +110,8 @@ struct Inner {
 struct ReplayState {
     window: Duration,
     cache: SharedReplayCache,
+    /// A store shared with other receivers, used instead of `cache`.
+    store: Option<Arc<dyn ReplayStore>>,
 }
 
 /// The validated pre-handler configuration; cheap to clone (shared, including the replay cache).
@@ -159,6 +161,7 @@ pub struct ReceiverConfigBuilder {
     media_types: Vec<MediaType>,
     methods: Vec<Method>,
     replay: Replay,
+    replay_store: Option<Arc<dyn ReplayStore>>,
     handshakes: bool,
 }
 
@@ -337,6 +340,24 @@ impl ReceiverConfigBuilder {
         self
     }
 
+    /// Checks message ids in `store`, shared with other receiver instances, instead of the
+    /// in-memory cache: a replay sent to any instance is refused once any of them saw it.
+    /// Turns replay protection on (with the default window unless
+    /// [`replay_protection`](Self::replay_protection) sets one). When the store cannot be
+    /// asked, requests are refused with `503`
+    /// ([`Rejection::ReplayStoreUnavailable`](crate::Rejection::ReplayStoreUnavailable)),
+    /// unless the store itself is configured to accept them.
+    #[must_use]
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        if matches!(self.replay, Replay::Off) {
+            self.replay = Replay::Default {
+                max_entries: DEFAULT_REPLAY_ENTRIES,
+            };
+        }
+        self.replay_store = Some(store);
+        self
+    }
+
     /// Turns replay protection off.
     #[must_use]
     pub fn no_replay_protection(mut self) -> Self {
@@ -390,7 +411,11 @@ impl ReceiverConfigBuilder {
                 }
                 Some(ReplayState {
                     window,
-                    cache: Arc::new(Mutex::new(ReplayCache::new(window, max))),
+                    cache: Arc::new(Mutex::new(ReplayCache::new(
+                        window,
+                        if self.replay_store.is_some() { 1 } else { max },
+                    ))),
+                    store: self.replay_store,
                 })
             }
         };
@@ -424,6 +449,7 @@ impl ReceiverConfig {
             replay: Replay::Default {
                 max_entries: DEFAULT_REPLAY_ENTRIES,
             },
+            replay_store: None,
             handshakes: true,
         }
     }
@@ -482,6 +508,14 @@ impl ReceiverConfig {
     /// The replay cache (`None` without replay protection).
     pub(crate) fn replay_cache(&self) -> Option<&SharedReplayCache> {
         self.inner.replay.as_ref().map(|r| &r.cache)
+    }
+
+    /// The shared replay store and the window, when one is set.
+    pub(crate) fn replay_store(&self) -> Option<(&Arc<dyn ReplayStore>, Duration)> {
+        self.inner
+            .replay
+            .as_ref()
+            .and_then(|r| r.store.as_ref().map(|s| (s, r.window)))
     }
 }
 

@@ -26,7 +26,7 @@ use crate::context::{Context, PeerCertificate, RemoteAddr};
 use crate::decode::Decode;
 use crate::media::MediaType;
 use crate::rejection::Rejection;
-use crate::replay::{Reservation, SharedReplayCache, reserve};
+use crate::replay::{Refusal, Reservation, SharedReplayCache, reserve_any};
 
 /// A request that passed every check before decoding: limits, authentication and the replay
 /// reservation (released if this is dropped before it is acknowledged).
@@ -146,18 +146,23 @@ where
     if media_type.is_none() && !decoded.is_empty() {
         return Err(Rejection::UnsupportedMediaType);
     }
-    let reservation = reserve(config.replay_cache(), &authenticated, now).map_err(|r| {
-        if r.in_flight {
-            Rejection::Replayed
-        } else {
-            Rejection::Duplicate
-        }
+    let reservation = reserve_any(
+        config.replay_cache(),
+        config.replay_store(),
+        &authenticated,
+        now,
+    )
+    .await
+    .map_err(|r| match r {
+        Refusal::Replayed(r) if r.in_flight => Rejection::Replayed,
+        Refusal::Replayed(_) => Rejection::Duplicate,
+        Refusal::Unavailable(e) => Rejection::ReplayStoreUnavailable(e),
     })?;
     if config.handshakes()
         && let Some(reply) = auth.handshake(&authenticated, &decoded)
     {
         // Answered here, for every integration; the handshake counts as received.
-        reservation.acknowledge();
+        reservation.acknowledge_async().await;
         return Err(Rejection::Handshake(reply));
     }
     Ok(Intake {

@@ -118,7 +118,7 @@ pub use media::MediaType;
 pub use outcome::HandlerOutcome;
 pub use receiver::{Receiver, ReceiverBuilder, ReceiverResponse};
 pub use rejection::Rejection;
-pub use replay::{ReplayCache, Replayed, Ticket};
+pub use replay::{ReplayCache, ReplayFuture, ReplayStore, ReplayStoreError, Replayed, Ticket};
 #[cfg(feature = "http2")]
 pub use server::MAX_HTTP2_STREAMS;
 #[cfg(feature = "server")]

@@ -392,7 +392,7 @@ impl<T: Send + 'static> Receiver<T> {
         }
         match self.dispatch(items, &cx).await {
             Dispatched::Done(decision) => {
-                ticket.acknowledge();
+                ticket.acknowledge_async().await;
                 match decision {
                     Some((status, body)) => json_response(status, body),
                     None => {

@@ -77,6 +77,11 @@ pub enum Rejection {
     /// The receiver is shutting down (`503`).
     #[error("shutting down")]
     ShuttingDown,
+    /// The shared replay store could not be asked (`503`: the sender retries later), rather
+    /// than the message being accepted unchecked (see
+    /// [`ReplayStore`](crate::ReplayStore)).
+    #[error("the replay store is unavailable: {0}")]
+    ReplayStoreUnavailable(String),
     /// Not a refusal: the verified request is a provider's registration handshake (Discord's
     /// PING, Slack's `url_verification`, Zoom's `endpoint.url_validation`), answered `200` with
     /// the [`HandshakeReply`] instead of running handlers. Its message id is recorded as seen.
@@ -102,7 +107,7 @@ impl Rejection {
             Self::Replayed => StatusCode::CONFLICT,
             Self::Duplicate => StatusCode::OK,
             Self::Decode(e) => e.status(),
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::ReplayStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Handshake(_) => StatusCode::OK,
         }
     }
@@ -124,6 +129,7 @@ impl Rejection {
             Self::Decode(BodyDecodeError::UnsupportedMediaType) => "unsupported_media_type",
             Self::Decode(_) => "malformed",
             Self::ShuttingDown => "shutting_down",
+            Self::ReplayStoreUnavailable(_) => "replay_store_unavailable",
             Self::Handshake(_) => "handshake",
         }
     }

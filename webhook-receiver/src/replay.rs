@@ -31,6 +31,98 @@ use std::time::{Duration, SystemTime};
 
 use crate::auth::Authenticated;
 
+/// A future a [`ReplayStore`] returns (object safe).
+pub type ReplayFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a [`ReplayStore`] refused a reservation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayStoreError {
+    /// The key is held: seen, or in flight at another receiver.
+    #[error(transparent)]
+    Replayed(#[from] Replayed),
+    /// The store could not be asked (a server down): the request is refused with `503`
+    /// ([`Rejection::ReplayStoreUnavailable`](crate::Rejection::ReplayStoreUnavailable)) rather
+    /// than accepted unchecked. A store that prefers to accept (fail open) answers `Ok`.
+    #[error("the replay store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A replay cache shared by several receiver instances (behind a load balancer): a replay
+/// sent to any of them is refused once any of them saw the message. The in-memory
+/// [`ReplayCache`] serves one process; the `webhook-redis` crate's `RedisReplayStore` is one
+/// shared implementation. Set it with
+/// [`ReceiverConfigBuilder::replay_store`](crate::ReceiverConfigBuilder::replay_store).
+///
+/// # Contract
+///
+/// Keys are digests of signed material (the message id, or the signed digest when there is
+/// no id), given as hex strings. For each request:
+/// 1. [`reserve`](Self::reserve) atomically claims `key` as in flight for `processing` (a
+///    receiver that dies mid-request releases it by expiry), or refuses it with
+///    [`Replayed`] (`in_flight` when not yet committed);
+/// 2. then exactly one of [`commit`](Self::commit) (acknowledged: held for `ttl`; awaited
+///    before the answer leaves, so a replay that follows the answer finds the key seen), or
+///    [`commit_background`](Self::commit_background) (the same from synchronous code: the
+///    axum extractor's [`Ticket`]), or [`abort`](Self::abort) (a handler failed: released,
+///    so the sender's retry is accepted; from `Drop`, completed in the background).
+pub trait ReplayStore: Send + Sync + std::fmt::Debug {
+    /// Claims `key` as in flight for `processing`, or refuses it.
+    fn reserve<'a>(
+        &'a self,
+        key: &'a str,
+        processing: Duration,
+    ) -> ReplayFuture<'a, Result<(), ReplayStoreError>>;
+
+    /// Marks a reserved `key` as acknowledged, held for `ttl`. A failure is the store's to
+    /// log: the key stays in flight until its processing time ends.
+    fn commit<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a, ()>;
+
+    /// [`commit`](Self::commit) from synchronous code, completed in the background.
+    fn commit_background(&self, key: String, ttl: Duration);
+
+    /// Releases a reserved `key` that was not acknowledged.
+    fn abort(&self, key: String);
+}
+
+/// A key of [`ReplayStore`]: the hex SHA-256 of the message id (or of the signed digest, in a
+/// separate space).
+pub(crate) fn shared_key(authenticated: &Authenticated) -> Option<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    match (
+        authenticated.message_id(),
+        authenticated.replay_digest.as_ref(),
+    ) {
+        (Some(id), _) => {
+            h.update(b"id\0");
+            h.update(id.as_bytes());
+        }
+        (None, Some(d)) => {
+            h.update(b"digest\0");
+            h.update(d);
+        }
+        (None, None) => return None,
+    }
+    Some(
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )
+}
+
+/// How long an in-flight reservation holds in a shared store before it expires by itself (a
+/// receiver that died mid-request): at most the window.
+pub(crate) const PROCESSING_TTL: Duration = Duration::from_secs(60);
+
+/// Why a reservation was refused.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    Replayed(Replayed),
+    Unavailable(String),
+}
+
 /// The 128-bit key of a message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct IdKey(u128);
@@ -110,6 +202,15 @@ pub struct ReplayCache {
 pub struct Replayed {
     /// `true` when the earlier delivery is still in flight (not yet acknowledged).
     pub in_flight: bool,
+}
+
+impl Replayed {
+    /// A refusal (for [`ReplayStore`] implementations): `in_flight` when the earlier delivery
+    /// is not yet acknowledged.
+    #[must_use]
+    pub fn new(in_flight: bool) -> Self {
+        Self { in_flight }
+    }
 }
 
 impl ReplayCache {
@@ -287,6 +388,49 @@ impl ReplayCache {
 /// hands out.
 pub(crate) type SharedReplayCache = Arc<Mutex<ReplayCache>>;
 
+/// A reservation in a shared store.
+#[derive(Debug)]
+struct SharedHeld {
+    store: Arc<dyn ReplayStore>,
+    key: String,
+    ttl: Duration,
+}
+
+/// Reserves the replay key of `authenticated` in the shared `store` when there is one (held
+/// for `window` past the later of `now` and the signed timestamp once acknowledged), else in
+/// `cache`.
+pub(crate) async fn reserve_any<'a>(
+    cache: Option<&'a SharedReplayCache>,
+    store: Option<(&Arc<dyn ReplayStore>, Duration)>,
+    authenticated: &Authenticated,
+    now: SystemTime,
+) -> Result<Reservation<&'a SharedReplayCache>, Refusal> {
+    let Some((store, window)) = store else {
+        return reserve(cache, authenticated, now).map_err(Refusal::Replayed);
+    };
+    let Some(key) = shared_key(authenticated) else {
+        return Ok(Reservation::none(now));
+    };
+    let ahead = authenticated
+        .timestamp()
+        .and_then(|t| t.duration_since(now).ok())
+        .unwrap_or_default();
+    let ttl = window.saturating_add(ahead);
+    match store.reserve(&key, PROCESSING_TTL.min(ttl)).await {
+        Ok(()) => Ok(Reservation {
+            held: None,
+            shared: Some(SharedHeld {
+                store: Arc::clone(store),
+                key,
+                ttl,
+            }),
+            now,
+        }),
+        Err(ReplayStoreError::Replayed(r)) => Err(Refusal::Replayed(r)),
+        Err(ReplayStoreError::Unavailable(e)) => Err(Refusal::Unavailable(e)),
+    }
+}
+
 /// Reserves the replay key of `authenticated` (its message id, else its signed digest) in
 /// `cache` at `now`; without a cache or a key there is nothing to reserve.
 pub(crate) fn reserve<'a>(
@@ -311,6 +455,7 @@ pub(crate) fn reserve<'a>(
     locked.begin_key(key, authenticated.timestamp(), now)?;
     Ok(Reservation {
         held: Some((shared, key)),
+        shared: None,
         now,
     })
 }
@@ -321,17 +466,34 @@ pub(crate) fn reserve<'a>(
 #[derive(Debug)]
 pub(crate) struct Reservation<C: Borrow<SharedReplayCache>> {
     held: Option<(C, IdKey)>,
+    shared: Option<SharedHeld>,
     now: SystemTime,
 }
 
 impl<C: Borrow<SharedReplayCache>> Reservation<C> {
     /// Nothing reserved (no replay protection, or nothing to key on).
     fn none(now: SystemTime) -> Self {
-        Self { held: None, now }
+        Self {
+            held: None,
+            shared: None,
+            now,
+        }
     }
 
-    /// Records the reserved key as seen.
+    /// Records the reserved key as seen, waiting for a shared store to have it (so a replay
+    /// that follows the answer is refused as a duplicate).
+    pub(crate) async fn acknowledge_async(mut self) {
+        if let Some(s) = self.shared.take() {
+            s.store.commit(&s.key, s.ttl).await;
+        }
+        self.acknowledge();
+    }
+
+    /// Records the reserved key as seen (a shared store: in the background).
     pub(crate) fn acknowledge(mut self) {
+        if let Some(s) = self.shared.take() {
+            s.store.commit_background(s.key, s.ttl);
+        }
         if let Some((cache, key)) = self.held.take() {
             let mut cache = cache
                 .borrow()
@@ -349,6 +511,7 @@ impl Reservation<&SharedReplayCache> {
     pub(crate) fn into_owned(mut self) -> Reservation<SharedReplayCache> {
         Reservation {
             held: self.held.take().map(|(c, k)| (Arc::clone(c), k)),
+            shared: self.shared.take(),
             now: self.now,
         }
     }
@@ -356,6 +519,9 @@ impl Reservation<&SharedReplayCache> {
 
 impl<C: Borrow<SharedReplayCache>> Drop for Reservation<C> {
     fn drop(&mut self) {
+        if let Some(s) = self.shared.take() {
+            s.store.abort(s.key);
+        }
         if let Some((cache, key)) = self.held.take() {
             let mut cache = cache
                 .borrow()

@@ -244,6 +244,15 @@ pub fn sdk_sender_with(
     t: Tuning,
     outbox: Option<webhook_sender::outbox::OutboxConfig>,
 ) -> Sender {
+    let builder = match outbox {
+        Some(o) => Sender::builder().outbox(o),
+        None => Sender::builder(),
+    };
+    sdk_sender_on(url, t, builder)
+}
+
+/// [`sdk_sender`] built on `builder` (an outbox already chosen, such as a Redis queue).
+pub fn sdk_sender_on(url: &str, t: Tuning, builder: webhook_sender::SenderBuilder) -> Sender {
     let transport = TransportBuilder::new()
         .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse().expect("cidr")))
         .max_response_body(4096)
@@ -271,10 +280,6 @@ pub fn sdk_sender_with(
             .build()
     }
     .expect("retry");
-    let builder = match outbox {
-        Some(o) => Sender::builder().outbox(o),
-        None => Sender::builder(),
-    };
     builder
         .transport(transport)
         .endpoint(

@@ -111,6 +111,8 @@ where
             };
             let res = inner.call(req).await?;
             if res.status().is_success() {
+                // Synchronous (a shared store commits in the background): the inner
+                // service's response body need not be `Send`.
                 ticket.acknowledge();
             }
             Ok(res.map(Either::Left))

@@ -213,6 +213,9 @@ pub enum OutboxError {
     /// The event log is at its byte limit (redelivering more dead letters would exceed it).
     #[error("the outbox is full")]
     Full,
+    /// A store other than the embedded log failed (a server that cannot be reached, say).
+    #[error("the outbox's store: {0}")]
+    Backend(String),
 }
 
 /// What opening the outbox found.
@@ -268,6 +271,28 @@ pub struct OutboxStats {
     pub recovery: RecoveryReport,
 }
 
+impl OutboxStats {
+    /// Empty stats (no event, no dead letter), for a store to fill in.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            pending: 0,
+            pending_by_endpoint: Vec::new(),
+            backlog_bytes: 0,
+            segments: 0,
+            oldest_pending_age: None,
+            dead_letters: 0,
+            dead_letter_bytes: 0,
+            dropped: 0,
+            commit_latency_last: Duration::ZERO,
+            commit_latency_mean: Duration::ZERO,
+            commits: 0,
+            failed: None,
+            recovery: RecoveryReport::default(),
+        }
+    }
+}
+
 /// A dead letter: an event given up at one endpoint, with its attempts.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -313,7 +338,39 @@ pub struct Filter {
     until: Option<SystemTime>,
 }
 
+impl DeadLetterEntry {
+    /// A summary (no attempts, batch or event), for a store to fill in.
+    #[must_use]
+    pub fn new(
+        id: u64,
+        endpoint: impl Into<String>,
+        event_id: impl Into<String>,
+        subject: impl Into<String>,
+        dead_at: SystemTime,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            id,
+            endpoint: endpoint.into(),
+            event_id: event_id.into(),
+            subject: subject.into(),
+            dead_at,
+            reason: reason.into(),
+            attempts: Vec::new(),
+            attempt_count: 0,
+            batch_id: None,
+            event: None,
+        }
+    }
+}
+
 impl Filter {
+    /// Whether a dead letter matches (for stores other than the embedded log).
+    #[must_use]
+    pub fn accepts(&self, id: u64, endpoint: &str, event_id: &str, dead_at: SystemTime) -> bool {
+        self.matches(id, endpoint, event_id, log::wall_ms(dead_at))
+    }
+
     /// Every dead letter.
     #[must_use]
     pub fn all() -> Self {

@@ -195,4 +195,25 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When it cannot be written.
     fn save_registry(&self, snapshot: &RegistrySnapshot) -> Result<(), OutboxError>;
+
+    /// Whether the store is shared by several processes (a queue on a server, such as the
+    /// Redis Streams store of the `webhook-redis` crate): events may be appended by any of
+    /// them, and the events of an endpoint are handed out among every process delivering to
+    /// it. A sender over a shared store does not queue the events it sends in memory (the
+    /// process that reads one delivers it; the receipt resolves as
+    /// [`Outcome::Enqueued`](crate::Outcome::Enqueued)); its endpoints read the store
+    /// continuously ([`feed`](OutboxStore::feed)). `false` by default (the embedded log: one
+    /// process owns it).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// For a shared store: starts handing out the events of `endpoint` to this process (the
+    /// first call) and returns what is notified when more may be readable with
+    /// [`read`](OutboxStore::read) (a shared store's `read` ignores the cursor's place and
+    /// `until`: it returns what was handed to this process and not read yet). `None` by
+    /// default.
+    fn feed(&self, _endpoint: &str) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }

@@ -160,6 +160,7 @@ pub(crate) fn spawn(common: &Arc<Common>, shared: &Arc<Shared>) {
         shutdown: common.shutdown.clone(),
         cursor: None,
         answers: HashMap::new(),
+        feed: None,
     };
     common.runtime.spawn(driver.run());
 }
@@ -179,6 +180,9 @@ pub(crate) struct Driver {
     cursor: Option<(u64, ReadCursor)>,
     /// The last answer per batch (status, latency), for the outbox's attempt log.
     pub(crate) answers: HashMap<BatchId, (Option<u16>, Duration)>,
+    /// Over a shared store: what it notifies when more may be readable (`None` once shutdown
+    /// began: nothing more is read).
+    feed: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// What a request task returns.
@@ -342,6 +346,11 @@ impl Driver {
         let mut control_seen = None;
         let mut idle_since: Option<tokio::time::Instant> = None;
         let mut first = true;
+        self.feed = self
+            .common
+            .outbox
+            .as_ref()
+            .and_then(|o| o.store.feed(&self.shared.name));
         // Shutdown may have begun before this driver started.
         if self.shutdown.has_changed().is_err() || self.shutdown.borrow().is_some() {
             shutting_down = true;
@@ -352,6 +361,7 @@ impl Driver {
             // ---- wait ------------------------------------------------------------------
             let wake = machine.poll_timeout().map(tokio::time::Instant::from_std);
             let park_at = idle_since.map(|t| t + self.common.park_after);
+            let feed = self.feed.clone();
             tokio::select! {
                 biased;
                 // A new driver runs a first round at once: it was spawned for work in hand.
@@ -370,6 +380,7 @@ impl Driver {
                     }
                 }
                 () = self.shared.queue.readable.notified(), if intake.is_empty() => {}
+                () = notified_opt(feed.as_deref()), if intake.is_empty() && feed.is_some() => {}
                 () = self.shared.controlled.notified() => {}
                 () = sleep_until_opt(wake), if wake.is_some() => {}
                 () = sleep_until_opt(park_at), if park_at.is_some() => {}
@@ -419,6 +430,8 @@ impl Driver {
                 machine.handle_response(attempt, answer, now, wall);
             }
             if shutting_down {
+                // A shared store keeps what was not read for the other processes.
+                self.feed = None;
                 self.shared.queue.close(Closed::Shutdown, false);
                 machine.begin_shutdown(deadline.map(tokio::time::Instant::into_std));
             }
@@ -476,7 +489,8 @@ impl Driver {
                 metrics.queue_depth.set(0.0);
                 return (End::Finished, out);
             }
-            if drained && machine.poll_timeout().is_none() {
+            // Over a shared store the driver keeps reading until shutdown: it never parks.
+            if drained && machine.poll_timeout().is_none() && self.feed.is_none() {
                 let t = *idle_since.get_or_insert_with(tokio::time::Instant::now);
                 if tokio::time::Instant::now() >= t + self.common.park_after {
                     match self.park(machine, now) {
@@ -551,6 +565,9 @@ impl Driver {
         let Some(outbox) = self.common.outbox.clone() else {
             return false;
         };
+        if outbox.store.is_shared() {
+            return self.read_shared(&outbox, machine, intake, now);
+        }
         let Some(spill) = self.shared.queue.spill() else {
             self.cursor = None;
             return false;
@@ -587,6 +604,42 @@ impl Driver {
             intake.push_back(Entry { event, slot });
         }
         for b in batches {
+            restore(machine, b, now);
+        }
+        read
+    }
+
+    /// [`read_outbox`](Self::read_outbox) over a shared store: what it handed to this process
+    /// (nothing once shutdown began).
+    fn read_shared(
+        &mut self,
+        outbox: &crate::outbox::Outbox,
+        machine: &mut Delivery<Slot>,
+        intake: &mut VecDeque<Entry>,
+        now: Instant,
+    ) -> bool {
+        if self.feed.is_none() {
+            return false;
+        }
+        let (_, cursor) = self.cursor.get_or_insert_with(|| (0, ReadCursor::at(0)));
+        let out = match outbox
+            .store
+            .read(&self.shared.name, cursor, DRAIN_CHUNK, u64::MAX)
+        {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the shared queue failed; retrying on the next wake");
+                return false;
+            }
+        };
+        let read = !out.events.is_empty() || !out.batches.is_empty();
+        for (seq, event) in out.events {
+            intake.push_back(Entry {
+                event,
+                slot: Slot::detached(seq),
+            });
+        }
+        for b in out.batches {
             restore(machine, b, now);
         }
         read
@@ -762,6 +815,13 @@ fn restore(machine: &mut Delivery<Slot>, b: RestoredBatch, now: Instant) {
         first_at,
         due,
     );
+}
+
+async fn notified_opt(notify: Option<&tokio::sync::Notify>) {
+    match notify {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

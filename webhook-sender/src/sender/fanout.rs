@@ -301,6 +301,20 @@ impl Sender {
         tracker: &Arc<Tracker>,
         seq: u64,
     ) -> Result<(), SendError> {
+        if self
+            .inner
+            .common
+            .outbox
+            .as_ref()
+            .is_some_and(|o| o.store.is_shared())
+        {
+            // A shared queue: whichever process reads the event delivers it (queueing it here
+            // as well would deliver it twice).
+            for slot in 0..picks.len() {
+                Slot::stored(tracker.clone(), slot, seq).resolve(Outcome::Enqueued);
+            }
+            return Ok(());
+        }
         let mut event = Some(event);
         for (slot, &pos) in picks.iter().enumerate() {
             let ep = &routes.endpoints[pos as usize];

@@ -36,6 +36,10 @@ pub enum Outcome {
     },
     /// Dropped by the queue's overflow policy (counted, and reported on the lifecycle stream).
     Dropped,
+    /// Stored in a shared queue ([`OutboxStore::is_shared`](crate::outbox::OutboxStore::is_shared)):
+    /// whichever process reads it from there delivers it; this sender does not learn the
+    /// outcome.
+    Enqueued,
 }
 
 impl Outcome {

@@ -420,6 +420,13 @@ impl Inner {
                 inner.read_back(endpoint, seq, seq);
             }
         }));
+        if outbox.store.is_shared() {
+            // A shared queue: every endpoint reads it from the start, whatever was appended.
+            let endpoints: Vec<Arc<Shared>> = self.registry().shared().cloned().collect();
+            for shared in endpoints {
+                self.feed(&shared);
+            }
+        }
         let first = outbox.store.first_seq();
         let last = outbox.store.next_seq().saturating_sub(1);
         for (name, n) in outbox.store.pending_endpoints() {
@@ -430,6 +437,18 @@ impl Inner {
             }
         }
         self.persist_registry();
+    }
+
+    /// Over a shared queue: makes the endpoint's driver run, reading the queue continuously.
+    pub(crate) fn feed(&self, shared: &Arc<Shared>) {
+        let shared_store = self
+            .common
+            .outbox
+            .as_ref()
+            .is_some_and(|o| o.store.is_shared());
+        if shared_store && shared.queue.ensure_driver() {
+            driver::spawn(&self.common, shared);
+        }
     }
 
     /// Makes the endpoint read events `from..=max` from the outbox; `false` when there is no
@@ -615,9 +634,11 @@ impl Sender {
             shared.queue.set_durable();
         }
         let name = shared.name.clone();
+        let feed = shared.clone();
         registry.insert(shared, selector)?;
         inner.publish_routes(&registry);
         drop(registry);
+        inner.feed(&feed);
         inner.audit.record(
             actor,
             AuditTarget::Endpoint(name),

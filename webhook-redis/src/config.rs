@@ -1,0 +1,170 @@
+//! What a [`RedisQueue`](crate::RedisQueue) connects to and how it behaves.
+
+use std::time::Duration;
+
+use webhook_sender::OverflowPolicy;
+use webhook_sender::outbox::Durability;
+
+/// The configuration of a [`RedisQueue`](crate::RedisQueue).
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_redis::RedisQueueConfig;
+/// use webhook_sender::OverflowPolicy;
+/// let cfg = RedisQueueConfig::new("redis://127.0.0.1:6379", "orders")
+///     .partitions(4)
+///     .lease(Duration::from_secs(30))
+///     .max_receives(5)
+///     .max_len(1_000_000)
+///     .overflow(OverflowPolicy::Block);
+/// assert_eq!(cfg.queue_name(), "orders");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisQueueConfig {
+    pub(crate) url: String,
+    pub(crate) queue: String,
+    pub(crate) partitions: u16,
+    pub(crate) consumer: Option<String>,
+    pub(crate) lease: Duration,
+    pub(crate) max_receives: u32,
+    pub(crate) max_len: u64,
+    pub(crate) overflow: OverflowPolicy,
+    pub(crate) fetch: usize,
+    pub(crate) block: Duration,
+    pub(crate) batch: usize,
+    pub(crate) durability: Durability,
+}
+
+impl RedisQueueConfig {
+    /// The queue `queue` on the server at `url` (`redis://host:port[/db]`, `rediss://` for
+    /// TLS is not built in): 1 partition, a 30 s lease, 5 receives, 1,000,000 entries per
+    /// partition under `Block`, reads of up to 256 entries.
+    pub fn new(url: impl Into<String>, queue: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            queue: queue.into(),
+            partitions: 1,
+            consumer: None,
+            lease: Duration::from_secs(30),
+            max_receives: 5,
+            max_len: 1_000_000,
+            overflow: OverflowPolicy::Block,
+            fetch: 256,
+            block: Duration::from_secs(1),
+            batch: 4096,
+            durability: Durability::Sync,
+        }
+    }
+
+    /// The queue's name.
+    #[must_use]
+    pub fn queue_name(&self) -> &str {
+        &self.queue
+    }
+
+    /// The server's URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Streams the queue is split into (1 to 1024), each with its own hash tag, so that a
+    /// Redis Cluster spreads them over its shards. Every process of a queue must use the same
+    /// number.
+    #[must_use]
+    pub fn partitions(mut self, n: u16) -> Self {
+        self.partitions = n.clamp(1, 1024);
+        self
+    }
+
+    /// This process's consumer name (unique per process; default: `pid-<random>`).
+    #[must_use]
+    pub fn consumer(mut self, name: impl Into<String>) -> Self {
+        self.consumer = Some(name.into());
+        self
+    }
+
+    /// How long an entry handed to a worker stays its own without a renewal (at least
+    /// 100 ms): the worker renews the lease of everything it holds every third of it, so only
+    /// a worker that died or stalled loses its entries, which another reclaims.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How many times an entry may be handed out (read once, reclaimed after each worker
+    /// that held it died) before it goes to the dead-letter stream (at least 1).
+    #[must_use]
+    pub fn max_receives(mut self, n: u32) -> Self {
+        self.max_receives = n.max(1);
+        self
+    }
+
+    /// The most entries one partition's stream may hold (at least 1,000), and what `send` does
+    /// at the limit: `Block` waits for settled entries to be trimmed, `DropNewest` drops
+    /// the event being sent, `DropOldest` trims the oldest entries (counted as dropped).
+    #[must_use]
+    pub fn max_len(mut self, n: u64) -> Self {
+        self.max_len = n.max(1000);
+        self
+    }
+
+    /// The policy at [`max_len`](Self::max_len).
+    #[must_use]
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// The most entries one read takes (1 to 10,000).
+    #[must_use]
+    pub fn fetch(mut self, n: usize) -> Self {
+        self.fetch = n.clamp(1, 10_000);
+        self
+    }
+
+    /// How long a read waits on the server for new entries (10 ms to 10 s).
+    #[must_use]
+    pub fn block(mut self, d: Duration) -> Self {
+        self.block = d.clamp(Duration::from_millis(10), Duration::from_secs(10));
+        self
+    }
+
+    /// When a sender's `send` over this queue returns: [`Durability::Sync`] (the default)
+    /// once Redis answered the append (concurrent sends share one pipeline); any
+    /// [`Durability::Interval`] at once, the append written by the background writer within
+    /// its next round trip (a process killed in between loses what was buffered). Either way
+    /// Redis's own persistence (AOF, `appendfsync`) decides what survives a crash of Redis.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The most writes sent in one pipeline (1 to 100,000).
+    #[must_use]
+    pub fn pipeline(mut self, n: usize) -> Self {
+        self.batch = n.clamp(1, 100_000);
+        self
+    }
+}
+
+/// The keys of one queue. Every key of a partition carries the hash tag `{<queue>.<p>}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    pub(crate) streams: Vec<String>,
+    pub(crate) dead: Vec<String>,
+}
+
+impl Keys {
+    pub(crate) fn new(queue: &str, partitions: u16) -> Self {
+        let tag = |p: u16| format!("whk:{{{queue}.{p}}}");
+        Self {
+            streams: (0..partitions).map(|p| format!("{}:s", tag(p))).collect(),
+            dead: (0..partitions)
+                .map(|p| format!("{}:dead", tag(p)))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Scale-out on Redis: many webhook sender workers sharing one durable queue, and one replay
+//! cache for many receivers.
+//!
+//! * [`RedisQueue`]: a queue on Redis Streams, an
+//!   [`OutboxStore`](webhook_sender::outbox::OutboxStore) any number of processes append to
+//!   and deliver from. Each endpoint is a consumer group; each process a consumer; an entry is
+//!   acknowledged once settled; a process that dies leaves its entries to be reclaimed after
+//!   a lease; an entry handed out too often goes to the dead letters. See the module
+//!   [`queue`] for the design, and the README's "Scale-out on Redis" section for the
+//!   `webhook enqueue` / `webhook worker` commands.
+//! * [`RedisReplayStore`]: a replay cache shared by every receiver instance
+//!   (`SET key NX PX`), behind webhook-receiver's
+//!   [`ReplayStore`](webhook_receiver::ReplayStore) seam.
+//!
+//! * [`SpooledQueue`]: a local outbox in front of a queue, so that a producer buffers on disk
+//!   while Redis is unreachable instead of failing.
+//!
+//! Works with Redis 6.2 and later (tested on 7.0); a separate crate keeps the `redis`
+//! dependency away from users who do not want it.
+
+mod check;
+mod codec;
+mod config;
+#[doc = include_str!("../CLUSTER.md")]
+pub mod cluster {}
+pub mod queue;
+mod replay;
+mod scripts;
+mod spool;
+
+pub use config::RedisQueueConfig;
+pub use queue::{QueueCounters, RedisQueue, RedisQueueError};
+pub use replay::{RedisReplayStore, ReplayFailMode};
+pub use spool::SpooledQueue;

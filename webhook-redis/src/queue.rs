@@ -1,0 +1,1541 @@
+//! The Redis Streams queue: an [`OutboxStore`] shared by any number of processes.
+//!
+//! # Layout
+//!
+//! A queue named `Q` with `P` partitions keeps, per partition `p`, a stream `whk:{Q.p}:s`
+//! (the events) and a stream `whk:{Q.p}:dead` (the dead letters); the braces are the hash tag,
+//! so every key of a partition lives in one Redis Cluster slot and the partitions spread over
+//! the slots. Each endpoint is a consumer group on every partition's stream, named like the
+//! endpoint; each process is one consumer, with a name of its own.
+//!
+//! # The life of an entry
+//!
+//! * `append` (a sender's `send`, [`RedisQueue::enqueue`], `webhook enqueue`) buffers the
+//!   entry; one background task writes the buffer with one pipeline of `XADD`s (up to
+//!   [`pipeline`](crate::RedisQueueConfig::pipeline) per round trip) and resolves
+//!   [`synced`](OutboxStore::synced) once Redis answered. Partitions are filled in turn.
+//! * A process delivering to an endpoint reads its group with `XREADGROUP … BLOCK` into a
+//!   small buffer the endpoint's driver takes from ([`OutboxStore::feed`]); the entry is then
+//!   pending for this consumer, with a lease renewed every third of the lease
+//!   (`XCLAIM … JUSTID` to itself, which does not count a delivery).
+//! * Settled (delivered, or given up into the dead letters, or dropped), it is acknowledged
+//!   (`XACK`, pipelined with the appends). Acknowledged by every group, it is trimmed
+//!   (`XTRIM MINID` up to the oldest entry some group still holds, every half second).
+//! * A process that dies leaves its entries pending: once idle past the lease, another
+//!   process claims them (`XAUTOCLAIM`, which counts a delivery). An entry handed out more
+//!   than [`max_receives`](crate::RedisQueueConfig::max_receives) times goes to the
+//!   dead-letter stream instead (a poison entry that kills its workers stops looping).
+//! * Retries stay with the process that made the attempt, under its renewed lease: the
+//!   delivery machine schedules them by due time. A process that dies while holding a retry
+//!   leaves the entry to be reclaimed and tried again at once (a new batch id; the event id
+//!   is unchanged).
+//!
+//! # Faults
+//!
+//! Every background task reconnects with a backoff (the connection manager's); writes are
+//! kept until Redis answers them (a Redis outage makes `synced`, and so `send`, wait). A
+//! missing stream or group (`NOGROUP`: Redis restarted without persistence, or the group was
+//! destroyed) is created again at once, with a warning, and read from the start.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Value};
+use tokio::sync::{Notify, watch};
+use webhook_core::Event;
+use webhook_sender::outbox::{
+    Appended, AttemptInfo, BatchRecord, DeadLetterEntry, Durability, Filter, OutboxError,
+    OutboxStats, OutboxStore, ReadCursor, ReadOut, RecoveryReport, SettleKind, StoreFuture,
+};
+use webhook_sender::{OverflowPolicy, RegistrySnapshot};
+
+use crate::config::{Keys, RedisQueueConfig};
+use crate::{codec, scripts};
+
+/// What can go wrong connecting a [`RedisQueue`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisQueueError {
+    /// The URL is not a Redis URL.
+    #[error("not a Redis URL: {0}")]
+    Url(String),
+    /// The server could not be reached or refused a command.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// The server is older than Redis 6.2 (`XAUTOCLAIM`, `XTRIM MINID`).
+    #[error("redis {0} is too old: 6.2 or later is needed")]
+    Version(String),
+}
+
+impl From<RedisError> for RedisQueueError {
+    fn from(e: RedisError) -> Self {
+        Self::Redis(e.to_string())
+    }
+}
+
+/// Counters of a queue's background work in this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueCounters {
+    /// Entries appended (written to Redis).
+    pub appended: u64,
+    /// Entries handed to this process by a read.
+    pub read: u64,
+    /// Entries this process claimed from a worker that died or stalled.
+    pub reclaimed: u64,
+    /// Entries this process moved to the dead letters at the receive limit.
+    pub dead_by_receives: u64,
+    /// Entries acknowledged.
+    pub acked: u64,
+    /// Groups created again after `NOGROUP`.
+    pub groups_recreated: u64,
+    /// Commands that failed for want of Redis (retried).
+    pub redis_errors: u64,
+    /// Entries dropped at the length limit (`DropNewest`, `DropOldest`).
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    appended: AtomicU64,
+    read: AtomicU64,
+    reclaimed: AtomicU64,
+    dead_by_receives: AtomicU64,
+    acked: AtomicU64,
+    groups_recreated: AtomicU64,
+    redis_errors: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A write waiting for the pipeline.
+#[derive(Debug)]
+enum Op {
+    /// A whole `XADD` (key, trim, fields), built when appended.
+    Add {
+        part: usize,
+        cmd: redis::Cmd,
+        ticket: u64,
+    },
+    Ack {
+        part: usize,
+        group: Arc<str>,
+        id: String,
+    },
+}
+
+/// An entry handed to this process.
+#[derive(Debug)]
+struct Held {
+    part: usize,
+    group: Arc<str>,
+    id: String,
+}
+
+/// One endpoint's reading in this process.
+#[derive(Debug)]
+struct Feed {
+    /// Entries read and not yet taken by the driver.
+    buf: VecDeque<(u64, Event)>,
+    /// Notified when `buf` grows.
+    readable: Arc<Notify>,
+    /// Notified when `buf` shrinks (a reader waiting for room reads again).
+    room: Arc<Notify>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ops: VecDeque<Op>,
+    next_ticket: u64,
+    next_seq: u64,
+    next_part: usize,
+    /// Appends buffered and not written, per partition.
+    unwritten: Vec<u64>,
+    held: HashMap<u64, Held>,
+    feeds: HashMap<Arc<str>, Feed>,
+    /// Attempt logs of the batches in flight or waiting for a retry.
+    batches: HashMap<(Arc<str>, Box<str>), Vec<AttemptInfo>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: RedisQueueConfig,
+    keys: Keys,
+    client: redis::Client,
+    conn: ConnectionManager,
+    consumer: String,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+    wake_writer: Notify,
+    synced_tx: watch::Sender<u64>,
+    /// The same position, for blocking waiters.
+    synced_sync: (Mutex<u64>, Condvar),
+    /// One pipeline writer at a time (the task or a blocking `sync_now`).
+    writing: AtomicBool,
+    space: Notify,
+    stop: watch::Sender<bool>,
+    /// Per partition: the stream's length as last seen, plus what this process appended since.
+    lengths: Vec<AtomicU64>,
+    /// Bumped by every pipeline answered: a length read from before it is stale.
+    length_gen: AtomicU64,
+    counters: Counters,
+    warnings: Vec<String>,
+    /// The admin calls' blocking connection.
+    admin: Mutex<Option<Admin>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// The blocking connection of the administrative calls.
+struct Admin(redis::Connection);
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admin")
+    }
+}
+
+/// A queue on Redis Streams shared by many processes: an [`OutboxStore`] that any number of
+/// senders append to and any number of worker processes deliver from. Cheap to clone.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use webhook_core::{Endpoint, Event};
+/// use webhook_redis::{RedisQueue, RedisQueueConfig};
+/// use webhook_sender::outbox::Outbox;
+/// use webhook_sender::{EndpointConfig, Sender};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let cfg = RedisQueueConfig::new("redis://127.0.0.1:6379", "orders");
+/// // A producer appends (and returns once Redis has the event).
+/// let queue = RedisQueue::connect(cfg.clone()).await?;
+/// let event = Event::builder("evt_1", "order.paid").json_bytes(&br#"{"a":1}"#[..])?;
+/// queue.enqueue(&event).await?;
+/// // A worker (any number of them, in any process) delivers to one endpoint.
+/// let queue = RedisQueue::connect(cfg).await?;
+/// let sender = Sender::builder()
+///     .outbox_open(Outbox::from_store(Arc::new(queue.clone())))
+///     .endpoint(EndpointConfig::builder("siem", Endpoint::builder("https://siem.example/in").build()?).build()?)
+///     .build()?;
+/// // ... until told to stop:
+/// sender.shutdown(std::time::Duration::from_secs(10)).await;
+/// queue.close().await; // writes the last acknowledgements, hands back what it held
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisQueue {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(u128::from(now_ms()) << 32 | u128::from(std::process::id()));
+    h.finish()
+}
+
+fn backend(e: impl std::fmt::Display) -> OutboxError {
+    OutboxError::Backend(e.to_string())
+}
+
+/// An entry's fields, as name and value pairs.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An entry read or claimed: its id, its fields (`None`: the entry was deleted), how many times
+/// it was handed out.
+type Got = (String, Option<Fields>, u64);
+
+/// The bytes of a bulk string (or a simple string).
+fn bytes_of(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        Value::Int(i) => Some(i.to_string().into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+fn string_of(v: &Value) -> Option<String> {
+    bytes_of(v).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        other => string_of(other).and_then(|s| s.parse().ok()),
+    }
+}
+
+fn items(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(a) | Value::Set(a) => a,
+        _ => &[],
+    }
+}
+
+/// `[k, v, k, v, ...]` (or a RESP3 map) as pairs.
+fn pairs(v: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
+    match v {
+        Value::Map(m) => m
+            .iter()
+            .filter_map(|(k, v)| Some((bytes_of(k)?, bytes_of(v)?)))
+            .collect(),
+        _ => items(v)
+            .chunks(2)
+            .filter_map(|c| Some((bytes_of(c.first()?)?, bytes_of(c.get(1)?)?)))
+            .collect(),
+    }
+}
+
+/// `[[id, [fields]], ...]`: the entries of an `XRANGE` or of one stream of an `XREADGROUP`.
+fn entries(v: &Value) -> Vec<(String, Option<Fields>)> {
+    items(v)
+        .iter()
+        .filter_map(|e| {
+            let e = items(e);
+            let id = string_of(e.first()?)?;
+            let fields = e.get(1).filter(|f| !matches!(f, Value::Nil)).map(pairs);
+            Some((id, fields))
+        })
+        .collect()
+}
+
+fn is_nogroup(e: &RedisError) -> bool {
+    e.code() == Some("NOGROUP") || e.to_string().contains("NOGROUP")
+}
+
+impl RedisQueue {
+    /// Connects (checking the server: version 6.2 or later, persistence and eviction
+    /// policy, see [`warnings`](Self::warnings)) and starts the background writer and
+    /// trimmer. Call inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`RedisQueueError`] when the URL is bad, the server cannot be reached, or is too old.
+    pub async fn connect(cfg: RedisQueueConfig) -> Result<Self, RedisQueueError> {
+        let client = redis::Client::open(cfg.url.as_str())
+            .map_err(|e| RedisQueueError::Url(e.to_string()))?;
+        // The manager retries for ever (reconnects); the first connection is bounded.
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client.clone(), manager_config(None)),
+        )
+        .await
+        .map_err(|_| RedisQueueError::Redis(format!("{}: no answer within 5 s", cfg.url)))??;
+        let warnings = crate::check::server(&mut conn.clone()).await?;
+        for w in &warnings {
+            tracing::warn!(queue = %cfg.queue, "{w}");
+        }
+        let consumer = cfg
+            .consumer
+            .clone()
+            .unwrap_or_else(|| format!("{}-{:08x}", std::process::id(), random_u64() as u32));
+        let parts = usize::from(cfg.partitions);
+        let keys = Keys::new(&cfg.queue, cfg.partitions);
+        let (stop, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            keys,
+            client,
+            conn,
+            consumer,
+            runtime: tokio::runtime::Handle::current(),
+            state: Mutex::new(State {
+                next_seq: 1,
+                next_ticket: 1,
+                unwritten: vec![0; parts],
+                ..State::default()
+            }),
+            wake_writer: Notify::new(),
+            synced_tx: watch::channel(0).0,
+            synced_sync: (Mutex::new(0), Condvar::new()),
+            writing: AtomicBool::new(false),
+            space: Notify::new(),
+            stop,
+            lengths: (0..parts).map(|_| AtomicU64::new(0)).collect(),
+            length_gen: AtomicU64::new(0),
+            counters: Counters::default(),
+            warnings,
+            admin: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            cfg,
+        });
+        let q = Self { inner };
+        q.spawn(Self::writer(q.inner.clone()));
+        for p in 0..parts {
+            q.spawn(Self::maintain(q.inner.clone(), p));
+        }
+        Ok(q)
+    }
+
+    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
+        let h = self.inner.runtime.spawn(f);
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(h);
+    }
+
+    /// This process's consumer name.
+    #[must_use]
+    pub fn consumer(&self) -> &str {
+        &self.inner.consumer
+    }
+
+    /// What the startup check found: persistence off, an eviction policy that may evict the
+    /// queue's keys (also logged as warnings).
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &RedisQueueConfig {
+        &self.inner.cfg
+    }
+
+    /// Counters of this process's work on the queue.
+    #[must_use]
+    pub fn counters(&self) -> QueueCounters {
+        let c = &self.inner.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        QueueCounters {
+            appended: l(&c.appended),
+            read: l(&c.read),
+            reclaimed: l(&c.reclaimed),
+            dead_by_receives: l(&c.dead_by_receives),
+            acked: l(&c.acked),
+            groups_recreated: l(&c.groups_recreated),
+            redis_errors: l(&c.redis_errors),
+            dropped: l(&c.dropped),
+        }
+    }
+
+    /// Appends `event` for every group (every endpoint reading the queue) and waits until
+    /// Redis has it.
+    ///
+    /// # Errors
+    /// [`OutboxError::Full`] at the length limit under `Block` or `DropNewest`.
+    pub async fn enqueue(&self, event: &Event) -> Result<(), OutboxError> {
+        match self.append(&[], event, SystemTime::now())? {
+            Appended::Written { ticket, .. } => self.synced(ticket).await,
+            _ => Err(OutboxError::Full),
+        }
+    }
+
+    /// Appends `event` without waiting (buffered; [`flush`](Self::flush) waits for every
+    /// append so far). The fast path of a producer.
+    ///
+    /// # Errors
+    /// [`OutboxError::Full`] at the length limit under `Block` or `DropNewest`.
+    pub fn enqueue_nowait(&self, event: &Event) -> Result<(), OutboxError> {
+        match self.append(&[], event, SystemTime::now())? {
+            Appended::Written { .. } => Ok(()),
+            _ => Err(OutboxError::Full),
+        }
+    }
+
+    /// Waits until every append so far is in Redis (and every acknowledgement sent).
+    ///
+    /// # Errors
+    /// Never at present (waits while Redis is unreachable).
+    pub async fn flush(&self) -> Result<(), OutboxError> {
+        let last = self.next_ticket_minus_one();
+        loop {
+            self.inner.wake_writer.notify_one();
+            let empty = self
+                .inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .ops
+                .is_empty();
+            if empty
+                && *self.inner.synced_tx.borrow() >= last
+                && !self.inner.writing.load(Ordering::Acquire)
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn next_ticket_minus_one(&self) -> u64 {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_ticket
+            .saturating_sub(1)
+    }
+
+    /// Stops reading, writes what is buffered, hands the entries this process still holds
+    /// back to the other workers (they claim them at once, without waiting for the lease),
+    /// and stops the background tasks. Call after the sender's shutdown.
+    pub async fn close(&self) {
+        let _ = self.inner.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.flush()).await;
+        let groups: Vec<Arc<str>> = {
+            let mut s = self
+                .inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            s.held.clear();
+            s.feeds.keys().cloned().collect()
+        };
+        let mut conn = self.inner.conn.clone();
+        for g in &groups {
+            for key in &self.inner.keys.streams {
+                let r: Result<i64, _> = scripts::RELEASE
+                    .key(key)
+                    .arg(&**g)
+                    .arg(&self.inner.consumer)
+                    .arg(86_400_000u64)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, group = %g, "handing back the entries held failed: they are reclaimed after the lease");
+                }
+            }
+        }
+        let tasks: Vec<_> = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    // ---- the writer --------------------------------------------------------------------
+
+    /// Writes buffered appends and acknowledgements: up to [`WRITES_IN_FLIGHT`] pipelines at
+    /// once (Redis works through one while the next is packed and sent), each settled in
+    /// order, a failed one retried until Redis answers.
+    async fn writer(inner: Arc<Inner>) {
+        let mut conn = inner.conn.clone();
+        let mut backoff = Duration::from_millis(50);
+        let mut in_flight: VecDeque<(Flight, Meta)> = VecDeque::new();
+        loop {
+            while in_flight.len() < WRITES_IN_FLIGHT {
+                let ops = take_ops(&inner);
+                if ops.is_empty() {
+                    break;
+                }
+                inner.writing.store(true, Ordering::Release);
+                let (pipe, meta) = build_pipeline(&inner, ops);
+                let mut c = inner.conn.clone();
+                let flight = inner.runtime.spawn(async move {
+                    let r = pipe.query_async(&mut c).await;
+                    (pipe, r)
+                });
+                in_flight.push_back((flight, meta));
+            }
+            let Some((flight, meta)) = in_flight.pop_front() else {
+                inner.writing.store(false, Ordering::Release);
+                inner.wake_writer.notified().await;
+                continue;
+            };
+            let (pipe, mut r) = match flight.await {
+                Ok(done) => done,
+                Err(e) => {
+                    // Only when the runtime shuts down (the process is ending).
+                    tracing::error!(error = %e, "a redis write was cut off");
+                    continue;
+                }
+            };
+            loop {
+                let failed = match &r {
+                    Ok(results) => {
+                        let adds: usize = meta.adds.iter().map(|&n| n as usize).sum();
+                        results
+                            .iter()
+                            .take(adds)
+                            .find_map(|r| r.as_ref().err())
+                            .map(|e| format!("redis refused an append: {e}"))
+                    }
+                    Err(e) => Some(format!("writing to redis failed: {e}")),
+                };
+                let Some(why) = failed else {
+                    if let Ok(results) = &r {
+                        written(&inner, &meta, results);
+                    }
+                    backoff = Duration::from_millis(50);
+                    break;
+                };
+                // Again, whole, later (appends that went in are appended twice: at least once).
+                inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(retry_in = ?backoff, "{why}; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                r = pipe.query_async(&mut conn).await;
+            }
+        }
+    }
+
+    // ---- maintenance -------------------------------------------------------------------
+
+    /// Every half second: trims what every group settled and refreshes the length.
+    async fn maintain(inner: Arc<Inner>, part: usize) {
+        let mut conn = inner.conn.clone();
+        let key = inner.keys.streams[part].clone();
+        loop {
+            let trimmed: Result<i64, _> = scripts::TRIM.key(&key).invoke_async(&mut conn).await;
+            if let Err(e) = &trimmed {
+                tracing::debug!(error = %e, "trimming failed");
+            }
+            let seen_gen = inner.length_gen.load(Ordering::Acquire);
+            let len: Result<u64, _> = redis::cmd("XLEN").arg(&key).query_async(&mut conn).await;
+            if let Ok(len) = len {
+                // Only with no append in flight and none answered meanwhile: one written but
+                // not yet accounted for would be counted twice, one answered since is missing.
+                let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if s.unwritten[part] == 0
+                    && !inner.writing.load(Ordering::Acquire)
+                    && inner.length_gen.load(Ordering::Acquire) == seen_gen
+                {
+                    inner.lengths[part].store(len, Ordering::Relaxed);
+                }
+                drop(s);
+                if len < inner.cfg.max_len {
+                    inner.space.notify_waiters();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    // ---- reading -----------------------------------------------------------------------
+
+    /// Starts reading `group` (creating it on every partition, from the start of the stream).
+    fn start_feed(&self, group: &Arc<str>) -> Arc<Notify> {
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = s.feeds.get(group) {
+            return f.readable.clone();
+        }
+        let readable = Arc::new(Notify::new());
+        let room = Arc::new(Notify::new());
+        s.feeds.insert(
+            group.clone(),
+            Feed {
+                buf: VecDeque::new(),
+                readable: readable.clone(),
+                room: room.clone(),
+            },
+        );
+        drop(s);
+        for p in 0..usize::from(self.inner.cfg.partitions) {
+            self.spawn(Self::reader(
+                self.inner.clone(),
+                group.clone(),
+                p,
+                room.clone(),
+            ));
+            self.spawn(Self::reclaimer(self.inner.clone(), group.clone(), p));
+            self.spawn(Self::renewer(self.inner.clone(), group.clone(), p));
+        }
+        readable
+    }
+
+    /// Reads new entries of one partition for `group` while its buffer has room.
+    async fn reader(inner: Arc<Inner>, group: Arc<str>, part: usize, room: Arc<Notify>) {
+        let client = inner.client.clone();
+        let block = inner.cfg.block;
+        let mut conn = loop {
+            match ConnectionManager::new_with_config(
+                client.clone(),
+                manager_config(Some(block + Duration::from_secs(5))),
+            )
+            .await
+            {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "connecting the reader failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let key = inner.keys.streams[part].clone();
+        let mut stop = inner.stop.subscribe();
+        create_group(&inner, &mut conn, &key, &group, false).await;
+        let mut backoff = Duration::from_millis(50);
+        let cap = inner.cfg.fetch * 2;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let room_wait = room.notified();
+            let len = inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .feeds
+                .get(&group)
+                .map_or(0, |f| f.buf.len());
+            if len >= cap {
+                tokio::select! {
+                    () = room_wait => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            let count = inner.cfg.fetch.min(cap - len);
+            let r: Result<Value, RedisError> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&*group)
+                .arg(&inner.consumer)
+                .arg("COUNT")
+                .arg(count)
+                .arg("BLOCK")
+                .arg(u64::try_from(block.as_millis()).unwrap_or(1000))
+                .arg("STREAMS")
+                .arg(&key)
+                .arg(">")
+                .query_async(&mut conn)
+                .await;
+            match r {
+                Ok(Value::Nil) => {}
+                Ok(v) => {
+                    backoff = Duration::from_millis(50);
+                    // [[key, [[id, fields], ...]]] (RESP2) or {key: [...]} (RESP3)
+                    let streams: Vec<&Value> = match &v {
+                        Value::Map(m) => m.iter().map(|(_, e)| e).collect(),
+                        other => items(other)
+                            .iter()
+                            .filter_map(|s| items(s).get(1))
+                            .collect(),
+                    };
+                    for s in streams {
+                        let got: Vec<Got> =
+                            entries(s).into_iter().map(|(i, f)| (i, f, 1)).collect();
+                        inner
+                            .counters
+                            .read
+                            .fetch_add(got.len() as u64, Ordering::Relaxed);
+                        hand_out(&inner, &group, part, got);
+                    }
+                }
+                Err(e) if is_nogroup(&e) => {
+                    create_group(&inner, &mut conn, &key, &group, true).await;
+                }
+                Err(e) => {
+                    inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "reading from redis failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Claims entries idle past the lease (their worker died or stalled), dead-lettering
+    /// those past the receive limit.
+    async fn reclaimer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+        let mut conn = inner.conn.clone();
+        let key = inner.keys.streams[part].clone();
+        let dead = inner.keys.dead[part].clone();
+        let lease_ms = u64::try_from(inner.cfg.lease.as_millis()).unwrap_or(u64::MAX);
+        let every = (inner.cfg.lease / 4).max(Duration::from_millis(50));
+        let mut stop = inner.stop.subscribe();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            let mut start = "0-0".to_owned();
+            loop {
+                let r: Result<Value, RedisError> = scripts::RECLAIM
+                    .key(&key)
+                    .key(&dead)
+                    .arg(&*group)
+                    .arg(&inner.consumer)
+                    .arg(lease_ms)
+                    .arg(&start)
+                    .arg(inner.cfg.fetch)
+                    .arg(inner.cfg.max_receives)
+                    .arg(now_ms())
+                    .arg(random_u64() >> 12)
+                    .invoke_async(&mut conn)
+                    .await;
+                let v = match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        if !is_nogroup(&e) {
+                            inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(error = %e, "reclaiming failed");
+                        }
+                        break;
+                    }
+                };
+                let r = items(&v);
+                let next = r
+                    .first()
+                    .and_then(string_of)
+                    .unwrap_or_else(|| "0-0".into());
+                let got: Vec<Got> = r
+                    .get(1)
+                    .map(items)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| {
+                        let e = items(e);
+                        let id = string_of(e.first()?)?;
+                        let fields = e.get(1).map(pairs);
+                        let n = e.get(2).and_then(int_of).unwrap_or(1);
+                        Some((id, fields, u64::try_from(n).unwrap_or(1)))
+                    })
+                    .collect();
+                let deadn = r.get(2).and_then(int_of).unwrap_or(0);
+                if deadn > 0 {
+                    inner
+                        .counters
+                        .dead_by_receives
+                        .fetch_add(u64::try_from(deadn).unwrap_or(0), Ordering::Relaxed);
+                    tracing::warn!(group = %group, entries = deadn, "entries moved to the dead letters at the receive limit");
+                }
+                if !got.is_empty() {
+                    inner
+                        .counters
+                        .reclaimed
+                        .fetch_add(got.len() as u64, Ordering::Relaxed);
+                    tracing::info!(group = %group, entries = got.len(), "reclaimed entries from a worker that died or stalled");
+                    hand_out(&inner, &group, part, got);
+                }
+                if next == "0-0" || next == start {
+                    break;
+                }
+                start = next;
+            }
+        }
+    }
+
+    /// Renews the lease of every entry this process holds, every third of the lease.
+    async fn renewer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+        let mut conn = inner.conn.clone();
+        let key = inner.keys.streams[part].clone();
+        let every = (inner.cfg.lease / 3).max(Duration::from_millis(30));
+        loop {
+            tokio::time::sleep(every).await;
+            let ids: Vec<String> = inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .held
+                .values()
+                .filter(|h| h.part == part && h.group == group)
+                .map(|h| h.id.clone())
+                .collect();
+            for chunk in ids.chunks(1000) {
+                let mut call = scripts::RENEW.key(&key);
+                call.arg(&*group).arg(&inner.consumer);
+                for id in chunk {
+                    call.arg(id);
+                }
+                let r: Result<i64, _> = call.invoke_async(&mut conn).await;
+                if let Err(e) = r
+                    && !is_nogroup(&e)
+                {
+                    inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "renewing leases failed");
+                }
+            }
+        }
+    }
+
+    // ---- admin (blocking) --------------------------------------------------------------
+
+    fn admin<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, OutboxError> {
+        let mut guard = self
+            .inner
+            .admin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let c = self
+                .inner
+                .client
+                .get_connection_with_timeout(Duration::from_secs(2))
+                .map_err(backend)?;
+            c.set_read_timeout(Some(Duration::from_secs(10)))
+                .map_err(backend)?;
+            *guard = Some(Admin(c));
+        }
+        let Some(Admin(conn)) = guard.as_mut() else {
+            return Err(backend("no connection"));
+        };
+        match f(conn) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                    *guard = None;
+                }
+                Err(backend(e))
+            }
+        }
+    }
+
+    /// Every dead letter of every partition: (partition, stream id, entry).
+    fn all_dead(
+        &self,
+        with_event: bool,
+    ) -> Result<Vec<(usize, String, DeadLetterEntry)>, OutboxError> {
+        let mut out = Vec::new();
+        for (p, key) in self.inner.keys.dead.iter().enumerate() {
+            let v: Value =
+                self.admin(|c| redis::cmd("XRANGE").arg(key).arg("-").arg("+").query(c))?;
+            for (sid, fields) in entries(&v) {
+                let Some(fields) = fields else { continue };
+                if let Some(d) = dead_entry(&fields, with_event) {
+                    out.push((p, sid, d));
+                }
+            }
+        }
+        out.sort_by_key(|(_, _, d)| d.dead_at);
+        Ok(out)
+    }
+}
+
+fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(2))
+        .set_number_of_retries(usize::MAX)
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(response_timeout.unwrap_or(Duration::from_secs(10))))
+}
+
+/// Creates `group` on `key` (with the stream), reading from the start.
+async fn create_group(
+    inner: &Inner,
+    conn: &mut ConnectionManager,
+    key: &str,
+    group: &str,
+    missing: bool,
+) {
+    let r: Result<Value, RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match r {
+        Ok(_) if missing => {
+            inner
+                .counters
+                .groups_recreated
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                stream = key,
+                group,
+                "the consumer group was missing (NOGROUP: redis restarted without persistence, or the group was destroyed): created again, reading from the start of the stream"
+            );
+        }
+        Ok(_) => {}
+        Err(e) if e.code() == Some("BUSYGROUP") || e.to_string().contains("BUSYGROUP") => {}
+        Err(e) => {
+            inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, stream = key, group, "creating the consumer group failed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Hands read or claimed entries to the endpoint's buffer (those not routed to it, or not
+/// readable, are acknowledged at once).
+fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
+    if got.is_empty() {
+        return;
+    }
+    let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut added = 0;
+    let mut acks = 0;
+    for (id, fields, _receives) in got {
+        let routed = fields.as_ref().is_some_and(|f| {
+            codec::field(f, "to")
+                .is_none_or(|to| to.split(|&b| b == b'\n').any(|n| n == group.as_bytes()))
+        });
+        let event = match fields.as_deref().map(codec::event) {
+            Some(Ok(e)) if routed => Some(e),
+            Some(Err(m)) => {
+                tracing::error!(entry = %id, error = %m.0, "an entry that is not an event: acknowledged and skipped");
+                None
+            }
+            _ => None,
+        };
+        let Some(event) = event else {
+            s.ops.push_back(Op::Ack {
+                part,
+                group: group.clone(),
+                id,
+            });
+            acks += 1;
+            continue;
+        };
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.held.insert(
+            seq,
+            Held {
+                part,
+                group: group.clone(),
+                id,
+            },
+        );
+        if let Some(f) = s.feeds.get_mut(group) {
+            f.buf.push_back((seq, event));
+            added += 1;
+        }
+    }
+    let readable = s.feeds.get(group).map(|f| f.readable.clone());
+    drop(s);
+    if added > 0
+        && let Some(r) = readable
+    {
+        r.notify_one();
+    }
+    if acks > 0 {
+        inner.wake_writer.notify_one();
+    }
+}
+
+fn take_ops(inner: &Inner) -> Vec<Op> {
+    let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let n = s.ops.len().min(inner.cfg.batch);
+    s.ops.drain(..n).collect()
+}
+
+/// Pipelines written at once.
+const WRITES_IN_FLIGHT: usize = 2;
+
+/// A pipeline on its way, handed back with its answer (to be sent again if it failed).
+type Flight = tokio::task::JoinHandle<(
+    redis::Pipeline,
+    redis::RedisResult<Vec<redis::RedisResult<Value>>>,
+)>;
+
+/// What a pipeline holds, for [`written`].
+#[derive(Debug, Default)]
+struct Meta {
+    /// Appends per partition.
+    adds: Vec<u64>,
+    last_ticket: u64,
+    acks: u64,
+}
+
+fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    let mut meta = Meta {
+        adds: vec![0; inner.keys.streams.len()],
+        ..Meta::default()
+    };
+    let mut acks: HashMap<(usize, Arc<str>), Vec<String>> = HashMap::new();
+    for op in ops {
+        match op {
+            Op::Add { part, cmd, ticket } => {
+                pipe.add_command(cmd);
+                meta.adds[part] += 1;
+                meta.last_ticket = meta.last_ticket.max(ticket);
+            }
+            Op::Ack { part, group, id } => {
+                acks.entry((part, group)).or_default().push(id);
+                meta.acks += 1;
+            }
+        }
+    }
+    for ((part, group), ids) in acks {
+        let c = pipe.cmd("XACK").arg(&inner.keys.streams[part]).arg(&*group);
+        for id in ids {
+            c.arg(id);
+        }
+    }
+    (pipe, meta)
+}
+
+/// A pipeline was answered: counts, lengths, tickets.
+fn written(inner: &Inner, meta: &Meta, results: &[redis::RedisResult<Value>]) {
+    let errors: Vec<&RedisError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    for e in errors.iter().take(3) {
+        if !is_nogroup(e) {
+            tracing::warn!(error = %e, "a redis command failed");
+        }
+    }
+    {
+        // Moved from "unwritten" to the length under the state lock, so that an appender
+        // never sees them in neither or in both.
+        let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for (p, n) in meta.adds.iter().enumerate() {
+            if *n > 0 {
+                inner.lengths[p].fetch_add(*n, Ordering::Relaxed);
+                s.unwritten[p] = s.unwritten[p].saturating_sub(*n);
+            }
+        }
+        inner.length_gen.fetch_add(1, Ordering::AcqRel);
+    }
+    inner
+        .counters
+        .appended
+        .fetch_add(meta.adds.iter().sum(), Ordering::Relaxed);
+    inner.counters.acked.fetch_add(meta.acks, Ordering::Relaxed);
+    let last_ticket = meta.last_ticket;
+    if last_ticket > 0 {
+        inner.synced_tx.send_if_modified(|t| {
+            let changed = last_ticket > *t;
+            *t = (*t).max(last_ticket);
+            changed
+        });
+        let (m, cv) = &inner.synced_sync;
+        let mut g = m.lock().unwrap_or_else(PoisonError::into_inner);
+        *g = (*g).max(last_ticket);
+        cv.notify_all();
+    }
+}
+
+/// A dead-letter stream entry as a [`DeadLetterEntry`].
+fn dead_entry(fields: &[(Vec<u8>, Vec<u8>)], with_event: bool) -> Option<DeadLetterEntry> {
+    let text = |n: &str| codec::field(fields, n).map(|v| String::from_utf8_lossy(v).into_owned());
+    let id: u64 = text("dl")?.parse().ok()?;
+    let group = text("group")?;
+    let at: u64 = text("dead_at").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let mut d = DeadLetterEntry::new(
+        id,
+        group,
+        text("id").unwrap_or_default(),
+        text("sub").unwrap_or_default(),
+        UNIX_EPOCH + Duration::from_millis(at),
+        text("reason").unwrap_or_default(),
+    );
+    let attempts: Vec<AttemptInfo> = codec::field(fields, "attempts")
+        .and_then(|a| serde_json::from_slice::<Vec<(u64, Option<u16>, u64, String)>>(a).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(at_ms, status, latency_ms, error)| attempt_info(at_ms, status, latency_ms, error))
+        .collect();
+    d.attempt_count = u32::try_from(attempts.len()).unwrap_or(u32::MAX);
+    if with_event {
+        d.attempts = attempts;
+        d.batch_id = text("batch");
+        d.event = codec::event(fields).ok();
+    }
+    Some(d)
+}
+
+fn attempt_info(at_ms: u64, status: Option<u16>, latency_ms: u64, error: String) -> AttemptInfo {
+    AttemptInfo {
+        at_ms,
+        status,
+        latency: Duration::from_millis(latency_ms),
+        error,
+    }
+}
+
+impl OutboxStore for RedisQueue {
+    fn location(&self) -> String {
+        format!("{} queue {}", self.inner.cfg.url, self.inner.cfg.queue)
+    }
+
+    fn durability(&self) -> Durability {
+        self.inner.cfg.durability
+    }
+
+    fn append(
+        &self,
+        endpoints: &[&str],
+        event: &Event,
+        _at: SystemTime,
+    ) -> Result<Appended, OutboxError> {
+        let inner = &self.inner;
+        let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let parts = inner.keys.streams.len();
+        let part = s.next_part % parts;
+        s.next_part = s.next_part.wrapping_add(1);
+        let len = inner.lengths[part].load(Ordering::Relaxed) + s.unwritten[part];
+        let full = len >= inner.cfg.max_len;
+        let trim = match (full, inner.cfg.overflow) {
+            (false, _) => false,
+            (true, OverflowPolicy::DropNewest) => {
+                inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(Appended::Dropped);
+            }
+            (true, OverflowPolicy::DropOldest) => {
+                inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            (true, _) => return Ok(Appended::Full),
+        };
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.unwritten[part] += 1;
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&inner.keys.streams[part]);
+        if trim {
+            cmd.arg("MAXLEN").arg("=").arg(inner.cfg.max_len);
+        }
+        cmd.arg("*");
+        codec::add_args(&mut cmd, event);
+        if !endpoints.is_empty() {
+            cmd.arg("to").arg(endpoints.join("\n"));
+        }
+        let wake = s.ops.is_empty() || s.ops.len() >= inner.cfg.batch;
+        s.ops.push_back(Op::Add { part, cmd, ticket });
+        drop(s);
+        if wake {
+            inner.wake_writer.notify_one();
+        }
+        Ok(Appended::Written { seq, ticket })
+    }
+
+    fn synced(&self, ticket: u64) -> StoreFuture<'_, Result<(), OutboxError>> {
+        let mut rx = self.inner.synced_tx.subscribe();
+        self.inner.wake_writer.notify_one();
+        Box::pin(async move {
+            rx.wait_for(|t| *t >= ticket)
+                .await
+                .map(|_| ())
+                .map_err(|_| backend("the queue was closed"))
+        })
+    }
+
+    fn sync_now(&self) -> Result<(), OutboxError> {
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        {
+            // The writer runs on the runtime this would block: it could never answer.
+            return Err(backend(
+                "a blocking sync of a Redis queue from a current-thread runtime would wait for \
+                 itself: await RedisQueue::flush instead",
+            ));
+        }
+        let last = self.next_ticket_minus_one();
+        self.inner.wake_writer.notify_one();
+        let (m, cv) = &self.inner.synced_sync;
+        let mut g = m.lock().unwrap_or_else(PoisonError::into_inner);
+        while *g < last {
+            let (ng, timeout) = cv
+                .wait_timeout(g, Duration::from_secs(30))
+                .unwrap_or_else(PoisonError::into_inner);
+            g = ng;
+            if timeout.timed_out() && *g < last {
+                return Err(backend("redis did not answer the writes within 30 s"));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_out(&self) -> Result<(), OutboxError> {
+        self.inner.wake_writer.notify_one();
+        Ok(())
+    }
+
+    fn space(&self) -> &Notify {
+        &self.inner.space
+    }
+
+    fn read(
+        &self,
+        endpoint: &str,
+        _cursor: &mut ReadCursor,
+        max: usize,
+        _until: u64,
+    ) -> Result<ReadOut, OutboxError> {
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut out = ReadOut::default();
+        let Some(f) = s.feeds.get_mut(endpoint) else {
+            out.at_end = true;
+            return Ok(out);
+        };
+        let n = f.buf.len().min(max);
+        out.events.extend(f.buf.drain(..n));
+        out.at_end = f.buf.is_empty();
+        if n > 0 {
+            f.room.notify_one();
+        }
+        Ok(out)
+    }
+
+    fn batch(&self, endpoint: &str, batch_id: &str, record: BatchRecord<'_>) {
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (Arc::<str>::from(endpoint), Box::<str>::from(batch_id));
+        let log = s.batches.entry(key).or_default();
+        if let Some(a) = record.attempt {
+            log.push(a);
+            if log.len() > 16 {
+                log.remove(0);
+            }
+        }
+    }
+
+    fn batch_log(&self, endpoint: &str, batch_id: &str) -> Vec<AttemptInfo> {
+        let s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.batches
+            .get(&(Arc::<str>::from(endpoint), Box::<str>::from(batch_id)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn settle(&self, endpoint: &str, _how: SettleKind, batch: Option<&str>, seqs: &[u64]) {
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(b) = batch {
+            s.batches
+                .remove(&(Arc::<str>::from(endpoint), Box::<str>::from(b)));
+        }
+        let mut n = 0;
+        for q in seqs {
+            if let Some(h) = s.held.remove(q) {
+                s.ops.push_back(Op::Ack {
+                    part: h.part,
+                    group: h.group,
+                    id: h.id,
+                });
+                n += 1;
+            }
+        }
+        drop(s);
+        if n > 0 {
+            self.inner.wake_writer.notify_one();
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        endpoint: &str,
+        event: &Event,
+        reason: &str,
+        batch: Option<&str>,
+        attempts: &[AttemptInfo],
+        at: SystemTime,
+    ) -> Result<u64, OutboxError> {
+        let id = random_u64() >> 12;
+        let part = usize::try_from(
+            event
+                .id()
+                .bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+        )
+        .unwrap_or(0)
+            % self.inner.keys.dead.len();
+        let attempts: Vec<(u64, Option<u16>, u64, &str)> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a.at_ms,
+                    a.status,
+                    u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+                    a.error.as_str(),
+                )
+            })
+            .collect();
+        let at_ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        let key = self.inner.keys.dead[part].clone();
+        let fields = codec::fields(event);
+        let attempts = serde_json::to_vec(&attempts).map_err(backend)?;
+        self.admin(|c| {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&key)
+                .arg("*")
+                .arg("dl")
+                .arg(id)
+                .arg("group")
+                .arg(endpoint)
+                .arg("reason")
+                .arg(reason)
+                .arg("dead_at")
+                .arg(at_ms)
+                .arg("attempts")
+                .arg(attempts.as_slice());
+            if let Some(b) = batch {
+                cmd.arg("batch").arg(b);
+            }
+            for (k, v) in &fields {
+                cmd.arg(*k).arg(v.as_slice());
+            }
+            cmd.query::<Value>(c)
+        })?;
+        Ok(id)
+    }
+
+    fn pending_endpoints(&self) -> Vec<(Arc<str>, u64)> {
+        Vec::new()
+    }
+
+    fn first_seq(&self) -> u64 {
+        1
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_seq
+    }
+
+    fn stats(&self, _now: SystemTime) -> OutboxStats {
+        let mut st = OutboxStats::empty();
+        let mut by: HashMap<String, u64> = HashMap::new();
+        for (p, key) in self.inner.keys.streams.iter().enumerate() {
+            let r = self.admin(|c| {
+                let len: u64 = redis::cmd("XLEN").arg(key).query(c)?;
+                let groups: Value = redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(key)
+                    .query(c)
+                    .unwrap_or(Value::Nil);
+                let mem: Option<u64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(key)
+                    .query(c)
+                    .unwrap_or(None);
+                let dead: u64 = redis::cmd("XLEN").arg(&self.inner.keys.dead[p]).query(c)?;
+                let dead_mem: Option<u64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(&self.inner.keys.dead[p])
+                    .query(c)
+                    .unwrap_or(None);
+                Ok((len, groups, mem, dead, dead_mem))
+            });
+            let Ok((len, groups, mem, dead, dead_mem)) = r else {
+                st.failed = r.err().map(|e| e.to_string());
+                return st;
+            };
+            st.segments += 1;
+            st.backlog_bytes += mem.unwrap_or(0);
+            st.dead_letters += dead;
+            st.dead_letter_bytes += dead_mem.unwrap_or(0);
+            for g in items(&groups) {
+                let m: HashMap<String, Value> = match g {
+                    Value::Map(m) => m
+                        .iter()
+                        .filter_map(|(k, v)| Some((string_of(k)?, v.clone())))
+                        .collect(),
+                    _ => items(g)
+                        .chunks(2)
+                        .filter_map(|c| Some((string_of(c.first()?)?, c.get(1)?.clone())))
+                        .collect(),
+                };
+                let Some(name) = m.get("name").and_then(string_of) else {
+                    continue;
+                };
+                let pending = m.get("pending").and_then(int_of).unwrap_or(0);
+                // `lag` (7.0+): entries not yet read; unknown → the stream's length.
+                let lag = m
+                    .get("lag")
+                    .and_then(int_of)
+                    .unwrap_or_else(|| i64::try_from(len).unwrap_or(0));
+                *by.entry(name).or_default() += u64::try_from(pending + lag).unwrap_or(0);
+            }
+        }
+        let mut by: Vec<(String, u64)> = by.into_iter().collect();
+        by.sort();
+        st.pending = by.iter().map(|(_, n)| n).sum();
+        st.pending_by_endpoint = by;
+        st.dropped = self.inner.counters.dropped.load(Ordering::Relaxed);
+        st
+    }
+
+    fn recovery(&self) -> RecoveryReport {
+        RecoveryReport::default()
+    }
+
+    fn dead_letters(&self, filter: &Filter, limit: usize) -> Vec<DeadLetterEntry> {
+        match self.all_dead(false) {
+            Ok(all) => all
+                .into_iter()
+                .map(|(_, _, d)| d)
+                .filter(|d| filter.accepts(d.id, &d.endpoint, &d.event_id, d.dead_at))
+                .take(limit)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "listing the dead letters failed");
+                Vec::new()
+            }
+        }
+    }
+
+    fn dead_letter_entry(&self, id: u64) -> Result<Option<DeadLetterEntry>, OutboxError> {
+        Ok(self
+            .all_dead(true)?
+            .into_iter()
+            .map(|(_, _, d)| d)
+            .find(|d| d.id == id))
+    }
+
+    fn remove_dead(&self, ids: &[u64]) -> Result<usize, OutboxError> {
+        let all = self.all_dead(false)?;
+        let mut n = 0;
+        for (p, sid, d) in all {
+            if ids.contains(&d.id) {
+                let key = &self.inner.keys.dead[p];
+                let k: u64 = self.admin(|c| redis::cmd("XDEL").arg(key).arg(&sid).query(c))?;
+                n += usize::try_from(k).unwrap_or(0);
+            }
+        }
+        Ok(n)
+    }
+
+    fn attempts_of(&self, event_id: &str) -> Vec<(Arc<str>, Box<str>, Vec<AttemptInfo>)> {
+        let _ = event_id;
+        Vec::new()
+    }
+
+    fn load_registry(&self) -> Result<Option<RegistrySnapshot>, OutboxError> {
+        // Each worker process is configured with its own endpoints: nothing is shared.
+        Ok(None)
+    }
+
+    fn save_registry(&self, _snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
+        Ok(())
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn feed(&self, endpoint: &str) -> Option<Arc<Notify>> {
+        Some(self.start_feed(&Arc::from(endpoint)))
+    }
+}

@@ -1,0 +1,443 @@
+//! The Redis Streams queue against a real `redis-server` on 127.0.0.1 (see `support`): every
+//! event delivered and the stream trimmed, a dead worker's entries reclaimed, a poison entry
+//! dead-lettered at its receive limit, a restart with AOF losing nothing, a restart without
+//! persistence healing `NOGROUP`, the length limit's policies, dead letters redelivered.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{Recorder, Redis, RedisServer, queue_name, redis};
+use webhook_core::{BatcherConfig, Endpoint, Event, RetryPolicy};
+use webhook_redis::{RedisQueue, RedisQueueConfig};
+use webhook_sender::outbox::{Filter, Outbox, OutboxStore};
+use webhook_sender::ssrf::SsrfPolicy;
+use webhook_sender::transport::TransportBuilder;
+use webhook_sender::{EndpointConfig, OverflowPolicy, Sender};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn event(n: u64) -> Event {
+    Event::builder(format!("evt_{n}"), "policy")
+        .json_bytes(format!(r#"{{"n":{n}}}"#))
+        .unwrap()
+}
+
+fn worker(
+    queue: &RedisQueue,
+    name: &str,
+    url: &str,
+    retry: RetryPolicy,
+) -> Result<Sender, BoxError> {
+    let endpoint = EndpointConfig::builder(name, Endpoint::builder(url).build()?)
+        .batching(
+            BatcherConfig::builder()
+                .max_events(100)
+                .linger(Duration::from_millis(5))
+                .build()?,
+        )
+        .retry(retry)
+        .build()?;
+    Ok(Sender::builder()
+        .transport_builder(
+            TransportBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?)),
+        )
+        .outbox_open(Outbox::from_store(Arc::new(queue.clone())))
+        .endpoint(endpoint)
+        .build()?)
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::builder()
+        .exponential(
+            Duration::from_millis(20),
+            2.0,
+            Duration::from_millis(200),
+            false,
+        )
+        .max_attempts(3)
+        .build()
+        .unwrap()
+}
+
+async fn enqueue(queue: &RedisQueue, range: std::ops::Range<u64>) {
+    for n in range {
+        queue.enqueue_nowait(&event(n)).unwrap();
+    }
+    queue.flush().await.unwrap();
+}
+
+fn xlen(url: &str, key: &str) -> u64 {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    redis::cmd("XLEN").arg(key).query(&mut c).unwrap()
+}
+
+async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_is_delivered_acknowledged_and_trimmed() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("deliver");
+    let cfg = RedisQueueConfig::new(&url, &q).partitions(2);
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    enqueue(&producer, 0..3000).await;
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    assert_eq!(rec.wait_distinct(3000, Duration::from_secs(60)).await, 3000);
+    // Appended while the worker runs: read as they come.
+    enqueue(&producer, 3000..3500).await;
+    assert_eq!(rec.wait_distinct(3500, Duration::from_secs(30)).await, 3500);
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    let dup: u32 = rec
+        .seen
+        .lock()
+        .unwrap()
+        .counts
+        .values()
+        .map(|c| c - 1)
+        .sum();
+    assert_eq!(dup, 0, "one worker, no fault: no duplicate");
+    // Settled by the only group: trimmed.
+    let key = |p| format!("whk:{{{q}.{p}}}:s");
+    assert!(
+        wait_until(Duration::from_secs(10), || xlen(&url, &key(0))
+            + xlen(&url, &key(1))
+            == 0)
+        .await,
+        "the streams are trimmed once settled"
+    );
+    assert_eq!(producer.stats(std::time::SystemTime::now()).pending, 0);
+    producer.close().await;
+    Ok(())
+}
+
+/// A worker process's death, as the queue sees it: its runtime (every task) gone without a
+/// word, holding entries. Another worker claims them after the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_entries_are_reclaimed_after_the_lease() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("reclaim");
+    let cfg = RedisQueueConfig::new(&url, &q).lease(Duration::from_millis(500));
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    enqueue(&producer, 0..200).await;
+    // Worker A: reads, never answers (its receiver hangs), then dies.
+    let hang = Recorder::start(200, Duration::from_secs(3600)).await;
+    let url_a = hang.url();
+    let cfg_a = cfg.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let qa = RedisQueue::connect(cfg_a).await.unwrap();
+            let _sender = worker(&qa, "siem", &url_a, fast_retry()).unwrap();
+            let read = qa.clone();
+            wait_until(Duration::from_secs(10), || read.counters().read >= 200).await;
+            // Held past a renewal or two, then the process "dies".
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            std::mem::forget(_sender);
+        });
+        rt.shutdown_background();
+    })
+    .join()
+    .unwrap();
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    assert_eq!(rec.wait_distinct(200, Duration::from_secs(30)).await, 200);
+    assert!(queue.counters().reclaimed >= 200, "{:?}", queue.counters());
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    producer.close().await;
+    Ok(())
+}
+
+/// An entry whose every worker dies goes to the dead-letter stream after its receive limit,
+/// rather than looping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_entry_goes_to_the_dead_letters_at_its_receive_limit() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("poison");
+    let cfg = RedisQueueConfig::new(&url, &q)
+        .lease(Duration::from_millis(300))
+        .max_receives(2);
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    enqueue(&producer, 0..1).await;
+    let hang = Recorder::start(200, Duration::from_secs(3600)).await;
+    // Two workers in turn take it and die holding it.
+    for round in 0..2u64 {
+        let cfg = cfg.clone();
+        let u = hang.url();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let qa = RedisQueue::connect(cfg).await.unwrap();
+                let s = worker(&qa, "siem", &u, fast_retry()).unwrap();
+                let c = qa.clone();
+                assert!(
+                    wait_until(Duration::from_secs(10), || c.counters().read
+                        + c.counters().reclaimed
+                        >= 1)
+                    .await,
+                    "round {round}: the entry was handed out"
+                );
+                std::mem::forget(s);
+            });
+            rt.shutdown_background();
+        })
+        .join()
+        .unwrap();
+    }
+    // A third worker finds it at its limit: dead-lettered, not delivered.
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    let dead = format!("whk:{{{q}.0}}:dead");
+    assert!(wait_until(Duration::from_secs(10), || xlen(&url, &dead) == 1).await);
+    assert_eq!(queue.counters().dead_by_receives, 1);
+    assert_eq!(rec.distinct(), 0);
+    let outbox = Outbox::from_store(Arc::new(queue.clone()));
+    let listed = outbox.dead_letters(&Filter::all(), 10);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].event_id, "evt_0");
+    assert!(
+        listed[0].reason.contains("receive limit"),
+        "{}",
+        listed[0].reason
+    );
+    // Redriven: delivered.
+    assert_eq!(outbox.redeliver(&Filter::all())?, 1);
+    queue.flush().await?;
+    assert_eq!(rec.wait_distinct(1, Duration::from_secs(10)).await, 1);
+    assert_eq!(xlen(&url, &dead), 0);
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    producer.close().await;
+    Ok(())
+}
+
+/// Given up at the endpoint (a 400): kept in the dead-letter stream with its attempts,
+/// listed, purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_up_events_are_dead_letters_that_can_be_purged() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("dead");
+    let cfg = RedisQueueConfig::new(&url, &q);
+    let queue = RedisQueue::connect(cfg).await?;
+    enqueue(&queue, 0..5).await;
+    let rec = Recorder::start(400, Duration::ZERO).await;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    let outbox = Outbox::from_store(Arc::new(queue.clone()));
+    assert!(
+        wait_until(Duration::from_secs(20), || outbox
+            .dead_letters(&Filter::all(), 100)
+            .len()
+            == 5)
+        .await
+    );
+    let one = outbox.dead_letters(&Filter::all().event_ids(["evt_3"]), 10);
+    let full = outbox.dead_letter(one[0].id)?.expect("kept");
+    assert_eq!(full.event.as_ref().map(Event::id), Some("evt_3"));
+    assert!(!full.attempts.is_empty());
+    assert_eq!(outbox.purge(&Filter::all())?, 5);
+    assert!(outbox.dead_letters(&Filter::all(), 100).is_empty());
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    Ok(())
+}
+
+/// Redis killed (SIGKILL) and restarted mid-run with AOF (`appendfsync always`): nothing
+/// appended before or after is lost; the workers reconnect by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_with_aof_loses_nothing() -> Result<(), BoxError> {
+    let Some(mut server) = RedisServer::start(true) else {
+        return Ok(());
+    };
+    let url = server.url();
+    let q = queue_name("restart");
+    // A read whose answer is lost with the connection leaves entries pending for a worker that
+    // never got them: claimed after the lease (short here).
+    let cfg = RedisQueueConfig::new(&url, &q).lease(Duration::from_secs(2));
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    let rec = Recorder::start(200, Duration::from_millis(2)).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    enqueue(&producer, 0..3000).await;
+    rec.wait_distinct(500, Duration::from_secs(30)).await;
+    server.restart();
+    enqueue(&producer, 3000..4000).await;
+    let got = rec.wait_distinct(4000, Duration::from_secs(60)).await;
+    let missing: Vec<u64> = {
+        let seen = rec.seen.lock().unwrap();
+        (0..4000)
+            .filter(|n| !seen.counts.contains_key(n))
+            .take(20)
+            .collect()
+    };
+    assert_eq!(
+        got,
+        4000,
+        "missing {missing:?}; worker {:?}; producer {:?}; stream {}",
+        queue.counters(),
+        producer.counters(),
+        xlen(&url, &format!("whk:{{{q}.0}}:s"))
+    );
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    producer.close().await;
+    Ok(())
+}
+
+/// Redis restarted without persistence: the stream and its group are gone; the worker does
+/// not loop on `NOGROUP` (svix#1844): it creates the group again and delivers what comes next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nogroup_after_a_restart_without_persistence_heals() -> Result<(), BoxError> {
+    let Some(mut server) = RedisServer::start(false) else {
+        return Ok(());
+    };
+    let url = server.url();
+    let q = queue_name("nogroup");
+    let cfg = RedisQueueConfig::new(&url, &q);
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    assert!(
+        producer
+            .warnings()
+            .iter()
+            .any(|w| w.contains("persistence is off")),
+        "{:?}",
+        producer.warnings()
+    );
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    enqueue(&producer, 0..100).await;
+    assert_eq!(rec.wait_distinct(100, Duration::from_secs(20)).await, 100);
+    server.restart();
+    enqueue(&producer, 100..200).await;
+    assert_eq!(rec.wait_distinct(200, Duration::from_secs(30)).await, 200);
+    assert!(
+        queue.counters().groups_recreated >= 1,
+        "{:?}",
+        queue.counters()
+    );
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    producer.close().await;
+    Ok(())
+}
+
+/// The length limit: `DropNewest` refuses past it, `DropOldest` trims the oldest, `Block`
+/// reports full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_length_limit_applies_its_policy() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    for (policy, name) in [
+        (OverflowPolicy::DropNewest, "newest"),
+        (OverflowPolicy::DropOldest, "oldest"),
+        (OverflowPolicy::Block, "block"),
+    ] {
+        let q = queue_name(name);
+        let cfg = RedisQueueConfig::new(&url, &q)
+            .max_len(1000)
+            .overflow(policy);
+        let queue = RedisQueue::connect(cfg).await?;
+        let mut refused = 0;
+        for n in 0..1500 {
+            if queue.enqueue_nowait(&event(n)).is_err() {
+                refused += 1;
+            }
+        }
+        queue.flush().await?;
+        let len = xlen(&url, &format!("whk:{{{q}.0}}:s"));
+        match policy {
+            OverflowPolicy::DropOldest => {
+                assert_eq!((refused, len), (0, 1000));
+                assert_eq!(queue.counters().dropped, 500);
+            }
+            _ => assert_eq!((refused, len), (500, 1000), "{name}"),
+        }
+        queue.close().await;
+    }
+    Ok(())
+}
+
+/// Unused (keeps the shared-server helper referenced when every test starts its own).
+#[allow(dead_code)]
+fn _uses(r: Redis) -> String {
+    r.url()
+}
+
+/// With a spool (a local outbox in front), a producer keeps enqueueing while Redis is down:
+/// the events wait on disk, reach Redis once it is back, and a producer killed meanwhile
+/// forwards the rest when it opens the spool again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_buffers_on_disk_while_redis_is_down() -> Result<(), BoxError> {
+    use webhook_redis::SpooledQueue;
+    use webhook_sender::outbox::OutboxConfig;
+    let Some(mut server) = RedisServer::start(true) else {
+        return Ok(());
+    };
+    let url = server.url();
+    let q = queue_name("spool");
+    let dir = std::env::temp_dir().join(format!("webhook-redis-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    server.kill();
+    // Redis down: appends succeed, on disk.
+    let spool = SpooledQueue::open(OutboxConfig::new(&dir), RedisQueueConfig::new(&url, &q))?;
+    for n in 0..1000 {
+        spool.enqueue(&event(n))?;
+    }
+    assert_eq!(
+        spool.drain(Duration::from_millis(300)).await,
+        1000,
+        "held while Redis is down"
+    );
+    // Closed (a producer that exits) and opened again, Redis still down: nothing lost.
+    spool.close().await;
+    drop(spool);
+    let spool = SpooledQueue::open(OutboxConfig::new(&dir), RedisQueueConfig::new(&url, &q))?;
+    for n in 1000..1500 {
+        spool.enqueue(&event(n))?;
+    }
+    server.restart();
+    assert_eq!(
+        spool.drain(Duration::from_secs(30)).await,
+        0,
+        "forwarded once Redis is back"
+    );
+    assert_eq!(xlen(&url, &format!("whk:{{{q}.0}}:s")), 1500);
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(RedisQueueConfig::new(&url, &q)).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    assert_eq!(rec.wait_distinct(1500, Duration::from_secs(30)).await, 1500);
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    spool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
