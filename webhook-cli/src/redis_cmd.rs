@@ -370,15 +370,7 @@ pub(crate) fn name_from_url(url: &str) -> String {
 }
 
 fn retry_policy(a: &WorkerArgs) -> Result<RetryPolicy, CliError> {
-    let max_delay = a.retry_max_delay.max(a.retry_delay);
-    RetryPolicy::builder()
-        .exponential(a.retry_delay, 2.0, max_delay, true)
-        .max_elapsed(a.retry_for)
-        .max_attempts(a.retries.map_or(u32::MAX, |n| n.saturating_add(1)))
-        .min_wait_after_throttle(a.retry_delay)
-        .retry_after(true, a.retry_for.max(max_delay))
-        .build()
-        .map_err(|e| CliError::config(format!("retry settings: {e}")))
+    crate::send::retry_window(a.retry_delay, a.retry_max_delay, a.retry_for, a.retries)
 }
 
 /// `webhook worker`.

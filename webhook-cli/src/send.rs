@@ -41,13 +41,29 @@ const OUTBOX_GRACE: Duration = Duration::from_secs(2);
 /// `Retry-After` answer is honoured up to the whole window; the wait after a 429/timeout is
 /// the first delay (not the engine's 60 s default, which suits a daemon more than a terminal).
 pub(crate) fn retry_policy(args: &SendArgs) -> Result<RetryPolicy, CliError> {
-    let max_delay = args.retry_max_delay.max(args.retry_delay);
+    retry_window(
+        args.retry_delay,
+        args.retry_max_delay,
+        args.retry_for,
+        args.retries,
+    )
+}
+
+/// The retry policy of `send` and `worker` from their `--retry-*` flags (see
+/// [`retry_policy`]).
+pub(crate) fn retry_window(
+    delay: Duration,
+    max_delay: Duration,
+    retry_for: Duration,
+    retries: Option<u32>,
+) -> Result<RetryPolicy, CliError> {
+    let max_delay = max_delay.max(delay);
     RetryPolicy::builder()
-        .exponential(args.retry_delay, 2.0, max_delay, true)
-        .max_elapsed(args.retry_for)
-        .max_attempts(args.retries.map_or(u32::MAX, |n| n.saturating_add(1)))
-        .min_wait_after_throttle(args.retry_delay)
-        .retry_after(true, args.retry_for.max(max_delay))
+        .exponential(delay, 2.0, max_delay, true)
+        .max_elapsed(retry_for)
+        .max_attempts(retries.map_or(u32::MAX, |n| n.saturating_add(1)))
+        .min_wait_after_throttle(delay)
+        .retry_after(true, retry_for.max(max_delay))
         .build()
         .map_err(|e| CliError::config(format!("retry settings: {e}")))
 }
