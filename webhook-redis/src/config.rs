@@ -155,16 +155,40 @@ impl RedisQueueConfig {
 pub(crate) struct Keys {
     pub(crate) streams: Vec<String>,
     pub(crate) dead: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// The keys of one endpoint's retries in one partition: the batches waiting for their due
+/// time, those handed to a process (scored by the end of its lease), their data, and their
+/// event and receive counts.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryKeys {
+    pub(crate) due: String,
+    pub(crate) held: String,
+    pub(crate) data: String,
+    pub(crate) meta: String,
 }
 
 impl Keys {
     pub(crate) fn new(queue: &str, partitions: u16) -> Self {
-        let tag = |p: u16| format!("whk:{{{queue}.{p}}}");
+        let tags: Vec<String> = (0..partitions)
+            .map(|p| format!("whk:{{{queue}.{p}}}"))
+            .collect();
         Self {
-            streams: (0..partitions).map(|p| format!("{}:s", tag(p))).collect(),
-            dead: (0..partitions)
-                .map(|p| format!("{}:dead", tag(p)))
-                .collect(),
+            streams: tags.iter().map(|t| format!("{t}:s")).collect(),
+            dead: tags.iter().map(|t| format!("{t}:dead")).collect(),
+            tags,
+        }
+    }
+
+    /// `group`'s retry keys in partition `part` (`whk:{<queue>.<p>}:r:<group>:due`, ...).
+    pub(crate) fn retry(&self, part: usize, group: &str) -> RetryKeys {
+        let t = &self.tags[part];
+        RetryKeys {
+            due: format!("{t}:r:{group}:due"),
+            held: format!("{t}:r:{group}:held"),
+            data: format!("{t}:r:{group}:data"),
+            meta: format!("{t}:r:{group}:meta"),
         }
     }
 }

@@ -25,10 +25,25 @@
 //!   process claims them (`XAUTOCLAIM`, which counts a delivery). An entry handed out more
 //!   than [`max_receives`](crate::RedisQueueConfig::max_receives) times goes to the
 //!   dead-letter stream instead (a poison entry that kills its workers stops looping).
-//! * Retries stay with the process that made the attempt, under its renewed lease: the
-//!   delivery machine schedules them by due time. A process that dies while holding a retry
-//!   leaves the entry to be reclaimed and tried again at once (a new batch id; the event id
-//!   is unchanged).
+//! * Retries are scheduled in Redis. A batch whose attempt failed goes to its endpoint's
+//!   retry set in one partition (`whk:{Q.p}:r:<endpoint>:due`, a sorted set scored by the
+//!   due time, with the batch's events, attempts, first-attempt time and attempt log in a hash
+//!   beside it), in one transaction, and only then are its stream entries acknowledged; the
+//!   sender forgets it ([`OutboxStore::schedules_retries`]). No process holds a waiting retry
+//!   in memory, and the process that made the attempt may die: the retry is still sent when
+//!   due, by whichever process of the endpoint takes it, with the same batch id (the
+//!   `webhook-id`) and the attempts counted on, so the retry policy's limits hold across
+//!   processes.
+//! * Taking due retries is one atomic script that any number of processes run (every quarter
+//!   second, or sooner when the next due time is known): each due batch moves to the held set,
+//!   scored by the end of a lease the taker renews while the batch is in flight, and goes to
+//!   one taker. This replaces the "one mover holding a short lock" of other designs: there is
+//!   no lock to expire or to lose with its holder, and a due batch waits at most one polling
+//!   period, however many processes run. A lease that runs out (the taker died) makes the
+//!   batch due again at once; a batch taken more than
+//!   [`max_receives`](crate::RedisQueueConfig::max_receives) times without an attempt being
+//!   recorded goes to the dead letters. A process that closes hands the retries it took back,
+//!   due at once.
 //!
 //! # Faults
 //!
@@ -48,7 +63,8 @@ use tokio::sync::{Notify, watch};
 use webhook_core::Event;
 use webhook_sender::outbox::{
     Appended, AttemptInfo, BatchRecord, DeadLetterEntry, Durability, Filter, OutboxError,
-    OutboxStats, OutboxStore, ReadCursor, ReadOut, RecoveryReport, SettleKind, StoreFuture,
+    OutboxStats, OutboxStore, ReadCursor, ReadOut, RecoveryReport, RestoredBatch, SettleKind,
+    StoreFuture,
 };
 use webhook_sender::{OverflowPolicy, RegistrySnapshot};
 
@@ -124,14 +140,46 @@ enum Op {
         group: Arc<str>,
         id: String,
     },
+    /// A batch waiting for a retry, into its endpoint's retry set (written before the
+    /// acknowledgements of its entries).
+    Park {
+        part: usize,
+        group: Arc<str>,
+        batch: Box<str>,
+        due_ms: u64,
+        blob: Vec<u8>,
+        events: usize,
+    },
+    /// A batch taken from the retry set and settled: removed.
+    Unpark {
+        part: usize,
+        group: Arc<str>,
+        batch: Box<str>,
+    },
 }
 
-/// An entry handed to this process.
+/// An event handed to this process.
 #[derive(Debug)]
 struct Held {
     part: usize,
     group: Arc<str>,
-    id: String,
+    /// Its stream entry (`None`: an event of a batch taken from the retry set).
+    id: Option<String>,
+    /// The event (kept to park its batch if an attempt fails).
+    event: Event,
+}
+
+/// A batch this process is delivering.
+#[derive(Debug, Default)]
+struct BatchState {
+    /// The seqs of its events.
+    seqs: Vec<u64>,
+    /// When its first attempt was made, ms since the Unix epoch.
+    first_ms: u64,
+    /// Its failed attempts, oldest first.
+    log: Vec<AttemptInfo>,
+    /// Taken from the retry set of this partition (leased to this process).
+    taken: Option<usize>,
 }
 
 /// One endpoint's reading in this process.
@@ -143,6 +191,8 @@ struct Feed {
     readable: Arc<Notify>,
     /// Notified when `buf` shrinks (a reader waiting for room reads again).
     room: Arc<Notify>,
+    /// Batches taken from the retry set and not yet read by the driver.
+    batches: VecDeque<RestoredBatch>,
 }
 
 #[derive(Debug, Default)]
@@ -155,8 +205,8 @@ struct State {
     unwritten: Vec<u64>,
     held: HashMap<u64, Held>,
     feeds: HashMap<Arc<str>, Feed>,
-    /// Attempt logs of the batches in flight or waiting for a retry.
-    batches: HashMap<(Arc<str>, Box<str>), Vec<AttemptInfo>>,
+    /// The batches this process is delivering, by endpoint and batch id.
+    batches: HashMap<(Arc<str>, Box<str>), BatchState>,
 }
 
 #[derive(Debug)]
@@ -228,11 +278,30 @@ pub struct RedisQueue {
     inner: Arc<Inner>,
 }
 
+/// The most failed attempts a batch's log keeps (the newest).
+const MAX_LOG: usize = 32;
+
+/// FNV-1a: where a batch's retry (or an event's dead letter) goes among the partitions.
+fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
+
+/// `d` in whole milliseconds.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How often a process looks for retries that fell due (at most; sooner when the next due
+/// time is known to be sooner).
+const TAKE_EVERY: Duration = Duration::from_millis(250);
 
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -493,6 +562,37 @@ impl RedisQueue {
             s.feeds.keys().cloned().collect()
         };
         let mut conn = self.inner.conn.clone();
+        // Retries taken and not settled: due again at once, for another process (the take
+        // did not count as a receive).
+        let taken: Vec<(Arc<str>, Box<str>, usize)> = {
+            let mut s = self
+                .inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            s.batches
+                .drain()
+                .filter_map(|((g, b), st)| Some((g, b, st.taken?)))
+                .collect()
+        };
+        if !taken.is_empty() {
+            let now = now_ms();
+            let mut pipe = redis::pipe();
+            for (g, b, part) in &taken {
+                let k = self.inner.keys.retry(*part, g);
+                pipe.cmd("MULTI");
+                pipe.cmd("ZREM").arg(&k.held).arg(&**b);
+                pipe.cmd("ZADD").arg(&k.due).arg(now).arg(&**b);
+                pipe.cmd("HINCRBY")
+                    .arg(&k.meta)
+                    .arg(format!("r:{b}"))
+                    .arg(-1);
+                pipe.cmd("EXEC");
+            }
+            if let Err(e) = pipe.query_async::<Value>(&mut conn).await {
+                tracing::warn!(error = %e, "handing back the retries held failed: they are taken again after the lease");
+            }
+        }
         for g in &groups {
             for key in &self.inner.keys.streams {
                 let r: Result<i64, _> = scripts::RELEASE
@@ -637,6 +737,7 @@ impl RedisQueue {
                 buf: VecDeque::new(),
                 readable: readable.clone(),
                 room: room.clone(),
+                batches: VecDeque::new(),
             },
         );
         drop(s);
@@ -649,6 +750,7 @@ impl RedisQueue {
             ));
             self.spawn(Self::reclaimer(self.inner.clone(), group.clone(), p));
             self.spawn(Self::renewer(self.inner.clone(), group.clone(), p));
+            self.spawn(Self::taker(self.inner.clone(), group.clone(), p));
         }
         readable
     }
@@ -832,18 +934,40 @@ impl RedisQueue {
     async fn renewer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
         let mut conn = inner.conn.clone();
         let key = inner.keys.streams[part].clone();
+        let retry = inner.keys.retry(part, &group);
+        let lease_ms = millis(inner.cfg.lease);
         let every = (inner.cfg.lease / 3).max(Duration::from_millis(30));
         loop {
             tokio::time::sleep(every).await;
-            let ids: Vec<String> = inner
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .held
-                .values()
-                .filter(|h| h.part == part && h.group == group)
-                .map(|h| h.id.clone())
-                .collect();
+            let (ids, taken): (Vec<String>, Vec<Box<str>>) = {
+                let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+                let ids = s
+                    .held
+                    .values()
+                    .filter(|h| h.part == part && h.group == group)
+                    .filter_map(|h| h.id.clone())
+                    .collect();
+                let taken = s
+                    .batches
+                    .iter()
+                    .filter(|((g, _), b)| *g == group && b.taken == Some(part))
+                    .map(|((_, id), _)| id.clone())
+                    .collect();
+                (ids, taken)
+            };
+            if !taken.is_empty() {
+                // Only those still held (`XX`): one parked again or settled meanwhile is not.
+                let until = now_ms().saturating_add(lease_ms);
+                let mut cmd = redis::cmd("ZADD");
+                cmd.arg(&retry.held).arg("XX");
+                for b in &taken {
+                    cmd.arg(until).arg(&**b);
+                }
+                if let Err(e) = cmd.query_async::<Value>(&mut conn).await {
+                    inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "renewing the leases of retries failed");
+                }
+            }
             for chunk in ids.chunks(1000) {
                 let mut call = scripts::RENEW.key(&key);
                 call.arg(&*group).arg(&inner.consumer);
@@ -858,6 +982,130 @@ impl RedisQueue {
                     tracing::debug!(error = %e, "renewing leases failed");
                 }
             }
+        }
+    }
+
+    /// Takes the batches of `group`'s retry set in partition `part` that fell due, while this
+    /// process holds fewer than [`fetch`](crate::RedisQueueConfig::fetch) of them. Any number
+    /// of processes run this at once: the script is atomic, so each due batch goes to one of
+    /// them, under a lease; a batch taken more than
+    /// [`max_receives`](crate::RedisQueueConfig::max_receives) times without an attempt
+    /// (its takers died) goes to the dead letters.
+    async fn taker(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+        let mut conn = inner.conn.clone();
+        let keys = inner.keys.retry(part, &group);
+        let lease_ms = millis(inner.cfg.lease);
+        let mut stop = inner.stop.subscribe();
+        let mut wait = TAKE_EVERY;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            wait = TAKE_EVERY;
+            let room = {
+                let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+                let held = s
+                    .batches
+                    .iter()
+                    .filter(|((g, _), b)| *g == group && b.taken.is_some())
+                    .count();
+                inner.cfg.fetch.saturating_sub(held)
+            };
+            let now = now_ms();
+            let r: Result<Value, RedisError> = scripts::TAKE
+                .key(&keys.due)
+                .key(&keys.held)
+                .key(&keys.data)
+                .key(&keys.meta)
+                .arg(now)
+                .arg(lease_ms)
+                .arg(room)
+                .invoke_async(&mut conn)
+                .await;
+            let v = match r {
+                Ok(v) => v,
+                Err(e) => {
+                    inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "taking retries failed");
+                    continue;
+                }
+            };
+            let r = items(&v);
+            let got = r.first().map(items).unwrap_or_default();
+            if let Some(next) = r
+                .get(1)
+                .and_then(string_of)
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| *n >= 0.0)
+            {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let next = next as u64;
+                wait = Duration::from_millis(next.saturating_sub(now_ms()))
+                    .clamp(Duration::from_millis(5), TAKE_EVERY);
+            }
+            if room > 0 && got.len() >= room {
+                // More may be due: look again as soon as some are settled.
+                wait = Duration::from_millis(20);
+            }
+            let mut restored = Vec::new();
+            let mut dead = Vec::new();
+            let mut gone = Vec::new();
+            for g in got {
+                let g = items(g);
+                let Some(batch) = g.first().and_then(string_of) else {
+                    continue;
+                };
+                let receives = g.get(2).and_then(int_of).unwrap_or(1);
+                match g.get(1).and_then(bytes_of).map(|b| codec::parked(&b)) {
+                    Some(Ok(p)) if receives > i64::from(inner.cfg.max_receives) => {
+                        dead.push((batch, p, receives));
+                    }
+                    Some(Ok(p)) => restored.push((batch, p)),
+                    Some(Err(m)) => {
+                        tracing::error!(batch = %batch, error = %m.0, "a retry that is not a batch: removed");
+                        gone.push(batch);
+                    }
+                    None => {
+                        tracing::error!(batch = %batch, "a retry without its data: removed");
+                        gone.push(batch);
+                    }
+                }
+            }
+            for (batch, p, receives) in dead {
+                let reason = format!(
+                    "receive limit reached ({receives} receives): the retry was taken by workers that died or stalled holding it"
+                );
+                let mut pipe = redis::pipe();
+                for e in &p.events {
+                    pipe.add_command(dead_cmd(
+                        &inner.keys.dead[part],
+                        random_u64() >> 12,
+                        &group,
+                        &reason,
+                        now_ms(),
+                        &p.log,
+                        Some(&batch),
+                        e,
+                    ));
+                }
+                match pipe.query_async::<Value>(&mut conn).await {
+                    Ok(_) => {
+                        inner
+                            .counters
+                            .dead_by_receives
+                            .fetch_add(p.events.len() as u64, Ordering::Relaxed);
+                        tracing::warn!(group = %group, batch = %batch, events = p.events.len(), "a retry moved to the dead letters at the receive limit");
+                        gone.push(batch);
+                    }
+                    Err(e) => {
+                        // Still held: taken again (and dead-lettered) after the lease.
+                        inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "dead-lettering a retry failed");
+                    }
+                }
+            }
+            hand_out_parked(&inner, &group, part, restored, gone);
         }
     }
 
@@ -1002,7 +1250,8 @@ fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
             Held {
                 part,
                 group: group.clone(),
-                id,
+                id: Some(id),
+                event: event.clone(),
             },
         );
         if let Some(f) = s.feeds.get_mut(group) {
@@ -1020,6 +1269,115 @@ fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
     if acks > 0 {
         inner.wake_writer.notify_one();
     }
+}
+
+/// Hands batches taken from the retry set to the endpoint's buffer (they come back to the
+/// driver as restored batches, sent at once with their id and attempts), and removes those
+/// that are `gone`.
+fn hand_out_parked(
+    inner: &Inner,
+    group: &Arc<str>,
+    part: usize,
+    taken: Vec<(String, codec::Parked)>,
+    gone: Vec<String>,
+) {
+    if taken.is_empty() && gone.is_empty() {
+        return;
+    }
+    let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+    for batch in gone {
+        s.ops.push_back(Op::Unpark {
+            part,
+            group: group.clone(),
+            batch: batch.into(),
+        });
+    }
+    let mut added = false;
+    for (batch, p) in taken {
+        let mut events = Vec::with_capacity(p.events.len());
+        let mut seqs = Vec::with_capacity(p.events.len());
+        for event in p.events {
+            let seq = s.next_seq;
+            s.next_seq += 1;
+            s.held.insert(
+                seq,
+                Held {
+                    part,
+                    group: group.clone(),
+                    id: None,
+                    event: event.clone(),
+                },
+            );
+            seqs.push(seq);
+            events.push((seq, event));
+        }
+        let log = p
+            .log
+            .into_iter()
+            .map(|(at, status, latency, error)| attempt_info(at, status, latency, error))
+            .collect();
+        let batch: Box<str> = batch.into();
+        s.batches.insert(
+            (group.clone(), batch.clone()),
+            BatchState {
+                seqs,
+                first_ms: p.first_ms,
+                log,
+                taken: Some(part),
+            },
+        );
+        if let Some(f) = s.feeds.get_mut(group) {
+            f.batches
+                .push_back(RestoredBatch::new(batch, events, p.attempts, p.first_ms, 0));
+            added = true;
+        }
+    }
+    let readable = s.feeds.get(group).map(|f| f.readable.clone());
+    drop(s);
+    if added && let Some(r) = readable {
+        r.notify_one();
+    }
+    inner.wake_writer.notify_one();
+}
+
+/// The `XADD` of one dead letter.
+#[allow(clippy::too_many_arguments)]
+fn dead_cmd(
+    key: &str,
+    id: u64,
+    group: &str,
+    reason: &str,
+    at_ms: u64,
+    attempts: &[(u64, Option<u16>, u64, String)],
+    batch: Option<&str>,
+    event: &Event,
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key)
+        .arg("*")
+        .arg("dl")
+        .arg(id)
+        .arg("group")
+        .arg(group)
+        .arg("reason")
+        .arg(reason)
+        .arg("dead_at")
+        .arg(at_ms)
+        .arg("attempts")
+        .arg(serde_json::to_vec(attempts).unwrap_or_else(|_| b"[]".to_vec()));
+    if let Some(b) = batch {
+        cmd.arg("batch").arg(b);
+    }
+    codec::add_args(&mut cmd, event);
+    cmd
+}
+
+/// An attempt log as stored: (at ms, status, latency ms, error).
+fn log_tuples(attempts: &[AttemptInfo]) -> Vec<(u64, Option<u16>, u64, String)> {
+    attempts
+        .iter()
+        .map(|a| (a.at_ms, a.status, millis(a.latency), a.error.clone()))
+        .collect()
 }
 
 fn take_ops(inner: &Inner) -> Vec<Op> {
@@ -1054,6 +1412,9 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
         ..Meta::default()
     };
     let mut acks: HashMap<(usize, Arc<str>), Vec<String>> = HashMap::new();
+    // After the appends (whose answers come first), before the acknowledgements (a batch is
+    // in its retry set before its entries leave the stream).
+    let mut retries = Vec::new();
     for op in ops {
         match op {
             Op::Add { part, cmd, ticket } => {
@@ -1065,7 +1426,44 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
                 acks.entry((part, group)).or_default().push(id);
                 meta.acks += 1;
             }
+            park @ (Op::Park { .. } | Op::Unpark { .. }) => retries.push(park),
         }
+    }
+    for op in retries {
+        // Each in a transaction: a batch is never out of both sets.
+        pipe.cmd("MULTI");
+        match op {
+            Op::Park {
+                part,
+                group,
+                batch,
+                due_ms,
+                blob,
+                events,
+            } => {
+                let k = inner.keys.retry(part, &group);
+                pipe.cmd("HSET").arg(&k.data).arg(&*batch).arg(blob);
+                pipe.cmd("HSET")
+                    .arg(&k.meta)
+                    .arg(format!("n:{batch}"))
+                    .arg(events);
+                pipe.cmd("HDEL").arg(&k.meta).arg(format!("r:{batch}"));
+                pipe.cmd("ZREM").arg(&k.held).arg(&*batch);
+                pipe.cmd("ZADD").arg(&k.due).arg(due_ms).arg(&*batch);
+            }
+            Op::Unpark { part, group, batch } => {
+                let k = inner.keys.retry(part, &group);
+                pipe.cmd("ZREM").arg(&k.due).arg(&*batch);
+                pipe.cmd("ZREM").arg(&k.held).arg(&*batch);
+                pipe.cmd("HDEL").arg(&k.data).arg(&*batch);
+                pipe.cmd("HDEL")
+                    .arg(&k.meta)
+                    .arg(format!("n:{batch}"))
+                    .arg(format!("r:{batch}"));
+            }
+            Op::Add { .. } | Op::Ack { .. } => {}
+        }
+        pipe.cmd("EXEC");
     }
     for ((part, group), ids) in acks {
         let c = pipe.cmd("XACK").arg(&inner.keys.streams[part]).arg(&*group);
@@ -1274,6 +1672,7 @@ impl OutboxStore for RedisQueue {
             out.at_end = true;
             return Ok(out);
         };
+        out.batches.extend(f.batches.drain(..));
         let n = f.buf.len().min(max);
         out.events.extend(f.buf.drain(..n));
         out.at_end = f.buf.is_empty();
@@ -1284,19 +1683,73 @@ impl OutboxStore for RedisQueue {
     }
 
     fn batch(&self, endpoint: &str, batch_id: &str, record: BatchRecord<'_>) {
-        let mut s = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let inner = &self.inner;
+        let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (Arc::<str>::from(endpoint), Box::<str>::from(batch_id));
-        let log = s.batches.entry(key).or_default();
-        if let Some(a) = record.attempt {
-            log.push(a);
-            if log.len() > 16 {
-                log.remove(0);
+        let st = s.batches.entry(key.clone()).or_default();
+        if let Some((seqs, _)) = record.first {
+            st.seqs = seqs.to_vec();
+            st.first_ms = record.first_ms;
+        }
+        let Some(a) = record.attempt else {
+            return;
+        };
+        st.log.push(a);
+        if st.log.len() > MAX_LOG {
+            st.log.remove(0);
+        }
+        // A failed attempt: the batch goes to the endpoint's retry set, due at `due_ms` (the
+        // sender hands it over and forgets it). Its stream entries are acknowledged after.
+        let Some(st) = s.batches.remove(&key) else {
+            return;
+        };
+        let mut events = Vec::with_capacity(st.seqs.len());
+        let mut acks = Vec::new();
+        for q in &st.seqs {
+            if let Some(h) = s.held.remove(q) {
+                events.push(h.event);
+                if let Some(id) = h.id {
+                    acks.push(Op::Ack {
+                        part: h.part,
+                        group: h.group,
+                        id,
+                    });
+                }
             }
         }
+        if events.is_empty() {
+            tracing::warn!(
+                batch = batch_id,
+                "a retry of events this process no longer holds: not parked (they are handed out again)"
+            );
+            return;
+        }
+        let part = st.taken.unwrap_or_else(|| {
+            usize::try_from(fnv(batch_id.as_bytes())).unwrap_or(0) % inner.keys.streams.len()
+        });
+        let first_ms = match st.first_ms {
+            0 => st.log.first().map_or_else(now_ms, |a| a.at_ms),
+            t => t,
+        };
+        let n = events.len();
+        let blob = codec::park(&codec::Parked {
+            attempts: record.attempts,
+            first_ms,
+            due_ms: record.due_ms,
+            log: log_tuples(&st.log),
+            events,
+        });
+        s.ops.push_back(Op::Park {
+            part,
+            group: key.0,
+            batch: key.1,
+            due_ms: record.due_ms,
+            blob,
+            events: n,
+        });
+        s.ops.extend(acks);
+        drop(s);
+        inner.wake_writer.notify_one();
     }
 
     fn batch_log(&self, endpoint: &str, batch_id: &str) -> Vec<AttemptInfo> {
@@ -1307,7 +1760,7 @@ impl OutboxStore for RedisQueue {
             .unwrap_or_else(PoisonError::into_inner);
         s.batches
             .get(&(Arc::<str>::from(endpoint), Box::<str>::from(batch_id)))
-            .cloned()
+            .map(|b| b.log.clone())
             .unwrap_or_default()
     }
 
@@ -1317,18 +1770,30 @@ impl OutboxStore for RedisQueue {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(b) = batch {
-            s.batches
-                .remove(&(Arc::<str>::from(endpoint), Box::<str>::from(b)));
-        }
         let mut n = 0;
-        for q in seqs {
-            if let Some(h) = s.held.remove(q) {
-                s.ops.push_back(Op::Ack {
-                    part: h.part,
-                    group: h.group,
-                    id: h.id,
+        if let Some(b) = batch {
+            let key = (Arc::<str>::from(endpoint), Box::<str>::from(b));
+            if let Some(BatchState {
+                taken: Some(part), ..
+            }) = s.batches.remove(&key)
+            {
+                s.ops.push_back(Op::Unpark {
+                    part,
+                    group: key.0,
+                    batch: key.1,
                 });
+                n += 1;
+            }
+        }
+        for q in seqs {
+            if let Some(Held {
+                part,
+                group,
+                id: Some(id),
+                ..
+            }) = s.held.remove(q)
+            {
+                s.ops.push_back(Op::Ack { part, group, id });
                 n += 1;
             }
         }
@@ -1348,53 +1813,22 @@ impl OutboxStore for RedisQueue {
         at: SystemTime,
     ) -> Result<u64, OutboxError> {
         let id = random_u64() >> 12;
-        let part = usize::try_from(
-            event
-                .id()
-                .bytes()
-                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
-        )
-        .unwrap_or(0)
-            % self.inner.keys.dead.len();
-        let attempts: Vec<(u64, Option<u16>, u64, &str)> = attempts
-            .iter()
-            .map(|a| {
-                (
-                    a.at_ms,
-                    a.status,
-                    u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
-                    a.error.as_str(),
-                )
-            })
-            .collect();
+        let part =
+            usize::try_from(fnv(event.id().as_bytes())).unwrap_or(0) % self.inner.keys.dead.len();
         let at_ms = at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-        let key = self.inner.keys.dead[part].clone();
-        let fields = codec::fields(event);
-        let attempts = serde_json::to_vec(&attempts).map_err(backend)?;
-        self.admin(|c| {
-            let mut cmd = redis::cmd("XADD");
-            cmd.arg(&key)
-                .arg("*")
-                .arg("dl")
-                .arg(id)
-                .arg("group")
-                .arg(endpoint)
-                .arg("reason")
-                .arg(reason)
-                .arg("dead_at")
-                .arg(at_ms)
-                .arg("attempts")
-                .arg(attempts.as_slice());
-            if let Some(b) = batch {
-                cmd.arg("batch").arg(b);
-            }
-            for (k, v) in &fields {
-                cmd.arg(*k).arg(v.as_slice());
-            }
-            cmd.query::<Value>(c)
-        })?;
+        let cmd = dead_cmd(
+            &self.inner.keys.dead[part],
+            id,
+            endpoint,
+            reason,
+            at_ms,
+            &log_tuples(attempts),
+            batch,
+            event,
+        );
+        self.admin(|c| cmd.query::<Value>(c))?;
         Ok(id)
     }
 
@@ -1466,7 +1900,19 @@ impl OutboxStore for RedisQueue {
                     .get("lag")
                     .and_then(int_of)
                     .unwrap_or_else(|| i64::try_from(len).unwrap_or(0));
-                *by.entry(name).or_default() += u64::try_from(pending + lag).unwrap_or(0);
+                // Batches waiting in its retry set (their entries left the stream).
+                let meta = self.inner.keys.retry(p, &name).meta;
+                let waiting: u64 = self
+                    .admin(|c| redis::cmd("HGETALL").arg(&meta).query::<Value>(c))
+                    .map(|v| {
+                        pairs(&v)
+                            .into_iter()
+                            .filter(|(k, _)| k.starts_with(b"n:"))
+                            .filter_map(|(_, n)| std::str::from_utf8(&n).ok()?.parse::<u64>().ok())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                *by.entry(name).or_default() += u64::try_from(pending + lag).unwrap_or(0) + waiting;
             }
         }
         let mut by: Vec<(String, u64)> = by.into_iter().collect();
@@ -1532,6 +1978,10 @@ impl OutboxStore for RedisQueue {
     }
 
     fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn schedules_retries(&self) -> bool {
         true
     }
 

@@ -146,3 +146,40 @@ return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', best_ms, bes
 "#,
     )
 });
+
+/// Takes the batches of one endpoint's retry set that are due: each moves to the held set,
+/// scored by the end of the lease it gets, and its receive count grows by one. First, the
+/// batches whose lease ran out (the process holding them died or stalled) become due at once.
+/// Atomic, so any number of processes may run it at once: each due batch goes to one of them.
+///
+/// KEYS: due, held, data, meta. ARGV: now ms, lease ms, count.
+/// Returns `{{{batch id, data or nil, receives}...}, next due score or -1}`.
+pub(crate) static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local now = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
+local late = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+for _, b in ipairs(late) do
+  redis.call('ZREM', KEYS[2], b)
+  redis.call('ZADD', KEYS[1], now, b)
+end
+local out = {}
+if count > 0 then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, count)
+  for _, b in ipairs(due) do
+    redis.call('ZREM', KEYS[1], b)
+    redis.call('ZADD', KEYS[2], now + lease, b)
+    local r = redis.call('HINCRBY', KEYS[4], 'r:' .. b, 1)
+    local d = redis.call('HGET', KEYS[3], b)
+    table.insert(out, {b, d, r})
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local n = '-1'
+if nxt[2] then n = nxt[2] end
+return {out, n}
+"#,
+    )
+});

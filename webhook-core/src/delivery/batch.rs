@@ -148,6 +148,8 @@ pub enum BatchOutcome {
     Delivered,
     /// Given up (permanent failure, retries exhausted, aborted, endpoint disabled).
     Abandoned,
+    /// Handed over to a store that schedules its retry elsewhere (counted in neither).
+    HandedOver,
 }
 
 /// Errors building a [`BatcherConfig`].
@@ -795,6 +797,7 @@ impl Batcher {
         match outcome {
             BatchOutcome::Delivered => self.stats.delivered_batches += 1,
             BatchOutcome::Abandoned => self.stats.abandoned_batches += 1,
+            BatchOutcome::HandedOver => {}
         }
         Ok(())
     }

@@ -364,7 +364,8 @@ enum Stop {
 /// the optional [`CircuitBreaker`], the concurrency and rate limits, and the endpoint's
 /// request builder (its one [`Encoding`] and gzip setting). It performs no I/O and never
 /// reads the clock; a driver feeds it inputs and carries out its outputs. Every event pushed
-/// comes out in exactly one [`Settlement`], so a store can persist an event's whole life from
+/// comes out in exactly one [`Settlement`] (or is taken back with
+/// [`hand_over`](Self::hand_over)), so a store can persist an event's whole life from
 /// [`poll_event`](Self::poll_event) alone: accepted (`push` returned `Ok`), in flight
 /// ([`DeliveryEvent::Sent`]), waiting for a retry ([`DeliveryEvent::RetryScheduled`]),
 /// delivered, given up or abandoned ([`DeliveryEvent::Settled`]).
@@ -912,6 +913,56 @@ impl<T> Delivery<T> {
         }
         self.seq += 1;
         self.retries.insert((due, self.seq), o);
+    }
+
+    /// Hands a batch waiting for a retry over to the caller, which keeps it until it is due
+    /// (a queue shared by many processes schedules retries on its server, so that any of them
+    /// sends the retry and none holds it in memory meanwhile). The batch leaves the machine
+    /// without a settlement: its events and tags are returned instead, in its order, and no
+    /// longer count against the buffer limits. An ordered batcher stops holding later
+    /// batches of its key back behind it. When the caller brings it back, it is
+    /// [`restore`](Self::restore)d with its id and attempts.
+    ///
+    /// `None` (and nothing changes) when no batch with that id waits for a retry: in flight,
+    /// staged or unknown batches are not handed over.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant, SystemTime};
+    /// use http::{HeaderMap, StatusCode};
+    /// use webhook_core::{AttemptResult, Delivery, DeliveryEvent, Endpoint, Event};
+    ///
+    /// let endpoint = Endpoint::builder("https://hooks.example.com/in").build()?;
+    /// let mut machine = Delivery::builder(endpoint).build::<u32>()?;
+    /// let t0 = Instant::now();
+    /// let wall = SystemTime::now();
+    /// let event = Event::builder("evt_1", "policy").json_bytes(&br#"{"a":1}"#[..])?;
+    /// machine.push(event, 7, t0).map_err(|_| "full")?;
+    /// let at = machine.poll_timeout().ok_or("linger")?;
+    /// machine.handle_timeout(at);
+    /// let t = machine.poll_transmit(at, wall).ok_or("a request")?;
+    /// let headers = HeaderMap::new();
+    /// let busy = AttemptResult::Response { status: StatusCode::SERVICE_UNAVAILABLE, headers: &headers };
+    /// machine.handle_response(t.attempt_id, busy, at, wall);
+    /// assert_eq!(machine.retrying(), 1);
+    /// let (events, tags) = machine.hand_over(&t.batch_id).ok_or("waiting")?;
+    /// assert_eq!((events[0].id(), tags), ("evt_1", vec![7]));
+    /// assert!(machine.is_idle());
+    /// // No settlement: the events are the caller's now.
+    /// assert!(std::iter::from_fn(|| machine.poll_event())
+    ///     .all(|e| !matches!(e, DeliveryEvent::Settled(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hand_over(&mut self, batch: &BatchId) -> Option<(Vec<Event>, Vec<T>)> {
+        let key = self
+            .retries
+            .iter()
+            .find(|(_, o)| &o.id == batch)
+            .map(|(k, _)| *k)?;
+        let o = self.retries.remove(&key)?;
+        self.release(&o);
+        // An ordered batcher releases what it held back behind this batch.
+        let _ = self.batcher.complete(&o.id, BatchOutcome::HandedOver);
+        Some((o.events, o.tags))
     }
 
     // ---- outputs --------------------------------------------------------------------------

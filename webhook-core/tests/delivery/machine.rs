@@ -1085,3 +1085,61 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_batch_handed_over_leaves_without_a_settlement_and_releases_its_key() -> Result<(), BoxError> {
+    let batcher = BatcherConfig::builder()
+        .linger(Duration::ZERO)
+        .max_events(1)
+        .partition_by_key(true)
+        .ordered(true)
+        .build()?;
+    let mut m = machine(batcher, fixed(&[60])?)?
+        .concurrency(Concurrency::Fixed(8))
+        .build::<u32>()?;
+    let t0 = Instant::now();
+    for i in 0..2u32 {
+        let e = Event::builder(format!("evt_{i}"), "policy")
+            .partition_key("a")
+            .json_bytes(format!("{{\"n\":{i}}}"))?;
+        m.push(e, i, t0).map_err(|_| "full")?;
+    }
+    m.handle_timeout(t0);
+    let first = m.poll_transmit(t0, wall()).ok_or("the first batch")?;
+    // Ordered: the second waits behind the first.
+    assert!(m.poll_transmit(t0, wall()).is_none());
+    let headers = HeaderMap::new();
+    let busy = AttemptResult::Response {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        headers: &headers,
+    };
+    m.handle_response(first.attempt_id, busy, t0, wall());
+    assert_eq!(m.retrying(), 1);
+    // Unknown, or not waiting for a retry: nothing happens.
+    assert!(m.hand_over(&webhook_core::BatchId::new("msg_unknown")).is_none());
+    let (events, tags) = m.hand_over(&first.batch_id).ok_or("waiting")?;
+    assert_eq!((events[0].id(), tags), ("evt_0", vec![0]));
+    assert!(m.hand_over(&first.batch_id).is_none(), "handed over once");
+    assert_eq!(m.retrying(), 0);
+    // The key is free: the second batch goes.
+    let second = m.poll_transmit(t0, wall()).ok_or("the second batch")?;
+    assert_eq!(m.attempt_events(second.attempt_id).map(|e| e[0].id()), Some("evt_1"));
+    let ok = AttemptResult::Response {
+        status: StatusCode::OK,
+        headers: &headers,
+    };
+    m.handle_response(second.attempt_id, ok, t0, wall());
+    let settled: Vec<Vec<u32>> = std::iter::from_fn(|| m.poll_event())
+        .filter_map(|e| match e {
+            DeliveryEvent::Settled(s) => Some(s.tags),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(settled, vec![vec![1]], "only the second settles");
+    assert!(m.is_idle());
+    // Brought back, it is sent again with its id and attempts counted on.
+    m.restore(first.batch_id.clone(), events, vec![0], 1, t0, t0);
+    let again = m.poll_transmit(t0, wall()).ok_or("restored")?;
+    assert_eq!((again.batch_id, again.attempt), (first.batch_id, 2));
+    Ok(())
+}

@@ -179,6 +179,36 @@ pub struct RestoredBatch {
     pub due_ms: u64,
 }
 
+impl RestoredBatch {
+    /// A batch handed back by a store: `attempts` made, the first at `first_ms`, the next
+    /// due at `due_ms` (ms since the Unix epoch; 0: at once).
+    ///
+    /// ```
+    /// use webhook_core::Event;
+    /// use webhook_sender::outbox::RestoredBatch;
+    /// let event = Event::builder("evt_1", "order.paid").json_bytes(&br#"{}"#[..])?;
+    /// let b = RestoredBatch::new("msg_1".into(), vec![(1, event)], 2, 1_700_000_000_000, 0);
+    /// assert_eq!((b.attempts, b.events.len()), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        batch_id: Box<str>,
+        events: Vec<(u64, Event)>,
+        attempts: u32,
+        first_ms: u64,
+        due_ms: u64,
+    ) -> Self {
+        Self {
+            batch_id,
+            events,
+            attempts,
+            first_ms,
+            due_ms,
+        }
+    }
+}
+
 /// Where one endpoint's read is in a store, with restored batches still being gathered.
 #[derive(Debug, Default)]
 #[non_exhaustive]

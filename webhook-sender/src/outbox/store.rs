@@ -208,6 +208,18 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Whether the store keeps a batch waiting for a retry itself: after recording a failed
+    /// attempt with [`batch`](OutboxStore::batch) (its attempts and due time), the sender
+    /// forgets the batch, and the store hands it back through [`read`](OutboxStore::read) as
+    /// a [`RestoredBatch`] once it is due, to this process or another. A shared queue does
+    /// this so that retries are scheduled on its server: they survive the process that made
+    /// the attempt, and no process holds them in memory while they wait. The store then finds
+    /// the batch's events from the seqs of its [`BatchRecord::formed`] record. `false` by
+    /// default.
+    fn schedules_retries(&self) -> bool {
+        false
+    }
+
     /// For a shared store: starts handing out the events of `endpoint` to this process (the
     /// first call) and returns what is notified when more may be readable with
     /// [`read`](OutboxStore::read) (a shared store's `read` ignores the cursor's place and

@@ -60,6 +60,15 @@ impl Driver {
                             },
                         );
                     }
+                    if self
+                        .common
+                        .outbox
+                        .as_ref()
+                        .is_some_and(|o| o.store.schedules_retries())
+                    {
+                        // The store keeps it until it is due (any process may send it then).
+                        let _ = machine.hand_over(&batch_id);
+                    }
                     self.shared.retries.fetch_add(1, Ordering::Relaxed);
                     self.shared.metrics.retried.increment(1);
                     self.shared.published().last_error = Some(LastError {
