@@ -1,6 +1,6 @@
 //! The startup check of a server: version, persistence, eviction policy.
 
-use redis::aio::ConnectionManager;
+use crate::conn::Conn;
 
 use crate::queue::RedisQueueError;
 
@@ -9,7 +9,7 @@ use crate::queue::RedisQueueError;
 ///
 /// # Errors
 /// [`RedisQueueError::Version`] below 6.2; [`RedisQueueError::Redis`] when `INFO` fails.
-pub(crate) async fn server(conn: &mut ConnectionManager) -> Result<Vec<String>, RedisQueueError> {
+pub(crate) async fn server(conn: &mut Conn) -> Result<Vec<String>, RedisQueueError> {
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
     let version = info
         .lines()

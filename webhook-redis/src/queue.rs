@@ -57,7 +57,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Value};
 use tokio::sync::{Notify, watch};
 use webhook_core::Event;
@@ -69,6 +68,7 @@ use webhook_sender::outbox::{
 use webhook_sender::{OverflowPolicy, RegistrySnapshot};
 
 use crate::config::{Keys, RedisQueueConfig};
+use crate::conn::{Conn, Server};
 use crate::{codec, scripts};
 
 /// What can go wrong connecting a [`RedisQueue`].
@@ -213,8 +213,8 @@ struct State {
 struct Inner {
     cfg: RedisQueueConfig,
     keys: Keys,
-    client: redis::Client,
-    conn: ConnectionManager,
+    server: Server,
+    conn: Conn,
     consumer: String,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
@@ -238,7 +238,7 @@ struct Inner {
 }
 
 /// The blocking connection of the administrative calls.
-struct Admin(redis::Connection);
+struct Admin(Box<dyn redis::ConnectionLike + Send>);
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -389,16 +389,8 @@ impl RedisQueue {
     /// # Errors
     /// [`RedisQueueError`] when the URL is bad, the server cannot be reached, or is too old.
     pub async fn connect(cfg: RedisQueueConfig) -> Result<Self, RedisQueueError> {
-        let client = redis::Client::open(cfg.url.as_str())
-            .map_err(|e| RedisQueueError::Url(e.to_string()))?;
-        // The manager retries for ever (reconnects); the first connection is bounded.
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            ConnectionManager::new_with_config(client.clone(), manager_config(None)),
-        )
-        .await
-        .map_err(|_| RedisQueueError::Redis(format!("{}: no answer within 5 s", cfg.url)))??;
-        let warnings = crate::check::server(&mut conn.clone()).await?;
+        let (server, conn, node) = Server::open(&cfg.url).await?;
+        let warnings = crate::check::server(&mut node.clone()).await?;
         for w in &warnings {
             tracing::warn!(queue = %cfg.queue, "{w}");
         }
@@ -411,7 +403,7 @@ impl RedisQueue {
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             keys,
-            client,
+            server,
             conn,
             consumer,
             runtime: tokio::runtime::Handle::current(),
@@ -575,22 +567,25 @@ impl RedisQueue {
                 .filter_map(|((g, b), st)| Some((g, b, st.taken?)))
                 .collect()
         };
-        if !taken.is_empty() {
-            let now = now_ms();
+        let now = now_ms();
+        for (g, b, part) in &taken {
+            // One transaction per batch (its keys share one slot).
+            let k = self.inner.keys.retry(*part, g);
             let mut pipe = redis::pipe();
-            for (g, b, part) in &taken {
-                let k = self.inner.keys.retry(*part, g);
-                pipe.cmd("MULTI");
-                pipe.cmd("ZREM").arg(&k.held).arg(&**b);
-                pipe.cmd("ZADD").arg(&k.due).arg(now).arg(&**b);
-                pipe.cmd("HINCRBY")
-                    .arg(&k.meta)
-                    .arg(format!("r:{b}"))
-                    .arg(-1);
-                pipe.cmd("EXEC");
-            }
+            pipe.atomic()
+                .cmd("ZREM")
+                .arg(&k.held)
+                .arg(&**b)
+                .cmd("ZADD")
+                .arg(&k.due)
+                .arg(now)
+                .arg(&**b)
+                .cmd("HINCRBY")
+                .arg(&k.meta)
+                .arg(format!("r:{b}"))
+                .arg(-1);
             if let Err(e) = pipe.query_async::<Value>(&mut conn).await {
-                tracing::warn!(error = %e, "handing back the retries held failed: they are taken again after the lease");
+                tracing::warn!(error = %e, batch = %b, "handing back a retry held failed: it is taken again after the lease");
             }
         }
         for g in &groups {
@@ -625,7 +620,7 @@ impl RedisQueue {
     /// once (Redis works through one while the next is packed and sent), each settled in
     /// order, a failed one retried until Redis answers.
     async fn writer(inner: Arc<Inner>) {
-        let mut conn = inner.conn.clone();
+        let conn = inner.conn.clone();
         let mut backoff = Duration::from_millis(50);
         let mut in_flight: VecDeque<(Flight, Meta)> = VecDeque::new();
         loop {
@@ -635,11 +630,11 @@ impl RedisQueue {
                     break;
                 }
                 inner.writing.store(true, Ordering::Release);
-                let (pipe, meta) = build_pipeline(&inner, ops);
-                let mut c = inner.conn.clone();
+                let (writes, meta) = build_pipeline(&inner, ops);
+                let c = inner.conn.clone();
                 let flight = inner.runtime.spawn(async move {
-                    let r = pipe.query_async(&mut c).await;
-                    (pipe, r)
+                    let r = writes.run(&c).await;
+                    (writes, r)
                 });
                 in_flight.push_back((flight, meta));
             }
@@ -680,7 +675,7 @@ impl RedisQueue {
                 tracing::warn!(retry_in = ?backoff, "{why}; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
-                r = pipe.query_async(&mut conn).await;
+                r = pipe.run(&conn).await;
             }
         }
     }
@@ -757,15 +752,9 @@ impl RedisQueue {
 
     /// Reads new entries of one partition for `group` while its buffer has room.
     async fn reader(inner: Arc<Inner>, group: Arc<str>, part: usize, room: Arc<Notify>) {
-        let client = inner.client.clone();
         let block = inner.cfg.block;
         let mut conn = loop {
-            match ConnectionManager::new_with_config(
-                client.clone(),
-                manager_config(Some(block + Duration::from_secs(5))),
-            )
-            .await
-            {
+            match inner.server.connect(block + Duration::from_secs(5)).await {
                 Ok(c) => break c,
                 Err(e) => {
                     tracing::warn!(error = %e, "connecting the reader failed; retrying");
@@ -1113,7 +1102,7 @@ impl RedisQueue {
 
     fn admin<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, OutboxError> {
         let mut guard = self
             .inner
@@ -1121,19 +1110,12 @@ impl RedisQueue {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            let c = self
-                .inner
-                .client
-                .get_connection_with_timeout(Duration::from_secs(2))
-                .map_err(backend)?;
-            c.set_read_timeout(Some(Duration::from_secs(10)))
-                .map_err(backend)?;
-            *guard = Some(Admin(c));
+            *guard = Some(Admin(self.inner.server.blocking().map_err(backend)?));
         }
         let Some(Admin(conn)) = guard.as_mut() else {
             return Err(backend("no connection"));
         };
-        match f(conn) {
+        match f(conn.as_mut()) {
             Ok(t) => Ok(t),
             Err(e) => {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
@@ -1165,23 +1147,8 @@ impl RedisQueue {
     }
 }
 
-fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(2))
-        .set_number_of_retries(usize::MAX)
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(response_timeout.unwrap_or(Duration::from_secs(10))))
-}
-
 /// Creates `group` on `key` (with the stream), reading from the start.
-async fn create_group(
-    inner: &Inner,
-    conn: &mut ConnectionManager,
-    key: &str,
-    group: &str,
-    missing: bool,
-) {
+async fn create_group(inner: &Inner, conn: &mut Conn, key: &str, group: &str, missing: bool) {
     let r: Result<Value, RedisError> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(key)
@@ -1390,10 +1357,7 @@ fn take_ops(inner: &Inner) -> Vec<Op> {
 const WRITES_IN_FLIGHT: usize = 2;
 
 /// A pipeline on its way, handed back with its answer (to be sent again if it failed).
-type Flight = tokio::task::JoinHandle<(
-    redis::Pipeline,
-    redis::RedisResult<Vec<redis::RedisResult<Value>>>,
-)>;
+type Flight = tokio::task::JoinHandle<(Writes, redis::RedisResult<Vec<redis::RedisResult<Value>>>)>;
 
 /// What a pipeline holds, for [`written`].
 #[derive(Debug, Default)]
@@ -1404,21 +1368,74 @@ struct Meta {
     acks: u64,
 }
 
-fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
+/// The commands of one write round. On one server, one pipeline: the appends (whose answers
+/// come first), then the retry-set changes, then the acknowledgements (a batch is in its retry
+/// set before its entries leave the stream). On a cluster, where a pipeline must stay within
+/// one slot, one pipeline per partition: those of the appends and retry-set changes first, all
+/// at once, then those of the acknowledgements; the answers are put back in the same order.
+#[derive(Debug, Clone)]
+enum Writes {
+    One(redis::Pipeline),
+    Split {
+        first: Vec<redis::Pipeline>,
+        then: Vec<redis::Pipeline>,
+    },
+}
+
+type Answers = redis::RedisResult<Vec<redis::RedisResult<Value>>>;
+
+impl Writes {
+    async fn run(&self, conn: &Conn) -> Answers {
+        match self {
+            Self::One(p) => p.query_async(&mut conn.clone()).await,
+            Self::Split { first, then } => {
+                let mut out = Vec::new();
+                for phase in [first, then] {
+                    let mut set = tokio::task::JoinSet::new();
+                    for (i, p) in phase.iter().enumerate() {
+                        let (p, mut c) = (p.clone(), conn.clone());
+                        set.spawn(async move {
+                            (
+                                i,
+                                p.query_async::<Vec<redis::RedisResult<Value>>>(&mut c)
+                                    .await,
+                            )
+                        });
+                    }
+                    let mut answers: Vec<(usize, Answers)> = set.join_all().await;
+                    answers.sort_by_key(|(i, _)| *i);
+                    for (_, a) in answers {
+                        out.extend(a?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
+    let parts = inner.keys.streams.len();
+    let cluster = inner.server.is_cluster();
+    // One server: everything goes to the pipeline of "partition" 0.
+    let at = |part: usize| if cluster { part } else { 0 };
+    let pipe = || {
+        let mut p = redis::pipe();
+        p.ignore_errors();
+        p
+    };
+    let mut adds: Vec<redis::Pipeline> = (0..parts).map(|_| pipe()).collect();
+    let mut retries: Vec<redis::Pipeline> = (0..parts).map(|_| pipe()).collect();
     let mut meta = Meta {
-        adds: vec![0; inner.keys.streams.len()],
+        adds: vec![0; parts],
         ..Meta::default()
     };
     let mut acks: HashMap<(usize, Arc<str>), Vec<String>> = HashMap::new();
-    // After the appends (whose answers come first), before the acknowledgements (a batch is
-    // in its retry set before its entries leave the stream).
-    let mut retries = Vec::new();
+    let mut parked = vec![false; parts];
     for op in ops {
         match op {
             Op::Add { part, cmd, ticket } => {
-                pipe.add_command(cmd);
+                adds[at(part)].add_command(cmd);
                 meta.adds[part] += 1;
                 meta.last_ticket = meta.last_ticket.max(ticket);
             }
@@ -1426,13 +1443,6 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
                 acks.entry((part, group)).or_default().push(id);
                 meta.acks += 1;
             }
-            park @ (Op::Park { .. } | Op::Unpark { .. }) => retries.push(park),
-        }
-    }
-    for op in retries {
-        // Each in a transaction: a batch is never out of both sets.
-        pipe.cmd("MULTI");
-        match op {
             Op::Park {
                 part,
                 group,
@@ -1441,37 +1451,83 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (redis::Pipeline, Meta) {
                 blob,
                 events,
             } => {
-                let k = inner.keys.retry(part, &group);
-                pipe.cmd("HSET").arg(&k.data).arg(&*batch).arg(blob);
-                pipe.cmd("HSET")
+                // Each in a transaction: a batch is never out of both sets.
+                let (k, p) = (inner.keys.retry(part, &group), &mut retries[at(part)]);
+                p.cmd("MULTI");
+                p.cmd("HSET").arg(&k.data).arg(&*batch).arg(blob);
+                p.cmd("HSET")
                     .arg(&k.meta)
                     .arg(format!("n:{batch}"))
                     .arg(events);
-                pipe.cmd("HDEL").arg(&k.meta).arg(format!("r:{batch}"));
-                pipe.cmd("ZREM").arg(&k.held).arg(&*batch);
-                pipe.cmd("ZADD").arg(&k.due).arg(due_ms).arg(&*batch);
+                p.cmd("HDEL").arg(&k.meta).arg(format!("r:{batch}"));
+                p.cmd("ZREM").arg(&k.held).arg(&*batch);
+                p.cmd("ZADD").arg(&k.due).arg(due_ms).arg(&*batch);
+                p.cmd("EXEC");
+                parked[at(part)] = true;
             }
             Op::Unpark { part, group, batch } => {
-                let k = inner.keys.retry(part, &group);
-                pipe.cmd("ZREM").arg(&k.due).arg(&*batch);
-                pipe.cmd("ZREM").arg(&k.held).arg(&*batch);
-                pipe.cmd("HDEL").arg(&k.data).arg(&*batch);
-                pipe.cmd("HDEL")
+                let (k, p) = (inner.keys.retry(part, &group), &mut retries[at(part)]);
+                p.cmd("MULTI");
+                p.cmd("ZREM").arg(&k.due).arg(&*batch);
+                p.cmd("ZREM").arg(&k.held).arg(&*batch);
+                p.cmd("HDEL").arg(&k.data).arg(&*batch);
+                p.cmd("HDEL")
                     .arg(&k.meta)
                     .arg(format!("n:{batch}"))
                     .arg(format!("r:{batch}"));
+                p.cmd("EXEC");
+                parked[at(part)] = true;
             }
-            Op::Add { .. } | Op::Ack { .. } => {}
         }
-        pipe.cmd("EXEC");
     }
+    if !cluster {
+        // The appends stay where they are (not copied); the rest follows them.
+        let mut one = std::mem::replace(&mut adds[0], pipe());
+        if parked[0] {
+            for c in retries[0].cmd_iter() {
+                one.add_command(c.clone());
+            }
+        }
+        for ((part, group), ids) in acks {
+            let c = one.cmd("XACK").arg(&inner.keys.streams[part]).arg(&*group);
+            for id in ids {
+                c.arg(id);
+            }
+        }
+        return (Writes::One(one), meta);
+    }
+    let mut ack_pipes: Vec<redis::Pipeline> = (0..parts).map(|_| pipe()).collect();
+    let mut acked = vec![false; parts];
     for ((part, group), ids) in acks {
-        let c = pipe.cmd("XACK").arg(&inner.keys.streams[part]).arg(&*group);
+        let c = ack_pipes[part]
+            .cmd("XACK")
+            .arg(&inner.keys.streams[part])
+            .arg(&*group);
         for id in ids {
             c.arg(id);
         }
+        acked[part] = true;
     }
-    (pipe, meta)
+    let first = adds
+        .into_iter()
+        .zip(&meta.adds)
+        .filter(|(_, n)| **n > 0)
+        .map(|(p, _)| p)
+        .chain(
+            retries
+                .into_iter()
+                .zip(parked)
+                .filter(|(_, used)| *used)
+                .map(|(p, _)| p),
+        )
+        .collect();
+    let then = ack_pipes
+        .into_iter()
+        .zip(acked)
+        .filter(|(_, used)| *used)
+        .map(|(p, _)| p)
+        .collect();
+    (Writes::Split { first, then }, meta)
 }
 
 /// A pipeline was answered: counts, lengths, tickets.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use webhook_receiver::{ReplayFuture, ReplayStore, ReplayStoreError, Replayed};
 
+use crate::conn::Conn;
 use crate::queue::RedisQueueError;
 
 /// What a receiver does when Redis cannot be asked.
@@ -43,7 +44,7 @@ pub enum ReplayFailMode {
 /// ```
 #[derive(Clone)]
 pub struct RedisReplayStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     fail: ReplayFailMode,
     runtime: tokio::runtime::Handle,
@@ -78,6 +79,21 @@ impl RedisReplayStore {
         )
         .await
         .map_err(|_| RedisQueueError::Redis(format!("{url}: no answer within 5 s")))??;
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut conn.clone())
+            .await?;
+        let conn = if info.lines().any(|l| l.trim() == "cluster_enabled:1") {
+            // A Redis Cluster: each key goes to the shard of its slot.
+            let client = redis::cluster::ClusterClient::builder(vec![url])
+                .connection_timeout(Duration::from_millis(500))
+                .response_timeout(Duration::from_millis(500))
+                .retries(1)
+                .build()?;
+            Conn::Cluster(client.get_async_connection().await?)
+        } else {
+            Conn::Node(conn)
+        };
         Ok(Self {
             conn,
             prefix: prefix.into(),

@@ -1116,14 +1116,20 @@ fn a_batch_handed_over_leaves_without_a_settlement_and_releases_its_key() -> Res
     m.handle_response(first.attempt_id, busy, t0, wall());
     assert_eq!(m.retrying(), 1);
     // Unknown, or not waiting for a retry: nothing happens.
-    assert!(m.hand_over(&webhook_core::BatchId::new("msg_unknown")).is_none());
+    assert!(
+        m.hand_over(&webhook_core::BatchId::new("msg_unknown"))
+            .is_none()
+    );
     let (events, tags) = m.hand_over(&first.batch_id).ok_or("waiting")?;
     assert_eq!((events[0].id(), tags), ("evt_0", vec![0]));
     assert!(m.hand_over(&first.batch_id).is_none(), "handed over once");
     assert_eq!(m.retrying(), 0);
     // The key is free: the second batch goes.
     let second = m.poll_transmit(t0, wall()).ok_or("the second batch")?;
-    assert_eq!(m.attempt_events(second.attempt_id).map(|e| e[0].id()), Some("evt_1"));
+    assert_eq!(
+        m.attempt_events(second.attempt_id).map(|e| e[0].id()),
+        Some("evt_1")
+    );
     let ok = AttemptResult::Response {
         status: StatusCode::OK,
         headers: &headers,
