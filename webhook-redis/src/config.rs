@@ -101,9 +101,10 @@ impl RedisQueueConfig {
         self
     }
 
-    /// The most entries one partition's stream may hold (at least 1,000), and what `send` does
-    /// at the limit: `Block` waits for settled entries to be trimmed, `DropNewest` drops
-    /// the event being sent, `DropOldest` trims the oldest entries (counted as dropped).
+    /// The most events one partition may hold (at least 1,000): its stream's entries plus the
+    /// events waiting in its retry sets. What `send` does at the limit: `Block` waits for
+    /// settled entries to be trimmed, `DropNewest` drops the event being sent, `DropOldest`
+    /// trims the oldest entries of the stream (counted as dropped; waiting retries are kept).
     #[must_use]
     pub fn max_len(mut self, n: u64) -> Self {
         self.max_len = n.max(1000);
@@ -167,6 +168,9 @@ pub(crate) struct RetryKeys {
     pub(crate) held: String,
     pub(crate) data: String,
     pub(crate) meta: String,
+    /// Events waiting in every endpoint's retry set of the partition (they count against
+    /// its length limit).
+    pub(crate) count: String,
 }
 
 impl Keys {
@@ -189,6 +193,7 @@ impl Keys {
             held: format!("{t}:r:{group}:held"),
             data: format!("{t}:r:{group}:data"),
             meta: format!("{t}:r:{group}:meta"),
+            count: format!("{t}:r:events"),
         }
     }
 }

@@ -228,6 +228,9 @@ struct Inner {
     stop: watch::Sender<bool>,
     /// Per partition: the stream's length as last seen, plus what this process appended since.
     lengths: Vec<AtomicU64>,
+    /// Per partition: events waiting in its retry sets, as last seen (they count against the
+    /// length limit too).
+    waiting: Vec<AtomicU64>,
     /// Bumped by every pipeline answered: a length read from before it is stale.
     length_gen: AtomicU64,
     counters: Counters,
@@ -420,6 +423,7 @@ impl RedisQueue {
             space: Notify::new(),
             stop,
             lengths: (0..parts).map(|_| AtomicU64::new(0)).collect(),
+            waiting: (0..parts).map(|_| AtomicU64::new(0)).collect(),
             length_gen: AtomicU64::new(0),
             counters: Counters::default(),
             warnings,
@@ -686,7 +690,20 @@ impl RedisQueue {
     async fn maintain(inner: Arc<Inner>, part: usize) {
         let mut conn = inner.conn.clone();
         let key = inner.keys.streams[part].clone();
+        let waiting_key = inner.keys.retry(part, "").count;
         loop {
+            let waiting: Result<Option<i64>, _> = redis::cmd("GET")
+                .arg(&waiting_key)
+                .query_async(&mut conn)
+                .await;
+            let waiting = match waiting {
+                Ok(n) => {
+                    let n = u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+                    inner.waiting[part].store(n, Ordering::Relaxed);
+                    n
+                }
+                Err(_) => inner.waiting[part].load(Ordering::Relaxed),
+            };
             let trimmed: Result<i64, _> = scripts::TRIM.key(&key).invoke_async(&mut conn).await;
             if let Err(e) = &trimmed {
                 tracing::debug!(error = %e, "trimming failed");
@@ -704,7 +721,7 @@ impl RedisQueue {
                     inner.lengths[part].store(len, Ordering::Relaxed);
                 }
                 drop(s);
-                if len < inner.cfg.max_len {
+                if len + waiting < inner.cfg.max_len {
                     inner.space.notify_waiters();
                 }
             }
@@ -1414,6 +1431,22 @@ impl Writes {
     }
 }
 
+/// An `EVAL` of one of the retry-set scripts on `k`'s five keys, its arguments to follow.
+fn retry_call<'a>(
+    p: &'a mut redis::Pipeline,
+    script: &str,
+    k: &crate::config::RetryKeys,
+) -> &'a mut redis::Pipeline {
+    p.cmd("EVAL")
+        .arg(script)
+        .arg(5)
+        .arg(&k.due)
+        .arg(&k.held)
+        .arg(&k.data)
+        .arg(&k.meta)
+        .arg(&k.count)
+}
+
 fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
     let parts = inner.keys.streams.len();
     let cluster = inner.server.is_cluster();
@@ -1451,31 +1484,19 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
                 blob,
                 events,
             } => {
-                // Each in a transaction: a batch is never out of both sets.
-                let (k, p) = (inner.keys.retry(part, &group), &mut retries[at(part)]);
-                p.cmd("MULTI");
-                p.cmd("HSET").arg(&k.data).arg(&*batch).arg(blob);
-                p.cmd("HSET")
-                    .arg(&k.meta)
-                    .arg(format!("n:{batch}"))
+                // A script each (atomic): a batch is never out of both sets, and the
+                // partition's count of waiting events stays true.
+                let k = inner.keys.retry(part, &group);
+                retry_call(&mut retries[at(part)], scripts::PARK, &k)
+                    .arg(&*batch)
+                    .arg(due_ms)
+                    .arg(blob)
                     .arg(events);
-                p.cmd("HDEL").arg(&k.meta).arg(format!("r:{batch}"));
-                p.cmd("ZREM").arg(&k.held).arg(&*batch);
-                p.cmd("ZADD").arg(&k.due).arg(due_ms).arg(&*batch);
-                p.cmd("EXEC");
                 parked[at(part)] = true;
             }
             Op::Unpark { part, group, batch } => {
-                let (k, p) = (inner.keys.retry(part, &group), &mut retries[at(part)]);
-                p.cmd("MULTI");
-                p.cmd("ZREM").arg(&k.due).arg(&*batch);
-                p.cmd("ZREM").arg(&k.held).arg(&*batch);
-                p.cmd("HDEL").arg(&k.data).arg(&*batch);
-                p.cmd("HDEL")
-                    .arg(&k.meta)
-                    .arg(format!("n:{batch}"))
-                    .arg(format!("r:{batch}"));
-                p.cmd("EXEC");
+                let k = inner.keys.retry(part, &group);
+                retry_call(&mut retries[at(part)], scripts::UNPARK, &k).arg(&*batch);
                 parked[at(part)] = true;
             }
         }
@@ -1627,7 +1648,10 @@ impl OutboxStore for RedisQueue {
         let parts = inner.keys.streams.len();
         let part = s.next_part % parts;
         s.next_part = s.next_part.wrapping_add(1);
-        let len = inner.lengths[part].load(Ordering::Relaxed) + s.unwritten[part];
+        // Retries waiting in the partition's retry sets count: a down endpoint moves its
+        // events there, and the limit bounds the partition's memory, not the stream's alone.
+        let waiting = inner.waiting[part].load(Ordering::Relaxed);
+        let len = inner.lengths[part].load(Ordering::Relaxed) + s.unwritten[part] + waiting;
         let full = len >= inner.cfg.max_len;
         let trim = match (full, inner.cfg.overflow) {
             (false, _) => false,
@@ -1649,7 +1673,9 @@ impl OutboxStore for RedisQueue {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&inner.keys.streams[part]);
         if trim {
-            cmd.arg("MAXLEN").arg("=").arg(inner.cfg.max_len);
+            // The stream keeps what the limit leaves beside the waiting retries.
+            let keep = inner.cfg.max_len.saturating_sub(waiting).max(1);
+            cmd.arg("MAXLEN").arg("=").arg(keep);
         }
         cmd.arg("*");
         codec::add_args(&mut cmd, event);

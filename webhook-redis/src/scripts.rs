@@ -183,3 +183,35 @@ return {out, n}
 "#,
     )
 });
+
+/// Puts a batch in its endpoint's retry set, due at a time (a batch from the stream, or one
+/// taken from the set and failed again): its data, its event count, its receive count reset,
+/// out of the held set, into the due set; the partition's count of waiting events follows.
+/// Sent with `EVAL` inside the writer's pipelines (so no `NOSCRIPT` there).
+///
+/// KEYS: due, held, data, meta, count. ARGV: batch, due ms, data, events.
+pub(crate) const PARK: &str = r#"
+local old = tonumber(redis.call('HGET', KEYS[4], 'n:' .. ARGV[1]) or '0')
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[4], 'n:' .. ARGV[1], ARGV[4])
+redis.call('HDEL', KEYS[4], 'r:' .. ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local d = tonumber(ARGV[4]) - old
+if d ~= 0 then redis.call('INCRBY', KEYS[5], d) end
+return d
+"#;
+
+/// Removes a batch from its endpoint's retry set (settled); the partition's count of waiting
+/// events follows.
+///
+/// KEYS: due, held, data, meta, count. ARGV: batch.
+pub(crate) const UNPARK: &str = r#"
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+local n = tonumber(redis.call('HGET', KEYS[4], 'n:' .. ARGV[1]) or '0')
+redis.call('HDEL', KEYS[4], 'n:' .. ARGV[1], 'r:' .. ARGV[1])
+if n > 0 then redis.call('DECRBY', KEYS[5], n) end
+return n
+"#;

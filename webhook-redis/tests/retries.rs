@@ -469,3 +469,77 @@ async fn a_closing_worker_hands_back_the_retries_it_took() -> Result<(), BoxErro
     producer.close().await;
     Ok(())
 }
+
+/// Events waiting in the retry sets count against the partition's length limit: with the
+/// endpoint down, the stream empties into the retry set, and the producer is still held at
+/// the limit (memory in Redis stays bounded); once the retries are delivered, it may go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_retries_count_against_the_length_limit() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("retry-limit");
+    let cfg = RedisQueueConfig::new(&url, &q).max_len(1000);
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    for n in 0..1000 {
+        producer.enqueue_nowait(&event(n))?;
+    }
+    producer.flush().await?;
+    let rx = Receiver::start(503).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, &rx.url(), every(Duration::from_secs(2), 10))?;
+    let stream = format!("whk:{{{q}.0}}:s");
+    let count = format!("whk:{{{q}.0}}:r:events");
+    let waiting = |url: &str| -> u64 {
+        redis::cmd("GET")
+            .arg(&count)
+            .query::<Option<u64>>(&mut conn(url))
+            .unwrap()
+            .unwrap_or(0)
+    };
+    let xlen = |url: &str| -> u64 {
+        redis::cmd("XLEN")
+            .arg(&stream)
+            .query(&mut conn(url))
+            .unwrap()
+    };
+    // Every event attempted once and parked; the stream trimmed behind them.
+    assert!(
+        wait_until(Duration::from_secs(15), || waiting(&url) == 1000
+            && xlen(&url) == 0)
+        .await,
+        "waiting {} stream {}",
+        waiting(&url),
+        xlen(&url)
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await; // the producer's view refreshes
+    assert!(
+        matches!(
+            producer.enqueue_nowait(&event(1000)),
+            Err(webhook_sender::outbox::OutboxError::Full)
+        ),
+        "held at the limit by the waiting retries"
+    );
+    rx.status.store(200, Ordering::SeqCst);
+    assert!(
+        wait_until(Duration::from_secs(15), || waiting(&url) == 0).await,
+        "the retries delivered: {} left",
+        waiting(&url)
+    );
+    // Settled by delivery: no dead letter, nothing pending.
+    let outbox = Outbox::from_store(Arc::new(queue.clone()));
+    assert!(outbox.dead_letters(&Filter::all(), 10).is_empty());
+    assert_eq!(queue.stats(std::time::SystemTime::now()).pending, 0);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    producer.enqueue(&event(1000)).await?;
+    assert!(
+        wait_until(Duration::from_secs(10), || rx
+            .seen()
+            .iter()
+            .any(|s| s.ns == [1000]))
+        .await
+    );
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    producer.close().await;
+    Ok(())
+}
