@@ -388,6 +388,10 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let s = server();
     enqueue_against_ceiling(&rt, &s);
+    if std::env::var("WEBHOOK_BENCH_REDIS").as_deref() == Ok("enqueue") {
+        // Only the enqueue step (comparing builds of the append path, run alternately).
+        return;
+    }
     redis_cli(&s, &["config", "resetstat"]);
     workers_against_slow_receiver(&rt, &s);
     redis_cost(&s, 3 * SLOW_EVENTS);

@@ -1670,8 +1670,13 @@ impl OutboxStore for RedisQueue {
         let seq = s.next_seq;
         s.next_seq += 1;
         s.unwritten[part] += 1;
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&inner.keys.streams[part]);
+        // Sized once: the fields, the key and the trim, without growing as they are added.
+        let key = &inner.keys.streams[part];
+        let mut cmd = redis::Cmd::with_capacity(
+            20,
+            key.len() + event.len() + event.id().len() + event.subject().len() + 96,
+        );
+        cmd.arg("XADD").arg(key);
         if trim {
             // The stream keeps what the limit leaves beside the waiting retries.
             let keep = inner.cfg.max_len.saturating_sub(waiting).max(1);
