@@ -160,6 +160,12 @@ async fn a_dead_workers_entries_are_reclaimed_after_the_lease() -> Result<(), Bo
     })
     .join()
     .unwrap();
+    // Held by the dead worker, none settled: 200 pending for the endpoint, each counted once.
+    let stats = producer.stats(std::time::SystemTime::now());
+    assert_eq!(
+        (stats.pending, &stats.pending_by_endpoint[..]),
+        (200, &[("siem".to_owned(), 200)][..])
+    );
     let rec = Recorder::start(200, Duration::ZERO).await;
     let queue = RedisQueue::connect(cfg).await?;
     let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
