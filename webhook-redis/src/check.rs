@@ -11,15 +11,8 @@ use crate::queue::RedisQueueError;
 /// [`RedisQueueError::Version`] below 6.2; [`RedisQueueError::Redis`] when `INFO` fails.
 pub(crate) async fn server(conn: &mut Conn) -> Result<Vec<String>, RedisQueueError> {
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
-    let version = info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("0.0.0")
-        .trim()
-        .to_owned();
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if (major, minor) < (6, 2) {
+    let (version, supported) = version(&info);
+    if !supported {
         return Err(RedisQueueError::Version(version));
     }
     let mut warnings = Vec::new();
@@ -54,4 +47,38 @@ pub(crate) async fn server(conn: &mut Conn) -> Result<Vec<String>, RedisQueueErr
         ));
     }
     Ok(warnings)
+}
+
+/// The `redis_version` of an `INFO server` answer, and whether it is 6.2 or later (CI runs the
+/// tests on 6.2.14, 7.0.15 and 8.2.3).
+fn version(info: &str) -> (String, bool) {
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("0.0.0")
+        .trim()
+        .to_owned();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let supported = (major, minor) >= (6, 2);
+    (version, supported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version;
+
+    #[test]
+    fn versions_from_6_2_on_are_supported() {
+        let info = |v: &str| format!("# Server\r\nredis_version:{v}\r\nredis_mode:standalone\r\n");
+        for v in [
+            "6.2.0", "6.2.14", "7.0.15", "7.2.4", "7.4.1", "8.0.0", "8.2.3", "10.0.0",
+        ] {
+            assert_eq!(version(&info(v)), (v.to_owned(), true), "{v}");
+        }
+        for v in ["5.0.14", "6.0.16", "6.1.0"] {
+            assert_eq!(version(&info(v)), (v.to_owned(), false), "{v}");
+        }
+        assert_eq!(version("# Server\r\n"), ("0.0.0".to_owned(), false));
+    }
 }

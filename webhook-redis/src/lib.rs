@@ -15,10 +15,11 @@
 //! * [`SpooledQueue`]: a local outbox in front of a queue, so that a producer buffers on disk
 //!   while Redis is unreachable instead of failing.
 //!
-//! Works with Redis 6.2 and later (tested on 7.0), on one server or a Redis Cluster: given the
-//! address of a cluster node, it uses redis-rs's cluster client (each partition's keys share
-//! one hash tag, so every command and script runs on one shard; see [`cluster`]). A separate
-//! crate keeps the `redis` dependency away from users who do not want it.
+//! Works with Redis 6.2 to 8 (CI runs the tests against Redis 6.2.14, 7.0.15 and 8.2.3;
+//! [`RedisQueue::connect`] refuses a server older than 6.2), on one server or a Redis Cluster:
+//! given the address of a cluster node, it uses redis-rs's cluster client (each partition's
+//! keys share one hash tag, so every command and script runs on one shard; see [`cluster`]). A
+//! separate crate keeps the `redis` dependency away from users who do not want it.
 
 mod check;
 mod codec;

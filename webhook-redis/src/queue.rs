@@ -1982,11 +1982,16 @@ impl OutboxStore for RedisQueue {
                     continue;
                 };
                 let pending = m.get("pending").and_then(int_of).unwrap_or(0);
-                // `lag` (7.0+): entries not yet read; unknown → the stream's length.
-                let lag = m
-                    .get("lag")
-                    .and_then(int_of)
-                    .unwrap_or_else(|| i64::try_from(len).unwrap_or(0));
+                // `lag` (7.0+): entries not yet read. Unknown (Redis 6.2, or 7.0+ after some
+                // deletions) → the stream's entries the group does not hold pending (an upper
+                // bound: some may be settled by it and kept for another group); the whole
+                // length would count each pending entry twice.
+                let lag = m.get("lag").and_then(int_of).unwrap_or_else(|| {
+                    i64::try_from(len)
+                        .unwrap_or(i64::MAX)
+                        .saturating_sub(pending)
+                        .max(0)
+                });
                 // Batches waiting in its retry set (their entries left the stream).
                 let meta = self.inner.keys.retry(p, &name).meta;
                 let waiting: u64 = self
@@ -1999,7 +2004,8 @@ impl OutboxStore for RedisQueue {
                             .sum()
                     })
                     .unwrap_or(0);
-                *by.entry(name).or_default() += u64::try_from(pending + lag).unwrap_or(0) + waiting;
+                *by.entry(name).or_default() +=
+                    u64::try_from(pending + lag).unwrap_or(0) + waiting;
             }
         }
         let mut by: Vec<(String, u64)> = by.into_iter().collect();

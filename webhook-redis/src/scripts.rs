@@ -7,6 +7,11 @@ use redis::Script;
 
 /// Reclaims entries idle past the lease (`XAUTOCLAIM`, which counts a delivery); an entry
 /// delivered more than the receive limit goes to the dead-letter stream and is acknowledged.
+/// A pending entry deleted from the stream (trimmed by `DropOldest`) is acknowledged as gone:
+/// Redis 7.0 and later drop it from the pending list and name it in `XAUTOCLAIM`'s third
+/// element; Redis 6.2 answers a nil in its place, without the id, and keeps it pending, so
+/// there (no `redis.REDIS_VERSION`, which 7.0 added) the candidates are listed first
+/// (`XPENDING … IDLE`, 6.2's own) and those no longer in the stream acknowledged.
 ///
 /// KEYS: stream, dead stream. ARGV: group, consumer, min idle ms, start id, count,
 /// max receives, now ms, dead-letter id seed.
@@ -14,17 +19,24 @@ use redis::Script;
 pub(crate) static RECLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local candidates = nil
+if not redis.REDIS_VERSION then
+  candidates = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], ARGV[4], '+', ARGV[5])
+end
 local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
 local out = {}
 local dead = 0
 local gone = {}
+local nils = false
 local seed = tonumber(ARGV[8])
 for _, e in ipairs(r[2]) do
   if type(e) ~= 'table' or type(e[2]) ~= 'table' then
-    -- Redis 6.2: a pending entry whose stream entry was deleted (trimmed by DropOldest)
+    -- Redis 6.2: a pending entry whose stream entry was deleted
     if type(e) == 'table' then
       redis.call('XACK', KEYS[1], ARGV[1], e[1])
       table.insert(gone, e[1])
+    else
+      nils = true
     end
   else
     local id = e[1]
@@ -45,6 +57,14 @@ for _, e in ipairs(r[2]) do
 end
 if r[3] then
   for _, id in ipairs(r[3]) do table.insert(gone, id) end
+end
+if nils and candidates then
+  for _, p in ipairs(candidates) do
+    if #redis.call('XRANGE', KEYS[1], p[1], p[1]) == 0
+        and redis.call('XACK', KEYS[1], ARGV[1], p[1]) == 1 then
+      table.insert(gone, p[1])
+    end
+  end
 end
 return {r[1], out, dead, gone}
 "#,

@@ -190,8 +190,10 @@ async fn forward(
             _ = stop.changed() => false,
         };
         if flushed {
-            store.settle(SPOOL, SettleKind::Delivered, None, &seqs);
+            // Counted before they leave the spool: `drain` may return as soon as the spool is
+            // empty, and the caller then reads `forwarded`.
             forwarded.fetch_add(seqs.len() as u64, Ordering::Relaxed);
+            store.settle(SPOOL, SettleKind::Delivered, None, &seqs);
         }
     }
     queue.close().await;

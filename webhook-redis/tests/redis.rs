@@ -1,7 +1,8 @@
 //! The Redis Streams queue against a real `redis-server` on 127.0.0.1 (see `support`): every
 //! event delivered and the stream trimmed, a dead worker's entries reclaimed, a poison entry
 //! dead-lettered at its receive limit, a restart with AOF losing nothing, a restart without
-//! persistence healing `NOGROUP`, the length limit's policies, dead letters redelivered.
+//! persistence healing `NOGROUP`, the length limit's policies, dead letters redelivered,
+//! entries trimmed while a dead worker held them settled.
 
 mod support;
 
@@ -159,6 +160,12 @@ async fn a_dead_workers_entries_are_reclaimed_after_the_lease() -> Result<(), Bo
     })
     .join()
     .unwrap();
+    // Held by the dead worker, none settled: 200 pending for the endpoint, each counted once.
+    let stats = producer.stats(std::time::SystemTime::now());
+    assert_eq!(
+        (stats.pending, &stats.pending_by_endpoint[..]),
+        (200, &[("siem".to_owned(), 200)][..])
+    );
     let rec = Recorder::start(200, Duration::ZERO).await;
     let queue = RedisQueue::connect(cfg).await?;
     let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
@@ -383,6 +390,115 @@ async fn the_length_limit_applies_its_policy() -> Result<(), BoxError> {
         }
         queue.close().await;
     }
+    Ok(())
+}
+
+/// Entries a dead worker held, then trimmed from the stream by `DropOldest`: reclaimed as gone
+/// (acknowledged), not left pending forever. Redis 6.2's `XAUTOCLAIM` answers a nil without
+/// the id for such an entry and keeps it pending; left there, the oldest pending entry would
+/// hold back the trimming of everything after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_trimmed_while_a_dead_worker_held_them_are_settled() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("trimheld");
+    let cfg = RedisQueueConfig::new(&url, &q)
+        .lease(Duration::from_millis(300))
+        .max_len(1000)
+        .overflow(OverflowPolicy::DropOldest);
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    enqueue(&producer, 0..1000).await;
+    // Worker A reads at least the 500 oldest (a group reads in stream order), never answers,
+    // dies holding them.
+    let hang = Recorder::start(200, Duration::from_secs(3600)).await;
+    let url_a = hang.url();
+    let cfg_a = cfg.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let qa = RedisQueue::connect(cfg_a).await.unwrap();
+            let s = worker(&qa, "siem", &url_a, fast_retry()).unwrap();
+            let read = qa.clone();
+            assert!(
+                wait_until(Duration::from_secs(10), || read.counters().read >= 500).await,
+                "worker A read the entries"
+            );
+            std::mem::forget(s);
+        });
+        rt.shutdown_background();
+    })
+    .join()
+    .unwrap();
+    // 500 more: the oldest 500, held by A, are trimmed from the stream and still pending.
+    enqueue(&producer, 1000..1500).await;
+    let key = format!("whk:{{{q}.0}}:s");
+    assert_eq!(xlen(&url, &key), 1000, "{:?}", producer.counters());
+    // The appends of one producer reach the stream in any order (pipelines in flight at once):
+    // the ones kept are read back.
+    let kept: std::collections::HashSet<u64> = {
+        let mut c = redis::Client::open(url.as_str())?.get_connection()?;
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query(&mut c)?;
+        entries
+            .iter()
+            .filter_map(|(_, f)| f.iter().find(|(k, _)| k == "id"))
+            .filter_map(|(_, v)| v.strip_prefix("evt_")?.parse().ok())
+            .collect()
+    };
+    assert_eq!(kept.len(), 1000);
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
+    assert_eq!(rec.wait_distinct(1000, Duration::from_secs(30)).await, 1000);
+    let trimmed: Vec<u64> = {
+        let seen = rec.seen.lock().unwrap();
+        let mut v: Vec<u64> = seen
+            .counts
+            .keys()
+            .copied()
+            .filter(|n| !kept.contains(n))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert!(
+        trimmed.is_empty(),
+        "trimmed entries delivered: {trimmed:?}; {:?}",
+        queue.counters()
+    );
+    let pending = |url: &str| -> u64 {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let v: redis::Value = redis::cmd("XPENDING")
+            .arg(&key)
+            .arg("siem")
+            .query(&mut c)
+            .unwrap();
+        match v {
+            redis::Value::Array(a) => match a.first() {
+                Some(redis::Value::Int(n)) => u64::try_from(*n).unwrap(),
+                other => panic!("XPENDING: {other:?}"),
+            },
+            other => panic!("XPENDING: {other:?}"),
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || pending(&url) == 0
+            && xlen(&url, &key) == 0)
+        .await,
+        "nothing left pending ({}) and the stream trimmed ({})",
+        pending(&url),
+        xlen(&url, &key)
+    );
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    producer.close().await;
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 //! The tests find a server through `WEBHOOK_TEST_REDIS_URL` (CI sets it); without it a test
 //! starts its own `redis-server` when the binary exists, else prints a notice and passes,
 //! except under `CI=true` or `WEBHOOK_TEST_REDIS_REQUIRED=1` (which `.ci/run` sets), where a
-//! missing Redis fails. Tests that restart Redis always start their own server.
+//! missing Redis fails. Tests that restart Redis always start their own server: the
+//! `redis-server` on `PATH`, or the binary `WEBHOOK_TEST_REDIS_SERVER` names (`.ci/run` points
+//! it at each Redis version it tests, so that these tests run on that version too).
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
@@ -16,6 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The `redis-server` binary tests start: `WEBHOOK_TEST_REDIS_SERVER`, else the one on `PATH`.
+pub fn server_binary() -> String {
+    std::env::var("WEBHOOK_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
+}
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
@@ -38,7 +45,7 @@ impl RedisServer {
     /// Starts one on a free port in a fresh directory; `None` when `redis-server` is missing
     /// (a failure under `CI=true`).
     pub fn start(aof: bool) -> Option<Self> {
-        if Command::new("redis-server")
+        if Command::new(server_binary())
             .arg("--version")
             .output()
             .is_err()
@@ -70,7 +77,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let child = Command::new(server_binary())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", self.dir.to_str().unwrap()])
             .args(["--appendonly", if self.aof { "yes" } else { "no" }])
