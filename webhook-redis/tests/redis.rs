@@ -384,7 +384,7 @@ async fn the_length_limit_applies_its_policy() -> Result<(), BoxError> {
         match policy {
             OverflowPolicy::DropOldest => {
                 assert_eq!((refused, len), (0, 1000));
-                assert_eq!(queue.counters().dropped, 500);
+                assert_eq!(queue.counters().dropped, 500, "{:?}", queue.counters());
             }
             _ => assert_eq!((refused, len), (500, 1000), "{name}"),
         }
