@@ -143,6 +143,12 @@ struct Feed {
     readable: Arc<Notify>,
     /// Notified when `buf` shrinks (a reader waiting for room reads again).
     room: Arc<Notify>,
+    /// Which start of the feed this is: the tasks of a feed stopped and started again (an
+    /// endpoint removed and added back) tell themselves apart by it.
+    generation: u64,
+    /// Read from Redis; `false`: asked for while its endpoint is out of the shared registry
+    /// (by the driver settling what the removed endpoint held), started if it comes back.
+    active: bool,
 }
 
 #[derive(Debug, Default)]
@@ -155,17 +161,18 @@ struct State {
     unwritten: Vec<u64>,
     held: HashMap<u64, Held>,
     feeds: HashMap<Arc<str>, Feed>,
+    feed_generation: u64,
     /// Attempt logs of the batches in flight or waiting for a retry.
     batches: HashMap<(Arc<str>, Box<str>), Vec<AttemptInfo>>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    cfg: RedisQueueConfig,
-    keys: Keys,
-    client: redis::Client,
-    conn: ConnectionManager,
-    consumer: String,
+pub(crate) struct Inner {
+    pub(crate) cfg: RedisQueueConfig,
+    pub(crate) keys: Keys,
+    pub(crate) client: redis::Client,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) consumer: String,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
     wake_writer: Notify,
@@ -175,7 +182,7 @@ struct Inner {
     /// One pipeline writer at a time (the task or a blocking `sync_now`).
     writing: AtomicBool,
     space: Notify,
-    stop: watch::Sender<bool>,
+    pub(crate) stop: watch::Sender<bool>,
     /// Per partition: the stream's length as last seen, plus what this process appended since.
     lengths: Vec<AtomicU64>,
     /// Bumped by every pipeline answered: a length read from before it is stale.
@@ -185,6 +192,10 @@ struct Inner {
     /// The admin calls' blocking connection.
     admin: Mutex<Option<Admin>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The shared registry's state in this process (see [`crate::registry`]).
+    pub(crate) registry: crate::registry::RegistryState,
+    /// The live workers and the pairs this one reads, with [`spread`](RedisQueueConfig::spread).
+    pub(crate) members: Option<Arc<crate::members::Members>>,
 }
 
 /// The blocking connection of the administrative calls.
@@ -225,7 +236,7 @@ impl std::fmt::Debug for Admin {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedisQueue {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 fn now_ms() -> u64 {
@@ -234,7 +245,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(u128::from(now_ms()) << 32 | u128::from(std::process::id()));
@@ -340,7 +351,12 @@ impl RedisQueue {
         let parts = usize::from(cfg.partitions);
         let keys = Keys::new(&cfg.queue, cfg.partitions);
         let (stop, _) = watch::channel(false);
+        let members = cfg
+            .spread
+            .then(|| Arc::new(crate::members::Members::new(&consumer)));
         let inner = Arc::new(Inner {
+            registry: crate::registry::RegistryState::new(cfg.shared_registry),
+            members: members.clone(),
             keys,
             client,
             conn,
@@ -371,10 +387,13 @@ impl RedisQueue {
         for p in 0..parts {
             q.spawn(Self::maintain(q.inner.clone(), p));
         }
+        if let Some(m) = members {
+            q.spawn(crate::members::run(q.clone(), m));
+        }
         Ok(q)
     }
 
-    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
         let h = self.inner.runtime.spawn(f);
         self.inner
             .tasks
@@ -492,6 +511,7 @@ impl RedisQueue {
             s.held.clear();
             s.feeds.keys().cloned().collect()
         };
+        crate::members::leave(self).await;
         let mut conn = self.inner.conn.clone();
         for g in &groups {
             for key in &self.inner.keys.streams {
@@ -631,55 +651,157 @@ impl RedisQueue {
         }
         let readable = Arc::new(Notify::new());
         let room = Arc::new(Notify::new());
+        s.feed_generation += 1;
+        let generation = s.feed_generation;
+        let active = !self.inner.registry.is_stopped(group);
         s.feeds.insert(
             group.clone(),
             Feed {
                 buf: VecDeque::new(),
                 readable: readable.clone(),
                 room: room.clone(),
+                generation,
+                active,
             },
         );
         drop(s);
-        for p in 0..usize::from(self.inner.cfg.partitions) {
-            self.spawn(Self::reader(
-                self.inner.clone(),
-                group.clone(),
-                p,
-                room.clone(),
-            ));
-            self.spawn(Self::reclaimer(self.inner.clone(), group.clone(), p));
-            self.spawn(Self::renewer(self.inner.clone(), group.clone(), p));
+        if active {
+            self.spawn_feed(group, generation, &room);
         }
         readable
     }
 
-    /// Reads new entries of one partition for `group` while its buffer has room.
-    async fn reader(inner: Arc<Inner>, group: Arc<str>, part: usize, room: Arc<Notify>) {
+    fn spawn_feed(&self, group: &Arc<str>, generation: u64, room: &Arc<Notify>) {
+        if let Some(m) = &self.inner.members {
+            m.feeds_changed();
+        }
+        for p in 0..usize::from(self.inner.cfg.partitions) {
+            let feed = (group.clone(), generation);
+            self.spawn(Self::reader(
+                self.inner.clone(),
+                feed.clone(),
+                p,
+                room.clone(),
+            ));
+            self.spawn(Self::reclaimer(self.inner.clone(), feed.clone(), p));
+            self.spawn(Self::renewer(self.inner.clone(), feed, p));
+        }
+    }
+
+    /// The endpoint of `group` is in the shared registry again: a feed asked for while it was
+    /// out starts reading.
+    pub(crate) fn resume_feed(&self, group: &str) {
+        if !self.inner.registry.unstop(group) {
+            return;
+        }
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some((name, f)) = s.feeds.get_key_value(group) else {
+            return;
+        };
+        if f.active {
+            return;
+        }
+        let (name, generation, room) = (name.clone(), f.generation, f.room.clone());
+        if let Some(f) = s.feeds.get_mut(group) {
+            f.active = true;
+        }
+        drop(s);
+        self.spawn_feed(&name, generation, &room);
+    }
+
+    /// Stops reading `group` in this process (its endpoint was removed): its tasks end, the
+    /// entries read and not yet taken by the driver are forgotten (not acknowledged: with the
+    /// group destroyed they are gone, else they are reclaimed after the lease), and with
+    /// spreading its pairs are no longer this worker's.
+    pub(crate) fn stop_feed(&self, group: &str) {
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.registry.stop(group);
+        let Some(f) = s.feeds.remove(group) else {
+            return;
+        };
+        s.held.retain(|_, h| &*h.group != group);
+        drop(s);
+        f.room.notify_waiters();
+        f.readable.notify_waiters();
+        if let Some(m) = &self.inner.members {
+            m.feeds_changed();
+        }
+    }
+
+    /// The groups this process reads (the endpoints fed from the queue).
+    pub(crate) fn fed_groups(&self) -> Vec<Arc<str>> {
+        let s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut g: Vec<Arc<str>> = s
+            .feeds
+            .iter()
+            .filter(|(_, f)| f.active)
+            .map(|(g, _)| g.clone())
+            .collect();
+        g.sort();
+        g
+    }
+
+    /// Reads new entries of one partition for `group` while its buffer has room (and, with
+    /// spreading, while this worker owns the pair: its blocking connection is given back
+    /// while it does not).
+    async fn reader(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize, room: Arc<Notify>) {
+        let (group, generation) = feed;
         let client = inner.client.clone();
         let block = inner.cfg.block;
-        let mut conn = loop {
-            match ConnectionManager::new_with_config(
-                client.clone(),
-                manager_config(Some(block + Duration::from_secs(5))),
-            )
-            .await
-            {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "connecting the reader failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        };
         let key = inner.keys.streams[part].clone();
         let mut stop = inner.stop.subscribe();
-        create_group(&inner, &mut conn, &key, &group, false).await;
+        let mut owners = inner.members.as_ref().map(|m| m.subscribe());
+        let mut reading: Option<ConnectionManager> = None;
         let mut backoff = Duration::from_millis(50);
         let cap = inner.cfg.fetch * 2;
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || !feed_alive(&inner, &group, generation) {
                 return;
             }
+            if let (Some(m), Some(owners)) = (&inner.members, owners.as_mut()) {
+                owners.borrow_and_update();
+                if !m.owns(&group, part) {
+                    reading = None;
+                    tokio::select! {
+                        _ = owners.changed() => {}
+                        _ = stop.changed() => return,
+                    }
+                    continue;
+                }
+            }
+            let conn = match &mut reading {
+                Some(c) => c,
+                None => {
+                    let mut c = loop {
+                        match ConnectionManager::new_with_config(
+                            client.clone(),
+                            manager_config(Some(block + Duration::from_secs(5))),
+                        )
+                        .await
+                        {
+                            Ok(c) => break c,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "connecting the reader failed; retrying");
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                        }
+                    };
+                    create_group(&inner, &mut c, &key, &group, false).await;
+                    reading.insert(c)
+                }
+            };
             let room_wait = room.notified();
             let len = inner
                 .state
@@ -707,7 +829,7 @@ impl RedisQueue {
                 .arg("STREAMS")
                 .arg(&key)
                 .arg(">")
-                .query_async(&mut conn)
+                .query_async(conn)
                 .await;
             match r {
                 Ok(Value::Nil) => {}
@@ -732,7 +854,16 @@ impl RedisQueue {
                     }
                 }
                 Err(e) if is_nogroup(&e) => {
-                    create_group(&inner, &mut conn, &key, &group, true).await;
+                    // Destroyed because its endpoint left the shared registry: not created
+                    // again (the watcher stops this feed within a second).
+                    if crate::registry::removed_from_registry(&inner, &group).await {
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = stop.changed() => return,
+                        }
+                        continue;
+                    }
+                    create_group(&inner, conn, &key, &group, true).await;
                 }
                 Err(e) => {
                     inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
@@ -749,7 +880,8 @@ impl RedisQueue {
 
     /// Claims entries idle past the lease (their worker died or stalled), dead-lettering
     /// those past the receive limit.
-    async fn reclaimer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+    async fn reclaimer(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize) {
+        let (group, generation) = feed;
         let mut conn = inner.conn.clone();
         let key = inner.keys.streams[part].clone();
         let dead = inner.keys.dead[part].clone();
@@ -760,6 +892,17 @@ impl RedisQueue {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
+            }
+            if !feed_alive(&inner, &group, generation) {
+                return;
+            }
+            // Spreading: the pair's owner claims what a dead worker left.
+            if inner
+                .members
+                .as_ref()
+                .is_some_and(|m| !m.owns(&group, part))
+            {
+                continue;
             }
             let mut start = "0-0".to_owned();
             loop {
@@ -829,12 +972,16 @@ impl RedisQueue {
     }
 
     /// Renews the lease of every entry this process holds, every third of the lease.
-    async fn renewer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+    async fn renewer(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize) {
+        let (group, generation) = feed;
         let mut conn = inner.conn.clone();
         let key = inner.keys.streams[part].clone();
         let every = (inner.cfg.lease / 3).max(Duration::from_millis(30));
         loop {
             tokio::time::sleep(every).await;
+            if !feed_alive(&inner, &group, generation) {
+                return;
+            }
             let ids: Vec<String> = inner
                 .state
                 .lock()
@@ -863,7 +1010,7 @@ impl RedisQueue {
 
     // ---- admin (blocking) --------------------------------------------------------------
 
-    fn admin<T>(
+    pub(crate) fn admin<T>(
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, OutboxError> {
@@ -917,7 +1064,18 @@ impl RedisQueue {
     }
 }
 
-fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
+/// Whether the feed of `group` started as `generation` is still on.
+fn feed_alive(inner: &Inner, group: &str, generation: u64) -> bool {
+    inner
+        .state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .feeds
+        .get(group)
+        .is_some_and(|f| f.generation == generation)
+}
+
+pub(crate) fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_secs(2))
@@ -1523,12 +1681,13 @@ impl OutboxStore for RedisQueue {
     }
 
     fn load_registry(&self) -> Result<Option<RegistrySnapshot>, OutboxError> {
-        // Each worker process is configured with its own endpoints: nothing is shared.
-        Ok(None)
+        // Without `shared_registry`, each worker process has its own endpoints: `None`.
+        crate::registry::load(self)
     }
 
-    fn save_registry(&self, _snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
-        Ok(())
+    fn save_registry(&self, snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
+        // Without `shared_registry`, nothing is written.
+        crate::registry::save(self, snapshot)
     }
 
     fn is_shared(&self) -> bool {
