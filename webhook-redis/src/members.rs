@@ -169,6 +169,24 @@ impl Members {
     }
 }
 
+impl RedisQueue {
+    /// With [`spread`](crate::RedisQueueConfig::spread): the (endpoint, partition) pairs this
+    /// worker reads now, sorted; `None` without spreading (every worker reads every pair).
+    #[must_use]
+    pub fn reading(&self) -> Option<Vec<(String, u16)>> {
+        let m = self.inner.members.as_ref()?;
+        let mut pairs: Vec<(String, u16)> = m
+            .owned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(g, p)| (g.to_string(), u16::try_from(*p).unwrap_or(u16::MAX)))
+            .collect();
+        pairs.sort();
+        Some(pairs)
+    }
+}
+
 /// The weight of `worker` for the pair `(group, part)`: FNV-1a 64 of the three, mixed
 /// (splitmix64's finalizer), so that close names spread well. Stable across processes.
 pub(crate) fn weight(worker: &str, group: &str, part: usize) -> u64 {

@@ -187,7 +187,10 @@ fn items_of(s: &RegistrySnapshot) -> Items {
         m.insert(Key::Set(set.name.clone()), Item::Set(set.clone()));
     }
     for e in &s.endpoints {
-        m.insert(Key::Endpoint(e.name.clone()), Item::Endpoint(Box::new(e.clone())));
+        m.insert(
+            Key::Endpoint(e.name.clone()),
+            Item::Endpoint(Box::new(e.clone())),
+        );
     }
     m
 }
@@ -313,10 +316,7 @@ type Raw = (Option<i64>, Vec<(String, String)>, Vec<(String, String)>);
 /// The version and the items; items that do not parse are left out (and named).
 type Fetched = (i64, Items, Vec<RegistrySyncError>);
 
-fn parse_fetch(
-    queue: &RedisQueue,
-    (version, endpoints, sets): Raw,
-) -> Fetched {
+fn parse_fetch(queue: &RedisQueue, (version, endpoints, sets): Raw) -> Fetched {
     let k = &queue.inner.keys;
     let mut items = Items::new();
     let mut bad = Vec::new();
@@ -747,7 +747,10 @@ impl SharedRegistry {
         let name = spec.name.clone();
         let added = self
             .write(
-                &[(Key::Endpoint(name.clone()), Some(Item::Endpoint(Box::new(spec))))],
+                &[(
+                    Key::Endpoint(name.clone()),
+                    Some(Item::Endpoint(Box::new(spec))),
+                )],
                 Some((&name, true)),
             )
             .await?;
@@ -765,7 +768,10 @@ impl SharedRegistry {
     pub async fn put_endpoint(&self, spec: EndpointSpec) -> Result<(), RegistrySyncError> {
         self.check(&spec).await?;
         self.write(
-            &[(Key::Endpoint(spec.name.clone()), Some(Item::Endpoint(Box::new(spec))))],
+            &[(
+                Key::Endpoint(spec.name.clone()),
+                Some(Item::Endpoint(Box::new(spec))),
+            )],
             None,
         )
         .await?;
@@ -818,7 +824,10 @@ impl SharedRegistry {
         }
         spec.paused = paused;
         self.write(
-            &[(Key::Endpoint(name.to_owned()), Some(Item::Endpoint(Box::new(spec))))],
+            &[(
+                Key::Endpoint(name.to_owned()),
+                Some(Item::Endpoint(Box::new(spec))),
+            )],
             None,
         )
         .await?;
