@@ -21,7 +21,7 @@
 //!
 //! # Writing: `save_registry`
 //!
-//! A [`Sender`] over the queue calls [`OutboxStore::save_registry`] with its whole
+//! A [`Sender`] over the queue calls [`OutboxStore::save_registry`](webhook_sender::outbox::OutboxStore::save_registry) with its whole
 //! [`RegistrySnapshot`] after every registry change (add, update, pause, resume, enable,
 //! remove, event sets). The queue writes only the items that differ from the state it last
 //! knew from Redis: a change applied from Redis is not written back (no echo), and a sender
@@ -52,7 +52,7 @@
 //!   missing on this machine, say) is logged and left as Redis has it: the process never
 //!   writes its own stale view of it back.
 //! * **Joining**: a process whose sender was not seeded from Redis
-//!   ([`load_registry`](OutboxStore::load_registry)) adds the endpoints Redis lacks and takes
+//!   ([`load_registry`](webhook_sender::outbox::OutboxStore::load_registry)) adds the endpoints Redis lacks and takes
 //!   Redis's version of those it has; it deletes nothing.
 //! * **Removal**: the process that removes an endpoint (a sender's `remove_endpoint`, or
 //!   [`SharedRegistry::remove_endpoint`], `webhook endpoints rm`) deletes it from the hash and
