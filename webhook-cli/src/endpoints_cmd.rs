@@ -143,6 +143,9 @@ fn check_name(name: &str) -> Result<(), CliError> {
 
 /// `webhook endpoints`.
 pub(crate) async fn run(args: EndpointsArgs) -> Result<Exit, CliError> {
+    if let EndpointsCommand::Add(a) = &args.command {
+        check_name(&a.name)?;
+    }
     let queue = crate::redis_cmd::connect(args.queue.config()?).await?;
     let registry = SharedRegistry::new(&queue);
     let r = command(&registry, &args).await;
@@ -155,7 +158,6 @@ async fn command(registry: &SharedRegistry, args: &EndpointsArgs) -> Result<Exit
     match &args.command {
         EndpointsCommand::List(a) => list(registry, a.json).await,
         EndpointsCommand::Add(a) => {
-            check_name(&a.name)?;
             let mut target = a.target.clone();
             match (&a.url, &target.endpoint) {
                 (Some(_), Some(_)) => {

@@ -509,7 +509,11 @@ impl RedisQueue {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             s.held.clear();
-            s.feeds.keys().cloned().collect()
+            s.feeds
+                .iter()
+                .filter(|(_, f)| f.active)
+                .map(|(g, _)| g.clone())
+                .collect()
         };
         crate::members::leave(self).await;
         let mut conn = self.inner.conn.clone();
@@ -699,24 +703,27 @@ impl RedisQueue {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        s.feed_generation += 1;
+        let generation = s.feed_generation;
         let Some((name, f)) = s.feeds.get_key_value(group) else {
             return;
         };
         if f.active {
             return;
         }
-        let (name, generation, room) = (name.clone(), f.generation, f.room.clone());
+        let (name, room) = (name.clone(), f.room.clone());
         if let Some(f) = s.feeds.get_mut(group) {
+            // A new generation: a task of the stopped one still finishing its read ends.
             f.active = true;
+            f.generation = generation;
         }
         drop(s);
         self.spawn_feed(&name, generation, &room);
     }
 
-    /// Stops reading `group` in this process (its endpoint was removed): its tasks end, the
-    /// entries read and not yet taken by the driver are forgotten (not acknowledged: with the
-    /// group destroyed they are gone, else they are reclaimed after the lease), and with
-    /// spreading its pairs are no longer this worker's.
+    /// Stops reading `group` in this process (its endpoint was removed from the shared
+    /// registry): its tasks end and, with spreading, its pairs are no longer this worker's.
+    /// What was read stays for the driver, which settles it by the removal's policy.
     pub(crate) fn stop_feed(&self, group: &str) {
         let mut s = self
             .inner
@@ -724,13 +731,14 @@ impl RedisQueue {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.inner.registry.stop(group);
-        let Some(f) = s.feeds.remove(group) else {
+        let Some(f) = s.feeds.get_mut(group) else {
             return;
         };
-        s.held.retain(|_, h| &*h.group != group);
+        f.active = false;
+        let (room, readable) = (f.room.clone(), f.readable.clone());
         drop(s);
-        f.room.notify_waiters();
-        f.readable.notify_waiters();
+        room.notify_waiters();
+        readable.notify_waiters();
         if let Some(m) = &self.inner.members {
             m.feeds_changed();
         }
@@ -798,6 +806,14 @@ impl RedisQueue {
                             }
                         }
                     };
+                    // Not created again for an endpoint just removed from the shared registry.
+                    if crate::registry::removed_from_registry(&inner, &group).await {
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = stop.changed() => return,
+                        }
+                        continue;
+                    }
                     create_group(&inner, &mut c, &key, &group, false).await;
                     reading.insert(c)
                 }
@@ -811,8 +827,15 @@ impl RedisQueue {
                 .get(&group)
                 .map_or(0, |f| f.buf.len());
             if len >= cap {
+                let moved = async {
+                    match owners.as_mut() {
+                        Some(o) => drop(o.changed().await),
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = room_wait => {}
+                    () = moved => {}
                     _ = stop.changed() => return,
                 }
                 continue;
@@ -1072,7 +1095,7 @@ fn feed_alive(inner: &Inner, group: &str, generation: u64) -> bool {
         .unwrap_or_else(PoisonError::into_inner)
         .feeds
         .get(group)
-        .is_some_and(|f| f.generation == generation)
+        .is_some_and(|f| f.active && f.generation == generation)
 }
 
 pub(crate) fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
