@@ -46,6 +46,10 @@
 //! * **Concurrent changes of one endpoint: the last writer wins**, per endpoint (per event set).
 //!   Redis orders the writes; every process converges on the last one. Changes of different
 //!   endpoints never overwrite each other.
+//! * **A Redis that lost the registry** (restarted without persistence, flushed, keys
+//!   deleted: the version went back) is not read as "every endpoint removed": each watcher
+//!   that notices writes its sender's view back (deleting nothing) and the processes
+//!   converge, so a non-persistent Redis does not empty every worker.
 //! * **Redis is the source of truth.** A local change that could not be written (Redis
 //!   unreachable) is logged, retried by the watcher, and loses to any change of the same item
 //!   made in Redis meanwhile. An item this process cannot build (a client certificate file
@@ -907,6 +911,7 @@ impl SharedRegistry {
 #[derive(Debug, Default)]
 struct WatchShared {
     applied: AtomicU64,
+    restored: AtomicU64,
     failed: AtomicU64,
     syncs: AtomicU64,
     version: AtomicU64,
@@ -938,6 +943,13 @@ impl RegistryWatch {
     #[must_use]
     pub fn syncs(&self) -> u64 {
         self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Times this process wrote its view back to a Redis that had lost the registry (its
+    /// version went back).
+    #[must_use]
+    pub fn restored(&self) -> u64 {
+        self.shared.restored.load(Ordering::Relaxed)
     }
 
     /// The registry version the sender was last brought to.
@@ -1039,6 +1051,10 @@ async fn watch_loop(reg: SharedRegistry, sender: Sender, w: Arc<WatchShared>) {
             .query_async(&mut conn)
             .await;
         let Ok(version) = version else {
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => return,
+            }
             continue;
         };
         let (known, held) = {
@@ -1094,41 +1110,67 @@ async fn sync(
         }
     }
     let mut todo: Vec<(Key, Option<Item>, Option<Item>)> = Vec::new();
+    let mut lost = false;
     {
         let mut g = st.lock();
         if g.writes != writes {
             return Ok(false);
         }
         st.saw(&fetched);
-        let base = g.remote.take();
-        let keys: BTreeSet<Key> = fetched
-            .keys()
-            .chain(local.keys())
-            .chain(base.iter().flat_map(|b| b.keys()))
-            .chain(g.held.iter())
-            .cloned()
-            .collect();
-        for k in keys {
-            if bad_keys.contains(&k) {
-                continue;
+        if g.remote.is_some() && version < g.version {
+            // The version went back: Redis lost the registry (restarted without persistence,
+            // flushed, its keys deleted). Not "everything was removed": this process writes
+            // its view back (every process that notices does; they agree), deleting nothing.
+            tracing::warn!(
+                known = g.version,
+                version,
+                "the shared registry in redis went back (lost?): writing this process's view back"
+            );
+            g.unconfirmed = fetched.keys().cloned().collect();
+            g.held.clear();
+            g.remote = Some(fetched);
+            g.version = version;
+            lost = true;
+        } else {
+            let base = g.remote.take();
+            let keys: BTreeSet<Key> = fetched
+                .keys()
+                .chain(local.keys())
+                .chain(base.iter().flat_map(|b| b.keys()))
+                .chain(g.held.iter())
+                .cloned()
+                .collect();
+            for k in keys {
+                if bad_keys.contains(&k) {
+                    continue;
+                }
+                let (t, l) = (fetched.get(&k), local.get(&k));
+                if same(t, l) {
+                    g.held.remove(&k);
+                    g.unconfirmed.remove(&k);
+                    continue;
+                }
+                let changed_in_redis = base.as_ref().is_none_or(|b| b.get(&k) != t)
+                    || g.unconfirmed.contains(&k)
+                    || g.held.contains(&k);
+                if changed_in_redis {
+                    g.held.insert(k.clone());
+                    todo.push((k, t.cloned(), l.cloned()));
+                }
+                // Otherwise a change of this process not written yet: `save` writes it.
             }
-            let (t, l) = (fetched.get(&k), local.get(&k));
-            if same(t, l) {
-                g.held.remove(&k);
-                g.unconfirmed.remove(&k);
-                continue;
-            }
-            let changed_in_redis = base.as_ref().is_none_or(|b| b.get(&k) != t)
-                || g.unconfirmed.contains(&k)
-                || g.held.contains(&k);
-            if changed_in_redis {
-                g.held.insert(k.clone());
-                todo.push((k, t.cloned(), l.cloned()));
-            }
-            // Otherwise a change of this process not written yet: `save` writes it.
+            g.remote = Some(fetched);
+            g.version = version;
         }
-        g.remote = Some(fetched);
-        g.version = version;
+    }
+    if lost {
+        let (q, snap) = (queue.clone(), sender.snapshot());
+        let saved = tokio::task::spawn_blocking(move || save(&q, &snap)).await;
+        if !matches!(saved, Ok(Ok(()))) {
+            st.lock().dirty = true;
+        }
+        w.restored.fetch_add(1, Ordering::Relaxed);
+        return Ok(false);
     }
     w.version
         .store(u64::try_from(version).unwrap_or(0), Ordering::Relaxed);

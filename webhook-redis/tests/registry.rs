@@ -456,3 +456,53 @@ async fn bad_input_gives_typed_errors() -> Result<(), BoxError> {
     queue.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_lost_the_registry_is_given_it_back_not_emptied() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("reg-lost");
+    let a = Process::start(&url, &q).await?;
+    let b = Process::start(&url, &q).await?;
+    for name in ["x", "y"] {
+        a.sender
+            .add_endpoint(spec(name, "http://127.0.0.1:9/in").to_config()?, "alice")?;
+    }
+    a.sender.pause("y", "alice")?;
+    until("B has both", Duration::from_secs(1), || {
+        b.sender.status("y").map(|s| s.state) == Some(EndpointState::Paused)
+    })
+    .await;
+    // As a restart without persistence would: the registry's keys are gone.
+    redis::cmd("DEL")
+        .arg(format!("whk:{{{q}}}:reg:endpoints"))
+        .arg(format!("whk:{{{q}}}:reg:sets"))
+        .arg(format!("whk:{{{q}}}:reg:version"))
+        .query::<()>(&mut raw(&url))?;
+    let reg = SharedRegistry::new(&a.queue);
+    let start = Instant::now();
+    loop {
+        let snap = reg.snapshot().await?;
+        if snap.endpoints.len() == 2 && snap.endpoints.iter().any(|e| e.name == "y" && e.paused) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "not written back: {snap:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("registry written back after {:?}", start.elapsed());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for p in [&a, &b] {
+        assert!(p.sender.status("x").is_some(), "not emptied");
+        assert_eq!(
+            p.sender.status("y").map(|s| s.state),
+            Some(EndpointState::Paused)
+        );
+    }
+    assert!(a.watch.restored() + b.watch.restored() >= 1);
+    a.stop().await;
+    b.stop().await;
+    Ok(())
+}
