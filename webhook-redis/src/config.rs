@@ -16,8 +16,12 @@ use webhook_sender::outbox::Durability;
 ///     .lease(Duration::from_secs(30))
 ///     .max_receives(5)
 ///     .max_len(1_000_000)
-///     .overflow(OverflowPolicy::Block);
+///     .overflow(OverflowPolicy::Block)
+///     // the endpoints shared through Redis, the partitions spread over the live workers
+///     .shared_registry(true)
+///     .spread(true);
 /// assert_eq!(cfg.queue_name(), "orders");
+/// assert!(cfg.is_registry_shared() && cfg.is_spread());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisQueueConfig {

@@ -41,6 +41,29 @@
 //!
 //! Workers that do not spread may share the queue: they read every pair, as before, and are
 //! not members.
+//!
+//! # Choosing
+//!
+//! Spreading is off by default because it caps an endpoint at `P` readers: one slow endpoint
+//! (a receiver answering in seconds) is better served by every worker reading every
+//! partition. A platform running many workers over many endpoints turns it on (and picks
+//! `P` ≥ the number of workers) to keep Redis's blocked connections at `endpoints × P`.
+//!
+//! ```no_run
+//! use webhook_redis::{RedisQueue, RedisQueueConfig, SharedRegistry};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let cfg = RedisQueueConfig::new("redis://127.0.0.1:6379", "orders")
+//!     .partitions(8)
+//!     .spread(true);
+//! let queue = RedisQueue::connect(cfg).await?;
+//! // ... a Sender over the queue delivers; this worker reads only its share:
+//! println!("reading {:?}", queue.reading());
+//! for w in SharedRegistry::new(&queue).workers().await? {
+//!     println!("{} reads {:?}", w.consumer, w.reads);
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};

@@ -893,7 +893,9 @@ impl SharedRegistry {
     /// Keeps `sender` in step with the shared registry until the queue is closed, the sender
     /// shut down, or the returned handle dropped: every change made in Redis (by any process)
     /// is applied to it within a second, the first ones at once. The sender should be built
-    /// over this queue (its own changes are then written to Redis by `save_registry`).
+    /// over this queue (its own changes are then written to Redis by `save_registry`). The
+    /// watcher holds a handle on the sender: drop the [`RegistryWatch`] (or shut the sender
+    /// down, or close the queue) to end it.
     ///
     /// # Errors
     /// [`RegistrySyncError::NotShared`] when the queue was connected without
