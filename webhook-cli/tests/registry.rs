@@ -321,14 +321,31 @@ async fn spread_workers_divide_the_pairs_and_take_over_those_of_a_killed_one() {
                 .sum()
         })
         .collect();
-    let summaries: Vec<String> = workers.into_iter().map(Worker::stop).collect();
+    // A worker that stops (SIGTERM) leaves at once: the last one reads every pair within a
+    // heartbeat or two, not after the 3 s of a death.
+    let mut workers = workers.into_iter();
+    let (first, last_one) = (workers.next().unwrap(), workers.next().unwrap());
+    let stopping = Instant::now();
+    let mut summaries = vec![first.stop()];
+    let alone = [last_one.consumer.as_str()];
+    let mut seen = BTreeMap::new();
+    while !divided(&seen, &alone, &pairs) {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "not taken over after a stop: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen = reads(&url, &queue);
+    }
+    let handover = stopping.elapsed();
+    summaries.push(last_one.stop());
     let reclaimed: u64 = summaries
         .iter()
         .filter_map(|s| serde_json::from_str::<serde_json::Value>(s.trim()).ok())
         .map(|v| v["reclaimed"].as_u64().unwrap_or(0))
         .sum();
     eprintln!(
-        "spread: killed {} reading {killed_pairs:?}; pairs taken over in {takeover:?} (survivors printed it after {printed:?}); all {} events at both receivers {delivered_after:?} after the kill; duplicates {dups:?}; reclaimed {reclaimed}",
+        "spread: killed {} reading {killed_pairs:?}; pairs taken over in {takeover:?} (survivors printed it after {printed:?}); all {} events at both receivers {delivered_after:?} after the kill; duplicates {dups:?}; reclaimed {reclaimed}; after a SIGTERM (including its drain) the last worker read every pair in {handover:?}",
         victim.consumer,
         2 * N
     );

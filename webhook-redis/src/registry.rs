@@ -67,7 +67,9 @@
 //!   [`RemovePolicy`] (default [`RemovePolicy::Deliver`]: the held batches are still sent).
 //!   To deliver a backlog first, wait until `webhook outbox status` shows nothing pending for
 //!   the endpoint, then remove it. A worker whose read finds the group gone does not create it
-//!   again while the endpoint is out of the registry.
+//!   again while the endpoint is out of the registry. (A worker that does not follow the
+//!   registry but reads the same group, `webhook worker --endpoint … --name NAME`, does create
+//!   it again, from the start of the stream: do not mix the two for one endpoint.)
 //! * **Secrets are stored in Redis** as the spec holds them (signing keys, tokens,
 //!   passwords). Protect the server: an ACL user per application limited to the `whk:*` keys,
 //!   TLS or a private network, no unauthenticated access, and encrypted persistence files.
