@@ -88,9 +88,15 @@ pub(crate) enum Command {
     #[command(long_about = crate::redis_cmd::ENQUEUE_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
     Enqueue(crate::redis_cmd::EnqueueArgs),
 
-    /// Deliver a Redis Streams queue's events to one endpoint, beside any number of other workers.
+    /// Deliver a Redis Streams queue's events to one endpoint (or, with --registry, to every
+    /// endpoint of its shared registry), beside any number of other workers.
     #[command(long_about = crate::redis_cmd::WORKER_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
     Worker(crate::redis_cmd::WorkerArgs),
+
+    /// List, add, remove, pause and resume the endpoints a Redis queue's workers share
+    /// (`worker --registry` picks a change up within a second).
+    #[command(long_about = crate::endpoints_cmd::ENDPOINTS_HELP, after_long_help = crate::error::EXIT_CODES_HELP)]
+    Endpoints(crate::endpoints_cmd::EndpointsArgs),
 }
 
 const LISTEN_HELP: &str = "\
@@ -534,8 +540,8 @@ pub(crate) enum AuthKind {
     Token,
 }
 
-/// Where to send and how: shared by `send` and `test`.
-#[derive(Debug, Args)]
+/// Where to send and how: shared by `send`, `test`, `worker` and `endpoints add`.
+#[derive(Debug, Clone, Args)]
 pub(crate) struct TargetArgs {
     /// The webhook URL (http:// or https://).
     #[arg(long, value_name = "URL")]

@@ -6,6 +6,7 @@
 
 mod call;
 mod cli;
+mod endpoints_cmd;
 mod error;
 mod events;
 mod keygen;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
                     Command::Test(args) => test_cmd::run(args, no_color).await,
                     Command::Enqueue(args) => redis_cmd::enqueue(args).await,
                     Command::Worker(args) => redis_cmd::worker(args).await,
+                    Command::Endpoints(args) => endpoints_cmd::run(args).await,
                     Command::Call(args) => {
                         let rules = matches
                             .subcommand_matches("call")

@@ -1,16 +1,22 @@
 //! `enqueue` and `worker`: a queue on Redis Streams shared by many processes (the
 //! `webhook-redis` crate). `enqueue` appends events and exits; any number of `worker`
-//! processes deliver them to one endpoint each, as one consumer group per endpoint.
+//! processes deliver them, to one endpoint each or (`--registry`) to every endpoint of the
+//! queue's shared registry, as one consumer group per endpoint.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use webhook_core::{BatcherConfig, Concurrency, RetryPolicy};
-use webhook_redis::{RedisQueue, RedisQueueConfig};
+use webhook_core::{BatcherConfig, Concurrency, RetryPolicy, TimestampFormat};
+use webhook_redis::{RedisQueue, RedisQueueConfig, SharedRegistry};
 use webhook_sender::outbox::{Outbox, OutboxError};
-use webhook_sender::{EndpointConfig, OverflowPolicy, Sender};
+use webhook_sender::registry::AuthSpec;
+use webhook_sender::transport::TransportBuilder;
+use webhook_sender::{
+    AuditAction, AuditTarget, EndpointConfig, EndpointSpec, OverflowPolicy, Sender, SpecError,
+};
 
 use crate::cli::TargetArgs;
 use crate::error::{CliError, Exit, chain};
@@ -32,9 +38,26 @@ consumer group, named by --name) share its events; a worker that dies leaves its
 others after --lease; an event handed out more than --max-receives times goes to the queue's
 dead letters (see `webhook outbox list --redis URL --queue NAME`).
 
-Example:
+With --registry the worker delivers to every endpoint of the queue's shared registry instead
+(kept in Redis, changed with `webhook endpoints` or by any sender sharing it): endpoints added,
+changed, paused, resumed or removed later are picked up within a second, and each change is
+printed. The transport flags (--allow-private, --ca, --cert/--key, --insecure, --timeout) apply
+to every endpoint; the batching, retry and concurrency flags to those whose spec has none.
+
+With --spread the workers started with it share the endpoints' partitions instead of each
+reading all of them: every (endpoint, partition) pair is read by one live worker (rendezvous
+hashing), and the pairs of a worker that stops or dies move to the others within about 3 s
+(what it held is reclaimed after --lease). That cuts Redis's blocked readers from
+workers x endpoints x partitions to endpoints x partitions; without it, many workers can
+share one slow endpoint's partition. Use --partitions >= the number of workers.
+
+Examples:
   webhook worker --redis redis://127.0.0.1:6379 --queue orders \\
-      --endpoint https://siem.example/in --secret whsec_...";
+      --endpoint https://siem.example/in --secret whsec_...
+
+  webhook endpoints --redis redis://127.0.0.1:6379 --queue orders add siem https://siem.example/in \\
+      --secret whsec_...
+  webhook worker --redis redis://127.0.0.1:6379 --queue orders --partitions 8 --registry --spread";
 
 /// Where the queue is: shared by `enqueue`, `worker` and `outbox`.
 #[derive(Debug, Clone, Args)]
@@ -212,12 +235,22 @@ pub(crate) struct WorkerArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
     pub(crate) drain: Duration,
 
+    /// Deliver to every endpoint of the queue's shared registry (see `webhook endpoints`) and
+    /// follow its changes, instead of one endpoint given by --endpoint/--config.
+    #[arg(long, conflicts_with = "name")]
+    pub(crate) registry: bool,
+
+    /// Share the endpoints' partitions with the other workers started with --spread: each
+    /// (endpoint, partition) is read by one live worker, and moves when a worker stops or dies.
+    #[arg(long)]
+    pub(crate) spread: bool,
+
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
-fn redis_error(e: &webhook_redis::RedisQueueError) -> CliError {
+pub(crate) fn redis_error(e: &webhook_redis::RedisQueueError) -> CliError {
     CliError::network(format!("redis: {}", chain(e)))
         .hint("is redis-server running at --redis URL?")
 }
@@ -373,20 +406,15 @@ fn retry_policy(a: &WorkerArgs) -> Result<RetryPolicy, CliError> {
     crate::send::retry_window(a.retry_delay, a.retry_max_delay, a.retry_for, a.retries)
 }
 
-/// `webhook worker`.
-pub(crate) async fn worker(args: WorkerArgs) -> Result<Exit, CliError> {
-    let interrupt = crate::signal::interrupt()
-        .map_err(|e| CliError::io("cannot listen for SIGTERM/Ctrl-C", &e))?;
-    let target = crate::target::build(&args.target)?;
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| name_from_url(&target.url));
+/// The queue settings of a worker.
+fn worker_config(args: &WorkerArgs) -> Result<RedisQueueConfig, CliError> {
     let mut cfg = args
         .queue
         .config()?
         .lease(args.lease)
         .max_receives(args.max_receives)
+        .spread(args.spread)
+        .shared_registry(args.registry)
         // Whole batches per read: a read of 64 for batches of 20 would leave a batch of 4.
         .fetch(
             args.max_events
@@ -397,13 +425,32 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<Exit, CliError> {
     if let Some(c) = &args.consumer {
         cfg = cfg.consumer(c);
     }
-    let queue = connect(cfg).await?;
-    let batching = BatcherConfig::builder()
+    Ok(cfg)
+}
+
+fn batching_of(args: &WorkerArgs) -> Result<BatcherConfig, CliError> {
+    BatcherConfig::builder()
         .max_events(args.max_events)
         .max_bytes(args.max_bytes)
         .linger(args.linger)
         .build()
-        .map_err(|e| CliError::config(format!("batching: {e}")))?;
+        .map_err(|e| CliError::config(format!("batching: {e}")))
+}
+
+/// `webhook worker`.
+pub(crate) async fn worker(args: WorkerArgs) -> Result<Exit, CliError> {
+    let interrupt = crate::signal::interrupt()
+        .map_err(|e| CliError::io("cannot listen for SIGTERM/Ctrl-C", &e))?;
+    if args.registry {
+        return registry_worker(args, interrupt).await;
+    }
+    let target = crate::target::build(&args.target)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| name_from_url(&target.url));
+    let queue = connect(worker_config(&args)?).await?;
+    let batching = batching_of(&args)?;
     let mut endpoint = EndpointConfig::builder(name.as_str(), target.endpoint.clone())
         .batching(batching)
         .retry(retry_policy(&args)?)
@@ -425,7 +472,184 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<Exit, CliError> {
         target.url,
         target.auth_label,
     );
+    let printer = print_reading(&queue);
     interrupt.await;
+    printer.abort();
+    finish(&args, &sender, &queue, &name).await
+}
+
+/// Prints the pairs this worker reads whenever they change (with --spread).
+fn print_reading(queue: &RedisQueue) -> tokio::task::JoinHandle<()> {
+    let queue = queue.clone();
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let now = queue.reading();
+            if now.is_some() && now != last {
+                let pairs: Vec<String> = now
+                    .iter()
+                    .flatten()
+                    .map(|(g, p)| format!("{g}/{p}"))
+                    .collect();
+                eprintln!(
+                    "reading {} pair(s): {}",
+                    pairs.len(),
+                    if pairs.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        pairs.join(" ")
+                    }
+                );
+                last = now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Refuses the flags that describe one endpoint (with --registry the endpoints come from
+/// Redis).
+fn refuse_endpoint_flags(t: &TargetArgs) -> Result<(), CliError> {
+    let flags = [
+        ("--endpoint", t.endpoint.is_some()),
+        ("--config", t.config.is_some()),
+        ("--auth", t.auth.is_some()),
+        ("--secret", t.secret.is_some()),
+        ("--header", !t.headers.is_empty()),
+        ("--output", t.output.is_some()),
+        ("--token-url", t.token_url.is_some()),
+        ("--timestamp-format", t.timestamp_format.is_some()),
+    ];
+    match flags.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(CliError::usage(format!(
+            "{flag} describes one endpoint, but --registry delivers to the endpoints of the shared registry"
+        ))
+        .hint("change an endpoint with `webhook endpoints add NAME URL --replace ...`, or drop --registry")),
+        None => Ok(()),
+    }
+}
+
+/// `webhook worker --registry`: every endpoint of the shared registry, followed.
+async fn registry_worker(
+    args: WorkerArgs,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Exit, CliError> {
+    let t = &args.target;
+    refuse_endpoint_flags(t)?;
+    let queue = connect(worker_config(&args)?).await?;
+    let cert = match (&t.cert, &t.key) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        _ => None,
+    };
+    let verifying = crate::target::transport(
+        t.insecure,
+        t.ca.as_deref(),
+        cert,
+        t.allow_private,
+        t.timeout,
+    )?;
+    let insecure =
+        crate::target::transport(true, t.ca.as_deref(), cert, t.allow_private, t.timeout)?;
+    let batching = batching_of(&args)?;
+    let retry = retry_policy(&args)?;
+    let concurrency = Concurrency::Fixed(args.concurrency.max(1));
+    // What data cannot hold comes from the flags: the transport, and the batching, retry and
+    // concurrency of a spec that has none.
+    let build = move |spec: &EndpointSpec| -> Result<EndpointConfig, SpecError> {
+        match spec.timestamp_format {
+            None | Some(TimestampFormat::Nanoseconds) => {}
+            Some(format) => {
+                return Err(SpecError::TimestampFormat {
+                    endpoint: spec.name.clone(),
+                    format,
+                });
+            }
+        }
+        let mtls = matches!(spec.auth, AuthSpec::ClientCertificate(_));
+        let mut b = spec.config_builder()?;
+        match (spec.insecure, mtls) {
+            (true, true) => {
+                return Err(SpecError::Insecure {
+                    endpoint: spec.name.clone(),
+                });
+            }
+            (true, false) => b = b.transport(insecure.clone()),
+            // mTLS endpoints get a transport of their own presenting their certificate.
+            (false, true) => {}
+            (false, false) => b = b.transport(verifying.clone()),
+        }
+        if spec.batching.is_none() {
+            b = b.batching(batching.clone());
+        }
+        if spec.retry.is_none() {
+            b = b.retry(retry.clone());
+        }
+        if spec.concurrency.is_none() {
+            b = b.concurrency(concurrency);
+        }
+        spec.build(b)
+    };
+    let sender = Sender::builder()
+        .transport_builder(
+            TransportBuilder::new()
+                .ssrf(crate::target::ssrf_policy(t.allow_private))
+                .timeout(t.timeout),
+        )
+        .outbox_open(Outbox::from_store(Arc::new(queue.clone())))
+        .build()
+        .map_err(|e| crate::target::build_error(&e))?;
+    let mut audit = sender.audit();
+    let watch = SharedRegistry::new(&queue)
+        .endpoint_builder(build)
+        .watch(&sender)
+        .map_err(|e| CliError::config(chain(&e)))?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), watch.synced()).await;
+    let names: Vec<String> = sender
+        .statuses()
+        .iter()
+        .map(|s| s.endpoint.to_string())
+        .collect();
+    eprintln!(
+        "worker {} delivering queue {} to the shared registry's {} endpoint(s){}{}; SIGTERM or Ctrl-C to stop",
+        queue.consumer(),
+        args.queue.queue.as_deref().unwrap_or_default(),
+        names.len(),
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", names.join(", "))
+        },
+        if args.spread { ", spreading" } else { "" },
+    );
+    let changes = tokio::spawn(async move {
+        while let Some(e) = audit.recv().await {
+            let target = match &e.target {
+                AuditTarget::Endpoint(n) => format!("endpoint {n}"),
+                AuditTarget::EventSet(n) => format!("event set {n}"),
+                _ => "registry".to_owned(),
+            };
+            let action = match &e.action {
+                AuditAction::Removed { .. } => "removed".to_owned(),
+                other => format!("{other:?}").to_lowercase(),
+            };
+            eprintln!("registry: {target} {action} (by {})", e.actor);
+        }
+    });
+    let printer = print_reading(&queue);
+    interrupt.await;
+    printer.abort();
+    changes.abort();
+    drop(watch);
+    finish(&args, &sender, &queue, "registry").await
+}
+
+/// Stops (after SIGTERM or Ctrl-C) and prints the summary.
+async fn finish(
+    args: &WorkerArgs,
+    sender: &Sender,
+    queue: &RedisQueue,
+    name: &str,
+) -> Result<Exit, CliError> {
     eprintln!(
         "stopping: finishing the requests in flight (at most {:?})",
         args.drain

@@ -16,8 +16,12 @@ use webhook_sender::outbox::Durability;
 ///     .lease(Duration::from_secs(30))
 ///     .max_receives(5)
 ///     .max_len(1_000_000)
-///     .overflow(OverflowPolicy::Block);
+///     .overflow(OverflowPolicy::Block)
+///     // the endpoints shared through Redis, the partitions spread over the live workers
+///     .shared_registry(true)
+///     .spread(true);
 /// assert_eq!(cfg.queue_name(), "orders");
+/// assert!(cfg.is_registry_shared() && cfg.is_spread());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisQueueConfig {
@@ -33,6 +37,8 @@ pub struct RedisQueueConfig {
     pub(crate) block: Duration,
     pub(crate) batch: usize,
     pub(crate) durability: Durability,
+    pub(crate) shared_registry: bool,
+    pub(crate) spread: bool,
 }
 
 impl RedisQueueConfig {
@@ -53,6 +59,8 @@ impl RedisQueueConfig {
             block: Duration::from_secs(1),
             batch: 4096,
             durability: Durability::Sync,
+            shared_registry: false,
+            spread: false,
         }
     }
 
@@ -143,6 +151,46 @@ impl RedisQueueConfig {
         self
     }
 
+    /// Share the endpoint registry of a [`Sender`](webhook_sender::Sender) over this queue
+    /// through Redis (off by default): [`OutboxStore::save_registry`] writes this process's
+    /// registry changes there, [`OutboxStore::load_registry`] reads the shared registry (to
+    /// seed a sender), and [`SharedRegistry::watch`](crate::SharedRegistry::watch) applies the
+    /// changes of every other process to a sender within a second. See the module
+    /// [`registry`](crate::registry). Off, each process keeps its own endpoints (`load_registry`
+    /// answers `None`, `save_registry` does nothing).
+    ///
+    /// [`OutboxStore::save_registry`]: webhook_sender::outbox::OutboxStore::save_registry
+    /// [`OutboxStore::load_registry`]: webhook_sender::outbox::OutboxStore::load_registry
+    #[must_use]
+    pub fn shared_registry(mut self, on: bool) -> Self {
+        self.shared_registry = on;
+        self
+    }
+
+    /// Spread the reading over the live workers (off by default): each (endpoint, partition)
+    /// pair is read by one live worker, chosen by rendezvous hashing over the workers that
+    /// serve the endpoint, and moves when a worker joins, leaves or dies (heartbeats every
+    /// 500 ms, dead after 3 s). Off, every worker reads every pair (what lets one slow endpoint
+    /// use many workers). Every worker of a queue should use the same setting; see the module
+    /// [`members`](crate::members).
+    #[must_use]
+    pub fn spread(mut self, on: bool) -> Self {
+        self.spread = on;
+        self
+    }
+
+    /// Whether the registry is shared ([`shared_registry`](Self::shared_registry)).
+    #[must_use]
+    pub fn is_registry_shared(&self) -> bool {
+        self.shared_registry
+    }
+
+    /// Whether reading is spread over the workers ([`spread`](Self::spread)).
+    #[must_use]
+    pub fn is_spread(&self) -> bool {
+        self.spread
+    }
+
     /// The most writes sent in one pipeline (1 to 100,000).
     #[must_use]
     pub fn pipeline(mut self, n: usize) -> Self {
@@ -157,6 +205,18 @@ pub(crate) struct Keys {
     pub(crate) streams: Vec<String>,
     pub(crate) dead: Vec<String>,
     tags: Vec<String>,
+    /// HASH endpoint name → [`EndpointSpec`](webhook_sender::EndpointSpec) JSON.
+    pub(crate) reg_endpoints: String,
+    /// HASH event set name → [`EventSet`](webhook_core::EventSet) JSON.
+    pub(crate) reg_sets: String,
+    /// STRING: the registry's version, incremented by every change.
+    pub(crate) reg_version: String,
+    /// The pub/sub channel a change is announced on (the new version).
+    pub(crate) reg_channel: String,
+    /// ZSET consumer → last heartbeat (ms, Redis's clock).
+    pub(crate) workers: String,
+    /// HASH consumer → the endpoints it serves and the pairs it reads (JSON).
+    pub(crate) members: String,
 }
 
 /// The keys of one endpoint's retries in one partition: the batches waiting for their due
@@ -182,6 +242,12 @@ impl Keys {
             streams: tags.iter().map(|t| format!("{t}:s")).collect(),
             dead: tags.iter().map(|t| format!("{t}:dead")).collect(),
             tags,
+            reg_endpoints: format!("whk:{{{queue}}}:reg:endpoints"),
+            reg_sets: format!("whk:{{{queue}}}:reg:sets"),
+            reg_version: format!("whk:{{{queue}}}:reg:version"),
+            reg_channel: format!("whk:{{{queue}}}:reg:changed"),
+            workers: format!("whk:{{{queue}}}:workers"),
+            members: format!("whk:{{{queue}}}:members"),
         }
     }
 

@@ -23,6 +23,9 @@ pub(crate) enum Server {
     Cluster {
         url: String,
         client: Box<ClusterClient>,
+        /// The node given (pub/sub: a message published on any node of a cluster reaches
+        /// the subscribers of every node).
+        node: redis::Client,
     },
 }
 
@@ -117,9 +120,17 @@ impl Server {
         let server = Self::Cluster {
             url: url.to_owned(),
             client: Box::new(cluster_client(url, RESPONSE)?),
+            node: client,
         };
         let conn = server.connect(RESPONSE).await?;
         Ok((server, conn, Conn::Node(first)))
+    }
+
+    /// A client of one node, for pub/sub.
+    pub(crate) fn node(&self) -> &redis::Client {
+        match self {
+            Self::Node(c) | Self::Cluster { node: c, .. } => c,
+        }
     }
 
     /// Whether this is a cluster.
@@ -140,7 +151,7 @@ impl Server {
                 )
                 .await?,
             ),
-            Self::Cluster { url, client } => {
+            Self::Cluster { url, client, .. } => {
                 let c = if response_timeout == RESPONSE {
                     (**client).clone()
                 } else {

@@ -14,6 +14,10 @@
 //!
 //! * [`SpooledQueue`]: a local outbox in front of a queue, so that a producer buffers on disk
 //!   while Redis is unreachable instead of failing.
+//! * [`SharedRegistry`]: the endpoint registry of a queue kept in Redis, so that a change made
+//!   on any process reaches every worker within a second (module [`registry`]); with
+//!   [`RedisQueueConfig::spread`], the (endpoint, partition) pairs are spread over the live
+//!   workers and move when one dies (module [`members`]).
 //!
 //! Works with Redis 6.2 to 8 (CI runs the tests against Redis 6.2.14, 7.0.15 and 8.2.3;
 //! [`RedisQueue::connect`] refuses a server older than 6.2), on one server or a Redis Cluster:
@@ -27,12 +31,16 @@ mod config;
 mod conn;
 #[doc = include_str!("../CLUSTER.md")]
 pub mod cluster {}
+pub mod members;
 pub mod queue;
+pub mod registry;
 mod replay;
 mod scripts;
 mod spool;
 
 pub use config::RedisQueueConfig;
+pub use members::Worker;
 pub use queue::{QueueCounters, RedisQueue, RedisQueueError};
+pub use registry::{EndpointBuilder, RegistrySyncError, RegistryWatch, SharedRegistry};
 pub use replay::{RedisReplayStore, ReplayFailMode};
 pub use spool::SpooledQueue;

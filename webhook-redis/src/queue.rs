@@ -193,6 +193,12 @@ struct Feed {
     room: Arc<Notify>,
     /// Batches taken from the retry set and not yet read by the driver.
     batches: VecDeque<RestoredBatch>,
+    /// Which start of the feed this is: the tasks of a feed stopped and started again (an
+    /// endpoint removed and added back) tell themselves apart by it.
+    generation: u64,
+    /// Read from Redis; `false`: asked for while its endpoint is out of the shared registry
+    /// (by the driver settling what the removed endpoint held), started if it comes back.
+    active: bool,
 }
 
 #[derive(Debug, Default)]
@@ -205,17 +211,18 @@ struct State {
     unwritten: Vec<u64>,
     held: HashMap<u64, Held>,
     feeds: HashMap<Arc<str>, Feed>,
+    feed_generation: u64,
     /// The batches this process is delivering, by endpoint and batch id.
     batches: HashMap<(Arc<str>, Box<str>), BatchState>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    cfg: RedisQueueConfig,
-    keys: Keys,
-    server: Server,
-    conn: Conn,
-    consumer: String,
+pub(crate) struct Inner {
+    pub(crate) cfg: RedisQueueConfig,
+    pub(crate) keys: Keys,
+    pub(crate) server: Server,
+    pub(crate) conn: Conn,
+    pub(crate) consumer: String,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
     wake_writer: Notify,
@@ -225,7 +232,7 @@ struct Inner {
     /// One pipeline writer at a time (the task or a blocking `sync_now`).
     writing: AtomicBool,
     space: Notify,
-    stop: watch::Sender<bool>,
+    pub(crate) stop: watch::Sender<bool>,
     /// Per partition: the stream's length as last seen, plus what this process appended since.
     lengths: Vec<AtomicU64>,
     /// Per partition: events waiting in its retry sets, as last seen (they count against the
@@ -238,6 +245,10 @@ struct Inner {
     /// The admin calls' blocking connection.
     admin: Mutex<Option<Admin>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The shared registry's state in this process (see [`crate::registry`]).
+    pub(crate) registry: crate::registry::RegistryState,
+    /// The live workers and the pairs this one reads, with [`spread`](RedisQueueConfig::spread).
+    pub(crate) members: Option<Arc<crate::members::Members>>,
 }
 
 /// The blocking connection of the administrative calls.
@@ -278,7 +289,7 @@ impl std::fmt::Debug for Admin {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedisQueue {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// The most failed attempts a batch's log keeps (the newest).
@@ -306,7 +317,7 @@ fn millis(d: Duration) -> u64 {
 /// time is known to be sooner).
 const TAKE_EVERY: Duration = Duration::from_millis(250);
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(u128::from(now_ms()) << 32 | u128::from(std::process::id()));
@@ -404,7 +415,12 @@ impl RedisQueue {
         let parts = usize::from(cfg.partitions);
         let keys = Keys::new(&cfg.queue, cfg.partitions);
         let (stop, _) = watch::channel(false);
+        let members = cfg
+            .spread
+            .then(|| Arc::new(crate::members::Members::new(&consumer)));
         let inner = Arc::new(Inner {
+            registry: crate::registry::RegistryState::new(cfg.shared_registry),
+            members: members.clone(),
             keys,
             server,
             conn,
@@ -436,10 +452,13 @@ impl RedisQueue {
         for p in 0..parts {
             q.spawn(Self::maintain(q.inner.clone(), p));
         }
+        if let Some(m) = members {
+            q.spawn(crate::members::run(q.clone(), m));
+        }
         Ok(q)
     }
 
-    fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
         let h = self.inner.runtime.spawn(f);
         self.inner
             .tasks
@@ -555,8 +574,13 @@ impl RedisQueue {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             s.held.clear();
-            s.feeds.keys().cloned().collect()
+            s.feeds
+                .iter()
+                .filter(|(_, f)| f.active)
+                .map(|(g, _)| g.clone())
+                .collect()
         };
+        crate::members::leave(self).await;
         let mut conn = self.inner.conn.clone();
         // Retries taken and not settled: due again at once, for another process (the take
         // did not count as a receive).
@@ -743,6 +767,9 @@ impl RedisQueue {
         }
         let readable = Arc::new(Notify::new());
         let room = Arc::new(Notify::new());
+        s.feed_generation += 1;
+        let generation = s.feed_generation;
+        let active = !self.inner.registry.is_stopped(group);
         s.feeds.insert(
             group.clone(),
             Feed {
@@ -750,44 +777,155 @@ impl RedisQueue {
                 readable: readable.clone(),
                 room: room.clone(),
                 batches: VecDeque::new(),
+                generation,
+                active,
             },
         );
         drop(s);
-        for p in 0..usize::from(self.inner.cfg.partitions) {
-            self.spawn(Self::reader(
-                self.inner.clone(),
-                group.clone(),
-                p,
-                room.clone(),
-            ));
-            self.spawn(Self::reclaimer(self.inner.clone(), group.clone(), p));
-            self.spawn(Self::renewer(self.inner.clone(), group.clone(), p));
-            self.spawn(Self::taker(self.inner.clone(), group.clone(), p));
+        if active {
+            self.spawn_feed(group, generation, &room);
         }
         readable
     }
 
-    /// Reads new entries of one partition for `group` while its buffer has room.
-    async fn reader(inner: Arc<Inner>, group: Arc<str>, part: usize, room: Arc<Notify>) {
-        let block = inner.cfg.block;
-        let mut conn = loop {
-            match inner.server.connect(block + Duration::from_secs(5)).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "connecting the reader failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
+    fn spawn_feed(&self, group: &Arc<str>, generation: u64, room: &Arc<Notify>) {
+        if let Some(m) = &self.inner.members {
+            m.feeds_changed();
+        }
+        for p in 0..usize::from(self.inner.cfg.partitions) {
+            let feed = (group.clone(), generation);
+            self.spawn(Self::reader(
+                self.inner.clone(),
+                feed.clone(),
+                p,
+                room.clone(),
+            ));
+            self.spawn(Self::reclaimer(self.inner.clone(), feed.clone(), p));
+            self.spawn(Self::renewer(self.inner.clone(), feed.clone(), p));
+            self.spawn(Self::taker(self.inner.clone(), feed, p));
+        }
+    }
+
+    /// The endpoint of `group` is in the shared registry again: a feed asked for while it was
+    /// out starts reading.
+    pub(crate) fn resume_feed(&self, group: &str) {
+        if !self.inner.registry.unstop(group) {
+            return;
+        }
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.feed_generation += 1;
+        let generation = s.feed_generation;
+        let Some((name, f)) = s.feeds.get_key_value(group) else {
+            return;
         };
+        if f.active {
+            return;
+        }
+        let (name, room) = (name.clone(), f.room.clone());
+        if let Some(f) = s.feeds.get_mut(group) {
+            // A new generation: a task of the stopped one still finishing its read ends.
+            f.active = true;
+            f.generation = generation;
+        }
+        drop(s);
+        self.spawn_feed(&name, generation, &room);
+    }
+
+    /// Stops reading `group` in this process (its endpoint was removed from the shared
+    /// registry): its tasks end and, with spreading, its pairs are no longer this worker's.
+    /// What was read stays for the driver, which settles it by the removal's policy.
+    pub(crate) fn stop_feed(&self, group: &str) {
+        let mut s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.registry.stop(group);
+        let Some(f) = s.feeds.get_mut(group) else {
+            return;
+        };
+        f.active = false;
+        let (room, readable) = (f.room.clone(), f.readable.clone());
+        drop(s);
+        room.notify_waiters();
+        readable.notify_waiters();
+        if let Some(m) = &self.inner.members {
+            m.feeds_changed();
+        }
+    }
+
+    /// The groups this process reads (the endpoints fed from the queue).
+    pub(crate) fn fed_groups(&self) -> Vec<Arc<str>> {
+        let s = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut g: Vec<Arc<str>> = s
+            .feeds
+            .iter()
+            .filter(|(_, f)| f.active)
+            .map(|(g, _)| g.clone())
+            .collect();
+        g.sort();
+        g
+    }
+
+    /// Reads new entries of one partition for `group` while its buffer has room (and, with
+    /// spreading, while this worker owns the pair: its blocking connection is given back
+    /// while it does not).
+    async fn reader(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize, room: Arc<Notify>) {
+        let (group, generation) = feed;
+        let block = inner.cfg.block;
         let key = inner.keys.streams[part].clone();
         let mut stop = inner.stop.subscribe();
-        create_group(&inner, &mut conn, &key, &group, false).await;
+        let mut owners = inner.members.as_ref().map(|m| m.subscribe());
+        let mut reading: Option<Conn> = None;
         let mut backoff = Duration::from_millis(50);
         let cap = inner.cfg.fetch * 2;
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || !feed_alive(&inner, &group, generation) {
                 return;
             }
+            if let (Some(m), Some(owners)) = (&inner.members, owners.as_mut()) {
+                owners.borrow_and_update();
+                if !m.owns(&group, part) {
+                    reading = None;
+                    tokio::select! {
+                        _ = owners.changed() => {}
+                        _ = stop.changed() => return,
+                    }
+                    continue;
+                }
+            }
+            let conn = match &mut reading {
+                Some(c) => c,
+                None => {
+                    let mut c = loop {
+                        match inner.server.connect(block + Duration::from_secs(5)).await {
+                            Ok(c) => break c,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "connecting the reader failed; retrying");
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                        }
+                    };
+                    // Not created again for an endpoint just removed from the shared registry.
+                    if crate::registry::removed_from_registry(&inner, &group).await {
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = stop.changed() => return,
+                        }
+                        continue;
+                    }
+                    create_group(&inner, &mut c, &key, &group, false).await;
+                    reading.insert(c)
+                }
+            };
             let room_wait = room.notified();
             let len = inner
                 .state
@@ -797,8 +935,15 @@ impl RedisQueue {
                 .get(&group)
                 .map_or(0, |f| f.buf.len());
             if len >= cap {
+                let moved = async {
+                    match owners.as_mut() {
+                        Some(o) => drop(o.changed().await),
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = room_wait => {}
+                    () = moved => {}
                     _ = stop.changed() => return,
                 }
                 continue;
@@ -815,7 +960,7 @@ impl RedisQueue {
                 .arg("STREAMS")
                 .arg(&key)
                 .arg(">")
-                .query_async(&mut conn)
+                .query_async(conn)
                 .await;
             match r {
                 Ok(Value::Nil) => {}
@@ -840,7 +985,16 @@ impl RedisQueue {
                     }
                 }
                 Err(e) if is_nogroup(&e) => {
-                    create_group(&inner, &mut conn, &key, &group, true).await;
+                    // Destroyed because its endpoint left the shared registry: not created
+                    // again (the watcher stops this feed within a second).
+                    if crate::registry::removed_from_registry(&inner, &group).await {
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = stop.changed() => return,
+                        }
+                        continue;
+                    }
+                    create_group(&inner, conn, &key, &group, true).await;
                 }
                 Err(e) => {
                     inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
@@ -857,7 +1011,8 @@ impl RedisQueue {
 
     /// Claims entries idle past the lease (their worker died or stalled), dead-lettering
     /// those past the receive limit.
-    async fn reclaimer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+    async fn reclaimer(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize) {
+        let (group, generation) = feed;
         let mut conn = inner.conn.clone();
         let key = inner.keys.streams[part].clone();
         let dead = inner.keys.dead[part].clone();
@@ -868,6 +1023,17 @@ impl RedisQueue {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
+            }
+            if !feed_alive(&inner, &group, generation) {
+                return;
+            }
+            // Spreading: the pair's owner claims what a dead worker left.
+            if inner
+                .members
+                .as_ref()
+                .is_some_and(|m| !m.owns(&group, part))
+            {
+                continue;
             }
             let mut start = "0-0".to_owned();
             loop {
@@ -937,7 +1103,8 @@ impl RedisQueue {
     }
 
     /// Renews the lease of every entry this process holds, every third of the lease.
-    async fn renewer(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+    async fn renewer(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize) {
+        let (group, generation) = feed;
         let mut conn = inner.conn.clone();
         let key = inner.keys.streams[part].clone();
         let retry = inner.keys.retry(part, &group);
@@ -945,6 +1112,9 @@ impl RedisQueue {
         let every = (inner.cfg.lease / 3).max(Duration::from_millis(30));
         loop {
             tokio::time::sleep(every).await;
+            if !feed_alive(&inner, &group, generation) {
+                return;
+            }
             let (ids, taken): (Vec<String>, Vec<Box<str>>) = {
                 let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
                 let ids = s
@@ -997,7 +1167,8 @@ impl RedisQueue {
     /// them, under a lease; a batch taken more than
     /// [`max_receives`](crate::RedisQueueConfig::max_receives) times without an attempt
     /// (its takers died) goes to the dead letters.
-    async fn taker(inner: Arc<Inner>, group: Arc<str>, part: usize) {
+    async fn taker(inner: Arc<Inner>, feed: (Arc<str>, u64), part: usize) {
+        let (group, generation) = feed;
         let mut conn = inner.conn.clone();
         let keys = inner.keys.retry(part, &group);
         let lease_ms = millis(inner.cfg.lease);
@@ -1009,6 +1180,9 @@ impl RedisQueue {
                 _ = stop.changed() => return,
             }
             wait = TAKE_EVERY;
+            if !feed_alive(&inner, &group, generation) {
+                return;
+            }
             let room = {
                 let s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
                 let held = s
@@ -1117,7 +1291,7 @@ impl RedisQueue {
 
     // ---- admin (blocking) --------------------------------------------------------------
 
-    fn admin<T>(
+    pub(crate) fn admin<T>(
         &self,
         f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, OutboxError> {
@@ -1162,6 +1336,17 @@ impl RedisQueue {
         out.sort_by_key(|(_, _, d)| d.dead_at);
         Ok(out)
     }
+}
+
+/// Whether the feed of `group` started as `generation` is still on.
+fn feed_alive(inner: &Inner, group: &str, generation: u64) -> bool {
+    inner
+        .state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .feeds
+        .get(group)
+        .is_some_and(|f| f.active && f.generation == generation)
 }
 
 /// Creates `group` on `key` (with the stream), reading from the start.
@@ -2004,8 +2189,7 @@ impl OutboxStore for RedisQueue {
                             .sum()
                     })
                     .unwrap_or(0);
-                *by.entry(name).or_default() +=
-                    u64::try_from(pending + lag).unwrap_or(0) + waiting;
+                *by.entry(name).or_default() += u64::try_from(pending + lag).unwrap_or(0) + waiting;
             }
         }
         let mut by: Vec<(String, u64)> = by.into_iter().collect();
@@ -2062,12 +2246,13 @@ impl OutboxStore for RedisQueue {
     }
 
     fn load_registry(&self) -> Result<Option<RegistrySnapshot>, OutboxError> {
-        // Each worker process is configured with its own endpoints: nothing is shared.
-        Ok(None)
+        // Without `shared_registry`, each worker process has its own endpoints: `None`.
+        crate::registry::load(self)
     }
 
-    fn save_registry(&self, _snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
-        Ok(())
+    fn save_registry(&self, snapshot: &RegistrySnapshot) -> Result<(), OutboxError> {
+        // Without `shared_registry`, nothing is written.
+        crate::registry::save(self, snapshot)
     }
 
     fn is_shared(&self) -> bool {

@@ -235,3 +235,18 @@ redis.call('HDEL', KEYS[4], 'n:' .. ARGV[1], 'r:' .. ARGV[1])
 if n > 0 then redis.call('DECRBY', KEYS[5], n) end
 return n
 "#;
+
+/// Drops an endpoint's retry set in one partition (the endpoint was removed): the partition's
+/// count of waiting events loses its events.
+///
+/// KEYS: due, held, data, meta, count. Returns how many events were dropped.
+pub(crate) const DROP_RETRIES: &str = r#"
+local n = 0
+local m = redis.call('HGETALL', KEYS[4])
+for i = 1, #m, 2 do
+  if string.sub(m[i], 1, 2) == 'n:' then n = n + tonumber(m[i + 1]) end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+if n > 0 then redis.call('DECRBY', KEYS[5], n) end
+return n
+"#;

@@ -416,3 +416,45 @@ async fn two_replay_caches_share_their_keys_across_the_shards() -> Result<(), Bo
     assert!(per.iter().filter(|&&n| n > 0).count() >= 2, "{per:?}");
     Ok(())
 }
+
+/// The shared registry on a cluster: its keys share the queue's tag (one slot, one shard),
+/// and a change made through one node reaches a sender connected through another within a
+/// second (the announcement is published cluster-wide; the version poll backs it up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_registry_works_across_the_shards() -> Result<(), BoxError> {
+    let Some(cluster) = Cluster::start() else {
+        return Ok(());
+    };
+    let cfg = |port: u16| {
+        RedisQueueConfig::new(format!("redis://127.0.0.1:{port}"), "reg")
+            .partitions(3)
+            .shared_registry(true)
+    };
+    let queue = RedisQueue::connect(cfg(cluster.ports[0])).await?;
+    let sender = Sender::builder()
+        .outbox_open(Outbox::from_store(Arc::new(queue.clone())))
+        .build()?;
+    let watch = webhook_redis::SharedRegistry::new(&queue).watch(&sender)?;
+    tokio::time::timeout(Duration::from_secs(5), watch.synced()).await?;
+    let admin = RedisQueue::connect(cfg(cluster.ports[2])).await?;
+    let started = Instant::now();
+    webhook_redis::SharedRegistry::new(&admin)
+        .add_endpoint(webhook_sender::EndpointSpec::new(
+            "siem",
+            "http://127.0.0.1:9/in",
+        ))
+        .await?;
+    assert!(
+        wait_until(Duration::from_secs(1), || sender.status("siem").is_some()).await,
+        "not seen within a second"
+    );
+    eprintln!("seen after {:?}", started.elapsed());
+    // Every registry key on one shard.
+    let per = cluster.keys_per_node("whk:{reg}:reg:*");
+    assert_eq!(per.iter().filter(|&&n| n > 0).count(), 1, "{per:?}");
+    sender.shutdown(Duration::from_secs(2)).await;
+    queue.close().await;
+    admin.close().await;
+    drop(watch);
+    Ok(())
+}

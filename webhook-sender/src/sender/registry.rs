@@ -911,6 +911,7 @@ impl Sender {
         inner
             .audit
             .record(actor, AuditTarget::EventSet(name), action, changes);
+        inner.persist_registry();
         Ok(())
     }
 
