@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webhook_core::{BatcherConfig, Endpoint, Event, RetryPolicy};
 use webhook_receiver::ReplayStore;
 use webhook_redis::{RedisQueue, RedisQueueConfig, RedisReplayStore};
@@ -179,69 +178,28 @@ struct Seen {
     delivered: HashMap<u64, u32>,
 }
 
-async fn receiver(seen: Arc<Mutex<Seen>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/in", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = vec![0u8; 64 * 1024];
-                loop {
-                    let head_end = loop {
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p + 4;
-                        }
-                        match sock.read(&mut tmp).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                    let header = |name: &str| {
-                        head.lines()
-                            .find_map(|l| l.strip_prefix(name))
-                            .map(|v| v.trim().to_owned())
-                    };
-                    let len: usize = header("content-length:")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let id = header("webhook-id:").unwrap_or_default();
-                    while buf.len() < head_end + len {
-                        match sock.read(&mut tmp).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    let ns = support::ns(&buf[head_end..head_end + len]);
-                    buf.drain(..head_end + len);
-                    let status = {
-                        let mut s = seen.lock().unwrap();
-                        let a = s.attempts.entry(id).or_default();
-                        *a += 1;
-                        if ns.iter().any(|n| n % 500 == 0) {
-                            400
-                        } else if *a == 1 {
-                            503
-                        } else {
-                            for n in ns {
-                                *s.delivered.entry(n).or_default() += 1;
-                            }
-                            200
-                        }
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n"
-                    );
-                    if sock.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
+async fn receiver(seen: Arc<Mutex<Seen>>) -> (String, tokio::task::JoinHandle<()>) {
+    let (port, task) = support::http_server(
+        Duration::ZERO,
+        Arc::new(move |r: &support::Request| {
+            let ns = support::ns(&r.body);
+            let mut s = seen.lock().unwrap();
+            let a = s.attempts.entry(r.webhook_id.clone()).or_default();
+            *a += 1;
+            if ns.iter().any(|n| n % 500 == 0) {
+                400
+            } else if *a == 1 {
+                503
+            } else {
+                for n in ns {
+                    *s.delivered.entry(n).or_default() += 1;
                 }
-            });
-        }
-    });
-    url
+                200
+            }
+        }),
+    )
+    .await;
+    (format!("http://127.0.0.1:{port}/in"), task)
 }
 
 fn worker(queue: &RedisQueue, url: &str) -> Result<Sender, BoxError> {
@@ -316,7 +274,7 @@ async fn a_queue_spreads_over_three_shards_and_delivers_everything() -> Result<(
     );
 
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let url = receiver(seen.clone()).await;
+    let (url, _server) = receiver(seen.clone()).await;
     let (qa, qb) = (
         RedisQueue::connect(cfg.clone()).await?,
         RedisQueue::connect(cfg.clone()).await?,

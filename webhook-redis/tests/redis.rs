@@ -223,8 +223,15 @@ async fn a_poison_entry_goes_to_the_dead_letters_at_its_receive_limit() -> Resul
     let queue = RedisQueue::connect(cfg).await?;
     let sender = worker(&queue, "siem", &rec.url(), fast_retry())?;
     let dead = format!("whk:{{{q}.0}}:dead");
-    assert!(wait_until(Duration::from_secs(10), || xlen(&url, &dead) == 1).await);
-    assert_eq!(queue.counters().dead_by_receives, 1);
+    // (The counter moves once the reclaimer has Redis's answer, just after the dead letter is
+    // visible.)
+    assert!(
+        wait_until(Duration::from_secs(10), || xlen(&url, &dead) == 1
+            && queue.counters().dead_by_receives == 1)
+        .await,
+        "{:?}",
+        queue.counters()
+    );
     assert_eq!(rec.distinct(), 0);
     let outbox = Outbox::from_store(Arc::new(queue.clone()));
     let listed = outbox.dead_letters(&Filter::all(), 10);

@@ -183,19 +183,20 @@ pub struct Recorder {
 
 impl Recorder {
     pub async fn start(status: u16, delay: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let s2 = seen.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let seen = s2.clone();
-                tokio::spawn(serve_conn(sock, seen, status, delay));
-            }
-        });
+        let (port, task) = http_server(
+            delay,
+            Arc::new(move |r: &Request| {
+                let mut s = s2.lock().unwrap();
+                s.requests += 1;
+                for n in ns(&r.body) {
+                    *s.counts.entry(n).or_default() += 1;
+                }
+                status
+            }),
+        )
+        .await;
         Self { port, seen, task }
     }
 
@@ -226,16 +227,34 @@ impl Drop for Recorder {
     }
 }
 
-async fn serve_conn(
-    mut sock: tokio::net::TcpStream,
-    seen: Arc<Mutex<Seen>>,
-    status: u16,
-    delay: Duration,
-) {
+/// One request a test server got.
+pub struct Request {
+    /// Its `webhook-id` header (empty without one).
+    pub webhook_id: String,
+    pub body: Vec<u8>,
+}
+
+/// What a test server answers a request: the status (0: never answers, the connection hangs).
+pub type Handler = Arc<dyn Fn(&Request) -> u16 + Send + Sync>;
+
+/// An HTTP/1.1 server on 127.0.0.1 (keep-alive, `content-length` bodies) answering every
+/// request with what `handler` says after `delay`; its port and its accept task (abort it to
+/// stop).
+pub async fn http_server(delay: Duration, handler: Handler) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(serve_conn(sock, delay, handler.clone()));
+        }
+    });
+    (port, task)
+}
+
+async fn serve_conn(mut sock: tokio::net::TcpStream, delay: Duration, handler: Handler) {
     let mut buf = Vec::new();
     let mut tmp = vec![0u8; 64 * 1024];
     loop {
-        // headers
         let head_end = loop {
             if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break p + 4;
@@ -246,28 +265,30 @@ async fn serve_conn(
             }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        let len: usize = header("content-length:")
+            .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        let webhook_id = header("webhook-id:").unwrap_or_default();
         while buf.len() < head_end + len {
             match sock.read(&mut tmp).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buf.extend_from_slice(&tmp[..n]),
             }
         }
-        let body: Vec<u8> = buf[head_end..head_end + len].to_vec();
+        let body = buf[head_end..head_end + len].to_vec();
         buf.drain(..head_end + len);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        {
-            let mut s = seen.lock().unwrap();
-            s.requests += 1;
-            for n in ns(&body) {
-                *s.counts.entry(n).or_default() += 1;
-            }
+        let status = handler(&Request { webhook_id, body });
+        if status == 0 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return;
         }
         let resp =
             format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n");
