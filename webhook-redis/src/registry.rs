@@ -6,7 +6,7 @@
 //! # Keys
 //!
 //! For a queue `Q` (every key carries the hash tag `{Q}`, so they share one Redis Cluster
-//! slot and one `MULTI` can change them together):
+//! slot and one script can change them together):
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
@@ -16,8 +16,9 @@
 //! | `whk:{Q}:reg:changed` | pub/sub channel | the new version, published by every change |
 //!
 //! The registry is stored **per item**, not as one document: two processes changing two
-//! different endpoints at the same moment both succeed. Every change is one `MULTI`
-//! (`HSET`/`HDEL`, `INCR` of the version, `PUBLISH`).
+//! different endpoints at the same moment both succeed. Every change is one script
+//! (`HSET`/`HDEL` and the `INCR` of the version, atomic; a script rather than a `MULTI`
+//! pipeline because a cluster's blocking connection has no pipelines), then a `PUBLISH`.
 //!
 //! # Writing: `save_registry`
 //!
