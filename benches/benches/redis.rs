@@ -387,13 +387,20 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let s = server();
-    enqueue_against_ceiling(&rt, &s);
-    if std::env::var("WEBHOOK_BENCH_REDIS").as_deref() == Ok("enqueue") {
-        // Only the enqueue step (comparing builds of the append path, run alternately).
+    // `WEBHOOK_BENCH_REDIS=enqueue` or `=workers`: that step alone (to compare builds of one
+    // path, run alternately).
+    let only = std::env::var("WEBHOOK_BENCH_REDIS").ok();
+    if only.as_deref() != Some("workers") {
+        enqueue_against_ceiling(&rt, &s);
+    }
+    if only.as_deref() == Some("enqueue") {
         return;
     }
     redis_cli(&s, &["config", "resetstat"]);
     workers_against_slow_receiver(&rt, &s);
+    if only.as_deref() == Some("workers") {
+        return;
+    }
     redis_cost(&s, 3 * SLOW_EVENTS);
     e2e(c, &rt, &s);
 }
