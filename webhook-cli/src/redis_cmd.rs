@@ -510,18 +510,11 @@ fn print_reading(queue: &RedisQueue) -> tokio::task::JoinHandle<()> {
 /// Refuses the flags that describe one endpoint (with --registry the endpoints come from
 /// Redis).
 fn refuse_endpoint_flags(t: &TargetArgs) -> Result<(), CliError> {
-    let flags = [
-        ("--endpoint", t.endpoint.is_some()),
-        ("--config", t.config.is_some()),
-        ("--auth", t.auth.is_some()),
-        ("--secret", t.secret.is_some()),
-        ("--header", !t.headers.is_empty()),
-        ("--output", t.output.is_some()),
-        ("--token-url", t.token_url.is_some()),
-        ("--timestamp-format", t.timestamp_format.is_some()),
-    ];
-    match flags.iter().find(|(_, set)| *set) {
-        Some((flag, _)) => Err(CliError::usage(format!(
+    let flag = crate::target::one_endpoint_flag(t)
+        .or_else(|| t.config.is_some().then_some("--config"))
+        .or_else(|| t.timestamp_format.is_some().then_some("--timestamp-format"));
+    match flag {
+        Some(flag) => Err(CliError::usage(format!(
             "{flag} describes one endpoint, but --registry delivers to the endpoints of the shared registry"
         ))
         .hint("change an endpoint with `webhook endpoints add NAME URL --replace ...`, or drop --registry")),

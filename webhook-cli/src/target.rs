@@ -139,18 +139,25 @@ pub(crate) fn read_config_file(path: &Path) -> Result<ConfigFile, CliError> {
     Ok(ConfigFile::Single)
 }
 
-/// Refuses the flags that describe one endpoint when the config file holds `n`.
-pub(crate) fn refuse_one_endpoint_flags(t: &TargetArgs, n: usize) -> Result<(), CliError> {
-    let one_endpoint_flags = [
+/// The first flag given that describes one endpoint (`--endpoint`, `--auth`, `--secret`,
+/// `--header`, `--output`, `--token-url`).
+pub(crate) fn one_endpoint_flag(t: &TargetArgs) -> Option<&'static str> {
+    [
         ("--endpoint", t.endpoint.is_some()),
         ("--auth", t.auth.is_some()),
         ("--secret", t.secret.is_some()),
         ("--header", !t.headers.is_empty()),
         ("--output", t.output.is_some()),
         ("--token-url", t.token_url.is_some()),
-    ];
-    match one_endpoint_flags.iter().find(|(_, set)| *set) {
-        Some((flag, _)) => Err(CliError::usage(format!(
+    ]
+    .into_iter()
+    .find_map(|(flag, set)| set.then_some(flag))
+}
+
+/// Refuses the flags that describe one endpoint when the config file holds `n`.
+pub(crate) fn refuse_one_endpoint_flags(t: &TargetArgs, n: usize) -> Result<(), CliError> {
+    match one_endpoint_flag(t) {
+        Some(flag) => Err(CliError::usage(format!(
             "{flag} describes one endpoint, but the config file holds {n} endpoint(s)"
         ))
         .hint("set it in the config file, or use one endpoint with --endpoint and no --config")),

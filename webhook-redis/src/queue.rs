@@ -216,6 +216,25 @@ struct State {
     batches: HashMap<(Arc<str>, Box<str>), BatchState>,
 }
 
+impl State {
+    /// Keeps an event handed to this process (from the stream entry `id`, or from a batch
+    /// taken from the retry set); returns its seq.
+    fn hold(&mut self, part: usize, group: &Arc<str>, id: Option<String>, event: &Event) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.held.insert(
+            seq,
+            Held {
+                part,
+                group: group.clone(),
+                id,
+                event: event.clone(),
+            },
+        );
+        seq
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) cfg: RedisQueueConfig,
@@ -1412,17 +1431,7 @@ fn hand_out(inner: &Inner, group: &Arc<str>, part: usize, got: Vec<Got>) {
             acks += 1;
             continue;
         };
-        let seq = s.next_seq;
-        s.next_seq += 1;
-        s.held.insert(
-            seq,
-            Held {
-                part,
-                group: group.clone(),
-                id: Some(id),
-                event: event.clone(),
-            },
-        );
+        let seq = s.hold(part, group, Some(id), &event);
         if let Some(f) = s.feeds.get_mut(group) {
             f.buf.push_back((seq, event));
             added += 1;
@@ -1466,17 +1475,7 @@ fn hand_out_parked(
         let mut events = Vec::with_capacity(p.events.len());
         let mut seqs = Vec::with_capacity(p.events.len());
         for event in p.events {
-            let seq = s.next_seq;
-            s.next_seq += 1;
-            s.held.insert(
-                seq,
-                Held {
-                    part,
-                    group: group.clone(),
-                    id: None,
-                    event: event.clone(),
-                },
-            );
+            let seq = s.hold(part, group, None, &event);
             seqs.push(seq);
             events.push((seq, event));
         }
