@@ -17,8 +17,9 @@ same time never overwrite each other; two changes of one endpoint: the last one 
 
 `add` takes the endpoint's settings as `webhook send` does (--auth, --secret, --scheme,
 --header, --output, --config); transport settings (--allow-private, --ca, --cert/--key,
---timeout) are the workers' own flags. `rm` destroys the endpoint's consumer groups: events
-not yet read for it are dropped (what a worker holds is still delivered).
+--timeout) are the workers' own flags. `rm` destroys the endpoint's consumer groups and retry
+sets: events not yet read for it, and batches waiting for a retry, are dropped (what a worker
+holds is still delivered).
 
 Secrets (signing keys, tokens, passwords) are stored in Redis as given: protect the server
 with an ACL user, TLS or a private network. `list` never prints them.
@@ -48,8 +49,8 @@ pub(crate) enum EndpointsCommand {
     List(ListArgs),
     /// Add an endpoint (replace one with --replace).
     Add(Box<AddArgs>),
-    /// Remove an endpoint: its consumer groups are destroyed (events not read yet are
-    /// dropped).
+    /// Remove an endpoint: its consumer groups and retry sets are destroyed (events not read
+    /// yet, and batches waiting for a retry, are dropped).
     #[command(visible_alias = "remove")]
     Rm(NameArgs),
     /// Pause an endpoint on every worker (its events wait in the queue).
@@ -216,7 +217,7 @@ async fn command(registry: &SharedRegistry, args: &EndpointsArgs) -> Result<Exit
                 .await
                 .map_err(|e| registry_error(&e))?;
             println!(
-                "removed endpoint {} from queue {q}'s shared registry (its unread events are dropped)",
+                "removed endpoint {} from queue {q}'s shared registry (its unread events and waiting retries are dropped)",
                 a.name
             );
             Ok(Exit::Ok)

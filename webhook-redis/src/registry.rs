@@ -63,7 +63,8 @@
 //!   [`SharedRegistry::remove_endpoint`], `webhook endpoints rm`) deletes it from the hash and
 //!   destroys its consumer group on every partition, so that what was still queued for it
 //!   stops pinning the streams' memory (trimming stops at the oldest entry any group holds):
-//!   **events not yet read for a removed endpoint are dropped.** Every worker stops reading it
+//!   **events not yet read for a removed endpoint, and its batches waiting for a retry (its
+//!   retry sets), are dropped.** Every worker stops reading it
 //!   within a second; what a worker already holds is settled by the watcher's
 //!   [`RemovePolicy`] (default [`RemovePolicy::Deliver`]: the held batches are still sent).
 //!   To deliver a backlog first, wait until `webhook outbox status` shows nothing pending for
