@@ -672,11 +672,10 @@ impl RedisQueue {
         let mut in_flight: VecDeque<(Flight, Meta)> = VecDeque::new();
         loop {
             while in_flight.len() < WRITES_IN_FLIGHT {
-                let ops = take_ops(&inner);
+                let ops = take_ops(&inner, in_flight.len());
                 if ops.is_empty() {
                     break;
                 }
-                inner.writing.store(true, Ordering::Release);
                 let (writes, meta) = build_pipeline(&inner, ops);
                 let c = inner.conn.clone();
                 let flight = inner.runtime.spawn(async move {
@@ -686,7 +685,7 @@ impl RedisQueue {
                 in_flight.push_back((flight, meta));
             }
             let Some((flight, meta)) = in_flight.pop_front() else {
-                inner.writing.store(false, Ordering::Release);
+                // (`take_ops` found nothing and cleared `writing`; nothing is in flight)
                 inner.wake_writer.notified().await;
                 continue;
             };
@@ -1548,9 +1547,13 @@ fn log_tuples(attempts: &[AttemptInfo]) -> Vec<(u64, Option<u16>, u64, String)> 
         .collect()
 }
 
-fn take_ops(inner: &Inner) -> Vec<Op> {
+/// Takes up to a pipeline's worth of buffered ops; `flying` pipelines are still on their way.
+fn take_ops(inner: &Inner, flying: usize) -> Vec<Op> {
     let mut s = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
     let n = s.ops.len().min(inner.cfg.batch);
+    // Marked under the lock that empties the buffer: `flush` never sees the ops gone and no
+    // write under way in between.
+    inner.writing.store(n > 0 || flying > 0, Ordering::Release);
     s.ops.drain(..n).collect()
 }
 

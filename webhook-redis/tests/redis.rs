@@ -76,6 +76,28 @@ fn xlen(url: &str, key: &str) -> u64 {
     redis::cmd("XLEN").arg(key).query(&mut c).unwrap()
 }
 
+/// A stream's length, groups and pending summary, for a failure's message.
+fn stream_state(url: &str, key: &str) -> String {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let groups: redis::Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(&mut c)
+        .unwrap_or(redis::Value::Nil);
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(key)
+        .arg("siem")
+        .arg("-")
+        .arg("+")
+        .arg(5)
+        .query(&mut c)
+        .unwrap_or(redis::Value::Nil);
+    format!(
+        "{key}: length {}, groups {groups:?}, first pending {pending:?}",
+        xlen(url, key)
+    )
+}
+
 async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed() < timeout {
@@ -102,7 +124,14 @@ async fn every_event_is_delivered_acknowledged_and_trimmed() -> Result<(), BoxEr
     // Appended while the worker runs: read as they come.
     enqueue(&producer, 3000..3500).await;
     assert_eq!(rec.wait_distinct(3500, Duration::from_secs(30)).await, 3500);
-    sender.shutdown(Duration::from_secs(5)).await;
+    // A generous deadline: the shutdown returns as soon as the last answer is settled, and a
+    // batch cut off by the deadline would stay pending (handed back), holding the trim.
+    let report = sender.shutdown(Duration::from_secs(30)).await;
+    assert!(
+        report.is_clean(),
+        "every batch settled before the shutdown's deadline: {} undelivered",
+        report.undelivered_events()
+    );
     queue.close().await;
     let dup: u32 = rec
         .seen
@@ -116,11 +145,13 @@ async fn every_event_is_delivered_acknowledged_and_trimmed() -> Result<(), BoxEr
     // Settled by the only group: trimmed.
     let key = |p| format!("whk:{{{q}.{p}}}:s");
     assert!(
-        wait_until(Duration::from_secs(10), || xlen(&url, &key(0))
+        wait_until(Duration::from_secs(30), || xlen(&url, &key(0))
             + xlen(&url, &key(1))
             == 0)
         .await,
-        "the streams are trimmed once settled"
+        "the streams are trimmed once settled: {}, {}",
+        stream_state(&url, &key(0)),
+        stream_state(&url, &key(1))
     );
     assert_eq!(producer.stats(std::time::SystemTime::now()).pending, 0);
     producer.close().await;
