@@ -39,6 +39,7 @@ pub struct RedisQueueConfig {
     pub(crate) durability: Durability,
     pub(crate) shared_registry: bool,
     pub(crate) spread: bool,
+    pub(crate) replicas: Option<(u32, Duration)>,
 }
 
 impl RedisQueueConfig {
@@ -61,6 +62,7 @@ impl RedisQueueConfig {
             durability: Durability::Sync,
             shared_registry: false,
             spread: false,
+            replicas: None,
         }
     }
 
@@ -177,6 +179,43 @@ impl RedisQueueConfig {
     pub fn spread(mut self, on: bool) -> Self {
         self.spread = on;
         self
+    }
+
+    /// Confirm a write only once `n` replicas of its primary hold it (off by default): every
+    /// write round (appends, retry-set changes, acknowledgements) ends with `WAIT n timeout`
+    /// on its shard, and a round that `n` replicas did not acknowledge within `timeout` is
+    /// sent again whole, like a round Redis did not answer (an append in it may be appended
+    /// twice: at least once). So a `send` confirmed under [`Durability::Sync`], and anything
+    /// [`flush`](crate::RedisQueue::flush) waited for, survives the loss of its primary
+    /// once a replica that held it is promoted. Without it, Redis replicates asynchronously
+    /// and a failover loses the last writes the primary confirmed.
+    ///
+    /// The price: each round waits for a replica's acknowledgement (a loopback round trip
+    /// here), and while a shard has fewer than `n` replicas in sync, its writes wait (the
+    /// writes buffered count against [`max_len`](Self::max_len), so the producer meets the
+    /// overflow policy), as a Kafka producer with `acks=all` waits for its in-sync replicas. `n` is at
+    /// least 1; `timeout` is 10 ms to 60 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_redis::RedisQueueConfig;
+    /// let cfg = RedisQueueConfig::new("redis://127.0.0.1:7000", "orders")
+    ///     .replicas(1, Duration::from_secs(1));
+    /// assert_eq!(cfg.replicas_required(), Some((1, Duration::from_secs(1))));
+    /// ```
+    #[must_use]
+    pub fn replicas(mut self, n: u32, timeout: Duration) -> Self {
+        self.replicas = Some((
+            n.max(1),
+            timeout.clamp(Duration::from_millis(10), Duration::from_secs(60)),
+        ));
+        self
+    }
+
+    /// The replicas a write waits for ([`replicas`](Self::replicas)), if any.
+    #[must_use]
+    pub fn replicas_required(&self) -> Option<(u32, Duration)> {
+        self.replicas
     }
 
     /// Whether the registry is shared ([`shared_registry`](Self::shared_registry)).

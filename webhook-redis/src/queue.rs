@@ -676,7 +676,7 @@ impl RedisQueue {
                 if ops.is_empty() {
                     break;
                 }
-                let (writes, meta) = build_pipeline(&inner, ops);
+                let (mut writes, meta) = build_pipeline(&inner, ops);
                 let c = inner.conn.clone();
                 let flight = inner.runtime.spawn(async move {
                     let r = writes.run(&c).await;
@@ -689,7 +689,7 @@ impl RedisQueue {
                 inner.wake_writer.notified().await;
                 continue;
             };
-            let (pipe, mut r) = match flight.await {
+            let (mut pipe, mut r) = match flight.await {
                 Ok(done) => done,
                 Err(e) => {
                     // Only when the runtime shuts down (the process is ending).
@@ -698,25 +698,16 @@ impl RedisQueue {
                 }
             };
             loop {
-                let failed = match &r {
+                let why = match &r {
                     Ok(results) => {
-                        let adds: usize = meta.adds.iter().map(|&n| n as usize).sum();
-                        results
-                            .iter()
-                            .take(adds)
-                            .find_map(|r| r.as_ref().err())
-                            .map(|e| format!("redis refused an append: {e}"))
-                    }
-                    Err(e) => Some(format!("writing to redis failed: {e}")),
-                };
-                let Some(why) = failed else {
-                    if let Ok(results) = &r {
                         written(&inner, &meta, results);
+                        backoff = Duration::from_millis(50);
+                        break;
                     }
-                    backoff = Duration::from_millis(50);
-                    break;
+                    Err(why) => why,
                 };
-                // Again, whole, later (appends that went in are appended twice: at least once).
+                // What did not go through, again, later (an append Redis took before the
+                // failure is appended twice: at least once).
                 inner.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(retry_in = ?backoff, "{why}; retrying");
                 tokio::time::sleep(backoff).await;
@@ -1561,7 +1552,7 @@ fn take_ops(inner: &Inner, flying: usize) -> Vec<Op> {
 const WRITES_IN_FLIGHT: usize = 2;
 
 /// A pipeline on its way, handed back with its answer (to be sent again if it failed).
-type Flight = tokio::task::JoinHandle<(Writes, redis::RedisResult<Vec<redis::RedisResult<Value>>>)>;
+type Flight = tokio::task::JoinHandle<(Writes, Result<Vec<redis::RedisResult<Value>>, String>)>;
 
 /// What a pipeline holds, for [`written`].
 #[derive(Debug, Default)]
@@ -1576,43 +1567,196 @@ struct Meta {
 /// come first), then the retry-set changes, then the acknowledgements (a batch is in its retry
 /// set before its entries leave the stream). On a cluster, where a pipeline must stay within
 /// one slot, one pipeline per partition: those of the appends and retry-set changes first, all
-/// at once, then those of the acknowledgements; the answers are put back in the same order.
+/// at once, then (once every one of them went through) those of the acknowledgements; the
+/// answers are put back in the same order. A pipeline that went through is not sent again
+/// when another of its round failed: one shard down does not append the others' events twice
+/// per retry.
 #[derive(Debug, Clone)]
 enum Writes {
-    One(redis::Pipeline),
-    Split {
-        first: Vec<redis::Pipeline>,
-        then: Vec<redis::Pipeline>,
-    },
+    One(Box<Piece>),
+    Split { first: Vec<Piece>, then: Vec<Piece> },
 }
 
-type Answers = redis::RedisResult<Vec<redis::RedisResult<Value>>>;
+/// One pipeline of a round, and its answers once it went through.
+#[derive(Debug, Clone)]
+struct Piece {
+    pipe: redis::Pipeline,
+    /// How many of its first commands are appends (whose errors fail the pipeline: the rest's,
+    /// a `NOGROUP` acknowledgement, are not worth a second round).
+    appends: usize,
+    /// Ends with `WAIT n timeout` ([`RedisQueueConfig::replicas`]): its last answer must be
+    /// at least `n`.
+    wait: Option<(u32, Duration)>,
+    answers: Option<Vec<redis::RedisResult<Value>>>,
+    /// Its appends went in but too few replicas acknowledged them: the answers, kept, and what
+    /// to ask before sending it all again.
+    short: Option<(Vec<redis::RedisResult<Value>>, redis::Pipeline)>,
+}
+
+impl Piece {
+    fn new(mut pipe: redis::Pipeline, appends: usize, replicas: Option<(u32, Duration)>) -> Self {
+        if let Some((n, timeout)) = replicas {
+            // WAIT names no key: it goes with the pipeline, to its slot's primary.
+            wait_cmd(&mut pipe, n, timeout);
+        }
+        Self {
+            pipe,
+            appends,
+            wait: replicas,
+            answers: None,
+            short: None,
+        }
+    }
+
+    /// Sends the pipeline unless it already went through; `Err` says why it must go again.
+    ///
+    /// A pipeline whose appends went in while too few replicas acknowledged them is not sent
+    /// again at once (that would append them twice at every try while a shard lacks its
+    /// replicas): the next try asks whether the last entry it appended to each stream is
+    /// still there, with a new `WAIT`. Still there and acknowledged: done. Gone (the primary
+    /// that took them was lost before a replica had them): the whole pipeline goes again.
+    async fn run(&mut self, mut conn: Conn) -> Result<(), String> {
+        if self.answers.is_some() {
+            return Ok(());
+        }
+        if let Some((kept, probe)) = self.short.take() {
+            let got: Vec<redis::RedisResult<Value>> = probe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("asking the replicas again failed: {e}"))?;
+            let (wait, ranges) = got.split_last().unwrap_or((&Ok(Value::Nil), &[]));
+            let present = ranges
+                .iter()
+                .all(|r| matches!(r, Ok(v) if !items(v).is_empty()));
+            if present {
+                if let Err(why) = self.replicated(wait) {
+                    self.short = Some((kept, probe));
+                    return Err(why);
+                }
+                self.answers = Some(kept);
+                return Ok(());
+            }
+            tracing::warn!(
+                "appends a primary took before a replica acknowledged them are gone (a failover): appending them again"
+            );
+        }
+        let answers: Vec<redis::RedisResult<Value>> = self
+            .pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("writing to redis failed: {e}"))?;
+        if let Some(e) = answers
+            .iter()
+            .take(self.appends)
+            .find_map(|r| r.as_ref().err())
+        {
+            return Err(format!("redis refused an append: {e}"));
+        }
+        let wait = answers.last().unwrap_or(&Ok(Value::Nil));
+        if let Err(why) = self.replicated(wait) {
+            if let (true, Some((n, timeout))) = (self.appends > 0, self.wait) {
+                let probe = self.probe(&answers, n, timeout);
+                self.short = Some((answers, probe));
+            }
+            return Err(why);
+        }
+        self.answers = Some(answers);
+        Ok(())
+    }
+
+    /// Whether `wait`, the answer to the pipeline's `WAIT`, counts enough replicas.
+    fn replicated(&self, wait: &redis::RedisResult<Value>) -> Result<(), String> {
+        let Some((need, _)) = self.wait else {
+            return Ok(());
+        };
+        match wait {
+            Ok(Value::Int(got)) if *got >= i64::from(need) => Ok(()),
+            Ok(Value::Int(got)) => Err(format!(
+                "{got} of {need} replicas acknowledged a write round in time"
+            )),
+            Err(e) => Err(format!("waiting for the replicas failed: {e}")),
+            Ok(other) => Err(format!("an unexpected answer to WAIT: {other:?}")),
+        }
+    }
+
+    /// `XRANGE key id id` for the last entry the pipeline appended to each stream (a stream
+    /// that holds it holds the ones before: replication keeps the order), then `WAIT`.
+    fn probe(
+        &self,
+        answers: &[redis::RedisResult<Value>],
+        n: u32,
+        timeout: Duration,
+    ) -> redis::Pipeline {
+        let mut last: Vec<(Vec<u8>, String)> = Vec::new();
+        for (cmd, answer) in self.pipe.cmd_iter().take(self.appends).zip(answers) {
+            let key = match cmd.args_iter().nth(1) {
+                Some(redis::Arg::Simple(k)) => k.to_vec(),
+                _ => continue,
+            };
+            let id = match answer {
+                Ok(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Ok(Value::SimpleString(s)) => s.clone(),
+                _ => continue,
+            };
+            match last.iter_mut().find(|(k, _)| *k == key) {
+                Some(e) => e.1 = id,
+                None => last.push((key, id)),
+            }
+        }
+        let mut p = redis::pipe();
+        p.ignore_errors();
+        for (key, id) in &last {
+            p.cmd("XRANGE").arg(key).arg(id).arg(id);
+        }
+        wait_cmd(&mut p, n, timeout);
+        p
+    }
+}
+
+fn wait_cmd(p: &mut redis::Pipeline, n: u32, timeout: Duration) {
+    p.cmd("WAIT")
+        .arg(n)
+        .arg(u64::try_from(timeout.as_millis()).unwrap_or(60_000));
+}
 
 impl Writes {
-    async fn run(&self, conn: &Conn) -> Answers {
+    /// Sends what of the round has not gone through yet. `Ok` with every answer, in order,
+    /// once all of it has; `Err` says why a part must be sent again (call again).
+    async fn run(&mut self, conn: &Conn) -> Result<Vec<redis::RedisResult<Value>>, String> {
         match self {
-            Self::One(p) => p.query_async(&mut conn.clone()).await,
+            Self::One(p) => {
+                p.run(conn.clone()).await?;
+                Ok(p.answers.take().unwrap_or_default())
+            }
             Self::Split { first, then } => {
-                let mut out = Vec::new();
-                for phase in [first, then] {
+                for phase in [&mut *first, &mut *then] {
                     let mut set = tokio::task::JoinSet::new();
                     for (i, p) in phase.iter().enumerate() {
-                        let (p, mut c) = (p.clone(), conn.clone());
+                        if p.answers.is_some() {
+                            continue;
+                        }
+                        let (mut p, c) = (p.clone(), conn.clone());
                         set.spawn(async move {
-                            (
-                                i,
-                                p.query_async::<Vec<redis::RedisResult<Value>>>(&mut c)
-                                    .await,
-                            )
+                            let r = p.run(c).await;
+                            (i, p, r)
                         });
                     }
-                    let mut answers: Vec<(usize, Answers)> = set.join_all().await;
-                    answers.sort_by_key(|(i, _)| *i);
-                    for (_, a) in answers {
-                        out.extend(a?);
+                    let mut failed = None;
+                    for (i, p, r) in set.join_all().await {
+                        match r {
+                            Ok(()) => phase[i] = p,
+                            Err(why) => failed = Some(why),
+                        }
+                    }
+                    if let Some(why) = failed {
+                        return Err(why);
                     }
                 }
-                Ok(out)
+                Ok(first
+                    .iter_mut()
+                    .chain(then.iter_mut())
+                    .flat_map(|p| p.answers.take().unwrap_or_default())
+                    .collect())
             }
         }
     }
@@ -1632,6 +1776,29 @@ fn retry_call<'a>(
         .arg(&k.data)
         .arg(&k.meta)
         .arg(&k.count)
+}
+
+/// `WAIT` on a blocking connection, after a write made outside the writer's rounds: an error
+/// unless `need` replicas acknowledged it within `timeout` (the caller's write stands on the
+/// primary; the caller answers the error, and a repeat of the write is at least once).
+fn replicated(
+    c: &mut dyn redis::ConnectionLike,
+    need: u32,
+    timeout: Duration,
+) -> redis::RedisResult<()> {
+    let got: i64 = redis::cmd("WAIT")
+        .arg(need)
+        .arg(u64::try_from(timeout.as_millis()).unwrap_or(60_000))
+        .query(c)?;
+    if got >= i64::from(need) {
+        Ok(())
+    } else {
+        Err(RedisError::from((
+            redis::ErrorKind::Io,
+            "too few replicas acknowledged the write",
+            format!("{got} of {need} in time"),
+        )))
+    }
 }
 
 fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
@@ -1702,7 +1869,11 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
                 c.arg(id);
             }
         }
-        return (Writes::One(one), meta);
+        let appends = usize::try_from(meta.adds.iter().sum::<u64>()).unwrap_or(usize::MAX);
+        // A round of acknowledgements alone does not wait for replicas: one lost with its
+        // primary delivers its entry again, as one that waits past the lease would.
+        let wait = inner.cfg.replicas.filter(|_| appends > 0 || parked[0]);
+        return (Writes::One(Box::new(Piece::new(one, appends, wait))), meta);
     }
     let mut ack_pipes: Vec<redis::Pipeline> = (0..parts).map(|_| pipe()).collect();
     let mut acked = vec![false; parts];
@@ -1716,24 +1887,25 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
         }
         acked[part] = true;
     }
-    let first = adds
+    let replicas = inner.cfg.replicas;
+    let first: Vec<Piece> = adds
         .into_iter()
         .zip(&meta.adds)
         .filter(|(_, n)| **n > 0)
-        .map(|(p, _)| p)
+        .map(|(p, n)| Piece::new(p, usize::try_from(*n).unwrap_or(usize::MAX), replicas))
         .chain(
             retries
                 .into_iter()
                 .zip(parked)
                 .filter(|(_, used)| *used)
-                .map(|(p, _)| p),
+                .map(|(p, _)| Piece::new(p, 0, replicas)),
         )
         .collect();
-    let then = ack_pipes
+    let then: Vec<Piece> = ack_pipes
         .into_iter()
         .zip(acked)
         .filter(|(_, used)| *used)
-        .map(|(p, _)| p)
+        .map(|(p, _)| Piece::new(p, 0, None))
         .collect();
     (Writes::Split { first, then }, meta)
 }
@@ -2102,7 +2274,14 @@ impl OutboxStore for RedisQueue {
             batch,
             event,
         );
-        self.admin(|c| cmd.query::<Value>(c))?;
+        let replicas = self.inner.cfg.replicas;
+        self.admin(|c| {
+            cmd.query::<Value>(c)?;
+            match replicas {
+                Some((need, timeout)) => replicated(c, need, timeout),
+                None => Ok(()),
+            }
+        })?;
         Ok(id)
     }
 

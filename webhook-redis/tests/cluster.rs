@@ -21,16 +21,22 @@ use webhook_sender::{EndpointConfig, Sender};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Three primaries in cluster mode, 5461/5461/5462 slots (stopped on drop).
+/// Three primaries in cluster mode, 5461/5461/5462 slots, and `replicas` replicas of each
+/// (nodes `3 + r * 3 + i` replicate primary `i`); stopped on drop.
 struct Cluster {
+    bin: String,
     ports: Vec<u16>,
     dirs: Vec<PathBuf>,
-    children: Vec<Child>,
+    children: Vec<Option<Child>>,
 }
 
 impl Cluster {
     /// `None` when `redis-server` is missing (a failure under `CI=true`).
     fn start() -> Option<Self> {
+        Self::with_replicas(0)
+    }
+
+    fn with_replicas(replicas: usize) -> Option<Self> {
         let bin =
             std::env::var("WEBHOOK_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         if Command::new(&bin).arg("--version").output().is_err() {
@@ -44,45 +50,35 @@ impl Cluster {
             return None;
         }
         let mut c = Self {
+            bin,
             ports: Vec::new(),
             dirs: Vec::new(),
             children: Vec::new(),
         };
-        for _ in 0..3 {
+        let nodes = 3 * (1 + replicas);
+        for _ in 0..nodes {
             let port = support::free_port();
             let dir = std::env::temp_dir().join(format!(
                 "webhook-redis-cluster-{}-{port}",
                 std::process::id()
             ));
             std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--dir", dir.to_str().unwrap()])
-                .args([
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                ])
-                .args(["--cluster-node-timeout", "2000"])
-                .args(["--appendonly", "yes", "--save", ""])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server starts");
             c.ports.push(port);
             c.dirs.push(dir);
-            c.children.push(child);
+            c.children.push(None);
+            c.spawn(c.ports.len() - 1);
         }
         let conns: Vec<redis::Connection> = c.ports.iter().map(|p| connect(*p)).collect();
         for (i, mut conn) in conns.into_iter().enumerate() {
-            let (from, to) = (i * 16384 / 3, (i + 1) * 16384 / 3);
-            let mut add = redis::cmd("CLUSTER");
-            add.arg("ADDSLOTS");
-            for slot in from..to {
-                add.arg(slot);
+            if i < 3 {
+                let (from, to) = (i * 16384 / 3, (i + 1) * 16384 / 3);
+                let mut add = redis::cmd("CLUSTER");
+                add.arg("ADDSLOTS");
+                for slot in from..to {
+                    add.arg(slot);
+                }
+                let _: () = add.query(&mut conn).unwrap();
             }
-            let _: () = add.query(&mut conn).unwrap();
             if i > 0 {
                 let mut first = connect(c.ports[0]);
                 let _: () = redis::cmd("CLUSTER")
@@ -94,12 +90,13 @@ impl Cluster {
             }
         }
         let start = Instant::now();
+        let known = format!("cluster_known_nodes:{nodes}");
         while !c.ports.iter().all(|p| {
             let info: String = redis::cmd("CLUSTER")
                 .arg("INFO")
                 .query(&mut connect(*p))
                 .unwrap_or_default();
-            info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+            info.contains("cluster_state:ok") && info.contains(&known)
         }) {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
@@ -107,20 +104,86 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        // Every node agrees on the slot map (CLUSTER SLOTS lists the three ranges).
+        // The replicas follow their primaries once every node knows them all.
+        for i in 3..nodes {
+            let primary: String = redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut connect(c.ports[i % 3]))
+                .unwrap();
+            let mut replicated = false;
+            while !replicated {
+                replicated = redis::cmd("CLUSTER")
+                    .arg("REPLICATE")
+                    .arg(&primary)
+                    .query::<()>(&mut connect(c.ports[i]))
+                    .is_ok();
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "node {i} never replicated"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // Every node agrees on the slot map (CLUSTER SLOTS lists the three ranges, each with
+        // its replicas), and every replica is in sync.
         while !c.ports.iter().all(|p| {
             redis::cmd("CLUSTER")
                 .arg("SLOTS")
-                .query::<Vec<redis::Value>>(&mut connect(*p))
-                .is_ok_and(|s| s.len() == 3)
-        }) {
+                .query::<Vec<Vec<redis::Value>>>(&mut connect(*p))
+                .is_ok_and(|s| s.len() == 3 && s.iter().all(|r| r.len() == 3 + replicas))
+        }) || !(3..nodes).all(|i| c.in_sync(i))
+        {
             assert!(
-                start.elapsed() < Duration::from_secs(20),
+                start.elapsed() < Duration::from_secs(30),
                 "the slot map never spread"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(c)
+    }
+
+    /// Starts node `i` (again, on its port and directory: it keeps its `nodes.conf`).
+    fn spawn(&mut self, i: usize) {
+        let child = Command::new(&self.bin)
+            .args(["--port", &self.ports[i].to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", self.dirs[i].to_str().unwrap()])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+            .args(["--cluster-node-timeout", "2000"])
+            .args(["--appendonly", "yes", "--save", ""])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.children[i] = Some(child);
+    }
+
+    /// SIGKILLs node `i`.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Node `i`'s `INFO replication` says it is a replica whose link to its primary is up.
+    fn in_sync(&self, i: usize) -> bool {
+        redis::cmd("INFO")
+            .arg("replication")
+            .query::<String>(&mut connect(self.ports[i]))
+            .is_ok_and(|s| s.contains("role:slave") && s.contains("master_link_status:up"))
+    }
+
+    /// Node `i` is a primary serving slots.
+    fn is_primary(&self, i: usize) -> bool {
+        redis::cmd("INFO")
+            .arg("replication")
+            .query::<String>(&mut connect(self.ports[i]))
+            .is_ok_and(|s| s.contains("role:master"))
     }
 
     fn url(&self) -> String {
@@ -144,7 +207,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for c in &mut self.children {
+        for c in self.children.iter_mut().filter_map(Option::take) {
+            let mut c = c;
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -414,5 +478,145 @@ async fn the_shared_registry_works_across_the_shards() -> Result<(), BoxError> {
     queue.close().await;
     admin.close().await;
     drop(watch);
+    Ok(())
+}
+
+/// No event the producer was told is written is lost to a failover, with
+/// [`RedisQueueConfig::replicas`]: every write round waits for a replica of its shard. While a
+/// producer appends (a `flush` after every hundred events) and two workers deliver, one shard
+/// fails over gracefully (`CLUSTER FAILOVER` on its replica) and another's primary is
+/// SIGKILLed (the cluster promotes its replica after the node timeout; the killed node, started
+/// again, comes back as the new primary's replica). Every event arrives; duplicates (entries
+/// whose acknowledgement was lost with the primary, delivered again after the lease) are
+/// counted, and nothing stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failovers_lose_no_confirmed_event() -> Result<(), BoxError> {
+    let Some(mut cluster) = Cluster::with_replicas(1) else {
+        return Ok(());
+    };
+    const N: u64 = 6000;
+    // Seeded through shard 1's primary, which stays up.
+    let cfg = RedisQueueConfig::new(cluster.url(), "fo")
+        .partitions(6)
+        .lease(Duration::from_secs(2))
+        .replicas(1, Duration::from_secs(1));
+    let delivered: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+    let d = delivered.clone();
+    let (port, _server) = support::http_server(
+        Duration::ZERO,
+        Arc::new(move |r: &support::Request| {
+            let mut d = d.lock().unwrap();
+            for n in support::ns(&r.body) {
+                *d.entry(n).or_default() += 1;
+            }
+            200
+        }),
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{port}/in");
+    let (qa, qb) = (
+        RedisQueue::connect(cfg.clone()).await?,
+        RedisQueue::connect(cfg.clone()).await?,
+    );
+    let (sa, sb) = (worker(&qa, &url)?, worker(&qb, &url)?);
+
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    let confirmed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let produce = {
+        let (producer, confirmed) = (producer.clone(), confirmed.clone());
+        tokio::spawn(async move {
+            for chunk in 0..N / 100 {
+                for n in chunk * 100 + 1..=(chunk + 1) * 100 {
+                    producer
+                        .enqueue_nowait(
+                            &Event::builder(format!("evt_{n}"), "policy")
+                                .json_bytes(format!(r#"{{"n":{n}}}"#))
+                                .unwrap(),
+                        )
+                        .unwrap();
+                }
+                producer.flush().await.unwrap();
+                confirmed.store((chunk + 1) * 100, std::sync::atomic::Ordering::Release);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+    let confirmed_at_least = |n: u64| {
+        let c = confirmed.clone();
+        wait_until(Duration::from_secs(60), move || {
+            c.load(std::sync::atomic::Ordering::Acquire) >= n
+        })
+    };
+
+    // Shard 2: a graceful failover to its replica (node 5); the old primary follows it.
+    assert!(confirmed_at_least(1000).await);
+    let _: () = redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query(&mut connect(cluster.ports[5]))?;
+    assert!(
+        wait_until(Duration::from_secs(20), || cluster.is_primary(5)
+            && cluster.in_sync(2))
+        .await,
+        "shard 2 failed over"
+    );
+    eprintln!(
+        "shard 2 failed over at {} confirmed",
+        confirmed.load(std::sync::atomic::Ordering::Acquire)
+    );
+
+    // Shard 0: its primary killed; the cluster promotes node 3; node 0 comes back as its
+    // replica (until then, shard 0's writes wait for a replica).
+    assert!(confirmed_at_least(3000).await);
+    let killed_at = confirmed.load(std::sync::atomic::Ordering::Acquire);
+    cluster.kill(0);
+    let promoted = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || cluster.is_primary(3)).await,
+        "shard 0's replica promoted"
+    );
+    eprintln!(
+        "shard 0's primary killed at {killed_at} confirmed; replica promoted after {:?}",
+        promoted.elapsed()
+    );
+    cluster.spawn(0);
+    assert!(
+        wait_until(Duration::from_secs(30), || cluster.in_sync(0)).await,
+        "the killed node rejoined as a replica"
+    );
+
+    tokio::time::timeout(Duration::from_secs(120), produce).await??;
+    let all = wait_until(Duration::from_secs(120), || {
+        delivered.lock().unwrap().len() as u64 == N
+    })
+    .await;
+    let (got, dups) = {
+        let d = delivered.lock().unwrap();
+        (d.len(), d.values().map(|c| u64::from(c - 1)).sum::<u64>())
+    };
+    eprintln!("delivered {got} of {N}, {dups} duplicates");
+    {
+        let d = delivered.lock().unwrap();
+        let mut by = std::collections::BTreeMap::new();
+        for (n, c) in d.iter() {
+            if *c > 1 {
+                *by.entry(n / 250 * 250).or_insert(0) += c - 1;
+            }
+        }
+        eprintln!("duplicates by range: {by:?}");
+    }
+    assert!(all, "every confirmed event delivered: {got} of {N}");
+    // What was delivered is settled: nothing stays pending (a lost acknowledgement's entry
+    // is delivered again and acknowledged on the new primary).
+    let outbox = Outbox::from_store(Arc::new(producer.clone()));
+    assert!(
+        wait_until(Duration::from_secs(30), || outbox.stats().pending == 0).await,
+        "pending after the failovers: {}",
+        outbox.stats().pending
+    );
+    sa.shutdown(Duration::from_secs(5)).await;
+    sb.shutdown(Duration::from_secs(5)).await;
+    qa.close().await;
+    qb.close().await;
+    producer.close().await;
     Ok(())
 }

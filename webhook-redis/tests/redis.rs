@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Recorder, Redis, RedisServer, queue_name, redis};
+use support::{Recorder, Redis, RedisServer, follow, info, queue_name, redis};
 use webhook_core::{BatcherConfig, Endpoint, Event, RetryPolicy};
 use webhook_redis::{RedisQueue, RedisQueueConfig};
 use webhook_sender::outbox::{Filter, Outbox, OutboxStore};
@@ -593,5 +593,70 @@ async fn a_spool_buffers_on_disk_while_redis_is_down() -> Result<(), BoxError> {
     queue.close().await;
     spool.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// With `replicas(1, …)`: a flush returns once a replica acknowledged the appends. With the
+/// replica down it keeps waiting (the producer is never told an append is safe when only the
+/// primary holds it); once the replica is back it returns, and the appends the primary took
+/// meanwhile were not appended again at every try (the stream holds each event once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_for_a_replica_and_are_not_appended_twice_meanwhile() -> Result<(), BoxError> {
+    let Some(primary) = RedisServer::start(true) else {
+        return Ok(());
+    };
+    let Some(mut replica) = RedisServer::start(false) else {
+        return Ok(());
+    };
+    follow(&replica, &primary);
+    let q = queue_name("replicas");
+    let cfg = RedisQueueConfig::new(primary.url(), &q).replicas(1, Duration::from_millis(200));
+    let queue = RedisQueue::connect(cfg).await?;
+    for n in 0..100 {
+        queue.enqueue_nowait(&event(n))?;
+    }
+    tokio::time::timeout(Duration::from_secs(10), queue.flush()).await??;
+    let key = format!("whk:{{{q}.0}}:s");
+    let replica_url = replica.url();
+    assert_eq!(
+        xlen(&replica_url, &key),
+        100,
+        "flushed: the replica holds them"
+    );
+
+    replica.kill();
+    let start = std::time::Instant::now();
+    while !info(&primary.url(), "replication").contains("connected_slaves:0") {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for n in 100..200 {
+        queue.enqueue_nowait(&event(n))?;
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), queue.flush())
+            .await
+            .is_err(),
+        "no replica: the flush waits"
+    );
+    let errors = queue.counters().redis_errors;
+    assert!(errors >= 2, "short rounds tried again: {errors}");
+    // The rounds under way went in on the primary (later ones wait their turn).
+    let taken = xlen(&primary.url(), &key);
+    assert!(
+        (101..=200).contains(&taken),
+        "the primary took some: {taken}"
+    );
+
+    replica.restart();
+    follow(&replica, &primary);
+    tokio::time::timeout(Duration::from_secs(10), queue.flush()).await??;
+    assert_eq!(
+        xlen(&primary.url(), &key),
+        200,
+        "each event appended once, however many tries"
+    );
+    assert_eq!(xlen(&replica_url, &key), 200);
+    queue.close().await;
     Ok(())
 }

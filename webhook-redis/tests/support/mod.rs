@@ -328,3 +328,40 @@ pub fn ns(body: &[u8]) -> Vec<u64> {
     }
     out
 }
+
+/// `INFO section` of the server at `url`.
+pub fn info(url: &str, section: &str) -> String {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    redis::cmd("INFO").arg(section).query(&mut c).unwrap()
+}
+
+/// Makes `replica` follow `primary` and waits until it is in sync.
+pub fn follow(replica: &RedisServer, primary: &RedisServer) {
+    // (no 5 s wait for more replicas before a full sync)
+    let mut p = redis::Client::open(primary.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-sync-delay")
+        .arg(0)
+        .query(&mut p)
+        .unwrap();
+    let mut c = redis::Client::open(replica.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut c)
+        .unwrap();
+    let start = Instant::now();
+    while !info(&replica.url(), "replication").contains("master_link_status:up")
+        || !info(&primary.url(), "replication").contains("connected_slaves:1")
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "never in sync");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
