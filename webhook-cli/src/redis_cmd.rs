@@ -74,6 +74,17 @@ pub(crate) struct QueueArgs {
     /// the first to connect records it).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) partitions: u16,
+
+    /// Count an append (and a retry or dead letter a worker writes) as done only once N
+    /// replicas of its primary hold it (Redis WAIT, up to --replicas-timeout per try): what
+    /// `enqueue` reports written then survives a failover. While a primary has fewer than N
+    /// replicas in sync, its writes wait.
+    #[arg(long, value_name = "N")]
+    pub(crate) replicas: Option<u32>,
+
+    /// How long one WAIT for --replicas lasts before the write is tried again.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::parse::duration, requires = "replicas")]
+    pub(crate) replicas_timeout: Duration,
 }
 
 impl QueueArgs {
@@ -81,7 +92,11 @@ impl QueueArgs {
         let (Some(url), Some(queue)) = (&self.redis, &self.queue) else {
             return Err(CliError::usage("pass --redis URL and --queue NAME"));
         };
-        Ok(RedisQueueConfig::new(url, queue).partitions(self.partitions))
+        let cfg = RedisQueueConfig::new(url, queue).partitions(self.partitions);
+        Ok(match self.replicas {
+            Some(n) => cfg.replicas(n, self.replicas_timeout),
+            None => cfg,
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Recorder, RedisServer, queue_name};
+use support::{Recorder, RedisServer, follow, queue_name};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_webhook"))
@@ -406,5 +406,55 @@ fn enqueue_spool_waits_on_disk_while_redis_is_down() {
         .query(&mut c)
         .unwrap();
     assert_eq!(len, 100);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `enqueue --replicas 1`: with no replica in sync the command does not report the events
+/// written (it is still waiting after 1.5 s); once a replica follows the server, it returns
+/// and the replica holds every event.
+#[test]
+fn enqueue_replicas_waits_for_a_replica() {
+    let Some(primary) = RedisServer::start(true) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start(false) else {
+        return;
+    };
+    let url = primary.url();
+    let queue = queue_name("clireplicas");
+    let dir = tempdir("replicas");
+    let file = events_file(&dir, 20);
+    let enqueue = || {
+        bin()
+            .args(["enqueue", "--redis", &url, "--queue", &queue, "--json"])
+            .args(["--replicas", "1", "--replicas-timeout", "100ms", "--file"])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut waiting = enqueue();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "no replica: still waiting"
+    );
+    follow(&replica, &primary);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = redis::Client::open(replica.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg(format!("whk:{{{queue}.0}}:s"))
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(len, 20, "the replica holds each event once");
     let _ = std::fs::remove_dir_all(&dir);
 }
