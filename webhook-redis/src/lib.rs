@@ -22,8 +22,10 @@
 //! Works with Redis 6.2 to 8 (CI runs the tests against Redis 6.2.14, 7.0.15 and 8.2.3;
 //! [`RedisQueue::connect`] refuses a server older than 6.2), on one server or a Redis Cluster:
 //! given the address of a cluster node, it uses redis-rs's cluster client (each partition's
-//! keys share one hash tag, so every command and script runs on one shard; see [`cluster`]). A
-//! separate crate keeps the `redis` dependency away from users who do not want it.
+//! keys share one hash tag, so every command and script runs on one shard; see [`cluster`]).
+//! With [`RedisQueueConfig::replicas`], a write counts as done only once replicas hold it, so a
+//! failover loses nothing a producer was told is written. A separate crate keeps the `redis`
+//! dependency away from users who do not want it.
 
 mod check;
 mod codec;
