@@ -1564,8 +1564,9 @@ struct Meta {
 }
 
 /// The commands of one write round. On one server, one pipeline: the appends (whose answers
-/// come first), then the retry-set changes, then the acknowledgements (a batch is in its retry
-/// set before its entries leave the stream). On a cluster, where a pipeline must stay within
+/// come first), then the retry-set changes, then the acknowledgements; a round that parks a
+/// batch sends its acknowledgements in a second pipeline once the first went through (a batch
+/// is in its retry set before its entries leave the stream). On a cluster, where a pipeline must stay within
 /// one slot, one pipeline per partition: those of the appends and retry-set changes first, all
 /// at once, then (once every one of them went through) those of the acknowledgements; the
 /// answers are put back in the same order. A pipeline that went through is not sent again
@@ -1581,8 +1582,12 @@ enum Writes {
 #[derive(Debug, Clone)]
 struct Piece {
     pipe: redis::Pipeline,
-    /// How many of its first commands are appends (whose errors fail the pipeline: the rest's,
-    /// a `NOGROUP` acknowledgement, are not worth a second round).
+    /// How many of its first commands are appends. An error in any command fails the
+    /// pipeline (sent again), but for a `NOGROUP` acknowledgement (its group was destroyed:
+    /// nothing to acknowledge): a retry-set change or an acknowledgement that met a
+    /// redirection, a `TRYAGAIN` while its slot migrates or a dropped connection must not be
+    /// taken as done (a batch whose move into its retry set failed would be acknowledged
+    /// out of the stream: lost).
     appends: usize,
     /// Ends with `WAIT n timeout` ([`RedisQueueConfig::replicas`]): its last answer must be
     /// at least `n`.
@@ -1651,6 +1656,16 @@ impl Piece {
             .find_map(|r| r.as_ref().err())
         {
             return Err(format!("redis refused an append: {e}"));
+        }
+        let last = answers
+            .len()
+            .saturating_sub(usize::from(self.wait.is_some()));
+        if let Some(e) = answers[self.appends.min(last)..last]
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find(|e| !is_nogroup(e))
+        {
+            return Err(format!("redis refused a write: {e}"));
         }
         let wait = answers.last().unwrap_or(&Ok(Value::Nil));
         if let Err(why) = self.replicated(wait) {
@@ -1819,6 +1834,7 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
     };
     let mut acks: HashMap<(usize, Arc<str>), Vec<String>> = HashMap::new();
     let mut parked = vec![false; parts];
+    let mut any_park = false;
     for op in ops {
         match op {
             Op::Add { part, cmd, ticket } => {
@@ -1847,6 +1863,7 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
                     .arg(blob)
                     .arg(events);
                 parked[at(part)] = true;
+                any_park = true;
             }
             Op::Unpark { part, group, batch } => {
                 let k = inner.keys.retry(part, &group);
@@ -1863,16 +1880,33 @@ fn build_pipeline(inner: &Inner, ops: Vec<Op>) -> (Writes, Meta) {
                 one.add_command(c.clone());
             }
         }
-        for ((part, group), ids) in acks {
-            let c = one.cmd("XACK").arg(&inner.keys.streams[part]).arg(&*group);
-            for id in ids {
-                c.arg(id);
-            }
-        }
         let appends = usize::try_from(meta.adds.iter().sum::<u64>()).unwrap_or(usize::MAX);
         // A round of acknowledgements alone does not wait for replicas: one lost with its
         // primary delivers its entry again, as one that waits past the lease would.
         let wait = inner.cfg.replicas.filter(|_| appends > 0 || parked[0]);
+        // A pipeline is not a transaction: an acknowledgement after a batch's move into its
+        // retry set would run even if the move failed, and the batch would be lost. A round
+        // that parks sends its acknowledgements once the rest went through.
+        let mut then = pipe();
+        let ack_target = if any_park { &mut then } else { &mut one };
+        for ((part, group), ids) in acks {
+            let c = ack_target
+                .cmd("XACK")
+                .arg(&inner.keys.streams[part])
+                .arg(&*group);
+            for id in ids {
+                c.arg(id);
+            }
+        }
+        if any_park {
+            return (
+                Writes::Split {
+                    first: vec![Piece::new(one, appends, wait)],
+                    then: vec![Piece::new(then, 0, None)],
+                },
+                meta,
+            );
+        }
         return (Writes::One(Box::new(Piece::new(one, appends, wait))), meta);
     }
     let mut ack_pipes: Vec<redis::Pipeline> = (0..parts).map(|_| pipe()).collect();

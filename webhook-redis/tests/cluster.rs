@@ -170,6 +170,65 @@ impl Cluster {
         }
     }
 
+    /// Moves the slot of `key` from the primary holding it to primary `(from + 1) % 3`, the
+    /// way `redis-cli --cluster reshard` does: the slot marked importing and migrating, its
+    /// keys moved in small `MIGRATE`s (with a pause between, so clients meet the migration),
+    /// then assigned on every node. Returns (from, to). The primaries must be nodes 0 to 2.
+    fn move_slot_of(&self, key: &str) -> (usize, usize) {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut connect(self.ports[0]))
+            .unwrap();
+        let from = usize::from(slot) * 3 / 16384;
+        let to = (from + 1) % 3;
+        let id = |i: usize| -> String {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut connect(self.ports[i]))
+                .unwrap()
+        };
+        let (src, dst) = (id(from), id(to));
+        let setslot = |node: usize, how: &str, arg: &str| {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(how)
+                .arg(arg)
+                .query(&mut connect(self.ports[node]))
+                .unwrap();
+        };
+        setslot(to, "IMPORTING", &src);
+        setslot(from, "MIGRATING", &dst);
+        let mut c = connect(self.ports[from]);
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(1)
+                .query(&mut c)
+                .unwrap();
+            if keys.is_empty() {
+                break;
+            }
+            let _: redis::Value = redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(self.ports[to])
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys)
+                .query(&mut c)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for node in [to, from, (from + 2) % 3] {
+            setslot(node, "NODE", &dst);
+        }
+        (from, to)
+    }
+
     /// Node `i`'s `INFO replication` says it is a replica whose link to its primary is up.
     fn in_sync(&self, i: usize) -> bool {
         redis::cmd("INFO")
@@ -611,6 +670,129 @@ async fn failovers_lose_no_confirmed_event() -> Result<(), BoxError> {
     assert!(
         wait_until(Duration::from_secs(30), || outbox.stats().pending == 0).await,
         "pending after the failovers: {}",
+        outbox.stats().pending
+    );
+    sa.shutdown(Duration::from_secs(5)).await;
+    sb.shutdown(Duration::from_secs(5)).await;
+    qa.close().await;
+    qb.close().await;
+    producer.close().await;
+    Ok(())
+}
+
+/// Resharding while workers run: the slot of one partition moves to another shard (its keys
+/// migrated one by one under `IMPORTING`/`MIGRATING`, then the slot assigned) while a producer
+/// appends and two workers deliver through retries (the receiver answers 503 to each batch's
+/// first attempt, so the partition's retry set is in use while it moves). Every event
+/// arrives, and nothing stays pending or parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moves_to_another_shard_while_workers_run() -> Result<(), BoxError> {
+    let Some(cluster) = Cluster::start() else {
+        return Ok(());
+    };
+    const N: u64 = 4000;
+    let cfg = RedisQueueConfig::new(cluster.url(), "rs")
+        .partitions(3)
+        .lease(Duration::from_secs(2));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (url, _server) = receiver(seen.clone()).await;
+    let (qa, qb) = (
+        RedisQueue::connect(cfg.clone()).await?,
+        RedisQueue::connect(cfg.clone()).await?,
+    );
+    let (sa, sb) = (worker(&qa, &url)?, worker(&qb, &url)?);
+    let producer = RedisQueue::connect(cfg.clone()).await?;
+    let confirmed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let produce = {
+        let (producer, confirmed) = (producer.clone(), confirmed.clone());
+        tokio::spawn(async move {
+            for chunk in 0..N / 100 {
+                for n in chunk * 100 + 1..=(chunk + 1) * 100 {
+                    // (no multiple of 500: the receiver would give those up)
+                    let n = if n % 500 == 0 { n * 10 + 1 } else { n };
+                    producer
+                        .enqueue_nowait(
+                            &Event::builder(format!("evt_{n}"), "policy")
+                                .json_bytes(format!(r#"{{"n":{n}}}"#))
+                                .unwrap(),
+                        )
+                        .unwrap();
+                }
+                producer.flush().await.unwrap();
+                confirmed.store((chunk + 1) * 100, std::sync::atomic::Ordering::Release);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+    let c = confirmed.clone();
+    assert!(
+        wait_until(Duration::from_secs(60), move || c
+            .load(std::sync::atomic::Ordering::Acquire)
+            >= 1000)
+        .await
+    );
+    let key = "whk:{rs.0}:s";
+    let moving = Instant::now();
+    let (from, to) = tokio::task::block_in_place(|| cluster.move_slot_of(key));
+    eprintln!(
+        "partition 0 moved from shard {from} to shard {to} in {:?}",
+        moving.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(120), produce).await??;
+    let all = wait_until(Duration::from_secs(30), || {
+        seen.lock().unwrap().delivered.len() as u64 == N
+    })
+    .await;
+    let (got, dups) = {
+        let s = seen.lock().unwrap();
+        (
+            s.delivered.len(),
+            s.delivered.values().map(|c| u64::from(c - 1)).sum::<u64>(),
+        )
+    };
+    eprintln!("delivered {got} of {N}, {dups} duplicates");
+    if !all {
+        let mut any = redis::cluster::ClusterClient::new(vec![cluster.url()])?.get_connection()?;
+        for p in 0..3 {
+            let s = format!("whk:{{rs.{p}}}:s");
+            let len: u64 = redis::cmd("XLEN").arg(&s).query(&mut any)?;
+            let groups: redis::Value = redis::cmd("XINFO").arg("GROUPS").arg(&s).query(&mut any)?;
+            let due: u64 = redis::cmd("ZCARD")
+                .arg(format!("whk:{{rs.{p}}}:r:siem:due"))
+                .query(&mut any)?;
+            let held: u64 = redis::cmd("ZCARD")
+                .arg(format!("whk:{{rs.{p}}}:r:siem:held"))
+                .query(&mut any)?;
+            let dead: u64 = redis::cmd("XLEN")
+                .arg(format!("whk:{{rs.{p}}}:dead"))
+                .query(&mut any)
+                .unwrap_or(0);
+            eprintln!(
+                "partition {p}: len {len} due {due} held {held} dead {dead} groups {groups:?}"
+            );
+        }
+        let s = seen.lock().unwrap();
+        let missing: Vec<u64> = (1..=N)
+            .map(|n| if n % 500 == 0 { n * 10 + 1 } else { n })
+            .filter(|n| !s.delivered.contains_key(n))
+            .collect();
+        eprintln!(
+            "missing {} e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(40)]
+        );
+        eprintln!(
+            "counters a {:?} b {:?} p {:?}",
+            qa.counters(),
+            qb.counters(),
+            producer.counters()
+        );
+    }
+    assert!(all, "every event delivered: {got} of {N}");
+    let outbox = Outbox::from_store(Arc::new(producer.clone()));
+    assert!(
+        wait_until(Duration::from_secs(30), || outbox.stats().pending == 0).await,
+        "pending after the move: {}",
         outbox.stats().pending
     );
     sa.shutdown(Duration::from_secs(5)).await;

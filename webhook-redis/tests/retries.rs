@@ -506,3 +506,56 @@ async fn waiting_retries_count_against_the_length_limit() -> Result<(), BoxError
     producer.close().await;
     Ok(())
 }
+
+/// A batch Redis refuses to park (its retry set's key holds a value of another type, so the
+/// script fails with `WRONGTYPE`) is not acknowledged out of the stream: the worker keeps
+/// trying the move (its entries stay pending for it) and, once the key is fixed, parks it and
+/// sends the retry. Nothing is lost to a failed write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_redis_refuses_to_park_stays_in_the_stream() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("park-refused");
+    let cfg = RedisQueueConfig::new(&url, &q);
+    let due_key = format!("whk:{{{q}.0}}:r:siem:due");
+    let stream = format!("whk:{{{q}.0}}:s");
+    let _: () = redis::cmd("SET")
+        .arg(&due_key)
+        .arg("not a sorted set")
+        .query(&mut conn(&url))?;
+    let queue = RedisQueue::connect(cfg).await?;
+    for n in 0..5 {
+        queue.enqueue_nowait(&event(n))?;
+    }
+    queue.flush().await?;
+    let rx = Receiver::start(503).await;
+    let sender = worker(&queue, &rx.url(), every(Duration::from_millis(300), 5))?;
+    assert!(wait_until(Duration::from_secs(10), || rx.seen().len() == 1).await);
+    // The park keeps failing: the entries stay pending, none is acknowledged.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        pending(&url, &stream),
+        5,
+        "not acknowledged while not parked"
+    );
+    assert_eq!(queue.counters().acked, 0);
+    assert!(
+        queue.counters().redis_errors >= 2,
+        "the move was tried again"
+    );
+    // Fixed: parked, then sent again when due.
+    let _: () = redis::cmd("DEL").arg(&due_key).query(&mut conn(&url))?;
+    rx.status.store(200, Ordering::SeqCst);
+    assert!(
+        wait_until(Duration::from_secs(10), || rx.seen().len() == 2).await,
+        "the retry was sent: {:?}",
+        rx.seen()
+    );
+    let seen = rx.seen();
+    assert_eq!(seen[1].webhook_id, seen[0].webhook_id, "the same batch");
+    assert_eq!(seen[1].ns.len(), 5);
+    assert!(wait_until(Duration::from_secs(5), || pending(&url, &stream) == 0).await);
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    Ok(())
+}
