@@ -3,7 +3,9 @@
 //!
 //! 1. **Enqueue against Redis's ceiling**: `redis-benchmark` pipelining `XADD`s of the same
 //!    entry size as the SDK's (its ceiling on this machine), against the SDK's
-//!    `RedisQueue::enqueue_nowait` + `flush` of the same events (goal ≥ 0.5×).
+//!    `RedisQueue::enqueue_nowait` + `flush` of the same events (goal ≥ 0.5×); then the
+//!    price of `replicas(1, …)`: the same enqueue into a primary with a replica, each write
+//!    round waiting for it or not (`WEBHOOK_BENCH_REDIS=replicas` runs this alone).
 //! 2. **Workers against a slow receiver**: a receiver that takes 20 ms per request; 1, 2 and 4
 //!    `webhook worker` processes (the release binary: `cargo build --release -p webhook-cli`
 //!    first, or `WEBHOOK_BIN`) deliver the same queue (goal: ×1.8 from 1 to 2, ×3 from 1 to 4).
@@ -380,6 +382,49 @@ fn redis_cost(s: &RedisServer, events: u64) {
     );
 }
 
+/// 1b: the price of `replicas(1, …)`: the same enqueue into a primary that has a replica,
+/// each write round waiting for it (`WAIT 1`) or not, in alternating rounds.
+fn enqueue_with_replica(rt: &tokio::runtime::Runtime, s: &RedisServer) {
+    let replica = RedisServer::start(false).expect("redis-server");
+    redis_support::follow(&replica, s);
+    let events: Vec<Event> = (0..ENQUEUE_EVENTS / 2).map(kib_event).collect();
+    let url = s.url();
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..6 {
+        let waits = round % 2 == 1;
+        let rate = rt.block_on(async {
+            let mut cfg = RedisQueueConfig::new(&url, format!("rep{round}")).max_len(10_000_000);
+            if waits {
+                cfg = cfg.replicas(1, Duration::from_secs(1));
+            }
+            let q = RedisQueue::connect(cfg).await.expect("connect");
+            let start = Instant::now();
+            for e in &events {
+                q.enqueue_nowait(e).expect("enqueue");
+            }
+            q.flush().await.expect("flush");
+            let took = start.elapsed();
+            q.close().await;
+            events.len() as f64 / took.as_secs_f64()
+        });
+        eprintln!(
+            "enqueue into a primary with a replica, round {round}, {}: {rate:.0} events/s",
+            if waits { "WAIT 1 per round" } else { "no WAIT" }
+        );
+        rates[usize::from(waits)].push(rate);
+        let _ = redis_cli(s, &["del", &format!("whk:{{rep{round}.0}}:s")]);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (plain, waited) = (median(&mut rates[0]), median(&mut rates[1]));
+    eprintln!(
+        "replicas(1): {waited:.0} events/s against {plain:.0} without = {:.2}x (medians of 3 alternated rounds)",
+        waited / plain
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -390,8 +435,13 @@ fn bench(c: &mut Criterion) {
     // `WEBHOOK_BENCH_REDIS=enqueue` or `=workers`: that step alone (to compare builds of one
     // path, run alternately).
     let only = std::env::var("WEBHOOK_BENCH_REDIS").ok();
+    if only.as_deref() == Some("replicas") {
+        enqueue_with_replica(&rt, &s);
+        return;
+    }
     if only.as_deref() != Some("workers") {
         enqueue_against_ceiling(&rt, &s);
+        enqueue_with_replica(&rt, &s);
     }
     if only.as_deref() == Some("enqueue") {
         return;
