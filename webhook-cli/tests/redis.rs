@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Recorder, RedisServer, follow, queue_name};
+use support::{Recorder, RedisServer, follow, queue_name, xlen};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_webhook"))
@@ -397,15 +397,7 @@ fn enqueue_spool_waits_on_disk_while_redis_is_down() {
         (Some(100), Some(0)),
         "{v}"
     );
-    let mut c = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let len: u64 = redis::cmd("XLEN")
-        .arg(format!("whk:{{{queue}.0}}:s"))
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(len, 100);
+    assert_eq!(xlen(&url, &format!("whk:{{{queue}.0}}:s")), 100);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -447,14 +439,10 @@ fn enqueue_replicas_waits_for_a_replica() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut c = redis::Client::open(replica.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let len: u64 = redis::cmd("XLEN")
-        .arg(format!("whk:{{{queue}.0}}:s"))
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(len, 20, "the replica holds each event once");
+    assert_eq!(
+        xlen(&replica.url(), &format!("whk:{{{queue}.0}}:s")),
+        20,
+        "the replica holds each event once"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

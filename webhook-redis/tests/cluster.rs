@@ -540,6 +540,68 @@ async fn the_shared_registry_works_across_the_shards() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A producer appending `n` events (`evt_<rename(i)>`, `{"n": rename(i)}`) in chunks of a
+/// hundred, a `flush` after each, 40 ms apart; `confirmed` counts the events flushed.
+struct Producing {
+    confirmed: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Producing {
+    fn start(producer: &RedisQueue, n: u64, rename: fn(u64) -> u64) -> Self {
+        let confirmed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (producer, c) = (producer.clone(), confirmed.clone());
+        let task = tokio::spawn(async move {
+            for chunk in 0..n / 100 {
+                for i in chunk * 100 + 1..=(chunk + 1) * 100 {
+                    let n = rename(i);
+                    producer
+                        .enqueue_nowait(
+                            &Event::builder(format!("evt_{n}"), "policy")
+                                .json_bytes(format!(r#"{{"n":{n}}}"#))
+                                .unwrap(),
+                        )
+                        .unwrap();
+                }
+                producer.flush().await.unwrap();
+                c.store((chunk + 1) * 100, std::sync::atomic::Ordering::Release);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        });
+        Self { confirmed, task }
+    }
+
+    /// Waits (up to a minute) until `n` events are confirmed.
+    async fn at_least(&self, n: u64) -> bool {
+        let c = self.confirmed.clone();
+        wait_until(Duration::from_secs(60), move || {
+            c.load(std::sync::atomic::Ordering::Acquire) >= n
+        })
+        .await
+    }
+
+    /// Waits (up to two minutes) until every event is confirmed.
+    async fn finished(self) -> Result<(), BoxError> {
+        Ok(tokio::time::timeout(Duration::from_secs(120), self.task).await??)
+    }
+}
+
+/// Nothing stays pending (what was delivered is settled, a lost acknowledgement's entry
+/// delivered again and acknowledged); then the workers and queues close.
+async fn settled_and_closed(producer: &RedisQueue, workers: [(Sender, RedisQueue); 2]) {
+    let outbox = Outbox::from_store(Arc::new(producer.clone()));
+    assert!(
+        wait_until(Duration::from_secs(30), || outbox.stats().pending == 0).await,
+        "still pending: {}",
+        outbox.stats().pending
+    );
+    for (s, q) in workers {
+        s.shutdown(Duration::from_secs(5)).await;
+        q.close().await;
+    }
+    producer.close().await;
+}
+
 /// No event the producer was told is written is lost to a failover, with
 /// [`RedisQueueConfig::replicas`]: every write round waits for a replica of its shard. While a
 /// producer appends (a `flush` after every hundred events) and two workers deliver, one shard
@@ -580,35 +642,11 @@ async fn failovers_lose_no_confirmed_event() -> Result<(), BoxError> {
     let (sa, sb) = (worker(&qa, &url)?, worker(&qb, &url)?);
 
     let producer = RedisQueue::connect(cfg.clone()).await?;
-    let confirmed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let produce = {
-        let (producer, confirmed) = (producer.clone(), confirmed.clone());
-        tokio::spawn(async move {
-            for chunk in 0..N / 100 {
-                for n in chunk * 100 + 1..=(chunk + 1) * 100 {
-                    producer
-                        .enqueue_nowait(
-                            &Event::builder(format!("evt_{n}"), "policy")
-                                .json_bytes(format!(r#"{{"n":{n}}}"#))
-                                .unwrap(),
-                        )
-                        .unwrap();
-                }
-                producer.flush().await.unwrap();
-                confirmed.store((chunk + 1) * 100, std::sync::atomic::Ordering::Release);
-                tokio::time::sleep(Duration::from_millis(40)).await;
-            }
-        })
-    };
-    let confirmed_at_least = |n: u64| {
-        let c = confirmed.clone();
-        wait_until(Duration::from_secs(60), move || {
-            c.load(std::sync::atomic::Ordering::Acquire) >= n
-        })
-    };
+    let produce = Producing::start(&producer, N, |n| n);
+    let confirmed = produce.confirmed.clone();
 
     // Shard 2: a graceful failover to its replica (node 5); the old primary follows it.
-    assert!(confirmed_at_least(1000).await);
+    assert!(produce.at_least(1000).await);
     let _: () = redis::cmd("CLUSTER")
         .arg("FAILOVER")
         .query(&mut connect(cluster.ports[5]))?;
@@ -625,7 +663,7 @@ async fn failovers_lose_no_confirmed_event() -> Result<(), BoxError> {
 
     // Shard 0: its primary killed; the cluster promotes node 3; node 0 comes back as its
     // replica (until then, shard 0's writes wait for a replica).
-    assert!(confirmed_at_least(3000).await);
+    assert!(produce.at_least(3000).await);
     let killed_at = confirmed.load(std::sync::atomic::Ordering::Acquire);
     cluster.kill(0);
     let promoted = Instant::now();
@@ -643,7 +681,7 @@ async fn failovers_lose_no_confirmed_event() -> Result<(), BoxError> {
         "the killed node rejoined as a replica"
     );
 
-    tokio::time::timeout(Duration::from_secs(120), produce).await??;
+    produce.finished().await?;
     let all = wait_until(Duration::from_secs(120), || {
         delivered.lock().unwrap().len() as u64 == N
     })
@@ -666,17 +704,7 @@ async fn failovers_lose_no_confirmed_event() -> Result<(), BoxError> {
     assert!(all, "every confirmed event delivered: {got} of {N}");
     // What was delivered is settled: nothing stays pending (a lost acknowledgement's entry
     // is delivered again and acknowledged on the new primary).
-    let outbox = Outbox::from_store(Arc::new(producer.clone()));
-    assert!(
-        wait_until(Duration::from_secs(30), || outbox.stats().pending == 0).await,
-        "pending after the failovers: {}",
-        outbox.stats().pending
-    );
-    sa.shutdown(Duration::from_secs(5)).await;
-    sb.shutdown(Duration::from_secs(5)).await;
-    qa.close().await;
-    qb.close().await;
-    producer.close().await;
+    settled_and_closed(&producer, [(sa, qa), (sb, qb)]).await;
     Ok(())
 }
 
@@ -702,35 +730,10 @@ async fn a_partition_moves_to_another_shard_while_workers_run() -> Result<(), Bo
     );
     let (sa, sb) = (worker(&qa, &url)?, worker(&qb, &url)?);
     let producer = RedisQueue::connect(cfg.clone()).await?;
-    let confirmed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let produce = {
-        let (producer, confirmed) = (producer.clone(), confirmed.clone());
-        tokio::spawn(async move {
-            for chunk in 0..N / 100 {
-                for n in chunk * 100 + 1..=(chunk + 1) * 100 {
-                    // (no multiple of 500: the receiver would give those up)
-                    let n = if n % 500 == 0 { n * 10 + 1 } else { n };
-                    producer
-                        .enqueue_nowait(
-                            &Event::builder(format!("evt_{n}"), "policy")
-                                .json_bytes(format!(r#"{{"n":{n}}}"#))
-                                .unwrap(),
-                        )
-                        .unwrap();
-                }
-                producer.flush().await.unwrap();
-                confirmed.store((chunk + 1) * 100, std::sync::atomic::Ordering::Release);
-                tokio::time::sleep(Duration::from_millis(40)).await;
-            }
-        })
-    };
-    let c = confirmed.clone();
-    assert!(
-        wait_until(Duration::from_secs(60), move || c
-            .load(std::sync::atomic::Ordering::Acquire)
-            >= 1000)
-        .await
-    );
+    // (no multiple of 500: the receiver would give those up)
+    let rename = |n: u64| if n.is_multiple_of(500) { n * 10 + 1 } else { n };
+    let produce = Producing::start(&producer, N, rename);
+    assert!(produce.at_least(1000).await);
     let key = "whk:{rs.0}:s";
     let moving = Instant::now();
     let (from, to) = tokio::task::block_in_place(|| cluster.move_slot_of(key));
@@ -738,7 +741,7 @@ async fn a_partition_moves_to_another_shard_while_workers_run() -> Result<(), Bo
         "partition 0 moved from shard {from} to shard {to} in {:?}",
         moving.elapsed()
     );
-    tokio::time::timeout(Duration::from_secs(120), produce).await??;
+    produce.finished().await?;
     let all = wait_until(Duration::from_secs(30), || {
         seen.lock().unwrap().delivered.len() as u64 == N
     })
@@ -773,7 +776,7 @@ async fn a_partition_moves_to_another_shard_while_workers_run() -> Result<(), Bo
         }
         let s = seen.lock().unwrap();
         let missing: Vec<u64> = (1..=N)
-            .map(|n| if n % 500 == 0 { n * 10 + 1 } else { n })
+            .map(rename)
             .filter(|n| !s.delivered.contains_key(n))
             .collect();
         eprintln!(
@@ -789,16 +792,6 @@ async fn a_partition_moves_to_another_shard_while_workers_run() -> Result<(), Bo
         );
     }
     assert!(all, "every event delivered: {got} of {N}");
-    let outbox = Outbox::from_store(Arc::new(producer.clone()));
-    assert!(
-        wait_until(Duration::from_secs(30), || outbox.stats().pending == 0).await,
-        "pending after the move: {}",
-        outbox.stats().pending
-    );
-    sa.shutdown(Duration::from_secs(5)).await;
-    sb.shutdown(Duration::from_secs(5)).await;
-    qa.close().await;
-    qb.close().await;
-    producer.close().await;
+    settled_and_closed(&producer, [(sa, qa), (sb, qb)]).await;
     Ok(())
 }

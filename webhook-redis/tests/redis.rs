@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Recorder, Redis, RedisServer, follow, info, queue_name, redis};
+use support::{Recorder, Redis, RedisServer, follow, info, queue_name, redis, xlen};
 use webhook_core::{BatcherConfig, Endpoint, Event, RetryPolicy};
 use webhook_redis::{RedisQueue, RedisQueueConfig};
 use webhook_sender::outbox::{Filter, Outbox, OutboxStore};
@@ -69,11 +69,6 @@ async fn enqueue(queue: &RedisQueue, range: std::ops::Range<u64>) {
         queue.enqueue_nowait(&event(n)).unwrap();
     }
     queue.flush().await.unwrap();
-}
-
-fn xlen(url: &str, key: &str) -> u64 {
-    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-    redis::cmd("XLEN").arg(key).query(&mut c).unwrap()
 }
 
 /// A stream's length, groups and pending summary, for a failure's message.

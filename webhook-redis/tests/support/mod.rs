@@ -365,3 +365,9 @@ pub fn follow(replica: &RedisServer, primary: &RedisServer) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `XLEN key` on the server at `url`.
+pub fn xlen(url: &str, key: &str) -> u64 {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    redis::cmd("XLEN").arg(key).query(&mut c).unwrap()
+}
