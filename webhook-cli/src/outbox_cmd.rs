@@ -171,10 +171,11 @@ pub(crate) fn open_existing(dir: &Path) -> Result<Outbox, CliError> {
 }
 
 fn is_redis(dir: &str) -> bool {
-    dir.starts_with("redis://")
+    dir.starts_with("redis://") || dir.starts_with("rediss://")
 }
 
-/// A Redis queue, `redis://HOST:PORT[/DB][?partitions=N]#QUEUE`, as an outbox. Its background
+/// A Redis queue, `redis[s]://HOST:PORT[/DB][?partitions=N]#QUEUE`, as an outbox (TLS files
+/// from `WEBHOOK_REDIS_CA`, `WEBHOOK_REDIS_CERT`, `WEBHOOK_REDIS_KEY`). Its background
 /// writer runs on a runtime of its own, kept for the rest of the process.
 fn open_redis(url: &str) -> Result<Outbox, CliError> {
     static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
@@ -202,7 +203,8 @@ fn open_redis(url: &str) -> Result<Outbox, CliError> {
         })
         .as_ref()
         .ok_or_else(|| CliError::new(Exit::Io, "cannot start the async runtime"))?;
-    let cfg = webhook_redis::RedisQueueConfig::new(server, queue).partitions(partitions);
+    let cfg = crate::redis_cmd::RedisTlsArgs::from_env()
+        .apply(webhook_redis::RedisQueueConfig::new(server, queue).partitions(partitions))?;
     let queue = runtime.block_on(crate::redis_cmd::connect(cfg))?;
     Ok(Outbox::from_store(std::sync::Arc::new(queue)))
 }

@@ -85,6 +85,84 @@ pub(crate) struct QueueArgs {
     /// How long one WAIT for --replicas lasts before the write is tried again.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::parse::duration, requires = "replicas")]
     pub(crate) replicas_timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) tls: RedisTlsArgs,
+}
+
+/// TLS settings for a `rediss://` server (which alone encrypts and verifies the server
+/// against the system's roots).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct RedisTlsArgs {
+    /// Verify a rediss:// server against this CA (PEM) instead of the system's roots.
+    #[arg(long, value_name = "FILE", env = "WEBHOOK_REDIS_CA")]
+    pub(crate) redis_ca: Option<PathBuf>,
+
+    /// Present this client certificate (PEM) to a server that requires one
+    /// (tls-auth-clients yes); with --redis-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WEBHOOK_REDIS_CERT",
+        requires = "redis_key"
+    )]
+    pub(crate) redis_cert: Option<PathBuf>,
+
+    /// The client certificate's key (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WEBHOOK_REDIS_KEY",
+        requires = "redis_cert"
+    )]
+    pub(crate) redis_key: Option<PathBuf>,
+}
+
+impl RedisTlsArgs {
+    /// The same settings from the environment alone (`webhook outbox`, whose queue is one
+    /// argument).
+    pub(crate) fn from_env() -> Self {
+        let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+        Self {
+            redis_ca: var("WEBHOOK_REDIS_CA"),
+            redis_cert: var("WEBHOOK_REDIS_CERT"),
+            redis_key: var("WEBHOOK_REDIS_KEY"),
+        }
+    }
+
+    /// The files read, if any was named.
+    pub(crate) fn tls(&self) -> Result<Option<webhook_redis::RedisTls>, CliError> {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|e| CliError::usage(format!("{}: {e}", p.display())))
+        };
+        let mut tls = webhook_redis::RedisTls::new();
+        let mut any = false;
+        if let Some(ca) = &self.redis_ca {
+            tls = tls.root_ca_pem(read(ca)?);
+            any = true;
+        }
+        match (&self.redis_cert, &self.redis_key) {
+            (Some(cert), Some(key)) => {
+                tls = tls.client_cert_pem(read(cert)?, read(key)?);
+                any = true;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(CliError::usage(
+                    "name both WEBHOOK_REDIS_CERT and WEBHOOK_REDIS_KEY, or neither",
+                ));
+            }
+        }
+        Ok(any.then_some(tls))
+    }
+
+    /// `cfg` with these settings.
+    pub(crate) fn apply(&self, cfg: RedisQueueConfig) -> Result<RedisQueueConfig, CliError> {
+        Ok(match self.tls()? {
+            Some(t) => cfg.tls(t),
+            None => cfg,
+        })
+    }
 }
 
 impl QueueArgs {
@@ -92,7 +170,9 @@ impl QueueArgs {
         let (Some(url), Some(queue)) = (&self.redis, &self.queue) else {
             return Err(CliError::usage("pass --redis URL and --queue NAME"));
         };
-        let cfg = RedisQueueConfig::new(url, queue).partitions(self.partitions);
+        let cfg = self
+            .tls
+            .apply(RedisQueueConfig::new(url, queue).partitions(self.partitions))?;
         Ok(match self.replicas {
             Some(n) => cfg.replicas(n, self.replicas_timeout),
             None => cfg,
@@ -123,6 +203,9 @@ pub(crate) struct ReplayRedisArgs {
     /// than refuse them with 503.
     #[arg(long, requires = "replay_redis")]
     pub(crate) replay_fail_open: bool,
+
+    #[command(flatten)]
+    pub(crate) tls: RedisTlsArgs,
 }
 
 /// The shared replay store of `listen --replay-redis`, if asked for.
@@ -132,14 +215,18 @@ pub(crate) async fn replay_store(
     let Some(url) = &a.replay_redis else {
         return Ok(None);
     };
-    let store = webhook_redis::RedisReplayStore::connect(url, a.replay_prefix.clone())
-        .await
-        .map_err(|e| redis_error(&e))?
-        .fail_mode(if a.replay_fail_open {
-            webhook_redis::ReplayFailMode::Open
-        } else {
-            webhook_redis::ReplayFailMode::Closed
-        });
+    let store = match a.tls.tls()? {
+        Some(tls) => {
+            webhook_redis::RedisReplayStore::connect_tls(url, a.replay_prefix.clone(), &tls).await
+        }
+        None => webhook_redis::RedisReplayStore::connect(url, a.replay_prefix.clone()).await,
+    }
+    .map_err(|e| redis_error(&e))?
+    .fail_mode(if a.replay_fail_open {
+        webhook_redis::ReplayFailMode::Open
+    } else {
+        webhook_redis::ReplayFailMode::Closed
+    });
     Ok(Some(Arc::new(store)))
 }
 

@@ -40,6 +40,7 @@ pub struct RedisQueueConfig {
     pub(crate) shared_registry: bool,
     pub(crate) spread: bool,
     pub(crate) replicas: Option<(u32, Duration)>,
+    pub(crate) tls: Option<crate::RedisTls>,
 }
 
 impl RedisQueueConfig {
@@ -63,6 +64,7 @@ impl RedisQueueConfig {
             shared_registry: false,
             spread: false,
             replicas: None,
+            tls: None,
         }
     }
 
@@ -210,6 +212,21 @@ impl RedisQueueConfig {
             timeout.clamp(Duration::from_millis(10), Duration::from_secs(60)),
         ));
         self
+    }
+
+    /// A private CA and/or a client certificate for a `rediss://` URL (which alone encrypts
+    /// and verifies the server against the system's roots). Connecting with this set and a
+    /// `redis://` URL is refused ([`RedisQueueError::Url`](crate::RedisQueueError::Url)).
+    #[must_use]
+    pub fn tls(mut self, tls: crate::RedisTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TLS settings ([`tls`](Self::tls)), if any.
+    #[must_use]
+    pub fn tls_config(&self) -> Option<&crate::RedisTls> {
+        self.tls.as_ref()
     }
 
     /// The replicas a write waits for ([`replicas`](Self::replicas)), if any.

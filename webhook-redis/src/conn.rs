@@ -22,6 +22,7 @@ pub(crate) enum Server {
     Node(redis::Client),
     Cluster {
         url: String,
+        tls: Option<crate::RedisTls>,
         client: Box<ClusterClient>,
         /// The node given (pub/sub: a message published on any node of a cluster reaches
         /// the subscribers of every node).
@@ -98,8 +99,12 @@ impl Server {
     /// The server at `url`: a cluster when that node says cluster mode is on. The first
     /// connection is bounded (5 s); later ones reconnect for ever. Also returns a connection
     /// to the node itself (server-wide questions: `INFO`, `CONFIG GET`).
-    pub(crate) async fn open(url: &str) -> Result<(Self, Conn, Conn), RedisQueueError> {
-        let client = redis::Client::open(url).map_err(|e| RedisQueueError::Url(e.to_string()))?;
+    pub(crate) async fn open(
+        url: &str,
+        tls: Option<&crate::RedisTls>,
+    ) -> Result<(Self, Conn, Conn), RedisQueueError> {
+        let client = crate::tls::client(url, tls)?;
+        crate::tls::probe(url, &client).await?;
         let first = tokio::time::timeout(
             Duration::from_secs(5),
             ConnectionManager::new_with_config(client.clone(), manager_config(RESPONSE)),
@@ -119,7 +124,8 @@ impl Server {
         }
         let server = Self::Cluster {
             url: url.to_owned(),
-            client: Box::new(cluster_client(url, RESPONSE)?),
+            tls: tls.cloned(),
+            client: Box::new(cluster_client(url, tls, RESPONSE)?),
             node: client,
         };
         let conn = server.connect(RESPONSE).await?;
@@ -151,11 +157,13 @@ impl Server {
                 )
                 .await?,
             ),
-            Self::Cluster { url, client, .. } => {
+            Self::Cluster {
+                url, client, tls, ..
+            } => {
                 let c = if response_timeout == RESPONSE {
                     (**client).clone()
                 } else {
-                    cluster_client(url, response_timeout)?
+                    cluster_client(url, tls.as_ref(), response_timeout)?
                 };
                 Conn::Cluster(c.get_async_connection().await?)
             }
@@ -175,8 +183,12 @@ impl Server {
     }
 }
 
-fn cluster_client(url: &str, response_timeout: Duration) -> Result<ClusterClient, RedisQueueError> {
-    Ok(ClusterClient::builder(vec![url])
+fn cluster_client(
+    url: &str,
+    tls: Option<&crate::RedisTls>,
+    response_timeout: Duration,
+) -> Result<ClusterClient, RedisQueueError> {
+    Ok(crate::tls::cluster_builder(url, tls)
         .response_timeout(response_timeout)
         .connection_timeout(Duration::from_secs(2))
         .build()?)

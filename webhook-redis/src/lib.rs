@@ -39,6 +39,7 @@ pub mod registry;
 mod replay;
 mod scripts;
 mod spool;
+mod tls;
 
 pub use config::RedisQueueConfig;
 pub use members::Worker;
@@ -46,3 +47,4 @@ pub use queue::{QueueCounters, RedisQueue, RedisQueueError};
 pub use registry::{EndpointBuilder, RegistrySyncError, RegistryWatch, SharedRegistry};
 pub use replay::{RedisReplayStore, ReplayFailMode};
 pub use spool::SpooledQueue;
+pub use tls::RedisTls;

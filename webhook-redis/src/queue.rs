@@ -422,7 +422,7 @@ impl RedisQueue {
     /// # Errors
     /// [`RedisQueueError`] when the URL is bad, the server cannot be reached, or is too old.
     pub async fn connect(cfg: RedisQueueConfig) -> Result<Self, RedisQueueError> {
-        let (server, conn, node) = Server::open(&cfg.url).await?;
+        let (server, conn, node) = Server::open(&cfg.url, cfg.tls.as_ref()).await?;
         let warnings = crate::check::server(&mut node.clone()).await?;
         for w in &warnings {
             tracing::warn!(queue = %cfg.queue, "{w}");

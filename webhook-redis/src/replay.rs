@@ -66,7 +66,30 @@ impl RedisReplayStore {
     /// # Errors
     /// When the URL is bad or the server cannot be reached.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, RedisQueueError> {
-        let client = redis::Client::open(url).map_err(|e| RedisQueueError::Url(e.to_string()))?;
+        Self::open(url, prefix.into(), None).await
+    }
+
+    /// [`connect`](Self::connect) to a `rediss://` URL with a private CA and/or a client
+    /// certificate.
+    ///
+    /// # Errors
+    /// When the URL is bad (or not `rediss://`) or the server cannot be reached (a
+    /// certificate it does not accept, or one it presents that `tls` does not trust).
+    pub async fn connect_tls(
+        url: &str,
+        prefix: impl Into<String>,
+        tls: &crate::RedisTls,
+    ) -> Result<Self, RedisQueueError> {
+        Self::open(url, prefix.into(), Some(tls)).await
+    }
+
+    async fn open(
+        url: &str,
+        prefix: String,
+        tls: Option<&crate::RedisTls>,
+    ) -> Result<Self, RedisQueueError> {
+        let client = crate::tls::client(url, tls)?;
+        crate::tls::probe(url, &client).await?;
         let cfg = ConnectionManagerConfig::new()
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1))
@@ -85,7 +108,7 @@ impl RedisReplayStore {
             .await?;
         let conn = if info.lines().any(|l| l.trim() == "cluster_enabled:1") {
             // A Redis Cluster: each key goes to the shard of its slot.
-            let client = redis::cluster::ClusterClient::builder(vec![url])
+            let client = crate::tls::cluster_builder(url, tls)
                 .connection_timeout(Duration::from_millis(500))
                 .response_timeout(Duration::from_millis(500))
                 .retries(1)
@@ -96,7 +119,7 @@ impl RedisReplayStore {
         };
         Ok(Self {
             conn,
-            prefix: prefix.into(),
+            prefix,
             fail: ReplayFailMode::Closed,
             runtime: tokio::runtime::Handle::current(),
         })
