@@ -44,8 +44,8 @@ pub struct RedisQueueConfig {
 }
 
 impl RedisQueueConfig {
-    /// The queue `queue` on the server at `url` (`redis://host:port[/db]`, `rediss://` for
-    /// TLS is not built in): 1 partition, a 30 s lease, 5 receives, 1,000,000 entries per
+    /// The queue `queue` on the server at `url` (`redis://[:password@]host:port[/db]`, or
+    /// `rediss://` for TLS, see [`tls`](Self::tls)): 1 partition, a 30 s lease, 5 receives, 1,000,000 entries per
     /// partition under `Block`, reads of up to 256 entries.
     pub fn new(url: impl Into<String>, queue: impl Into<String>) -> Self {
         Self {

@@ -24,7 +24,8 @@
 //! given the address of a cluster node, it uses redis-rs's cluster client (each partition's
 //! keys share one hash tag, so every command and script runs on one shard; see [`cluster`]).
 //! With [`RedisQueueConfig::replicas`], a write counts as done only once replicas hold it, so a
-//! failover loses nothing a producer was told is written. A separate crate keeps the `redis`
+//! failover loses nothing a producer was told is written. `rediss://` URLs speak TLS
+//! (rustls), with [`RedisTls`] for a private CA and client certificates. A separate crate keeps the `redis`
 //! dependency away from users who do not want it.
 
 mod check;
