@@ -170,6 +170,11 @@ pub(crate) fn open_existing(dir: &Path) -> Result<Outbox, CliError> {
     Outbox::open(OutboxConfig::new(dir)).map_err(|e| outbox_error(&e, dir))
 }
 
+/// The outbox as printed: a directory, or a Redis queue's URL without its password.
+fn shown(dir: &Path) -> String {
+    webhook_redis::redact_url(&dir.to_string_lossy()).into_owned()
+}
+
 fn is_redis(dir: &str) -> bool {
     dir.starts_with("redis://") || dir.starts_with("rediss://")
 }
@@ -327,7 +332,7 @@ fn status(a: &StatusArgs, s: Style) -> Result<Exit, CliError> {
             .map(|e| json!({"name": e.name, "url": e.url, "auth": e.auth.kind(), "paused": e.paused}))
             .collect();
         let line = json!({
-            "dir": a.dir.display().to_string(),
+            "dir": shown(&a.dir),
             "pending": st.pending,
             "pending_by_endpoint": st.pending_by_endpoint.iter().map(|(n, c)| (n.clone(), *c)).collect::<std::collections::BTreeMap<_, _>>(),
             "backlog_bytes": st.backlog_bytes,
@@ -350,7 +355,7 @@ fn status(a: &StatusArgs, s: Style) -> Result<Exit, CliError> {
         println!("{line}");
         return Ok(Exit::Ok);
     }
-    println!("{} {}", s.bold("outbox"), a.dir.display());
+    println!("{} {}", s.bold("outbox"), shown(&a.dir));
     let per: Vec<String> = st
         .pending_by_endpoint
         .iter()
@@ -387,7 +392,7 @@ fn status(a: &StatusArgs, s: Style) -> Result<Exit, CliError> {
         "  dead letters  {dead} ({}){}",
         bytes(st.dead_letter_bytes),
         if st.dead_letters > 0 {
-            format!("  see: webhook outbox list {}", a.dir.display())
+            format!("  see: webhook outbox list {}", shown(&a.dir))
         } else {
             String::new()
         }
@@ -425,7 +430,7 @@ fn status(a: &StatusArgs, s: Style) -> Result<Exit, CliError> {
     if st.pending > 0 {
         println!(
             "  deliver what it holds: webhook send --outbox {}",
-            a.dir.display()
+            shown(&a.dir)
         );
     }
     Ok(Exit::Ok)
@@ -439,11 +444,11 @@ fn show(a: &ShowArgs, s: Style) -> Result<Exit, CliError> {
         .ok_or_else(|| {
             CliError::new(
                 Exit::Negative,
-                format!("no dead letter #{} in {}", a.id, a.dir.display()),
+                format!("no dead letter #{} in {}", a.id, shown(&a.dir)),
             )
             .hint(format!(
                 "list them with: webhook outbox list {}",
-                a.dir.display()
+                shown(&a.dir)
             ))
         })?;
     let event: Value = d
@@ -487,7 +492,7 @@ fn show(a: &ShowArgs, s: Style) -> Result<Exit, CliError> {
     println!(
         "{} {}",
         s.bold(&format!("dead letter #{}", d.id)),
-        s.dim(&a.dir.display().to_string())
+        s.dim(&shown(&a.dir))
     );
     println!("  endpoint  {}", s.cyan(&d.endpoint));
     println!("  event     {} ({})", d.event_id, d.subject);
@@ -586,7 +591,7 @@ fn change(a: &ChangeArgs, s: Style, now: SystemTime, redeliver: bool) -> Result<
             } else {
                 "webhook send --outbox"
             },
-            a.dir.display()
+            shown(&a.dir)
         );
     } else {
         println!("{} {done} dead letter(s)", s.green(verb));

@@ -507,3 +507,38 @@ fn redis_commands_work_over_mutual_tls() {
     assert!(err.contains("CertificateRequired"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Redis password given in the URL is never printed: `webhook outbox status` on
+/// `redis://:PASSWORD@HOST#QUEUE` shows `:***@`, and a wrong password's error neither.
+#[test]
+fn a_redis_password_is_never_printed() {
+    let Some(server) = RedisServer::start(false) else {
+        return;
+    };
+    let mut c = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("pa55word")
+        .query(&mut c)
+        .unwrap();
+    let queue = queue_name("clipass");
+    let target = format!("redis://:pa55word@127.0.0.1:{}#{queue}", server.port);
+    let out = run_ok(bin().args(["outbox", "status", &target]));
+    assert!(out.contains(":***@127.0.0.1"), "{out}");
+    assert!(!out.contains("pa55word"), "{out}");
+    let json = run_ok(bin().args(["outbox", "status", &target, "--json"]));
+    assert!(!json.contains("pa55word"), "{json}");
+    let wrong = bin()
+        .args(["outbox", "status"])
+        .arg(format!("redis://:n0tit@127.0.0.1:{}#{queue}", server.port))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success());
+    assert!(!err.contains("n0tit"), "{err}");
+    assert!(err.contains("***"), "{err}");
+}

@@ -23,7 +23,16 @@ use webhook_sender::outbox::Durability;
 /// assert_eq!(cfg.queue_name(), "orders");
 /// assert!(cfg.is_registry_shared() && cfg.is_spread());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` print hides the URL's password:
+///
+/// ```
+/// use webhook_redis::RedisQueueConfig;
+/// let cfg = RedisQueueConfig::new("redis://worker:s3cret@10.0.0.5:6379", "orders");
+/// let shown = format!("{cfg:?}");
+/// assert!(shown.contains("worker:***@10.0.0.5") && !shown.contains("s3cret"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisQueueConfig {
     pub(crate) url: String,
     pub(crate) queue: String,
@@ -41,6 +50,30 @@ pub struct RedisQueueConfig {
     pub(crate) spread: bool,
     pub(crate) replicas: Option<(u32, Duration)>,
     pub(crate) tls: Option<crate::RedisTls>,
+}
+
+impl std::fmt::Debug for RedisQueueConfig {
+    // The URL's password is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueueConfig")
+            .field("url", &crate::redact_url(&self.url))
+            .field("queue", &self.queue)
+            .field("partitions", &self.partitions)
+            .field("consumer", &self.consumer)
+            .field("lease", &self.lease)
+            .field("max_receives", &self.max_receives)
+            .field("max_len", &self.max_len)
+            .field("overflow", &self.overflow)
+            .field("fetch", &self.fetch)
+            .field("block", &self.block)
+            .field("batch", &self.batch)
+            .field("durability", &self.durability)
+            .field("shared_registry", &self.shared_registry)
+            .field("spread", &self.spread)
+            .field("replicas", &self.replicas)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl RedisQueueConfig {

@@ -110,7 +110,9 @@ impl Server {
             ConnectionManager::new_with_config(client.clone(), manager_config(RESPONSE)),
         )
         .await
-        .map_err(|_| RedisQueueError::Redis(format!("{url}: no answer within 5 s")))??;
+        .map_err(|_| {
+            RedisQueueError::Redis(format!("{}: no answer within 5 s", crate::redact_url(url)))
+        })??;
         let info: String = redis::cmd("INFO")
             .arg("cluster")
             .query_async(&mut first.clone())

@@ -48,4 +48,4 @@ pub use queue::{QueueCounters, RedisQueue, RedisQueueError};
 pub use registry::{EndpointBuilder, RegistrySyncError, RegistryWatch, SharedRegistry};
 pub use replay::{RedisReplayStore, ReplayFailMode};
 pub use spool::SpooledQueue;
-pub use tls::RedisTls;
+pub use tls::{RedisTls, redact_url};

@@ -2023,7 +2023,11 @@ fn attempt_info(at_ms: u64, status: Option<u16>, latency_ms: u64, error: String)
 
 impl OutboxStore for RedisQueue {
     fn location(&self) -> String {
-        format!("{} queue {}", self.inner.cfg.url, self.inner.cfg.queue)
+        format!(
+            "{} queue {}",
+            crate::redact_url(&self.inner.cfg.url),
+            self.inner.cfg.queue
+        )
     }
 
     fn durability(&self) -> Durability {

@@ -101,7 +101,9 @@ impl RedisReplayStore {
             ConnectionManager::new_with_config(client, cfg),
         )
         .await
-        .map_err(|_| RedisQueueError::Redis(format!("{url}: no answer within 5 s")))??;
+        .map_err(|_| {
+            RedisQueueError::Redis(format!("{}: no answer within 5 s", crate::redact_url(url)))
+        })??;
         let info: String = redis::cmd("INFO")
             .arg("cluster")
             .query_async(&mut conn.clone())

@@ -82,13 +82,14 @@ impl RedisTls {
 /// A client of the node at `url`, with `tls`'s certificates when given (the URL must then be
 /// `rediss://`).
 pub(crate) fn client(url: &str, tls: Option<&RedisTls>) -> Result<redis::Client, RedisQueueError> {
-    let bad = |e: redis::RedisError| RedisQueueError::Url(e.to_string());
+    let bad = |e: redis::RedisError| RedisQueueError::Url(format!("{}: {e}", redact_url(url)));
     match tls {
         None => redis::Client::open(url).map_err(bad),
         Some(t) => {
             if !url.starts_with("rediss://") {
                 return Err(RedisQueueError::Url(format!(
-                    "{url}: TLS settings need a rediss:// URL"
+                    "{}: TLS settings need a rediss:// URL",
+                    redact_url(url)
                 )));
             }
             redis::Client::build_with_tls(url, t.certificates()).map_err(bad)
@@ -113,6 +114,7 @@ pub(crate) fn cluster_builder(
 /// that no answer came): a refused connection, a TLS handshake the server or this side
 /// rejected (an untrusted certificate, a missing client certificate), a password refused.
 pub(crate) async fn probe(url: &str, client: &redis::Client) -> Result<(), RedisQueueError> {
+    let url = redact_url(url);
     match tokio::time::timeout(
         std::time::Duration::from_secs(5),
         client.get_multiplexed_async_connection(),
@@ -132,4 +134,31 @@ pub(crate) async fn probe(url: &str, client: &redis::Client) -> Result<(), Redis
             "{url}: no answer within 5 s"
         ))),
     }
+}
+
+/// `url` with its password replaced by `***` (`redis://user:***@host:6379`), for messages and
+/// logs: an error, a status line or a `Debug` print never shows a Redis password.
+///
+/// ```
+/// use webhook_redis::redact_url;
+/// assert_eq!(redact_url("redis://worker:s3cret@10.0.0.5:6379/0"), "redis://worker:***@10.0.0.5:6379/0");
+/// assert_eq!(redact_url("rediss://:s3cret@cache.internal:6380"), "rediss://:***@cache.internal:6380");
+/// assert_eq!(redact_url("redis://127.0.0.1:6379#orders"), "redis://127.0.0.1:6379#orders");
+/// ```
+#[must_use]
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let rest = &url[start..];
+    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+    let Some(at) = authority.rfind('@') else {
+        return url.into();
+    };
+    let user = authority[..at].split_once(':').map(|(u, _)| u);
+    let shown = match user {
+        Some(u) => format!("{u}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{}{shown}{}", &url[..start], &rest[at..]).into()
 }

@@ -655,3 +655,97 @@ async fn writes_wait_for_a_replica_and_are_not_appended_twice_meanwhile() -> Res
     queue.close().await;
     Ok(())
 }
+
+/// Redis with authentication: an ACL user confined to the queue's keys and channels
+/// (`~whk:*`, `&whk:*`) and the replay cache's prefix runs everything (appends, a worker whose
+/// endpoint comes from the shared registry, its pub/sub announcement, spreading heartbeats, the
+/// replay cache). A wrong password and a missing one are named at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_user_confined_to_the_queue_keys_runs_everything() -> Result<(), BoxError> {
+    let Some(server) = RedisServer::start(false) else {
+        return Ok(());
+    };
+    {
+        let mut c = redis::Client::open(server.url())?.get_connection()?;
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("worker")
+            .arg("on")
+            .arg(">s3cret")
+            .arg("~whk:*")
+            .arg("~rx:*")
+            .arg("&whk:*")
+            .arg("+@all")
+            .arg("-@dangerous")
+            .arg("+info")
+            .query(&mut c)?;
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg("off")
+            .query(&mut c)?;
+    }
+    let url = format!("redis://worker:s3cret@127.0.0.1:{}", server.port);
+    let q = queue_name("acl");
+    let cfg = RedisQueueConfig::new(&url, &q)
+        .partitions(2)
+        .shared_registry(true)
+        .spread(true);
+    let admin = RedisQueue::connect(cfg.clone()).await?;
+    let rec = Recorder::start(200, Duration::ZERO).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let sender = Sender::builder()
+        .transport_builder(
+            TransportBuilder::new().ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?)),
+        )
+        .outbox_open(Outbox::from_store(Arc::new(queue.clone())))
+        .build()?;
+    let watch = webhook_redis::SharedRegistry::new(&queue).watch(&sender)?;
+    webhook_redis::SharedRegistry::new(&admin)
+        .add_endpoint(webhook_sender::EndpointSpec::new("siem", rec.url()))
+        .await?;
+    let started = std::time::Instant::now();
+    while sender.status("siem").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the registry change arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    enqueue(&admin, 0..300).await;
+    assert_eq!(rec.wait_distinct(300, Duration::from_secs(30)).await, 300);
+    assert!(sender.shutdown(Duration::from_secs(30)).await.is_clean());
+    drop(watch);
+    queue.close().await;
+    admin.close().await;
+
+    let replay = webhook_redis::RedisReplayStore::connect(&url, "rx:").await?;
+    let key = format!("{:064x}", 7);
+    webhook_receiver::ReplayStore::reserve(&replay, &key, Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+
+    // Wrong or missing credentials: named at once.
+    for (bad, says) in [
+        (
+            format!("redis://worker:wrong@127.0.0.1:{}", server.port),
+            "WRONGPASS",
+        ),
+        (server.url(), "NOAUTH"),
+    ] {
+        let started = std::time::Instant::now();
+        let e = RedisQueue::connect(RedisQueueConfig::new(&bad, &q))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains(says) || e.to_lowercase().contains("auth"),
+            "{bad}: {e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(4), "{e}");
+        assert!(!e.contains("wrong"), "the password is not shown: {e}");
+        eprintln!("{e}");
+    }
+    Ok(())
+}
