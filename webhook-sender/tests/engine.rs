@@ -692,6 +692,49 @@ async fn block_policy_waits_and_try_send_reports_full() -> Result<(), BoxError> 
     Ok(())
 }
 
+/// A batch still lingering when shutdown begins is sealed and sent at once, and shutdown
+/// returns as soon as it is answered. (The driver used to close its queue on every round once
+/// shutting down; the close woke the driver itself, which then spun without yielding, and the
+/// attempt it had spawned, waiting in the worker's LIFO slot, never ran: shutdown waited for
+/// its deadline and reported the batch undelivered.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lingering_batch_is_sent_at_shutdown_without_waiting_for_the_deadline()
+-> Result<(), BoxError> {
+    let server = Server::start(|_, _| Reply::ok()).await?;
+    let sender = Sender::builder()
+        .transport(transport(Duration::from_secs(5))?)
+        .endpoint(
+            EndpointConfig::builder("hooks", Endpoint::builder(server.url("/in")).build()?)
+                .batching(batching(Encoding::JsonArray, Duration::from_secs(30), 1000)?)
+                .build()?,
+        )
+        .build()?;
+    let mut receipts = Vec::new();
+    for i in 0..100 {
+        receipts.push(sender.send(event(i)?).await?);
+    }
+    tokio::time::sleep(ms(50)).await;
+    assert_eq!(server.requests(), 0, "lingering");
+    let started = tokio::time::Instant::now();
+    let report = sender.shutdown(Duration::from_secs(10)).await;
+    assert!(
+        report.is_clean(),
+        "{} undelivered",
+        report.undelivered_events()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "sent at once, not at the deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests(), 1);
+    assert_eq!(server.seen()[0].event_ids().len(), 100);
+    for r in all(receipts).await {
+        assert!(r.is_delivered());
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn shutdown_returns_events_waiting_for_a_retry() -> Result<(), BoxError> {
     let server = Server::start(|_, _| Reply::status(503)).await?;

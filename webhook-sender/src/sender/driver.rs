@@ -341,6 +341,7 @@ impl Driver {
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         let mut attempts: HashMap<TaskId, (AttemptId, BatchId)> = HashMap::new();
         let mut shutting_down = false;
+        let mut shutdown_begun = false;
         let mut deadline = None;
         let mut finished: Vec<(TaskId, Option<Finished>)> = Vec::new();
         let mut control_seen = None;
@@ -429,7 +430,11 @@ impl Driver {
                 };
                 machine.handle_response(attempt, answer, now, wall);
             }
-            if shutting_down {
+            if shutting_down && !shutdown_begun {
+                // Once: closing the queue wakes its readers (this loop among them), so doing
+                // it on every round would spin the loop without yielding, and an attempt
+                // spawned meanwhile (in this worker's LIFO slot) would never run.
+                shutdown_begun = true;
                 // A shared store keeps what was not read for the other processes.
                 self.feed = None;
                 self.shared.queue.close(Closed::Shutdown, false);
