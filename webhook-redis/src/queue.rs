@@ -580,6 +580,62 @@ impl RedisQueue {
             .saturating_sub(1)
     }
 
+    /// Deletes the whole queue from Redis and returns how many keys went: each partition's
+    /// stream (with its consumer groups, pending entries included), dead letters and retry
+    /// sets, and the shared registry, worker heartbeats and memberships. Undelivered events
+    /// are gone. Stop every other process of the queue first: a worker still running would
+    /// create its groups again. This handle stays usable (an append creates the queue anew).
+    ///
+    /// # Errors
+    /// [`RedisQueueError::Redis`] when Redis cannot be reached; keys already deleted stay
+    /// deleted, and calling again finishes the job.
+    pub async fn destroy(&self) -> Result<u64, RedisQueueError> {
+        let keys = &self.inner.keys;
+        let mut conn = self.inner.conn.clone();
+        // The endpoints: the streams' groups and the registry's entries (a removed endpoint
+        // may have left retry keys without a group).
+        let mut names: Vec<String> = redis::cmd("HKEYS")
+            .arg(&keys.reg_endpoints)
+            .query_async(&mut conn)
+            .await?;
+        for stream in &keys.streams {
+            let groups: Value = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(stream)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(Value::Nil);
+            for g in items(&groups) {
+                if let Some((_, v)) = pairs(g).into_iter().find(|(k, _)| k == b"name") {
+                    names.push(String::from_utf8_lossy(&v).into_owned());
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        let mut deleted = 0;
+        // One DEL per partition (its keys share a slot), then one for the queue's own keys.
+        for part in 0..keys.streams.len() {
+            let mut del = redis::cmd("DEL");
+            del.arg(&keys.streams[part]).arg(&keys.dead[part]);
+            del.arg(&keys.retry(part, "").count);
+            for n in &names {
+                let k = keys.retry(part, n);
+                del.arg(k.due).arg(k.held).arg(k.data).arg(k.meta);
+            }
+            deleted += del.query_async::<u64>(&mut conn).await?;
+        }
+        deleted += redis::cmd("DEL")
+            .arg(&keys.reg_endpoints)
+            .arg(&keys.reg_sets)
+            .arg(&keys.reg_version)
+            .arg(&keys.workers)
+            .arg(&keys.members)
+            .query_async::<u64>(&mut conn)
+            .await?;
+        Ok(deleted)
+    }
+
     /// Stops reading, writes what is buffered, hands the entries this process still holds
     /// back to the other workers (they claim them at once, without waiting for the lease),
     /// and stops the background tasks. Call after the sender's shutdown.
@@ -599,7 +655,6 @@ impl RedisQueue {
                 .map(|(g, _)| g.clone())
                 .collect()
         };
-        crate::members::leave(self).await;
         let mut conn = self.inner.conn.clone();
         // Retries taken and not settled: due again at once, for another process (the take
         // did not count as a receive).
@@ -649,6 +704,9 @@ impl RedisQueue {
                 }
             }
         }
+        // Left after the hand-back: the pairs' new owners claim at once what they see
+        // handed back.
+        crate::members::leave(self).await;
         let tasks: Vec<_> = std::mem::take(
             &mut *self
                 .inner
@@ -1028,9 +1086,20 @@ impl RedisQueue {
         let lease_ms = u64::try_from(inner.cfg.lease.as_millis()).unwrap_or(u64::MAX);
         let every = (inner.cfg.lease / 4).max(Duration::from_millis(50));
         let mut stop = inner.stop.subscribe();
+        // Spreading: a worker that leaves hands its entries back (idle past any lease) before
+        // it leaves, so the pairs' new owners claim them as soon as they see the change, not
+        // a quarter lease later.
+        let mut owners = inner.members.as_ref().map(|m| m.subscribe());
         loop {
+            let moved = async {
+                match owners.as_mut() {
+                    Some(o) => drop(o.changed().await),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
+                () = moved => {}
                 _ = stop.changed() => return,
             }
             if !feed_alive(&inner, &group, generation) {

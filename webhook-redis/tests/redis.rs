@@ -749,3 +749,66 @@ async fn an_acl_user_confined_to_the_queue_keys_runs_everything() -> Result<(), 
     }
     Ok(())
 }
+
+/// `destroy` deletes every key of a queue (streams with their groups, dead letters, retry
+/// sets, the shared registry, heartbeats) and nothing else; a second call finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_deletes_every_key_of_the_queue_and_nothing_else() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("destroy");
+    let other = queue_name("destroy-other");
+    let cfg = RedisQueueConfig::new(&url, &q)
+        .partitions(2)
+        .shared_registry(true)
+        .spread(true);
+    let keep = RedisQueue::connect(RedisQueueConfig::new(&url, &other)).await?;
+    enqueue(&keep, 0..5).await;
+    let queue = RedisQueue::connect(cfg).await?;
+    let registry = webhook_redis::SharedRegistry::new(&queue);
+    // One endpoint that gives up (dead letters), one whose batch waits in a retry set.
+    let refuse = Recorder::start(400, Duration::ZERO).await;
+    let busy = Recorder::start(503, Duration::ZERO).await;
+    registry
+        .add_endpoint(webhook_sender::EndpointSpec::new("refused", refuse.url()))
+        .await?;
+    registry
+        .add_endpoint(webhook_sender::EndpointSpec::new("busy", busy.url()))
+        .await?;
+    let sender = Sender::builder()
+        .transport_builder(
+            TransportBuilder::new().ssrf(SsrfPolicy::default().allow("127.0.0.0/8".parse()?)),
+        )
+        .outbox_open(Outbox::from_store(Arc::new(queue.clone())))
+        .build()?;
+    let watch = webhook_redis::SharedRegistry::new(&queue).watch(&sender)?;
+    tokio::time::timeout(Duration::from_secs(5), watch.synced()).await?;
+    enqueue(&queue, 0..20).await;
+    let mut c = redis::Client::open(url.as_str())?.get_connection()?;
+    let mut keys =
+        |pattern: String| -> Vec<String> { redis::cmd("KEYS").arg(pattern).query(&mut c).unwrap() };
+    let start = std::time::Instant::now();
+    while keys(format!("whk:{{{q}.*}}:dead")).is_empty()
+        || keys(format!("whk:{{{q}.*}}:r:busy:due")).is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "dead letters and a waiting retry: {:?}",
+            keys(format!("*{q}*"))
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(watch);
+    sender.shutdown(Duration::from_secs(5)).await;
+    queue.close().await;
+    let before = keys(format!("*{q}*"));
+    eprintln!("{before:?}");
+    let deleted = queue.destroy().await?;
+    assert_eq!(deleted as usize, before.len(), "{before:?}");
+    assert_eq!(keys(format!("*{q}*")), Vec::<String>::new());
+    assert_eq!(queue.destroy().await?, 0);
+    // The other queue is untouched.
+    assert_eq!(xlen(&url, &format!("whk:{{{other}.0}}:s")), 5);
+    keep.close().await;
+    Ok(())
+}
