@@ -705,7 +705,11 @@ async fn a_lingering_batch_is_sent_at_shutdown_without_waiting_for_the_deadline(
         .transport(transport(Duration::from_secs(5))?)
         .endpoint(
             EndpointConfig::builder("hooks", Endpoint::builder(server.url("/in")).build()?)
-                .batching(batching(Encoding::JsonArray, Duration::from_secs(30), 1000)?)
+                .batching(batching(
+                    Encoding::JsonArray,
+                    Duration::from_secs(30),
+                    1000,
+                )?)
                 .build()?,
         )
         .build()?;
