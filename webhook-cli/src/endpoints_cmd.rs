@@ -19,7 +19,7 @@ same time never overwrite each other; two changes of one endpoint: the last one 
 --header, --output, --config); transport settings (--allow-private, --ca, --cert/--key,
 --timeout) are the workers' own flags. `rm` destroys the endpoint's consumer groups and retry
 sets: events not yet read for it, and batches waiting for a retry, are dropped (what a worker
-holds is still delivered).
+holds is still delivered); `rm --drain 5m` waits until it has nothing left and drops nothing.
 
 Secrets (signing keys, tokens, passwords) are stored in Redis as given: protect the server
 with an ACL user, TLS or a private network. `list` never prints them.
@@ -29,7 +29,7 @@ Examples:
       --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
   webhook endpoints --redis redis://127.0.0.1:6379 --queue orders pause siem
   webhook endpoints --redis redis://127.0.0.1:6379 --queue orders list
-  webhook endpoints --redis redis://127.0.0.1:6379 --queue orders rm siem";
+  webhook endpoints --redis redis://127.0.0.1:6379 --queue orders rm siem --drain 5m";
 
 /// `endpoints`.
 #[derive(Debug, Args)]
@@ -52,7 +52,7 @@ pub(crate) enum EndpointsCommand {
     /// Remove an endpoint: its consumer groups and retry sets are destroyed (events not read
     /// yet, and batches waiting for a retry, are dropped).
     #[command(visible_alias = "remove")]
-    Rm(NameArgs),
+    Rm(RmArgs),
     /// Pause an endpoint on every worker (its events wait in the queue).
     Pause(NameArgs),
     /// Resume a paused endpoint on every worker.
@@ -73,6 +73,20 @@ pub(crate) struct NameArgs {
     /// The endpoint's name (its consumer group).
     #[arg(value_name = "NAME")]
     pub(crate) name: String,
+}
+
+/// `endpoints rm`.
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// The endpoint's name (its consumer group).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+
+    /// Wait until the endpoint has nothing left (every event appended so far delivered or
+    /// given up, no retry waiting) and remove it then, dropping nothing; give up after
+    /// DURATION (exit 1, the endpoint stays).
+    #[arg(long, value_name = "DURATION", value_parser = crate::parse::duration)]
+    pub(crate) drain: Option<std::time::Duration>,
 }
 
 /// `endpoints add`.
@@ -122,6 +136,10 @@ fn registry_error(e: &RegistrySyncError) -> CliError {
         RegistrySyncError::Duplicate(_) => {
             CliError::usage(text).hint("pass --replace to replace it")
         }
+        RegistrySyncError::NotDrained { .. } => CliError::new(Exit::Negative, text).hint(
+            "it stays and keeps delivering: try again with a longer --drain, pause the \
+             producers' events for it, or rm without --drain to drop what is left",
+        ),
         _ => CliError::config(text),
     }
 }
@@ -212,6 +230,17 @@ async fn command(registry: &SharedRegistry, args: &EndpointsArgs) -> Result<Exit
             Ok(Exit::Ok)
         }
         EndpointsCommand::Rm(a) => {
+            if let Some(wait) = a.drain {
+                registry
+                    .remove_endpoint_drained(&a.name, wait)
+                    .await
+                    .map_err(|e| registry_error(&e))?;
+                println!(
+                    "removed endpoint {} from queue {q}'s shared registry once drained (nothing dropped)",
+                    a.name
+                );
+                return Ok(Exit::Ok);
+            }
             registry
                 .remove_endpoint(&a.name)
                 .await

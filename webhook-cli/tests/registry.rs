@@ -475,6 +475,23 @@ fn bad_endpoints_input_is_refused_with_its_exit_code() {
         code(&["add", "x", "http://127.0.0.1:9/", "--replace"]),
         Some(0)
     );
+    // An event no worker has read: `rm --drain` gives up (exit 1) and leaves the endpoint.
+    let dir = tempdir("clibad");
+    enqueue(&url, &queue, &events_file(&dir, "one.ndjson", 0..1));
+    assert_eq!(code(&["rm", "x", "--drain", "300ms"]), Some(1));
+    assert!(
+        String::from_utf8_lossy(
+            &bin()
+                .args(["endpoints", "--redis", &url, "--queue", &queue, "list"])
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .contains("x "),
+        "still there"
+    );
+    assert_eq!(code(&["rm", "nope", "--drain", "1s"]), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
     // --registry with endpoint flags is a usage error.
     let out = bin()
         .args(["worker", "--redis", &url, "--queue", &queue, "--registry"])

@@ -376,7 +376,7 @@ fn int_of(v: &Value) -> Option<i64> {
     }
 }
 
-fn items(v: &Value) -> &[Value] {
+pub(crate) fn items(v: &Value) -> &[Value] {
     match v {
         Value::Array(a) | Value::Set(a) => a,
         _ => &[],
@@ -384,7 +384,7 @@ fn items(v: &Value) -> &[Value] {
 }
 
 /// `[k, v, k, v, ...]` (or a RESP3 map) as pairs.
-fn pairs(v: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn pairs(v: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
     match v {
         Value::Map(m) => m
             .iter()

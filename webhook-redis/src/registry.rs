@@ -67,8 +67,9 @@
 //!   retry sets), are dropped.** Every worker stops reading it
 //!   within a second; what a worker already holds is settled by the watcher's
 //!   [`RemovePolicy`] (default [`RemovePolicy::Deliver`]: the held batches are still sent).
-//!   To deliver a backlog first, wait until `webhook outbox status` shows nothing pending for
-//!   the endpoint, then remove it. A worker whose read finds the group gone does not create it
+//!   To deliver a backlog first, remove it with
+//!   [`SharedRegistry::remove_endpoint_drained`] (`webhook endpoints rm NAME --drain 5m`),
+//!   which waits until the endpoint has nothing left and drops nothing. A worker whose read finds the group gone does not create it
 //!   again while the endpoint is out of the registry. (A worker that does not follow the
 //!   registry but reads the same group, `webhook worker --endpoint … --name NAME`, does create
 //!   it again, from the start of the stream: do not mix the two for one endpoint.)
@@ -147,6 +148,22 @@ pub enum RegistrySyncError {
         endpoint: String,
         /// The event set.
         event_set: String,
+    },
+    /// [`SharedRegistry::remove_endpoint_drained`]'s timeout passed with this left (the
+    /// endpoint was not removed).
+    #[error(
+        "endpoint {endpoint:?} is not drained ({pending} events pending, {retrying} batches waiting for a retry{}): not removed",
+        if *unread { ", entries not read yet" } else { "" }
+    )]
+    NotDrained {
+        /// The endpoint.
+        endpoint: String,
+        /// Entries handed to a worker and not settled.
+        pending: u64,
+        /// Batches waiting in its retry sets.
+        retrying: u64,
+        /// Entries its group has not read yet.
+        unread: bool,
     },
     /// The event set is used by these endpoints.
     #[error("event set {set:?} is used by {endpoints:?}")]
@@ -639,6 +656,20 @@ pub struct SharedRegistry {
     build: EndpointBuilder,
 }
 
+/// What an endpoint has left ([`SharedRegistry::remove_endpoint_drained`]).
+#[derive(Debug, Default)]
+struct Left {
+    pending: u64,
+    retrying: u64,
+    unread: bool,
+}
+
+impl Left {
+    fn is_empty(&self) -> bool {
+        self.pending == 0 && self.retrying == 0 && !self.unread
+    }
+}
+
 impl std::fmt::Debug for SharedRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedRegistry")
@@ -838,6 +869,124 @@ impl SharedRegistry {
             let _: Result<Value, _> = cmd.query_async(&mut conn).await;
         }
         Ok(())
+    }
+
+    /// Removes an endpoint once it has nothing left to deliver: every entry appended so far
+    /// read by its group and settled (nothing pending), and no batch waiting in its retry
+    /// sets. Then as [`remove_endpoint`](Self::remove_endpoint); nothing is dropped. Checked
+    /// every 100 ms; while producers keep appending, the endpoint keeps receiving, so under
+    /// a steady stream pause the producers' events for it first (or accept what
+    /// `remove_endpoint` drops).
+    ///
+    /// # Errors
+    /// [`RegistrySyncError::NotDrained`] when `timeout` passes first (the endpoint stays, and
+    /// keeps delivering), [`RegistrySyncError::Unknown`], [`RegistrySyncError::Redis`].
+    pub async fn remove_endpoint_drained(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), RegistrySyncError> {
+        let started = Instant::now();
+        loop {
+            if !self
+                .snapshot()
+                .await?
+                .endpoints
+                .iter()
+                .any(|e| e.name == name)
+            {
+                return Err(RegistrySyncError::Unknown(name.to_owned()));
+            }
+            let left = self.left(name).await?;
+            if left.is_empty() {
+                return self.remove_endpoint(name).await;
+            }
+            if started.elapsed() >= timeout {
+                return Err(RegistrySyncError::NotDrained {
+                    endpoint: name.to_owned(),
+                    pending: left.pending,
+                    retrying: left.retrying,
+                    unread: left.unread,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What `name` has left in every partition. The streams are read first, then the retry
+    /// sets: a failed batch moves from the one to the other (parked, then acknowledged), and
+    /// its retry set may be another partition's, so a batch seen in neither place has been
+    /// settled, not missed in between.
+    async fn left(&self, name: &str) -> Result<Left, RegistrySyncError> {
+        let inner = &self.queue.inner;
+        let mut conn = inner.conn.clone();
+        let redis_err = |e: redis::RedisError| RegistrySyncError::Redis(e.to_string());
+        let mut left = Left::default();
+        for stream in &inner.keys.streams {
+            let len: u64 = redis::cmd("XLEN")
+                .arg(stream)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if len == 0 {
+                continue;
+            }
+            let groups: Value = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(stream)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(Value::Nil);
+            let group = crate::queue::items(&groups)
+                .iter()
+                .map(crate::queue::pairs)
+                .find(|g| g.iter().any(|(k, v)| k == b"name" && v == name.as_bytes()));
+            let Some(group) = group else {
+                // Entries no worker of the endpoint has read yet (its group is created, from
+                // the start of the stream, by the first reader).
+                left.unread = true;
+                continue;
+            };
+            let field = |k: &[u8]| {
+                group
+                    .iter()
+                    .find(|(f, _)| f == k)
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            left.pending += field(b"pending").parse::<u64>().unwrap_or(0);
+            // Caught up: its last delivered entry is the stream's last (Redis 6.2 has no
+            // `lag`, so the ids are compared).
+            let info: Value = redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(stream)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            let last = crate::queue::pairs(&info)
+                .into_iter()
+                .find(|(k, _)| k == b"last-generated-id")
+                .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default();
+            if field(b"last-delivered-id") != last {
+                left.unread = true;
+            }
+        }
+        for part in 0..inner.keys.streams.len() {
+            let r = inner.keys.retry(part, name);
+            // Atomic: a batch whose lease ran out moves from held back to due.
+            let (due, held): (u64, u64) = redis::pipe()
+                .atomic()
+                .cmd("ZCARD")
+                .arg(&r.due)
+                .cmd("ZCARD")
+                .arg(&r.held)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            left.retrying += due + held;
+        }
+        Ok(left)
     }
 
     /// Pauses (or resumes) an endpoint on every worker.

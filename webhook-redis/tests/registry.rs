@@ -558,3 +558,73 @@ async fn a_removed_endpoints_waiting_retries_go_with_it() -> Result<(), BoxError
     admin.close().await;
     Ok(())
 }
+
+/// `remove_endpoint_drained` removes an endpoint only once everything appended for it was
+/// delivered: with 300 events in the queue and a receiver taking 20 ms per request, it returns
+/// after the last one arrived, with nothing dropped. Against a receiver that answers 503 (its
+/// batches wait in the retry set), the timeout passes first: a typed error, and the endpoint
+/// stays and keeps delivering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_removed_once_drained_loses_nothing() -> Result<(), BoxError> {
+    let Some(r) = redis() else { return Ok(()) };
+    let url = r.url();
+    let q = queue_name("reg-drain");
+    let worker = Process::start(&url, &q).await?;
+    let slow = Recorder::start(200, Duration::from_millis(20)).await;
+    let admin = RedisQueue::connect(
+        RedisQueueConfig::new(&url, &q)
+            .partitions(2)
+            .shared_registry(true),
+    )
+    .await?;
+    let reg = SharedRegistry::new(&admin);
+    let mut s = spec("slow", &slow.url());
+    s.batching = Some(webhook_sender::registry::BatchingSpec {
+        max_events: Some(10),
+        ..Default::default()
+    });
+    reg.add_endpoint(s).await?;
+    until("the worker has it", Duration::from_secs(1), || {
+        worker.sender.status("slow").is_some()
+    })
+    .await;
+    for n in 0..300 {
+        admin.enqueue_nowait(&event(n))?;
+    }
+    admin.flush().await?;
+    reg.remove_endpoint_drained("slow", Duration::from_secs(60))
+        .await?;
+    assert_eq!(
+        slow.distinct(),
+        300,
+        "every event delivered before the removal"
+    );
+    assert!(reg.snapshot().await?.endpoints.is_empty());
+
+    // Never drained: the typed error, and the endpoint stays.
+    let down = Recorder::start(503, Duration::ZERO).await;
+    reg.add_endpoint(spec("down", &down.url())).await?;
+    until("the worker has it", Duration::from_secs(1), || {
+        worker.sender.status("down").is_some()
+    })
+    .await;
+    admin.enqueue(&event(1000)).await?;
+    let e = reg
+        .remove_endpoint_drained("down", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistrySyncError::NotDrained { endpoint, .. } if endpoint == "down"),
+        "{e}"
+    );
+    eprintln!("{e}");
+    assert_eq!(reg.snapshot().await?.endpoints.len(), 1, "not removed");
+    assert!(matches!(
+        reg.remove_endpoint_drained("nope", Duration::from_secs(1))
+            .await,
+        Err(RegistrySyncError::Unknown(_))
+    ));
+    worker.stop().await;
+    admin.close().await;
+    Ok(())
+}
