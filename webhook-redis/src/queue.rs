@@ -383,6 +383,17 @@ pub(crate) fn items(v: &Value) -> &[Value] {
     }
 }
 
+/// `XINFO GROUPS stream`: each group's fields (none when the stream does not exist).
+pub(crate) async fn groups_of(conn: &mut Conn, stream: &str) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+    let groups: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .unwrap_or(Value::Nil);
+    items(&groups).iter().map(pairs).collect()
+}
+
 /// `[k, v, k, v, ...]` (or a RESP3 map) as pairs.
 pub(crate) fn pairs(v: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
     match v {
@@ -599,14 +610,8 @@ impl RedisQueue {
             .query_async(&mut conn)
             .await?;
         for stream in &keys.streams {
-            let groups: Value = redis::cmd("XINFO")
-                .arg("GROUPS")
-                .arg(stream)
-                .query_async(&mut conn)
-                .await
-                .unwrap_or(Value::Nil);
-            for g in items(&groups) {
-                if let Some((_, v)) = pairs(g).into_iter().find(|(k, _)| k == b"name") {
+            for g in groups_of(&mut conn, stream).await {
+                if let Some((_, v)) = g.into_iter().find(|(k, _)| k == b"name") {
                     names.push(String::from_utf8_lossy(&v).into_owned());
                 }
             }

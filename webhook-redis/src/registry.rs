@@ -931,15 +931,9 @@ impl SharedRegistry {
             if len == 0 {
                 continue;
             }
-            let groups: Value = redis::cmd("XINFO")
-                .arg("GROUPS")
-                .arg(stream)
-                .query_async(&mut conn)
+            let group = crate::queue::groups_of(&mut conn, stream)
                 .await
-                .unwrap_or(Value::Nil);
-            let group = crate::queue::items(&groups)
-                .iter()
-                .map(crate::queue::pairs)
+                .into_iter()
                 .find(|g| g.iter().any(|(k, v)| k == b"name" && v == name.as_bytes()));
             let Some(group) = group else {
                 // Entries no worker of the endpoint has read yet (its group is created, from

@@ -41,23 +41,28 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
+/// Whether the `redis-server` binary `bin` runs. Missing, a test is skipped with a notice,
+/// except under `CI=true` or `WEBHOOK_TEST_REDIS_REQUIRED=1`, where it fails.
+pub fn runnable(bin: &str) -> bool {
+    if Command::new(bin).arg("--version").output().is_ok() {
+        return true;
+    }
+    let required = std::env::var("CI").as_deref() == Ok("true")
+        || std::env::var("WEBHOOK_TEST_REDIS_REQUIRED").as_deref() == Ok("1");
+    assert!(
+        !required,
+        "{bin} is missing and CI=true (or WEBHOOK_TEST_REDIS_REQUIRED=1): \
+         install redis-server (Debian package)"
+    );
+    eprintln!("notice: {bin} not found; test skipped (install redis-server)");
+    false
+}
+
 impl RedisServer {
     /// Starts one on a free port in a fresh directory; `None` when `redis-server` is missing
     /// (a failure under `CI=true`).
     pub fn start(aof: bool) -> Option<Self> {
-        if Command::new(server_binary())
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            let required = std::env::var("CI").as_deref() == Ok("true")
-                || std::env::var("WEBHOOK_TEST_REDIS_REQUIRED").as_deref() == Ok("1");
-            assert!(
-                !required,
-                "redis-server is missing and CI=true (or WEBHOOK_TEST_REDIS_REQUIRED=1): \
-                 install redis-server (Debian package)"
-            );
-            eprintln!("notice: redis-server not found; test skipped (install redis-server)");
+        if !runnable(&server_binary()) {
             return None;
         }
         let dir = std::env::temp_dir().join(format!(
