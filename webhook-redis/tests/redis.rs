@@ -674,6 +674,8 @@ async fn an_acl_user_confined_to_the_queue_keys_runs_everything() -> Result<(), 
             .arg(">s3cret")
             .arg("~whk:*")
             .arg("~rx:*")
+            // (Redis 6.2's users start with every channel: reset first)
+            .arg("resetchannels")
             .arg("&whk:*")
             .arg("+@all")
             .arg("-@dangerous")
