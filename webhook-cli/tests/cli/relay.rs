@@ -47,6 +47,17 @@ fn relay(
     (child, rx)
 }
 
+/// A relay left running at the end of a test (or by a failing assertion) is killed, not leaked:
+/// dropping a `Child` does not stop the process.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn events_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     let path = dir.join("events.ndjson");
     let body: String = (0..n)
@@ -109,6 +120,7 @@ fn a_relay_killed_mid_stream_and_restarted_forwards_every_message_it_answered() 
     std::thread::sleep(Duration::from_millis(200));
     // Started again over the same directory: it goes on with what it had stored.
     let (second, second_err) = relay(port, &inbox, &target.url(), &[]);
+    let second = KillOnDrop(second);
     let held = second_err
         .recv_timeout(Duration::from_secs(10))
         .expect("inbox line");
@@ -201,7 +213,8 @@ fn a_relay_whose_target_is_down_dead_letters_then_requeues_with_the_inbox_comman
     let target = Listener::start(&["--secret", FORWARD_SECRET]);
     let out = run(bin().args(["inbox", "requeue"]).arg(&inbox).arg("--all"));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let (_again, _err) = relay(closed_port(), &inbox, &target.url(), &[]);
+    let (again, _err) = relay(closed_port(), &inbox, &target.url(), &[]);
+    let _again = KillOnDrop(again);
     let got: BTreeSet<String> = target
         .json_lines(3)
         .iter()
